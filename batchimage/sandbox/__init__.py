@@ -1,0 +1,1 @@
+"""The sandbox: a local Azure (ARM + Batch over HTTPS on loopback, Azurite for blobs)."""

@@ -1,0 +1,70 @@
+"""Shared fixtures: a TLS certificate authority and a real Azurite blob service."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import trustme
+
+from batchimage.sandbox.azurite import Azurite
+
+
+@dataclass(frozen=True)
+class AzuriteAccount:
+    """One storage account served by the test Azurite."""
+
+    name: str
+    key: str
+    blob_endpoint: str
+    ca_bundle: str
+
+    @property
+    def credential(self) -> dict[str, str]:
+        return {"account_name": self.name, "account_key": self.key}
+
+
+@pytest.fixture(scope="session")
+def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding ca.pem and a cert.pem/key.pem pair for 127.0.0.1, signed by that CA."""
+    folder = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    cert.private_key_pem.write_to_path(str(folder / "key.pem"))
+    cert.cert_chain_pems[0].write_to_path(str(folder / "cert.pem"))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def azurite_service(tmp_path_factory: pytest.TempPathFactory, tls_dir: Path) -> Iterator[Azurite]:
+    """A real Azurite (HTTPS) with accounts `testacct1` and `testacct2`, for the session."""
+    accounts = {
+        name: base64.b64encode(hashlib.sha512(name.encode()).digest()).decode()
+        for name in ("testacct1", "testacct2")
+    }
+    service = Azurite(
+        location=tmp_path_factory.mktemp("azurite"),
+        accounts=accounts,
+        cert=tls_dir / "cert.pem",
+        key=tls_dir / "key.pem",
+    )
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def azurite(azurite_service: Azurite, tls_dir: Path) -> AzuriteAccount:
+    """Account `testacct1` on the session's Azurite."""
+    name = "testacct1"
+    return AzuriteAccount(
+        name=name,
+        key=azurite_service.accounts[name],
+        blob_endpoint=azurite_service.blob_endpoint(name),
+        ca_bundle=str(tls_dir / "ca.pem"),
+    )
