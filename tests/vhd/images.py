@@ -1,0 +1,57 @@
+"""Make real disk image files for the VHD tests: fixed VHDs by our footer code or qemu-img."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from batchimage.vhd.footer import append_footer
+
+MIB = 1 << 20
+
+
+def write_raw(path: Path, size: int, blocks: Iterable[tuple[int, bytes]] = ()) -> Path:
+    """A sparse raw disk of `size` bytes holding each `(offset, data)` of `blocks`."""
+    with path.open("wb") as out:
+        out.truncate(size)
+        for offset, data in blocks:
+            out.seek(offset)
+            out.write(data)
+    return path
+
+
+def make_fixed_vhd(path: Path, size: int, blocks: Iterable[tuple[int, bytes]] = ()) -> Path:
+    """A fixed VHD of virtual size `size` written by our own footer code."""
+    write_raw(path, size, blocks)
+    append_footer(path)
+    return path
+
+
+def seeded_bytes(seed: int, size: int) -> bytes:
+    """`size` pseudo-random bytes, the same for the same seed (no zero 512-byte pages)."""
+    out = bytearray()
+    counter = 0
+    while len(out) < size:
+        out += hashlib.sha512(f"{seed}:{counter}".encode()).digest()
+        counter += 1
+    return bytes(out[:size])
+
+
+def qemu_img() -> str:
+    """Path of qemu-img, or skip the test (CI installs qemu-utils; see .ci/run)."""
+    found = shutil.which("qemu-img")
+    if not found:
+        pytest.skip("qemu-img is not installed (apt-get install qemu-utils)")
+    return found
+
+
+def run(*args: str | os.PathLike[str]) -> None:
+    """Run a command, failing the test with its output if it fails."""
+    done = subprocess.run([str(a) for a in args], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"{args} failed: {done.stderr}"
