@@ -1,0 +1,239 @@
+"""The state document: a versioned JSON journal of one pipeline, and the store interface.
+
+Azure is the source of truth; the state is a journal and an output cache. It records,
+per step: status, the fingerprint of the inputs it was applied with (plus one hash per
+input, so `plan` can say which input changed), its typed outputs, the resources this
+pipeline created, attempts, the last error and timestamps; and a short run history.
+
+Backends implement `StateStore`: `batchimage.state_local.LocalStateStore` (a file with a
+kernel lock) and `batchimage.state_blob.BlobStateStore` (a blob with a renewed lease).
+`parse_state` / `dump_state` are the only way bytes become a `State` and back: they refuse
+corrupt or newer documents with a message that says how to recover, and refuse to write
+anything that looks like a secret.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from batchimage.errors import StateError
+from batchimage.redact import find_secret
+
+SCHEMA_VERSION = 1
+RUN_HISTORY = 50
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC (what the state records)."""
+    return datetime.now(UTC)
+
+
+class StepStatus(StrEnum):
+    """Where a step stands in the journal."""
+
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"  # apply started and did not finish (crash, Ctrl-C): re-apply
+    DONE = "done"
+    FAILED = "failed"
+    DESTROYED = "destroyed"
+
+
+class ResourceRef(BaseModel):
+    """One Azure resource a step's result consists of.
+
+    `created_by_run` is the run id that created it (read back from the resource's tags
+    when a step adopts it after a crash), or None when the resource existed before this
+    pipeline touched it: destroy and cleanup delete only refs with a run id.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(description="Azure resource id (or URL for a blob).")
+    kind: str = Field(description="What it is, e.g. Microsoft.Compute/virtualMachines.")
+    created_by_run: str | None = Field(
+        default=None, description="Run id that created it; None if it pre-existed."
+    )
+
+
+class ErrorRecord(BaseModel):
+    """The last failure of a step, as a support ticket needs it (secrets redacted)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str
+    code: str | None = None
+    status: int | None = None
+    operation: str | None = None
+    request_id: str | None = None
+    at: datetime = Field(default_factory=utcnow)
+
+
+class StepRecord(BaseModel):
+    """What the journal knows about one step."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(description="Step kind (class registry name), so destroy works from state.")
+    status: StepStatus = StepStatus.PENDING
+    fingerprint: str | None = None
+    inputs: dict[str, str] = Field(
+        default_factory=dict, description="One short hash per input, to name what changed."
+    )
+    outputs: dict[str, Any] | None = None
+    created: list[ResourceRef] = Field(default_factory=list)
+    attempts: int = 0
+    last_error: ErrorRecord | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    run_id: str | None = None
+
+
+class RunRecord(BaseModel):
+    """One command run against this state."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    command: str
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    result: Literal["running", "ok", "failed", "interrupted"] = "running"
+    pid: int = Field(default_factory=os.getpid)
+    host: str = Field(default_factory=socket.gethostname)
+
+
+class State(BaseModel):
+    """The whole state document of one pipeline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
+    pipeline: str
+    spec_hash: str | None = None
+    steps: dict[str, StepRecord] = Field(default_factory=dict)
+    runs: list[RunRecord] = Field(default_factory=list)
+
+    def created_resources(self) -> list[tuple[str, ResourceRef]]:
+        """Every resource this pipeline created, as (step key, ref), in step order."""
+        return [(key, ref) for key, rec in self.steps.items() for ref in rec.created]
+
+
+class LockHolder(BaseModel):
+    """Who holds a state lock: enough for a person to find the process."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    pid: int = Field(default_factory=os.getpid)
+    host: str = Field(default_factory=socket.gethostname)
+    user: str = Field(default_factory=lambda: _user())
+    started_at: datetime = Field(default_factory=utcnow)
+    run_id: str = ""
+    command: str = ""
+
+    def describe(self) -> str:
+        """One line naming the holder: command, pid, host, user, start time."""
+        what = f"`batchimage {self.command}`" if self.command else "a run"
+        when = self.started_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        return f"{what} (pid {self.pid} on {self.host}, user {self.user}, since {when})"
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class StateStore(Protocol):
+    """Where one pipeline's state lives; `lock` before `write`."""
+
+    where: str  # a human description of the location (path or blob URL)
+
+    def lock(self, holder: LockHolder) -> LockHolder | None:
+        """Take the lock or raise StateLockedError naming the holder.
+
+        Returns the holder of a stale lock that was taken over (a dead process), else None.
+        """
+        ...
+
+    def unlock(self) -> None:
+        """Release the lock (idempotent)."""
+        ...
+
+    def read(self) -> State | None:
+        """The stored state, None when there is none yet; StateError if unreadable."""
+        ...
+
+    def write(self, state: State) -> None:
+        """Store `state` atomically (the previous good copy is kept as a backup)."""
+        ...
+
+    def force_unlock(self) -> str:
+        """Break a lock left by a run that is gone; return what was done, for the user."""
+        ...
+
+
+def recovery_hint(where: str, backup: str) -> str:
+    """What a person can do when the state at `where` cannot be used."""
+    return (
+        f"The previous good copy is {backup} (if it exists): inspect it and restore it "
+        f"over {where}, or move {where} aside to start from an empty state (the next "
+        "apply finds and adopts existing resources by their deterministic names). "
+        "batchimage did not change the file."
+    )
+
+
+def parse_state(data: bytes, *, where: str, backup: str) -> State:
+    """Bytes -> State; a corrupt, foreign or newer document raises StateError (file untouched)."""
+
+    def corrupt(why: str) -> StateError:
+        return StateError(f"state {where} is unreadable: {why}. {recovery_hint(where, backup)}")
+
+    if not data.strip():
+        raise corrupt("the file is empty (truncated)")
+    try:
+        raw = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise corrupt(f"not valid JSON ({exc})") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("schema_version"), int):
+        raise corrupt("not a batchimage state document (no schema_version)")
+    version = raw["schema_version"]
+    if version > SCHEMA_VERSION:
+        raise StateError(
+            f"state {where} was written by a newer batchimage (state schema {version}; this "
+            f"version reads up to {SCHEMA_VERSION}). Upgrade batchimage to use it; "
+            "batchimage did not change the file."
+        )
+    raw = migrate(raw)
+    try:
+        return State.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise corrupt(f"{loc}: {first['msg']}") from exc
+
+
+def migrate(raw: dict[str, Any]) -> dict[str, Any]:
+    """Bring an older state document up to SCHEMA_VERSION (one function per version step)."""
+    # Version 1 is the first; a future version adds `MIGRATIONS[n](raw) -> raw` here.
+    return raw
+
+
+def dump_state(state: State) -> bytes:
+    """State -> bytes; refuses (StateError) to serialise anything that looks like a secret."""
+    text = state.model_dump_json(indent=2) + "\n"
+    kind = find_secret(text)
+    if kind is not None:
+        raise StateError(
+            f"refusing to write state: it would contain a {kind}. This is a bug in a step's "
+            "outputs (outputs must hold ids and names, never keys, tokens or SAS URLs)"
+        )
+    return text.encode()

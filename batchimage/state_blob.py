@@ -1,0 +1,254 @@
+"""Azure blob state backend: the JSON document in a block blob, locked by a finite lease.
+
+The lease is finite (60 s by default) and a background thread renews it every third of
+that, so a run that crashes loses its lock by itself within a minute (an infinite lease
+would need a manual break). Every write carries the lease id and the ETag last seen, so
+a writer that lost its lease, or a document changed behind its back, is refused by the
+service instead of overwriting. The holder's pid/host/user/start time live in the blob's
+metadata so a second run can name it. `force_unlock` breaks the lease at once.
+
+This module is the storage boundary for state: azure.core / azure.storage exceptions are
+mapped here to StateError / StateLockedError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from typing import TYPE_CHECKING, Any
+
+from batchimage.errors import StateError, StateLockedError
+from batchimage.state import LockHolder, State, dump_state, parse_state
+
+if TYPE_CHECKING:
+    from azure.storage.blob import BlobClient, BlobLeaseClient, ContainerClient
+
+HOLDER_KEY = "batchimage_lock_holder"
+MIN_LEASE_S = 15
+MAX_LEASE_S = 60
+LEASE_GONE = {
+    "LeaseIdMismatchWithLeaseOperation",
+    "LeaseNotPresentWithLeaseOperation",
+    "LeaseIsBrokenAndCannotBeRenewed",
+    "LeaseAlreadyBroken",
+}
+WRITE_REFUSED = {
+    "LeaseIdMismatchWithBlobOperation",
+    "LeaseLost",
+    "LeaseIdMissing",
+    "ConditionNotMet",
+}
+
+
+class BlobStateStore:
+    """State in `<container>/<blob>`; see the module docstring for the lease protocol."""
+
+    def __init__(
+        self,
+        container: ContainerClient,
+        blob: str,
+        *,
+        lease_s: int = MAX_LEASE_S,
+        renew_every_s: float | None = None,
+    ) -> None:
+        if not MIN_LEASE_S <= lease_s <= MAX_LEASE_S:
+            raise ValueError(f"lease_s must be {MIN_LEASE_S}..{MAX_LEASE_S}, got {lease_s}")
+        self.container = container
+        self.blob: BlobClient = container.get_blob_client(blob)
+        self.backup_blob: BlobClient = container.get_blob_client(blob + ".bak")
+        self.where = self.blob.url
+        self.lease_s = lease_s
+        self.renew_every_s = renew_every_s if renew_every_s is not None else lease_s / 3
+        self._lease: BlobLeaseClient | None = None
+        self._etag: str | None = None
+        self._loaded: bytes | None = None
+        self._last_written: bytes | None = None
+        self._backed_up = False
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+        self._lost: str | None = None
+        self._holder_json = ""
+        self.renewals = 0
+
+    # -- lock ---------------------------------------------------------------------------
+
+    def lock(self, holder: LockHolder) -> LockHolder | None:
+        """Acquire the lease (creating container and empty blob if missing) and start renewing."""
+        from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
+        from azure.storage.blob import BlobLeaseClient
+
+        if self._lease is not None:
+            return None
+        try:
+            with contextlib.suppress(ResourceExistsError):
+                self.container.create_container()
+            with contextlib.suppress(ResourceExistsError):
+                self.blob.upload_blob(b"", overwrite=False)
+            lease = BlobLeaseClient(self.blob)
+            try:
+                lease.acquire(lease_duration=self.lease_s)
+            except HttpResponseError as exc:
+                if _code(exc) in {"LeaseAlreadyPresent", "LeaseIsBreakingAndCannotBeAcquired"}:
+                    current = self._holder()
+                    who = current.describe() if current else "another run"
+                    raise StateLockedError(
+                        f"state {self.where} is locked by {who}. Wait for it to finish; a run "
+                        f"that died loses the lock within {self.lease_s} s, or run "
+                        "`batchimage force-unlock SPEC` if you are sure it is gone."
+                    ) from None
+                raise
+            stale = self._holder()
+            self._holder_json = holder.model_dump_json()
+            props = self.blob.set_blob_metadata({HOLDER_KEY: self._holder_json}, lease=lease)
+            self._etag = str(props["etag"]) if props.get("etag") else None
+        except AzureError as exc:
+            raise _state_error(f"cannot lock state {self.where}", exc) from exc
+        self._lease = lease
+        self._lost = None
+        self._stop.clear()
+        self._renewer = threading.Thread(
+            target=self._renew_loop, name="batchimage-lease-renewer", daemon=True
+        )
+        self._renewer.start()
+        return stale
+
+    def unlock(self) -> None:
+        """Stop renewing, clear the holder record and release the lease."""
+        from azure.core.exceptions import AzureError
+
+        lease, self._lease = self._lease, None
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join(timeout=5)
+            self._renewer = None
+        if lease is None:
+            return
+        try:
+            self.blob.set_blob_metadata({}, lease=lease)
+            lease.release()
+        except AzureError:
+            pass  # the lease expires by itself within lease_s
+
+    def force_unlock(self) -> str:
+        """Break the lease now and report whose it was."""
+        from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+        from azure.storage.blob import BlobLeaseClient
+
+        try:
+            props = self.blob.get_blob_properties()
+        except ResourceNotFoundError:
+            return f"no state blob at {self.where}"
+        except AzureError as exc:
+            raise _state_error(f"cannot read state {self.where}", exc) from exc
+        if props.lease.state not in {"leased", "breaking"}:
+            return f"no lock on {self.where}"
+        holder = _holder_from(props.metadata)
+        try:
+            BlobLeaseClient(self.blob).break_lease(lease_break_period=0)
+        except HttpResponseError as exc:
+            raise _state_error(f"cannot break the lease on {self.where}", exc) from exc
+        who = holder.describe() if holder else "an unknown run"
+        return f"broke the lease on {self.where} held by {who}"
+
+    def _holder(self) -> LockHolder | None:
+        return _holder_from(self.blob.get_blob_properties().metadata)
+
+    def _renew_loop(self) -> None:
+        from azure.core.exceptions import AzureError
+
+        while not self._stop.wait(self.renew_every_s):
+            lease = self._lease
+            if lease is None:
+                return
+            try:
+                lease.renew()
+                self.renewals += 1
+            except AzureError as exc:
+                # A transient failure is retried at the next tick; the lease still has
+                # two thirds of its time. A lost lease is final: writes will refuse.
+                if _code(exc) in LEASE_GONE:
+                    self._lost = f"{_code(exc)}: the lease on {self.where} was lost"
+                    return
+
+    # -- read / write -------------------------------------------------------------------
+
+    def read(self) -> State | None:
+        """The stored state; None for a missing or empty blob; StateError if unusable."""
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        try:
+            downloader = self.blob.download_blob()
+            data = downloader.readall()
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise _state_error(f"cannot read state {self.where}", exc) from exc
+        self._etag = downloader.properties.etag
+        self._last_written = data
+        if not data:
+            return None
+        state = parse_state(data, where=self.where, backup=self.backup_blob.url)
+        self._loaded = data
+        return state
+
+    def write(self, state: State) -> None:
+        """Upload under the lease and the last ETag; keep the pre-run copy as `<blob>.bak`."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import AzureError
+
+        if self._lease is None:
+            raise StateError(f"state {self.where} is not locked by this run; cannot write it")
+        if self._lost:
+            raise StateError(f"{self._lost}; this run stopped writing. Run apply again to resume.")
+        data = dump_state(state)
+        if data == self._last_written:
+            return
+        try:
+            if not self._backed_up and self._loaded:
+                self.backup_blob.upload_blob(self._loaded, overwrite=True)
+            self._backed_up = True
+            conditions: dict[str, Any] = {}
+            if self._etag:
+                conditions = {"etag": self._etag, "match_condition": MatchConditions.IfNotModified}
+            result = self.blob.upload_blob(
+                data, overwrite=True, lease=self._lease, metadata=self._metadata(), **conditions
+            )
+        except AzureError as exc:
+            raise _state_error(f"cannot write state {self.where}", exc) from exc
+        self._etag = str(result["etag"]) if result.get("etag") else None
+        self._last_written = data
+
+    def _metadata(self) -> dict[str, str]:
+        """upload_blob replaces metadata: carry the holder record over."""
+        return {HOLDER_KEY: self._holder_json} if self._holder_json else {}
+
+
+def _holder_from(metadata: dict[str, str] | None) -> LockHolder | None:
+    raw = (metadata or {}).get(HOLDER_KEY)
+    if not raw:
+        return None
+    try:
+        return LockHolder.model_validate(json.loads(raw))
+    except ValueError:
+        return None
+
+
+def _code(exc: Exception) -> str | None:
+    code = getattr(exc, "error_code", None)
+    if code is None and getattr(exc, "error", None) is not None:
+        code = exc.error.code  # type: ignore[attr-defined]
+    return str(code.value if hasattr(code, "value") else code) if code else None
+
+
+def _state_error(what: str, exc: Exception) -> StateError:
+    code = _code(exc)
+    if code in WRITE_REFUSED:
+        return StateError(
+            f"{what}: {code}: another run took the lock or changed the state. This run "
+            "stopped writing; check `batchimage status SPEC` and run apply again."
+        )
+    status = getattr(exc, "status_code", None)
+    detail = f"{code}: " if code else ""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return StateError(f"{what}: {detail}{first}" + (f" (HTTP {status})" if status else ""))

@@ -1,0 +1,166 @@
+"""Local state backend: a JSON file written atomically, mode 0600, locked with flock.
+
+Files beside the state (`<name>.json`):
+- `<name>.json.bak`  the state as it was before this run's first write (previous good copy);
+- `<name>.json.lock` holds a kernel `flock` while a run owns the state, and the holder's
+  pid/host/user/start time as JSON so a second run can name it. The kernel drops the lock
+  when the holder dies, so a dead run's lock is taken over at once (and reported); the
+  file is never deleted (deleting a lock file races with a waiting opener).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from batchimage.errors import StateError, StateLockedError
+from batchimage.state import LockHolder, State, dump_state, parse_state
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically: temp file (0600), fsync, rename, fsync the folder."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalStateStore:
+    """State in a local file; see the module docstring for the files it keeps."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.backup = self.path.with_name(self.path.name + ".bak")
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.where = str(self.path)
+        self._lock_fd: int | None = None
+        self._loaded: bytes | None = None  # the bytes read (a known-good copy) for the backup
+        self._backed_up = False
+        self._last_written: bytes | None = None
+
+    # -- lock ---------------------------------------------------------------------------
+
+    def lock(self, holder: LockHolder) -> LockHolder | None:
+        """Take the flock or raise StateLockedError naming the live holder."""
+        if self._lock_fd is not None:
+            return None
+        self._ensure_folder()
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            current = _read_holder(fd)
+            os.close(fd)
+            who = current.describe() if current else "another process"
+            raise StateLockedError(
+                f"state {self.where} is locked by {who}. Wait for it to finish; if that "
+                f"process is stuck, stop it (kill {current.pid if current else 'PID'}) and run "
+                "apply again."
+            ) from None
+        stale = _read_holder(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder.model_dump_json().encode(), 0)
+        os.fsync(fd)
+        self._lock_fd = fd
+        return stale
+
+    def unlock(self) -> None:
+        """Clear the holder record and drop the flock."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is None:
+            return
+        try:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def force_unlock(self) -> str:
+        """Clear a lock record left by a dead run; a live holder is named, not broken."""
+        if not self.lock_path.exists():
+            return f"no lock on {self.where}"
+        probe = LocalStateStore(self.path)
+        try:
+            stale = probe.lock(LockHolder(command="force-unlock"))
+        finally:
+            probe.unlock()
+        if stale is None:
+            return f"no lock on {self.where}"
+        return f"cleared the lock left by {stale.describe()}, which is no longer running"
+
+    # -- read / write -------------------------------------------------------------------
+
+    def read(self) -> State | None:
+        """The stored state, None if there is no file; StateError if it cannot be used."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateError(f"cannot read state {self.where}: {exc.strerror}") from exc
+        state = parse_state(data, where=self.where, backup=str(self.backup))
+        self._loaded = data
+        self._last_written = data
+        return state
+
+    def write(self, state: State) -> None:
+        """Write atomically (0600); before the first write of a session keep a `.bak` copy."""
+        data = dump_state(state)
+        if data == self._last_written:
+            return
+        self._ensure_folder()
+        try:
+            if not self._backed_up and self._loaded is not None:
+                write_atomic(self.backup, self._loaded)
+            self._backed_up = True
+            write_atomic(self.path, data)
+        except OSError as exc:
+            raise StateError(
+                f"cannot write state {self.where}: {exc.strerror}. The last good state is "
+                "still in place; fix the problem (disk full? permissions?) and run apply again."
+            ) from exc
+        self._last_written = data
+
+    def _ensure_folder(self) -> None:
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(f"cannot create state folder {self.path.parent}: {exc}") from exc
+
+
+def _read_holder(fd: int) -> LockHolder | None:
+    data = os.pread(fd, 65536, 0)
+    if not data.strip():
+        return None
+    with contextlib.suppress(ValidationError, ValueError):
+        return LockHolder.model_validate_json(data)
+    return None

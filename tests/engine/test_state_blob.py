@@ -1,0 +1,171 @@
+"""Blob state backend against a real Azurite: lease lock, renewal, expiry, conditions."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from azure.storage.blob import ContainerClient
+
+from batchimage.errors import StateError, StateLockedError
+from batchimage.state import LockHolder, State, StepRecord, StepStatus
+from batchimage.state_blob import BlobStateStore
+from tests.conftest import AzuriteAccount
+from tests.engine.procs import start_ready
+
+HOLDER = Path(__file__).with_name("blob_lock_holder.py")
+
+
+@pytest.fixture
+def container(azurite: AzuriteAccount) -> Iterator[ContainerClient]:
+    client = ContainerClient(
+        azurite.blob_endpoint,
+        f"state-{uuid.uuid4().hex[:12]}",
+        credential=azurite.credential,
+        connection_verify=azurite.ca_bundle,
+    )
+    yield client
+    client.delete_container()
+
+
+def state(spec_hash: str) -> State:
+    return State(
+        pipeline="demo",
+        spec_hash=spec_hash,
+        steps={"rg": StepRecord(kind="create_group", status=StepStatus.DONE, fingerprint="f")},
+    )
+
+
+def start_holder(
+    azurite: AzuriteAccount, container: ContainerClient, blob: str, lease_s: int
+) -> subprocess.Popen[str]:
+    args = [azurite.blob_endpoint, azurite.name, azurite.key, azurite.ca_bundle]
+    args += [container.container_name, blob, str(lease_s), "60"]
+    return start_ready(HOLDER, *args)
+
+
+def test_round_trip_and_backup(container: ContainerClient) -> None:
+    store = BlobStateStore(container, "demo.json")
+    assert store.lock(LockHolder(command="apply")) is None
+    assert store.read() is None  # created empty on first lock
+    store.write(state("one"))
+    store.unlock()
+
+    second = BlobStateStore(container, "demo.json")
+    second.lock(LockHolder(command="apply"))
+    loaded = second.read()
+    assert loaded == state("one")
+    second.write(state("two"))
+    second.unlock()
+    assert BlobStateStore(container, "demo.json").read() == state("two")
+    backup = container.get_blob_client("demo.json.bak").download_blob().readall()
+    assert State.model_validate_json(backup) == state("one")
+
+
+def test_second_lock_fails_fast_naming_holder(container: ContainerClient) -> None:
+    first = BlobStateStore(container, "demo.json")
+    first.lock(LockHolder(command="apply", run_id="r1"))
+    try:
+        started = time.monotonic()
+        with pytest.raises(StateLockedError) as info:
+            BlobStateStore(container, "demo.json").lock(LockHolder(command="apply"))
+        assert time.monotonic() - started < 5
+        assert f"pid {os.getpid()}" in str(info.value)
+        assert "`batchimage apply`" in str(info.value)
+    finally:
+        first.unlock()
+    # released cleanly: the next run takes it and sees no stale holder
+    nxt = BlobStateStore(container, "demo.json")
+    assert nxt.lock(LockHolder(command="apply")) is None
+    nxt.unlock()
+
+
+def test_write_without_lease_is_refused_by_the_service(container: ContainerClient) -> None:
+    first = BlobStateStore(container, "demo.json")
+    first.lock(LockHolder(command="apply"))
+    first.write(state("mine"))
+    # Someone breaks the lease and a second run takes the lock and writes.
+    assert "broke the lease" in BlobStateStore(container, "demo.json").force_unlock()
+    second = BlobStateStore(container, "demo.json")
+    second.lock(LockHolder(command="apply"))
+    second.read()
+    second.write(state("theirs"))
+    with pytest.raises(StateError, match="another run took the lock"):
+        first.write(state("stale writer"))
+    second.unlock()
+    first.unlock()
+    assert BlobStateStore(container, "demo.json").read() == state("theirs")
+
+
+def test_write_conditioned_on_etag(container: ContainerClient) -> None:
+    store = BlobStateStore(container, "demo.json")
+    store.lock(LockHolder(command="apply"))
+    store.write(state("one"))
+    # The same lease id used behind the store's back changes the blob: ETag moves on.
+    assert store._lease is not None
+    store.blob.upload_blob(b"{}", overwrite=True, lease=store._lease)
+    with pytest.raises(StateError, match="ConditionNotMet"):
+        store.write(state("two"))
+    store.unlock()
+
+
+def test_force_unlock_breaks_a_crashed_runs_lease(
+    azurite: AzuriteAccount, container: ContainerClient
+) -> None:
+    proc = start_holder(azurite, container, "demo.json", 60)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    store = BlobStateStore(container, "demo.json")
+    with pytest.raises(StateLockedError, match=f"pid {proc.pid}"):
+        store.lock(LockHolder(command="apply"))
+    message = store.force_unlock()
+    assert f"pid {proc.pid}" in message
+    stale = store.lock(LockHolder(command="apply"))
+    assert stale is not None and stale.run_id == "blob-holder-run"
+    store.unlock()
+    assert BlobStateStore(container, "demo.json").force_unlock().startswith("no lock")
+
+
+def test_lease_is_renewed_while_held_and_expires_after_a_crash(
+    azurite: AzuriteAccount, container: ContainerClient
+) -> None:
+    alive = BlobStateStore(container, "alive.json", lease_s=15, renew_every_s=2)
+    alive.lock(LockHolder(command="apply", run_id="alive"))
+    crashed = start_holder(azurite, container, "crashed.json", 15)
+    crashed.send_signal(signal.SIGKILL)
+    crashed.wait()
+    try:
+        with pytest.raises(StateLockedError):
+            BlobStateStore(container, "crashed.json").lock(LockHolder(command="apply"))
+        time.sleep(17)
+        # The live run renewed: its lock still holds past the lease duration.
+        assert alive.renewals >= 5
+        with pytest.raises(StateLockedError, match=f"pid {os.getpid()}"):
+            BlobStateStore(container, "alive.json").lock(LockHolder(command="apply"))
+        alive.write(state("still mine"))
+        # The crashed run's lease expired by itself: the next run takes over.
+        taker = BlobStateStore(container, "crashed.json")
+        stale = taker.lock(LockHolder(command="apply"))
+        assert stale is not None and stale.pid == crashed.pid
+        taker.unlock()
+    finally:
+        alive.unlock()
+
+
+def test_corrupt_blob_refused_and_untouched(container: ContainerClient) -> None:
+    container.create_container()
+    container.upload_blob("demo.json", b"{not json")
+    store = BlobStateStore(container, "demo.json")
+    store.lock(LockHolder(command="apply"))
+    try:
+        with pytest.raises(StateError, match="not valid JSON"):
+            store.read()
+    finally:
+        store.unlock()
+    assert container.get_blob_client("demo.json").download_blob().readall() == b"{not json"
