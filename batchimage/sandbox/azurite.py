@@ -32,8 +32,14 @@ def cache_dir() -> Path:
 def install_command(target: Path) -> list[str]:
     """The npm command that installs Azurite into `target`."""
     return [
-        "npm", "install", "--no-audit", "--no-fund", "--loglevel=error",
-        "--prefix", str(target), f"azurite@{AZURITE_VERSION}",
+        "npm",
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--loglevel=error",
+        "--prefix",
+        str(target),
+        f"azurite@{AZURITE_VERSION}",
     ]
 
 
@@ -54,8 +60,7 @@ def find_azurite(install: bool = True) -> Path:
     cmd = install_command(target)
     if not install or shutil.which("npm") is None:
         raise SandboxError(
-            "Azurite (the storage emulator) is not installed; install it with:\n  "
-            + " ".join(cmd)
+            "Azurite (the storage emulator) is not installed; install it with:\n  " + " ".join(cmd)
         )
     print(f"installing Azurite {AZURITE_VERSION} into {target} (one time)...", file=sys.stderr)
     target.mkdir(parents=True, exist_ok=True)
@@ -105,14 +110,32 @@ class Azurite:
         env = dict(os.environ)
         env["AZURITE_ACCOUNTS"] = ";".join(f"{n}:{k}" for n, k in self.accounts.items())
         cmd = [
-            str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
-            "--location", str(self.location), "--cert", str(self.cert), "--key", str(self.key),
-            "--oauth", "basic", "--skipApiVersionCheck", "--loose", "--silent",
-            "--disableTelemetry", "--disableProductStyleUrl",
+            str(binary),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(self.port),
+            "--location",
+            str(self.location),
+            "--cert",
+            str(self.cert),
+            "--key",
+            str(self.key),
+            "--oauth",
+            "basic",
+            "--skipApiVersionCheck",
+            "--loose",
+            "--silent",
+            "--disableTelemetry",
+            "--disableProductStyleUrl",
         ]
         log = open(self.location / "azurite.log", "ab")  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
             start_new_session=True,
         )
         log.close()

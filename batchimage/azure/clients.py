@@ -1,0 +1,139 @@
+"""One factory for the real Azure SDK clients of a cloud profile.
+
+Every client gets the profile's ARM endpoint and token scope, and verifies TLS through the
+profile's CA bundle (`connection_verify`); the credential is `DefaultAzureCredential` for
+real clouds, or `ClientSecretCredential` when the profile carries a service principal (the
+sandbox: `authority=<sandbox URL>`, `disable_instance_discovery=True`).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from batchimage.azure.cloud import CloudProfile
+from batchimage.errors import UsageError
+
+if TYPE_CHECKING:
+    from azure.batch import BatchClient
+    from azure.core.credentials import TokenCredential
+    from azure.mgmt.batch import BatchManagementClient
+    from azure.mgmt.compute import ComputeManagementClient
+    from azure.mgmt.network import NetworkManagementClient
+    from azure.mgmt.resource.resources import ResourceManagementClient
+    from azure.mgmt.storage import StorageManagementClient
+    from azure.storage.blob import BlobServiceClient
+
+
+def make_credential(profile: CloudProfile) -> TokenCredential:
+    """The credential for `profile`: its service principal if it has one, else the default chain."""
+    if profile.client_id and profile.client_secret and profile.tenant_id:
+        from azure.identity import ClientSecretCredential
+
+        return ClientSecretCredential(
+            profile.tenant_id,
+            profile.client_id,
+            profile.client_secret,
+            authority=profile.authority_host,
+            disable_instance_discovery=profile.disable_instance_discovery,
+            connection_verify=profile.verify,
+        )
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(
+        authority=profile.authority_host, connection_verify=profile.verify
+    )
+
+
+class AzureClients:
+    """Lazily built SDK clients for one profile + subscription (+ credential)."""
+
+    def __init__(
+        self,
+        profile: CloudProfile,
+        subscription_id: str | None = None,
+        credential: TokenCredential | None = None,
+        **client_kwargs: Any,
+    ) -> None:
+        sub = subscription_id or profile.subscription_id
+        if not sub:
+            raise UsageError(
+                "a subscription id is needed (spec `subscription`, or AZURE_SUBSCRIPTION_ID)"
+            )
+        self.profile = profile
+        self.subscription_id = sub
+        self._credential = credential
+        self._extra = client_kwargs
+
+    @cached_property
+    def credential(self) -> TokenCredential:
+        return self._credential or make_credential(self.profile)
+
+    def _mgmt_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "base_url": self.profile.arm_endpoint,
+            "credential_scopes": [self.profile.arm_scope],
+            "connection_verify": self.profile.verify,
+        }
+        if self.profile.polling_interval is not None:
+            kwargs["polling_interval"] = self.profile.polling_interval
+        return {**kwargs, **self._extra}
+
+    @cached_property
+    def resource(self) -> ResourceManagementClient:
+        from azure.mgmt.resource.resources import ResourceManagementClient
+
+        return ResourceManagementClient(
+            self.credential, self.subscription_id, **self._mgmt_kwargs()
+        )
+
+    @cached_property
+    def network(self) -> NetworkManagementClient:
+        from azure.mgmt.network import NetworkManagementClient
+
+        return NetworkManagementClient(self.credential, self.subscription_id, **self._mgmt_kwargs())
+
+    @cached_property
+    def compute(self) -> ComputeManagementClient:
+        from azure.mgmt.compute import ComputeManagementClient
+
+        return ComputeManagementClient(self.credential, self.subscription_id, **self._mgmt_kwargs())
+
+    @cached_property
+    def storage(self) -> StorageManagementClient:
+        from azure.mgmt.storage import StorageManagementClient
+
+        return StorageManagementClient(self.credential, self.subscription_id, **self._mgmt_kwargs())
+
+    @cached_property
+    def batch_management(self) -> BatchManagementClient:
+        from azure.mgmt.batch import BatchManagementClient
+
+        return BatchManagementClient(self.credential, self.subscription_id, **self._mgmt_kwargs())
+
+    def blob_service(self, account_url: str, credential: Any = None) -> BlobServiceClient:
+        """A blob client for an account's blob endpoint (from the account's primaryEndpoints).
+
+        `credential`: an account key / SAS / dict; default the profile's token credential.
+        """
+        from azure.storage.blob import BlobServiceClient
+
+        return BlobServiceClient(
+            account_url,
+            credential=credential or self.credential,
+            connection_verify=self.profile.verify,
+            **self._extra,
+        )
+
+    def batch(self, account_endpoint: str) -> BatchClient:
+        """A Batch data-plane client for an account's `accountEndpoint` (https:// added)."""
+        from azure.batch import BatchClient
+
+        endpoint = account_endpoint if "://" in account_endpoint else f"https://{account_endpoint}"
+        return BatchClient(
+            endpoint,
+            self.credential,
+            credential_scopes=[self.profile.batch_scope],
+            connection_verify=self.profile.verify,
+            **self._extra,
+        )

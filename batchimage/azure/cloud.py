@@ -1,0 +1,166 @@
+"""Cloud profiles: where a cloud's endpoints are and how to authenticate to it.
+
+Built-in: Azure public, Azure US Government, Azure China; `custom()` for any ARM endpoint
+(e.g. Azure Stack Hub; `from_metadata()` reads its `/metadata/endpoints`); `sandbox()`
+for the local Azure, from its connection file. The tool reaches every cloud the same way,
+through a profile; nothing else knows which cloud it talks to.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from batchimage.errors import UsageError
+
+if TYPE_CHECKING:
+    from batchimage.sandbox.connection import Connection
+
+BATCH_SCOPE = "https://batch.core.windows.net//.default"
+
+
+@dataclass(frozen=True)
+class CloudProfile:
+    """Endpoints, token scopes, TLS trust and (for the sandbox) the service principal."""
+
+    name: str
+    arm_endpoint: str
+    authority_host: str
+    arm_scope: str
+    batch_scope: str = BATCH_SCOPE
+    storage_suffix: str = "core.windows.net"
+    ca_bundle: str | None = None
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    subscription_id: str | None = None
+    disable_instance_discovery: bool = False
+    polling_interval: float | None = None
+
+    @property
+    def verify(self) -> str | bool:
+        """What to pass as `connection_verify`: the CA bundle path, or True (system trust)."""
+        return self.ca_bundle or True
+
+
+PUBLIC = CloudProfile(
+    name="public",
+    arm_endpoint="https://management.azure.com",
+    authority_host="https://login.microsoftonline.com",
+    arm_scope="https://management.azure.com/.default",
+)
+US_GOVERNMENT = CloudProfile(
+    name="usgov",
+    arm_endpoint="https://management.usgovcloudapi.net",
+    authority_host="https://login.microsoftonline.us",
+    arm_scope="https://management.usgovcloudapi.net/.default",
+    batch_scope="https://batch.core.usgovcloudapi.net//.default",
+    storage_suffix="core.usgovcloudapi.net",
+)
+CHINA = CloudProfile(
+    name="china",
+    arm_endpoint="https://management.chinacloudapi.cn",
+    authority_host="https://login.chinacloudapi.cn",
+    arm_scope="https://management.chinacloudapi.cn/.default",
+    batch_scope="https://batch.chinacloudapi.cn//.default",
+    storage_suffix="core.chinacloudapi.cn",
+)
+ALIASES = {
+    "public": PUBLIC,
+    "azurecloud": PUBLIC,
+    "azure": PUBLIC,
+    "usgov": US_GOVERNMENT,
+    "azureusgovernment": US_GOVERNMENT,
+    "china": CHINA,
+    "azurechinacloud": CHINA,
+}
+
+
+def custom(
+    arm_endpoint: str,
+    authority_host: str,
+    *,
+    audience: str | None = None,
+    ca_bundle: str | None = None,
+    storage_suffix: str = "core.windows.net",
+    batch_scope: str = BATCH_SCOPE,
+) -> CloudProfile:
+    """A profile for any ARM endpoint (Azure Stack Hub, a private cloud)."""
+    arm = arm_endpoint.rstrip("/")
+    scope_base = (audience or arm).rstrip("/")
+    return CloudProfile(
+        name="custom",
+        arm_endpoint=arm,
+        authority_host=authority_host.rstrip("/"),
+        arm_scope=f"{scope_base}/.default",
+        batch_scope=batch_scope,
+        storage_suffix=storage_suffix,
+        ca_bundle=ca_bundle,
+    )
+
+
+def from_metadata(
+    arm_endpoint: str, ca_bundle: str | None = None, timeout: float = 10.0
+) -> CloudProfile:
+    """A custom profile from the cloud's `<arm>/metadata/endpoints` document."""
+    arm = arm_endpoint.rstrip("/")
+    url = f"{arm}/metadata/endpoints?api-version=2022-09-01"
+    context = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else None
+    try:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:
+            meta = json.loads(resp.read())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read cloud metadata from {url}: {exc}") from exc
+    if isinstance(meta, list):  # the 2022-09-01 format lists clouds; pick ours
+        meta = next((m for m in meta if m.get("resourceManager", "").rstrip("/") == arm), meta[0])
+    auth = meta.get("authentication", {})
+    audiences = auth.get("audiences") or [arm]
+    return custom(
+        arm,
+        auth.get("loginEndpoint", PUBLIC.authority_host),
+        audience=audiences[0],
+        ca_bundle=ca_bundle,
+        storage_suffix=meta.get("suffixes", {}).get("storage", "core.windows.net"),
+    )
+
+
+def sandbox(conn: Connection) -> CloudProfile:
+    """The profile of a running sandbox (from its connection file)."""
+    return CloudProfile(
+        name="sandbox",
+        arm_endpoint=conn.arm_endpoint,
+        authority_host=conn.authority_host,
+        arm_scope=conn.arm_scope,
+        batch_scope=conn.batch_scope,
+        storage_suffix="127.0.0.1",
+        ca_bundle=conn.ca_bundle,
+        tenant_id=conn.tenant_id,
+        client_id=conn.client_id,
+        client_secret=conn.client_secret,
+        subscription_id=conn.subscription_id,
+        disable_instance_discovery=True,
+        polling_interval=conn.polling_interval,
+    )
+
+
+def resolve(cloud: str, sandbox_folder: Path | None = None) -> CloudProfile:
+    """A profile by name ('public', 'usgov', 'china', 'sandbox') or ARM endpoint URL.
+
+    'sandbox' reuses a running sandbox or starts one for this process's lifetime.
+    """
+    key = cloud.strip().lower()
+    if key in ALIASES:
+        return ALIASES[key]
+    if key == "sandbox":
+        from batchimage.sandbox.runtime import ensure_running
+
+        return sandbox(ensure_running(sandbox_folder))
+    if key.startswith("https://"):
+        return from_metadata(cloud)
+    raise UsageError(
+        f"unknown cloud {cloud!r}: use public, usgov, china, sandbox or an https:// ARM endpoint"
+    )

@@ -1,0 +1,100 @@
+"""A small client for the sandbox's admin endpoint, for tests and benchmarks:
+request log, counters (reads vs writes), fault rules, clock, state, reset."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.error
+import urllib.request
+from typing import Any
+
+from batchimage.errors import SandboxError
+from batchimage.sandbox.connection import Connection
+
+
+class SandboxAdmin:
+    """Talks to `/_sandbox/...` of the sandbox described by `conn`."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._context = ssl.create_default_context(cafile=conn.ca_bundle)
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"{self.conn.arm_endpoint}/_sandbox{path}",
+            data=data,
+            method=method,
+            headers={"x-sandbox-key": self.conn.client_secret, "content-type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30, context=self._context) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            raise SandboxError(
+                f"sandbox admin {method} {path}: HTTP {exc.code} {exc.read()[:500]!r}"
+            ) from exc
+        except OSError as exc:
+            raise SandboxError(f"sandbox admin {method} {path}: {exc}") from exc
+        return json.loads(raw) if raw else None
+
+    def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/health")
+        return result
+
+    def requests(self, since: int = 0) -> list[dict[str, Any]]:
+        """Logged ARM/Batch/auth requests with sequence number > `since`."""
+        result: list[dict[str, Any]] = self._call("GET", f"/requests?since={since}")["value"]
+        return result
+
+    def counters(self) -> dict[str, Any]:
+        """`{"operations": {name: n}, "reads", "writes", "total", "faults", "seq"}`."""
+        result: dict[str, Any] = self._call("GET", "/counters")
+        return result
+
+    def reset_counters(self) -> None:
+        self._call("DELETE", "/counters")
+
+    def set_faults(self, rules: list[dict[str, Any]], seed: int | None = None) -> dict[str, Any]:
+        """Replace the fault rules (see `batchimage.sandbox.faults`)."""
+        body: dict[str, Any] = {"rules": rules}
+        if seed is not None:
+            body["seed"] = seed
+        result: dict[str, Any] = self._call("PUT", "/faults", body)
+        return result
+
+    def faults(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/faults")
+        return result
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/faults")
+
+    def clock(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/clock")
+        return result
+
+    def advance(self, seconds: float) -> dict[str, Any]:
+        """Move simulated time forward by `seconds` (simulated); due timers fire."""
+        result: dict[str, Any] = self._call("POST", "/clock/advance", {"seconds": seconds})
+        return result
+
+    def configure(self, **settings: Any) -> dict[str, Any]:
+        """Change time_scale, durations, poll_interval, faults or seed at run time."""
+        result: dict[str, Any] = self._call("PATCH", "/config", settings)
+        return result
+
+    def state(self) -> dict[str, Any]:
+        """The whole stored world (tables of JSON records)."""
+        result: dict[str, Any] = self._call("GET", "/state")
+        return result
+
+    def reset(self) -> None:
+        """Forget everything and seed a fresh world."""
+        self._call("POST", "/reset")
+
+    def add_subscription(self, subscription_id: str, registered: bool = True) -> dict[str, Any]:
+        body = {"subscriptionId": subscription_id, "registered": registered}
+        result: dict[str, Any] = self._call("POST", "/subscriptions", body)
+        return result

@@ -1,0 +1,165 @@
+"""The admin endpoint (`/_sandbox/...`): health, request log, counters, faults, clock,
+state dump and reset. Every admin route but health needs the header
+`x-sandbox-key: <client secret from the connection file>`; `batchimage.sandbox.admin`
+is the client."""
+
+from __future__ import annotations
+
+import hmac
+import os
+from typing import Any
+
+from batchimage.errors import SandboxError
+from batchimage.sandbox import arm
+from batchimage.sandbox.apierrors import ApiError
+from batchimage.sandbox.config import apply_mapping
+from batchimage.sandbox.context import Call, Reply
+from batchimage.sandbox.faults import injector
+from batchimage.sandbox.routing import Route
+
+ADMIN = "/_sandbox"
+VERSION = 1
+
+
+def check_admin(call: Call) -> None:
+    key = call.headers.get("x-sandbox-key", "")
+    if not hmac.compare_digest(key, call.world.identity.client_secret):
+        raise ApiError(
+            401, "AuthenticationFailed", "The admin endpoint needs the x-sandbox-key header."
+        )
+
+
+def health(call: Call) -> Reply:
+    return Reply(
+        200,
+        {
+            "status": "ok",
+            "pid": os.getpid(),
+            "version": VERSION,
+            "tenant": call.world.identity.tenant_id,
+        },
+    )
+
+
+def requests(call: Call) -> Reply:
+    assert call.world.log is not None
+    return Reply(200, {"value": call.world.log.since(int(call.arg("since", "0") or 0))})
+
+
+def counters(call: Call) -> Reply:
+    assert call.world.log is not None
+    return Reply(200, call.world.log.counters())
+
+
+def reset_counters(call: Call) -> Reply:
+    assert call.world.log is not None
+    call.world.log.reset()
+    return Reply(204, None)
+
+
+def get_faults(call: Call) -> Reply:
+    return Reply(200, injector(call.world).to_json())
+
+
+def put_faults(call: Call) -> Reply:
+    body = call.json_object()
+    try:
+        injector(call.world).replace(list(body.get("rules", [])), body.get("seed"))
+    except SandboxError as exc:
+        raise ApiError(400, "InvalidFaultRule", str(exc)) from exc
+    return Reply(200, injector(call.world).to_json())
+
+
+def clear_faults(call: Call) -> Reply:
+    injector(call.world).replace([])
+    return Reply(204, None)
+
+
+def clock(call: Call) -> Reply:
+    world = call.world
+    return Reply(
+        200,
+        {
+            "now": world.clock.now(),
+            "scale": world.clock.scale,
+            "offset": world.clock.offset,
+            "config": world.config.to_json(),
+            "timers": len(world.store.table("timers")),
+        },
+    )
+
+
+def advance(call: Call) -> Reply:
+    """Move simulated time forward by `seconds` simulated seconds (due timers then fire)."""
+    seconds = float(call.json_object().get("seconds", 0))
+    if seconds < 0:
+        raise ApiError(400, "InvalidValue", "Time only moves forward.")
+    call.world.clock.offset += call.world.clock.real(seconds)
+    call.store.meta()["clock_offset"] = call.world.clock.offset
+    call.store.touch()
+    return clock(call)
+
+
+def put_config(call: Call) -> Reply:
+    """Change settings at run time (time_scale, durations, poll_interval, faults, seed)."""
+    body = call.json_object()
+    try:
+        apply_mapping(call.world.config, body, "admin config")
+    except (SandboxError, ValueError, TypeError) as exc:
+        raise ApiError(400, "InvalidConfig", str(exc)) from exc
+    call.world.clock.scale = call.world.config.time_scale
+    if "faults" in body or "seed" in body:
+        injector(call.world).replace(call.world.config.faults, call.world.config.seed)
+    return clock(call)
+
+
+def dump(call: Call) -> Reply:
+    """The whole stored world (for debugging and white-box assertions in tests)."""
+    return Reply(200, call.store.data)
+
+
+def reset(call: Call) -> Reply:
+    """Forget everything and seed a fresh world (identity and endpoints stay)."""
+    from batchimage.sandbox.seed import seed_world
+
+    call.store.clear()
+    call.world.clock.offset = 0.0
+    seed_world(call.world)
+    assert call.world.log is not None
+    call.world.log.reset()
+    return Reply(204, None)
+
+
+def add_subscription(call: Call) -> Reply:
+    """Make another subscription known (for rehearsals of specs naming their own)."""
+    from batchimage.sandbox.services.resources import models
+
+    body: dict[str, Any] = call.json_object()
+    sub = str(body.get("subscriptionId", ""))
+    if not sub:
+        raise ApiError(400, "InvalidValue", "subscriptionId is required.")
+    models.add_subscription(
+        call.world, sub, str(body.get("displayName", sub)), bool(body.get("registered", True))
+    )
+    return Reply(200, arm.subscriptions(call.world)[sub.lower()])
+
+
+def routes() -> list[Route]:
+    def admin(method: str, path: str, fn: Any, name: str) -> Route:
+        return Route(method, ADMIN + path, fn, name, plane="admin")
+
+    return [
+        Route("GET", ADMIN + "/health", health, "Health", plane="public"),
+        admin("GET", "/requests", requests, "Admin_Requests"),
+        admin("GET", "/counters", counters, "Admin_Counters"),
+        admin("DELETE", "/counters", reset_counters, "Admin_ResetCounters"),
+        admin("GET", "/faults", get_faults, "Admin_GetFaults"),
+        admin("PUT", "/faults", put_faults, "Admin_PutFaults"),
+        admin("DELETE", "/faults", clear_faults, "Admin_ClearFaults"),
+        admin("GET", "/clock", clock, "Admin_Clock"),
+        admin("POST", "/clock/advance", advance, "Admin_AdvanceClock"),
+        admin("PATCH", "/config", put_config, "Admin_Config"),
+        admin("GET", "/state", dump, "Admin_State"),
+        admin("POST", "/reset", reset, "Admin_Reset"),
+        admin("POST", "/subscriptions", add_subscription, "Admin_AddSubscription"),
+    ]

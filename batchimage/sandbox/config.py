@@ -1,0 +1,144 @@
+"""Sandbox settings: time scale, simulated operation durations, faults, seed (file + env).
+
+Precedence: defaults < config file (`BATCHIMAGE_SANDBOX_CONFIG` or `<folder>/config.json`,
+JSON or YAML) < environment (`BATCHIMAGE_SANDBOX_TIME_SCALE`, `BATCHIMAGE_SANDBOX_SEED`).
+Durations are simulated seconds; the wall time an operation takes is duration x time_scale.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from batchimage.errors import SandboxError
+
+# The default scale turns the quickstart pipeline (~25 simulated minutes) into ~20 s.
+DEFAULT_TIME_SCALE = 0.015
+
+# Simulated seconds per operation, close to what Azure takes.
+DEFAULT_DURATIONS: dict[str, float] = {
+    "resource_group.delete": 45.0,
+    "network.create": 5.0,
+    "network.update": 5.0,
+    "network.delete": 10.0,
+    "storage.create": 20.0,
+    "storage.delete": 0.0,
+    "batch_account.create": 30.0,
+    "batch_account.delete": 30.0,
+    "vm.create": 90.0,
+    "vm.update": 30.0,
+    "vm.delete": 60.0,
+    "vm.start": 45.0,
+    "vm.power_off": 30.0,
+    "vm.deallocate": 60.0,
+    "vm.capture": 60.0,
+    "vm.run_command": 30.0,
+    "disk.grant_access": 10.0,
+    "disk.delete": 10.0,
+    "image.create": 60.0,
+    "gallery.create": 10.0,
+    "gallery_image.create": 10.0,
+    "gallery_image_version.create": 600.0,
+    "gallery_image_version.delete": 120.0,
+    "pool.allocate": 300.0,
+    "node.start": 180.0,
+    "pool.delete": 120.0,
+}
+
+# Simulated seconds between polls that a Retry-After header suggests.
+DEFAULT_POLL_INTERVAL = 10.0
+
+
+@dataclass
+class SandboxConfig:
+    """Everything tunable about the sandbox's behaviour."""
+
+    time_scale: float = DEFAULT_TIME_SCALE
+    durations: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_DURATIONS))
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    seed: int = 0
+
+    def duration(self, operation: str, default: float = 10.0) -> float:
+        """Simulated seconds `operation` takes (`default` for unknown operations)."""
+        return float(self.durations.get(operation, default))
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready copy (for the admin endpoint and the child process)."""
+        return {
+            "time_scale": self.time_scale,
+            "durations": dict(self.durations),
+            "poll_interval": self.poll_interval,
+            "faults": list(self.faults),
+            "seed": self.seed,
+        }
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SandboxError(f"cannot read sandbox config {path}: {exc}") from exc
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text or "{}")
+    except ValueError as exc:
+        raise SandboxError(f"sandbox config {path} is not valid: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SandboxError(f"sandbox config {path} must hold a mapping")
+    return data
+
+
+def _number(name: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise SandboxError(f"{name} must be a number, got {value!r}") from exc
+
+
+def load_config(folder: Path | None = None, env: dict[str, str] | None = None) -> SandboxConfig:
+    """Build the config from defaults, the config file and the environment."""
+    env = dict(os.environ if env is None else env)
+    config = SandboxConfig()
+    path: Path | None = None
+    if env.get("BATCHIMAGE_SANDBOX_CONFIG"):
+        path = Path(env["BATCHIMAGE_SANDBOX_CONFIG"])
+    elif folder is not None and (folder / "config.json").exists():
+        path = folder / "config.json"
+    if path is not None:
+        apply_mapping(config, _read_file(path), str(path))
+    if env.get("BATCHIMAGE_SANDBOX_TIME_SCALE"):
+        scale = env["BATCHIMAGE_SANDBOX_TIME_SCALE"]
+        config.time_scale = _number("BATCHIMAGE_SANDBOX_TIME_SCALE", scale)
+    if env.get("BATCHIMAGE_SANDBOX_SEED"):
+        config.seed = int(_number("BATCHIMAGE_SANDBOX_SEED", env["BATCHIMAGE_SANDBOX_SEED"]))
+    if config.time_scale < 0:
+        raise SandboxError("time_scale must be 0 or more")
+    return config
+
+
+def apply_mapping(config: SandboxConfig, data: dict[str, Any], where: str) -> None:
+    """Overlay a config mapping (from a file or the admin endpoint) onto `config`."""
+    known = {"time_scale", "durations", "poll_interval", "faults", "seed"}
+    unknown = set(data) - known
+    if unknown:
+        raise SandboxError(
+            f"{where}: unknown sandbox setting(s) {sorted(unknown)}; known: {sorted(known)}"
+        )
+    if "time_scale" in data:
+        config.time_scale = float(data["time_scale"])
+    if "poll_interval" in data:
+        config.poll_interval = float(data["poll_interval"])
+    if "durations" in data:
+        config.durations.update({str(k): float(v) for k, v in dict(data["durations"]).items()})
+    if "faults" in data:
+        config.faults = [dict(f) for f in data["faults"]]
+    if "seed" in data:
+        config.seed = int(data["seed"])

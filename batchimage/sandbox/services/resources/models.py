@@ -1,0 +1,216 @@
+"""Microsoft.Resources state: subscriptions, resource groups (cascade delete), and
+resource provider registration per subscription."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from batchimage.sandbox import arm
+from batchimage.sandbox.apierrors import ApiError, bad_request, conflict, not_found
+from batchimage.sandbox.clock import action, schedule
+from batchimage.sandbox.context import World
+
+# Resource types the sandbox's providers report (a catalogue, not a promise that every
+# type is modelled; see docs/sandbox.md for what is).
+PROVIDER_TYPES: dict[str, list[str]] = {
+    "Microsoft.Resources": ["resourceGroups", "subscriptions", "providers"],
+    "Microsoft.Network": [
+        "virtualNetworks",
+        "virtualNetworks/subnets",
+        "networkSecurityGroups",
+        "publicIPAddresses",
+        "networkInterfaces",
+        "locations/operations",
+        "locations/operationResults",
+    ],
+    "Microsoft.Storage": ["storageAccounts", "locations/asyncoperations", "checkNameAvailability"],
+    "Microsoft.Batch": [
+        "batchAccounts",
+        "batchAccounts/pools",
+        "locations/accountOperationResults",
+    ],
+    "Microsoft.Compute": [
+        "virtualMachines",
+        "virtualMachines/extensions",
+        "virtualMachines/runCommands",
+        "disks",
+        "images",
+        "galleries",
+        "galleries/images",
+        "galleries/images/versions",
+        "locations/publishers",
+        "locations/usages",
+        "locations/operations",
+        "skus",
+    ],
+}
+ALWAYS_REGISTERED = {"microsoft.resources"}
+LOCATIONS = ["East US", "East US 2", "West US 2", "West Europe", "North Europe", "Japan East"]
+
+_GROUP_NAME = re.compile(r"[-\w._()]{1,90}")
+
+
+def subscription_record(world: World, subscription: str) -> dict[str, Any]:
+    record: dict[str, Any] = arm.subscriptions(world)[subscription.lower()]
+    return record
+
+
+def add_subscription(world: World, subscription: str, display_name: str, registered: bool) -> None:
+    """Make `subscription` known; its providers start Registered or NotRegistered."""
+    arm.subscriptions(world)[subscription.lower()] = {
+        "id": f"/subscriptions/{subscription}",
+        "subscriptionId": subscription,
+        "tenantId": world.identity.tenant_id,
+        "displayName": display_name,
+        "state": "Enabled",
+        "subscriptionPolicies": {
+            "locationPlacementId": "Public_2014-09-01",
+            "quotaId": "PayAsYouGo_2014-09-01",
+            "spendingLimit": "Off",
+        },
+        "authorizationSource": "RoleBased",
+    }
+    state = "Registered" if registered else "NotRegistered"
+    world.store.table("providers")[subscription.lower()] = {
+        ns.lower(): ("Registered" if ns.lower() in ALWAYS_REGISTERED else state)
+        for ns in PROVIDER_TYPES
+    }
+    world.store.touch()
+
+
+def check_group_name(name: str) -> None:
+    if not _GROUP_NAME.fullmatch(name) or name.endswith("."):
+        raise bad_request(
+            "InvalidResourceGroupName",
+            f"Resource group name '{name}' is invalid. Resource group names only allow up to 90 "
+            "characters and can only include alphanumeric, underscore, parentheses, hyphen, "
+            "period (except at end), and Unicode characters that match the allowed characters.",
+        )
+
+
+def put_group(
+    world: World, subscription: str, name: str, body: dict[str, Any]
+) -> tuple[dict[str, Any], bool]:
+    """Create or update a group; returns (record, created)."""
+    check_group_name(name)
+    location = body.get("location")
+    if not location:
+        raise bad_request(
+            "LocationRequired", "The location property is required for this definition."
+        )
+    existing = arm.get(world, arm.group_id(subscription, name))
+    if existing is not None:
+        if existing["properties"]["provisioningState"] == "Deleting":
+            raise conflict(
+                "ResourceGroupBeingDeleted",
+                f"The resource group '{existing['name']}' is in deprovisioning state and cannot "
+                "perform this operation.",
+            )
+        if arm.norm_location(location) != existing["location"]:
+            raise conflict(
+                "InvalidResourceGroupLocation",
+                f"Invalid resource group location '{arm.norm_location(location)}'. The Resource "
+                f"group already exists in location '{existing['location']}'.",
+            )
+        if body.get("tags") is not None:
+            existing["tags"] = dict(body["tags"])
+        arm.put(world, existing)
+        return existing, False
+    record: dict[str, Any] = {
+        "id": arm.group_id(subscription, name),
+        "name": name,
+        "type": arm.GROUP_TYPE,
+        "location": arm.norm_location(location),
+        "properties": {"provisioningState": "Succeeded"},
+    }
+    if body.get("tags") is not None:
+        record["tags"] = dict(body["tags"])
+    if body.get("managedBy"):
+        record["managedBy"] = body["managedBy"]
+    arm.put(world, record)
+    return record, True
+
+
+def group_members(world: World, group: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every resource inside `group` (top-level and nested)."""
+    prefix = group["id"].lower() + "/providers/"
+    return [r for k, r in sorted(arm.resources(world).items()) if k.startswith(prefix)]
+
+
+@action("resources.group_deleted")
+def group_deleted(world: World, args: dict[str, Any]) -> None:
+    """The end of a group delete: the group and everything in it are gone."""
+    arm.remove(world, args["id"])
+
+
+@action("resources.group_delete_failed")
+def group_delete_failed(world: World, args: dict[str, Any]) -> None:
+    record = arm.get(world, args["id"])
+    if record is not None:
+        record["properties"]["provisioningState"] = "Succeeded"
+        world.store.touch()
+
+
+def provider_states(world: World, subscription: str) -> dict[str, str]:
+    table: dict[str, str] = world.store.table("providers").setdefault(subscription.lower(), {})
+    return table
+
+
+def provider_record(world: World, subscription: str, namespace: str) -> dict[str, Any]:
+    """A provider as ARM renders it; 404 InvalidResourceNamespace for unknown namespaces."""
+    canonical = next((ns for ns in PROVIDER_TYPES if ns.lower() == namespace.lower()), None)
+    if canonical is None:
+        raise not_found(
+            "InvalidResourceNamespace", f"The resource namespace '{namespace}' is invalid."
+        )
+    state = provider_states(world, subscription).get(canonical.lower(), "NotRegistered")
+    return {
+        "id": f"/subscriptions/{subscription}/providers/{canonical}",
+        "namespace": canonical,
+        "registrationState": state,
+        "registrationPolicy": "RegistrationRequired",
+        "resourceTypes": [
+            {"resourceType": t, "locations": list(LOCATIONS), "apiVersions": []}
+            for t in PROVIDER_TYPES[canonical]
+        ],
+    }
+
+
+def set_registration(
+    world: World, subscription: str, namespace: str, register: bool
+) -> dict[str, Any]:
+    """Start (un)registering a provider; it settles after `provider.register` seconds."""
+    record = provider_record(world, subscription, namespace)
+    ns = record["namespace"]
+    if ns.lower() in ALWAYS_REGISTERED:
+        return record
+    states = provider_states(world, subscription)
+    target = "Registered" if register else "NotRegistered"
+    if states.get(ns.lower()) != target:
+        states[ns.lower()] = "Registering" if register else "Unregistering"
+        schedule(
+            world,
+            world.config.duration("provider.register", 30.0),
+            "resources.provider_settled",
+            {"subscription": subscription, "namespace": ns, "state": target},
+        )
+    world.store.touch()
+    return provider_record(world, subscription, ns)
+
+
+@action("resources.provider_settled")
+def provider_settled(world: World, args: dict[str, Any]) -> None:
+    provider_states(world, args["subscription"])[args["namespace"].lower()] = args["state"]
+    world.store.touch()
+
+
+def require_registered(world: World, subscription: str, namespace: str) -> None:
+    """409 MissingSubscriptionRegistration unless `namespace` is registered (as ARM does)."""
+    if provider_states(world, subscription).get(namespace.lower()) != "Registered":
+        raise ApiError(
+            409,
+            "MissingSubscriptionRegistration",
+            f"The subscription is not registered to use namespace '{namespace}'. See "
+            "https://aka.ms/rps-not-found for how to register subscriptions.",
+        )

@@ -1,0 +1,111 @@
+"""Microsoft.Resources through the real ResourceManagementClient: groups, providers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+from batchimage.azure.clients import AzureClients
+from batchimage.sandbox.admin import SandboxAdmin
+from batchimage.sandbox.connection import Connection
+
+
+def test_seeded_group_exists(clients: AzureClients, sandbox: Connection) -> None:
+    group = clients.resource.resource_groups.get(sandbox.resource_group)
+    assert group.location == "eastus"
+    assert group.properties.provisioning_state == "Succeeded"
+    assert sandbox.subscription_id == "00000000-0000-4000-8000-000000000001"
+
+
+def test_group_lifecycle(clients: AzureClients, unique: Callable[[str], str]) -> None:
+    groups = clients.resource.resource_groups
+    name = unique("rg")
+    created = groups.create_or_update(name, {"location": "East US", "tags": {"team": "a"}})
+    assert created.id.endswith(f"/resourceGroups/{name}")
+    assert created.location == "eastus"
+    assert groups.check_existence(name) is True
+    assert name in [g.name for g in groups.list()]
+    updated = groups.update(name, {"tags": {"team": "b"}})
+    assert updated.tags == {"team": "b"}
+    again = groups.create_or_update(name, {"location": "eastus"})
+    assert again.tags == {"team": "b"}
+    groups.begin_delete(name).result()
+    assert groups.check_existence(name) is False
+    with pytest.raises(ResourceNotFoundError) as err:
+        groups.get(name)
+    assert err.value.error is not None and err.value.error.code == "ResourceGroupNotFound"
+
+
+def test_group_errors(clients: AzureClients, unique: Callable[[str], str]) -> None:
+    groups = clients.resource.resource_groups
+    with pytest.raises(HttpResponseError) as bad:
+        groups.create_or_update("bad.", {"location": "eastus"})
+    assert bad.value.status_code == 400
+    assert bad.value.error is not None and bad.value.error.code == "InvalidResourceGroupName"
+    name = unique("rg")
+    groups.create_or_update(name, {"location": "eastus"})
+    with pytest.raises(HttpResponseError) as moved:
+        groups.create_or_update(name, {"location": "westeurope"})
+    assert moved.value.status_code == 409
+    assert (
+        moved.value.error is not None and moved.value.error.code == "InvalidResourceGroupLocation"
+    )
+    with pytest.raises(ResourceNotFoundError) as missing:
+        groups.begin_delete(unique("nogroup")).result()
+    assert missing.value.error is not None and missing.value.error.code == "ResourceGroupNotFound"
+
+
+def test_group_delete_is_long_running(
+    clients: AzureClients, admin: SandboxAdmin, unique: Callable[[str], str]
+) -> None:
+    groups = clients.resource.resource_groups
+    name = unique("rg")
+    groups.create_or_update(name, {"location": "eastus"})
+    admin.configure(durations={"resource_group.delete": 2000.0})  # 2 s at scale 0.001
+    try:
+        poller = groups.begin_delete(name)
+        assert groups.get(name).properties.provisioning_state == "Deleting"
+        with pytest.raises(HttpResponseError) as busy:
+            groups.create_or_update(name, {"location": "eastus"})
+        assert busy.value.status_code == 409
+        assert busy.value.error is not None and busy.value.error.code == "ResourceGroupBeingDeleted"
+        poller.result()
+    finally:
+        admin.configure(durations={"resource_group.delete": 45.0})
+    assert groups.check_existence(name) is False
+    ops = admin.counters()["operations"]
+    assert ops.get("Operations_GetResult", 0) >= 1  # the SDK polled the Location URL
+
+
+def test_providers(clients: AzureClients, admin: SandboxAdmin) -> None:
+    providers = clients.resource.providers
+    batch = providers.get("Microsoft.Batch")
+    assert batch.registration_state == "Registered"
+    assert "batchAccounts" in [t.resource_type for t in batch.resource_types]
+    names = {p.namespace for p in providers.list()}
+    assert {
+        "Microsoft.Compute",
+        "Microsoft.Network",
+        "Microsoft.Storage",
+        "Microsoft.Batch",
+    } <= names
+    with pytest.raises(ResourceNotFoundError) as err:
+        providers.get("Microsoft.Nothing")
+    assert err.value.error is not None and err.value.error.code == "InvalidResourceNamespace"
+
+
+def test_provider_registration(
+    clients: AzureClients, admin: SandboxAdmin, sandbox: Connection
+) -> None:
+    other = "00000000-0000-4000-8000-0000000000f2"
+    admin.add_subscription(other, registered=False)
+    from batchimage.azure.clients import AzureClients as Factory
+
+    there = Factory(clients.profile, other).resource.providers
+    assert there.get("Microsoft.Batch").registration_state == "NotRegistered"
+    started = there.register("Microsoft.Batch")
+    assert started.registration_state == "Registering"
+    admin.advance(60)
+    assert there.get("Microsoft.Batch").registration_state == "Registered"
