@@ -1,0 +1,106 @@
+"""The spec language: pydantic models of one pipeline and the loader that validates a file.
+
+Public API: `load_spec(path) -> Spec` and `load_spec_text(text, path) -> Spec`, both
+raising `batchimage.errors.SpecError` whose `problems` locate every problem
+(`path:line:col: field.path: message`). The models live in `spec_root` (top level),
+`spec_image`, `spec_pool`, `spec_settings` and `spec_common`; the loader in `spec_load`
+(YAML positions in `spec_yaml`, `${VAR}` in `spec_interpolate`, messages in
+`spec_problems`). Docs: docs/spec.md.
+"""
+
+from __future__ import annotations
+
+from batchimage.spec_common import SecretRef, SpecModel
+from batchimage.spec_image import (
+    BaseImage,
+    Build,
+    BuildNetwork,
+    Capture,
+    CustomizeStep,
+    FileUpload,
+    Gallery,
+    Generalize,
+    Image,
+    ImageDefinition,
+    ManagedImage,
+    Marketplace,
+    OsDisk,
+    OsType,
+    PurchasePlan,
+    Replica,
+    VhdExport,
+    VhdFile,
+    VhdUrl,
+)
+from batchimage.spec_load import load_spec, load_spec_bytes, load_spec_text
+from batchimage.spec_pool import (
+    Autoscale,
+    AzureBlobMount,
+    AzureFilesMount,
+    BatchAccountRef,
+    CifsMount,
+    Mount,
+    NfsMount,
+    Pool,
+    PoolNetwork,
+    ResourceFile,
+    SmokeTest,
+    StartTask,
+)
+from batchimage.spec_root import Spec
+from batchimage.spec_settings import (
+    AzureBlobState,
+    CloudName,
+    CloudProfile,
+    LocalState,
+    Retry,
+    Timeouts,
+    default_state_path,
+)
+
+__all__ = [
+    "Autoscale",
+    "AzureBlobMount",
+    "AzureBlobState",
+    "AzureFilesMount",
+    "BaseImage",
+    "BatchAccountRef",
+    "Build",
+    "BuildNetwork",
+    "Capture",
+    "CifsMount",
+    "CloudName",
+    "CloudProfile",
+    "CustomizeStep",
+    "FileUpload",
+    "Gallery",
+    "Generalize",
+    "Image",
+    "ImageDefinition",
+    "LocalState",
+    "ManagedImage",
+    "Marketplace",
+    "Mount",
+    "NfsMount",
+    "OsDisk",
+    "OsType",
+    "Pool",
+    "PoolNetwork",
+    "PurchasePlan",
+    "Replica",
+    "ResourceFile",
+    "Retry",
+    "SecretRef",
+    "SmokeTest",
+    "Spec",
+    "SpecModel",
+    "StartTask",
+    "Timeouts",
+    "VhdExport",
+    "VhdFile",
+    "VhdUrl",
+    "default_state_path",
+    "load_spec",
+    "load_spec_bytes",
+    "load_spec_text",
+]
