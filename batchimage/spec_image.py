@@ -187,7 +187,10 @@ class Build(SpecModel):
     """The temporary VM the image is built on."""
 
     vm_size: VmSize = Field("Standard_D2s_v5", description="Size of the build VM.")
-    os_disk: OsDisk = Field(default_factory=OsDisk, description="The build VM's OS disk.")
+    os_disk: OsDisk = Field(
+        default_factory=OsDisk,
+        description="OS disk of the build VM: managed (default) or unmanaged, and its size.",
+    )
     admin_username: str = Field(
         "batchimage",
         description="Administrator user of the build VM (removed when generalizing).",

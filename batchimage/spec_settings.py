@@ -33,10 +33,10 @@ class CloudProfile(SpecModel):
         description="Microsoft Entra ID authority, e.g. https://login.microsoftonline.com/; "
         "default: the public cloud's.",
     )
-    arm_scope: str | None = Field(
+    arm_audience: str | None = Field(
         None,
-        description="Token scope for ARM, e.g. https://management.core.windows.net/.default; "
-        "default: derived from arm_endpoint.",
+        description="Token audience of ARM, e.g. https://management.core.windows.net/; "
+        "default: arm_endpoint.",
     )
     batch_resource: str | None = Field(
         None,
