@@ -62,6 +62,23 @@ def put(world: World, record: dict[str, Any]) -> None:
     world.store.touch()
 
 
+def put_ready(
+    world: World, group: str, namespace: str, type_name: str, name: str, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """Store a Succeeded resource in the sandbox's own subscription (for seeding worlds)."""
+    sub = world.identity.subscription_id
+    record = {
+        "id": resource_id(sub, group, namespace, type_name, name),
+        "name": name,
+        "type": f"{namespace}/{type_name}",
+        "location": world.identity.location,
+        **fields,
+    }
+    record["properties"]["provisioningState"] = "Succeeded"
+    put(world, record)
+    return record
+
+
 def remove(world: World, rid: str) -> None:
     """Delete a resource and every resource nested under its id."""
     prefix = rid.lower() + "/"

@@ -83,7 +83,10 @@ def free_port() -> int:
 
 @dataclass
 class Azurite:
-    """A running Azurite blob service: HTTPS on 127.0.0.1, accounts from `accounts`."""
+    """A running Azurite blob service: HTTPS on 127.0.0.1, accounts from `accounts`.
+
+    `accounts` maps account name -> key, or -> "key1:key2" for an account with two keys.
+    """
 
     location: Path
     accounts: dict[str, str]

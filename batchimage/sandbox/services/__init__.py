@@ -37,7 +37,12 @@ from dataclasses import dataclass, field
 from batchimage.sandbox.context import World
 from batchimage.sandbox.routing import Route
 
-SERVICE_MODULES: tuple[str, ...] = ("batchimage.sandbox.services.resources",)
+SERVICE_MODULES: tuple[str, ...] = (
+    "batchimage.sandbox.services.resources",
+    "batchimage.sandbox.services.network",
+    "batchimage.sandbox.services.storage",
+    "batchimage.sandbox.services.batch_management",
+)
 
 
 @dataclass
