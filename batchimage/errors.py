@@ -91,6 +91,7 @@ class AzureError(BatchImageError):
         operation: str | None = None,
         request_id: str | None = None,
         retry_after: float | None = None,
+        correlation_id: str | None = None,
     ) -> None:
         self.message = message
         self.code = code
@@ -98,6 +99,7 @@ class AzureError(BatchImageError):
         self.operation = operation
         self.request_id = request_id
         self.retry_after = retry_after
+        self.correlation_id = correlation_id
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -109,6 +111,8 @@ class AzureError(BatchImageError):
             extras.append(f"operation {self.operation}")
         if self.request_id:
             extras.append(f"request id {self.request_id}")
+        if self.correlation_id and self.correlation_id != self.request_id:
+            extras.append(f"correlation id {self.correlation_id}")
         return f"{head} ({', '.join(extras)})" if extras else head
 
 

@@ -1,0 +1,247 @@
+"""The one place that maps azure.core / azure.identity exceptions to batchimage.errors.
+
+    translate(exc, operation) -> TransientAzureError | PermanentAzureError
+    with azure_call("create VM bi-demo-vm"): ...   # raises ours `from` theirs
+
+Transient (the engine retries the step): HTTP 408/429/5xx, connection and read
+failures, timeouts, and conflict codes that clear by themselves (another operation in
+progress, a group or pool still being deleted, an operation preempted, a resource busy).
+Everything else is permanent and stops the run at once. The error keeps what a support
+ticket needs: Azure error code, message, HTTP status, operation, x-ms-request-id and
+correlation id, and the Retry-After the service asked for.
+
+`SDK_RETRY` bounds the SDK's own per-request retry so the two retry layers do not multiply
+(see docs/state.md for the resulting worst case).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from azure.core.exceptions import (
+    AzureError as SdkAzureError,
+)
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    DecodeError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+
+from batchimage.errors import AzureError, PermanentAzureError, TransientAzureError
+from batchimage.redact import redact
+
+# Keyword arguments for every SDK client: a bounded per-request retry (the SDK default is
+# 10 attempts with backoff up to 2 minutes; the engine retries whole steps on top).
+SDK_RETRY: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.8, "retry_backoff_max": 20}
+
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+# Codes that mean "not now" rather than "no", whatever the status.
+TRANSIENT_CODES = frozenset(
+    {
+        "AnotherOperationInProgress",
+        "RetryableError",
+        "OperationPreempted",
+        "ResourceGroupBeingDeleted",
+        "PoolBeingDeleted",
+        "InternalExecutionError",
+        "InternalOperationError",
+        "InternalServerError",
+        "InternalError",
+        "ServerBusy",
+        "ServerTimeout",
+        "OperationTimedOut",
+        "GatewayTimeout",
+        "ServiceUnavailable",
+        "TooManyRequests",
+        "SubscriptionRequestsThrottled",
+        "ResourceCollectionRequestsThrottled",
+        "ResourceRequestsThrottled",
+    }
+)
+
+# Codes Azure uses both for "busy, try later" and for "never" (quota): transient only when
+# the message says the resource is busy.
+BUSY_CODES = frozenset({"OperationNotAllowed", "Conflict", "ConflictingOperation"})
+BUSY_MESSAGE = re.compile(
+    r"in progress|is being |currently being|is busy|try (?:again|later)|retry later|"
+    r"another operation|pending operation|is transitioning",
+    re.IGNORECASE,
+)
+QUOTA_MESSAGE = re.compile(r"quota|exceed", re.IGNORECASE)
+
+NOT_FOUND_CODES = frozenset(
+    {
+        "ResourceNotFound",
+        "NotFound",
+        "ResourceGroupNotFound",
+        "BlobNotFound",
+        "ContainerNotFound",
+        "PoolNotFound",
+        "GalleryImageNotFound",
+        "ParentResourceNotFound",
+    }
+)
+
+
+def translate(exc: BaseException, operation: str | None = None) -> AzureError:
+    """Map one exception from the Azure SDKs to TransientAzureError or PermanentAzureError."""
+    if isinstance(exc, AzureError):
+        return exc
+    if isinstance(exc, HttpResponseError) and exc.status_code is not None:
+        return _from_response(exc, operation)
+    if isinstance(exc, ClientAuthenticationError):
+        return PermanentAzureError(
+            _first_line(exc) or "could not get an Azure access token",
+            code="AuthenticationFailed",
+            operation=operation,
+        )
+    if isinstance(exc, (ServiceRequestError, ServiceResponseError, DecodeError)):
+        kind = "Timeout" if "timeout" in type(exc).__name__.lower() else "ConnectionError"
+        return TransientAzureError(_first_line(exc) or kind, code=kind, operation=operation)
+    if isinstance(exc, HttpResponseError):  # no response at all: treat like a dropped connection
+        return TransientAzureError(_first_line(exc), code="NoResponse", operation=operation)
+    if isinstance(exc, TimeoutError | ConnectionError):
+        return TransientAzureError(
+            str(exc) or type(exc).__name__, code=type(exc).__name__, operation=operation
+        )
+    return PermanentAzureError(_first_line(exc) or type(exc).__name__, operation=operation)
+
+
+@contextmanager
+def azure_call(operation: str) -> Iterator[None]:
+    """Run a block of SDK calls; any SDK exception leaves it as ours, naming `operation`."""
+    try:
+        yield
+    except (SdkAzureError, TimeoutError, ConnectionError) as exc:
+        raise translate(exc, operation) from exc
+
+
+def is_not_found(err: BaseException) -> bool:
+    """True when `err` (ours or the SDK's) says the resource does not exist."""
+    if not isinstance(err, AzureError):
+        if not isinstance(err, HttpResponseError):
+            return False
+        err = translate(err)
+    return err.status == 404 or (err.code or "") in NOT_FOUND_CODES
+
+
+def next_action(err: AzureError) -> str:
+    """What a person should do about `err`, in one sentence."""
+    code = (err.code or "").lower()
+    if isinstance(err, TransientAzureError):
+        return "Azure kept failing with a passing error; run apply again later to resume."
+    if err.status == 401 or "authentic" in code or code == "invalidauthenticationtoken":
+        return (
+            "sign in (az login) or set AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET "
+            "for a service principal, then run apply again."
+        )
+    if err.status == 403 or "authorization" in code or "forbidden" in code:
+        return (
+            "give the identity a role that allows this operation on the resource (for example "
+            "Contributor on the resource group), then run apply again."
+        )
+    if "quota" in code or QUOTA_MESSAGE.search(err.message) or "skunotavailable" in code:
+        return "request a quota increase or choose another VM size or region in the spec."
+    if "missingsubscriptionregistration" in code or "notregistered" in code:
+        return "register the resource provider (az provider register --namespace ...), then retry."
+    if err.status == 404 or code in {c.lower() for c in NOT_FOUND_CODES}:
+        return "check that the resource named in the spec exists and the name is spelt right."
+    if err.status == 400 or "invalid" in code or "badrequest" in code:
+        return "fix the spec field the message points at, then run apply again."
+    return "fix the cause above, then run apply again; finished steps are not repeated."
+
+
+def _from_response(exc: HttpResponseError, operation: str | None) -> AzureError:
+    status = exc.status_code
+    code, message = _code_and_message(exc)
+    headers = _headers(exc)
+    request_id = headers.get("x-ms-request-id") or headers.get("request-id")
+    correlation = headers.get("x-ms-correlation-request-id") or headers.get("client-request-id")
+    retry_after = retry_after_seconds(headers)
+    transient = (
+        status in TRANSIENT_STATUS
+        or (code or "") in TRANSIENT_CODES
+        or (
+            (code or "") in BUSY_CODES
+            and bool(BUSY_MESSAGE.search(message))
+            and not QUOTA_MESSAGE.search(message)
+        )
+    )
+    cls = TransientAzureError if transient else PermanentAzureError
+    return cls(
+        redact(message),
+        code=code,
+        status=status,
+        operation=operation,
+        request_id=request_id,
+        correlation_id=correlation,
+        retry_after=retry_after,
+    )
+
+
+def _code_and_message(exc: HttpResponseError) -> tuple[str | None, str]:
+    code: str | None = None
+    message: str | None = None
+    model = getattr(exc, "model", None)
+    if model is not None:  # azure-batch: BatchError(code, message=BatchErrorMessage(value))
+        code = getattr(model, "code", None)
+        msg = getattr(model, "message", None)
+        message = getattr(msg, "value", None) or (msg if isinstance(msg, str) else None)
+    error = exc.error
+    if error is not None:
+        code = code or error.code
+        raw = error.message
+        if isinstance(raw, Mapping):  # Batch JSON: "message": {"lang": .., "value": ..}
+            raw = raw.get("value")
+        message = message or (str(raw) if raw else None)
+    storage_code = getattr(exc, "error_code", None)
+    if storage_code and not code:
+        code = str(getattr(storage_code, "value", storage_code))
+    if not code:
+        code = _headers(exc).get("x-ms-error-code")
+    return code, message or _first_line(exc) or (exc.reason or f"HTTP {exc.status_code}")
+
+
+def _headers(exc: HttpResponseError) -> dict[str, str]:
+    headers = getattr(exc.response, "headers", None)
+    if headers is None:
+        return {}
+    return {str(k).lower(): str(v) for k, v in headers.items()}
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Seconds the service asked us to wait (Retry-After seconds or HTTP date, or -ms forms)."""
+    for name, scale in (("retry-after-ms", 1000.0), ("x-ms-retry-after-ms", 1000.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return max(0.0, float(value) / scale)
+            except ValueError:
+                pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        from datetime import UTC, datetime
+
+        when = parsedate_to_datetime(value)
+        return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = getattr(exc, "message", None) or str(exc)
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return redact(lines[0]) if lines else ""

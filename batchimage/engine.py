@@ -1,0 +1,1075 @@
+"""The step engine: observe, act only if needed, observe again, record.
+
+Per step (`Engine.apply`):
+
+    check ──found, fingerprint matches──────────────────────────────▶ no-op (zero writes)
+      └─missing / changed / resuming ─▶ apply needs ─▶ apply ─▶ check ─▶ record done
+                                       (retry: transient only)  (nothing found: step fails)
+
+- The effective fingerprint of a step = its own inputs + the outputs of the steps it
+  `depends_on`; a changed input re-runs the step, and its dependants only if its
+  outputs changed. The hash per input is recorded so `plan` can name what changed.
+- `apply_needs` steps run only when the step that needs them has to apply.
+- Independent steps run concurrently on at most `max_workers` threads; the main thread
+  alone touches the journal (state), saving after every step transition.
+- A transient Azure error is retried with tenacity (Retry-After honoured, else
+  exponential backoff with jitter), up to `max_attempts` and the per-step deadline;
+  anything else fails the step at once.
+- SIGINT/SIGTERM (`handle_signals`): no new work starts, in-flight calls get `grace_s` to
+  settle (waits stop at once), state is saved, `Interrupted` (exit 130) is raised; a step
+  cut short stays `in_flight` and the next apply re-runs it (apply is idempotent).
+
+`Engine.plan` runs the same walk read-only and returns a `Change` per step;
+`Engine.destroy` deletes what the state says this pipeline created, newest first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import random
+import secrets
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any, Literal, TypeVar
+
+import tenacity
+
+from batchimage.errors import (
+    AzureError,
+    BatchImageError,
+    Interrupted,
+    StateError,
+    StepFailedError,
+    TransientAzureError,
+    UsageError,
+)
+from batchimage.redact import redact
+from batchimage.state import (
+    RUN_HISTORY,
+    ErrorRecord,
+    LockHolder,
+    ResourceRef,
+    RunRecord,
+    State,
+    StateStore,
+    StepRecord,
+    StepStatus,
+    utcnow,
+)
+from batchimage.steps.base import (
+    STEP_KINDS,
+    Outputs,
+    RunContext,
+    Step,
+    StepIndex,
+    StepInterrupted,
+    fingerprint_of,
+    short_hash,
+)
+from batchimage.ui import Event
+
+Action = Literal["create", "update", "replace", "delete", "no-op", "read", "skip"]
+CHANGES: frozenset[str] = frozenset({"create", "update", "replace", "delete"})
+DONE_WORDS = {"create": "created", "update": "updated", "replace": "replaced", "read": "read"}
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Change:
+    """What plan/apply decided for one step, and why."""
+
+    key: str
+    kind: str
+    action: Action
+    reason: str
+    description: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        """The change as a JSON-able dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Step-level retry of transient failures (from `spec.retry`)."""
+
+    max_attempts: int = 5
+    initial_delay_s: float = 2.0
+    max_delay_s: float = 60.0
+    step_deadline_s: float = 3600.0
+
+    @classmethod
+    def from_spec(cls, retry: Any) -> RetryPolicy:
+        """Read the knobs from a spec's `retry` section (missing ones keep the defaults)."""
+        if retry is None:
+            return cls()
+        names = ("max_attempts", "initial_delay_s", "max_delay_s", "step_deadline_s")
+        values = {n: getattr(retry, n) for n in names if getattr(retry, n, None) is not None}
+        return cls(**values)
+
+
+@dataclass
+class RunResult:
+    """What a run did: one Change per step, in plan order (action in past tense)."""
+
+    run_id: str
+    changes: list[Change] = field(default_factory=list)
+
+    def count(self, action: str) -> int:
+        """How many steps ended with `action` (e.g. "created", "no-op")."""
+        return sum(1 for c in self.changes if c.action == action)
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time plus 6 random hex digits."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+# -- deciding ---------------------------------------------------------------------------
+
+
+def outputs_hash(outputs: Outputs) -> str:
+    """Hash of the outputs a dependant consumes (resource bookkeeping excluded)."""
+    return short_hash(
+        outputs.model_dump(mode="json", exclude={"resources", "observed_fingerprint"})
+    )
+
+
+def changed_inputs(old: dict[str, str], new: dict[str, str]) -> str:
+    """A phrase naming the inputs whose hashes differ, e.g. "input vm_size changed"."""
+    names = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if not names:
+        return "inputs changed"
+    inputs = [n for n in names if not n.startswith("@")]
+    deps = [n[1:] for n in names if n.startswith("@")]
+    parts = []
+    if inputs:
+        parts.append(("inputs " if len(inputs) > 1 else "input ") + ", ".join(inputs) + " changed")
+    if deps:
+        parts.append("outputs of " + ", ".join(deps) + " changed")
+    return "; ".join(parts)
+
+
+def decide(
+    step: Step[Any],
+    record: StepRecord | None,
+    found: Outputs | None,
+    fingerprint: str,
+    hashes: dict[str, str],
+) -> tuple[Action, str]:
+    """Compare what exists (`found`) and what was recorded with what the inputs ask for."""
+    changed: Action = step.change
+    if found is not None and step.read_only:
+        if record and record.status == StepStatus.DONE and record.fingerprint == fingerprint:
+            return "no-op", "up to date"
+        return "read", "inputs changed" if record and record.inputs else "first read"
+    if found is not None and found.observed_fingerprint is not None:
+        if found.observed_fingerprint == fingerprint:
+            return "no-op", "up to date"
+        why = changed_inputs(record.inputs, hashes) if record and record.inputs else None
+        return changed, why or "exists with other inputs (its fingerprint tag differs)"
+    if found is not None:
+        if record is None:
+            return "update", "exists but is not in the state: will adopt it and converge it"
+        if record.status == StepStatus.IN_FLIGHT:
+            return "update", "resuming: the last run stopped during this step"
+        if record.status == StepStatus.FAILED:
+            return "update", "retrying: the last run failed here"
+        if record.fingerprint != fingerprint:
+            return changed, changed_inputs(record.inputs, hashes)
+        if record.status == StepStatus.DONE:
+            return "no-op", "up to date"
+        return "update", f"recorded as {record.status.value}"
+    if record is not None and record.status == StepStatus.DONE:
+        return "create", "recorded as done but not found (deleted outside batchimage?)"
+    if record is not None and record.status == StepStatus.IN_FLIGHT:
+        return "create", "resuming: the last run stopped during this step"
+    return "create", "does not exist yet"
+
+
+# -- the journal --------------------------------------------------------------------------
+
+
+class Journal:
+    """The state of one pipeline, held by one run; only the engine's main thread writes it."""
+
+    def __init__(self, store: StateStore | None, state: State) -> None:
+        self.store = store
+        self.state = state
+        self.run: RunRecord | None = None
+        self.stale: LockHolder | None = None
+        self._locked = False
+
+    @classmethod
+    def open(
+        cls,
+        store: StateStore,
+        pipeline: str,
+        *,
+        spec_hash: str | None = None,
+        lock: LockHolder | None = None,
+    ) -> Journal:
+        """Lock (if `lock` names a holder) then read; a missing state starts empty."""
+        stale = store.lock(lock) if lock is not None else None
+        try:
+            state = store.read()
+            if state is None:
+                state = State(pipeline=pipeline, spec_hash=spec_hash)
+            elif state.pipeline != pipeline:
+                raise StateError(
+                    f"state {store.where} belongs to pipeline {state.pipeline!r}, not "
+                    f"{pipeline!r}; point --state at this pipeline's file"
+                )
+        except BaseException:
+            if lock is not None:
+                store.unlock()
+            raise
+        journal = cls(store, state)
+        journal.stale = stale
+        journal._locked = lock is not None
+        if spec_hash is not None and lock is not None:
+            state.spec_hash = spec_hash
+        return journal
+
+    def begin(self, command: str, run_id: str) -> None:
+        """Add a run to the history (saved at once)."""
+        self.run = RunRecord(run_id=run_id, command=command)
+        self.state.runs = [*self.state.runs, self.run][-RUN_HISTORY:]
+        self.save()
+
+    def finish(self, result: Literal["ok", "failed", "interrupted"]) -> None:
+        """Close the current run record and save."""
+        if self.run is not None:
+            self.run.result = result
+            self.run.finished_at = utcnow()
+        self.save()
+
+    def record(self, step: Step[Any]) -> StepRecord:
+        """The record of `step`, created (pending) if missing."""
+        rec = self.state.steps.get(step.key)
+        if rec is None:
+            rec = StepRecord(kind=step.kind)
+            self.state.steps[step.key] = rec
+        return rec
+
+    def save(self) -> None:
+        """Write the state if this journal holds the lock (plan never writes)."""
+        if self.store is not None and self._locked:
+            self.store.write(self.state)
+
+    def close(self) -> None:
+        """Release the lock."""
+        if self.store is not None and self._locked:
+            self.store.unlock()
+            self._locked = False
+
+
+# -- signals ------------------------------------------------------------------------------
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM: first signal = stop gracefully, second = stop now."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.forced = False
+        self.signal_name = ""
+
+    def request(self, signum: int = signal.SIGINT) -> None:
+        """Ask the run to stop (called from a signal handler: only sets attributes)."""
+        if self.requested:
+            self.forced = True
+        self.requested = True
+        self.signal_name = signal.Signals(signum).name
+
+
+@contextlib.contextmanager
+def handle_signals(flag: StopFlag) -> Iterator[StopFlag]:
+    """Route SIGINT and SIGTERM to `flag` for the duration (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in sigs}
+    for sig in sigs:
+        signal.signal(sig, lambda signum, _frame: flag.request(signum))
+    try:
+        yield flag
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+# -- the walk -----------------------------------------------------------------------------
+
+
+class Phase(Enum):
+    IDLE = "idle"  # not (yet) demanded
+    WAIT_DEPS = "wait_deps"
+    CHECKING = "checking"
+    WAIT_NEEDS = "wait_needs"
+    APPLYING = "applying"
+    DONE = "done"
+    CHANGING = "changing"  # plan only: will change
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass
+class Node:
+    step: Step[Any]
+    deps: list[Node] = field(default_factory=list)  # depends_on
+    needs: list[Node] = field(default_factory=list)  # apply_needs
+    phase: Phase = Phase.IDLE
+    fingerprint: str = ""
+    hashes: dict[str, str] = field(default_factory=dict)
+    change: Change | None = None
+    started: float = 0.0
+    deadline: float = 0.0
+    attempts: int = 0
+    applied: Outputs | None = None
+
+
+@dataclass
+class _Msg:
+    node: Node
+    what: Literal["checked", "applied"]
+    outputs: Outputs | None = None
+    error: BaseException | None = None
+
+
+class Engine:
+    """Runs one pipeline's steps against Azure; see the module docstring."""
+
+    def __init__(
+        self,
+        steps: Sequence[Step[Any]],
+        ctx: RunContext,
+        journal: Journal,
+        *,
+        retry: RetryPolicy | None = None,
+        max_workers: int = 4,
+        grace_s: float = 20.0,
+        stop_flag: StopFlag | None = None,
+    ) -> None:
+        self.index = StepIndex(list(steps))
+        self.ctx = ctx
+        self.ctx.index = self.index
+        self.journal = journal
+        self.retry = retry or RetryPolicy()
+        self.max_workers = max(1, max_workers)
+        self.grace_s = grace_s
+        self.flag = stop_flag or StopFlag()
+        self.nodes = self._build_nodes()
+        self._load_recorded()
+
+    # -- public API ----------------------------------------------------------------------
+
+    def plan(self, *, offline: bool = False, target: str | None = None) -> list[Change]:
+        """What apply would do, per step in order (read-only; `offline`: from state alone)."""
+        walk = _Walk(self, "offline" if offline else "plan", target)
+        walk.run()
+        walk.raise_outcome()
+        changes = [n.change for n in self.nodes if n.change is not None]
+        if target is None:
+            changes += [self._orphan_change(key) for key in self.orphans()]
+        return changes
+
+    def apply(self, *, target: str | None = None, command: str = "apply") -> RunResult:
+        """Bring Azure to what the steps say; resume after any failure; raise on failure."""
+        result = RunResult(self.ctx.run_id)
+        with self._recorded_run(command, result):
+            walk = _Walk(self, "apply", target)
+            walk.run()
+            result.changes = [n.change for n in self.nodes if n.change is not None]
+            walk.raise_outcome()
+            if target is None:
+                for key in reversed(self.orphans()):
+                    self._check_stop()
+                    result.changes.append(self._destroy_record(key))
+        return result
+
+    def destroy(self) -> RunResult:
+        """Delete what this pipeline created (state says so), dependants first."""
+        result = RunResult(self.ctx.run_id)
+        with self._recorded_run("destroy", result):
+            keys = list(reversed(self.orphans()))
+            keys += [n.step.key for n in reversed(self.nodes)]
+            for key in keys:
+                self._check_stop()
+                rec = self.journal.state.steps.get(key)
+                if rec is None or rec.status == StepStatus.DESTROYED:
+                    continue
+                if not rec.created and key in self.index.by_key:
+                    self._observe_for_destroy(key, rec)
+                if rec.created:
+                    result.changes.append(self._destroy_record(key))
+                else:
+                    rec.status = StepStatus.DESTROYED
+                    rec.outputs = None
+                    self.journal.save()
+        return result
+
+    @contextlib.contextmanager
+    def _recorded_run(self, command: str, result: RunResult) -> Iterator[None]:
+        """Journal and announce one run; its outcome is ok, failed or interrupted."""
+        self.journal.begin(command, self.ctx.run_id)
+        self._emit_start(command)
+        outcome: Literal["ok", "failed", "interrupted"] = "failed"
+        try:
+            yield
+            outcome = "ok"
+        except Interrupted:
+            outcome = "interrupted"
+            raise
+        finally:
+            self.journal.finish(outcome)
+            self._emit_end(outcome, result)
+
+    def destroy_plan(self) -> list[tuple[str, ResourceRef]]:
+        """What destroy would delete, per resource, in the order it deletes."""
+        order = list(reversed(self.orphans())) + [n.step.key for n in reversed(self.nodes)]
+        steps = self.journal.state.steps
+        return [(key, ref) for key in order if key in steps for ref in steps[key].created]
+
+    def orphans(self) -> list[str]:
+        """Steps in the state, no longer in the spec, that created resources (to delete)."""
+        return [
+            key
+            for key, rec in self.journal.state.steps.items()
+            if key not in self.index.by_key and rec.status != StepStatus.DESTROYED and rec.created
+        ]
+
+    # -- building ------------------------------------------------------------------------
+
+    def _build_nodes(self) -> list[Node]:
+        seen: dict[str, Node] = {}
+        for step in self.index.steps:
+            if step.key in seen:
+                raise ValueError(f"two steps share the key {step.key!r}")
+            seen[step.key] = Node(step)
+        for node in seen.values():
+            node.deps = [seen[d.key] for d in self.index.direct_deps(node.step, with_needs=False)]
+            needs = self.index.direct_deps(node.step, with_needs=True)
+            node.needs = [seen[d.key] for d in needs if seen[d.key] not in node.deps]
+        order: list[Node] = []
+        marks: dict[str, int] = {}
+
+        def visit(node: Node, path: list[str]) -> None:
+            state = marks.get(node.step.key, 0)
+            if state == 2:
+                return
+            if state == 1:
+                raise ValueError("steps depend on each other: " + " -> ".join(path))
+            marks[node.step.key] = 1
+            for dep in node.deps + node.needs:
+                visit(dep, [*path, dep.step.key])
+            marks[node.step.key] = 2
+            order.append(node)
+
+        for node in seen.values():
+            visit(node, [node.step.key])
+        return order
+
+    def _load_recorded(self) -> None:
+        for node in self.nodes:
+            rec = self.journal.state.steps.get(node.step.key)
+            if rec is not None and rec.outputs is not None and rec.status == StepStatus.DONE:
+                with contextlib.suppress(ValueError):
+                    typed = node.step.outputs_type.model_validate(rec.outputs)
+                    self.ctx.recorded_outputs[node.step.key] = typed
+
+    def conditional(self) -> set[str]:
+        """Keys of steps that run only when a step that needs them applies."""
+        needed: set[str] = set()
+        stack = [n for node in self.nodes for n in node.needs]
+        while stack:
+            node = stack.pop()
+            if node.step.key not in needed:
+                needed.add(node.step.key)
+                stack.extend(node.deps)
+        by_key = {n.step.key: n for n in self.nodes}
+        unconditional = {n.step.key for n in self.nodes if n.step.key not in needed}
+        stack = [by_key[k] for k in unconditional]
+        while stack:
+            node = stack.pop()
+            for dep in node.deps:
+                if dep.step.key not in unconditional:
+                    unconditional.add(dep.step.key)
+                    stack.append(dep)
+        return {n.step.key for n in self.nodes} - unconditional
+
+    # -- helpers used by the walk --------------------------------------------------------
+
+    def fingerprint(self, node: Node) -> tuple[str, dict[str, str]]:
+        """The effective fingerprint: own input hashes + hashes of dependency outputs."""
+        hashes = dict(node.step.input_hashes())
+        for dep in node.deps:
+            out = self.ctx.results.get(dep.step.key)
+            hashes[f"@{dep.step.key}"] = outputs_hash(out) if out is not None else "unknown"
+        return fingerprint_of(hashes), hashes
+
+    def call(self, node: Node, fn: Callable[[], T], *, counts: bool = False) -> T:
+        """Run `fn` with step-level retry of transient failures (see RetryPolicy)."""
+        policy = self.retry
+        clock = self.ctx.clock
+
+        def wait(rs: tenacity.RetryCallState) -> float:
+            exc = rs.outcome.exception() if rs.outcome else None
+            after = getattr(exc, "retry_after", None)
+            if after is not None:
+                return float(after)
+            base = min(policy.max_delay_s, policy.initial_delay_s * 2 ** (rs.attempt_number - 1))
+            return base / 2 + random.uniform(0, base / 2)
+
+        def stop(rs: tenacity.RetryCallState) -> bool:
+            if rs.attempt_number >= policy.max_attempts:
+                return True
+            return clock.monotonic() + (rs.upcoming_sleep or 0) > node.deadline
+
+        def before_sleep(rs: tenacity.RetryCallState) -> None:
+            exc = rs.outcome.exception() if rs.outcome else None
+            self.ctx.events.emit(
+                Event(
+                    "step_retrying",
+                    step=node.step.key,
+                    message=redact(str(exc)),
+                    data={
+                        "attempt": rs.attempt_number,
+                        "max_attempts": policy.max_attempts,
+                        "delay_s": round(rs.upcoming_sleep or 0, 3),
+                        "code": getattr(exc, "code", None),
+                    },
+                )
+            )
+
+        def attempt() -> T:
+            if counts:
+                node.attempts += 1
+            try:
+                return fn()
+            except (BatchImageError, StepInterrupted):
+                raise
+            except Exception as exc:
+                raise _foreign(exc) from exc
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(TransientAzureError),
+            stop=stop,
+            wait=wait,
+            sleep=lambda seconds: clock.sleep(seconds, self.ctx.stop),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return retrying(attempt)
+
+    def _check_stop(self) -> None:
+        if self.flag.requested:
+            raise Interrupted(self._interrupted_message())
+
+    def _interrupted_message(self) -> str:
+        where = self.journal.store.where if self.journal.store else "the state"
+        return f"interrupted; progress saved in {where}. Run apply again to resume."
+
+    def _orphan_change(self, key: str) -> Change:
+        rec = self.journal.state.steps[key]
+        n = len(rec.created)
+        return Change(key, rec.kind, "delete", f"no longer in the spec; it created {n} resource(s)")
+
+    def _observe_for_destroy(self, key: str, rec: StepRecord) -> None:
+        """A step cut short left no record of what it made: look (by name/tags) before deleting."""
+        step = self.index.by_key[key]
+        node = next(n for n in self.nodes if n.step is step)
+        for dep in node.deps:
+            recorded = self.ctx.recorded_outputs.get(dep.step.key)
+            if recorded is None:
+                return
+            self.ctx.results[dep.step.key] = recorded
+        node.deadline = self.ctx.clock.monotonic() + self.retry.step_deadline_s
+        fp, _ = self.fingerprint(node)
+        try:
+            found = self.call(node, lambda: step.check(self.ctx.for_step(step, fp)))
+        except (BatchImageError, StepInterrupted):
+            return
+        if found is not None:
+            rec.created = _merge(rec.created, found.created())
+            rec.outputs = found.model_dump(mode="json")
+
+    def _destroy_record(self, key: str) -> Change:
+        rec = self.journal.state.steps[key]
+        cls = STEP_KINDS.get(rec.kind)
+        if cls is None:
+            raise StateError(
+                f"state step {key} is of kind {rec.kind!r}, which this batchimage does not know; "
+                "use the batchimage version that created it"
+            )
+        outputs = _typed_outputs(cls, rec)
+        typed = outputs.model_copy(update={"resources": tuple(rec.created)})
+        step = self.index.by_key.get(key)
+        node = Node(step) if step is not None else Node(_Placeholder(key))
+        node.deadline = self.ctx.clock.monotonic() + self.retry.step_deadline_s
+        names = ", ".join(ref.id.rsplit("/", 1)[-1] for ref in rec.created)
+        self.ctx.events.emit(Event("step_destroying", step=key, message=f"deleting {names}"))
+        started = self.ctx.clock.monotonic()
+        view = self.ctx.for_step(step, rec.fingerprint or "") if step else self.ctx
+        try:
+            self.call(node, lambda: cls.destroy(view, typed))
+        except StepInterrupted as exc:
+            raise Interrupted(self._interrupted_message()) from exc
+        except BatchImageError as exc:
+            rec.last_error = _error_record(exc)
+            self.journal.save()
+            raise _step_failed(key, ", ".join(r.id for r in rec.created), exc) from exc
+        rec.status = StepStatus.DESTROYED
+        rec.created = []
+        rec.outputs = None
+        rec.finished_at = utcnow()
+        self.journal.save()
+        self.ctx.events.emit(
+            Event(
+                "step_destroyed",
+                step=key,
+                message=f"deleted {names}",
+                data={
+                    "action": "destroyed",
+                    "duration_s": round(self.ctx.clock.monotonic() - started, 3),
+                },
+            )
+        )
+        return Change(key, rec.kind, "delete", f"deleted {names}")
+
+    def _emit_start(self, command: str) -> None:
+        self.ctx.events.emit(
+            Event(
+                "run_started",
+                data={
+                    "command": command,
+                    "pipeline": self.ctx.pipeline,
+                    "run_id": self.ctx.run_id,
+                    "steps": [n.step.key for n in self.nodes],
+                },
+            )
+        )
+        if self.journal.stale is not None:
+            self.ctx.events.emit(
+                Event(
+                    "run_note",
+                    message=f"took over the lock left by {self.journal.stale.describe()}",
+                )
+            )
+
+    def _emit_end(self, outcome: str, result: RunResult) -> None:
+        counts: dict[str, int] = {}
+        for change in result.changes:
+            counts[change.action] = counts.get(change.action, 0) + 1
+        summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to do"
+        self.ctx.events.emit(
+            Event(
+                "run_finished",
+                message=f"{outcome}: {summary}",
+                data={"result": outcome, "counts": counts},
+            )
+        )
+
+
+class _Placeholder(Step[Outputs]):
+    """Stands in for a step no longer in the spec (an orphan being destroyed)."""
+
+    kind = "_placeholder"
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def check(self, ctx: RunContext) -> Outputs | None:
+        return None
+
+    def apply(self, ctx: RunContext) -> Outputs | None:
+        return None
+
+
+STEP_KINDS.pop(_Placeholder.kind, None)
+
+
+class _Walk:
+    """One pass over the steps: plan (observe), offline plan (state only) or apply."""
+
+    def __init__(
+        self, engine: Engine, mode: Literal["plan", "offline", "apply"], target: str | None
+    ):
+        self.e = engine
+        self.mode = mode
+        self.inbox: queue.Queue[_Msg] = queue.Queue()
+        self.running = 0
+        self.stopping = False
+        self.stop_deadline = 0.0
+        self.failures: list[tuple[Node, BaseException]] = []
+        self.interrupted = False
+        self.target = target
+        for node in engine.nodes:
+            node.phase, node.change, node.attempts = Phase.IDLE, None, 0
+        if target is not None:
+            chosen = next((n for n in engine.nodes if n.step.key == target), None)
+            if chosen is None:
+                keys = ", ".join(n.step.key for n in engine.nodes)
+                raise UsageError(f"no step {target!r} in this pipeline; steps: {keys}")
+            self.demand(chosen)
+        else:
+            conditional = engine.conditional()
+            for node in engine.nodes:
+                if node.step.key not in conditional:
+                    self.demand(node)
+
+    def demand(self, node: Node) -> None:
+        if node.phase is Phase.IDLE:
+            node.phase = Phase.WAIT_DEPS
+            for dep in node.deps:
+                self.demand(dep)
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def run(self) -> None:
+        e = self.e
+        while True:
+            self._notice_stop()
+            if not self.stopping:
+                self._start_ready()
+            if self.running == 0:
+                break
+            if e.flag.forced or (self.stopping and e.ctx.clock.monotonic() > self.stop_deadline):
+                break  # in-flight steps stay recorded as in_flight
+            try:
+                msg = self.inbox.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            self.running -= 1
+            self._handle(msg)
+        self._finish()
+
+    def _notice_stop(self) -> None:
+        e = self.e
+        if e.flag.requested and not self.stopping:
+            self.stopping = True
+            self.interrupted = True
+            e.ctx.stop.set()
+            self.stop_deadline = e.ctx.clock.monotonic() + e.grace_s
+            if self.running:
+                e.ctx.events.emit(
+                    Event(
+                        "run_stopping",
+                        message=f"{e.flag.signal_name}: stopping; letting {self.running} "
+                        "in-flight call(s) settle (again to stop now)",
+                    )
+                )
+
+    def _start_ready(self) -> None:
+        progress = True
+        while progress and not self.stopping:
+            progress = False
+            for node in self.e.nodes:
+                if self.running >= self.e.max_workers:
+                    return
+                if node.phase is Phase.WAIT_DEPS:
+                    if any(d.phase is Phase.CHANGING for d in node.deps):
+                        self._blocked(node)
+                        progress = True
+                    elif all(d.phase is Phase.DONE for d in node.deps):
+                        self._start_check(node)
+                        progress = True
+                elif node.phase is Phase.WAIT_NEEDS and all(
+                    d.phase is Phase.DONE for d in node.needs
+                ):
+                    self._start_apply(node)
+                    progress = True
+
+    def _spawn(
+        self, node: Node, what: Literal["checked", "applied"], fn: Callable[[], Outputs | None]
+    ) -> None:
+        self.running += 1
+
+        def work() -> None:
+            try:
+                self.inbox.put(_Msg(node, what, outputs=fn()))
+            except BaseException as exc:  # everything goes back to the main thread
+                self.inbox.put(_Msg(node, what, error=exc))
+
+        threading.Thread(target=work, name=f"step-{node.step.key}", daemon=True).start()
+
+    def _start_check(self, node: Node) -> None:
+        e = self.e
+        node.phase = Phase.CHECKING
+        node.started = e.ctx.clock.monotonic()
+        node.deadline = node.started + e.retry.step_deadline_s
+        node.fingerprint, node.hashes = e.fingerprint(node)
+        step = node.step
+        e.ctx.events.emit(Event("step_checking", step=step.key, message=step.describe()))
+        if self.mode == "offline":  # trust the state: recorded outputs of done steps
+            self.running += 1
+            self.inbox.put(_Msg(node, "checked", outputs=e.ctx.recorded_outputs.get(step.key)))
+            return
+        view = e.ctx.for_step(step, node.fingerprint)
+        self._spawn(node, "checked", lambda: e.call(node, lambda: step.check(view)))
+
+    def _start_apply(self, node: Node) -> None:
+        e = self.e
+        node.phase = Phase.APPLYING
+        step = node.step
+        rec = e.journal.record(step)
+        rec.status = StepStatus.IN_FLIGHT
+        rec.fingerprint, rec.inputs = node.fingerprint, node.hashes
+        rec.started_at, rec.run_id = utcnow(), e.ctx.run_id
+        e.journal.save()
+        assert node.change is not None
+        e.ctx.events.emit(
+            Event(
+                "step_applying",
+                step=step.key,
+                message=node.change.reason,
+                data={"action": node.change.action},
+            )
+        )
+        view = e.ctx.for_step(step, node.fingerprint)
+
+        def apply_then_check() -> Outputs | None:
+            node.applied = e.call(node, lambda: step.apply(view), counts=True)
+            return e.call(node, lambda: step.check(view))
+
+        self._spawn(node, "applied", apply_then_check)
+
+    def _blocked(self, node: Node) -> None:
+        """Plan: a dependency will change, so this step cannot be observed yet."""
+        e = self.e
+        rec = e.journal.state.steps.get(node.step.key)
+        upstream = ", ".join(d.step.key for d in node.deps if d.phase is Phase.CHANGING)
+        action: Action
+        if node.step.read_only:
+            action, reason = "read", f"after {upstream} changes"
+        elif rec is None or rec.status != StepStatus.DONE:
+            action, reason = "create", f"does not exist yet (after {upstream})"
+        else:
+            action, reason = node.step.change, f"may change: {upstream} changes first"
+        self._changing(node, action, reason)
+
+    def _changing(self, node: Node, action: Action, reason: str) -> None:
+        node.phase = Phase.CHANGING
+        node.change = Change(node.step.key, node.step.kind, action, reason, node.step.describe())
+        self.e.ctx.events.emit(
+            Event("step_planned", step=node.step.key, data={"action": action, "reason": reason})
+        )
+        for need in node.needs:
+            self.demand(need)
+
+    # -- results -------------------------------------------------------------------------
+
+    def _handle(self, msg: _Msg) -> None:
+        node = msg.node
+        if msg.error is not None:
+            self._failed(node, msg.error)
+        elif msg.what == "checked":
+            self._checked(node, msg.outputs)
+        else:
+            self._applied(node, msg.outputs)
+
+    def _checked(self, node: Node, found: Outputs | None) -> None:
+        e = self.e
+        rec = e.journal.state.steps.get(node.step.key)
+        action, reason = decide(node.step, rec, found, node.fingerprint, node.hashes)
+        if action == "no-op" or (action == "read" and found is not None and self.mode == "apply"):
+            assert found is not None
+            self._done(node, found, action, reason)
+            return
+        if self.mode != "apply":
+            self._changing(node, action, reason)
+            return
+        node.change = Change(node.step.key, node.step.kind, action, reason, node.step.describe())
+        node.phase = Phase.WAIT_NEEDS
+        for need in node.needs:
+            self.demand(need)
+
+    def _applied(self, node: Node, found: Outputs | None) -> None:
+        if found is None:
+            self._failed(
+                node,
+                StepFailedError(
+                    node.step.key,
+                    "apply finished but check found no result",
+                    resource=node.step.describe(),
+                    hint="the result did not appear in Azure; look at the resource in the "
+                    "portal or activity log, then run apply again",
+                ),
+            )
+            return
+        assert node.change is not None
+        self._done(
+            node, found, DONE_WORDS.get(node.change.action, node.change.action), node.change.reason
+        )
+
+    def _done(self, node: Node, found: Outputs, action: str, reason: str) -> None:
+        e = self.e
+        step = node.step
+        node.phase = Phase.DONE
+        e.ctx.results[step.key] = found
+        node.change = Change(step.key, step.kind, action, reason, step.describe())  # type: ignore[arg-type]
+        if self.mode == "apply":
+            rec = e.journal.record(step)
+            rec.status = StepStatus.DONE
+            rec.fingerprint, rec.inputs = node.fingerprint, node.hashes
+            rec.outputs = found.model_dump(mode="json")
+            applied = node.applied.created() if node.applied is not None else []
+            rec.created = _merge(rec.created, applied + found.created())
+            if action != "no-op":
+                rec.finished_at, rec.run_id, rec.last_error = utcnow(), e.ctx.run_id, None
+            if action != "no-op":
+                rec.attempts = node.attempts
+            e.journal.save()
+            e.ctx.events.emit(
+                Event(
+                    "step_done",
+                    step=step.key,
+                    data={
+                        "action": action,
+                        "duration_s": round(e.ctx.clock.monotonic() - node.started, 3),
+                        "attempts": node.attempts,
+                    },
+                )
+            )
+        else:
+            e.ctx.events.emit(
+                Event("step_planned", step=step.key, data={"action": action, "reason": reason})
+            )
+
+    def _failed(self, node: Node, error: BaseException) -> None:
+        e = self.e
+        step = node.step
+        was_applying = node.phase is Phase.APPLYING
+        if isinstance(error, StepInterrupted):
+            node.phase = Phase.INTERRUPTED  # its record stays in_flight: the next run resumes
+            self.interrupted = True
+            e.ctx.events.emit(Event("step_interrupted", step=step.key, message=str(error)))
+            return
+        node.phase = Phase.FAILED
+        self.failures.append((node, error))
+        if not self.stopping:  # no new work; in-flight waits stop, calls get grace_s
+            self.stopping = True
+            e.ctx.stop.set()
+            self.stop_deadline = e.ctx.clock.monotonic() + e.grace_s
+        if self.mode == "apply":
+            rec = e.journal.record(step)
+            if was_applying:  # a failed check leaves a done record done
+                rec.status = StepStatus.FAILED
+                rec.attempts = node.attempts
+            rec.last_error = _error_record(error)
+            e.journal.save()
+        e.ctx.events.emit(
+            Event(
+                "step_failed",
+                step=step.key,
+                message=redact(str(error)),
+                data={
+                    "duration_s": round(e.ctx.clock.monotonic() - node.started, 3),
+                    "attempts": node.attempts,
+                    "code": getattr(error, "code", None),
+                    "request_id": getattr(error, "request_id", None),
+                },
+            )
+        )
+
+    def _finish(self) -> None:
+        """Steps never demanded are reported skipped (not needed); cut-off ones interrupted."""
+        e = self.e
+        complete = not self.failures and not self.interrupted
+        for node in e.nodes:
+            if node.phase in (Phase.CHECKING, Phase.APPLYING):
+                node.phase = Phase.INTERRUPTED  # abandoned after grace_s: stays in_flight
+            elif node.phase is Phase.IDLE and self.target is None and complete:
+                needed_by = [n.step.key for n in e.nodes if node in n.needs]
+                reason = (
+                    f"not needed: {', '.join(needed_by)} up to date"
+                    if needed_by
+                    else ("not needed")
+                )
+                node.change = Change(
+                    node.step.key, node.step.kind, "skip", reason, node.step.describe()
+                )
+                e.ctx.events.emit(Event("step_skipped", step=node.step.key, message=reason))
+
+    def raise_outcome(self) -> None:
+        """After an apply walk: raise the first failure, or Interrupted."""
+        if self.failures:
+            node, error = self.failures[0]
+            if isinstance(error, StepFailedError):
+                raise error
+            raise _step_failed(node.step.key, node.step.describe(), error) from error
+        if self.interrupted or self.e.flag.requested:
+            raise Interrupted(self.e._interrupted_message())
+
+
+# -- small helpers --------------------------------------------------------------------
+
+
+def _merge(old: list[ResourceRef], new: list[ResourceRef]) -> list[ResourceRef]:
+    seen = {ref.id for ref in old}
+    out = list(old)
+    for ref in new:
+        if ref.id not in seen:
+            seen.add(ref.id)
+            out.append(ref)
+    return out
+
+
+def _typed_outputs(cls: type[Step[Any]], rec: StepRecord) -> Outputs:
+    if rec.outputs is not None:
+        try:
+            return cls.outputs_type.model_validate(rec.outputs)
+        except ValueError:
+            pass
+    return Outputs.model_construct(resources=tuple(rec.created))
+
+
+def _error_record(error: BaseException) -> ErrorRecord:
+    cause = error.cause if isinstance(error, StepFailedError) else error
+    fields: dict[str, Any] = {}
+    if isinstance(cause, AzureError):
+        fields = {
+            "code": cause.code,
+            "status": cause.status,
+            "operation": cause.operation,
+            "request_id": cause.request_id,
+        }
+        message = cause.message
+    else:
+        message = str(cause)
+    return ErrorRecord(message=redact(message)[:2000], **fields)
+
+
+def _foreign(exc: Exception) -> BaseException:
+    """Map an exception a step let escape: Azure SDK ones through the Azure boundary."""
+    if type(exc).__module__.startswith("azure."):
+        from batchimage.azure.errors import translate
+
+        return translate(exc)
+    return exc
+
+
+def _step_failed(key: str, resource: str, error: BaseException) -> StepFailedError:
+    hint: str
+    if isinstance(error, AzureError):
+        from batchimage.azure.errors import next_action
+
+        hint = next_action(error)
+    elif isinstance(error, TimeoutError):
+        hint = (
+            "the operation took longer than its timeout; raise `timeouts` in the spec or "
+            "check the resource, then run apply again"
+        )
+    elif isinstance(error, BatchImageError):
+        hint = "fix the cause above, then run apply again; finished steps are not repeated"
+    else:
+        hint = "this is a bug in batchimage; please report it with the output of -v"
+    return StepFailedError(
+        key, redact(str(error)) or type(error).__name__, resource=resource, hint=hint
+    )

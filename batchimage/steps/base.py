@@ -1,0 +1,377 @@
+"""The typed Step interface, typed step outputs, and the RunContext every step receives.
+
+A step is one idempotent piece of the pipeline (one file per step: steps/verb_noun.py):
+
+    class CreateGroup(Step[GroupOutputs]):
+        kind = "create_group"                  # registry name, recorded in state
+        depends_on = (Preflight,)              # outputs read by check/apply (run first)
+        def inputs(self): return {"name": ..., "location": ...}   # what decides the result
+        def check(self, ctx): ...              # read-only: GroupOutputs if it exists, else None
+        def apply(self, ctx): ...              # make it so (PUT by deterministic name, tagged)
+        @classmethod
+        def destroy(cls, ctx, outputs): ...    # delete outputs.created(), from state alone
+        def describe(self): return "resource group bi-demo"
+
+Contracts the engine relies on:
+- `check` never writes. It returns None when the result does not exist (or is
+  incomplete); otherwise the outputs, which describe the result and not the moment (no
+  timestamps or drifting states), so an unchanged world gives equal outputs.
+- `apply` is safe to repeat: a resource is found by its deterministic name and
+  converged, never duplicated. Tag what you create with `ctx.tags()`; `check` reads the
+  tags back into `ResourceRef.created_by_run` (and `Outputs.observed_fingerprint`), so a
+  crash between "PUT sent" and "state saved" is adopted by the next run.
+- `destroy` works from the recorded outputs only (the spec may have changed since), and
+  deletes only `outputs.created()`; a resource already gone is success.
+- Outputs never hold a secret (no SecretStr fields; no keys, tokens or SAS URLs).
+- A step reads other steps' outputs only through `ctx.output(...)`, and only of steps it
+  lists in `depends_on` (available to check and apply) or `apply_needs` (steps that
+  produce what apply consumes, e.g. the build VM for capture: they run only when this
+  step has to apply, so a captured image is not rebuilt after its VM was cleaned up).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar, cast
+
+from pydantic import BaseModel, ConfigDict, SecretBytes, SecretStr
+
+from batchimage.state import ResourceRef
+from batchimage.ui import Event, EventSink
+
+if TYPE_CHECKING:
+    from batchimage.state import State
+
+ChangeKind = Literal["update", "replace"]
+
+PIPELINE_TAG = "batchimage-pipeline"
+RUN_TAG = "batchimage-run"
+STEP_TAG = "batchimage-step"
+FINGERPRINT_TAG = "batchimage-fingerprint"
+
+
+class Outputs(BaseModel):
+    """Base of every step's outputs: typed, frozen, JSON-serialisable, never secret."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    resources: tuple[ResourceRef, ...] = ()
+    observed_fingerprint: str | None = None
+
+    def created(self) -> list[ResourceRef]:
+        """The resources this pipeline created (the only ones destroy and cleanup delete)."""
+        return [ref for ref in self.resources if ref.created_by_run]
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        for name, info in cls.model_fields.items():
+            if _mentions_secret(info.annotation):
+                raise TypeError(f"{cls.__name__}.{name}: outputs must not hold secrets")
+
+
+def _mentions_secret(annotation: Any) -> bool:
+    if annotation in (SecretStr, SecretBytes):
+        return True
+    return any(_mentions_secret(arg) for arg in getattr(annotation, "__args__", ()) or ())
+
+
+class NoOutputs(Outputs):
+    """Outputs of a step that produces nothing for later steps."""
+
+
+OutT = TypeVar("OutT", bound=Outputs)
+T = TypeVar("T")
+
+
+class StepInterrupted(Exception):
+    """Raised inside a step when the run is stopping (Ctrl-C): the step is left in flight."""
+
+
+class Poller(Protocol):
+    """What `RunContext.wait` needs from an azure.core LROPoller."""
+
+    def done(self) -> bool: ...
+    def wait(self, timeout: float | None = None) -> None: ...
+    def result(self, timeout: float | None = None) -> Any: ...
+
+
+class Clock:
+    """Monotonic time and an interruptible sleep; tests substitute a fake one."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float, stop: threading.Event) -> None:
+        """Sleep `seconds`, or raise StepInterrupted as soon as `stop` is set."""
+        if stop.wait(max(0.0, seconds)):
+            raise StepInterrupted("stopped while sleeping")
+
+
+STEP_KINDS: dict[str, type[Step[Any]]] = {}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class Step(ABC, Generic[OutT]):
+    """One idempotent step of a pipeline; see the module docstring for the contract."""
+
+    kind: ClassVar[str] = ""
+    outputs_type: ClassVar[type[Outputs]] = NoOutputs
+    change: ClassVar[ChangeKind] = "update"
+    read_only: ClassVar[bool] = False
+    key: str = ""
+    depends_on: Sequence[type[Step[Any]] | Step[Any]] = ()
+    apply_needs: Sequence[type[Step[Any]] | Step[Any]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            args = getattr(base, "__args__", ())
+            if args and isinstance(args[0], type) and issubclass(args[0], Outputs):
+                cls.outputs_type = args[0]
+        if not cls.__dict__.get("kind"):
+            cls.kind = _snake(cls.__name__)
+        if "key" not in cls.__dict__:
+            cls.key = cls.kind
+        if not getattr(cls, "__abstractmethods__", None):
+            STEP_KINDS[cls.kind] = cls
+
+    def inputs(self) -> Mapping[str, Any]:
+        """The inputs that decide this step's result (JSON-able; pydantic models allowed)."""
+        return {}
+
+    def input_hashes(self) -> dict[str, str]:
+        """One short hash per input name (recorded, so plan can say which input changed)."""
+        return {name: short_hash(value) for name, value in sorted(self.inputs().items())}
+
+    def fingerprint(self) -> str:
+        """Hash of this step's own inputs (the engine adds its dependencies' outputs)."""
+        return fingerprint_of(self.input_hashes())
+
+    @abstractmethod
+    def check(self, ctx: RunContext) -> OutT | None:
+        """Observe, read-only: this step's outputs if its result exists, else None."""
+
+    @abstractmethod
+    def apply(self, ctx: RunContext) -> OutT | None:
+        """Make the result exist as the inputs say (idempotent; the engine re-checks after)."""
+
+    @classmethod
+    def destroy(cls, ctx: RunContext, outputs: OutT) -> None:
+        """Delete `outputs.created()`; a step that creates resources must override this."""
+        if outputs.created():
+            raise NotImplementedError(f"step kind {cls.kind} created resources but cannot destroy")
+
+    def describe(self) -> str:
+        """One line for people: what this step makes."""
+        return self.key
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.key}>"
+
+
+def canonical_json(value: Any) -> str:
+    """Stable JSON of `value` (pydantic models dumped; sorted keys) for hashing."""
+
+    def default(obj: Any) -> Any:
+        if isinstance(obj, BaseModel):
+            return obj.model_dump(mode="json")
+        if isinstance(obj, (set, frozenset)):
+            return sorted(obj, key=str)
+        if isinstance(obj, SecretStr | SecretBytes):
+            raise TypeError("a secret cannot be a step input; pass a reference to it")
+        return str(obj)
+
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=default)
+
+
+def short_hash(value: Any) -> str:
+    """A 16-hex-digit SHA-256 of the canonical JSON of `value`."""
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:16]
+
+
+def fingerprint_of(hashes: Mapping[str, str]) -> str:
+    """The fingerprint of a set of per-input hashes."""
+    return hashlib.sha256(canonical_json(dict(hashes)).encode()).hexdigest()[:32]
+
+
+@dataclass
+class StepIndex:
+    """The steps of one run, found by key or by class (shared by every context view)."""
+
+    steps: list[Step[Any]]
+    by_key: dict[str, Step[Any]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.by_key = {step.key: step for step in self.steps}
+
+    def resolve(self, ref: type[Step[Any]] | Step[Any]) -> list[Step[Any]]:
+        """The steps `ref` names: itself, or every step of that class."""
+        if isinstance(ref, Step):
+            return [ref]
+        return [step for step in self.steps if isinstance(step, ref)]
+
+    def direct_deps(self, step: Step[Any], *, with_needs: bool = True) -> list[Step[Any]]:
+        """The steps `step` depends on directly (depends_on, and apply_needs if asked)."""
+        refs = list(step.depends_on) + (list(step.apply_needs) if with_needs else [])
+        out: list[Step[Any]] = []
+        for ref in refs:
+            for dep in self.resolve(ref):
+                if dep is not step and dep not in out:
+                    out.append(dep)
+        return out
+
+
+@dataclass
+class RunContext:
+    """What a step gets: spec, run id, clients, events, and typed access to other outputs.
+
+    The engine hands each step call its own view (`for_step`), which knows the step, its
+    effective fingerprint and deadline; every view shares the run's results and stop flag.
+    `clients` is the Azure client set (`batchimage.azure.clients.AzureClients`), built on
+    first use by `clients_factory` so a plan from state alone needs no credentials.
+    """
+
+    spec: Any
+    pipeline: str
+    run_id: str
+    events: EventSink
+    index: StepIndex = field(default_factory=lambda: StepIndex([]))
+    results: dict[str, Outputs] = field(default_factory=dict)
+    recorded_outputs: dict[str, Outputs] = field(default_factory=dict)
+    state: State | None = None
+    clients_factory: Callable[[], Any] | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    clock: Clock = field(default_factory=Clock)
+    step: Step[Any] | None = None
+    fingerprint: str = ""
+    _clients: list[Any] = field(default_factory=list)
+    _clients_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def for_step(self, step: Step[Any], fingerprint: str) -> RunContext:
+        """The view of this context for one step call."""
+        return replace(self, step=step, fingerprint=fingerprint)
+
+    @property
+    def clients(self) -> Any:
+        """The Azure clients (built once per run, on first use)."""
+        with self._clients_lock:
+            if not self._clients:
+                if self.clients_factory is None:
+                    raise RuntimeError("this run has no Azure clients (offline)")
+                self._clients.append(self.clients_factory())
+            return self._clients[0]
+
+    def output(self, ref: type[Step[OutT]] | Step[OutT]) -> OutT:
+        """The outputs of one step this step depends on, typed as that step's Outputs."""
+        found = self.outputs(ref)
+        if len(found) != 1:
+            raise RuntimeError(f"{self._me()}: {ref!r} names {len(found)} steps; use outputs()")
+        return found[0]
+
+    def outputs(self, ref: type[Step[OutT]] | Step[OutT]) -> list[OutT]:
+        """The outputs of every step `ref` names (e.g. all pools), in plan order."""
+        me = self.step
+        allowed = self.index.direct_deps(me) if me is not None else self.index.steps
+        out: list[OutT] = []
+        for dep in self.index.resolve(ref):
+            if me is not None and dep not in allowed:
+                raise RuntimeError(f"{self._me()} reads {dep.key} but does not depend on it")
+            if dep.key not in self.results:
+                raise RuntimeError(f"{self._me()} reads {dep.key}, which has no outputs yet")
+            out.append(cast(OutT, self.results[dep.key]))
+        return out
+
+    def recorded(self, ref: type[Step[OutT]] | Step[OutT] | None = None) -> OutT | None:
+        """Outputs a previous run recorded for `ref` (default: this step), e.g. a pinned version."""
+        steps = self.index.resolve(ref) if ref is not None else [self.step] if self.step else []
+        if len(steps) != 1:
+            return None
+        return cast("OutT | None", self.recorded_outputs.get(steps[0].key))
+
+    def created(self, resource_id: str, kind: str) -> ResourceRef:
+        """A ResourceRef for something this run created (to report in outputs)."""
+        return ResourceRef(id=resource_id, kind=kind, created_by_run=self.run_id)
+
+    def tags(self, existing: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Tags for what this step writes, so a later check can adopt it.
+
+        Creating (`existing` None): marks this run as the creator. Updating a resource
+        whose current tags are `existing`: keeps them, and keeps the creator mark only if
+        it had one, so converging someone else's resource never makes it "ours" to delete.
+        """
+        tags = dict(existing or {})
+        if existing is None:
+            tags[RUN_TAG] = self.run_id
+        tags[PIPELINE_TAG] = self.pipeline
+        tags[STEP_TAG] = self.step.key if self.step else ""
+        tags[FINGERPRINT_TAG] = self.fingerprint
+        return tags
+
+    def say(self, message: str, **data: Any) -> None:
+        """Report what the step is doing now (shown live; one event in JSON logs)."""
+        self.events.emit(Event("step_progress", step=self._key(), message=message, data=data))
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, but stop at once (StepInterrupted) when the run is interrupted."""
+        self.clock.sleep(seconds, self.stop)
+
+    def wait(self, poller: Poller, what: str, *, timeout_s: float | None = None) -> Any:
+        """Wait for a long-running operation, saying what for; returns its result."""
+        self.poll(
+            lambda: True if poller.done() else None, what, timeout_s=timeout_s, waiter=poller.wait
+        )
+        return poller.result()
+
+    def poll(
+        self,
+        probe: Callable[[], T | None],
+        what: str,
+        *,
+        interval_s: float = 1.0,
+        timeout_s: float | None = None,
+        waiter: Callable[[float], None] | None = None,
+    ) -> T:
+        """Call `probe` until it returns non-None, reporting progress; honours Ctrl-C."""
+        start = self.clock.monotonic()
+        next_note = 0.0
+        self.say(f"waiting for {what}")
+        while True:
+            value = probe()
+            if value is not None:
+                return value
+            elapsed = self.clock.monotonic() - start
+            if self.stop.is_set():
+                raise StepInterrupted(f"stopped while waiting for {what}")
+            if timeout_s is not None and elapsed > timeout_s:
+                raise TimeoutError(f"gave up waiting for {what} after {elapsed:.0f} s")
+            if elapsed >= next_note:
+                self.events.emit(
+                    Event(
+                        "step_waiting",
+                        step=self._key(),
+                        message=what,
+                        data={"elapsed_s": round(elapsed, 1)},
+                    )
+                )
+                next_note = elapsed + 10.0
+            if waiter is not None:
+                waiter(min(interval_s, 0.5))
+            else:
+                self.sleep(interval_s)
+
+    def _key(self) -> str | None:
+        return self.step.key if self.step else None
+
+    def _me(self) -> str:
+        return f"step {self._key()}" if self.step else "the run"
