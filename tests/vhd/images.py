@@ -55,3 +55,27 @@ def run(*args: str | os.PathLike[str]) -> None:
     """Run a command, failing the test with its output if it fails."""
     done = subprocess.run([str(a) for a in args], capture_output=True, text=True, check=False)
     assert done.returncode == 0, f"{args} failed: {done.stderr}"
+
+
+def sparse_layout() -> list[tuple[int, bytes]]:
+    """Data for a 9 MiB test disk: a stray byte, runs across a 4 MiB block edge, a dense MiB."""
+    return [
+        (700, b"\x01stray byte"),
+        (4 * MIB - 1024, seeded_bytes(3, 1536)),
+        (4 * MIB + 4096, seeded_bytes(4, 100)),
+        (6 * MIB + 512, seeded_bytes(5, MIB)),
+        (8 * MIB + 8192, seeded_bytes(6, 3000)),
+    ]
+
+
+def nonzero_runs(path: Path) -> list[tuple[int, int]]:
+    """The runs of non-zero 512-byte pages of a file, computed the slow, obvious way."""
+    data = path.read_bytes()
+    runs: list[tuple[int, int]] = []
+    for start in range(0, len(data), 512):
+        if any(data[start : start + 512]):
+            if runs and runs[-1][1] == start:
+                runs[-1] = (runs[-1][0], start + 512)
+            else:
+                runs.append((start, start + 512))
+    return runs

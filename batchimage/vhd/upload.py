@@ -1,0 +1,517 @@
+"""Upload a fixed VHD as a page blob: sparse, parallel, resumable, verified.
+
+    upload_vhd(path_or_info, blob_client, workers=8, progress=callback) -> UploadResult
+
+- Only non-zero 512-byte pages are sent (see `scan`), in up to 4 MiB Put Page requests
+  run by `workers` threads; memory is (workers + 2) x 4 MiB buffers whatever the file size.
+- The blob's metadata records the source file (size, mtime, sampled hash: `Fingerprint`),
+  the range layout and the status. A re-run continues an `uploading` blob of the same file
+  without re-sending the pages it already holds (read back with list_page_ranges); a blob
+  of a changed file is started over; a `complete` blob of the same file is not touched.
+- Verified: the sparse SHA-256 (`digest`) is computed while reading and stored in the
+  metadata; after the last write, the blob's page ranges must be exactly the ranges this
+  file needs (lost or misplaced writes fail); HTTPS protects each request's bytes
+  (Content-MD5 is added per request on plain-HTTP endpoints, or when asked); `readback`
+  additionally recomputes the digest from the blob's content.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from batchimage.errors import AzureError
+from batchimage.vhd.digest import Fingerprint, SparseDigest, blob_digest, read_block
+from batchimage.vhd.errors import VhdChangedError, VhdError, VhdVerifyError, map_storage_error
+from batchimage.vhd.formats import VhdInfo, validate_fixed_vhd
+from batchimage.vhd.ranges import Coverage, RangeMap, blob_ranges
+from batchimage.vhd.scan import BLOCK, Merger, data_blocks, data_runs, is_zero
+
+if TYPE_CHECKING:
+    from azure.storage.blob import BlobClient
+
+META_STATUS = "batchimage_status"
+META_SIZE = "batchimage_source_size"
+META_MTIME = "batchimage_source_mtime_ns"
+META_SAMPLE = "batchimage_source_sample"
+META_LAYOUT = "batchimage_layout"
+META_DIGEST = "batchimage_sha256_sparse"
+META_DATA_BYTES = "batchimage_data_bytes"
+META_VERIFIED = "batchimage_verified"
+STATUS_UPLOADING = "uploading"
+STATUS_COMPLETE = "complete"
+STATUS_INVALID = "invalid"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class UploadProgress:
+    """A snapshot of an upload, for progress bars: positions, bytes sent, rate and ETA."""
+
+    total: int  # file size
+    done: int  # file bytes accounted for: sent, found zero, or already on the blob
+    sent: int  # bytes put to the blob by this run
+    zero_skipped: int  # zero bytes not sent
+    already_present: int  # bytes an earlier run had put
+    elapsed: float
+    eta: float | None  # seconds, estimated from the data still to read and the send rate
+
+    @property
+    def rate(self) -> float:
+        """Bytes sent per second so far."""
+        return self.sent / self.elapsed if self.elapsed > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """What an upload did and what the blob now holds."""
+
+    blob_url: str
+    size: int  # blob size = file size
+    data_bytes: int  # bytes in the blob's written ranges (non-zero pages + merged gaps)
+    bytes_sent: int  # bytes put by this run (0 when skipped)
+    zero_bytes_skipped: int  # file bytes never sent because they are zero
+    already_present_bytes: int  # bytes an earlier, interrupted run had put
+    requests: int  # Put Page requests made by this run
+    digest: str  # sparse SHA-256 of the content (see batchimage.vhd.digest)
+    verified: str  # "page-ranges" or "readback"
+    resumed: bool  # continued an interrupted upload of the same file
+    restarted: bool  # discarded a blob holding an older version of the file
+    skipped_upload: bool  # the blob was already complete and verified: nothing written
+    etag: str | None
+    elapsed: float
+
+
+ProgressCallback = Callable[[UploadProgress], None]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How the file is cut into put ranges; kept in metadata so a resume cuts it the same."""
+
+    budget: float = 0.04
+    max_gap: int = 64 * 1024
+
+    def encode(self) -> str:
+        return f"block={BLOCK},budget={self.budget},max_gap={self.max_gap}"
+
+    @classmethod
+    def decode(cls, text: str | None) -> _Layout | None:
+        try:
+            fields = dict(item.split("=", 1) for item in (text or "").split(","))
+            if int(fields["block"]) != BLOCK:
+                return None
+            return cls(budget=float(fields["budget"]), max_gap=int(fields["max_gap"]))
+        except (KeyError, ValueError):
+            return None
+
+
+def _source_metadata(fingerprint: Fingerprint, layout: _Layout, status: str) -> dict[str, str]:
+    return {
+        META_STATUS: status,
+        META_SIZE: str(fingerprint.size),
+        META_MTIME: str(fingerprint.mtime_ns),
+        META_SAMPLE: fingerprint.sample,
+        META_LAYOUT: layout.encode(),
+    }
+
+
+def _same_source(metadata: dict[str, str], fingerprint: Fingerprint) -> bool:
+    return (
+        metadata.get(META_SIZE) == str(fingerprint.size)
+        and metadata.get(META_MTIME) == str(fingerprint.mtime_ns)
+        and metadata.get(META_SAMPLE) == fingerprint.sample
+    )
+
+
+def _call(operation: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call an SDK method, mapping azure.core errors to batchimage errors."""
+    from azure.core.exceptions import AzureError as SdkError
+
+    try:
+        return func(*args, **kwargs)
+    except SdkError as exc:
+        raise map_storage_error(exc, operation) from exc
+
+
+def _mapped(operation: str, items: Iterator[T]) -> Iterator[T]:
+    """`items`, with azure.core errors raised while iterating mapped to batchimage errors."""
+    from azure.core.exceptions import AzureError as SdkError
+
+    try:
+        yield from items
+    except SdkError as exc:
+        raise map_storage_error(exc, operation) from exc
+
+
+def _properties(blob: BlobClient) -> Any:
+    """The blob's properties, or None if it does not exist."""
+    from azure.core.exceptions import AzureError as SdkError
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        return blob.get_blob_properties()
+    except ResourceNotFoundError:
+        return None
+    except SdkError as exc:
+        raise map_storage_error(exc, "get blob properties") from exc
+
+
+class _Transfer:
+    """One pass over the file: read, hash, scan, and put what the blob lacks."""
+
+    def __init__(
+        self,
+        blob: BlobClient,
+        info: VhdInfo,
+        layout: _Layout,
+        coverage: Coverage | None,
+        workers: int,
+        content_md5: bool,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.blob = blob
+        self.info = info
+        self.merger = Merger(budget=layout.budget, max_gap=layout.max_gap)
+        self.coverage = coverage
+        self.workers = workers
+        self.content_md5 = content_md5
+        self.progress = progress
+        self.digest = SparseDigest(info.file_size)
+        self.ranges = RangeMap()
+        self.lock = threading.Lock()
+        self.idle = threading.Condition()
+        self.outstanding = 0  # puts submitted and not finished
+        self.scanned = 0  # file bytes read or skipped as holes, from the start
+        self.planned = 0  # bytes of the ranges the blob must hold (sent, queued or present)
+        self.queued = 0  # bytes handed to the workers
+        self.sent = 0  # bytes the workers have put
+        self.present = 0  # bytes the blob already held
+        self.requests = 0
+        self.data_blocks_total = 0
+        self.data_blocks_seen = 0
+        self.started = time.monotonic()
+        self.last_report = 0.0
+        self.failure: BaseException | None = None
+
+    def run(self) -> None:
+        """Read the whole file once and put every range the blob lacks; raise the first failure."""
+        size = self.info.file_size
+        free: queue.Queue[bytearray] = queue.Queue()
+        for _ in range(self.workers + 2):
+            free.put(bytearray(BLOCK))
+        with open(self.info.path, "rb", buffering=0) as handle:
+            self.data_blocks_total = sum(1 for _ in data_blocks(handle.fileno(), size))
+            pool = ThreadPoolExecutor(self.workers, thread_name_prefix="vhd-put")
+            try:
+                for index in data_blocks(handle.fileno(), size):
+                    buf = self._take(free)
+                    length = read_block(handle, index, size, buf)
+                    puts = self._plan_block(index, buf, length)
+                    if not puts:
+                        free.put(buf)
+                        continue
+                    remaining = [len(puts)]
+                    with self.idle:
+                        self.outstanding += len(puts)
+                    for start, end in puts:
+                        view = memoryview(buf)[start - index * BLOCK : end - index * BLOCK]
+                        future = pool.submit(self._put, view, start)
+                        future.add_done_callback(
+                            functools.partial(self._finished, buf, remaining, free)
+                        )
+                    self._report()
+                while True:
+                    with self.idle:
+                        if not self.outstanding or self.failure is not None:
+                            break
+                        self.idle.wait(0.2)
+                    self._report()
+                self._raise_failure()
+                with self.lock:
+                    self.scanned = size
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+        self._report(final=True)
+
+    def _take(self, free: queue.Queue[bytearray]) -> bytearray:
+        """A free buffer; while waiting for one, surface failures and report progress."""
+        while True:
+            self._raise_failure()
+            try:
+                return free.get(timeout=0.2)
+            except queue.Empty:
+                self._report()
+
+    def _raise_failure(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+    def _finished(
+        self,
+        buf: bytearray,
+        remaining: list[int],
+        free: queue.Queue[bytearray],
+        future: Future[None],
+    ) -> None:
+        """Note a put's outcome; return `buf` to the free list after its last put."""
+        error = None if future.cancelled() else future.exception()
+        with self.idle:
+            if error is not None and self.failure is None:
+                self.failure = error
+            self.outstanding -= 1
+            remaining[0] -= 1
+            last = remaining[0] == 0
+            self.idle.notify_all()
+        if last:
+            free.put(buf)
+
+    def _plan_block(self, index: int, buf: bytearray, length: int) -> list[tuple[int, int]]:
+        """Record block `index` (digest, ranges) and return the absolute ranges to put."""
+        base = index * BLOCK
+        with self.lock:
+            self.scanned = base + length
+            self.data_blocks_seen += 1
+        if is_zero(buf, length):
+            return []
+        self.digest.add(index, memoryview(buf)[:length])
+        puts: list[tuple[int, int]] = []
+        for start, end in self.merger.merge(data_runs(buf, length)):
+            self.ranges.add(base + start, base + end)
+            missing = (
+                [(base + start, base + end)]
+                if self.coverage is None
+                else self.coverage.missing(base + start, base + end)
+            )
+            puts.extend(missing)
+            with self.lock:
+                self.planned += end - start
+                self.present += end - start - sum(e - s for s, e in missing)
+        with self.lock:
+            self.queued += sum(e - s for s, e in puts)
+        return puts
+
+    def _put(self, view: memoryview, offset: int) -> None:
+        length = len(view)
+        options: dict[str, Any] = {}
+        if self.content_md5:
+            options["transactional_content_md5"] = hashlib.md5(view).digest()
+        for attempt in (1, 2):
+            try:
+                _call("put page", self.blob.upload_page, view, offset, length, **options)
+                break
+            except AzureError as exc:
+                if exc.code != "Md5Mismatch":
+                    raise
+                if attempt == 2:
+                    raise VhdVerifyError(
+                        f"the storage service twice received other bytes than were sent for "
+                        f"{length} bytes at offset {offset} (Md5Mismatch); check this "
+                        f"machine's memory and network, then run again"
+                    ) from exc
+        with self.lock:
+            self.sent += length
+            self.requests += 1
+
+    def snapshot(self) -> UploadProgress:
+        """Progress so far (thread-safe)."""
+        with self.lock:
+            elapsed = time.monotonic() - self.started
+            inflight = self.queued - self.sent
+            seen = max(self.data_blocks_seen, 1) * BLOCK
+            density = self.planned / seen  # share of the data blocks read that must be sent
+            unread = (self.data_blocks_total - self.data_blocks_seen) * BLOCK
+            to_send = inflight + unread * density
+            rate = self.sent / elapsed if elapsed > 0 else 0.0
+            return UploadProgress(
+                total=self.info.file_size,
+                done=self.scanned - inflight,
+                sent=self.sent,
+                zero_skipped=self.scanned - self.planned,
+                already_present=self.present,
+                elapsed=elapsed,
+                eta=to_send / rate if rate > 0 else None,
+            )
+
+    def _report(self, final: bool = False) -> None:
+        if self.progress is None:
+            return
+        now = time.monotonic()
+        if final or now - self.last_report >= 0.1:
+            self.last_report = now
+            self.progress(self.snapshot())
+
+
+def upload_vhd(
+    source: str | os.PathLike[str] | VhdInfo,
+    blob: BlobClient,
+    *,
+    workers: int = 8,
+    progress: ProgressCallback | None = None,
+    content_md5: bool | None = None,
+    readback: bool = False,
+    overwrite: bool = False,
+    merge_budget: float = 0.04,
+) -> UploadResult:
+    """Upload a fixed VHD to the page blob `blob`, resuming or skipping as the blob allows."""
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    info = source if isinstance(source, VhdInfo) else validate_fixed_vhd(source)
+    started = time.monotonic()
+    fingerprint = Fingerprint.of(info.path)
+    if fingerprint.size != info.file_size:
+        raise VhdChangedError(f"{info.path} changed size since it was validated; run again")
+    layout = _Layout(budget=merge_budget)
+    props = _properties(blob)
+    metadata: dict[str, str] = dict(props.metadata or {}) if props is not None else {}
+    ours = META_STATUS in metadata
+    same = ours and props.size == info.file_size and _same_source(metadata, fingerprint)
+    status = metadata.get(META_STATUS)
+    if props is not None and not ours and not overwrite:
+        raise VhdError(
+            f"{blob.url} already exists and was not uploaded by batchimage; choose another "
+            f"blob name or allow overwriting it"
+        )
+    if same and status == STATUS_COMPLETE and metadata.get(META_DIGEST):
+        return _already_uploaded(blob, info, props, metadata, readback, started)
+    stored_layout = _Layout.decode(metadata.get(META_LAYOUT))
+    resume = same and status == STATUS_UPLOADING and stored_layout is not None
+    if resume:
+        assert stored_layout is not None
+        layout = stored_layout
+        coverage: Coverage | None = Coverage(_mapped("list page ranges", blob_ranges(blob)))
+    else:
+        _call(
+            "create page blob",
+            blob.create_page_blob,
+            info.file_size,
+            metadata=_source_metadata(fingerprint, layout, STATUS_UPLOADING),
+        )
+        coverage = None
+    if content_md5 is None:
+        content_md5 = blob.scheme.lower() == "http"
+    transfer = _Transfer(blob, info, layout, coverage, workers, content_md5, progress)
+    transfer.run()
+    if not fingerprint.stat_matches(info.path):
+        raise VhdChangedError(
+            f"{info.path} was modified during the upload; the blob will be started over on "
+            f"the next run (make sure nothing writes to the file)"
+        )
+    digest = transfer.digest.hexdigest()
+    _check_page_ranges(blob, transfer.ranges, fingerprint, layout)
+    verified = "page-ranges"
+    if readback:
+        _check_readback(blob, info.file_size, digest, fingerprint, layout)
+        verified = "readback"
+    final = _source_metadata(fingerprint, layout, STATUS_COMPLETE)
+    final.update(
+        {
+            META_DIGEST: digest,
+            META_DATA_BYTES: str(transfer.ranges.total),
+            META_VERIFIED: verified,
+        }
+    )
+    response = _call("set blob metadata", blob.set_blob_metadata, final)
+    return UploadResult(
+        blob_url=blob.url,
+        size=info.file_size,
+        data_bytes=transfer.ranges.total,
+        bytes_sent=transfer.sent,
+        zero_bytes_skipped=info.file_size - transfer.ranges.total,
+        already_present_bytes=transfer.present,
+        requests=transfer.requests,
+        digest=digest,
+        verified=verified,
+        resumed=resume,
+        restarted=props is not None and not resume,
+        skipped_upload=False,
+        etag=response.get("etag"),
+        elapsed=time.monotonic() - started,
+    )
+
+
+def _mark_invalid(blob: BlobClient, fingerprint: Fingerprint, layout: _Layout) -> None:
+    _call(
+        "set blob metadata",
+        blob.set_blob_metadata,
+        _source_metadata(fingerprint, layout, STATUS_INVALID),
+    )
+
+
+def _check_page_ranges(
+    blob: BlobClient, expected: RangeMap, fingerprint: Fingerprint, layout: _Layout
+) -> None:
+    """Fail unless the blob's written ranges are exactly the ranges the file needs."""
+    actual = RangeMap()
+    for start, end in _mapped("list page ranges", blob_ranges(blob)):
+        actual.add(start, end)
+    want, have = expected.key(), actual.key()
+    if want != have:
+        _mark_invalid(blob, fingerprint, layout)
+        raise VhdVerifyError(
+            f"{blob.url}: the blob's written pages ({have[0]} ranges, {have[1]} bytes) are not "
+            f"the file's ({want[0]} ranges, {want[1]} bytes); the blob was marked for a fresh "
+            f"upload: run again"
+        )
+
+
+def _check_readback(
+    blob: BlobClient, size: int, digest: str, fingerprint: Fingerprint, layout: _Layout
+) -> None:
+    """Fail unless the digest recomputed from the blob's content equals the file's."""
+    remote = _call("download blob ranges", blob_digest, blob, size)
+    if remote != digest:
+        _mark_invalid(blob, fingerprint, layout)
+        raise VhdVerifyError(
+            f"{blob.url}: the blob's content (sparse SHA-256 {remote}) differs from the "
+            f"file's ({digest}); the blob was marked for a fresh upload: run again"
+        )
+
+
+def _already_uploaded(
+    blob: BlobClient,
+    info: VhdInfo,
+    props: Any,
+    metadata: dict[str, str],
+    readback: bool,
+    started: float,
+) -> UploadResult:
+    """The result for a blob that already holds this file, complete and verified."""
+    digest = metadata[META_DIGEST]
+    verified = metadata.get(META_VERIFIED, "page-ranges")
+    if readback:
+        remote = _call("download blob ranges", blob_digest, blob, info.file_size)
+        if remote != digest:
+            raise VhdVerifyError(
+                f"{blob.url}: the blob's content (sparse SHA-256 {remote}) no longer matches "
+                f"the digest recorded at upload ({digest}); delete the blob and run again"
+            )
+        verified = "readback"
+    data_bytes = int(metadata.get(META_DATA_BYTES, "0"))
+    return UploadResult(
+        blob_url=blob.url,
+        size=info.file_size,
+        data_bytes=data_bytes,
+        bytes_sent=0,
+        zero_bytes_skipped=info.file_size - data_bytes,
+        already_present_bytes=data_bytes,
+        requests=0,
+        digest=digest,
+        verified=verified,
+        resumed=False,
+        restarted=False,
+        skipped_upload=True,
+        etag=props.etag,
+        elapsed=time.monotonic() - started,
+    )
+
+
+__all__ = ["ProgressCallback", "UploadProgress", "UploadResult", "upload_vhd"]

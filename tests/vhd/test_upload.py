@@ -1,0 +1,239 @@
+"""Uploading fixed VHDs to page blobs on Azurite: sparse, exact, verified, idempotent."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.storage.blob import BlobClient, ContainerClient
+
+from batchimage.errors import PermanentAzureError
+from batchimage.vhd import VhdChangedError, VhdError, VhdVerifyError
+from batchimage.vhd.digest import blob_digest, file_digest
+from batchimage.vhd.upload import UploadProgress, upload_vhd
+from tests.conftest import AzuriteAccount
+from tests.vhd.conftest import BlobFactory, Recorder, written
+from tests.vhd.images import (
+    MIB,
+    make_fixed_vhd,
+    nonzero_runs,
+    qemu_img,
+    run,
+    seeded_bytes,
+    sparse_layout,
+    write_raw,
+)
+
+
+def is_page_put(request: Any) -> bool:
+    """True for a Put Page request."""
+    return request.method == "PUT" and "comp=page" in request.url.split("?", 1)[-1].split("&")
+
+
+@pytest.fixture
+def sparse_vhd(tmp_path: Path) -> Path:
+    return make_fixed_vhd(tmp_path / "sparse.vhd", 9 * MIB, sparse_layout())
+
+
+def test_sparse_upload_sends_only_non_zero_pages(sparse_vhd: Path, make_blob: BlobFactory) -> None:
+    recorder = Recorder()
+    blob = make_blob(recorder=recorder)
+    result = upload_vhd(sparse_vhd, blob, workers=3, merge_budget=0.0)
+
+    assert blob.download_blob().readall() == sparse_vhd.read_bytes()
+    expected = nonzero_runs(sparse_vhd)
+    data = sum(end - start for start, end in expected)
+    assert written(blob) == expected  # nothing written where the file is zero
+    assert (result.data_bytes, result.bytes_sent, recorder.page_bytes) == (data, data, data)
+    assert result.zero_bytes_skipped == 9 * MIB + 512 - data
+    assert result.requests == len(recorder.page_puts)
+    assert result.digest == file_digest(sparse_vhd) == blob_digest(blob, result.size)
+    assert result.size == blob.get_blob_properties().size == 9 * MIB + 512
+    assert not (result.resumed or result.restarted or result.skipped_upload)
+    metadata = blob.get_blob_properties().metadata
+    assert metadata["batchimage_status"] == "complete"
+    assert metadata["batchimage_sha256_sparse"] == result.digest
+
+
+def test_merging_small_gaps_stays_within_the_budget(tmp_path: Path, make_blob: BlobFactory) -> None:
+    # 200 runs of 7.5 KiB separated by 512-byte zero gaps (each gap is 6.7 % of a run)
+    blocks = [(i * 8192, seeded_bytes(i, 7680)) for i in range(200)]
+    path = make_fixed_vhd(tmp_path / "tails.vhd", 2 * MIB, blocks)
+    recorder = Recorder()
+    blob = make_blob(recorder=recorder)
+    result = upload_vhd(path, blob, merge_budget=0.045)
+    assert blob.download_blob().readall() == path.read_bytes()
+    data = sum(end - start for start, end in nonzero_runs(path))
+    assert data < result.bytes_sent <= 1.05 * data
+    assert len(recorder.page_puts) < 200 / 2  # far fewer requests than runs
+    ranges = written(blob)
+    assert sum(end - start for start, end in ranges) == result.bytes_sent
+    assert ranges[0] == (0, 135 * 8192 + 7680)  # bank 5 % x 1.5 MB = 135 gaps of 512 bytes
+
+
+def test_dense_disk_round_trips(tmp_path: Path, make_blob: BlobFactory) -> None:
+    path = make_fixed_vhd(tmp_path / "dense.vhd", 5 * MIB, [(0, seeded_bytes(9, 5 * MIB))])
+    blob = make_blob()
+    result = upload_vhd(path, blob, workers=2)
+    assert blob.download_blob().readall() == path.read_bytes()
+    assert result.bytes_sent == result.data_bytes == 5 * MIB + 512
+
+
+def test_qemu_made_vhd_round_trips(tmp_path: Path, make_blob: BlobFactory) -> None:
+    qemu = qemu_img()
+    raw = write_raw(tmp_path / "disk.raw", 7 * MIB, sparse_layout()[:3])
+    path = tmp_path / "disk.vhd"
+    run(qemu, "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=fixed,force_size", raw, path)
+    blob = make_blob()
+    result = upload_vhd(path, blob)
+    assert blob.download_blob().readall() == path.read_bytes()
+    assert result.digest == file_digest(path)
+
+
+def test_second_upload_writes_nothing(sparse_vhd: Path, make_blob: BlobFactory) -> None:
+    first = upload_vhd(sparse_vhd, make_blob())
+    recorder = Recorder()
+    again = upload_vhd(sparse_vhd, make_blob(recorder=recorder))
+    assert recorder.writes == []
+    assert again.skipped_upload and again.bytes_sent == 0 and again.requests == 0
+    assert (again.digest, again.data_bytes, again.etag) == (
+        first.digest,
+        first.data_bytes,
+        first.etag,
+    )
+
+
+def test_readback_checks_an_existing_blob(sparse_vhd: Path, make_blob: BlobFactory) -> None:
+    blob = make_blob()
+    result = upload_vhd(sparse_vhd, blob, readback=True)
+    assert result.verified == "readback"
+    again = upload_vhd(sparse_vhd, make_blob(), readback=True)
+    assert again.skipped_upload and again.verified == "readback"
+    blob.upload_page(b"\xee" * 512, 6 * MIB + 512, 512)  # someone alters the blob
+    with pytest.raises(VhdVerifyError, match="no longer matches"):
+        upload_vhd(sparse_vhd, make_blob(), readback=True)
+
+
+def test_changed_file_starts_the_blob_over(sparse_vhd: Path, make_blob: BlobFactory) -> None:
+    upload_vhd(sparse_vhd, make_blob())
+    with sparse_vhd.open("r+b") as handle:
+        handle.seek(2 * MIB)
+        handle.write(b"new data")
+    os.utime(sparse_vhd, ns=(1, 1))
+    blob = make_blob()
+    result = upload_vhd(sparse_vhd, blob)
+    assert result.restarted and not result.skipped_upload
+    assert blob.download_blob().readall() == sparse_vhd.read_bytes()
+    assert result.digest == file_digest(sparse_vhd)
+
+
+def test_file_modified_during_upload_fails_then_restarts(
+    sparse_vhd: Path, make_blob: BlobFactory
+) -> None:
+    def touch(request: Any) -> None:
+        if is_page_put(request):
+            os.utime(sparse_vhd, ns=(2, 2))
+
+    with pytest.raises(VhdChangedError, match="modified during the upload"):
+        upload_vhd(sparse_vhd, make_blob(recorder=Recorder(before=touch)))
+    blob = make_blob()
+    result = upload_vhd(sparse_vhd, blob)
+    assert result.restarted and blob.download_blob().readall() == sparse_vhd.read_bytes()
+
+
+def test_blob_not_made_by_us_is_not_overwritten(sparse_vhd: Path, make_blob: BlobFactory) -> None:
+    blob = make_blob()
+    blob.upload_blob(b"somebody else's data")
+    with pytest.raises(VhdError, match="not uploaded by batchimage"):
+        upload_vhd(sparse_vhd, blob)
+    assert blob.download_blob().readall() == b"somebody else's data"
+    result = upload_vhd(sparse_vhd, blob, overwrite=True)
+    assert result.restarted and blob.download_blob().readall() == sparse_vhd.read_bytes()
+
+
+def test_progress_reports_reach_the_end(sparse_vhd: Path, make_blob: BlobFactory) -> None:
+    seen: list[UploadProgress] = []
+    result = upload_vhd(sparse_vhd, make_blob(), workers=1, progress=seen.append)
+    final = seen[-1]
+    assert (final.done, final.total) == (result.size, result.size)
+    assert final.sent == result.bytes_sent
+    assert final.zero_skipped == result.zero_bytes_skipped
+    assert all(a.sent <= b.sent for a, b in itertools.pairwise(seen))
+    assert final.rate > 0
+
+
+def test_content_md5_is_sent_when_asked(sparse_vhd: Path, make_blob: BlobFactory) -> None:
+    md5s: list[str | None] = []
+
+    def note(request: Any) -> None:
+        if is_page_put(request):
+            md5s.append(request.headers.get("Content-MD5"))
+
+    upload_vhd(sparse_vhd, make_blob(recorder=Recorder(before=note)), content_md5=True)
+    assert md5s and all(md5s)
+
+
+def test_a_corrupted_request_is_resent_once(sparse_vhd: Path, make_blob: BlobFactory) -> None:
+    spoiled: list[str] = []
+
+    def spoil_first(request: Any) -> None:
+        if is_page_put(request) and not spoiled:
+            spoiled.append(request.url)
+            request.headers["Content-MD5"] = "AAAAAAAAAAAAAAAAAAAAAA=="
+
+    blob = make_blob(recorder=Recorder(before=spoil_first))
+    upload_vhd(sparse_vhd, blob, content_md5=True)
+    assert spoiled and blob.download_blob().readall() == sparse_vhd.read_bytes()
+
+
+def test_a_request_corrupted_twice_fails_loudly(sparse_vhd: Path, make_blob: BlobFactory) -> None:
+    def spoil(request: Any) -> None:
+        if is_page_put(request):
+            request.headers["Content-MD5"] = "AAAAAAAAAAAAAAAAAAAAAA=="
+
+    with pytest.raises(VhdVerifyError, match="Md5Mismatch"):
+        upload_vhd(sparse_vhd, make_blob(recorder=Recorder(before=spoil)), content_md5=True)
+
+
+def test_missing_container_is_a_permanent_azure_error(
+    sparse_vhd: Path, azurite: AzuriteAccount, container: ContainerClient
+) -> None:
+    blob = BlobClient(
+        azurite.blob_endpoint,
+        "no-such-container",
+        "disk.vhd",
+        credential=azurite.credential,
+        connection_verify=azurite.ca_bundle,
+    )
+    with pytest.raises(PermanentAzureError) as caught:
+        upload_vhd(sparse_vhd, blob)
+    assert caught.value.code == "ContainerNotFound" and caught.value.status == 404
+
+
+def test_wrong_key_is_a_permanent_azure_error(sparse_vhd: Path, azurite: AzuriteAccount) -> None:
+    blob = BlobClient(
+        azurite.blob_endpoint,
+        "anything",
+        "disk.vhd",
+        credential={
+            "account_name": azurite.name,
+            "account_key": base64.b64encode(bytes(64)).decode(),
+        },
+        connection_verify=azurite.ca_bundle,
+    )
+    with pytest.raises(PermanentAzureError) as caught:
+        upload_vhd(sparse_vhd, blob)
+    # Azure says 403 AuthenticationFailed; Azurite says 400 InvalidAuthenticationInfo
+    assert caught.value.code in {"AuthenticationFailed", "InvalidAuthenticationInfo"}
+
+
+def test_invalid_file_is_refused_before_any_request(tmp_path: Path, make_blob: BlobFactory) -> None:
+    path = write_raw(tmp_path / "disk.raw", MIB)
+    recorder = Recorder()
+    with pytest.raises(VhdError, match="raw disk image"):
+        upload_vhd(path, make_blob(recorder=recorder))
+    assert recorder.requests == []

@@ -1,0 +1,44 @@
+"""A slow uploader for the kill-and-resume test: one worker, a pause before each Put Page.
+
+    python -m tests.vhd.upload_child ENDPOINT ACCOUNT KEY CA CONTAINER BLOB PATH DELAY
+
+Prints `sent <bytes>` after each put (flushed) so the test can kill it midway.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from azure.storage.blob import BlobClient
+
+from batchimage.vhd.upload import UploadProgress, upload_vhd
+
+
+def main(argv: list[str]) -> int:
+    endpoint, account, key, ca, container, name, path, delay = argv
+
+    def slow(pipeline_request: Any) -> None:
+        if "comp=page" in pipeline_request.http_request.url.partition("?")[2].split("&"):
+            time.sleep(float(delay))
+
+    blob = BlobClient(
+        endpoint,
+        container,
+        name,
+        credential={"account_name": account, "account_key": key},
+        connection_verify=ca,
+        raw_request_hook=slow,
+    )
+
+    def show(progress: UploadProgress) -> None:
+        print(f"sent {progress.sent}", flush=True)
+
+    upload_vhd(path, blob, workers=1, progress=show)
+    print("done", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
