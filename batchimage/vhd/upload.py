@@ -28,9 +28,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from azure.core.exceptions import AzureError as SdkError
+from azure.core.exceptions import ResourceNotFoundError
+
+from batchimage.azure.errors import translate
 from batchimage.errors import AzureError
 from batchimage.vhd.digest import Fingerprint, SparseDigest, blob_digest, read_block
-from batchimage.vhd.errors import VhdChangedError, VhdError, VhdVerifyError, map_storage_error
+from batchimage.vhd.errors import VhdChangedError, VhdError, VhdVerifyError
 from batchimage.vhd.formats import VhdInfo, validate_fixed_vhd
 from batchimage.vhd.ranges import Coverage, RangeMap, blob_ranges
 from batchimage.vhd.scan import BLOCK, Merger, data_blocks, data_runs, is_zero
@@ -134,35 +138,28 @@ def _same_source(metadata: dict[str, str], fingerprint: Fingerprint) -> bool:
 
 def _call(operation: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call an SDK method, mapping azure.core errors to batchimage errors."""
-    from azure.core.exceptions import AzureError as SdkError
-
     try:
         return func(*args, **kwargs)
     except SdkError as exc:
-        raise map_storage_error(exc, operation) from exc
+        raise translate(exc, operation) from exc
 
 
 def _mapped(operation: str, items: Iterator[T]) -> Iterator[T]:
     """`items`, with azure.core errors raised while iterating mapped to batchimage errors."""
-    from azure.core.exceptions import AzureError as SdkError
-
     try:
         yield from items
     except SdkError as exc:
-        raise map_storage_error(exc, operation) from exc
+        raise translate(exc, operation) from exc
 
 
 def _properties(blob: BlobClient) -> Any:
     """The blob's properties, or None if it does not exist."""
-    from azure.core.exceptions import AzureError as SdkError
-    from azure.core.exceptions import ResourceNotFoundError
-
     try:
         return blob.get_blob_properties()
     except ResourceNotFoundError:
         return None
     except SdkError as exc:
-        raise map_storage_error(exc, "get blob properties") from exc
+        raise translate(exc, "get blob properties") from exc
 
 
 class _Transfer:
