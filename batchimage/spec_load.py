@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -107,4 +108,13 @@ def _located(found: list[YamlProblem], source: str) -> list[SpecProblem]:
 
 
 def _sorted(problems: list[SpecProblem]) -> list[SpecProblem]:
-    return sorted(dict.fromkeys(problems), key=lambda p: (p.line, p.column, p.field))
+    """Unique problems in file order, each kept to one printable line."""
+    clean = [replace(p, field=_one_line(p.field), message=_one_line(p.message)) for p in problems]
+    return sorted(dict.fromkeys(clean), key=lambda p: (p.line, p.column, p.field))
+
+
+def _one_line(text: str) -> str:
+    """Escape control characters (a key or value may hold newlines) so a problem stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

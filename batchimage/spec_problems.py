@@ -8,6 +8,7 @@ is reported once (its "required" twin is dropped).
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import types
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -49,7 +50,7 @@ def field_path(path: DataPath) -> str:
         elif _PLAIN_KEY.match(item):
             text += f".{item}" if text else item
         else:
-            text += f'["{item}"]'
+            text += f"[{json.dumps(item, ensure_ascii=False)}]"
     return text
 
 
@@ -101,10 +102,11 @@ def _data_path(loc: tuple[int | str, ...], data: Any) -> DataPath:
 def _message(detail: ErrorDetails, model: type[BaseModel]) -> str:
     kind, ctx, value = detail["type"], detail.get("ctx") or {}, detail.get("input")
     if kind == "extra_forbidden":
-        key = detail["loc"][-1]
+        key = str(detail["loc"][-1])
         suggestion = _suggest_key(detail, model)
         hint = f"; did you mean '{suggestion}'?" if suggestion else ""
-        return f"unknown key '{key}'{hint}"
+        shown = key if len(key) <= 60 else key[:57] + "..."
+        return f"unknown key '{shown}'{hint}"
     if kind == "missing":
         return "required, but missing"
     if kind == "literal_error":

@@ -18,7 +18,7 @@ from yaml.resolver import Resolver
 
 MAX_BYTES = 2_000_000
 MAX_DEPTH = 40
-MAX_VALUES = 100_000
+MAX_VALUES = 20_000
 
 DataPath = tuple[str | int, ...]
 
