@@ -180,6 +180,10 @@ class StateStore(Protocol):
         """Break a lock left by a run that is gone; return what was done, for the user."""
         ...
 
+    def holder(self) -> LockHolder | None:
+        """Who holds the lock now (None when free), without taking it."""
+        ...
+
 
 def recovery_hint(where: str, backup: str) -> str:
     """What a person can do when the state at `where` cannot be used."""

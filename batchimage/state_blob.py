@@ -151,6 +151,20 @@ class BlobStateStore:
         who = holder.describe() if holder else "an unknown run"
         return f"broke the lease on {self.where} held by {who}"
 
+    def holder(self) -> LockHolder | None:
+        """Who holds the lease now (None when the blob is not leased)."""
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        try:
+            props = self.blob.get_blob_properties()
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise _state_error(f"cannot read state {self.where}", exc) from exc
+        if props.lease.state not in {"leased", "breaking"}:
+            return None
+        return _holder_from(props.metadata) or LockHolder(pid=0, host="unknown", user="unknown")
+
     def _holder(self) -> LockHolder | None:
         return _holder_from(self.blob.get_blob_properties().metadata)
 

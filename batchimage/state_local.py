@@ -117,6 +117,22 @@ class LocalStateStore:
             return f"no lock on {self.where}"
         return f"cleared the lock left by {stale.describe()}, which is no longer running"
 
+    def holder(self) -> LockHolder | None:
+        """The live holder of the lock, or None when it is free (a dead run's record is not)."""
+        if self._lock_fd is not None:
+            return _read_holder(self._lock_fd)
+        try:
+            fd = os.open(self.lock_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_holder(fd)
+        finally:
+            os.close(fd)
+        return None
+
     # -- read / write -------------------------------------------------------------------
 
     def read(self) -> State | None:

@@ -303,6 +303,14 @@ class RunContext:
         """A ResourceRef for something this run created (to report in outputs)."""
         return ResourceRef(id=resource_id, kind=kind, created_by_run=self.run_id)
 
+    def secret(self, ref: Any) -> SecretStr:
+        """Resolve a spec `SecretRef` and register its value so no log or state shows it."""
+        from batchimage.redact import register_secret
+
+        value: SecretStr = ref.resolve()
+        register_secret(value.get_secret_value())
+        return value
+
     def tags(self, existing: Mapping[str, str] | None = None) -> dict[str, str]:
         """Tags for what this step writes, so a later check can adopt it.
 

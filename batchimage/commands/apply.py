@@ -1,0 +1,65 @@
+"""`batchimage apply FILE`: show the plan, ask, then bring Azure to the spec; resumable."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from batchimage.commands.common import Options, Session, azure_options, confirm, require_terminal
+
+if TYPE_CHECKING:
+    from batchimage.engine import Change, Engine
+
+
+@click.command("apply")
+@azure_options(yes=True)
+@click.option("--target", metavar="STEP", help="Apply only this step and its dependencies.")
+def command(opts: Options, target: str | None) -> int:
+    """Build the image and pools FILE describes; safe to re-run, resumes after any failure.
+
+    Shows the plan and asks before changing anything (--yes to skip; required when stdin
+    is not a terminal). Ctrl-C stops cleanly (exit 130); run apply again to resume.
+    """
+    require_terminal(opts, "to confirm the plan")
+    session = Session.load(opts)
+    try:
+        return run(session, target=target)
+    finally:
+        session.close()
+
+
+def run(session: Session, *, target: str | None = None) -> int:
+    """Lock the state, plan, confirm, apply; raises BatchImageError on failure."""
+    from batchimage.commands.plan import has_changes, render_plan
+    from batchimage.engine import handle_signals
+
+    with session.journal(lock="apply") as journal:
+        engine = session.engine(journal)
+        changes = quiet_plan(engine, session, target)
+        where = journal.store.where if journal.store else ""
+        click.echo(render_plan(session.spec.name, where, changes))
+        if has_changes(changes) and not confirm("Apply these changes?", session.opts):
+            click.echo("apply cancelled; nothing was changed", err=True)
+            return 1
+        with handle_signals(engine.flag):
+            result = engine.apply(target=target)
+    counts = {c.action: 0 for c in result.changes}
+    for change in result.changes:
+        counts[change.action] += 1
+    done = ", ".join(f"{n} {action}" for action, n in counts.items()) or "nothing to do"
+    click.echo(f"apply complete: {done} (run {result.run_id})")
+    return 0
+
+
+def quiet_plan(engine: Engine, session: Session, target: str | None) -> list[Change]:
+    """Plan before applying; its text is printed, so text progress stays quiet meanwhile."""
+    from batchimage.ui import NullSink
+
+    if session.opts.log_format == "json":
+        return engine.plan(target=target)
+    events, engine.ctx.events = engine.ctx.events, NullSink()
+    try:
+        return engine.plan(target=target)
+    finally:
+        engine.ctx.events = events

@@ -1,0 +1,321 @@
+"""What every command that talks to Azure shares: its options, and the `Session` they make.
+
+Options (`azure_options`): the spec FILE; `--sandbox` (rehearse against the local Azure;
+state kept apart in `<name>.sandbox.json`, never mixed with the real one); `--state`
+(a local state file instead of the spec's backend); `--log-format text|json`; `-v`
+(Azure request logging, secrets redacted; `-vv` for more); `--yes` where a command asks.
+
+A `Session` holds the loaded spec, its steps (from `batchimage.plan`), the state store,
+the event sink and a lazy Azure client factory. Heavy imports happen inside functions:
+importing this module costs only click.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from batchimage.errors import UsageError
+
+if TYPE_CHECKING:
+    from batchimage.engine import Engine, Journal
+    from batchimage.state import StateStore
+    from batchimage.steps.base import Step
+    from batchimage.ui import EventSink
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CLOUD_NAMES = {
+    "AzurePublicCloud": "public",
+    "AzureUSGovernment": "usgov",
+    "AzureChinaCloud": "china",
+    "sandbox": "sandbox",
+}
+
+
+@dataclass(frozen=True)
+class Options:
+    """The shared options of one command invocation."""
+
+    spec_file: str
+    sandbox: bool = False
+    state_path: str | None = None
+    log_format: str = "text"
+    verbose: int = 0
+    yes: bool = False
+
+
+def azure_options(*, yes: bool = False) -> Callable[[F], F]:
+    """Add FILE, --sandbox, --state, --log-format, -v (and --yes) as one `opts: Options`."""
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(**kwargs: Any) -> Any:
+            opts = Options(
+                spec_file=kwargs.pop("spec_file"),
+                sandbox=kwargs.pop("sandbox"),
+                state_path=kwargs.pop("state_path"),
+                log_format=kwargs.pop("log_format"),
+                verbose=kwargs.pop("verbose"),
+                yes=kwargs.pop("yes", False),
+            )
+            return fn(opts, **kwargs)
+
+        decorators = [
+            click.argument("spec_file", metavar="FILE", type=click.Path(dir_okay=False)),
+            click.option(
+                "--sandbox",
+                is_flag=True,
+                help="Rehearse against the local Azure (sandbox) instead of the spec's cloud; "
+                "its state is kept apart (<name>.sandbox.json).",
+            ),
+            click.option(
+                "--state",
+                "state_path",
+                type=click.Path(dir_okay=False),
+                help="Use this local state file instead of the spec's state backend.",
+            ),
+            click.option(
+                "--log-format",
+                type=click.Choice(["text", "json"]),
+                default="text",
+                show_default=True,
+                help="Progress on stderr: text (live view on a terminal, lines otherwise) or "
+                "json (one event per line).",
+            ),
+            click.option(
+                "-v",
+                "--verbose",
+                count=True,
+                help="Log Azure requests (secrets, SAS signatures and tokens redacted); -vv: more.",
+            ),
+        ]
+        if yes:
+            decorators.append(
+                click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+            )
+        wrapped: Any = wrapper
+        for decorator in reversed(decorators):
+            wrapped = decorator(wrapped)
+        return wrapped
+
+    return decorate
+
+
+def format_option(help_text: str = "text for people, json for CI.") -> Callable[[F], F]:
+    """`--format text|json` (as `output_format`)."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help=help_text,
+    )
+
+
+@dataclass
+class Session:
+    """A loaded spec with its steps, state store, events and (lazy) Azure clients."""
+
+    spec: Any
+    steps: list[Step[Any]]
+    store: StateStore
+    sink: EventSink
+    clients_factory: Callable[[], Any] | None = None
+    opts: Options = field(default_factory=lambda: Options(spec_file=""))
+
+    @classmethod
+    def load(cls, opts: Options, *, events: bool = True) -> Session:
+        """Load the spec and set up logging, events, clients and the state store."""
+        from batchimage.plan import build_steps
+        from batchimage.spec import load_spec
+        from batchimage.ui import JsonSink, NullSink, make_sink
+
+        spec = load_spec(opts.spec_file)
+        configure_logging(opts.verbose)
+        if events:
+            sink: EventSink = make_sink(opts.log_format)
+        else:
+            sink = JsonSink(sys.stderr) if opts.log_format == "json" else NullSink()
+        factory = functools.partial(make_clients, spec, opts.sandbox)
+        session = cls(
+            spec=spec,
+            steps=build_steps(spec),
+            store=make_store(spec, opts, factory),
+            sink=sink,
+            clients_factory=factory,
+            opts=opts,
+        )
+        return session
+
+    @contextlib.contextmanager
+    def journal(self, *, lock: str | None) -> Iterator[Journal]:
+        """The state, locked for `lock` (a command name) or read-only when None."""
+        from batchimage.engine import Journal
+        from batchimage.state import LockHolder
+
+        holder = LockHolder(command=lock) if lock else None
+        journal = Journal.open(
+            self.store, self.spec.name, spec_hash=spec_hash(self.spec), lock=holder
+        )
+        try:
+            yield journal
+        finally:
+            journal.close()
+
+    def engine(self, journal: Journal, *, offline: bool = False) -> Engine:
+        """An engine over this session's steps (no clients when `offline`)."""
+        from batchimage.engine import Engine, RetryPolicy, new_run_id
+        from batchimage.steps.base import RunContext
+
+        ctx = RunContext(
+            spec=self.spec,
+            pipeline=self.spec.name,
+            run_id=new_run_id(),
+            events=self.sink,
+            state=journal.state,
+            clients_factory=None if offline else self.clients_factory,
+        )
+        retry = RetryPolicy.from_spec(getattr(self.spec, "retry", None))
+        return Engine(self.steps, ctx, journal, retry=retry)
+
+    def close(self) -> None:
+        """Stop the progress display."""
+        self.sink.close()
+
+
+def spec_hash(spec: Any) -> str | None:
+    """The hash recorded in state for the spec that ran (its file's SHA-256)."""
+    return getattr(spec, "source_sha256", None) or None
+
+
+def make_store(spec: Any, opts: Options, clients: Callable[[], Any]) -> StateStore:
+    """The state store: --state, else the spec's backend; --sandbox keeps a separate one."""
+    from batchimage.state_local import LocalStateStore
+
+    if opts.state_path:
+        return LocalStateStore(Path(opts.state_path))
+    backend = getattr(spec.state, "backend", "local")
+    if backend == "local":
+        path = Path(spec.state.path)
+        return LocalStateStore(sandboxed(path) if opts.sandbox else path)
+    return _blob_store(spec, opts, clients)
+
+
+def sandboxed(path: Path) -> Path:
+    """`x/name.json` -> `x/name.sandbox.json`: a rehearsal's state beside the real one."""
+    return path.with_name(f"{path.stem}.sandbox{path.suffix or '.json'}")
+
+
+def _blob_store(spec: Any, opts: Options, clients: Callable[[], Any]) -> StateStore:
+    """The blob backend: the account's blob endpoint and key come from ARM (list keys)."""
+    from azure.storage.blob import ContainerClient
+
+    from batchimage.azure.errors import SDK_RETRY, azure_call
+    from batchimage.redact import register_secret
+    from batchimage.state_blob import BlobStateStore
+
+    cfg = spec.state
+    account, group = cfg.storage_account, cfg.resource_group or spec.resource_group
+    blob = cfg.blob or f"{spec.name}.json"
+    if opts.sandbox:
+        blob = sandboxed(Path(blob)).as_posix()
+    azure = clients()
+    with azure_call(f"read storage account {account} for the state"):
+        props = azure.storage.storage_accounts.get_properties(group, account)
+        keys = azure.storage.storage_accounts.list_keys(group, account).keys
+    key = keys[0].value
+    register_secret(key)
+    container = ContainerClient(
+        props.primary_endpoints.blob,
+        cfg.container,
+        credential={"account_name": account, "account_key": key},
+        connection_verify=azure.profile.verify,
+        **SDK_RETRY,
+    )
+    return BlobStateStore(container, blob)
+
+
+def make_clients(spec: Any, sandbox: bool) -> Any:
+    """The Azure clients for the spec's cloud (or the sandbox), with bounded SDK retry."""
+    from batchimage.azure.clients import AzureClients
+    from batchimage.azure.errors import SDK_RETRY
+    from batchimage.redact import register_secret
+
+    profile = cloud_profile(spec, sandbox)
+    register_secret(profile.client_secret)
+    return AzureClients(profile, spec.subscription, **SDK_RETRY)
+
+
+def cloud_profile(spec: Any, sandbox: bool) -> Any:
+    """The cloud profile for `spec.cloud`, or the sandbox's for --sandbox."""
+    from batchimage.azure import cloud
+
+    if sandbox:
+        return cloud.resolve("sandbox")
+    name = spec.cloud
+    if isinstance(name, str):
+        return cloud.resolve(CLOUD_NAMES.get(name, name))
+    return cloud.custom(
+        str(name.arm_endpoint),
+        str(name.authority_host or cloud.PUBLIC.authority_host),
+        audience=name.arm_audience,
+        ca_bundle=str(name.ca_bundle) if name.ca_bundle else None,
+        storage_suffix=name.storage_suffix or "core.windows.net",
+        batch_scope=f"{name.batch_resource.rstrip('/')}//.default"
+        if name.batch_resource
+        else cloud.BATCH_SCOPE,
+    )
+
+
+class _Redacting(logging.Filter):
+    """Masks secrets in every log record (message and arguments)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from batchimage.redact import redact
+
+        record.msg = redact(record.getMessage())
+        record.args = None
+        return True
+
+
+def configure_logging(verbose: int) -> None:
+    """-v: Azure request/response lines; -vv: everything at DEBUG. Always redacted."""
+    if verbose <= 0:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_Redacting())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    http = logging.getLogger("azure.core.pipeline.policies.http_logging_policy")
+    http.setLevel(logging.INFO)
+    logging.getLogger("batchimage").setLevel(logging.INFO)
+    if verbose >= 2:
+        root.setLevel(logging.DEBUG)
+
+
+def confirm(question: str, opts: Options) -> bool:
+    """Ask a yes/no question unless --yes; refuse (UsageError) when nobody can answer."""
+    if opts.yes:
+        return True
+    require_terminal(opts, "to confirm")
+    return click.confirm(question, default=False, err=True)
+
+
+def require_terminal(opts: Options, why: str) -> None:
+    """Fail clearly when a question cannot be asked (stdin not a terminal, no --yes)."""
+    if not opts.yes and not sys.stdin.isatty():
+        raise UsageError(
+            f"stdin is not a terminal, so batchimage cannot ask {why}; pass --yes to go ahead"
+        )

@@ -1,0 +1,74 @@
+"""Test helper process: run `apply` (or `destroy`) over in-test steps, like the CLI does.
+
+Usage: python pipeline_script.py WORLD STATE [--behaviour JSON] [--values JSON]
+           [--yes] [--log-format text|json] [--destroy] [--secret VALUE] [--name NAME]
+
+The pipeline is a -> b -> c plus an independent d (see fakes.Thing); behaviour per step
+(sleep_s, wait_forever, crash_before_put, crash_after_put, fail_with) is given as JSON.
+It goes through the same `commands.apply.run` / `commands.destroy.run` as the real CLI
+(lock, plan, confirm, signals, engine, state) and exits with the CLI's exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from batchimage.commands import apply, destroy
+from batchimage.commands.common import Options, Session
+from batchimage.errors import BatchImageError, PermanentAzureError
+from batchimage.redact import register_secret
+from batchimage.state_local import LocalStateStore
+from batchimage.ui import make_sink
+from tests.engine.fakes import FakeSpec, Thing, World
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("world")
+    parser.add_argument("state")
+    parser.add_argument("--behaviour", default="{}")
+    parser.add_argument("--values", default="{}")
+    parser.add_argument("--yes", action="store_true")
+    parser.add_argument("--log-format", default="json")
+    parser.add_argument("--destroy", action="store_true")
+    parser.add_argument("--secret")
+    parser.add_argument("--name", default="demo")
+    args = parser.parse_args()
+
+    register_secret(args.secret)
+    values = json.loads(args.values)
+    world = World(Path(args.world))
+    behaviour = json.loads(args.behaviour)
+    for key, how in behaviour.items():
+        if "fail_with" in how:
+            world.fail(key, "apply", PermanentAzureError(how["fail_with"], code="BadRequest"))
+    spec = FakeSpec(name=args.name, world=world, behaviour=behaviour)
+    a = Thing("a", values.get("a", "v1"))
+    b = Thing("b", values.get("b", "v1"), deps=[a])
+    c = Thing("c", values.get("c", "v1"), deps=[b])
+    d = Thing("d", values.get("d", "v1"))
+    opts = Options(spec_file="demo.yaml", yes=args.yes, log_format=args.log_format)
+    session = Session(
+        spec=spec,
+        steps=[a, b, c, d],
+        store=LocalStateStore(Path(args.state)),
+        sink=make_sink(args.log_format),
+        opts=opts,
+    )
+    try:
+        rc = destroy.run(session) if args.destroy else apply.run(session)
+    except BatchImageError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(err.exit_code)
+    finally:
+        session.close()
+    sys.exit(rc)
+
+
+if __name__ == "__main__":
+    main()
