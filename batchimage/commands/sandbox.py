@@ -76,7 +76,8 @@ def serve(folder: str | None, port: int, time_scale: float | None) -> int:
             sys.stdout.flush()
 
         server.on_ready = ready
-        server.run()
+        server.run()  # returns on Ctrl-C / SIGTERM, after stopping Azurite
+        click.echo("sandbox stopped; its state is kept (`batchimage sandbox serve` resumes it)")
     finally:
         lock.release()
     return 0

@@ -41,6 +41,26 @@ def health(call: Call) -> Reply:
     )
 
 
+def cloud_metadata(call: Call) -> Reply:
+    """`/metadata/endpoints`, as Azure and Azure Stack Hub publish their endpoints."""
+    base = call.world.base_url
+    cloud = {
+        "name": "BatchimageSandbox",
+        "resourceManager": f"{base}/",
+        "authentication": {
+            "loginEndpoint": f"{base}/",
+            "audiences": [base],
+            "tenant": "common",
+            "identityProvider": "AAD",
+        },
+        "suffixes": {"storage": "127.0.0.1"},
+        "batch": "https://batch.core.windows.net/",
+    }
+    if (call.api_version or "") >= "2022-09-01":
+        return Reply(200, [cloud])
+    return Reply(200, cloud)
+
+
 def requests(call: Call) -> Reply:
     assert call.world.log is not None
     return Reply(200, {"value": call.world.log.since(int(call.arg("since", "0") or 0))})
@@ -119,12 +139,14 @@ def dump(call: Call) -> Reply:
 
 
 def reset(call: Call) -> Reply:
-    """Forget everything and seed a fresh world (identity and endpoints stay)."""
+    """Forget everything (blobs too) and seed a fresh world (identity and endpoints stay)."""
     from batchimage.sandbox.seed import seed_world
 
     call.store.clear()
     call.world.clock.offset = 0.0
     seed_world(call.world)
+    for hook in call.world.on_reset:
+        hook(call.world)
     assert call.world.log is not None
     call.world.log.reset()
     return Reply(204, None)
@@ -150,6 +172,7 @@ def routes() -> list[Route]:
 
     return [
         Route("GET", ADMIN + "/health", health, "Health", plane="public"),
+        Route("GET", "/metadata/endpoints", cloud_metadata, "Metadata_Endpoints", plane="public"),
         admin("GET", "/requests", requests, "Admin_Requests"),
         admin("GET", "/counters", counters, "Admin_Counters"),
         admin("DELETE", "/counters", reset_counters, "Admin_ResetCounters"),

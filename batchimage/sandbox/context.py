@@ -42,6 +42,7 @@ class World:
     base_url: str = ""
     blob_root: str = ""
     on_change: list[Callable[[World], None]] = field(default_factory=list)
+    on_reset: list[Callable[[World], None]] = field(default_factory=list)
     faults: FaultInjector | None = None
     log: RequestLog | None = None
 

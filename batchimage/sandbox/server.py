@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
+import signal
 import socket
 import threading
 import time
@@ -83,6 +85,7 @@ def _port_free(port: int) -> bool:
     if not port:
         return False
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -101,7 +104,7 @@ class SandboxServer:
         self.config = config or load_config(self.folder)
         self.use_azurite = azurite
         previous = read_connection(self.folder) if port == 0 else None
-        self.port = port or (previous.port if previous and _port_free(previous.port) else 0)
+        self.port = port or (previous.port if previous else 0)  # _bind falls back to any port
         prev_az = previous.azurite_port if previous else 0
         self.azurite_port = prev_az if _port_free(prev_az) else 0
         self.tls = ensure_tls(self.folder)
@@ -143,6 +146,15 @@ class SandboxServer:
         if self.azurite is not None and wanted and wanted != self.azurite.accounts:
             self.azurite.restart(wanted)
 
+    def _wipe_azurite(self, world: World) -> None:
+        """On reset: Azurite starts again with an empty data folder and the seeded accounts."""
+        if self.azurite is None:
+            return
+        self.azurite.stop()
+        shutil.rmtree(self.azurite.location, ignore_errors=True)
+        self.azurite.accounts = blob_accounts(world) or dict(PLACEHOLDER_ACCOUNT)
+        self.azurite.start()
+
     def _prepare(self) -> SandboxApp:
         from batchimage.sandbox.services import load_services
 
@@ -159,6 +171,7 @@ class SandboxServer:
             if not self.store.meta().get("seeded"):
                 seed.seed_world(self.world)
         self.world.on_change.append(self._sync_azurite)
+        self.world.on_reset.append(self._wipe_azurite)
         return SandboxApp(self.world, build_router())
 
     def _connection(self) -> Connection:
@@ -188,6 +201,14 @@ class SandboxServer:
     def _uvicorn(self, app: SandboxApp) -> Any:
         import uvicorn
 
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: Any) -> None:
+                """Stop serving on SIGINT/SIGTERM without re-raising the signal afterwards
+                (uvicorn's default), so `run()` can still stop Azurite and save state."""
+                if self.should_exit and sig == signal.SIGINT:
+                    self.force_exit = True
+                self.should_exit = True
+
         config = uvicorn.Config(
             app,
             ssl_certfile=str(self.tls.cert),
@@ -198,7 +219,7 @@ class SandboxServer:
             timeout_keep_alive=30,
             timeout_graceful_shutdown=1,
         )
-        return uvicorn.Server(config)
+        return Server(config)
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -3,13 +3,16 @@ ARM and Batch call without a valid bearer token (or with shared key) gets 401.""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import requests
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ClientSecretCredential
 
-from batchimage.azure.clients import AzureClients
+from batchimage.azure import cloud
+from batchimage.azure.clients import AzureClients, make_credential
 from batchimage.sandbox.connection import Connection
 
 
@@ -21,27 +24,14 @@ class FixedToken:
 
 
 def test_token_through_azure_identity(sandbox: Connection) -> None:
-    cred = ClientSecretCredential(
-        sandbox.tenant_id,
-        sandbox.client_id,
-        sandbox.client_secret,
-        authority=sandbox.authority_host,
-        disable_instance_discovery=True,
-        connection_verify=sandbox.ca_bundle,
-    )
+    cred = make_credential(cloud.sandbox(sandbox))
+    assert isinstance(cred, ClientSecretCredential)
     token = cred.get_token(sandbox.arm_scope)
     assert token.token.count(".") == 2 and token.expires_on > 0
 
 
 def test_wrong_secret_is_refused(sandbox: Connection) -> None:
-    cred = ClientSecretCredential(
-        sandbox.tenant_id,
-        sandbox.client_id,
-        "not-the-secret",
-        authority=sandbox.authority_host,
-        disable_instance_discovery=True,
-        connection_verify=sandbox.ca_bundle,
-    )
+    cred = make_credential(replace(cloud.sandbox(sandbox), client_secret="not-the-secret"))
     with pytest.raises(ClientAuthenticationError) as err:
         cred.get_token(sandbox.arm_scope)
     assert "AADSTS7000215" in str(err.value)

@@ -1,0 +1,166 @@
+"""Which official examples the sandbox replays (see conformance.py). Add a service's
+examples here with the request they stand for and the prerequisites they need."""
+
+from __future__ import annotations
+
+from azure.mgmt.batch.models import AutoStorageBaseProperties, BatchAccountCreateParameters
+from azure.mgmt.network.models import (
+    AddressSpace,
+    NetworkInterface,
+    NetworkInterfaceIPConfiguration,
+    PublicIPAddress,
+    Subnet,
+    VirtualNetwork,
+)
+from azure.mgmt.storage.models import (
+    NetworkRuleSet,
+    ResourceAccessRule,
+    RoutingPreference,
+    Sku,
+    StorageAccountCreateParameters,
+)
+
+from batchimage.azure.clients import AzureClients
+from batchimage.sandbox.connection import Connection
+from tests.sandbox.conformance import Case
+
+GROUP = "/subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}"
+PROVIDERS = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers"
+
+
+def _group(clients: AzureClients, name: str, location: str = "eastus") -> None:
+    clients.resource.resource_groups.create_or_update(name, {"location": location})
+
+
+def group_for_delete(clients: AzureClients, conn: Connection) -> None:
+    _group(clients, "my-resource-group")
+
+
+def network_rg1(clients: AzureClients, conn: Connection) -> None:
+    """rg1 with rg1-vnet/default, public IP test-ip, and NIC test-nic using both (the
+    examples' world: the public IP example shows the IP attached to a NIC)."""
+    _group(clients, "rg1")
+    net = clients.network
+    vnet = net.virtual_networks.begin_create_or_update(
+        "rg1",
+        "rg1-vnet",
+        VirtualNetwork(
+            location="eastus",
+            address_space=AddressSpace(address_prefixes=["172.20.0.0/16"]),
+            subnets=[Subnet(name="default", address_prefix="172.20.2.0/24")],
+        ),
+    ).result()
+    pip = net.public_ip_addresses.begin_create_or_update(
+        "rg1", "test-ip", PublicIPAddress(location="eastus")
+    ).result()
+    config = NetworkInterfaceIPConfiguration(
+        name="ipconfig1",
+        subnet=Subnet(id=vnet.subnets[0].id),
+        public_ip_address=PublicIPAddress(id=pip.id),
+    )
+    net.network_interfaces.begin_create_or_update(
+        "rg1", "test-nic", NetworkInterface(location="eastus", ip_configurations=[config])
+    ).result()
+
+
+def storage_sto8596(clients: AzureClients, conn: Connection) -> None:
+    """The account of the example: GRS, HNS, routing preference, a resource access rule."""
+    _group(clients, "res9407", "eastus2")
+    rule = ResourceAccessRule(
+        tenant_id="72f988bf-86f1-41af-91ab-2d7cd011db47",
+        resource_id=f"/subscriptions/{conn.subscription_id}/resourceGroups/res9407/providers/"
+        "Microsoft.Synapse/workspaces/testworkspace",
+    )
+    params = StorageAccountCreateParameters(
+        sku=Sku(name="Standard_GRS"),
+        kind="Storage",
+        location="eastus2",
+        tags={"key1": "value1", "key2": "value2"},
+        is_hns_enabled=True,
+        routing_preference=RoutingPreference(
+            routing_choice="MicrosoftRouting",
+            publish_microsoft_endpoints=True,
+            publish_internet_endpoints=True,
+        ),
+        network_rule_set=NetworkRuleSet(
+            default_action="Allow", bypass="AzureServices", resource_access_rules=[rule]
+        ),
+    )
+    body = params.as_dict() if hasattr(params, "as_dict") else dict(params)
+    body.setdefault("properties", {})["geoPriorityReplicationStatus"] = {"isBlobEnabled": True}
+    clients.storage.storage_accounts.begin_create("res9407", "sto8596", body).result()
+
+
+def batch_sampleacct(clients: AzureClients, conn: Connection) -> None:
+    _group(clients, "default-azurebatch-japaneast", "japaneast")
+    storage = (
+        f"/subscriptions/{conn.subscription_id}/resourceGroups/default-azurebatch-japaneast/"
+        "providers/Microsoft.Storage/storageAccounts/samplestorage"
+    )
+    params = BatchAccountCreateParameters(
+        location="japaneast", auto_storage=AutoStorageBaseProperties(storage_account_id=storage)
+    )
+    clients.batch_management.batch_account.begin_create(
+        "default-azurebatch-japaneast", "sampleacct", params
+    ).result()
+
+
+CASES = [
+    Case("resources/2025-04-01/CreateResourceGroup.json", "PUT", GROUP, 201, body="parameters"),
+    Case("resources/2025-04-01/CreateResourceGroup.json", "PUT", GROUP, 200, body="parameters"),
+    Case(
+        "resources/2024-03-01/ForceDeleteVMsAndVMSSInResourceGroup.json",
+        "DELETE",
+        GROUP,
+        202,
+        query={"forceDeletionTypes": "Microsoft.Compute/virtualMachines"},
+        setup=group_for_delete,
+    ),
+    Case(
+        "network/2025-05-01/VirtualNetworkCreateSubnet.json",
+        "PUT",
+        PROVIDERS + "/Microsoft.Network/virtualNetworks/{virtualNetworkName}",
+        201,
+        body="parameters",
+        setup=lambda c, _: _group(c, "rg1"),
+    ),
+    Case(
+        "network/2025-05-01/VirtualNetworkCreateSubnet.json",
+        "PUT",
+        PROVIDERS + "/Microsoft.Network/virtualNetworks/{virtualNetworkName}",
+        200,
+        body="parameters",
+        setup=lambda c, _: _group(c, "rg1"),
+    ),
+    Case(
+        "network/2025-03-01/PublicIpAddressCreateDefaults.json",
+        "PUT",
+        PROVIDERS + "/Microsoft.Network/publicIPAddresses/{publicIpAddressName}",
+        200,
+        body="parameters",
+        setup=network_rg1,
+    ),
+    Case(
+        "network/2025-03-01/NetworkInterfaceCreate.json",
+        "PUT",
+        PROVIDERS + "/Microsoft.Network/networkInterfaces/{networkInterfaceName}",
+        200,
+        body="parameters",
+        setup=network_rg1,
+    ),
+    Case(
+        "storage/2025-06-01/StorageAccountGetProperties.json",
+        "GET",
+        PROVIDERS + "/Microsoft.Storage/storageAccounts/{accountName}",
+        200,
+        query={"$expand": "geoReplicationStats"},
+        setup=storage_sto8596,
+    ),
+    Case(
+        "batch-management/2025-06-01/BatchAccountGet.json",
+        "GET",
+        PROVIDERS + "/Microsoft.Batch/batchAccounts/{accountName}",
+        200,
+        setup=batch_sampleacct,
+    ),
+]

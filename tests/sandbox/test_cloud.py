@@ -1,0 +1,39 @@
+"""Cloud profiles and the client factory: the sandbox profile from a connection, and a
+custom-ARM-endpoint profile read from the cloud's /metadata/endpoints (here: the sandbox's)."""
+
+from __future__ import annotations
+
+import pytest
+
+from batchimage.azure import cloud
+from batchimage.azure.clients import AzureClients, make_credential
+from batchimage.errors import UsageError
+from batchimage.sandbox.connection import Connection
+
+
+def test_named_profiles() -> None:
+    assert cloud.resolve("public").arm_endpoint == "https://management.azure.com"
+    assert cloud.resolve("AzureUSGovernment").authority_host == "https://login.microsoftonline.us"
+    assert cloud.resolve("china").arm_scope == "https://management.chinacloudapi.cn/.default"
+    with pytest.raises(UsageError):
+        cloud.resolve("mars")
+
+
+def test_sandbox_profile(sandbox: Connection) -> None:
+    profile = cloud.sandbox(sandbox)
+    assert profile.arm_endpoint == sandbox.arm_endpoint
+    assert profile.verify == sandbox.ca_bundle
+    assert profile.disable_instance_discovery is True
+    assert AzureClients(profile).resource.resource_groups.check_existence(sandbox.resource_group)
+
+
+def test_custom_profile_from_metadata(sandbox: Connection) -> None:
+    profile = cloud.from_metadata(sandbox.arm_endpoint, ca_bundle=sandbox.ca_bundle)
+    assert profile.name == "custom"
+    assert profile.arm_scope == f"{sandbox.arm_endpoint}/.default"
+    assert profile.authority_host == sandbox.authority_host
+    credential = make_credential(cloud.sandbox(sandbox))  # the custom profile has none
+    clients = AzureClients(profile, sandbox.subscription_id, credential=credential)
+    assert clients.storage.storage_accounts.get_properties(
+        sandbox.resource_group, sandbox.storage_account
+    ).kind
