@@ -32,7 +32,7 @@ import secrets
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Literal, TypeVar
@@ -48,15 +48,12 @@ from batchimage.errors import (
     TransientAzureError,
     UsageError,
 )
+from batchimage.plan import CHANGES, DONE_WORDS, Action, Change, decide, outputs_hash
 from batchimage.redact import redact
 from batchimage.state import (
-    RUN_HISTORY,
     ErrorRecord,
-    LockHolder,
+    Journal,
     ResourceRef,
-    RunRecord,
-    State,
-    StateStore,
     StepRecord,
     StepStatus,
     utcnow,
@@ -69,29 +66,8 @@ from batchimage.steps.base import (
     StepIndex,
     StepInterrupted,
     fingerprint_of,
-    short_hash,
 )
 from batchimage.ui import Event
-
-Action = Literal["create", "update", "replace", "delete", "no-op", "read", "skip"]
-CHANGES: frozenset[str] = frozenset({"create", "update", "replace", "delete"})
-DONE_WORDS = {"create": "created", "update": "updated", "replace": "replaced", "read": "read"}
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Change:
-    """What plan/apply decided for one step, and why."""
-
-    key: str
-    kind: str
-    action: Action
-    reason: str
-    description: str = ""
-
-    def to_json(self) -> dict[str, str]:
-        """The change as a JSON-able dict."""
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -130,143 +106,8 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
-# -- deciding ---------------------------------------------------------------------------
-
-
-def outputs_hash(outputs: Outputs) -> str:
-    """Hash of the outputs a dependant consumes (resource bookkeeping excluded)."""
-    return short_hash(
-        outputs.model_dump(mode="json", exclude={"resources", "observed_fingerprint"})
-    )
-
-
-def changed_inputs(old: dict[str, str], new: dict[str, str]) -> str:
-    """A phrase naming the inputs whose hashes differ, e.g. "input vm_size changed"."""
-    names = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    if not names:
-        return "inputs changed"
-    inputs = [n for n in names if not n.startswith("@")]
-    deps = [n[1:] for n in names if n.startswith("@")]
-    parts = []
-    if inputs:
-        parts.append(("inputs " if len(inputs) > 1 else "input ") + ", ".join(inputs) + " changed")
-    if deps:
-        parts.append("outputs of " + ", ".join(deps) + " changed")
-    return "; ".join(parts)
-
-
-def decide(
-    step: Step[Any],
-    record: StepRecord | None,
-    found: Outputs | None,
-    fingerprint: str,
-    hashes: dict[str, str],
-) -> tuple[Action, str]:
-    """Compare what exists (`found`) and what was recorded with what the inputs ask for."""
-    changed: Action = step.change
-    if found is not None and step.read_only:
-        if record and record.status == StepStatus.DONE and record.fingerprint == fingerprint:
-            return "no-op", "up to date"
-        return "read", "inputs changed" if record and record.inputs else "first read"
-    if found is not None and found.observed_fingerprint is not None:
-        if found.observed_fingerprint == fingerprint:
-            return "no-op", "up to date"
-        why = changed_inputs(record.inputs, hashes) if record and record.inputs else None
-        return changed, why or "exists with other inputs (its fingerprint tag differs)"
-    if found is not None:
-        if record is None:
-            return "update", "exists but is not in the state: will adopt it and converge it"
-        if record.status == StepStatus.IN_FLIGHT:
-            return "update", "resuming: the last run stopped during this step"
-        if record.status == StepStatus.FAILED:
-            return "update", "retrying: the last run failed here"
-        if record.fingerprint != fingerprint:
-            return changed, changed_inputs(record.inputs, hashes)
-        if record.status == StepStatus.DONE:
-            return "no-op", "up to date"
-        return "update", f"recorded as {record.status.value}"
-    if record is not None and record.status == StepStatus.DONE:
-        return "create", "recorded as done but not found (deleted outside batchimage?)"
-    if record is not None and record.status == StepStatus.IN_FLIGHT:
-        return "create", "resuming: the last run stopped during this step"
-    return "create", "does not exist yet"
-
-
-# -- the journal --------------------------------------------------------------------------
-
-
-class Journal:
-    """The state of one pipeline, held by one run; only the engine's main thread writes it."""
-
-    def __init__(self, store: StateStore | None, state: State) -> None:
-        self.store = store
-        self.state = state
-        self.run: RunRecord | None = None
-        self.stale: LockHolder | None = None
-        self._locked = False
-
-    @classmethod
-    def open(
-        cls,
-        store: StateStore,
-        pipeline: str,
-        *,
-        spec_hash: str | None = None,
-        lock: LockHolder | None = None,
-    ) -> Journal:
-        """Lock (if `lock` names a holder) then read; a missing state starts empty."""
-        stale = store.lock(lock) if lock is not None else None
-        try:
-            state = store.read()
-            if state is None:
-                state = State(pipeline=pipeline, spec_hash=spec_hash)
-            elif state.pipeline != pipeline:
-                raise StateError(
-                    f"state {store.where} belongs to pipeline {state.pipeline!r}, not "
-                    f"{pipeline!r}; point --state at this pipeline's file"
-                )
-        except BaseException:
-            if lock is not None:
-                store.unlock()
-            raise
-        journal = cls(store, state)
-        journal.stale = stale
-        journal._locked = lock is not None
-        if spec_hash is not None and lock is not None:
-            state.spec_hash = spec_hash
-        return journal
-
-    def begin(self, command: str, run_id: str) -> None:
-        """Add a run to the history (saved at once)."""
-        self.run = RunRecord(run_id=run_id, command=command)
-        self.state.runs = [*self.state.runs, self.run][-RUN_HISTORY:]
-        self.save()
-
-    def finish(self, result: Literal["ok", "failed", "interrupted"]) -> None:
-        """Close the current run record and save."""
-        if self.run is not None:
-            self.run.result = result
-            self.run.finished_at = utcnow()
-        self.save()
-
-    def record(self, step: Step[Any]) -> StepRecord:
-        """The record of `step`, created (pending) if missing."""
-        rec = self.state.steps.get(step.key)
-        if rec is None:
-            rec = StepRecord(kind=step.kind)
-            self.state.steps[step.key] = rec
-        return rec
-
-    def save(self) -> None:
-        """Write the state if this journal holds the lock (plan never writes)."""
-        if self.store is not None and self._locked:
-            self.store.write(self.state)
-
-    def close(self) -> None:
-        """Release the lock."""
-        if self.store is not None and self._locked:
-            self.store.unlock()
-            self._locked = False
+T = TypeVar("T")
+__all__ = ["CHANGES", "Change", "Engine", "Journal", "RetryPolicy", "RunResult", "StopFlag"]
 
 
 # -- signals ------------------------------------------------------------------------------
@@ -818,7 +659,7 @@ class _Walk:
         e = self.e
         node.phase = Phase.APPLYING
         step = node.step
-        rec = e.journal.record(step)
+        rec = e.journal.record(step.key, step.kind)
         rec.status = StepStatus.IN_FLIGHT
         rec.fingerprint, rec.inputs = node.fingerprint, node.hashes
         rec.started_at, rec.run_id = utcnow(), e.ctx.run_id
@@ -915,7 +756,7 @@ class _Walk:
         e.ctx.results[step.key] = found
         node.change = Change(step.key, step.kind, action, reason, step.describe())  # type: ignore[arg-type]
         if self.mode == "apply":
-            rec = e.journal.record(step)
+            rec = e.journal.record(step.key, step.kind)
             rec.status = StepStatus.DONE
             rec.fingerprint, rec.inputs = node.fingerprint, node.hashes
             rec.outputs = found.model_dump(mode="json")
@@ -958,7 +799,7 @@ class _Walk:
             e.ctx.stop.set()
             self.stop_deadline = e.ctx.clock.monotonic() + e.grace_s
         if self.mode == "apply":
-            rec = e.journal.record(step)
+            rec = e.journal.record(step.key, step.kind)
             if was_applying:  # a failed check leaves a done record done
                 rec.status = StepStatus.FAILED
                 rec.attempts = node.attempts

@@ -10,14 +10,20 @@ concurrently where they are independent. The pipeline, in order:
 
 A stage is added by writing its step module(s) under `batchimage/steps/` and one line
 in `STAGES`.
+
+`decide` is the rule plan and apply share for one step: compare what exists (the step's
+read-only check) and what the state recorded with what the inputs ask for, and name the
+action (create / update / replace / no-op / read) with a reason a person can act on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
-from batchimage.steps.base import Step
+from batchimage.state import StepRecord, StepStatus
+from batchimage.steps.base import Outputs, Step, short_hash
 
 StageBuilder = Callable[[Any], list[Step[Any]]]
 
@@ -37,3 +43,82 @@ def build_steps(spec: Any, stages: list[tuple[str, StageBuilder]] | None = None)
             seen[step.key] = stage
             steps.append(step)
     return steps
+
+
+Action = Literal["create", "update", "replace", "delete", "no-op", "read", "skip"]
+CHANGES: frozenset[str] = frozenset({"create", "update", "replace", "delete"})
+DONE_WORDS = {"create": "created", "update": "updated", "replace": "replaced", "read": "read"}
+
+
+@dataclass(frozen=True)
+class Change:
+    """What plan/apply decided for one step, and why."""
+
+    key: str
+    kind: str
+    action: Action
+    reason: str
+    description: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        """The change as a JSON-able dict."""
+        return asdict(self)
+
+
+def outputs_hash(outputs: Outputs) -> str:
+    """Hash of the outputs a dependant consumes (resource bookkeeping excluded)."""
+    return short_hash(
+        outputs.model_dump(mode="json", exclude={"resources", "observed_fingerprint"})
+    )
+
+
+def changed_inputs(old: dict[str, str], new: dict[str, str]) -> str:
+    """A phrase naming the inputs whose hashes differ, e.g. "input vm_size changed"."""
+    names = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if not names:
+        return "inputs changed"
+    inputs = [n for n in names if not n.startswith("@")]
+    deps = [n[1:] for n in names if n.startswith("@")]
+    parts = []
+    if inputs:
+        parts.append(("inputs " if len(inputs) > 1 else "input ") + ", ".join(inputs) + " changed")
+    if deps:
+        parts.append("outputs of " + ", ".join(deps) + " changed")
+    return "; ".join(parts)
+
+
+def decide(
+    step: Step[Any],
+    record: StepRecord | None,
+    found: Outputs | None,
+    fingerprint: str,
+    hashes: dict[str, str],
+) -> tuple[Action, str]:
+    """Compare what exists (`found`) and what was recorded with what the inputs ask for."""
+    changed: Action = step.change
+    if found is not None and step.read_only:
+        if record and record.status == StepStatus.DONE and record.fingerprint == fingerprint:
+            return "no-op", "up to date"
+        return "read", "inputs changed" if record and record.inputs else "first read"
+    if found is not None and found.observed_fingerprint is not None:
+        if found.observed_fingerprint == fingerprint:
+            return "no-op", "up to date"
+        why = changed_inputs(record.inputs, hashes) if record and record.inputs else None
+        return changed, why or "exists with other inputs (its fingerprint tag differs)"
+    if found is not None:
+        if record is None:
+            return "update", "exists but is not in the state: will adopt it and converge it"
+        if record.status == StepStatus.IN_FLIGHT:
+            return "update", "resuming: the last run stopped during this step"
+        if record.status == StepStatus.FAILED:
+            return "update", "retrying: the last run failed here"
+        if record.fingerprint != fingerprint:
+            return changed, changed_inputs(record.inputs, hashes)
+        if record.status == StepStatus.DONE:
+            return "no-op", "up to date"
+        return "update", f"recorded as {record.status.value}"
+    if record is not None and record.status == StepStatus.DONE:
+        return "create", "recorded as done but not found (deleted outside batchimage?)"
+    if record is not None and record.status == StepStatus.IN_FLIGHT:
+        return "create", "resuming: the last run stopped during this step"
+    return "create", "does not exist yet"

@@ -241,3 +241,77 @@ def dump_state(state: State) -> bytes:
             "outputs (outputs must hold ids and names, never keys, tokens or SAS URLs)"
         )
     return text.encode()
+
+
+class Journal:
+    """The state of one pipeline, held by one run; only the engine's main thread writes it."""
+
+    def __init__(self, store: StateStore | None, state: State) -> None:
+        self.store = store
+        self.state = state
+        self.run: RunRecord | None = None
+        self.stale: LockHolder | None = None
+        self._locked = False
+
+    @classmethod
+    def open(
+        cls,
+        store: StateStore,
+        pipeline: str,
+        *,
+        spec_hash: str | None = None,
+        lock: LockHolder | None = None,
+    ) -> Journal:
+        """Lock (if `lock` names a holder) then read; a missing state starts empty."""
+        stale = store.lock(lock) if lock is not None else None
+        try:
+            state = store.read()
+            if state is None:
+                state = State(pipeline=pipeline, spec_hash=spec_hash)
+            elif state.pipeline != pipeline:
+                raise StateError(
+                    f"state {store.where} belongs to pipeline {state.pipeline!r}, not "
+                    f"{pipeline!r}; point --state at this pipeline's file"
+                )
+        except BaseException:
+            if lock is not None:
+                store.unlock()
+            raise
+        journal = cls(store, state)
+        journal.stale = stale
+        journal._locked = lock is not None
+        if spec_hash is not None and lock is not None:
+            state.spec_hash = spec_hash
+        return journal
+
+    def begin(self, command: str, run_id: str) -> None:
+        """Add a run to the history (saved at once)."""
+        self.run = RunRecord(run_id=run_id, command=command)
+        self.state.runs = [*self.state.runs, self.run][-RUN_HISTORY:]
+        self.save()
+
+    def finish(self, result: Literal["ok", "failed", "interrupted"]) -> None:
+        """Close the current run record and save."""
+        if self.run is not None:
+            self.run.result = result
+            self.run.finished_at = utcnow()
+        self.save()
+
+    def record(self, key: str, kind: str) -> StepRecord:
+        """The record of step `key`, created (pending) if missing."""
+        rec = self.state.steps.get(key)
+        if rec is None:
+            rec = StepRecord(kind=kind)
+            self.state.steps[key] = rec
+        return rec
+
+    def save(self) -> None:
+        """Write the state if this journal holds the lock (plan never writes)."""
+        if self.store is not None and self._locked:
+            self.store.write(self.state)
+
+    def close(self) -> None:
+        """Release the lock."""
+        if self.store is not None and self._locked:
+            self.store.unlock()
+            self._locked = False

@@ -9,7 +9,8 @@ import click
 from batchimage.commands.common import Options, Session, azure_options, confirm, require_terminal
 
 if TYPE_CHECKING:
-    from batchimage.engine import Change, Engine
+    from batchimage.engine import Engine
+    from batchimage.plan import Change
 
 
 @click.command("apply")

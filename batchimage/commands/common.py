@@ -26,8 +26,8 @@ import click
 from batchimage.errors import UsageError
 
 if TYPE_CHECKING:
-    from batchimage.engine import Engine, Journal
-    from batchimage.state import StateStore
+    from batchimage.engine import Engine
+    from batchimage.state import Journal, StateStore
     from batchimage.steps.base import Step
     from batchimage.ui import EventSink
 
@@ -160,8 +160,7 @@ class Session:
     @contextlib.contextmanager
     def journal(self, *, lock: str | None) -> Iterator[Journal]:
         """The state, locked for `lock` (a command name) or read-only when None."""
-        from batchimage.engine import Journal
-        from batchimage.state import LockHolder
+        from batchimage.state import Journal, LockHolder
 
         holder = LockHolder(command=lock) if lock else None
         journal = Journal.open(

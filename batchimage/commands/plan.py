@@ -10,7 +10,7 @@ import click
 from batchimage.commands.common import Options, Session, azure_options, format_option
 
 if TYPE_CHECKING:
-    from batchimage.engine import Change
+    from batchimage.plan import Change
 
 SYMBOLS = {
     "create": "+",
@@ -52,7 +52,7 @@ def command(opts: Options, offline: bool, target: str | None, output_format: str
 
 def has_changes(changes: list[Change]) -> bool:
     """True when any step would create, update, replace or delete something."""
-    from batchimage.engine import CHANGES
+    from batchimage.plan import CHANGES
 
     return any(c.action in CHANGES for c in changes)
 
