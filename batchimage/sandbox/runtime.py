@@ -83,13 +83,17 @@ def start(
     cmd = [sys.executable, "-m", "batchimage", "sandbox", "serve", "--folder", str(folder)]
     if port:
         cmd += ["--port", str(port)]
+    child_env = {**os.environ, **(env or {})}
+    # the child imports the same batchimage as this process, installed or not
+    root = str(Path(__file__).resolve().parents[2])
+    child_env["PYTHONPATH"] = os.pathsep.join(p for p in (root, child_env.get("PYTHONPATH")) if p)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             cmd,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
+            env=child_env,
             start_new_session=True,
         )
     deadline = time.monotonic() + timeout
