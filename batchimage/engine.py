@@ -246,7 +246,7 @@ class Engine:
                 rec = self.journal.state.steps.get(key)
                 if rec is None or rec.status == StepStatus.DESTROYED:
                     continue
-                if not rec.created and key in self.index.by_key:
+                if not rec.created and rec.status != StepStatus.DONE and key in self.index.by_key:
                     self._observe_for_destroy(key, rec)
                 if rec.created:
                     result.changes.append(self._destroy_record(key))
@@ -719,7 +719,7 @@ class _Walk:
         e = self.e
         rec = e.journal.state.steps.get(node.step.key)
         action, reason = decide(node.step, rec, found, node.fingerprint, node.hashes)
-        if action == "no-op" or (action == "read" and found is not None and self.mode == "apply"):
+        if action == "no-op" or (action == "read" and found is not None):
             assert found is not None
             self._done(node, found, action, reason)
             return

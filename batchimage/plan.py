@@ -96,10 +96,14 @@ def decide(
 ) -> tuple[Action, str]:
     """Compare what exists (`found`) and what was recorded with what the inputs ask for."""
     changed: Action = step.change
-    if found is not None and step.read_only:
+    if step.read_only:
+        if found is None:
+            return "read", "nothing recorded yet"
         if record and record.status == StepStatus.DONE and record.fingerprint == fingerprint:
             return "no-op", "up to date"
-        return "read", "inputs changed" if record and record.inputs else "first read"
+        if record and record.inputs:
+            return "read", changed_inputs(record.inputs, hashes)
+        return "read", "first read"
     if found is not None and found.observed_fingerprint is not None:
         if found.observed_fingerprint == fingerprint:
             return "no-op", "up to date"

@@ -125,7 +125,7 @@ def describe(event: Event) -> str | None:
         return f"FAILED after {d.get('duration_s', 0):.1f} s: {event.message}"
     if kind == "step_interrupted":
         return f"interrupted: {event.message}"
-    if kind in {"run_stopping", "run_finished", "step_destroying", "step_destroyed"}:
+    if kind in {"run_note", "run_stopping", "run_finished", "step_destroying", "step_destroyed"}:
         return event.message
     return None
 

@@ -207,6 +207,26 @@ class Thing(Step[ThingOutputs]):
             world.delete(ref.id.rsplit("/", 1)[-1])
 
 
+class Probe(Step[ThingOutputs]):
+    """A read-only step (like preflight): observes the world, never writes."""
+
+    kind = "test_probe"
+    read_only = True
+
+    def __init__(self, name: str, setting: str = "s1") -> None:
+        self.key = name
+        self.setting = setting
+
+    def inputs(self) -> dict[str, Any]:
+        return {"setting": self.setting}
+
+    def check(self, ctx: RunContext) -> ThingOutputs | None:
+        return ThingOutputs(name=self.key, value="checks passed")
+
+    def apply(self, ctx: RunContext) -> ThingOutputs | None:
+        raise AssertionError("a read-only step found its result; apply must not run")
+
+
 class FakeClock(Clock):
     """Time that moves only when slept; records every sleep."""
 

@@ -12,7 +12,7 @@ from batchimage.engine import RetryPolicy, StopFlag
 from batchimage.errors import Interrupted, StepFailedError, UsageError
 from batchimage.state import StepStatus
 from batchimage.steps.base import Clock, RunContext
-from tests.engine.fakes import FakeSpec, Harness, Thing, World, permanent, transient
+from tests.engine.fakes import FakeSpec, Harness, Probe, Thing, World, permanent, transient
 
 
 def chain(value_a: str = "v1", value_c: str = "v1") -> list[Thing]:
@@ -372,3 +372,37 @@ def test_world_file_round_trip(tmp_path: Path) -> None:
     world = World(tmp_path / "world.json")
     world.put("x", "1", {"t": "v"})
     assert World(tmp_path / "world.json").get("x") == {"value": "1", "tags": {"t": "v"}}
+
+
+def test_read_only_step_is_read_not_changed_and_never_applied(h: Harness) -> None:
+    probe = Probe("preflight")
+    steps = [probe, Thing("a", deps=[probe])]
+    plan = h.plan(steps)
+    assert plan["preflight"].action == "read" and plan["a"].action == "create"
+    h.apply(steps)
+    assert h.state().steps["preflight"].status == StepStatus.DONE
+
+    probe2 = Probe("preflight", setting="s2")  # e.g. a pool size the preflight checks
+    plan = h.plan([probe2, Thing("a", deps=[probe2])])
+    assert plan["preflight"].action == "read"
+    assert plan["preflight"].reason == "input setting changed"
+    # the probe's outputs are known at plan time, so `a` is observed, not "may change"
+    assert plan["a"].action == "no-op"
+    result = h.apply([probe2, Thing("a", deps=[probe2])])
+    assert {c.key: c.action for c in result.changes} == {"preflight": "read", "a": "no-op"}
+    assert h.spec.world.total_writes() == 1
+
+
+def test_offline_plan_uses_the_state_alone(h: Harness) -> None:
+    h.apply(chain())
+    h.spec.world.things.clear()  # Azure changed behind our back; offline cannot see it
+    offline = h.plan(chain(value_c="v2"), offline=True)
+    assert {k: c.action for k, c in offline.items()} == {
+        "a": "no-op",
+        "b": "no-op",
+        "c": "update",
+        "d": "no-op",
+    }
+    assert offline["c"].reason == "input value changed"
+    observed = h.plan(chain(value_c="v2"))
+    assert observed["a"].action == "create"
