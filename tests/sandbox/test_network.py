@@ -19,6 +19,7 @@ from azure.mgmt.network.models import (
 )
 
 from batchimage.azure.clients import AzureClients
+from batchimage.sandbox.admin import SandboxAdmin
 
 
 @pytest.fixture
@@ -170,6 +171,23 @@ def test_references_and_names_are_checked(clients: AzureClients, group: str) -> 
     with pytest.raises(ResourceNotFoundError) as nogroup:
         net.virtual_networks.get(group + "x", "nothing")
     assert nogroup.value.error is not None and nogroup.value.error.code == "ResourceGroupNotFound"
+
+
+def test_busy_resource_refuses_another_operation(
+    clients: AzureClients, admin: SandboxAdmin, group: str
+) -> None:
+    admin.configure(durations={"network.create": 2000.0})
+    try:
+        poller = clients.network.public_ip_addresses.begin_create_or_update(
+            group, "busy", PublicIPAddress(location="eastus")
+        )
+        with pytest.raises(HttpResponseError) as err:
+            clients.network.public_ip_addresses.begin_delete(group, "busy").result()
+        assert err.value.status_code == 409
+        assert err.value.error is not None and err.value.error.code == "AnotherOperationInProgress"
+        assert poller.result().provisioning_state == "Succeeded"
+    finally:
+        admin.configure(durations={"network.create": 5.0})
 
 
 def test_group_delete_cascades(clients: AzureClients, group: str) -> None:

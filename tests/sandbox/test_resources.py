@@ -109,3 +109,39 @@ def test_provider_registration(
     assert started.registration_state == "Registering"
     admin.advance(60)
     assert there.get("Microsoft.Batch").registration_state == "Registered"
+
+
+def test_unmodelled_type_says_so(clients: AzureClients, sandbox: Connection) -> None:
+    vault = (
+        f"/subscriptions/{sandbox.subscription_id}/resourceGroups/{sandbox.resource_group}"
+        "/providers/Microsoft.KeyVault/vaults/kv1"
+    )
+    with pytest.raises(HttpResponseError) as err:
+        clients.resource.resources.get_by_id(vault, api_version="2023-07-01")
+    assert err.value.status_code == 400
+    assert err.value.error is not None and err.value.error.code == "InvalidResourceType"
+    assert "not modelled" in err.value.error.message
+
+
+def test_concurrent_writes_all_land(
+    clients: AzureClients, admin: SandboxAdmin, unique: Callable[[str], str]
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = [unique("rgc") for _ in range(12)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(
+            pool.map(
+                lambda n: clients.resource.resource_groups.create_or_update(
+                    n, {"location": "eastus"}
+                ),
+                names,
+            )
+        )
+    listed = {g.name for g in clients.resource.resource_groups.list()}
+    assert set(names) <= listed
+    stored = admin.state()["tables"]["resources"]
+    assert all(
+        f"/subscriptions/{clients.subscription_id}/resourcegroups/{n}".lower() in stored
+        for n in names
+    )
