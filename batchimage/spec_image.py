@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from batchimage.spec_common import (
+    Checked,
     ContainerName,
     EnvName,
     GalleryName,
@@ -30,6 +31,29 @@ from batchimage.spec_common import (
 )
 
 OsType = Literal["linux", "windows"]
+MarketplaceVersion = Annotated[
+    str, Checked(r"latest|\d+\.\d+\.\d+", "use 'latest' or an exact version like '1.2.3'")
+]
+GalleryVersion = Annotated[
+    str,
+    Checked(r"auto|\d{1,9}\.\d{1,9}\.\d{1,9}", "use 'auto' or MAJOR.MINOR.PATCH, like '1.0.0'"),
+]
+StorageAccountId = Annotated[
+    str,
+    Checked(
+        r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/"
+        r"Microsoft\.Storage/storageAccounts/[a-z0-9]{3,24}",
+        "use a storage account resource id: /subscriptions/<sub>/resourceGroups/<group>/"
+        "providers/Microsoft.Storage/storageAccounts/<name>",
+    ),
+]
+AddressSpace = Annotated[
+    str, Checked(r"\d{1,3}(\.\d{1,3}){3}/\d{1,2}", "use a CIDR block like '10.200.0.0/24'")
+]
+UserName = Annotated[
+    str,
+    Checked(r"[a-z_][a-z0-9_-]{0,31}", "use up to 32 lowercase letters, digits, '_' and '-'"),
+]
 
 WINDOWS_PUBLISHERS = frozenset(
     {
@@ -56,10 +80,9 @@ class Marketplace(SpecModel):
     publisher: str = Field(description="Image publisher, e.g. Canonical.", min_length=1)
     offer: str = Field(description="Image offer, e.g. ubuntu-24_04-lts.", min_length=1)
     sku: str = Field(description="Image SKU, e.g. server.", min_length=1)
-    version: str = Field(
+    version: MarketplaceVersion = Field(
         "latest",
         description="Exact image version, or 'latest' (resolved once and pinned in state).",
-        pattern=r"^(latest|\d+\.\d+\.\d+)$",
     )
     plan: PurchasePlan | None = Field(
         None, description="Purchase plan, for images that have one; looked up when omitted."
@@ -77,12 +100,10 @@ class VhdUrl(SpecModel):
     url: HttpsUrl = Field(
         description="Blob URL of the VHD, without a SAS token (give the token as 'sas')."
     )
-    storage_account_id: str | None = Field(
+    storage_account_id: StorageAccountId | None = Field(
         None,
         description="Resource id of the storage account holding the VHD; found from the URL "
         "when omitted.",
-        pattern=r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/"
-        r"Microsoft\.Storage/storageAccounts/[a-z0-9]{3,24}$",
     )
     sas: SecretRef | None = Field(
         None, description="SAS token to read the blob, as a secret reference."
@@ -176,10 +197,9 @@ class BuildNetwork(SpecModel):
     subnet_id: SubnetId | None = Field(
         None, description="Existing subnet for the build VM; default: create a private network."
     )
-    address_space: str = Field(
+    address_space: AddressSpace = Field(
         "10.200.0.0/24",
         description="Address space of the created network (ignored with subnet_id).",
-        pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$",
     )
 
 
@@ -191,10 +211,8 @@ class Build(SpecModel):
         default_factory=OsDisk,
         description="OS disk of the build VM: managed (default) or unmanaged, and its size.",
     )
-    admin_username: str = Field(
-        "batchimage",
-        description="Administrator user of the build VM (removed when generalizing).",
-        pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
+    admin_username: UserName = Field(
+        "batchimage", description="Administrator user of the build VM (removed when generalizing)."
     )
     ssh_public_key: InputFile | None = Field(
         None,
@@ -248,9 +266,7 @@ class CustomizeStep(SpecModel):
         None, description="PowerShell script file to run (Windows)."
     )
     file: FileUpload | None = Field(None, description="Upload a file to the build VM.")
-    restart: Literal[True] | None = Field(
-        None, description="Restart the build VM (write 'restart: true')."
-    )
+    restart: bool | None = Field(None, description="Restart the build VM (write 'restart: true').")
     env: dict[EnvName, str] = Field(
         default_factory=dict, description="Environment variables for a script step."
     )
@@ -280,6 +296,8 @@ class CustomizeStep(SpecModel):
     @model_validator(mode="after")
     def _one_action(self) -> CustomizeStep:
         rules = exactly_one(self, self.ACTIONS, "a customize step")
+        if self.restart is False:
+            rules.append((("restart",), "write 'restart: true' to restart, or remove the step"))
         if not rules and self.action in ("file", "restart"):
             rules += [
                 ((k,), "only a script step takes this")
@@ -341,11 +359,10 @@ class Gallery(SpecModel):
     )
     gallery: GalleryName = Field(description="Gallery name (created when missing).")
     definition: ImageDefinition = Field(description="Image definition.")
-    version: str = Field(
+    version: GalleryVersion = Field(
         "auto",
         description="'auto' (a new version whenever the image's inputs change) or an exact "
         "version 'MAJOR.MINOR.PATCH'.",
-        pattern=r"^(auto|\d{1,9}\.\d{1,9}\.\d{1,9})$",
     )
     replicas: list[Replica] = Field(
         default_factory=list,

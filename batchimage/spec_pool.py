@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from batchimage.spec_common import (
     BatchAccountName,
+    Checked,
     EnvName,
+    HttpsUrl,
     Region,
     ResourceGroupName,
     Rule,
@@ -24,7 +26,12 @@ from batchimage.spec_common import (
 )
 
 _SAS = re.compile(r"[?&]sig=")
-_RELATIVE = r"^[^/\s\\][^\s\\]{0,254}$"
+HttpUrl = Annotated[str, Checked(r"https?://\S+", "use an http:// or https:// URL")]
+FileMode = Annotated[str, Checked(r"0?[0-7]{3}", "use an octal mode like '0755'")]
+RelativePath = Annotated[
+    str, Checked(r"[^/\s\\][^\s\\]{0,254}", "use a relative folder like 'data' (no leading '/')")
+]
+PoolId = Annotated[str, Checked(r"[A-Za-z0-9_-]{1,55}", "use 1-55 letters, digits, '-' and '_'")]
 
 
 class BatchAccountRef(SpecModel):
@@ -55,13 +62,9 @@ class ResourceFile(SpecModel):
 
     model_config = one_of_schema("http_url", "storage_container_url", "auto_storage_container_name")
 
-    http_url: str | None = Field(
-        None, description="URL of one file (no SAS token inline).", pattern=r"^https?://\S+$"
-    )
-    storage_container_url: str | None = Field(
-        None,
-        description="Blob container URL to download (no SAS token inline).",
-        pattern=r"^https://\S+$",
+    http_url: HttpUrl | None = Field(None, description="URL of one file (no SAS token inline).")
+    storage_container_url: HttpsUrl | None = Field(
+        None, description="Blob container URL to download (no SAS token inline)."
     )
     auto_storage_container_name: str | None = Field(
         None, description="Container in the Batch account's auto-storage account."
@@ -70,9 +73,7 @@ class ResourceFile(SpecModel):
     file_path: str | None = Field(
         None, description="Where on the node, relative to the task's working folder."
     )
-    file_mode: str | None = Field(
-        None, description="Linux octal file mode, e.g. '0755'.", pattern=r"^0?[0-7]{3}$"
-    )
+    file_mode: FileMode | None = Field(None, description="Linux octal file mode, e.g. '0755'.")
     identity_reference: str | None = Field(
         None, description="Resource id of a user-assigned identity that can read the blobs."
     )
@@ -136,8 +137,8 @@ class PoolNetwork(SpecModel):
 
 
 class _MountBase(SpecModel):
-    relative_mount_path: str = Field(
-        description="Mount folder under $AZ_BATCH_NODE_MOUNTS_DIR.", pattern=_RELATIVE
+    relative_mount_path: RelativePath = Field(
+        description="Mount folder under $AZ_BATCH_NODE_MOUNTS_DIR."
     )
     mount_options: str | None = Field(None, description="Extra mount options.")
 
@@ -166,9 +167,8 @@ class AzureFilesMount(_MountBase):
     """Mount an Azure Files share."""
 
     account_name: str = Field(description="Storage account name.", min_length=3)
-    share_url: str = Field(
-        description="Share URL, e.g. https://acct.file.core.windows.net/share.",
-        pattern=r"^https://\S+$",
+    share_url: HttpsUrl = Field(
+        description="Share URL, e.g. https://acct.file.core.windows.net/share."
     )
     account_key: SecretRef = Field(description="Account key reference.")
 
@@ -214,10 +214,9 @@ class SmokeTest(SpecModel):
 class Pool(SpecModel):
     """A Batch pool on the captured image (gallery image version)."""
 
-    id: str = Field(
+    id: PoolId = Field(
         description="Pool id in the Batch account (at most 55 characters, leaving room for "
-        "the rollout suffix).",
-        pattern=r"^[A-Za-z0-9_-]{1,55}$",
+        "the rollout suffix)."
     )
     display_name: str | None = Field(None, description="Display name.", max_length=1024)
     batch_account: BatchAccountRef = Field(description="Batch account of the pool.")

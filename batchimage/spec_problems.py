@@ -110,7 +110,8 @@ def _message(detail: ErrorDetails, model: type[BaseModel]) -> str:
     if kind == "missing":
         return "required, but missing"
     if kind == "literal_error":
-        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        expected = str(ctx.get("expected", ""))
+        choices = re.findall(r"'([^']*)'", expected) or re.split(r", | or ", expected)
         return _choice_message(value, choices)
     if kind in _TYPE_WORDS:
         return f"must be {_TYPE_WORDS[kind]}, not {_describe(value)}"

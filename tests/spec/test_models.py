@@ -226,3 +226,14 @@ def test_secret_reference_resolves_without_printing(tmp_path: Path) -> None:
 
 def test_region_display_names_are_normalized(load: Callable[..., Spec]) -> None:
     assert load(MINIMAL.replace("location: eastus", "location: East US")).location == "eastus"
+
+
+def test_friendly_messages_for_forms(problems: Callable[..., list[SpecProblem]]) -> None:
+    text = MINIMAL.replace("sku: server}", "sku: server, version: newest}").replace(
+        "  capture:", "  customize:\n    - restart: false\n  capture:"
+    )
+    found = messages(problems(text))
+    assert found["image.base.marketplace.version"] == (
+        "'newest' is not valid: use 'latest' or an exact version like '1.2.3'"
+    )
+    assert found["image.customize[0].restart"].startswith("write 'restart: true'")
