@@ -74,7 +74,7 @@ from batchimage.ui import Event
 class RetryPolicy:
     """Step-level retry of transient failures (from `spec.retry`)."""
 
-    max_attempts: int = 5
+    max_attempts: int = 6
     initial_delay_s: float = 2.0
     max_delay_s: float = 60.0
     step_deadline_s: float = 3600.0
