@@ -1,0 +1,143 @@
+"""The Compute facts contract other sandbox services use: image facts for a version, a
+definition (latest version) and a managed image; in-use checks that veto deletes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batchimage.sandbox import arm
+from batchimage.sandbox.clock import Clock
+from batchimage.sandbox.config import SandboxConfig
+from batchimage.sandbox.context import Identity, World
+from batchimage.sandbox.services.compute import content, facts
+from batchimage.sandbox.store import Store
+
+SUB = "00000000-0000-4000-8000-000000000001"
+GALLERY = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g"
+DEFINITION = f"{GALLERY}/images/app"
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    identity = Identity("t", SUB, "c", "secret", "key")
+    return World(Store(tmp_path / "state.json"), Clock(0.001), SandboxConfig(), identity)
+
+
+def _version(world: World, name: str, *, exclude: bool = False, regions: Any = None) -> str:
+    cid = content.new(
+        world,
+        os_type="Linux",
+        source={"publisher": "Canonical", "offer": "o", "sku": "s", "version": "1.0.0"},
+    )
+    found = content.get(world, cid)
+    assert found is not None
+    found["manifest"].append({"kind": "shell", "script": "echo hi", "sha256": "ab"})
+    found["deprovisioned"] = True
+    found["extensions"] = ["CustomScript"]
+    rid = f"{DEFINITION}/versions/{name}"
+    arm.put(
+        world,
+        {
+            "id": rid,
+            "name": name,
+            "type": "Microsoft.Compute/galleries/images/versions",
+            "location": "eastus",
+            "properties": {
+                "provisioningState": "Succeeded",
+                "publishingProfile": {"excludeFromLatest": exclude},
+            },
+            "_content": cid,
+            "_replication": regions or {"eastus": {"state": "Completed"}},
+        },
+    )
+    return rid
+
+
+def _definition(world: World) -> None:
+    arm.put(
+        world,
+        {
+            "id": DEFINITION,
+            "name": "app",
+            "type": "Microsoft.Compute/galleries/images",
+            "location": "eastus",
+            "properties": {"osType": "Linux", "osState": "Generalized"},
+        },
+    )
+
+
+def test_version_facts(world: World) -> None:
+    _definition(world)
+    rid = _version(
+        world,
+        "1.0.0",
+        regions={"eastus": {"state": "Completed"}, "westeurope": {"state": "Replicating"}},
+    )
+    found = facts.image_facts(world, rid.upper())
+    assert found is not None
+    assert found.version_id == rid and found.id == rid.upper()
+    assert (found.os_type, found.os_state, found.deprovisioned) == ("Linux", "Generalized", True)
+    assert found.replicated_regions == ("eastus",)
+    assert found.source == {"publisher": "Canonical", "offer": "o", "sku": "s", "version": "1.0.0"}
+    assert found.manifest == ({"kind": "shell", "script": "echo hi", "sha256": "ab"},)
+    assert found.extensions == ("CustomScript",)
+    assert found.subscription_id == SUB
+    assert found.provisioning_state == "Succeeded"
+
+
+def test_definition_resolves_latest_numerically(world: World) -> None:
+    _definition(world)
+    assert facts.image_facts(world, DEFINITION) is None  # no version yet
+    _version(world, "1.0.9")
+    newest = _version(world, "1.0.10")
+    _version(world, "2.0.0", exclude=True)
+    found = facts.image_facts(world, DEFINITION)
+    assert found is not None and found.version_id == newest and found.id == DEFINITION
+    assert facts.image_facts(world, DEFINITION + "/versions/9.9.9") is None
+    assert facts.image_facts(world, GALLERY) is None
+
+
+def test_managed_image_facts(world: World) -> None:
+    cid = content.new(world, os_type="Windows")
+    rid = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/images/img"
+    arm.put(
+        world,
+        {
+            "id": rid,
+            "name": "img",
+            "type": "Microsoft.Compute/images",
+            "location": "westus2",
+            "properties": {
+                "provisioningState": "Succeeded",
+                "storageProfile": {"osDisk": {"osType": "Windows", "osState": "Generalized"}},
+            },
+            "_content": cid,
+        },
+    )
+    found = facts.image_facts(world, rid)
+    assert found is not None
+    assert (found.os_type, found.os_state, found.replicated_regions) == (
+        "Windows",
+        "Generalized",
+        ("westus2",),
+    )
+    assert found.source is None and found.manifest == ()
+
+
+def test_in_use_checks(world: World) -> None:
+    rid = "/subscriptions/x/versions/1.0.0"
+
+    def check(_: World, version_id: str) -> str | None:
+        return "used by pool p1" if version_id == rid else None
+
+    facts.register_in_use_check(check)
+    facts.register_in_use_check(check)
+    try:
+        assert facts.in_use_reason(world, rid) == "used by pool p1"
+        assert facts.in_use_reason(world, rid + "0") is None
+        assert facts._IN_USE_CHECKS.count(check) == 1
+    finally:
+        facts._IN_USE_CHECKS.remove(check)
