@@ -76,6 +76,9 @@ def _bind(port: int) -> socket.socket:
         if not port:
             raise
         sock.bind(("127.0.0.1", 0))
+    # accepted sockets inherit TCP_NODELAY; without it every answer waits ~40 ms for the
+    # client's delayed ACK (headers and body are separate writes)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
