@@ -86,7 +86,7 @@ class Merger:
     and these two settings, so a resumed upload computes the same ranges.
     """
 
-    budget: float = 0.04
+    budget: float = 0.05
     max_gap: int = 64 * 1024
     bank: float = 0.0
 

@@ -101,7 +101,7 @@ ProgressCallback = Callable[[UploadProgress], None]
 class _Layout:
     """How the file is cut into put ranges; kept in metadata so a resume cuts it the same."""
 
-    budget: float = 0.04
+    budget: float = 0.05
     max_gap: int = 64 * 1024
 
     def encode(self) -> str:
@@ -356,7 +356,7 @@ def upload_vhd(
     content_md5: bool | None = None,
     readback: bool = False,
     overwrite: bool = False,
-    merge_budget: float = 0.04,
+    merge_budget: float = 0.05,
 ) -> UploadResult:
     """Upload a fixed VHD to the page blob `blob`, resuming or skipping as the blob allows."""
     if workers < 1:

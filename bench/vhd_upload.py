@@ -1,0 +1,388 @@
+"""Benchmark: uploading 2 GiB fixed VHDs to a page blob on Azurite (not a test).
+
+    python3 bench/vhd_upload.py [--size-gib 2] [--workers 4] [--kinds a,b,c] [--repeat 1]
+
+Disks (made in a scratch folder, deleted afterwards unless --keep):
+  a  30 % of the 4 MiB chunks random, the rest zero (footer by batchimage's own code)
+  b  an ext4 file system made with `mke2fs -d` from a copy of this Python's standard library
+     (site-packages left out), converted with `qemu-img convert -O vpc -o subformat=fixed`
+  c  the memory check: 8x the size, 1 % of the chunks random (only batchimage's upload runs)
+
+Methods, each in its own process (so peak RSS is its own), against one fresh Azurite:
+  sdk           BlobClient.upload_blob(file, blob_type="PageBlob", max_concurrency=workers)
+  loop-pages    the simplest parallel upload_page loop over the exact non-zero 512-byte page
+                runs (split at 4 MiB), computed beforehand and not timed
+  loop-chunks   the same loop over the non-zero 4 MiB chunks
+  batchimage    batchimage.vhd.upload.upload_vhd(path, blob, workers=workers)
+  again         upload_vhd on the same blob again (already uploaded: must write nothing)
+
+Reported per method: wall time, client CPU time (user + system of the uploading process),
+bytes sent in Put Page bodies (counted on the wire by a request hook), requests, peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+MIB = 1 << 20
+BLOCK = 4 * MIB
+PAGE = 512
+ACCOUNT = "benchacct"
+METHODS = ("sdk", "loop-pages", "loop-chunks", "batchimage", "again")
+
+
+# ---------------------------------------------------------------- disks
+
+
+def make_random_chunks(path: Path, size: int, share: float, seed: int) -> None:
+    """A fixed VHD of `size` bytes where `share` of the 4 MiB chunks are random, the rest zero."""
+    from batchimage.vhd.footer import append_footer
+
+    rng = random.Random(seed)
+    with path.open("wb") as out:
+        out.truncate(size)
+        for index in range(size // BLOCK):
+            if rng.random() < share:
+                out.seek(index * BLOCK)
+                out.write(os.urandom(BLOCK))
+    append_footer(path)
+
+
+def make_ext4(path: Path, size: int, scratch: Path, tree: Path | None) -> str:
+    """A fixed VHD holding an ext4 file system built from a folder; returns what it holds."""
+    if tree is None:
+        tree = scratch / "tree"
+        stdlib = sysconfig.get_paths()["stdlib"]
+        shutil.copytree(stdlib, tree, symlinks=True, ignore=shutil.ignore_patterns("site-packages"))
+    used = sum(f.stat().st_size for f in tree.rglob("*") if f.is_file() and not f.is_symlink())
+    raw = scratch / "ext4.raw"
+    with raw.open("wb") as out:
+        out.truncate(size)
+    run("mke2fs", "-q", "-t", "ext4", "-F", "-d", str(tree), str(raw))
+    run("qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=fixed,force_size",
+        str(raw), str(path))  # fmt: skip
+    raw.unlink()
+    if tree.parent == scratch:
+        shutil.rmtree(tree)
+    return f"{used / 1e6:.0f} MB of files"
+
+
+def run(*cmd: str) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed: {done.stderr}")
+
+
+def page_runs(path: Path) -> list[tuple[int, int]]:
+    """Exact runs of non-zero 512-byte pages, split at 4 MiB (an independent, plain scan)."""
+    size = path.stat().st_size
+    zero_page, zero_block = bytes(PAGE), bytes(BLOCK)
+    runs: list[tuple[int, int]] = []
+    with path.open("rb", buffering=0) as handle:
+        for base in range(0, size, BLOCK):
+            handle.seek(base)
+            data = handle.read(BLOCK)
+            if data == zero_block[: len(data)]:
+                continue
+            for start in range(0, len(data), PAGE):
+                if data[start : start + PAGE] != zero_page:
+                    at = base + start
+                    if runs and runs[-1][1] == at and at % BLOCK:
+                        runs[-1] = (runs[-1][0], at + PAGE)
+                    else:
+                        runs.append((at, at + PAGE))
+    return runs
+
+
+def chunk_runs(path: Path) -> list[tuple[int, int]]:
+    """The non-zero 4 MiB chunks."""
+    size = path.stat().st_size
+    zero = bytes(BLOCK)
+    out = []
+    with path.open("rb", buffering=0) as handle:
+        for base in range(0, size, BLOCK):
+            handle.seek(base)
+            data = handle.read(BLOCK)
+            if data != zero[: len(data)]:
+                out.append((base, base + len(data)))
+    return out
+
+
+# ---------------------------------------------------------------- one measurement (child)
+
+
+class Counter:
+    """A raw_request_hook counting Put Page requests and their body bytes."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.bytes = 0
+        self.writes = 0
+
+    def __call__(self, pipeline_request: Any) -> None:
+        request = pipeline_request.http_request
+        if request.method not in ("GET", "HEAD"):
+            self.writes += 1
+        if request.method == "PUT" and "comp=page" in request.url.partition("?")[2].split("&"):
+            self.requests += 1
+            self.bytes += int(request.headers.get("Content-Length") or 0)
+
+
+def child(args: argparse.Namespace) -> None:
+    """Run one method once and print its figures as JSON."""
+    from azure.storage.blob import BlobClient
+
+    counter = Counter()
+    blob = BlobClient(
+        args.endpoint, "bench", args.blob,
+        credential={"account_name": ACCOUNT, "account_key": args.key},
+        connection_verify=args.ca, raw_request_hook=counter,
+    )  # fmt: skip
+    path = Path(args.path)
+    size = path.stat().st_size
+    ranges: list[tuple[int, int]] = []
+    if args.ranges:
+        ranges = [(int(a), int(b)) for a, b in json.loads(Path(args.ranges).read_text())]
+    extra: dict[str, Any] = {}
+    start_cpu, start = time.process_time(), time.perf_counter()
+    if args.child == "sdk":
+        with path.open("rb") as handle:
+            blob.upload_blob(
+                handle, blob_type="PageBlob", length=size, max_concurrency=args.workers,
+                overwrite=True,
+            )  # fmt: skip
+    elif args.child.startswith("loop"):
+        blob.create_page_blob(size)
+        fd = os.open(path, os.O_RDONLY)
+
+        def put(item: tuple[int, int]) -> None:
+            offset, end = item
+            blob.upload_page(os.pread(fd, end - offset, offset), offset, end - offset)
+
+        with ThreadPoolExecutor(args.workers) as pool:
+            list(pool.map(put, ranges))
+        os.close(fd)
+    else:
+        from batchimage.vhd.upload import upload_vhd
+
+        result = upload_vhd(path, blob, workers=args.workers)
+        extra = {"skipped": result.skipped_upload, "digest": result.digest}
+    wall = time.perf_counter() - start
+    cpu = time.process_time() - start_cpu
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({
+        "wall": wall, "cpu": cpu, "bytes": counter.bytes, "requests": counter.requests,
+        "writes": counter.writes, "rss_mb": rss, **extra,
+    }))  # fmt: skip
+
+
+# ---------------------------------------------------------------- driver
+
+
+def measure(method: str, disk: Path, blob: str, ctx: dict[str, Any], ranges: Path | None) -> dict:
+    cmd = [
+        sys.executable, __file__, "--child", method, "--endpoint", ctx["endpoint"],
+        "--key", ctx["key"], "--ca", ctx["ca"], "--path", str(disk), "--blob", blob,
+        "--workers", str(ctx["workers"]),
+    ]  # fmt: skip
+    if ranges is not None:
+        cmd += ["--ranges", str(ranges)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"{method} failed:\n{done.stderr[-3000:]}")
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def bench_disk(kind: str, disk: Path, ctx: dict[str, Any], methods: list[str]) -> dict:
+    """Measure every method on one disk; returns the figures and the disk's facts."""
+    from azure.storage.blob import ContainerClient
+
+    container = ContainerClient(
+        ctx["endpoint"], "bench", credential={"account_name": ACCOUNT, "account_key": ctx["key"]},
+        connection_verify=ctx["ca"],
+    )  # fmt: skip
+    pages = page_runs(disk)
+    chunks = chunk_runs(disk)
+    facts = {
+        "size": disk.stat().st_size,
+        "nonzero": sum(e - s for s, e in pages),
+        "runs": len(pages),
+        "chunks": len(chunks),
+        "allocated": disk.stat().st_blocks * 512,
+    }
+    files = {}
+    for name, ranges in (("loop-pages", pages), ("loop-chunks", chunks)):
+        files[name] = ctx["scratch"] / f"{kind}-{name}.json"
+        files[name].write_text(json.dumps(ranges))
+    results: dict[str, dict] = {}
+    for method in methods:
+        blob = f"{kind}-batchimage.vhd" if method == "again" else f"{kind}-{method}.vhd"
+        results[method] = measure(method, disk, blob, ctx, files.get(method))
+        print(f"  {kind} {method:12s} {fmt_row(results[method])}", flush=True)
+        if not (method == "batchimage" and "again" in methods):  # `again` re-uses that blob
+            container.delete_blob(blob)
+    for path in files.values():
+        path.unlink()
+    return {"facts": facts, "results": results}
+
+
+def fmt_row(r: dict) -> str:
+    return (
+        f"wall {r['wall']:6.2f} s  cpu {r['cpu']:6.2f} s  sent {r['bytes'] / 1e6:8.1f} MB  "
+        f"requests {r['requests']:6d}  writes {r['writes']:5d}  rss {r['rss_mb']:5.0f} MB"
+    )
+
+
+def start_azurite(scratch: Path) -> tuple[Any, dict[str, Any]]:
+    import trustme
+
+    from batchimage.sandbox.azurite import Azurite
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    ca.cert_pem.write_to_path(str(scratch / "ca.pem"))
+    cert.private_key_pem.write_to_path(str(scratch / "key.pem"))
+    cert.cert_chain_pems[0].write_to_path(str(scratch / "cert.pem"))
+    key = base64.b64encode(hashlib.sha512(ACCOUNT.encode()).digest()).decode()
+    service = Azurite(
+        location=scratch / "azurite", accounts={ACCOUNT: key},
+        cert=scratch / "cert.pem", key=scratch / "key.pem",
+    )  # fmt: skip
+    service.start()
+    ctx = {"endpoint": service.blob_endpoint(ACCOUNT), "key": key, "ca": str(scratch / "ca.pem")}
+    from azure.storage.blob import ContainerClient
+
+    ContainerClient(
+        ctx["endpoint"], "bench", credential={"account_name": ACCOUNT, "account_key": key},
+        connection_verify=ctx["ca"],
+    ).create_container()  # fmt: skip
+    return service, ctx
+
+
+def median_figures(rounds: list[dict]) -> dict[str, dict[str, float]]:
+    """Per method: the median of each figure over the rounds."""
+    out: dict[str, dict[str, float]] = {}
+    for method in rounds[0]["results"]:
+        rows = [r["results"][method] for r in rounds]
+        out[method] = {
+            key: statistics.median(row[key] for row in rows)
+            for key in ("wall", "cpu", "bytes", "requests", "writes", "rss_mb")
+        }
+    return out
+
+
+def summary(kind: str, facts: dict, res: dict[str, dict[str, float]], rounds: int) -> list[str]:
+    """Ratios of batchimage's upload to each baseline, from the medians of `rounds` rounds."""
+    ours = res["batchimage"]
+    lines = [
+        f"{kind}: {facts['size'] / 2**30:.2f} GiB, non-zero {facts['nonzero'] / 1e6:.1f} MB in "
+        f"{facts['runs']} page runs / {facts['chunks']} non-zero 4 MiB chunks "
+        f"(medians of {rounds} round(s))",
+    ]
+    for method, row in res.items():
+        lines.append(f"  {method:12s} {fmt_row(row)}")
+    if "sdk" in res:
+        lines.append(
+            f"  vs plain SDK: wall {ours['wall'] / res['sdk']['wall']:.2f}x, "
+            f"CPU {ours['cpu'] / res['sdk']['cpu']:.3f}x (1/{res['sdk']['cpu'] / ours['cpu']:.1f})"
+        )
+    for loop in ("loop-pages", "loop-chunks"):
+        if loop in res:
+            lines.append(f"  vs {loop}: wall {ours['wall'] / res[loop]['wall']:.2f}x")
+    lines.append(
+        f"  bytes sent / non-zero bytes: {ours['bytes'] / facts['nonzero']:.4f}; "
+        f"peak RSS {ours['rss_mb']:.0f} MB; re-upload writes "
+        f"{res.get('again', {}).get('writes', '-')}"
+    )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-gib", type=float, default=2.0)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--kinds", default="a,b,c")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--tree", type=Path, help="folder for disk b (default: a stdlib copy)")
+    parser.add_argument("--scratch", type=Path, help="scratch folder (default: a temp folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the disks and Azurite data")
+    parser.add_argument("--json", type=Path, help="also write all figures here")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    for hidden in ("--endpoint", "--key", "--ca", "--path", "--blob", "--ranges"):
+        parser.add_argument(hidden, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    size = int(args.size_gib * 2**30) // MIB * MIB
+    scratch = Path(args.scratch or tempfile.mkdtemp(prefix="vhd-bench-"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    service, ctx = start_azurite(scratch)
+    ctx.update(workers=args.workers, scratch=scratch)
+    methods = args.methods.split(",")
+    report: dict[str, Any] = {"workers": args.workers, "cpus": os.cpu_count(), "runs": []}
+    try:
+        for kind in args.kinds.split(","):
+            disk = scratch / f"{kind}.vhd"
+            began = time.perf_counter()
+            note = ""
+            if kind == "a":
+                make_random_chunks(disk, size, 0.30, seed=7)
+            elif kind == "b":
+                note = make_ext4(disk, size, scratch, args.tree)
+            elif kind == "c":
+                make_random_chunks(disk, 8 * size, 0.01, seed=11)
+            print(f"disk {kind}: made in {time.perf_counter() - began:.1f} s {note}", flush=True)
+            kind_methods = ["batchimage", "again"] if kind == "c" else methods
+            rounds = []
+            for round_number in range(args.repeat):
+                order = kind_methods if round_number % 2 == 0 else _rotated(kind_methods)
+                data = bench_disk(kind, disk, ctx, order)
+                data.update(kind=kind, note=note, round=round_number, load=os.getloadavg())
+                rounds.append(data)
+                report["runs"].append(data)
+            medians = median_figures(rounds)
+            report.setdefault("medians", {})[kind] = {"facts": rounds[0]["facts"], **medians}
+            print("\n".join(summary(kind, rounds[0]["facts"], medians, len(rounds))), flush=True)
+            if not args.keep:
+                disk.unlink()
+    finally:
+        service.stop()
+        if not args.keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+
+
+def _rotated(methods: list[str]) -> list[str]:
+    """The measured methods in another order (`again` stays after `batchimage`)."""
+    main_methods = [m for m in methods if m != "again"]
+    order = main_methods[::-1]
+    if "again" in methods:
+        order.insert(order.index("batchimage") + 1, "again")
+    return order
+
+
+if __name__ == "__main__":
+    main()
