@@ -94,6 +94,18 @@ class SandboxAdmin:
         """Forget everything and seed a fresh world."""
         self._call("POST", "/reset")
 
+    def provision(
+        self, subscription_id: str, location: str, resources: list[dict[str, Any]]
+    ) -> list[str]:
+        """Make a rehearsal's existing prerequisites exist (idempotent); returns their ids.
+
+        Each item: `{"kind": "resource_group" | "storage_account" | "batch_account" |
+        "subnet" | <kinds other services add>, "name", "group" (except groups), ...}`.
+        """
+        body = {"subscriptionId": subscription_id, "location": location, "resources": resources}
+        result: list[str] = self._call("POST", "/provision", body)["ids"]
+        return result
+
     def add_subscription(self, subscription_id: str, registered: bool = True) -> dict[str, Any]:
         body = {"subscriptionId": subscription_id, "registered": registered}
         result: dict[str, Any] = self._call("POST", "/subscriptions", body)

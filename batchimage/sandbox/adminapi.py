@@ -166,6 +166,27 @@ def add_subscription(call: Call) -> Reply:
     return Reply(200, arm.subscriptions(call.world)[sub.lower()])
 
 
+def provision(call: Call) -> Reply:
+    """Create a rehearsal's prerequisites: `{"subscriptionId", "location", "resources":
+    [{"kind", "name", "group"?, ...}]}`; kinds come from the services' provisioners."""
+    from batchimage.sandbox.services import load_services
+
+    body = call.json_object()
+    sub = str(body.get("subscriptionId") or call.world.identity.subscription_id)
+    location = str(body.get("location") or call.world.identity.location)
+    kinds = {k: fn for service in load_services() for k, fn in service.provisioners.items()}
+    ids = []
+    for raw in body.get("resources", []):
+        item = {"subscription": sub, "location": location, **dict(raw)}
+        kind = item.get("kind")
+        if kind not in kinds:
+            raise ApiError(400, "InvalidValue", f"unknown kind {kind!r}; known: {sorted(kinds)}")
+        if item.get("group") and kind != "resource_group":
+            kinds["resource_group"](call.world, {**item, "name": item["group"]})
+        ids.append(kinds[kind](call.world, item))
+    return Reply(200, {"ids": ids})
+
+
 def routes() -> list[Route]:
     def admin(method: str, path: str, fn: Any, name: str) -> Route:
         return Route(method, ADMIN + path, fn, name, plane="admin")
@@ -185,4 +206,5 @@ def routes() -> list[Route]:
         admin("GET", "/state", dump, "Admin_State"),
         admin("POST", "/reset", reset, "Admin_Reset"),
         admin("POST", "/subscriptions", add_subscription, "Admin_AddSubscription"),
+        admin("POST", "/provision", provision, "Admin_Provision"),
     ]

@@ -63,15 +63,24 @@ def put(world: World, record: dict[str, Any]) -> None:
 
 
 def put_ready(
-    world: World, group: str, namespace: str, type_name: str, name: str, fields: dict[str, Any]
+    world: World,
+    group: str,
+    namespace: str,
+    type_name: str,
+    name: str,
+    fields: dict[str, Any],
+    *,
+    subscription: str | None = None,
+    location: str | None = None,
 ) -> dict[str, Any]:
-    """Store a Succeeded resource in the sandbox's own subscription (for seeding worlds)."""
-    sub = world.identity.subscription_id
+    """Store a Succeeded resource (seeding and provisioning; default: the sandbox's own
+    subscription and location)."""
+    sub = subscription or world.identity.subscription_id
     record = {
         "id": resource_id(sub, group, namespace, type_name, name),
         "name": name,
         "type": f"{namespace}/{type_name}",
-        "location": world.identity.location,
+        "location": norm_location(location or world.identity.location),
         **fields,
     }
     record["properties"]["provisioningState"] = "Succeeded"

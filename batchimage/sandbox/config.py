@@ -1,4 +1,5 @@
-"""Sandbox settings: time scale, simulated operation durations, faults, seed (file + env).
+"""Sandbox settings: time scale, simulated operation durations, faults, seed, Batch rules
+(file + env).
 
 Precedence: defaults < config file (`BATCHIMAGE_SANDBOX_CONFIG` or `<folder>/config.json`,
 JSON or YAML) < environment (`BATCHIMAGE_SANDBOX_TIME_SCALE`, `BATCHIMAGE_SANDBOX_SEED`).
@@ -46,6 +47,11 @@ DEFAULT_DURATIONS: dict[str, float] = {
     "pool.allocate": 300.0,
     "node.start": 180.0,
     "pool.delete": 120.0,
+    "pool.shrink": 60.0,
+    "pool.stop_resize": 30.0,
+    "node.start_task": 30.0,
+    "task.run": 10.0,
+    "job.delete": 10.0,
 }
 
 # Simulated seconds between polls that a Retry-After header suggests.
@@ -61,6 +67,8 @@ class SandboxConfig:
     poll_interval: float = DEFAULT_POLL_INTERVAL
     faults: list[dict[str, Any]] = field(default_factory=list)
     seed: int = 0
+    # Batch data-plane rules (see batchimage.sandbox.services.batch_data.rules)
+    batch: dict[str, Any] = field(default_factory=dict)
 
     def duration(self, operation: str, default: float = 10.0) -> float:
         """Simulated seconds `operation` takes (`default` for unknown operations)."""
@@ -74,6 +82,7 @@ class SandboxConfig:
             "poll_interval": self.poll_interval,
             "faults": list(self.faults),
             "seed": self.seed,
+            "batch": dict(self.batch),
         }
 
 
@@ -126,7 +135,7 @@ def load_config(folder: Path | None = None, env: dict[str, str] | None = None) -
 
 def apply_mapping(config: SandboxConfig, data: dict[str, Any], where: str) -> None:
     """Overlay a config mapping (from a file or the admin endpoint) onto `config`."""
-    known = {"time_scale", "durations", "poll_interval", "faults", "seed"}
+    known = {"time_scale", "durations", "poll_interval", "faults", "seed", "batch"}
     unknown = set(data) - known
     if unknown:
         raise SandboxError(
@@ -142,3 +151,5 @@ def apply_mapping(config: SandboxConfig, data: dict[str, Any], where: str) -> No
         config.faults = [dict(f) for f in data["faults"]]
     if "seed" in data:
         config.seed = int(data["seed"])
+    if "batch" in data:  # merged per key, so one rule set can change without the others
+        config.batch.update(dict(data["batch"]))

@@ -145,3 +145,32 @@ def test_concurrent_writes_all_land(
         f"/subscriptions/{clients.subscription_id}/resourcegroups/{n}".lower() in stored
         for n in names
     )
+
+
+def test_provision_rehearsal_prerequisites(admin: SandboxAdmin, clients: AzureClients) -> None:
+    sub = "00000000-0000-4000-8000-0000000000f3"
+    items = [
+        {"kind": "resource_group", "name": "their-rg"},
+        {"kind": "storage_account", "group": "their-rg", "name": "theirstore"},
+        {"kind": "batch_account", "group": "their-rg", "name": "theirbatch"},
+        {
+            "kind": "subnet",
+            "group": "net-rg",
+            "vnet": "their-vnet",
+            "name": "pool",
+            "address_prefix": "10.40.2.0/24",
+        },
+    ]
+    ids = admin.provision(sub, "westeurope", items)
+    assert admin.provision(sub, "westeurope", items) == ids  # idempotent
+    there = AzureClients(clients.profile, sub, credential=clients.credential)
+    assert there.resource.resource_groups.get("their-rg").location == "westeurope"
+    store = there.storage.storage_accounts.get_properties("their-rg", "theirstore")
+    assert store.kind == "StorageV2" and store.location == "westeurope"
+    batch = there.batch_management.batch_account.get("their-rg", "theirbatch")
+    assert batch.pool_allocation_mode == "UserSubscription"
+    subnet = there.network.subnets.get("net-rg", "their-vnet", "pool")
+    assert subnet.id == ids[3] and subnet.address_prefix == "10.40.2.0/24"
+    assert there.network.virtual_networks.get(
+        "net-rg", "their-vnet"
+    ).address_space.address_prefixes == ["10.40.0.0/16"]

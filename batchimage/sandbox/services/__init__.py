@@ -25,7 +25,10 @@ How to add a service (e.g. Microsoft.Compute, or the Batch data plane):
 
 `seed(world)` puts the service's part of a fresh sandbox into the store (called once, in
 registration order, when the world is empty). `start(world)` runs at every server start
-(e.g. to add `world.on_change` hooks).
+(e.g. to add `world.on_change` hooks). `provisioners` maps a kind (e.g. "gallery") to
+`fn(world, item) -> resource id` that makes an existing-prerequisite for a rehearsal
+(`POST /_sandbox/provision`, `SandboxAdmin.provision`): idempotent, Succeeded at once,
+in `item["subscription"]` / `item["location"]` / `item["group"]`, named `item["name"]`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from batchimage.sandbox.context import World
 from batchimage.sandbox.routing import Route
@@ -53,6 +57,7 @@ class Service:
     routes: list[Route] = field(default_factory=list)
     seed: Callable[[World], None] | None = None
     start: Callable[[World], None] | None = None
+    provisioners: dict[str, Callable[[World, dict[str, Any]], str]] = field(default_factory=dict)
 
 
 def load_services() -> list[Service]:

@@ -27,4 +27,6 @@ def _seed(world: World) -> None:
     )
 
 
-SERVICE = Service("batch_management", routes=ROUTES, seed=_seed)
+SERVICE = Service(
+    "batch_management", routes=ROUTES, seed=_seed, provisioners={"batch_account": models.provision}
+)

@@ -108,6 +108,29 @@ def build_account(
     return account_fields(call.world, body, existing)
 
 
+def provision(world: World, item: dict[str, Any]) -> str:
+    """Make sure Batch account `item["name"]` exists (default UserSubscription mode)."""
+    check_name(item["name"])
+    rid = arm.resource_id(item["subscription"], item["group"], NS, "batchAccounts", item["name"])
+    if arm.get(world, rid) is None:
+        props: dict[str, Any] = {
+            "poolAllocationMode": item.get("pool_allocation_mode", "UserSubscription")
+        }
+        if item.get("auto_storage"):
+            props["autoStorage"] = {"storageAccountId": item["auto_storage"]}
+        arm.put_ready(
+            world,
+            item["group"],
+            NS,
+            "batchAccounts",
+            item["name"],
+            account_fields(world, {"properties": props}, None),
+            subscription=item["subscription"],
+            location=item["location"],
+        )
+    return rid
+
+
 def render_account(world: World, out: dict[str, Any]) -> dict[str, Any]:
     """The account endpoint is computed at read time (the sandbox's port can change)."""
     host = urlparse(world.base_url).netloc

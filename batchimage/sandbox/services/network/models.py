@@ -210,6 +210,52 @@ def find_subnet(vnet: dict[str, Any], name: str) -> dict[str, Any] | None:
     return None
 
 
+def provision_subnet(world: World, item: dict[str, Any]) -> str:
+    """Make sure subnet `item["name"]` (prefix `address_prefix`, default 10.0.0.0/24) exists
+    in virtual network `item["vnet"]` (created with `vnet_prefix`, default the /16 around it)."""
+    prefix = _network(item.get("address_prefix", "10.0.0.0/24"), f"subnet '{item['name']}'")
+    vnet_id = arm.resource_id(
+        item["subscription"], item["group"], NS, "virtualNetworks", item["vnet"]
+    )
+    vnet = arm.get(world, vnet_id)
+    if vnet is None:
+        space = item.get("vnet_prefix") or str(
+            prefix.supernet(new_prefix=min(16, prefix.prefixlen))
+        )
+        props = {
+            "addressSpace": {"addressPrefixes": [space]},
+            "subnets": [],
+            "virtualNetworkPeerings": [],
+            "enableDdosProtection": False,
+            "resourceGuid": str(uuid.uuid4()),
+        }
+        vnet = arm.put_ready(
+            world,
+            item["group"],
+            NS,
+            "virtualNetworks",
+            item["vnet"],
+            {"etag": etag(), "properties": props},
+            subscription=item["subscription"],
+            location=item["location"],
+        )
+    subnet = find_subnet(vnet, item["name"])
+    if subnet is None:
+        space = [
+            ipaddress.ip_network(p) for p in vnet["properties"]["addressSpace"]["addressPrefixes"]
+        ]
+        subnet = _subnet(
+            vnet["id"],
+            {"name": item["name"], "properties": {"addressPrefix": str(prefix)}},
+            space,
+            None,
+        )
+        check_subnets([*vnet["properties"]["subnets"], subnet])
+        vnet["properties"]["subnets"].append(subnet)
+        world.store.touch()
+    return str(subnet["id"])
+
+
 # -- network security groups ------------------------------------------------------------
 
 

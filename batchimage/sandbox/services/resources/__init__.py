@@ -19,4 +19,6 @@ def _seed(world: World) -> None:
     )
 
 
-SERVICE = Service("resources", routes=ROUTES, seed=_seed)
+SERVICE = Service(
+    "resources", routes=ROUTES, seed=_seed, provisioners={"resource_group": models.provision_group}
+)

@@ -132,6 +132,17 @@ def put_group(
     return record, True
 
 
+def provision_group(world: World, item: dict[str, Any]) -> str:
+    """Make sure group `item["name"]` exists (rehearsal prerequisites); returns its id."""
+    sub = item["subscription"]
+    if sub.lower() not in arm.subscriptions(world):
+        add_subscription(world, sub, sub, True)
+    rid = arm.group_id(sub, item["name"])
+    if arm.get(world, rid) is None:
+        put_group(world, sub, item["name"], {"location": item["location"]})
+    return rid
+
+
 def group_members(world: World, group: dict[str, Any]) -> list[dict[str, Any]]:
     """Every resource inside `group` (top-level and nested)."""
     prefix = group["id"].lower() + "/providers/"

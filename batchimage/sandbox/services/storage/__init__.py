@@ -23,4 +23,6 @@ def _seed(world: World) -> None:
     models.publish(world, record)
 
 
-SERVICE = Service("storage", routes=ROUTES, seed=_seed)
+SERVICE = Service(
+    "storage", routes=ROUTES, seed=_seed, provisioners={"storage_account": models.provision}
+)

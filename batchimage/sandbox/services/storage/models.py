@@ -239,6 +239,36 @@ def unpublish(world: World, record: dict[str, Any]) -> None:
         world.store.touch()
 
 
+def provision(world: World, item: dict[str, Any]) -> str:
+    """Make sure storage account `item["name"]` exists (`account_kind` default StorageV2,
+    `sku` default Standard_LRS)."""
+    check_name(item["name"])
+    rid = arm.resource_id(item["subscription"], item["group"], NS, "storageAccounts", item["name"])
+    if arm.get(world, rid) is None:
+        if accounts_named(world, item["name"]):
+            raise conflict(
+                "StorageAccountAlreadyTaken",
+                f"The storage account named {item['name']} is already taken.",
+            )
+        body = {
+            "location": item["location"],
+            "kind": item.get("account_kind", "StorageV2"),
+            "sku": {"name": item.get("sku", "Standard_LRS")},
+        }
+        record = arm.put_ready(
+            world,
+            item["group"],
+            NS,
+            "storageAccounts",
+            item["name"],
+            account_fields(world, body, None),
+            subscription=item["subscription"],
+            location=item["location"],
+        )
+        publish(world, record)
+    return rid
+
+
 def name_availability(world: World, name: str) -> dict[str, Any]:
     try:
         check_name(name)
