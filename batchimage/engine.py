@@ -552,7 +552,7 @@ class _Walk:
         self.interrupted = False
         self.target = target
         for node in engine.nodes:
-            node.phase, node.change, node.attempts = Phase.IDLE, None, 0
+            node.phase, node.change, node.attempts, node.applied = Phase.IDLE, None, 0, None
         if target is not None:
             chosen = next((n for n in engine.nodes if n.step.key == target), None)
             if chosen is None:
@@ -579,6 +579,9 @@ class _Walk:
             self._notice_stop()
             if not self.stopping:
                 self._start_ready()
+            # One durable save for the transitions handled so far, overlapping the work
+            # just started (a crash before it is harmless: checks adopt what apply made).
+            e.journal.flush()
             if self.running == 0:
                 break
             if e.flag.forced or (self.stopping and e.ctx.clock.monotonic() > self.stop_deadline):
@@ -663,7 +666,7 @@ class _Walk:
         rec.status = StepStatus.IN_FLIGHT
         rec.fingerprint, rec.inputs = node.fingerprint, node.hashes
         rec.started_at, rec.run_id = utcnow(), e.ctx.run_id
-        e.journal.save()
+        e.journal.save()  # durable before the first write call: a crash shows in_flight
         assert node.change is not None
         e.ctx.events.emit(
             Event(
@@ -757,16 +760,25 @@ class _Walk:
         node.change = Change(step.key, step.kind, action, reason, step.describe())  # type: ignore[arg-type]
         if self.mode == "apply":
             rec = e.journal.record(step.key, step.kind)
-            rec.status = StepStatus.DONE
-            rec.fingerprint, rec.inputs = node.fingerprint, node.hashes
-            rec.outputs = found.model_dump(mode="json")
             applied = node.applied.created() if node.applied is not None else []
-            rec.created = _merge(rec.created, applied + found.created())
+            update: dict[str, Any] = {
+                "status": StepStatus.DONE,
+                "fingerprint": node.fingerprint,
+                "inputs": node.hashes,
+                "outputs": found.model_dump(mode="json"),
+                "created": _merge(rec.created, applied + found.created()),
+            }
             if action != "no-op":
-                rec.finished_at, rec.run_id, rec.last_error = utcnow(), e.ctx.run_id, None
-            if action != "no-op":
-                rec.attempts = node.attempts
-            e.journal.save()
+                update |= {
+                    "finished_at": utcnow(),
+                    "run_id": e.ctx.run_id,
+                    "last_error": None,
+                    "attempts": node.attempts,
+                }
+            if any(getattr(rec, name) != value for name, value in update.items()):
+                for name, value in update.items():
+                    setattr(rec, name, value)
+                e.journal.dirty = True  # saved once per loop turn (no write when unchanged)
             e.ctx.events.emit(
                 Event(
                     "step_done",
@@ -804,7 +816,7 @@ class _Walk:
                 rec.status = StepStatus.FAILED
                 rec.attempts = node.attempts
             rec.last_error = _error_record(error)
-            e.journal.save()
+            e.journal.dirty = True
         e.ctx.events.emit(
             Event(
                 "step_failed",

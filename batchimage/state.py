@@ -251,6 +251,7 @@ class Journal:
         self.state = state
         self.run: RunRecord | None = None
         self.stale: LockHolder | None = None
+        self.dirty = False
         self._locked = False
 
     @classmethod
@@ -307,8 +308,14 @@ class Journal:
 
     def save(self) -> None:
         """Write the state if this journal holds the lock (plan never writes)."""
+        self.dirty = False
         if self.store is not None and self._locked:
             self.store.write(self.state)
+
+    def flush(self) -> None:
+        """Save if something changed since the last save (the engine batches transitions)."""
+        if self.dirty:
+            self.save()
 
     def close(self) -> None:
         """Release the lock."""
