@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from batchimage.errors import UsageError
+from batchimage.errors import StateError, UsageError
 
 if TYPE_CHECKING:
     from batchimage.engine import Engine
@@ -231,7 +231,9 @@ def _blob_store(spec: Any, opts: Options, clients: Callable[[], Any]) -> StateSt
     azure = clients()
     with azure_call(f"read storage account {account} for the state"):
         props = azure.storage.storage_accounts.get_properties(group, account)
-        keys = azure.storage.storage_accounts.list_keys(group, account).keys
+        keys = azure.storage.storage_accounts.list_keys(group, account).keys_property or []
+    if not keys or not keys[0].value:
+        raise StateError(f"storage account {account} returned no access key for the state")
     key = keys[0].value
     register_secret(key)
     container = ContainerClient(

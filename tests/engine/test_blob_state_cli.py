@@ -1,0 +1,96 @@
+"""The blob state backend through the real commands: ARM listKeys -> Azurite, via the sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from batchimage.commands.common import Options, make_clients, make_store
+from batchimage.errors import StateError
+from batchimage.spec import load_spec
+from batchimage.state import LockHolder, State
+from batchimage.state_blob import BlobStateStore
+from tests.engine.procs import REPO, child_env
+from tests.sandbox.conftest import sandbox, sandbox_folder, sandbox_process  # noqa: F401
+
+STATE_BLOCK = """
+state:
+  backend: azure_blob
+  storage_account: {account}
+  container: pipelines
+"""
+
+
+@pytest.fixture
+def spec(tmp_path: Path, sandbox) -> Path:  # noqa: F811
+    folder = tmp_path / "specs"
+    shutil.copytree(REPO / "specs", folder)
+    path = folder / "blobstate.yaml"
+    text = (folder / "quickstart.yaml").read_text().replace("name: quickstart", "name: blobstate")
+    path.write_text(text + STATE_BLOCK.format(account=sandbox.storage_account))
+    return path
+
+
+def cli(sandbox_folder: Path, *args: str) -> subprocess.CompletedProcess[str]:  # noqa: F811
+    return subprocess.run(
+        [sys.executable, "-m", "batchimage", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=child_env(BATCHIMAGE_SANDBOX_DIR=str(sandbox_folder)),
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+
+def test_apply_and_status_keep_state_in_the_blob(spec: Path, sandbox_folder: Path) -> None:  # noqa: F811
+    applied = cli(sandbox_folder, "apply", str(spec), "--yes")
+    assert applied.returncode == 0, applied.stderr
+    status = cli(sandbox_folder, "status", str(spec), "--format", "json")
+    doc = json.loads(status.stdout)
+    assert doc["state"].endswith("/pipelines/blobstate.json")
+    assert [r["result"] for r in doc["runs"]] == ["ok"] and doc["locked_by"] is None
+
+    rehearsal = json.loads(
+        cli(sandbox_folder, "status", str(spec), "--sandbox", "--format", "json").stdout
+    )
+    assert rehearsal["state"].endswith("/pipelines/blobstate.sandbox.json")
+    assert rehearsal["runs"] == []
+
+
+def test_a_held_lease_locks_out_apply_until_force_unlock(
+    spec: Path,
+    sandbox_folder: Path,  # noqa: F811
+) -> None:
+    os.environ["BATCHIMAGE_SANDBOX_DIR"] = str(sandbox_folder)
+    try:
+        loaded = load_spec(spec)
+        opts = Options(spec_file=str(spec))
+        store = make_store(loaded, opts, lambda: make_clients(loaded, False))
+    finally:
+        del os.environ["BATCHIMAGE_SANDBOX_DIR"]
+    assert isinstance(store, BlobStateStore)
+    store.lock(LockHolder(command="apply", run_id="holder"))
+    store.write(State(pipeline="blobstate"))
+
+    locked = cli(sandbox_folder, "apply", str(spec), "--yes")
+    assert locked.returncode == 3
+    assert f"locked by `batchimage apply` (pid {os.getpid()}" in locked.stderr
+
+    status = cli(sandbox_folder, "status", str(spec))
+    assert f"locked by `batchimage apply` (pid {os.getpid()}" in status.stdout
+    broke = cli(sandbox_folder, "force-unlock", str(spec), "--yes")
+    assert broke.returncode == 0, broke.stderr
+    assert "broke the lease" in broke.stdout
+
+    again = cli(sandbox_folder, "apply", str(spec), "--yes")
+    assert again.returncode == 0, again.stderr
+    with pytest.raises(StateError, match="another run took the lock"):
+        store.write(State(pipeline="blobstate", spec_hash="late"))
+    store.unlock()
