@@ -42,7 +42,14 @@ def command() -> None:
     default=None,
     help="Wall seconds per simulated second (default 0.015; tests use 0.001).",
 )
-def serve(folder: str | None, port: int, time_scale: float | None) -> int:
+@click.option(
+    "--exit-with",
+    type=int,
+    default=0,
+    hidden=True,
+    help="Stop when this process id is gone (used when started for a caller).",
+)
+def serve(folder: str | None, port: int, time_scale: float | None, exit_with: int) -> int:
     """Serve the sandbox until interrupted (Ctrl-C)."""
     import filelock
 
@@ -76,7 +83,7 @@ def serve(folder: str | None, port: int, time_scale: float | None) -> int:
             sys.stdout.flush()
 
         server.on_ready = ready
-        server.run()  # returns on Ctrl-C / SIGTERM, after stopping Azurite
+        server.run(exit_with)  # returns on Ctrl-C / SIGTERM, after stopping Azurite
         click.echo("sandbox stopped; its state is kept (`batchimage sandbox serve` resumes it)")
     finally:
         lock.release()

@@ -74,15 +74,25 @@ class SandboxProcess:
 
 
 def start(
-    folder: Path, *, port: int = 0, env: dict[str, str] | None = None, timeout: float = 30.0
+    folder: Path,
+    *,
+    port: int = 0,
+    env: dict[str, str] | None = None,
+    timeout: float = 30.0,
+    tied: bool = True,
 ) -> SandboxProcess:
-    """Start `batchimage sandbox serve` for `folder` and wait until it is healthy."""
+    """Start `batchimage sandbox serve` for `folder` and wait until it is healthy.
+
+    `tied`: the sandbox stops by itself once this process is gone, even if it is killed.
+    """
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     log_path = folder / "serve.log"
     cmd = [sys.executable, "-m", "batchimage", "sandbox", "serve", "--folder", str(folder)]
     if port:
         cmd += ["--port", str(port)]
+    if tied:
+        cmd += ["--exit-with", str(os.getpid())]
     child_env = {**os.environ, **(env or {})}
     # the child imports the same batchimage as this process, installed or not
     root = str(Path(__file__).resolve().parents[2])

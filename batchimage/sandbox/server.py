@@ -226,18 +226,33 @@ class SandboxServer:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def run(self) -> None:
-        """Serve in the foreground until interrupted (SIGINT/SIGTERM)."""
+    def run(self, exit_with: int = 0) -> None:
+        """Serve in the foreground until interrupted (SIGINT/SIGTERM), or until process
+        `exit_with` is gone (a sandbox started for a caller's lifetime, even if it is killed)."""
         app = self._prepare()
         azurite = threading.Thread(target=self._start_azurite, daemon=True)
         azurite.start()
         self.server = self._uvicorn(app)
         announcer = threading.Thread(target=self._announce, args=(azurite,), daemon=True)
         announcer.start()
+        if exit_with:
+            threading.Thread(target=self._watch, args=(exit_with,), daemon=True).start()
         try:
             self.server.run(sockets=[self.sock])
         finally:
             self._shutdown()
+
+    def _watch(self, pid: int) -> None:
+        """Stop serving once process `pid` no longer exists."""
+        while not self.server.should_exit:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                self.server.should_exit = True
+                return
+            except PermissionError:
+                pass
+            time.sleep(0.5)
 
     def _announce(self, azurite: threading.Thread) -> None:
         """Write the connection file once the server listens and Azurite is up."""

@@ -65,3 +65,46 @@ def test_state_survives_restart(tmp_path: Path) -> None:
         assert blob.download_blob().readall() == b"still here"
     finally:
         second.stop()
+
+
+def test_sandbox_started_for_a_process_ends_with_it(tmp_path: Path) -> None:
+    """ensure_running's sandbox stops (Azurite too) when its caller dies, even by SIGKILL."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from batchimage.sandbox.connection import read_connection
+    from batchimage.sandbox.runtime import healthy
+
+    folder = tmp_path / "sb"
+    code = (
+        "import sys, time; from pathlib import Path\n"
+        "from batchimage.sandbox.runtime import ensure_running\n"
+        f"ensure_running(Path({str(folder)!r})); print('up', flush=True); time.sleep(60)\n"
+    )
+    caller = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "BATCHIMAGE_SANDBOX_TIME_SCALE": "0.001"},
+    )
+    assert caller.stdout is not None and caller.stdout.readline().strip() == "up"
+    conn = read_connection(folder)
+    assert conn is not None and healthy(conn)
+    caller.send_signal(signal.SIGKILL)
+    caller.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and healthy(conn, timeout=0.5):
+        time.sleep(0.2)
+    assert not healthy(conn, timeout=0.5)
+    while time.monotonic() < deadline:
+        try:
+            os.kill(conn.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the sandbox process outlived its caller")
+    azurites = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True).stdout
+    assert str(folder / "azurite") not in azurites
