@@ -13,11 +13,11 @@ import pytest
 
 from batchimage.commands.common import Options, make_clients, make_store
 from batchimage.errors import StateError
+from batchimage.sandbox.connection import Connection
 from batchimage.spec import load_spec
 from batchimage.state import LockHolder, State
 from batchimage.state_blob import BlobStateStore
 from tests.engine.procs import REPO, child_env
-from tests.sandbox.conftest import sandbox, sandbox_folder, sandbox_process  # noqa: F401
 
 STATE_BLOCK = """
 state:
@@ -28,7 +28,7 @@ state:
 
 
 @pytest.fixture
-def spec(tmp_path: Path, sandbox) -> Path:  # noqa: F811
+def spec(tmp_path: Path, sandbox: Connection) -> Path:
     folder = tmp_path / "specs"
     shutil.copytree(REPO / "specs", folder)
     path = folder / "blobstate.yaml"
@@ -37,7 +37,7 @@ def spec(tmp_path: Path, sandbox) -> Path:  # noqa: F811
     return path
 
 
-def cli(sandbox_folder: Path, *args: str) -> subprocess.CompletedProcess[str]:  # noqa: F811
+def cli(sandbox_folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "batchimage", *args],
         capture_output=True,
@@ -49,7 +49,7 @@ def cli(sandbox_folder: Path, *args: str) -> subprocess.CompletedProcess[str]:  
     )
 
 
-def test_apply_and_status_keep_state_in_the_blob(spec: Path, sandbox_folder: Path) -> None:  # noqa: F811
+def test_apply_and_status_keep_state_in_the_blob(spec: Path, sandbox_folder: Path) -> None:
     applied = cli(sandbox_folder, "apply", str(spec), "--yes")
     assert applied.returncode == 0, applied.stderr
     status = cli(sandbox_folder, "status", str(spec), "--format", "json")
@@ -66,7 +66,7 @@ def test_apply_and_status_keep_state_in_the_blob(spec: Path, sandbox_folder: Pat
 
 def test_a_held_lease_locks_out_apply_until_force_unlock(
     spec: Path,
-    sandbox_folder: Path,  # noqa: F811
+    sandbox_folder: Path,
 ) -> None:
     os.environ["BATCHIMAGE_SANDBOX_DIR"] = str(sandbox_folder)
     try:
@@ -94,3 +94,23 @@ def test_a_held_lease_locks_out_apply_until_force_unlock(
     with pytest.raises(StateError, match="another run took the lock"):
         store.write(State(pipeline="blobstate", spec_hash="late"))
     store.unlock()
+
+
+def test_verbose_request_log_redacts_keys_and_tokens(
+    spec: Path,
+    sandbox_folder: Path,
+    sandbox: Connection,
+) -> None:
+    from batchimage.azure.clients import AzureClients
+    from batchimage.azure.cloud import sandbox as sandbox_profile
+
+    clients = AzureClients(sandbox_profile(sandbox))
+    group, account = sandbox.resource_group, sandbox.storage_account
+    keys = clients.storage.storage_accounts.list_keys(group, account).keys_property or []
+    result = cli(sandbox_folder, "status", str(spec), "-v")
+    assert result.returncode == 0, result.stderr
+    assert "Request URL" in result.stderr  # the SDK's request log is on
+    assert "listKeys" in result.stderr
+    for secret in [k.value for k in keys] + [sandbox.client_secret]:
+        assert secret and secret not in result.stderr
+    assert "eyJ" not in result.stderr  # no bearer token (JWT) in any form

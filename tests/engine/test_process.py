@@ -69,7 +69,9 @@ class Pipeline:
         return World(self.world_path)
 
 
-def wait_for_event(proc: subprocess.Popen[str], kind: str, step: str) -> list[dict[str, Any]]:
+def wait_for_event(
+    proc: subprocess.Popen[str], kind: str, step: str | None
+) -> list[dict[str, Any]]:
     """Read JSON events from the child's stderr until `kind` for `step` appears."""
     assert proc.stderr is not None
     seen = []
@@ -217,3 +219,16 @@ def test_destroy_through_the_command_deletes_everything_created(pipeline: Pipeli
     assert result.returncode == 0, result.stderr
     assert "will delete 4 resource(s)" in result.stdout
     assert pipeline.world().things == {}
+
+
+def test_a_second_signal_stops_at_once(pipeline: Pipeline) -> None:
+    proc = pipeline.start({"a": {"sleep_s": 20}})
+    wait_for_event(proc, "step_applying", "a")
+    proc.send_signal(signal.SIGINT)
+    wait_for_event(proc, "run_stopping", None)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert time.monotonic() - started < 3
+    assert pipeline.state().steps["a"].status == StepStatus.IN_FLIGHT
