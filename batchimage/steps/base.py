@@ -144,6 +144,9 @@ class Step(ABC, Generic[OutT]):
         if "key" not in cls.__dict__:
             cls.key = cls.kind
         if not getattr(cls, "__abstractmethods__", None):
+            known = STEP_KINDS.get(cls.kind)
+            if known is not None and known.__qualname__ != cls.__qualname__:
+                raise TypeError(f"step kind {cls.kind!r} is used by {known.__qualname__} already")
             STEP_KINDS[cls.kind] = cls
 
     def inputs(self) -> Mapping[str, Any]:

@@ -406,3 +406,20 @@ def test_offline_plan_uses_the_state_alone(h: Harness) -> None:
     assert offline["c"].reason == "input value changed"
     observed = h.plan(chain(value_c="v2"))
     assert observed["a"].action == "create"
+
+
+def test_step_kinds_are_unique_and_outputs_may_not_hold_secrets() -> None:
+    from pydantic import SecretStr
+
+    from batchimage.steps.base import STEP_KINDS, Outputs
+
+    assert STEP_KINDS["test_thing"] is Thing
+    with pytest.raises(TypeError, match="already"):
+
+        class Clash(Thing):
+            kind = "test_thing"
+
+    with pytest.raises(TypeError, match="must not hold secrets"):
+
+        class Leaky(Outputs):
+            password: SecretStr | None = None
