@@ -37,11 +37,19 @@ DEFAULT_DURATIONS: dict[str, float] = {
     "vm.deallocate": 60.0,
     "vm.capture": 60.0,
     "vm.run_command": 30.0,
+    "vm.restart": 60.0,
+    "vm_extension.create": 60.0,
+    "vm_extension.delete": 30.0,
+    "run_command.delete": 10.0,
     "disk.grant_access": 10.0,
+    "disk.revoke_access": 5.0,
     "disk.delete": 10.0,
     "image.create": 60.0,
+    "image.delete": 30.0,
     "gallery.create": 10.0,
+    "gallery.delete": 10.0,
     "gallery_image.create": 10.0,
+    "gallery_image.delete": 10.0,
     "gallery_image_version.create": 600.0,
     "gallery_image_version.delete": 120.0,
     "pool.allocate": 300.0,
@@ -67,6 +75,9 @@ class SandboxConfig:
     poll_interval: float = DEFAULT_POLL_INTERVAL
     faults: list[dict[str, Any]] = field(default_factory=list)
     seed: int = 0
+    # Microsoft.Compute settings (quota, extensions added at VM creation, script
+    # failure rules); see batchimage.sandbox.services.compute.settings.
+    compute: dict[str, Any] = field(default_factory=dict)
     # Batch data-plane rules (see batchimage.sandbox.services.batch_data.rules)
     batch: dict[str, Any] = field(default_factory=dict)
 
@@ -83,6 +94,7 @@ class SandboxConfig:
             "faults": list(self.faults),
             "seed": self.seed,
             "batch": dict(self.batch),
+            "compute": dict(self.compute),
         }
 
 
@@ -135,7 +147,7 @@ def load_config(folder: Path | None = None, env: dict[str, str] | None = None) -
 
 def apply_mapping(config: SandboxConfig, data: dict[str, Any], where: str) -> None:
     """Overlay a config mapping (from a file or the admin endpoint) onto `config`."""
-    known = {"time_scale", "durations", "poll_interval", "faults", "seed", "batch"}
+    known = {"time_scale", "durations", "poll_interval", "faults", "seed", "batch", "compute"}
     unknown = set(data) - known
     if unknown:
         raise SandboxError(
@@ -151,5 +163,7 @@ def apply_mapping(config: SandboxConfig, data: dict[str, Any], where: str) -> No
         config.faults = [dict(f) for f in data["faults"]]
     if "seed" in data:
         config.seed = int(data["seed"])
+    if "compute" in data:
+        config.compute.update(dict(data["compute"]))
     if "batch" in data:  # merged per key, so one rule set can change without the others
         config.batch.update(dict(data["batch"]))

@@ -45,7 +45,9 @@ SERVICE_MODULES: tuple[str, ...] = (
     "batchimage.sandbox.services.resources",
     "batchimage.sandbox.services.network",
     "batchimage.sandbox.services.storage",
+    "batchimage.sandbox.services.compute",
     "batchimage.sandbox.services.batch_management",
+    "batchimage.sandbox.services.batch_data",
 )
 
 

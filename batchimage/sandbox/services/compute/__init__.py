@@ -3,6 +3,14 @@ galleries, marketplace images, usages and resource SKUs."""
 
 from __future__ import annotations
 
+from batchimage.sandbox.context import World
 from batchimage.sandbox.services import Service
+from batchimage.sandbox.services.compute import blobs
+from batchimage.sandbox.services.compute.urls import ROUTES
 
-SERVICE = Service("compute", routes=[])
+
+def _seed(world: World) -> None:
+    blobs.publish_export_account(world)
+
+
+SERVICE = Service("compute", routes=ROUTES, seed=_seed, start=blobs.publish_export_account)

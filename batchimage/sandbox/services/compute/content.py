@@ -5,7 +5,8 @@ content id that disks, VMs, images and gallery image versions point at with `_co
 
     {"os_type": "Linux" | "Windows", "source": {publisher, offer, sku, version} | None,
      "plan": {...} | None, "hyper_v_generation": "V1" | "V2", "architecture": "x64",
-     "size_gb": 30, "manifest": [{kind, script | file, sha256, ...}, ...],
+     "size_gb": 30, "os_name": "ubuntu", "os_version": "24.04",
+     "manifest": [{kind, script | file, sha256, ...}, ...],
      "deprovisioned": bool, "extensions": [names baked in]}
 
 Capturing copies the content (`snapshot`), so later changes to the VM do not reach the
@@ -36,6 +37,8 @@ def new(
     hyper_v_generation: str = "V2",
     architecture: str = "x64",
     size_gb: int = 30,
+    os_name: str = "",
+    os_version: str = "",
 ) -> str:
     """Store a fresh (empty manifest) content; returns its id."""
     return put(
@@ -47,6 +50,8 @@ def new(
             "hyper_v_generation": hyper_v_generation,
             "architecture": architecture,
             "size_gb": size_gb,
+            "os_name": os_name,
+            "os_version": os_version,
             "manifest": [],
             "deprovisioned": False,
             "extensions": [],
@@ -71,6 +76,8 @@ def normalise(content: dict[str, Any]) -> dict[str, Any]:
         "hyper_v_generation": str(content.get("hyper_v_generation") or "V2"),
         "architecture": str(content.get("architecture") or "x64"),
         "size_gb": int(content.get("size_gb") or 30),
+        "os_name": str(content.get("os_name") or ""),
+        "os_version": str(content.get("os_version") or ""),
         "manifest": list(content.get("manifest") or []),
         "deprovisioned": bool(content.get("deprovisioned", False)),
         "extensions": list(content.get("extensions") or []),

@@ -1,0 +1,73 @@
+"""Microsoft.Compute routes: every operation the sandbox serves, in matching order."""
+
+from __future__ import annotations
+
+from batchimage.sandbox.arm import GENERIC_NAME, ResourceType
+from batchimage.sandbox.routing import Route
+from batchimage.sandbox.services.compute import disks, marketplace, vm_actions, vms
+
+VIRTUAL_MACHINES = ResourceType(
+    vms.NS,
+    "virtualMachines",
+    "VirtualMachines",
+    vms.build_vm,
+    "vm",
+    check_name=GENERIC_NAME,
+    render=vms.render_vm,
+    patch=vms.patch_vm,
+    after_provisioned=vms.after_provisioned,
+    after_delete=vms.after_delete,
+)
+DISKS = ResourceType(
+    vms.NS,
+    "disks",
+    "Disks",
+    disks.build_disk,
+    "disk",
+    put_style="async",
+    delete_style="both",
+    render=disks.render_disk,
+    before_delete=disks.before_delete,
+    after_delete=disks.after_delete,
+)
+
+VM = VIRTUAL_MACHINES.item_path
+
+
+def _vm_routes() -> list[Route]:
+    routes = [
+        Route("GET", VM, vm_actions.get_vm, "VirtualMachines_Get"),
+        Route(
+            "GET",
+            VM + "/instanceView",
+            vm_actions.get_instance_view,
+            "VirtualMachines_InstanceView",
+        ),
+        Route("POST", VM + "/generalize", vm_actions.generalize, "VirtualMachines_Generalize"),
+    ]
+    for operation in vm_actions.POWER_OPS:
+        name = "VirtualMachines_" + operation[0].upper() + operation[1:]
+        routes.append(Route("POST", f"{VM}/{operation}", vm_actions.power_action(operation), name))
+    return routes
+
+
+def _catalog_routes() -> list[Route]:
+    m = marketplace
+    subscription = "/subscriptions/{subscription}/providers/Microsoft.Compute"
+    return [
+        Route("GET", m.PUBLISHERS, m.list_publishers, "VirtualMachineImages_ListPublishers"),
+        Route("GET", m.OFFERS, m.list_offers, "VirtualMachineImages_ListOffers"),
+        Route("GET", m.SKUS, m.list_skus, "VirtualMachineImages_ListSkus"),
+        Route("GET", m.VERSIONS, m.list_versions, "VirtualMachineImages_List"),
+        Route("GET", m.VERSIONS + "/{version}", m.get_image, "VirtualMachineImages_Get"),
+        Route("GET", m.LOCATION + "/usages", m.list_usages, "Usage_List"),
+        Route("GET", subscription + "/skus", m.list_resource_skus, "ResourceSkus_List"),
+    ]
+
+
+ROUTES: list[Route] = [
+    *_catalog_routes(),
+    *_vm_routes(),
+    *VIRTUAL_MACHINES.routes(),
+    *DISKS.routes(),
+]

@@ -1,0 +1,149 @@
+"""Shared set-up for the Compute tests, all through the real SDK clients: a group with a
+subnet, NICs, storage accounts, and VM bodies (Linux with an SSH key, Windows)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.mgmt.network.models import (
+    AddressSpace,
+    NetworkInterface,
+    NetworkInterfaceIPConfiguration,
+    Subnet,
+    VirtualNetwork,
+)
+
+from batchimage.azure.clients import AzureClients
+
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0wmN/Cr3JXqmLW7u+g9pTh+wyqDHpSQEDQczXJrvqX sandbox"
+UBUNTU = {
+    "publisher": "Canonical",
+    "offer": "ubuntu-24_04-lts",
+    "sku": "server",
+    "version": "latest",
+}
+ALMA = {"publisher": "almalinux", "offer": "almalinux-x86_64", "sku": "9-gen2", "version": "latest"}
+ALMA_PLAN = {"name": "9-gen2", "product": "almalinux-x86_64", "publisher": "almalinux"}
+WINDOWS = {
+    "publisher": "MicrosoftWindowsServer",
+    "offer": "WindowsServer",
+    "sku": "2022-datacenter-g2",
+    "version": "latest",
+}
+
+
+def make_group(clients: AzureClients, name: str, location: str = "eastus") -> str:
+    clients.resource.resource_groups.create_or_update(name, {"location": location})
+    return name
+
+
+def make_nic(clients: AzureClients, group: str, name: str, location: str = "eastus") -> str:
+    """A NIC in subnet `default` of VNet `vnet` (made once per group); returns its id."""
+    net = clients.network
+    try:
+        vnet = net.virtual_networks.get(group, "vnet")
+    except ResourceNotFoundError:
+        vnet = net.virtual_networks.begin_create_or_update(
+            group,
+            "vnet",
+            VirtualNetwork(
+                location=location,
+                address_space=AddressSpace(address_prefixes=["10.20.0.0/16"]),
+                subnets=[Subnet(name="default", address_prefix="10.20.0.0/24")],
+            ),
+        ).result()
+    config = NetworkInterfaceIPConfiguration(name="ipconfig1", subnet=Subnet(id=vnet.subnets[0].id))
+    nic = net.network_interfaces.begin_create_or_update(
+        group, name, NetworkInterface(location=location, ip_configurations=[config])
+    ).result()
+    return str(nic.id)
+
+
+def make_storage(clients: AzureClients, group: str, name: str, location: str = "eastus") -> Any:
+    """A StorageV2 account (served by Azurite); returns the account."""
+    return clients.storage.storage_accounts.begin_create(
+        group,
+        name,
+        {"location": location, "kind": "StorageV2", "sku": {"name": "Standard_LRS"}},
+    ).result()
+
+
+def linux_body(
+    nic_id: str,
+    *,
+    image: dict[str, Any] | None = None,
+    size: str = "Standard_D2s_v5",
+    location: str = "eastus",
+    os_disk: dict[str, Any] | None = None,
+    plan: dict[str, str] | None = None,
+    nic_delete: str | None = None,
+) -> dict[str, Any]:
+    """A Linux VM body: SSH key only, private network, managed OS disk unless `os_disk`."""
+    nic: dict[str, Any] = {"id": nic_id}
+    if nic_delete:
+        nic["properties"] = {"deleteOption": nic_delete}
+    body: dict[str, Any] = {
+        "location": location,
+        "properties": {
+            "hardwareProfile": {"vmSize": size},
+            "storageProfile": {
+                "imageReference": image or UBUNTU,
+                "osDisk": {"createOption": "FromImage", **(os_disk or {})},
+            },
+            "osProfile": {
+                "computerName": "build",
+                "adminUsername": "azureuser",
+                "linuxConfiguration": {
+                    "disablePasswordAuthentication": True,
+                    "ssh": {
+                        "publicKeys": [
+                            {"path": "/home/azureuser/.ssh/authorized_keys", "keyData": SSH_KEY}
+                        ]
+                    },
+                },
+            },
+            "networkProfile": {"networkInterfaces": [nic]},
+        },
+    }
+    if plan:
+        body["plan"] = plan
+    return body
+
+
+def windows_body(nic_id: str, password: str, location: str = "eastus") -> dict[str, Any]:
+    return {
+        "location": location,
+        "properties": {
+            "hardwareProfile": {"vmSize": "Standard_D4s_v5"},
+            "storageProfile": {"imageReference": WINDOWS, "osDisk": {"createOption": "FromImage"}},
+            "osProfile": {
+                "computerName": "winbuild",
+                "adminUsername": "azureuser",
+                "adminPassword": password,
+            },
+            "networkProfile": {"networkInterfaces": [{"id": nic_id}]},
+        },
+    }
+
+
+def create_vm(clients: AzureClients, group: str, name: str, body: dict[str, Any]) -> Any:
+    return clients.compute.virtual_machines.begin_create_or_update(group, name, body).result()
+
+
+def error_code(err: HttpResponseError) -> str | None:
+    return err.error.code if err.error is not None else None
+
+
+def power_state(clients: AzureClients, group: str, name: str) -> str:
+    view = clients.compute.virtual_machines.instance_view(group, name)
+    codes = [s.code for s in view.statuses or [] if s.code and s.code.startswith("PowerState/")]
+    return codes[0].split("/", 1)[1] if codes else ""
+
+
+def account_blob(clients: AzureClients, group: str, account: Any, container: str, name: str) -> Any:
+    """A blob client for `container/name` in `account`, signed with the account key."""
+    key = clients.storage.storage_accounts.list_keys(group, account.name).keys_property[0].value
+    credential = {"account_name": account.name, "account_key": key}
+    service = clients.blob_service(account.primary_endpoints.blob, credential)
+    return service.get_blob_client(container, name)
