@@ -47,7 +47,6 @@ SERVICE_MODULES: tuple[str, ...] = (
     "batchimage.sandbox.services.storage",
     "batchimage.sandbox.services.compute",
     "batchimage.sandbox.services.batch_management",
-    "batchimage.sandbox.services.batch_data",
 )
 
 
