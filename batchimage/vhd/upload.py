@@ -1,5 +1,6 @@
 """Upload a fixed VHD as a page blob: sparse, parallel, resumable, verified.
 
+    find_uploaded(path_or_info, blob_client) -> UploadResult | None     read-only check
     upload_vhd(path_or_info, blob_client, workers=8, progress=callback) -> UploadResult
 
 - Only non-zero 512-byte pages are sent (see `scan`), in up to 4 MiB Put Page requests
@@ -7,7 +8,8 @@
 - The blob's metadata records the source file (size, mtime, sampled hash: `Fingerprint`),
   the range layout and the status. A re-run continues an `uploading` blob of the same file
   without re-sending the pages it already holds (read back with list_page_ranges); a blob
-  of a changed file is started over; a `complete` blob of the same file is not touched.
+  of a changed file is started over; a `complete` blob of the same file is not touched
+  (with `readback`, only if its content still gives the recorded digest).
 - Verified: the sparse SHA-256 (`digest`) is computed while reading and stored in the
   metadata; after the last write, the blob's page ranges must be exactly the ranges this
   file needs (lost or misplaced writes fail); HTTPS protects each request's bytes
@@ -152,14 +154,64 @@ def _mapped(operation: str, items: Iterator[T]) -> Iterator[T]:
         raise translate(exc, operation) from exc
 
 
-def _properties(blob: BlobClient) -> Any:
-    """The blob's properties, or None if it does not exist."""
-    try:
-        return blob.get_blob_properties()
-    except ResourceNotFoundError:
+@dataclass(frozen=True)
+class _Found:
+    """What is at the blob's name now: its properties (None if nothing) and metadata."""
+
+    props: Any
+    metadata: dict[str, str]
+
+    @classmethod
+    def look(cls, blob: BlobClient) -> _Found:
+        """Read the blob's properties (one HEAD request)."""
+        try:
+            props = blob.get_blob_properties()
+        except ResourceNotFoundError:
+            return cls(None, {})
+        except SdkError as exc:
+            raise translate(exc, "get blob properties") from exc
+        return cls(props, dict(props.metadata or {}))
+
+    @property
+    def ours(self) -> bool:
+        """True if batchimage wrote this blob."""
+        return META_STATUS in self.metadata
+
+    def holds(self, info: VhdInfo, fingerprint: Fingerprint) -> bool:
+        """True if the blob is (being) filled from this very file."""
+        return (
+            self.ours
+            and self.props.size == info.file_size
+            and _same_source(self.metadata, fingerprint)
+        )
+
+    def complete_for(self, info: VhdInfo, fingerprint: Fingerprint) -> bool:
+        """True if the blob holds this file, uploaded and verified."""
+        return (
+            self.holds(info, fingerprint)
+            and self.metadata.get(META_STATUS) == STATUS_COMPLETE
+            and bool(self.metadata.get(META_DIGEST))
+        )
+
+
+def _prepare(source: str | os.PathLike[str] | VhdInfo) -> tuple[VhdInfo, Fingerprint]:
+    info = source if isinstance(source, VhdInfo) else validate_fixed_vhd(source)
+    fingerprint = Fingerprint.of(info.path)
+    if fingerprint.size != info.file_size:
+        raise VhdChangedError(f"{info.path} changed size since it was validated; run again")
+    return info, fingerprint
+
+
+def find_uploaded(
+    source: str | os.PathLike[str] | VhdInfo, blob: BlobClient, *, readback: bool = False
+) -> UploadResult | None:
+    """Read-only: the finished, verified upload of this file at `blob`, else None."""
+    started = time.monotonic()
+    info, fingerprint = _prepare(source)
+    found = _Found.look(blob)
+    if not found.complete_for(info, fingerprint):
         return None
-    except SdkError as exc:
-        raise translate(exc, "get blob properties") from exc
+    return _already_uploaded(blob, info, found, readback, started)
 
 
 class _Transfer:
@@ -358,29 +410,29 @@ def upload_vhd(
     overwrite: bool = False,
     merge_budget: float = 0.05,
 ) -> UploadResult:
-    """Upload a fixed VHD to the page blob `blob`, resuming or skipping as the blob allows."""
+    """Upload a fixed VHD to the page blob `blob`: skip it if done, resume it, or start it."""
     if workers < 1:
         raise ValueError("workers must be at least 1")
-    info = source if isinstance(source, VhdInfo) else validate_fixed_vhd(source)
     started = time.monotonic()
-    fingerprint = Fingerprint.of(info.path)
-    if fingerprint.size != info.file_size:
-        raise VhdChangedError(f"{info.path} changed size since it was validated; run again")
+    info, fingerprint = _prepare(source)
     layout = _Layout(budget=merge_budget)
-    props = _properties(blob)
-    metadata: dict[str, str] = dict(props.metadata or {}) if props is not None else {}
-    ours = META_STATUS in metadata
-    same = ours and props.size == info.file_size and _same_source(metadata, fingerprint)
-    status = metadata.get(META_STATUS)
-    if props is not None and not ours and not overwrite:
+    found = _Found.look(blob)
+    if found.props is not None and not found.ours and not overwrite:
         raise VhdError(
             f"{blob.url} already exists and was not uploaded by batchimage; choose another "
             f"blob name or allow overwriting it"
         )
-    if same and status == STATUS_COMPLETE and metadata.get(META_DIGEST):
-        return _already_uploaded(blob, info, props, metadata, readback, started)
-    stored_layout = _Layout.decode(metadata.get(META_LAYOUT))
-    resume = same and status == STATUS_UPLOADING and stored_layout is not None
+    if found.complete_for(info, fingerprint):
+        done = _already_uploaded(blob, info, found, readback, started)
+        if done is not None:
+            return done
+        # the read-back content differs from the recorded digest: start the blob over
+    stored_layout = _Layout.decode(found.metadata.get(META_LAYOUT))
+    resume = (
+        found.holds(info, fingerprint)
+        and found.metadata.get(META_STATUS) == STATUS_UPLOADING
+        and stored_layout is not None
+    )
     if resume:
         assert stored_layout is not None
         layout = stored_layout
@@ -428,7 +480,7 @@ def upload_vhd(
         digest=digest,
         verified=verified,
         resumed=resume,
-        restarted=props is not None and not resume,
+        restarted=found.props is not None and not resume,
         skipped_upload=False,
         etag=response.get("etag"),
         elapsed=time.monotonic() - started,
@@ -474,23 +526,15 @@ def _check_readback(
 
 
 def _already_uploaded(
-    blob: BlobClient,
-    info: VhdInfo,
-    props: Any,
-    metadata: dict[str, str],
-    readback: bool,
-    started: float,
-) -> UploadResult:
-    """The result for a blob that already holds this file, complete and verified."""
+    blob: BlobClient, info: VhdInfo, found: _Found, readback: bool, started: float
+) -> UploadResult | None:
+    """The result for a blob that holds this file, complete; None if `readback` disagrees."""
+    metadata = found.metadata
     digest = metadata[META_DIGEST]
     verified = metadata.get(META_VERIFIED, "page-ranges")
     if readback:
-        remote = _call("download blob ranges", blob_digest, blob, info.file_size)
-        if remote != digest:
-            raise VhdVerifyError(
-                f"{blob.url}: the blob's content (sparse SHA-256 {remote}) no longer matches "
-                f"the digest recorded at upload ({digest}); delete the blob and run again"
-            )
+        if _call("download blob ranges", blob_digest, blob, info.file_size) != digest:
+            return None
         verified = "readback"
     data_bytes = int(metadata.get(META_DATA_BYTES, "0"))
     return UploadResult(
@@ -506,9 +550,9 @@ def _already_uploaded(
         resumed=False,
         restarted=False,
         skipped_upload=True,
-        etag=props.etag,
+        etag=found.props.etag,
         elapsed=time.monotonic() - started,
     )
 
 
-__all__ = ["ProgressCallback", "UploadProgress", "UploadResult", "upload_vhd"]
+__all__ = ["ProgressCallback", "UploadProgress", "UploadResult", "find_uploaded", "upload_vhd"]

@@ -14,7 +14,7 @@ from azure.storage.blob import ContainerClient
 
 from batchimage.vhd import VhdVerifyError
 from batchimage.vhd.digest import file_digest
-from batchimage.vhd.upload import upload_vhd
+from batchimage.vhd.upload import find_uploaded, upload_vhd
 from tests.conftest import AzuriteAccount
 from tests.vhd.conftest import BlobFactory, Recorder, written
 from tests.vhd.images import MIB, make_fixed_vhd, nonzero_runs, seeded_bytes
@@ -62,6 +62,7 @@ def test_interrupted_upload_resumes_without_resending(
         upload_vhd(many_runs_vhd, make_blob(recorder=stop_after(12)), workers=2)
     blob = make_blob()
     assert blob.get_blob_properties().metadata["batchimage_status"] == "uploading"
+    assert find_uploaded(many_runs_vhd, blob) is None  # a partial upload is not done
     before = written(blob)
     present = sum(end - start for start, end in before)
     assert 0 < present < data_bytes(many_runs_vhd)

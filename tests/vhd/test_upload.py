@@ -14,7 +14,7 @@ from azure.storage.blob import BlobClient, ContainerClient
 from batchimage.errors import PermanentAzureError
 from batchimage.vhd import VhdChangedError, VhdError, VhdVerifyError
 from batchimage.vhd.digest import blob_digest, file_digest
-from batchimage.vhd.upload import UploadProgress, upload_vhd
+from batchimage.vhd.upload import UploadProgress, find_uploaded, upload_vhd
 from tests.conftest import AzuriteAccount
 from tests.vhd.conftest import BlobFactory, Recorder, written
 from tests.vhd.images import (
@@ -114,8 +114,24 @@ def test_readback_checks_an_existing_blob(sparse_vhd: Path, make_blob: BlobFacto
     again = upload_vhd(sparse_vhd, make_blob(), readback=True)
     assert again.skipped_upload and again.verified == "readback"
     blob.upload_page(b"\xee" * 512, 6 * MIB + 512, 512)  # someone alters the blob
-    with pytest.raises(VhdVerifyError, match="no longer matches"):
-        upload_vhd(sparse_vhd, make_blob(), readback=True)
+    assert find_uploaded(sparse_vhd, blob) is not None  # metadata alone cannot tell
+    assert find_uploaded(sparse_vhd, blob, readback=True) is None
+    fixed = upload_vhd(sparse_vhd, make_blob(), readback=True)
+    assert fixed.restarted and not fixed.skipped_upload
+    assert blob.download_blob().readall() == sparse_vhd.read_bytes()
+
+
+def test_find_uploaded_only_reads(sparse_vhd: Path, make_blob: BlobFactory) -> None:
+    recorder = Recorder()
+    blob = make_blob(recorder=recorder)
+    assert find_uploaded(sparse_vhd, blob) is None  # nothing there yet
+    done = upload_vhd(sparse_vhd, make_blob())
+    found = find_uploaded(sparse_vhd, blob, readback=True)
+    assert found is not None and found.skipped_upload and found.verified == "readback"
+    assert (found.digest, found.data_bytes, found.etag) == (done.digest, done.data_bytes, done.etag)
+    assert recorder.writes == []
+    os.utime(sparse_vhd, ns=(5, 5))  # the file changed (as far as anyone can tell)
+    assert find_uploaded(sparse_vhd, blob) is None
 
 
 def test_changed_file_starts_the_blob_over(sparse_vhd: Path, make_blob: BlobFactory) -> None:
