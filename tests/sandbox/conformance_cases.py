@@ -164,3 +164,97 @@ CASES = [
         setup=batch_sampleacct,
     ),
 ]
+
+
+# -- Batch data plane (paths relative to the seeded Batch account's endpoint) -----------
+
+
+def _batch_pool(clients: AzureClients, conn: Connection, pool_id: str) -> None:
+    """An Ubuntu 20.04 pool with a start task (the examples' pool), unless it exists."""
+    import contextlib
+
+    from azure.batch import models as bm
+    from azure.core.exceptions import ResourceExistsError
+
+    batch = clients.batch(conn.batch_endpoint(conn.batch_account))
+    identity = bm.UserIdentity(
+        auto_user=bm.AutoUserSpecification(scope="task", elevation_level="nonadmin")
+    )
+    options = bm.BatchPoolCreateOptions(
+        id=pool_id,
+        vm_size="standard_a1",
+        virtual_machine_configuration=bm.VirtualMachineConfiguration(
+            image_reference=bm.BatchVmImageReference(
+                publisher="Canonical", offer="0001-com-ubuntu-server-focal", sku="20_04-lts"
+            ),
+            node_agent_sku_id="batch.node.ubuntu 20.04",
+        ),
+        target_dedicated_nodes=0,
+        start_task=bm.BatchStartTask(
+            command_line="/bin/bash -c 'echo start task'",
+            user_identity=identity,
+            max_task_retry_count=0,
+            wait_for_success=False,
+        ),
+    )
+    with contextlib.suppress(ResourceExistsError):
+        batch.create_pool(options)
+
+
+BATCH_CASES = [
+    Case(
+        "batch-dataplane/2024-07-01.20.0/AccountListSupportedImages.json",
+        "GET",
+        "/supportedimages",
+        200,
+        plane="batch",
+    ),
+    Case(
+        "batch-dataplane/2025-06-01.21.0/Pools_CreatePool_VirtualMachineConfiguration.json",
+        "POST",
+        "/pools",
+        201,
+        body="pool",
+        plane="batch",
+    ),
+    Case(
+        "batch-dataplane/2025-06-01/Pools_CreatePool_OSDisk.json",
+        "POST",
+        "/pools",
+        201,
+        body="pool",
+        plane="batch",
+    ),
+    Case(
+        "batch-dataplane/2025-06-01.21.0/Pools_GetPool_Basic.json",
+        "GET",
+        "/pools/{poolId}",
+        200,
+        plane="batch",
+        setup=lambda c, conn: _batch_pool(c, conn, "pool"),
+    ),
+    Case(
+        "batch-dataplane/2025-06-01.21.0/Pools_PoolExists.json",
+        "HEAD",
+        "/pools/{poolId}",
+        404,
+        plane="batch",
+    ),
+    Case(
+        "batch-dataplane/2025-06-01.21.0/Pools_PoolExists.json",
+        "HEAD",
+        "/pools/{poolId}",
+        200,
+        plane="batch",
+        setup=lambda c, conn: _batch_pool(c, conn, "poolId"),
+    ),
+    Case(
+        "batch-dataplane/2025-06-01/Pools_DeletePool.json",
+        "DELETE",
+        "/pools/{poolId}",
+        202,
+        plane="batch",
+        setup=lambda c, conn: _batch_pool(c, conn, "poolId"),
+    ),
+]
+CASES += BATCH_CASES

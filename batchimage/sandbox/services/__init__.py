@@ -47,6 +47,7 @@ SERVICE_MODULES: tuple[str, ...] = (
     "batchimage.sandbox.services.storage",
     "batchimage.sandbox.services.compute",
     "batchimage.sandbox.services.batch_management",
+    "batchimage.sandbox.services.batch_data",
 )
 
 

@@ -87,6 +87,5 @@ def condition_not_met(call: Call, status: int) -> ApiError:
         call,
         status,
         "ConditionNotMet",
-        f"The condition specified in the conditional header(s) was not met for a {kind} "
-        "operation.",
+        f"The condition specified in the conditional header(s) was not met for a {kind} operation.",
     )

@@ -1,0 +1,258 @@
+"""Pool allocation: resizes move a pool `steady -> resizing -> steady` over simulated
+time; surplus nodes leave at once, new nodes arrive when the resize completes, limited by
+vCPU quotas and configured allocation failures (reported in `resizeErrors`). Stop resize
+goes `stopping -> steady`; delete empties the pool, then forgets it.
+
+Quotas, as Azure documents them: Batch-service accounts use the account's dedicated (and
+per VM family) and low-priority vCPU quotas; low-priority nodes were retired on
+2025-09-30 (see rules.low_priority_retired). User-subscription accounts get Spot nodes
+for low-priority targets and the subscription's regional vCPU quotas apply (errors come
+back as AllocationFailed with the Compute provider's error).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from batchimage.sandbox.clock import action, schedule
+from batchimage.sandbox.context import World
+from batchimage.sandbox.services.batch_data import catalog, nodes, pools, rules
+from batchimage.sandbox.services.batch_data.accounts import Account, account_of
+
+USER_SUBSCRIPTION_CORES = 1000  # default regional vCPU quota (dedicated, Spot) in the sandbox
+RETIRED = (
+    "Low-priority VMs were retired on 30 September 2025 and cannot be allocated in Batch "
+    "accounts in Batch service pool allocation mode; use Spot VMs from a Batch account in "
+    "user subscription pool allocation mode."
+)
+
+
+def resize(world: World, record: dict[str, Any], dedicated: int, low: int) -> None:
+    """Start resizing `record` to the given targets."""
+    if (record["targetDedicatedNodes"], record["targetLowPriorityNodes"]) != (dedicated, low):
+        pools.changed(world, record)
+    record["targetDedicatedNodes"] = dedicated
+    record["targetLowPriorityNodes"] = low
+    record.pop("resizeErrors", None)
+    record["_resize"] += 1
+    grow = False
+    for is_dedicated, want in ((True, dedicated), (False, low)):
+        members = [n for n in nodes.members(record) if n["isDedicated"] == is_dedicated]
+        surplus = len(members) - want
+        for node in nodes.removal_order(members)[: max(surplus, 0)]:
+            nodes.leave(world, node)
+        grow = grow or surplus < 0
+    pools.set_allocation(world, record, "resizing")
+    seconds = world.config.duration("pool.allocate" if grow else "pool.shrink", 60.0)
+    schedule(
+        world, seconds, "batch.resize_done", {"pool": _key(record), "resize": record["_resize"]}
+    )
+
+
+def stop(world: World, record: dict[str, Any]) -> None:
+    """Stop a running resize: nodes already there stay, nodes not yet there never come."""
+    if record["allocationState"] != "resizing":
+        return
+    record["_resize"] += 1
+    for node in record["_nodes"].values():
+        if node["state"] == "leavingpool":
+            nodes.stay(world, node)
+    pools.set_allocation(world, record, "stopping")
+    seconds = world.config.duration("pool.stop_resize", 30.0)
+    schedule(world, seconds, "batch.stop_done", {"pool": _key(record), "resize": record["_resize"]})
+
+
+def delete(world: World, record: dict[str, Any]) -> None:
+    """Mark the pool deleting; its nodes leave, and it is gone after `pool.delete`."""
+    record["_resize"] += 1
+    for node in record["_nodes"].values():
+        nodes.leave(world, node)
+    pools.set_state(world, record, "deleting")
+    pools.set_allocation(world, record, "resizing")
+    seconds = world.config.duration("pool.delete", 120.0)
+    schedule(world, seconds, "batch.pool_deleted", {"pool": _key(record)})
+
+
+def _key(record: dict[str, Any]) -> str:
+    return pools.key(record["_account"], record["id"])
+
+
+def _current(world: World, args: dict[str, Any]) -> dict[str, Any] | None:
+    """The pool a timer is for, unless a later resize, stop or delete superseded it."""
+    record: dict[str, Any] | None = pools.table(world).get(args["pool"])
+    if record is None or record["_resize"] != args.get("resize") or record["state"] != "active":
+        return None
+    return record
+
+
+@action("batch.resize_done")
+def _resize_done(world: World, args: dict[str, Any]) -> None:
+    record = _current(world, args)
+    account = account_of(world, record["_account"]) if record else None
+    if record is None or account is None:
+        return
+    for node_id in [i for i, n in record["_nodes"].items() if n["state"] == "leavingpool"]:
+        del record["_nodes"][node_id]
+    errors: list[dict[str, Any]] = []
+    for is_dedicated, name in ((True, "targetDedicatedNodes"), (False, "targetLowPriorityNodes")):
+        have = sum(1 for n in record["_nodes"].values() if n["isDedicated"] == is_dedicated)
+        want = record[name] - have
+        if want <= 0:
+            continue
+        granted, error = _grant(world, account, record, is_dedicated, want)
+        for _ in range(granted):
+            nodes.add(world, record, is_dedicated)
+        if error is not None:
+            errors.append(error)
+    if errors:
+        record["resizeErrors"] = errors
+    pools.set_allocation(world, record, "steady")
+
+
+@action("batch.stop_done")
+def _stop_done(world: World, args: dict[str, Any]) -> None:
+    record = _current(world, args)
+    if record is None:
+        return
+    dedicated, low = pools.counts(record)
+    errors = []
+    for kind, have, want in (
+        ("dedicated", dedicated, record["targetDedicatedNodes"]),
+        ("low priority", low, record["targetLowPriorityNodes"]),
+    ):
+        if have < want:
+            errors.append(
+                {
+                    "code": "ResizeStopped",
+                    "message": f"Desired number of {kind} nodes could not be allocated due "
+                    "to a stop resize operation",
+                }
+            )
+    if errors:
+        record["resizeErrors"] = errors
+    pools.set_allocation(world, record, "steady")
+
+
+@action("batch.pool_deleted")
+def _pool_deleted(world: World, args: dict[str, Any]) -> None:
+    if pools.table(world).pop(args["pool"], None) is not None:
+        world.store.touch()
+
+
+# -- quotas and failures --------------------------------------------------------------
+
+
+def _grant(
+    world: World, account: Account, record: dict[str, Any], dedicated: bool, want: int
+) -> tuple[int, dict[str, Any] | None]:
+    """How many of `want` new nodes the pool gets, and the resize error for the rest."""
+    kind = "dedicated" if dedicated else "low priority"
+    reason = rules.allocation_failure(world, record["id"], dedicated)
+    if reason is None and not dedicated and account.mode == "BatchService":
+        reason = RETIRED if rules.low_priority_retired(world) else None
+    if reason is not None:
+        return 0, _allocation_failed(kind, {"Reason": reason})
+    size = catalog.vm_size(record["vmSize"])
+    cores = size.cores if size else 1
+    limits = _limits(world, account, dedicated, size)
+    allowed = want
+    for limit in limits:
+        allowed = min(allowed, max(limit["quota"] - limit["used"], 0) // cores)
+    if allowed >= want:
+        return want, None
+    short = min(limits, key=lambda lim: max(lim["quota"] - lim["used"], 0) // cores)
+    if account.mode == "UserSubscription":
+        return allowed, _subscription_quota(world, account, kind, short, want * cores)
+    return allowed, {"code": short["code"], "message": short["message"]}
+
+
+def _limits(
+    world: World, account: Account, dedicated: bool, size: catalog.VmSize | None
+) -> list[dict[str, Any]]:
+    props = account.properties
+    field = "dedicated" if dedicated else "low_priority"
+    used_total, used_family = _used(world, account, dedicated, size.family if size else "")
+    if account.mode == "UserSubscription":
+        quota = rules.core_quota(world, account.name, field)
+        quota = USER_SUBSCRIPTION_CORES if quota is None else quota
+        name = "Total Regional Cores" if dedicated else "Total Regional Low-priority vCPUs"
+        return [{"quota": quota, "used": used_total, "name": name}]
+    if not dedicated:
+        quota = rules.core_quota(world, account.name, field)
+        return [
+            {
+                "quota": int(props.get("lowPriorityCoreQuota", 0)) if quota is None else quota,
+                "used": used_total,
+                "code": "AccountLowPriorityCoreQuotaReached",
+                "message": "The specified account has reached low priority core quota",
+            }
+        ]
+    quota = rules.core_quota(world, account.name, field)
+    limits = [
+        {
+            "quota": int(props.get("dedicatedCoreQuota", 0)) if quota is None else quota,
+            "used": used_total,
+            "code": "AccountCoreQuotaReached",
+            "message": "The specified account has reached core quota",
+        }
+    ]
+    families = {f["name"].lower(): f for f in props.get("dedicatedCoreQuotaPerVMFamily") or []}
+    family = families.get(size.family.lower()) if size else None
+    if props.get("dedicatedCoreQuotaPerVMFamilyEnforced") and family is not None:
+        limits.append(
+            {
+                "quota": int(family["coreQuota"]),
+                "used": used_family,
+                "code": "AccountVMSeriesCoreQuotaReached",
+                "message": f"The specified account has reached VM series core quota for "
+                f"{family['name']}",
+            }
+        )
+    return limits
+
+
+def _used(world: World, account: Account, dedicated: bool, family: str) -> tuple[int, int]:
+    """vCPUs the account's nodes of this kind use (all, and of VM family `family`)."""
+    total = in_family = 0
+    for record in pools.in_account(world, account):
+        size = catalog.vm_size(record["vmSize"])
+        cores = size.cores if size else 1
+        count = sum(1 for n in record["_nodes"].values() if n["isDedicated"] == dedicated)
+        total += count * cores
+        if size and size.family.lower() == family.lower():
+            in_family += count * cores
+    return total, in_family
+
+
+def _allocation_failed(kind: str, values: dict[str, str]) -> dict[str, Any]:
+    return {
+        "code": "AllocationFailed",
+        "message": f"Desired number of {kind} nodes could not be allocated",
+        "values": [{"name": k, "value": v} for k, v in values.items()],
+    }
+
+
+def _subscription_quota(
+    world: World, account: Account, kind: str, limit: dict[str, Any], required: int
+) -> dict[str, Any]:
+    """A user-subscription pool hitting the subscription's quota: the Compute error inside."""
+    usage = limit["used"]
+    provider = {
+        "error": {
+            "code": "OperationNotAllowed",
+            "message": f"Operation could not be completed as it results in exceeding approved "
+            f"{limit['name']} quota. Additional details - Deployment Model: Resource Manager, "
+            f"Location: {account.location}, Current Limit: {limit['quota']}, Current Usage: "
+            f"{usage}, Additional Required: {required}, (Minimum) New Limit Required: "
+            f"{usage + required}. Submit a request for Quota increase.",
+        }
+    }
+    return _allocation_failed(
+        kind,
+        {
+            "Reason": f"The subscription's {limit['name']} quota is too small for this allocation.",
+            "Provider Error Json": json.dumps(provider),
+            "Provider Error Json Truncated": "False",
+        },
+    )
