@@ -147,3 +147,13 @@ def account_blob(clients: AzureClients, group: str, account: Any, container: str
     credential = {"account_name": account.name, "account_key": key}
     service = clients.blob_service(account.primary_endpoints.blob, credential)
     return service.get_blob_client(container, name)
+
+
+def container(clients: AzureClients, group: str, account: Any, name: str) -> Any:
+    """A container client in `account` (created now), signed with the account key."""
+    key = clients.storage.storage_accounts.list_keys(group, account.name).keys_property[0].value
+    credential = {"account_name": account.name, "account_key": key}
+    client = clients.blob_service(account.primary_endpoints.blob, credential)
+    made = client.get_container_client(name)
+    made.create_container()
+    return made

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from batchimage.sandbox.arm import GENERIC_NAME, ResourceType
 from batchimage.sandbox.routing import Route
-from batchimage.sandbox.services.compute import disks, marketplace, vm_actions, vms
+from batchimage.sandbox.services.compute import (
+    disks,
+    extensions,
+    marketplace,
+    runcommands,
+    vm_actions,
+    vms,
+)
+from batchimage.sandbox.services.compute.children import ChildType
 
 VIRTUAL_MACHINES = ResourceType(
     vms.NS,
@@ -31,6 +39,32 @@ DISKS = ResourceType(
     after_delete=disks.after_delete,
 )
 
+EXTENSIONS = ChildType(
+    vms.NS,
+    "virtualMachines/extensions",
+    "VirtualMachineExtensions",
+    extensions.build_extension,
+    "vm_extension",
+    put_style="async",
+    delete_style="both",
+    before_delete=extensions.before_delete,
+    path="virtualMachines/{vm}/extensions",
+    location_from_parent=True,
+)
+RUN_COMMANDS = ChildType(
+    vms.NS,
+    "virtualMachines/runCommands",
+    "VirtualMachineRunCommands",
+    runcommands.build_run_command,
+    "run_command",
+    put_style="async",
+    delete_style="both",
+    render=runcommands.render_run_command,
+    after_provisioned=runcommands.after_provisioned,
+    path="virtualMachines/{vm}/runCommands",
+    location_from_parent=True,
+)
+
 VM = VIRTUAL_MACHINES.item_path
 
 
@@ -44,6 +78,13 @@ def _vm_routes() -> list[Route]:
             "VirtualMachines_InstanceView",
         ),
         Route("POST", VM + "/generalize", vm_actions.generalize, "VirtualMachines_Generalize"),
+        Route("POST", VM + "/runCommand", runcommands.run_command, "VirtualMachines_RunCommand"),
+        Route(
+            "GET",
+            RUN_COMMANDS.item_path,
+            runcommands.get_run_command,
+            "VirtualMachineRunCommands_GetByVirtualMachine",
+        ),
     ]
     for operation in vm_actions.POWER_OPS:
         name = "VirtualMachines_" + operation[0].upper() + operation[1:]
@@ -68,6 +109,8 @@ def _catalog_routes() -> list[Route]:
 ROUTES: list[Route] = [
     *_catalog_routes(),
     *_vm_routes(),
+    *EXTENSIONS.routes(),
+    *RUN_COMMANDS.routes(),
     *VIRTUAL_MACHINES.routes(),
     *DISKS.routes(),
 ]
