@@ -86,3 +86,32 @@ def wait_nodes(
 
     result: list[bm.BatchNode] = wait_for(settled, f"{count} nodes of {pool_id} in {states}")
     return result
+
+
+def new_account(
+    clients: AzureClients, sandbox: Connection, name: str, mode: str = "BatchService"
+) -> BatchClient:
+    """A fresh Batch account (management API) in the seeded group; its data-plane client."""
+    from azure.mgmt.batch.models import BatchAccountCreateParameters
+
+    params = BatchAccountCreateParameters(location=sandbox.location, pool_allocation_mode=mode)
+    account = clients.batch_management.batch_account.begin_create(
+        sandbox.resource_group, name, params
+    ).result()
+    return clients.batch(account.account_endpoint)
+
+
+@pytest.fixture
+def durations(admin: SandboxAdmin) -> Iterator[Callable[..., None]]:
+    """Change simulated durations for this test: `durations(**{"pool.allocate": 5000})`."""
+    saved: dict[str, float] = {}
+
+    def change(**values: float) -> None:
+        current = admin.clock()["config"]["durations"]
+        for name in values:
+            saved.setdefault(name, current[name])
+        admin.configure(durations=values)
+
+    yield change
+    if saved:
+        admin.configure(durations=saved)

@@ -15,9 +15,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from batchimage.sandbox.clock import action, schedule
 from batchimage.sandbox.context import World
-from batchimage.sandbox.services.batch_data import catalog, nodes, pools, rules
+from batchimage.sandbox.services.batch_data import catalog, nodes, pools, rules, timers
 from batchimage.sandbox.services.batch_data.accounts import Account, account_of
 
 USER_SUBSCRIPTION_CORES = 1000  # default regional vCPU quota (dedicated, Spot) in the sandbox
@@ -45,7 +44,7 @@ def resize(world: World, record: dict[str, Any], dedicated: int, low: int) -> No
         grow = grow or surplus < 0
     pools.set_allocation(world, record, "resizing")
     seconds = world.config.duration("pool.allocate" if grow else "pool.shrink", 60.0)
-    schedule(
+    timers.later(
         world, seconds, "batch.resize_done", {"pool": _key(record), "resize": record["_resize"]}
     )
 
@@ -60,7 +59,8 @@ def stop(world: World, record: dict[str, Any]) -> None:
             nodes.stay(world, node)
     pools.set_allocation(world, record, "stopping")
     seconds = world.config.duration("pool.stop_resize", 30.0)
-    schedule(world, seconds, "batch.stop_done", {"pool": _key(record), "resize": record["_resize"]})
+    args = {"pool": _key(record), "resize": record["_resize"]}
+    timers.later(world, seconds, "batch.stop_done", args)
 
 
 def delete(world: World, record: dict[str, Any]) -> None:
@@ -71,7 +71,7 @@ def delete(world: World, record: dict[str, Any]) -> None:
     pools.set_state(world, record, "deleting")
     pools.set_allocation(world, record, "resizing")
     seconds = world.config.duration("pool.delete", 120.0)
-    schedule(world, seconds, "batch.pool_deleted", {"pool": _key(record)})
+    timers.later(world, seconds, "batch.pool_deleted", {"pool": _key(record)})
 
 
 def _key(record: dict[str, Any]) -> str:
@@ -86,7 +86,7 @@ def _current(world: World, args: dict[str, Any]) -> dict[str, Any] | None:
     return record
 
 
-@action("batch.resize_done")
+@timers.action("batch.resize_done")
 def _resize_done(world: World, args: dict[str, Any]) -> None:
     record = _current(world, args)
     account = account_of(world, record["_account"]) if record else None
@@ -110,7 +110,7 @@ def _resize_done(world: World, args: dict[str, Any]) -> None:
     pools.set_allocation(world, record, "steady")
 
 
-@action("batch.stop_done")
+@timers.action("batch.stop_done")
 def _stop_done(world: World, args: dict[str, Any]) -> None:
     record = _current(world, args)
     if record is None:
@@ -134,7 +134,7 @@ def _stop_done(world: World, args: dict[str, Any]) -> None:
     pools.set_allocation(world, record, "steady")
 
 
-@action("batch.pool_deleted")
+@timers.action("batch.pool_deleted")
 def _pool_deleted(world: World, args: dict[str, Any]) -> None:
     if pools.table(world).pop(args["pool"], None) is not None:
         world.store.touch()

@@ -9,9 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from batchimage.sandbox.clock import action, schedule
 from batchimage.sandbox.context import Call, World
-from batchimage.sandbox.services.batch_data import allocation, pools
+from batchimage.sandbox.services.batch_data import allocation, pools, timers
 from batchimage.sandbox.services.batch_data.errors import batch_error, invalid_property
 from batchimage.sandbox.services.batch_data.formula import FormulaError, Result, compile_formula
 from batchimage.sandbox.services.batch_data.wire import duration, iso_duration, seconds_of, stamp
@@ -70,7 +69,7 @@ def evaluate(world: World, record: dict[str, Any], formula: str) -> dict[str, An
         "$NodeDeallocationOption": "requeue",
         "$TaskSlotsPerNode": float(record["taskSlotsPerNode"]),
     }
-    run: dict[str, Any] = {"timestamp": stamp(world.clock.now())}
+    run: dict[str, Any] = {"timestamp": stamp(timers.now(world))}
     try:
         result = compile_formula(formula)(system)
         _targets(result)
@@ -134,10 +133,10 @@ def apply(world: World, record: dict[str, Any]) -> None:
             allocation.resize(world, record, *wanted)
     seconds = seconds_of(record["autoScaleEvaluationInterval"]) or 900.0
     args = {"pool": pools.key(record["_account"], record["id"]), "autoscale": record["_autoscale"]}
-    schedule(world, seconds, "batch.autoscale", args)
+    timers.later(world, seconds, "batch.autoscale", args)
 
 
-@action("batch.autoscale")
+@timers.action("batch.autoscale")
 def _periodic(world: World, args: dict[str, Any]) -> None:
     record = pools.table(world).get(args["pool"])
     if (

@@ -9,9 +9,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from batchimage.sandbox.clock import action, schedule
 from batchimage.sandbox.context import Call, World
-from batchimage.sandbox.services.batch_data import nodes, pools, rules
+from batchimage.sandbox.services.batch_data import nodes, pools, rules, timers
 from batchimage.sandbox.services.batch_data.accounts import Account
 from batchimage.sandbox.services.batch_data.errors import (
     conflict,
@@ -152,7 +151,7 @@ def _set_task_state(world: World, task: dict[str, Any], state: str) -> None:
     task["previousState"] = task["state"]
     task["previousStateTransitionTime"] = stamp(task["_state_at"])
     task["state"] = state
-    task["_state_at"] = task["_modified"] = world.clock.now()
+    task["_state_at"] = task["_modified"] = timers.now(world)
     world.store.touch()
 
 
@@ -201,14 +200,14 @@ def _start(
         "taskRootDirectory": root,
         "taskRootDirectoryUrl": f"{node_url}/files/{root}",
     }
-    task["executionInfo"]["startTime"] = stamp(world.clock.now())
+    task["executionInfo"]["startTime"] = stamp(timers.now(world))
     _set_task_state(world, task, "running")
     seconds = world.config.duration("task.run", 10.0)
     args = {"job": key(job["_account"], job["id"]), "task": task["id"].lower(), "node": node["id"]}
-    schedule(world, seconds, "batch.task_done", args)
+    timers.later(world, seconds, "batch.task_done", args)
 
 
-@action("batch.task_done")
+@timers.action("batch.task_done")
 def _task_done(world: World, args: dict[str, Any]) -> None:
     job = table(world).get(args["job"])
     task = job["_tasks"].get(args["task"]) if job else None
@@ -217,15 +216,15 @@ def _task_done(world: World, args: dict[str, Any]) -> None:
     result = rules.outcome(world, "task", task["commandLine"])
     info = task["executionInfo"]
     retries = int(task["constraints"].get("maxTaskRetryCount", 0))
-    task["_files"]["stdout.txt"] = {"content": result.stdout, "at": world.clock.now()}
-    task["_files"]["stderr.txt"] = {"content": result.stderr, "at": world.clock.now()}
+    task["_files"]["stdout.txt"] = {"content": result.stdout, "at": timers.now(world)}
+    task["_files"]["stderr.txt"] = {"content": result.stderr, "at": timers.now(world)}
     info["exitCode"] = result.exit_code
     if result.exit_code != 0 and (retries == -1 or info["retryCount"] < retries):
         info["retryCount"] += 1
-        info["lastRetryTime"] = stamp(world.clock.now())
-        schedule(world, world.config.duration("task.run", 10.0), "batch.task_done", args)
+        info["lastRetryTime"] = stamp(timers.now(world))
+        timers.later(world, world.config.duration("task.run", 10.0), "batch.task_done", args)
         return
-    info["endTime"] = stamp(world.clock.now())
+    info["endTime"] = stamp(timers.now(world))
     info["result"] = "success" if result.exit_code == 0 else "failure"
     if result.exit_code != 0:
         info["failureInfo"] = {
@@ -260,7 +259,7 @@ def delete(world: World, job: dict[str, Any]) -> None:
     job["previousState"] = job["state"]
     job["previousStateTransitionTime"] = stamp(job["_state_at"])
     job["state"] = "deleting"
-    job["_state_at"] = job["_modified"] = world.clock.now()
+    job["_state_at"] = job["_modified"] = timers.now(world)
     world.store.touch()
     for task in job["_tasks"].values():
         if task["state"] == "running":
@@ -268,10 +267,10 @@ def delete(world: World, job: dict[str, Any]) -> None:
             node_id = task.get("nodeInfo", {}).get("nodeId", "")
             _release(world, job, task, node_id, succeeded=False)
     seconds = world.config.duration("job.delete", 10.0)
-    schedule(world, seconds, "batch.job_deleted", {"job": key(job["_account"], job["id"])})
+    timers.later(world, seconds, "batch.job_deleted", {"job": key(job["_account"], job["id"])})
 
 
-@action("batch.job_deleted")
+@timers.action("batch.job_deleted")
 def _job_deleted(world: World, args: dict[str, Any]) -> None:
     if table(world).pop(args["job"], None) is not None:
         world.store.touch()

@@ -11,9 +11,8 @@ import hashlib
 import uuid
 from typing import Any
 
-from batchimage.sandbox.clock import action, schedule
 from batchimage.sandbox.context import World
-from batchimage.sandbox.services.batch_data import images, pools, resource_files, rules
+from batchimage.sandbox.services.batch_data import images, pools, resource_files, rules, timers
 from batchimage.sandbox.services.batch_data.accounts import account_of
 from batchimage.sandbox.services.batch_data.wire import stamp
 
@@ -42,7 +41,7 @@ def removal_order(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def set_state(world: World, node: dict[str, Any], state: str) -> None:
     node["state"] = state
-    node["_state_at"] = world.clock.now()
+    node["_state_at"] = timers.now(world)
     world.store.touch()
 
 
@@ -61,7 +60,7 @@ def add(world: World, record: dict[str, Any], dedicated: bool) -> dict[str, Any]
     seq = int(record.get("_node_seq", 0)) + 1
     record["_node_seq"] = seq
     node_id = "tvmps_" + hashlib.sha256(uuid.uuid4().bytes).hexdigest()
-    now = world.clock.now()
+    now = timers.now(world)
     node: dict[str, Any] = {
         "id": node_id,
         "state": "creating",
@@ -83,7 +82,7 @@ def add(world: World, record: dict[str, Any], dedicated: bool) -> dict[str, Any]
     record["_nodes"][node_id] = node
     world.store.touch()
     boot = world.config.duration("node.start", 180.0)
-    schedule(world, boot * BOOT_SHARE, "batch.node_starting", _args(record, node))
+    timers.later(world, boot * BOOT_SHARE, "batch.node_starting", _args(record, node))
     return node
 
 
@@ -110,7 +109,7 @@ def _find(world: World, args: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
     return record, node
 
 
-@action("batch.node_starting")
+@timers.action("batch.node_starting")
 def _starting(world: World, args: dict[str, Any]) -> None:
     found = _find(world, args)
     if found is None or found[1]["state"] != "creating":
@@ -119,16 +118,16 @@ def _starting(world: World, args: dict[str, Any]) -> None:
     node["allocationTime"] = stamp(node["_created"])
     set_state(world, node, "starting")
     boot = world.config.duration("node.start", 180.0)
-    schedule(world, boot * (1 - BOOT_SHARE), "batch.node_ready", _args(record, node))
+    timers.later(world, boot * (1 - BOOT_SHARE), "batch.node_ready", _args(record, node))
 
 
-@action("batch.node_ready")
+@timers.action("batch.node_ready")
 def _ready(world: World, args: dict[str, Any]) -> None:
     found = _find(world, args)
     if found is None or found[1]["state"] != "starting":
         return
     record, node = found
-    node["lastBootTime"] = stamp(world.clock.now())
+    node["lastBootTime"] = stamp(timers.now(world))
     vmc = record["virtualMachineConfiguration"]
     problems = (
         images.node_problems(world, node["_image_version"], vmc["nodeAgentSKUId"])
@@ -146,7 +145,7 @@ def _ready(world: World, args: dict[str, Any]) -> None:
     node["startTask"] = copy.deepcopy(task)
     node["startTaskInfo"] = {
         "state": "running",
-        "startTime": stamp(world.clock.now()),
+        "startTime": stamp(timers.now(world)),
         "retryCount": 0,
     }
     if task.get("waitForSuccess", True):
@@ -154,10 +153,10 @@ def _ready(world: World, args: dict[str, Any]) -> None:
     else:
         become_idle(world, record, node)
     seconds = world.config.duration("node.start_task", 30.0)
-    schedule(world, seconds, "batch.start_task_done", _args(record, node))
+    timers.later(world, seconds, "batch.start_task_done", _args(record, node))
 
 
-@action("batch.start_task_done")
+@timers.action("batch.start_task_done")
 def _start_task_done(world: World, args: dict[str, Any]) -> None:
     found = _find(world, args)
     if found is None or "startTaskInfo" not in found[1]:
@@ -170,7 +169,7 @@ def _start_task_done(world: World, args: dict[str, Any]) -> None:
         if account is not None
         else None
     )
-    now = world.clock.now()
+    now = timers.now(world)
     if failure is None:
         result = rules.outcome(world, "start_task", str(task.get("commandLine", "")))
         write_file(world, node, "startup/stdout.txt", result.stdout)
@@ -184,7 +183,7 @@ def _start_task_done(world: World, args: dict[str, Any]) -> None:
         info["lastRetryTime"] = stamp(now)
         world.store.touch()
         seconds = world.config.duration("node.start_task", 30.0)
-        schedule(world, seconds, "batch.start_task_done", args)
+        timers.later(world, seconds, "batch.start_task_done", args)
         return
     info.update({"state": "completed", "endTime": stamp(now)})
     info["result"] = "failure" if failure else "success"
@@ -216,7 +215,7 @@ def become_idle(world: World, record: dict[str, Any], node: dict[str, Any]) -> N
 
 
 def write_file(world: World, node: dict[str, Any], path: str, text: str) -> None:
-    node["_files"][path] = {"content": text, "at": world.clock.now()}
+    node["_files"][path] = {"content": text, "at": timers.now(world)}
     world.store.touch()
 
 

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from batchimage.sandbox.context import Call, World
-from batchimage.sandbox.services.batch_data import catalog, images
+from batchimage.sandbox.services.batch_data import catalog, images, timers
 from batchimage.sandbox.services.batch_data.accounts import Account
 from batchimage.sandbox.services.batch_data.errors import (
     batch_error,
@@ -83,21 +83,21 @@ def in_account(world: World, account: Account) -> list[dict[str, Any]]:
 
 def changed(world: World, record: dict[str, Any]) -> None:
     """Mark `record` modified now (new ETag / Last-Modified)."""
-    record["_modified"] = world.clock.now()
+    record["_modified"] = timers.now(world)
     world.store.touch()
 
 
 def set_state(world: World, record: dict[str, Any], state: str) -> None:
     """Change the pool state (not a change of pool-level data: ETag stays)."""
     record["state"] = state
-    record["_state_at"] = world.clock.now()
+    record["_state_at"] = timers.now(world)
     world.store.touch()
 
 
 def set_allocation(world: World, record: dict[str, Any], state: str) -> None:
     """Change the allocation state (ETag and lastModified stay, as on Azure)."""
     record["allocationState"] = state
-    record["_alloc_at"] = world.clock.now()
+    record["_alloc_at"] = timers.now(world)
     world.store.touch()
 
 

@@ -41,11 +41,12 @@ def _check(world: World, account: Account, item: dict[str, Any]) -> tuple[str, s
         if storage is None:
             return NOT_FOUND
         url = f"{root}/{storage}/{item['autoStorageContainerName']}"
-        return _ask(world, url, container=True, keyed=True)
+        return _ask(world, url, container=True, keyed=True, prefix=item.get("blobPrefix", ""))
     url = str(item.get("httpUrl") or item.get("storageContainerUrl") or "")
     if not root or not url.startswith(root + "/"):
         return None  # outside the sandbox: a node would fetch it; the sandbox cannot tell
-    return _ask(world, url, container=not item.get("httpUrl"), keyed=keyed)
+    container = not item.get("httpUrl")
+    return _ask(world, url, container=container, keyed=keyed, prefix=item.get("blobPrefix", ""))
 
 
 def _auto_storage(account: Account) -> str | None:
@@ -53,7 +54,9 @@ def _auto_storage(account: Account) -> str | None:
     return str(storage_id).rstrip("/").split("/")[-1] if storage_id else None
 
 
-def _ask(world: World, url: str, *, container: bool, keyed: bool) -> tuple[str, str] | None:
+def _ask(
+    world: World, url: str, *, container: bool, keyed: bool, prefix: str = ""
+) -> tuple[str, str] | None:
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
     from azure.storage.blob import BlobClient, ContainerClient
 
@@ -67,8 +70,9 @@ def _ask(world: World, url: str, *, container: bool, keyed: bool) -> tuple[str, 
         "retry_total": 0,
     }
     try:
-        if container:
-            ContainerClient.from_container_url(url, **options).get_container_properties()
+        if container:  # a node lists the blobs (with blobPrefix) and downloads them
+            client = ContainerClient.from_container_url(url, **options)
+            next(iter(client.list_blobs(name_starts_with=prefix or None)), None)
         else:
             BlobClient.from_blob_url(url, **options).get_blob_properties()
     except ResourceNotFoundError:
