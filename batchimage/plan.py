@@ -24,10 +24,19 @@ from typing import Any, Literal
 
 from batchimage.state import StepRecord, StepStatus
 from batchimage.steps.base import Outputs, Step, short_hash
+from batchimage.steps.image_pipeline import stage
 
 StageBuilder = Callable[[Any], list[Step[Any]]]
 
-STAGES: list[tuple[str, StageBuilder]] = []
+STAGES: list[tuple[str, StageBuilder]] = [
+    ("preflight", stage("preflight")),
+    ("resolve", stage("resolve")),
+    ("build", stage("build")),
+    ("customize", stage("customize")),
+    ("generalize", stage("generalize")),
+    ("capture", stage("capture")),
+    ("cleanup", stage("cleanup")),
+]
 
 
 def build_steps(spec: Any, stages: list[tuple[str, StageBuilder]] | None = None) -> list[Step[Any]]:

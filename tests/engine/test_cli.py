@@ -63,10 +63,11 @@ def recorded(tmp_path: Path) -> Path:
     return state
 
 
-def test_plan_without_changes_exits_0(spec: Path) -> None:
+def test_plan_of_a_new_pipeline_exits_2(spec: Path) -> None:
+    # Exit 0 ("No changes") after an apply is tested in tests/pipeline/test_quickstart.py.
     result = batchimage("plan", str(spec), "--offline")
-    assert result.returncode == 0, result.stderr
-    assert "No changes" in result.stdout
+    assert result.returncode == 2, result.stderr
+    assert "+ create   capture.version" in result.stdout
 
 
 def test_plan_with_changes_exits_2_and_json_lists_them(spec: Path, recorded: Path) -> None:
@@ -78,11 +79,12 @@ def test_plan_with_changes_exits_2_and_json_lists_them(spec: Path, recorded: Pat
     doc = json.loads(result.stdout)
     assert doc["has_changes"] is True
     assert doc["summary"]["delete"] == 4
-    assert {c["key"] for c in doc["changes"]} == {"a", "b", "c", "d"}
+    deleted = {c["key"] for c in doc["changes"] if c["action"] == "delete"}
+    assert deleted == {"a", "b", "c", "d"}
     text = batchimage("plan", str(spec), "--offline", "--state", str(recorded))
     assert text.returncode == 2
-    assert "- delete   a  no longer in the spec" in text.stdout
-    assert "0 to create, 0 to update, 0 to replace, 4 to delete." in text.stdout
+    assert "no longer in the spec" in text.stdout
+    assert "0 to update, 0 to replace, 4 to delete." in text.stdout
 
 
 def test_plan_refuses_a_corrupt_state_with_exit_1(spec: Path, tmp_path: Path) -> None:

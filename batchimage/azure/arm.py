@@ -1,0 +1,276 @@
+"""Thin helpers the image steps share over the management SDKs: read-or-None, tags back to
+`ResourceRef`s, waiting on pollers with SDK errors mapped, and delete/exists by resource id.
+
+    found = get_or_none("read VM x", compute.virtual_machines.get, group, name)
+    ref = ref_for(found.id, VM, found.tags)      # created_by_run read back from the tags
+    wait(ctx, poller, "VM x to be created", "create VM x", timeout_s=1800)
+    delete(ctx, ref)                             # by kind; a resource already gone is fine
+
+Every SDK exception leaves these functions as ours (`batchimage.azure.errors.translate`),
+naming the operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from azure.core.exceptions import AzureError as SdkAzureError
+
+from batchimage.azure.errors import azure_call, is_not_found, translate
+from batchimage.azure.names import parse_id
+from batchimage.errors import AzureError
+from batchimage.state import ResourceRef
+from batchimage.steps.base import FINGERPRINT_TAG, PIPELINE_TAG, RUN_TAG
+
+if TYPE_CHECKING:
+    from batchimage.azure.clients import AzureClients
+    from batchimage.steps.base import Outputs, Poller, RunContext
+
+T = TypeVar("T")
+
+VM = "Microsoft.Compute/virtualMachines"
+DISK = "Microsoft.Compute/disks"
+IMAGE = "Microsoft.Compute/images"
+GALLERY = "Microsoft.Compute/galleries"
+DEFINITION = "Microsoft.Compute/galleries/images"
+VERSION = "Microsoft.Compute/galleries/images/versions"
+RUN_COMMAND = "Microsoft.Compute/virtualMachines/runCommands"
+NIC = "Microsoft.Network/networkInterfaces"
+PUBLIC_IP = "Microsoft.Network/publicIPAddresses"
+VNET = "Microsoft.Network/virtualNetworks"
+SUBNET = "Microsoft.Network/virtualNetworks/subnets"
+NSG = "Microsoft.Network/networkSecurityGroups"
+GROUP = "Microsoft.Resources/resourceGroups"
+STORAGE = "Microsoft.Storage/storageAccounts"
+BLOB = "blob"
+
+# Delete order: what holds a reference goes before what it references.
+DELETE_ORDER = (
+    VM,
+    RUN_COMMAND,
+    DISK,
+    BLOB,
+    NIC,
+    PUBLIC_IP,
+    SUBNET,
+    VNET,
+    NSG,
+    IMAGE,
+    VERSION,
+    DEFINITION,
+    GALLERY,
+    STORAGE,
+    GROUP,
+)
+
+
+def text(value: Any, default: str = "") -> str:
+    """An SDK field as plain text: an enum's value (not "Enum.MEMBER"), `default` for None."""
+    if value is None:
+        return default
+    return str(getattr(value, "value", value))
+
+
+def get_or_none(operation: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    """`fn(*args, **kwargs)`, or None when Azure answers "not found"; other errors are ours."""
+    try:
+        return fn(*args, **kwargs)
+    except SdkAzureError as exc:
+        if is_not_found(exc):
+            return None
+        raise translate(exc, operation) from exc
+
+
+def tags_of(resource: Any) -> dict[str, str]:
+    """The tags of an SDK model or REST dict (empty when none)."""
+    tags = getattr(resource, "tags", None)
+    if tags is None and isinstance(resource, Mapping):
+        tags = resource.get("tags")
+    return dict(tags or {})
+
+
+def owned(ctx: RunContext, tags: Mapping[str, str] | None) -> bool:
+    """Whether this pipeline created the resource carrying `tags` (its pipeline and run tags)."""
+    tags = tags or {}
+    return tags.get(PIPELINE_TAG) == ctx.pipeline and bool(tags.get(RUN_TAG))
+
+
+def ref_for(
+    ctx: RunContext, resource_id: str, kind: str, tags: Mapping[str, str] | None
+) -> ResourceRef:
+    """A ResourceRef whose creator is read back from the tags (None: not this pipeline's)."""
+    run = (tags or {}).get(RUN_TAG) if owned(ctx, tags) else None
+    return ResourceRef(id=resource_id, kind=kind, created_by_run=run)
+
+
+def observed(ctx: RunContext, tags: Mapping[str, str] | None) -> str | None:
+    """The fingerprint to compare: the tag of a resource we made; for one we only use (made
+    by someone else), the current fingerprint, since we take it as it is and never write it."""
+    if owned(ctx, tags):
+        return (tags or {}).get(FINGERPRINT_TAG)
+    return ctx.fingerprint
+
+
+def resource_tags(
+    ctx: RunContext, existing: Mapping[str, str] | None = None, **extra: str
+) -> dict[str, str]:
+    """Tags for a resource this step writes: the spec's tags, `extra`, and the pipeline's own
+    (run, pipeline, step, fingerprint; see `RunContext.tags`)."""
+    return {**dict(ctx.spec.tags), **extra, **ctx.tags(existing)}
+
+
+def poll_interval(ctx: RunContext, default: float) -> float:
+    """Seconds between polls: the cloud profile's polling interval when it sets one (the
+    sandbox does, scaled to its clock), else `default`."""
+    interval = getattr(ctx.clients.profile, "polling_interval", None)
+    return float(interval) if interval is not None else default
+
+
+def wait(
+    ctx: RunContext, poller: Poller, what: str, operation: str, *, timeout_s: float | None = None
+) -> Any:
+    """Wait for an LRO (progress shown as `what`); a failure leaves as ours, naming `operation`."""
+    with azure_call(operation):
+        return ctx.wait(poller, what, timeout_s=timeout_s)
+
+
+def begin_and_wait(
+    ctx: RunContext,
+    operation: str,
+    what: str,
+    start: Callable[..., Poller],
+    *args: Any,
+    timeout_s: float | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Start an LRO with `start(*args, **kwargs)` and wait for it (see `wait`)."""
+    with azure_call(operation):
+        poller = start(*args, **kwargs)
+    return wait(ctx, poller, what, operation, timeout_s=timeout_s)
+
+
+def order_for_delete(refs: Iterable[ResourceRef]) -> list[ResourceRef]:
+    """`refs` sorted so that every resource is deleted before what it depends on."""
+    rank = {kind: i for i, kind in enumerate(DELETE_ORDER)}
+    return sorted(refs, key=lambda ref: rank.get(ref.kind, len(rank)))
+
+
+def exists(clients: AzureClients, ref: ResourceRef) -> bool:
+    """Whether the resource `ref` names still exists (read-only)."""
+    if ref.kind == BLOB:
+        from batchimage.azure.blobs import blob_exists
+
+        return blob_exists(clients, ref.id)
+    getter = _getter(clients, ref)
+    if getter is None:
+        return False
+    return get_or_none(f"read {ref.id}", getter) is not None
+
+
+def delete(ctx: RunContext, ref: ResourceRef, *, timeout_s: float | None = None) -> str:
+    """Delete one resource by kind; "deleted", "gone" (already), or "kept: <why>" for a group."""
+    clients: AzureClients = ctx.clients
+    name = ref.id.rsplit("/", 1)[-1]
+    if ref.kind == BLOB:
+        from batchimage.azure.blobs import delete_blob
+
+        return "deleted" if delete_blob(clients, ref.id) else "gone"
+    if ref.kind == GROUP:
+        return _delete_group(ctx, ref, timeout_s)
+    start = _deleter(clients, ref)
+    if start is None:
+        raise AzureError(f"batchimage cannot delete resources of kind {ref.kind} ({ref.id})")
+    try:
+        poller = start()
+    except SdkAzureError as exc:
+        if is_not_found(exc):
+            return "gone"
+        raise translate(exc, f"delete {name}") from exc
+    try:
+        wait(ctx, poller, f"{name} to be deleted", f"delete {name}", timeout_s=timeout_s)
+    except AzureError as err:
+        if is_not_found(err):
+            return "gone"
+        raise
+    return "deleted"
+
+
+def _delete_group(ctx: RunContext, ref: ResourceRef, timeout_s: float | None) -> str:
+    """Delete a resource group only when nothing is left in it (never others' resources)."""
+    clients: AzureClients = ctx.clients
+    group = parse_id(ref.id)["group"]
+    if get_or_none(f"read group {group}", clients.resource.resource_groups.get, group) is None:
+        return "gone"
+    with azure_call(f"list resources in group {group}"):
+        left = [text(r.name) for r in clients.resource.resources.list_by_resource_group(group)]
+    if left:
+        return f"kept: it still holds {len(left)} resource(s) ({', '.join(sorted(left)[:5])})"
+    try:
+        poller = clients.resource.resource_groups.begin_delete(group)
+    except SdkAzureError as exc:
+        if is_not_found(exc):
+            return "gone"
+        raise translate(exc, f"delete group {group}") from exc
+    wait(ctx, poller, f"group {group} to be deleted", f"delete group {group}", timeout_s=timeout_s)
+    return "deleted"
+
+
+# kind -> (client attribute, operation group, how many names the calls take, get method)
+_OPERATIONS: dict[str, tuple[str, str, int, str]] = {
+    VM: ("compute", "virtual_machines", 1, "get"),
+    DISK: ("compute", "disks", 1, "get"),
+    IMAGE: ("compute", "images", 1, "get"),
+    GALLERY: ("compute", "galleries", 1, "get"),
+    DEFINITION: ("compute", "gallery_images", 2, "get"),
+    VERSION: ("compute", "gallery_image_versions", 3, "get"),
+    RUN_COMMAND: ("compute", "virtual_machine_run_commands", 2, "get_by_virtual_machine"),
+    NIC: ("network", "network_interfaces", 1, "get"),
+    PUBLIC_IP: ("network", "public_ip_addresses", 1, "get"),
+    VNET: ("network", "virtual_networks", 1, "get"),
+    SUBNET: ("network", "subnets", 2, "get"),
+    NSG: ("network", "network_security_groups", 1, "get"),
+}
+
+
+def _call_for(
+    clients: AzureClients, ref: ResourceRef, method: str | None
+) -> Callable[[], Any] | None:
+    """`ops.<method>(group, *names)` for `ref` (None for a kind without such a call);
+    `method` None means the kind's get method."""
+    if ref.kind == GROUP and method is None:
+        group = parse_id(ref.id)["group"]
+        return lambda: clients.resource.resource_groups.get(group)
+    known = _OPERATIONS.get(ref.kind)
+    if known is None:
+        return None
+    client, operations, count, get = known
+    p = parse_id(ref.id)
+    args = [p.get("group", ""), *p.get("names", "").split("/")[:count]]
+    ops = getattr(getattr(clients, client), operations)
+    fn = getattr(ops, method or get)
+    return lambda: fn(*args)
+
+
+def _getter(clients: AzureClients, ref: ResourceRef) -> Callable[[], Any] | None:
+    return _call_for(clients, ref, None)
+
+
+def _deleter(clients: AzureClients, ref: ResourceRef) -> Callable[[], Poller] | None:
+    return _call_for(clients, ref, "begin_delete")
+
+
+def delete_created(ctx: RunContext, outputs: Outputs) -> None:
+    """Delete what `outputs` says this pipeline created, in dependency order."""
+    for ref in order_for_delete(outputs.created()):
+        result = delete(ctx, ref)
+        if result.startswith("kept"):
+            ctx.say(f"{ref.id.rsplit('/', 1)[-1]} {result}")
+
+
+class DeletesCreated:
+    """Mixin for a step whose `destroy` deletes its outputs' created resources."""
+
+    @classmethod
+    def destroy(cls, ctx: RunContext, outputs: Any) -> None:
+        delete_created(ctx, outputs)

@@ -1,0 +1,145 @@
+"""Azure Compute Gallery helpers: the image definition the spec asks for, its compatibility
+with an existing one, version numbering, and replica counts.
+
+    want = wanted_definition(spec, plan={"name":..., "product":..., "publisher":...})
+    problems = definition_problems(existing_sdk_model, want)    # [] when compatible
+    next_version(["1.0.0", "1.0.3", "0.9.9"]) -> "1.0.4"
+    replica_plan(spec) -> [("eastus", 2), ("westeurope", 1)]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from batchimage.azure.arm import text
+
+NODES_PER_REPLICA = 300
+
+
+@dataclass(frozen=True)
+class WantedDefinition:
+    """The image definition properties the pipeline needs (REST values)."""
+
+    os_type: str
+    os_state: str
+    hyper_v_generation: str
+    security_type: str
+    plan: dict[str, str] | None
+    publisher: str
+    offer: str
+    sku: str
+    architecture: str = "x64"
+
+    def body(self, location: str, tags: dict[str, str], description: str | None) -> dict[str, Any]:
+        """The PUT body of a gallery image definition."""
+        props: dict[str, Any] = {
+            "osType": self.os_type,
+            "osState": self.os_state,
+            "hyperVGeneration": self.hyper_v_generation,
+            "architecture": self.architecture,
+            "identifier": {"publisher": self.publisher, "offer": self.offer, "sku": self.sku},
+            "features": [{"name": "SecurityType", "value": self.security_type}],
+        }
+        if self.plan:
+            props["purchasePlan"] = dict(self.plan)
+        if description:
+            props["description"] = description
+        return {"location": location, "tags": tags, "properties": props}
+
+
+def builds_vm(spec: Any) -> bool:
+    """Whether the image is made on a build VM (else it is registered from a VHD as is)."""
+    return spec.image.base.marketplace is not None or bool(spec.image.customize)
+
+
+def wanted_definition(spec: Any, plan: dict[str, str] | None) -> WantedDefinition:
+    """The definition the spec asks for, given the base image's purchase plan."""
+    definition = spec.image.capture.gallery.definition
+    generalized = spec.image.generalize.enabled or not builds_vm(spec)
+    return WantedDefinition(
+        os_type="Windows" if spec.os_type == "windows" else "Linux",
+        os_state="Generalized" if generalized else "Specialized",
+        hyper_v_generation=definition.hyper_v_generation,
+        security_type=definition.security_type or "Standard",
+        plan=plan,
+        publisher=definition.publisher,
+        offer=definition.offer,
+        sku=definition.sku,
+    )
+
+
+def _security_type(raw: Any) -> str:
+    for feature in getattr(raw, "features", None) or []:
+        if text(feature.name).lower() == "securitytype":
+            return text(feature.value)
+    return "Standard"
+
+
+def definition_problems(raw: Any, want: WantedDefinition) -> list[str]:
+    """Why an existing definition cannot take this image (empty: compatible)."""
+    problems = []
+    pairs = [
+        ("OS type", text(raw.os_type or ""), want.os_type),
+        ("OS state", text(raw.os_state or ""), want.os_state),
+        ("Hyper-V generation", text(raw.hyper_v_generation or "V1"), want.hyper_v_generation),
+        ("security type", _security_type(raw), want.security_type),
+        ("architecture", text(raw.architecture or "x64"), want.architecture),
+    ]
+    for what, have, need in pairs:
+        if have.lower() != need.lower():
+            problems.append(f"its {what} is {have}, the image's is {need}")
+    plan = raw.purchase_plan
+    have_plan = (
+        {"name": plan.name, "product": plan.product, "publisher": plan.publisher}
+        if plan is not None and plan.name
+        else None
+    )
+    if _plan_key(have_plan) != _plan_key(want.plan):
+        problems.append(
+            f"its purchase plan is {_plan_text(have_plan)}, the base image's is "
+            f"{_plan_text(want.plan)}"
+        )
+    return problems
+
+
+def _plan_key(plan: dict[str, str] | None) -> tuple[str, ...] | None:
+    if not plan:
+        return None
+    return tuple(plan.get(k, "").lower() for k in ("name", "product", "publisher"))
+
+
+def _plan_text(plan: dict[str, str] | None) -> str:
+    if not plan:
+        return "none"
+    return f"{plan.get('publisher')}/{plan.get('product')}/{plan.get('name')}"
+
+
+def version_key(name: str) -> tuple[int, int, int]:
+    """Sort key of a MAJOR.MINOR.PATCH version name."""
+    parts = [int(p) if p.isdigit() else 0 for p in name.split(".")[:3]]
+    parts += [0] * (3 - len(parts))
+    return parts[0], parts[1], parts[2]
+
+
+def next_version(existing: list[str]) -> str:
+    """The next patch after the highest existing version; 1.0.0 when there is none."""
+    if not existing:
+        return "1.0.0"
+    major, minor, patch = max(version_key(v) for v in existing)
+    return f"{major}.{minor}.{patch + 1}"
+
+
+def replica_plan(spec: Any) -> list[tuple[str, int]]:
+    """(region, count) per replica region: the spec's count, raised to at least one replica
+    per 300 fixed pool nodes of the pools in that region."""
+    nodes: dict[str, int] = {}
+    for pool in spec.pools:
+        region = pool.batch_account.location or spec.location
+        nodes[region] = nodes.get(region, 0) + (pool.dedicated_nodes or 0) + (pool.spot_nodes or 0)
+    out = []
+    for replica in spec.image.capture.gallery.replicas:
+        need = math.ceil(nodes.get(replica.region, 0) / NODES_PER_REPLICA)
+        out.append((replica.region, max(replica.count, need, 1)))
+    return out

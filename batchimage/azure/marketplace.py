@@ -1,0 +1,115 @@
+"""Marketplace images: resolve `latest` to an exact version and read what the pipeline needs
+(purchase plan, Hyper-V generation, OS, architecture, disk size).
+
+    image = resolve_marketplace(clients, "eastus", spec.image.base.marketplace, pinned=None)
+    image.version, image.plan, image.hyper_v_generation, image.os_type
+
+A missing image or version raises PermanentAzureError with the `az` command that lists
+what exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from batchimage.azure.arm import get_or_none, text
+from batchimage.errors import PermanentAzureError
+
+if TYPE_CHECKING:
+    from batchimage.azure.clients import AzureClients
+
+
+@dataclass(frozen=True)
+class MarketplaceImage:
+    """One exact Marketplace image version and its facts."""
+
+    publisher: str
+    offer: str
+    sku: str
+    version: str
+    plan: dict[str, str] | None
+    hyper_v_generation: str
+    os_type: str
+    architecture: str
+    os_disk_gb: int | None
+
+    @property
+    def urn(self) -> str:
+        """publisher:offer:sku:version, as `az` writes it."""
+        return f"{self.publisher}:{self.offer}:{self.sku}:{self.version}"
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """Sort key of a dotted version ("1.10.2" after "1.9.30"); non-numbers sort first."""
+    out = []
+    for part in version.split("."):
+        out.append(int(part) if part.isdigit() else -1)
+    return tuple(out)
+
+
+def list_command(location: str, mp: Any) -> str:
+    """The `az` command that lists the versions of `mp` in `location`."""
+    return (
+        f"az vm image list --location {location} --publisher {mp.publisher} "
+        f"--offer {mp.offer} --sku {mp.sku} --all --output table"
+    )
+
+
+def resolve_marketplace(
+    clients: AzureClients, location: str, mp: Any, *, pinned: str | None = None
+) -> MarketplaceImage:
+    """The exact image `mp` names: `pinned` or its explicit version, else the newest one."""
+    images = clients.compute.virtual_machine_images
+    urn = f"{mp.publisher}:{mp.offer}:{mp.sku}"
+    operation = f"list versions of image {urn} in {location}"
+    # a missing publisher, offer or sku answers 404: treated as "no versions"
+    found = get_or_none(operation, images.list, location, mp.publisher, mp.offer, mp.sku) or []
+    versions = sorted((text(v.name) for v in found), key=version_key)
+    if not versions:
+        raise PermanentAzureError(
+            f"Marketplace image {urn} does not exist in {location} (or has no versions); check "
+            f"the publisher, offer and sku: {list_command(location, mp)}",
+            code="ImageNotFound",
+            status=404,
+        )
+    wanted = pinned or (mp.version if mp.version != "latest" else versions[-1])
+    if wanted not in versions:
+        shown = ", ".join(versions[-5:])
+        raise PermanentAzureError(
+            f"Marketplace image {urn} has no version {wanted} in {location} (newest: {shown}); "
+            f"pick one from: {list_command(location, mp)}",
+            code="ImageVersionNotFound",
+            status=404,
+        )
+    raw = get_or_none(
+        f"read image {urn}:{wanted}", images.get, location, mp.publisher, mp.offer, mp.sku, wanted
+    )
+    if raw is None:
+        raise PermanentAzureError(
+            f"Marketplace image {urn}:{wanted} vanished while being read; run again",
+            code="ImageNotFound",
+            status=404,
+        )
+    return _facts(mp, wanted, raw)
+
+
+def _facts(mp: Any, version: str, raw: Any) -> MarketplaceImage:
+    plan = raw.plan
+    disk = getattr(raw, "os_disk_image", None)
+    os_name = text(getattr(disk, "operating_system", "") or "")
+    return MarketplaceImage(
+        publisher=mp.publisher,
+        offer=mp.offer,
+        sku=mp.sku,
+        version=version,
+        plan=(
+            {"name": plan.name, "product": plan.product, "publisher": plan.publisher}
+            if plan is not None and plan.name
+            else None
+        ),
+        hyper_v_generation=text(raw.hyper_v_generation or "V1"),
+        os_type=os_name.lower() or mp.inferred_os_type(),
+        architecture=text(raw.architecture or "x64"),
+        os_disk_gb=getattr(disk, "size_in_gb", None) if disk is not None else None,
+    )

@@ -1,0 +1,235 @@
+"""Run scripts in the build VM through Run Command: managed run commands (a child resource
+of the VM, observable by name, with exit code, stdout and stderr) where the cloud has them,
+else the older action run command (RunShellScript / RunPowerShellScript).
+
+    result = run(ctx, group, vm, "customize-0-3f2a9c1d", script, os_type="linux",
+                 env={"A": "1"}, secret_env={"TOKEN": "..."}, location=..., tags=...)
+    result.exit_code, result.stdout, result.stderr, result.tail()
+    found = observe(ctx, group, vm, "customize-0-3f2a9c1d")     # None when never run
+
+Secret values go as protected parameters: never echoed by Azure, never logged by us.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from azure.core.exceptions import AzureError as SdkAzureError
+
+from batchimage.azure.arm import begin_and_wait, get_or_none, text, wait
+from batchimage.azure.errors import azure_call, is_not_found, translate
+from batchimage.errors import AzureError
+from batchimage.redact import redact, register_secret
+
+if TYPE_CHECKING:
+    from batchimage.steps.base import RunContext
+
+# Codes a cloud without managed run commands answers with.
+UNSUPPORTED = {"InvalidResourceType", "NoRegisteredProviderFound", "NotSupported"}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a script ended in the guest."""
+
+    name: str
+    id: str | None
+    state: str  # Succeeded | Failed | TimedOut | Canceled | Running | Pending | Unknown
+    exit_code: int | None
+    stdout: str
+    stderr: str
+
+    @property
+    def succeeded(self) -> bool:
+        """Finished with exit code 0."""
+        return self.state.lower() == "succeeded" and (self.exit_code or 0) == 0
+
+    @property
+    def finished(self) -> bool:
+        """No longer running."""
+        return self.state.lower() not in ("running", "pending", "")
+
+    def tail(self, lines: int = 20) -> str:
+        """The last lines of stdout and stderr, redacted, for an error message."""
+        parts = []
+        for label, output in (("stdout", self.stdout), ("stderr", self.stderr)):
+            kept = [line for line in (output or "").splitlines() if line.strip()][-lines:]
+            if kept:
+                parts.append(f"--- last {len(kept)} line(s) of {label} ---\n" + "\n".join(kept))
+        return redact("\n".join(parts)) or "(no output)"
+
+
+def powershell_prelude(names: list[str]) -> str:
+    """Lines that turn run command parameters into environment variables (PowerShell)."""
+    if not names:
+        return ""
+    params = ", ".join(f"[string]${n}" for n in names)
+    sets = "\n".join(f"$env:{n} = ${n}" for n in names)
+    return f"param({params})\n{sets}\n"
+
+
+def _from_instance_view(name: str, rid: str | None, view: Any) -> RunResult:
+    if view is None:
+        return RunResult(name, rid, "Unknown", None, "", "")
+    return RunResult(
+        name=name,
+        id=rid,
+        state=text(view.execution_state or "Unknown"),
+        exit_code=view.exit_code,
+        stdout=text(view.output or ""),
+        stderr=text(view.error or ""),
+    )
+
+
+def observe(ctx: RunContext, group: str, vm: str, name: str) -> RunResult | None:
+    """The managed run command `name` on `vm` with its outcome, or None when there is none."""
+    commands = ctx.clients.compute.virtual_machine_run_commands
+    try:
+        found = commands.get_by_virtual_machine(group, vm, name, expand="instanceView")
+    except SdkAzureError as exc:
+        err = translate(exc, f"read run command {name}")
+        if is_not_found(err) or (err.code or "") in UNSUPPORTED:
+            return None
+        raise err from exc
+    return _from_instance_view(name, found.id, found.instance_view)
+
+
+def run(
+    ctx: RunContext,
+    group: str,
+    vm: str,
+    name: str,
+    script: str,
+    *,
+    os_type: str,
+    location: str,
+    tags: Mapping[str, str],
+    env: Mapping[str, str] | None = None,
+    secret_env: Mapping[str, str] | None = None,
+    timeout_s: int = 1800,
+    async_execution: bool = False,
+) -> RunResult:
+    """Run `script` as managed run command `name` (re-running a finished one), and wait."""
+    env, secret_env = dict(env or {}), dict(secret_env or {})
+    for value in secret_env.values():
+        register_secret(value)
+    if os_type == "windows":
+        script = powershell_prelude(sorted(env) + sorted(secret_env)) + script
+    commands = ctx.clients.compute.virtual_machine_run_commands
+    body = {
+        "location": location,
+        "tags": dict(tags),
+        "properties": {
+            "source": {"script": script},
+            "parameters": [{"name": k, "value": v} for k, v in sorted(env.items())],
+            "protectedParameters": [{"name": k, "value": v} for k, v in sorted(secret_env.items())],
+            "timeoutInSeconds": timeout_s,
+            "asyncExecution": async_execution,
+            "treatFailureAsDeploymentFailure": False,
+        },
+    }
+    try:
+        existing = observe(ctx, group, vm, name)
+    except AzureError:
+        existing = None
+    if existing is not None and existing.finished:
+        # A finished command re-runs only when re-created: delete it first.
+        begin_and_wait(
+            ctx,
+            f"delete run command {name}",
+            f"old run command {name} to be deleted",
+            commands.begin_delete,
+            group,
+            vm,
+            name,
+        )
+    try:
+        with azure_call(f"run command {name} on {vm}"):
+            poller = commands.begin_create_or_update(group, vm, name, body)
+    except AzureError as err:
+        if (err.code or "") in UNSUPPORTED:
+            return run_action(
+                ctx,
+                group,
+                vm,
+                name,
+                script,
+                os_type=os_type,
+                env=env,
+                secret_env=secret_env,
+                timeout_s=timeout_s,
+            )
+        raise
+    wait(
+        ctx,
+        poller,
+        f"{name} to run in {vm}",
+        f"run command {name} on {vm}",
+        timeout_s=timeout_s + 300,
+    )
+    found = observe(ctx, group, vm, name)
+    if found is None:
+        return RunResult(name, None, "Unknown", None, "", "the run command vanished")
+    return found
+
+
+def run_action(
+    ctx: RunContext,
+    group: str,
+    vm: str,
+    name: str,
+    script: str,
+    *,
+    os_type: str,
+    env: Mapping[str, str],
+    secret_env: Mapping[str, str],
+    timeout_s: int,
+) -> RunResult:
+    """The action run command (no resource left behind): for clouds without managed ones."""
+    command_id = "RunPowerShellScript" if os_type == "windows" else "RunShellScript"
+    if os_type != "windows":
+        exports = "".join(f'export {k}="${k}"\n' for k in sorted({**env, **secret_env}))
+        script = exports + script
+    params = [{"name": k, "value": v} for k, v in sorted({**env, **secret_env}.items())]
+    result = begin_and_wait(
+        ctx,
+        f"run command {name} on {vm}",
+        f"{name} to run in {vm}",
+        ctx.clients.compute.virtual_machines.begin_run_command,
+        group,
+        vm,
+        {"commandId": command_id, "script": script.splitlines(), "parameters": params},
+        timeout_s=timeout_s + 300,
+    )
+    stdout, stderr, failed = "", "", False
+    for status in getattr(result, "value", None) or []:
+        code = text(status.code or "")
+        if "StdOut" in code:
+            stdout = text(status.message or "")
+        elif "StdErr" in code:
+            stderr = text(status.message or "")
+        if "failed" in code.lower() or text(status.level or "").lower() == "error":
+            failed = True
+    state = "Failed" if failed else "Succeeded"
+    return RunResult(name, None, state, 1 if failed else 0, stdout, stderr)
+
+
+def delete_if_present(ctx: RunContext, group: str, vm: str, name: str) -> None:
+    """Delete managed run command `name` if it exists (a no-op when it does not)."""
+    commands = ctx.clients.compute.virtual_machine_run_commands
+    if (
+        get_or_none(f"read run command {name}", commands.get_by_virtual_machine, group, vm, name)
+        is None
+    ):
+        return
+    begin_and_wait(
+        ctx,
+        f"delete run command {name}",
+        f"run command {name} to be deleted",
+        commands.begin_delete,
+        group,
+        vm,
+        name,
+    )

@@ -1,0 +1,137 @@
+"""Stage a local file for the build VM: upload it to a blob (once per content), hand the guest
+a short-lived read SAS, and the script that fetches it and checks its SHA-256.
+
+    account = staging_account(ctx)                     # which storage account stages files
+    staged = stage_file(ctx, account, path, sha256)    # blob id + URL (no SAS)
+    url = read_sas_url(clients, account, STAGING_CONTAINER, staged.blob, minutes=40)
+    script = fetch_script("linux", "/opt/x", sha256, url)
+
+The staging account is the first the spec already names: the unmanaged OS disk's, the VHD
+export's, the VHD upload's, then a pool's Batch account auto-storage account.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from batchimage.azure.blobs import StorageAccount, blob_id, blob_service, find_account
+from batchimage.azure.errors import azure_call
+from batchimage.azure.names import STAGING_CONTAINER
+from batchimage.azure.node_agents import batch_account_raw
+from batchimage.errors import PermanentAzureError
+
+if TYPE_CHECKING:
+    from batchimage.steps.base import RunContext
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """A staged copy of a local file."""
+
+    blob: str
+    id: str
+    url: str
+
+
+def candidates(spec: object) -> list[tuple[str, str | None]]:
+    """(account name, resource group) of accounts the spec names, in staging preference order."""
+    image = spec.image  # type: ignore[attr-defined]
+    out: list[tuple[str, str | None]] = []
+    disk = image.build.os_disk
+    if disk.type == "unmanaged" and disk.storage_account:
+        out.append((disk.storage_account, spec.resource_group))  # type: ignore[attr-defined]
+    if image.capture.vhd_export is not None:
+        out.append(
+            (image.capture.vhd_export.storage_account, image.capture.vhd_export.resource_group)
+        )
+    if image.base.vhd_file is not None:
+        out.append((image.base.vhd_file.storage_account, image.base.vhd_file.resource_group))
+    return out
+
+
+def staging_account(ctx: RunContext) -> StorageAccount:
+    """The storage account that stages files for the build VM (see module doc)."""
+    spec = ctx.spec
+    for name, group in candidates(spec):
+        found = find_account(ctx.clients, name, group)
+        if found is not None:
+            return found
+    for pool in spec.pools:
+        ref = pool.batch_account
+        raw = batch_account_raw(ctx.clients, ref.resource_group or spec.resource_group, ref.name)
+        auto = getattr(raw, "auto_storage", None) if raw is not None else None
+        account_id = getattr(auto, "storage_account_id", None)
+        if account_id:
+            parts = account_id.split("/")
+            found = find_account(ctx.clients, parts[-1], parts[4])
+            if found is not None:
+                return found
+    raise PermanentAzureError(
+        "a file step needs a storage account to stage the file in, and the spec names none: "
+        "add image.capture.vhd_export with a storage account, or a pool whose Batch account "
+        "has an auto-storage account",
+        code="NoStagingAccount",
+    )
+
+
+def staged_blob_name(pipeline: str, path: Path, sha256: str) -> str:
+    """The blob a file's content is staged as (content-addressed: same bytes, same blob)."""
+    return f"{pipeline}/{sha256[:16]}/{path.name}"
+
+
+def stage_file(ctx: RunContext, account: StorageAccount, path: Path, sha256: str) -> StagedFile:
+    """Upload `path` unless a blob with its SHA-256 is already staged; returns where it is."""
+    name = staged_blob_name(ctx.pipeline, path, sha256)
+    container = blob_service(ctx.clients, account).get_container_client(STAGING_CONTAINER)
+    blob = container.get_blob_client(name)
+    with azure_call(f"stage {path.name} in {account.name}/{STAGING_CONTAINER}"):
+        if not container.exists():
+            container.create_container()
+        present = blob.exists() and blob.get_blob_properties().metadata.get("sha256") == sha256
+        if not present:
+            ctx.say(f"staging {path.name} ({path.stat().st_size} bytes) in {account.name}")
+            with open(path, "rb") as handle:
+                blob.upload_blob(
+                    handle,
+                    overwrite=True,
+                    metadata={"sha256": sha256, "batchimage_pipeline": ctx.pipeline},
+                )
+    return StagedFile(blob=name, id=blob_id(account, STAGING_CONTAINER, name), url=blob.url)
+
+
+def fetch_script(os_type: str, destination: str, sha256: str, url: str) -> str:
+    """A guest script that downloads `url` to `destination` and checks its SHA-256.
+
+    The read SAS is in the script text: the sandbox (like a reader of the run command
+    resource) sees it, which is why it is short-lived and read-only on one blob. Passing it
+    as a protected parameter instead is a change here once the sandbox expands parameters.
+    """
+    if os_type == "windows":
+        dest = destination.replace("'", "''")
+        return "\n".join(
+            [
+                "$ErrorActionPreference = 'Stop'",
+                f"$folder = Split-Path -Parent '{dest}'",
+                "New-Item -ItemType Directory -Force -Path $folder | Out-Null",
+                f"Invoke-WebRequest -UseBasicParsing -Uri '{url}' -OutFile '{dest}'",
+                f"$hash = (Get-FileHash -Algorithm SHA256 -Path '{dest}').Hash.ToLower()",
+                f"if ($hash -ne '{sha256}') {{ Remove-Item '{dest}'; "
+                f'Write-Error "checksum mismatch for {dest}: $hash"; exit 3 }}',
+                f"Write-Output 'fetched {dest} (sha256 {sha256})'",
+            ]
+        )
+    dest = shlex.quote(destination)
+    folder = shlex.quote(destination.rsplit("/", 1)[0] or "/")
+    return "\n".join(
+        [
+            "set -eu",
+            f"mkdir -p {folder}",
+            f"curl -fsS --retry 5 --retry-delay 2 -o {dest} {shlex.quote(url)}",
+            f"echo '{sha256}  '{dest} | sha256sum -c - >/dev/null "
+            f"|| {{ echo 'checksum mismatch for '{dest} >&2; rm -f {dest}; exit 3; }}",
+            f"echo 'fetched '{dest}' (sha256 {sha256})'",
+        ]
+    )

@@ -1,0 +1,102 @@
+"""Step `capture.classic`: the classic capture of an unmanaged-disk VM - the VM capture API
+(`Save-AzureRmVMImage`) writes the generalized OS disk as a VHD into the `system` container
+of the disk's storage account (`Microsoft.Compute/Images/<container>/<prefix>-osDisk.<id>.vhd`);
+the gallery version is then made from that VHD."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batchimage.azure.arm import BLOB, DeletesCreated, begin_and_wait
+from batchimage.azure.blobs import blob_id, blob_service, require_account
+from batchimage.azure.errors import azure_call
+from batchimage.azure.names import blob_creator, blob_marks, image_fingerprint
+from batchimage.state import ResourceRef
+from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.steps.generalize_vm import GeneralizeVm
+from batchimage.steps.run_preflight import RunPreflight
+
+SYSTEM = "system"
+
+
+class ClassicOutputs(Outputs):
+    """The captured VHD (a page blob in the `system` container)."""
+
+    vhd_url: str
+    storage_account_id: str
+
+
+class CaptureClassic(DeletesCreated, Step[ClassicOutputs]):
+    """VM capture API -> VHD in `system`; needs the generalized VM only when it must capture."""
+
+    kind = "capture_classic"
+    key = "capture.classic"
+
+    def __init__(self, spec: Any, generalize: GeneralizeVm) -> None:
+        self.depends_on = (RunPreflight,)
+        self.apply_needs = (generalize,)
+        self.image = image_fingerprint(spec)
+        self.container = spec.name
+        self.prefix = f"{spec.name}-{self.image[:8]}"
+        self.account = spec.image.build.os_disk.storage_account
+
+    def inputs(self) -> dict[str, Any]:
+        return {"image": self.image, "container": self.container, "prefix": self.prefix}
+
+    def _blob_prefix(self) -> str:
+        return f"Microsoft.Compute/Images/{self.container}/{self.prefix}-osDisk."
+
+    def check(self, ctx: RunContext) -> ClassicOutputs | None:
+        account = require_account(ctx.clients, self.account, ctx.spec.resource_group)
+        container = blob_service(ctx.clients, account).get_container_client(SYSTEM)
+        with azure_call(f"list captured VHDs in {account.name}/{SYSTEM}"):
+            if not container.exists():
+                return None
+            found = [
+                b
+                for b in container.list_blobs(
+                    name_starts_with=self._blob_prefix(), include=["metadata"]
+                )
+                if b.name.endswith(".vhd")
+            ]
+        if not found:
+            return None
+        blob = sorted(found, key=lambda b: b.name)[-1]
+        run = blob_creator(ctx.pipeline, blob.metadata)
+        return ClassicOutputs(
+            vhd_url=account.blob_url(SYSTEM, blob.name),
+            storage_account_id=account.id,
+            resources=(
+                ResourceRef(id=blob_id(account, SYSTEM, blob.name), kind=BLOB, created_by_run=run),
+            ),
+        )
+
+    def apply(self, ctx: RunContext) -> ClassicOutputs | None:
+        vm = ctx.output(GeneralizeVm)
+        ctx.say(f"capturing {vm.name} into {self.account}/{SYSTEM}/{self._blob_prefix()}*.vhd")
+        begin_and_wait(
+            ctx,
+            f"capture VM {vm.name}",
+            f"capture of {vm.name}",
+            ctx.clients.compute.virtual_machines.begin_capture,
+            vm.group,
+            vm.name,
+            {
+                "vhdPrefix": self.prefix,
+                "destinationContainerName": self.container,
+                "overwriteVhds": True,
+            },
+            timeout_s=ctx.spec.timeouts.capture_s,
+        )
+        account = require_account(ctx.clients, self.account, ctx.spec.resource_group)
+        container = blob_service(ctx.clients, account).get_container_client(SYSTEM)
+        with azure_call(f"tag captured VHD in {account.name}/{SYSTEM}"):
+            for blob in container.list_blobs(
+                name_starts_with=self._blob_prefix(), include=["metadata"]
+            ):
+                meta = {**(blob.metadata or {}), **blob_marks(ctx.pipeline, ctx.run_id, self.image)}
+                container.get_blob_client(blob.name).set_blob_metadata(meta)
+        return None
+
+    def describe(self) -> str:
+        return f"classic capture to {self.account}/{SYSTEM}/{self._blob_prefix()}*.vhd"

@@ -1,0 +1,92 @@
+"""Step `capture.gallery`: the Azure Compute Gallery the image goes to (used as is when it
+exists; created in the spec's region otherwise)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batchimage.azure.arm import (
+    GALLERY,
+    DeletesCreated,
+    begin_and_wait,
+    get_or_none,
+    observed,
+    owned,
+    ref_for,
+    resource_tags,
+    tags_of,
+    text,
+)
+from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.steps.create_group import CreateGroup
+
+
+class GalleryOutputs(Outputs):
+    """The gallery."""
+
+    id: str
+    name: str
+    group: str
+    location: str
+
+
+class CreateGallery(DeletesCreated, Step[GalleryOutputs]):
+    """The gallery named in image.capture.gallery.gallery."""
+
+    kind = "create_gallery"
+    key = "capture.gallery"
+
+    def __init__(self, spec: Any, group: CreateGroup) -> None:
+        gallery = spec.image.capture.gallery
+        self.depends_on = (group,)
+        self.name = gallery.gallery
+        self.group = gallery.resource_group or spec.resource_group
+        self.location = spec.location
+        self.tags = dict(spec.tags)
+
+    def inputs(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "group": self.group,
+            "location": self.location,
+            "tags": self.tags,
+        }
+
+    def check(self, ctx: RunContext) -> GalleryOutputs | None:
+        galleries = ctx.clients.compute.galleries
+        found = get_or_none(f"read gallery {self.name}", galleries.get, self.group, self.name)
+        if found is None or text(found.provisioning_state) not in ("Succeeded", "None"):
+            return None
+        tags = tags_of(found)
+        return GalleryOutputs(
+            id=found.id,
+            name=found.name,
+            group=self.group,
+            location=found.location,
+            resources=(ref_for(ctx, found.id, GALLERY, tags),),
+            observed_fingerprint=observed(ctx, tags),
+        )
+
+    def apply(self, ctx: RunContext) -> GalleryOutputs | None:
+        galleries = ctx.clients.compute.galleries
+        found = get_or_none(f"read gallery {self.name}", galleries.get, self.group, self.name)
+        if found is not None and not owned(ctx, tags_of(found)):
+            return None  # someone else's gallery: used as it is
+        body = {
+            "location": self.location,
+            "tags": resource_tags(ctx, tags_of(found) if found is not None else None),
+            "properties": {"description": f"Images built by batchimage pipeline {ctx.pipeline}"},
+        }
+        begin_and_wait(
+            ctx,
+            f"create gallery {self.name}",
+            f"gallery {self.name}",
+            galleries.begin_create_or_update,
+            self.group,
+            self.name,
+            body,
+        )
+        return None
+
+    def describe(self) -> str:
+        return f"gallery {self.name}"

@@ -1,0 +1,70 @@
+"""Step `group.<name>`: a resource group the pipeline puts things in - used as is when it
+exists (never deleted by us), else created, tagged, and deleted only when empty."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batchimage.azure.arm import (
+    GROUP,
+    DeletesCreated,
+    get_or_none,
+    observed,
+    owned,
+    ref_for,
+    tags_of,
+)
+from batchimage.azure.errors import azure_call
+from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.steps.run_preflight import RunPreflight
+
+
+class GroupOutputs(Outputs):
+    """A resource group: its id and region."""
+
+    id: str
+    name: str
+    location: str
+
+
+class CreateGroup(DeletesCreated, Step[GroupOutputs]):
+    """Make sure resource group `name` exists (in the spec's region when we create it)."""
+
+    kind = "create_group"
+    depends_on = (RunPreflight,)
+
+    def __init__(self, name: str, location: str, tags: dict[str, str]) -> None:
+        self.name = name
+        self.location = location
+        self.extra_tags = dict(tags)
+        self.key = f"group.{name}"
+
+    def inputs(self) -> dict[str, Any]:
+        return {"name": self.name, "location": self.location, "tags": self.extra_tags}
+
+    def check(self, ctx: RunContext) -> GroupOutputs | None:
+        groups = ctx.clients.resource.resource_groups
+        found = get_or_none(f"read group {self.name}", groups.get, self.name)
+        if found is None:
+            return None
+        tags = tags_of(found)
+        return GroupOutputs(
+            id=found.id,
+            name=found.name,
+            location=found.location,
+            resources=(ref_for(ctx, found.id, GROUP, tags),),
+            observed_fingerprint=observed(ctx, tags),
+        )
+
+    def apply(self, ctx: RunContext) -> GroupOutputs | None:
+        groups = ctx.clients.resource.resource_groups
+        found = get_or_none(f"read group {self.name}", groups.get, self.name)
+        if found is not None and not owned(ctx, tags_of(found)):
+            return None  # someone else's group: used as it is, never written
+        tags = {**self.extra_tags, **ctx.tags(tags_of(found) if found is not None else None)}
+        with azure_call(f"create group {self.name}"):
+            groups.create_or_update(self.name, {"location": self.location, "tags": tags})
+        return None
+
+    def describe(self) -> str:
+        return f"resource group {self.name}"

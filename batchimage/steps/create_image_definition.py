@@ -1,0 +1,111 @@
+"""Step `capture.definition`: the gallery image definition (OS type and state, Hyper-V
+generation, security type, identifier, purchase plan carried from the base image). An
+existing definition is used as is when compatible; one that cannot take the image fails
+with what differs (those properties cannot change)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batchimage.azure.arm import (
+    DEFINITION,
+    DeletesCreated,
+    begin_and_wait,
+    get_or_none,
+    observed,
+    owned,
+    ref_for,
+    resource_tags,
+    tags_of,
+    text,
+)
+from batchimage.azure.gallery import definition_problems, wanted_definition
+from batchimage.errors import PermanentAzureError
+from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.steps.create_gallery import CreateGallery
+from batchimage.steps.resolve_image import ResolveImage
+
+
+class DefinitionOutputs(Outputs):
+    """The image definition."""
+
+    id: str
+    name: str
+    gallery: str
+    group: str
+    os_type: str
+    os_state: str
+    hyper_v_generation: str
+
+
+class CreateImageDefinition(DeletesCreated, Step[DefinitionOutputs]):
+    """image.capture.gallery.definition in the gallery."""
+
+    kind = "create_image_definition"
+    key = "capture.definition"
+
+    def __init__(self, spec: Any, gallery: CreateGallery) -> None:
+        self.depends_on = (gallery, ResolveImage)
+        self.definition = spec.image.capture.gallery.definition
+        self.gallery = gallery.name
+        self.group = gallery.group
+        self.location = spec.location
+        self.tags = dict(spec.tags)
+
+    def inputs(self) -> dict[str, Any]:
+        return {"definition": self.definition, "location": self.location, "tags": self.tags}
+
+    def _wanted(self, ctx: RunContext) -> Any:
+        return wanted_definition(ctx.spec, ctx.output(ResolveImage).plan)
+
+    def _read(self, ctx: RunContext) -> Any:
+        images = ctx.clients.compute.gallery_images
+        name = self.definition.name
+        return get_or_none(
+            f"read image definition {name}", images.get, self.group, self.gallery, name
+        )
+
+    def check(self, ctx: RunContext) -> DefinitionOutputs | None:
+        found = self._read(ctx)
+        if found is None or text(found.provisioning_state) != "Succeeded":
+            return None
+        problems = definition_problems(found, self._wanted(ctx))
+        if problems:
+            raise PermanentAzureError(
+                f"image definition {self.definition.name} cannot take this image: "
+                f"{'; '.join(problems)}. These cannot change: use a new definition name",
+                code="IncompatibleImageDefinition",
+            )
+        tags = tags_of(found)
+        return DefinitionOutputs(
+            id=found.id,
+            name=found.name,
+            gallery=self.gallery,
+            group=self.group,
+            os_type=text(found.os_type),
+            os_state=text(found.os_state),
+            hyper_v_generation=text(found.hyper_v_generation or "V1"),
+            resources=(ref_for(ctx, found.id, DEFINITION, tags),),
+            observed_fingerprint=observed(ctx, tags),
+        )
+
+    def apply(self, ctx: RunContext) -> DefinitionOutputs | None:
+        found = self._read(ctx)
+        if found is not None and not owned(ctx, tags_of(found)):
+            return None
+        tags = resource_tags(ctx, tags_of(found) if found is not None else None)
+        body = self._wanted(ctx).body(self.location, tags, self.definition.description)
+        begin_and_wait(
+            ctx,
+            f"create image definition {self.definition.name}",
+            f"image definition {self.definition.name}",
+            ctx.clients.compute.gallery_images.begin_create_or_update,
+            self.group,
+            self.gallery,
+            self.definition.name,
+            body,
+        )
+        return None
+
+    def describe(self) -> str:
+        return f"image definition {self.definition.name}"

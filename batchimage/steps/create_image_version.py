@@ -1,0 +1,292 @@
+"""Step `capture.version`: the gallery image version - from the generalized build VM, or from
+a VHD (the classic capture, a VHD URL, or an uploaded local VHD) - replicated to the spec's
+regions (at least one replica per 300 pool nodes), waiting with progress per region.
+
+Adopt before create: a version tagged with this image's fingerprint is the result, whatever
+its number, so a crash after the PUT never makes a second version. `auto` numbers a new
+version as the next patch after the highest existing one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batchimage.azure.arm import (
+    VERSION,
+    DeletesCreated,
+    delete,
+    get_or_none,
+    observed,
+    poll_interval,
+    ref_for,
+    resource_tags,
+    tags_of,
+    text,
+    wait,
+)
+from batchimage.azure.errors import azure_call
+from batchimage.azure.gallery import next_version, replica_plan, version_key
+from batchimage.azure.names import IMAGE_TAG, image_fingerprint
+from batchimage.errors import PermanentAzureError
+from batchimage.steps.base import PIPELINE_TAG, Outputs, RunContext, Step
+from batchimage.steps.create_image_definition import CreateImageDefinition
+
+BUSY = ("creating", "updating", "deleting", "migrating")
+
+
+class VersionOutputs(Outputs):
+    """The captured image: what pools use (`version_id`), where it is replicated."""
+
+    version_id: str
+    version: str
+    definition_id: str
+    regions: tuple[str, ...]
+
+
+class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
+    """The image version of this image fingerprint in the definition."""
+
+    kind = "create_image_version"
+    key = "capture.version"
+
+    def __init__(
+        self,
+        spec: Any,
+        definition: CreateImageDefinition,
+        source: Step[Any],
+        *,
+        source_is_need: bool,
+    ) -> None:
+        """`source` produces the VM (GeneralizeVm) or VHD (CaptureClassic, ResolveImage,
+        UploadVhd) the version is made from; a build source is an `apply_needs` (so a
+        captured image is not rebuilt after its VM was cleaned up)."""
+        self.definition = definition
+        self.source = source
+        if source_is_need:
+            self.depends_on = (definition,)
+            self.apply_needs = (source,)
+        else:
+            self.depends_on = (definition, source)
+        gallery = spec.image.capture.gallery
+        self.wanted = gallery.version
+        self.image = image_fingerprint(spec)
+        self.replicas = replica_plan(spec)
+        self.settings = {
+            "storage_account_type": gallery.storage_account_type,
+            "exclude_from_latest": gallery.exclude_from_latest,
+            "end_of_life": gallery.end_of_life.isoformat() if gallery.end_of_life else None,
+        }
+        self.location = spec.location
+        self.tags = dict(spec.tags)
+        self.timeout_s = spec.timeouts.capture_s + spec.timeouts.replication_s
+
+    def inputs(self) -> dict[str, Any]:
+        return {
+            "image": self.image,
+            "version": self.wanted,
+            "replicas": self.replicas,
+            "settings": self.settings,
+            "tags": self.tags,
+        }
+
+    # -- finding -------------------------------------------------------------------------
+
+    def _where(self, ctx: RunContext) -> tuple[str, str, str]:
+        d = ctx.output(CreateImageDefinition)
+        return d.group, d.gallery, d.name
+
+    def _versions(self, ctx: RunContext) -> list[Any]:
+        group, gallery, name = self._where(ctx)
+        versions = ctx.clients.compute.gallery_image_versions
+        with azure_call(f"list versions of image definition {name}"):
+            return list(versions.list_by_gallery_image(group, gallery, name))
+
+    def _mine(self, ctx: RunContext, raw: Any) -> bool:
+        tags = tags_of(raw)
+        return tags.get(IMAGE_TAG) == self.image and tags.get(PIPELINE_TAG) == ctx.pipeline
+
+    def _find(self, ctx: RunContext) -> tuple[Any | None, list[str]]:
+        """The version holding this image (or None), and every version name."""
+        versions = self._versions(ctx)
+        names = [text(v.name) for v in versions]
+        if self.wanted != "auto":
+            found = next((v for v in versions if v.name == self.wanted), None)
+            if found is not None and not self._mine(ctx, found):
+                raise PermanentAzureError(
+                    f"gallery image version {self.wanted} already exists with other content "
+                    f"(not this image {self.image[:8]}); versions cannot change: set "
+                    "image.capture.gallery.version to a new number, or to auto",
+                    code="GalleryImageVersionExists",
+                    status=409,
+                )
+            return found, names
+        mine = [v for v in versions if self._mine(ctx, v)]
+        found = max(mine, key=lambda v: version_key(text(v.name))) if mine else None
+        return found, names
+
+    def _read(self, ctx: RunContext, name: str) -> Any:
+        group, gallery, definition = self._where(ctx)
+        versions = ctx.clients.compute.gallery_image_versions
+        return get_or_none(
+            f"read image version {name}",
+            versions.get,
+            group,
+            gallery,
+            definition,
+            name,
+            expand="ReplicationStatus",
+        )
+
+    def check(self, ctx: RunContext) -> VersionOutputs | None:
+        found, _ = self._find(ctx)
+        if found is None:
+            return None
+        raw = self._read(ctx, text(found.name))
+        if raw is None or text(raw.provisioning_state) != "Succeeded":
+            return None
+        pending = _pending_regions(raw)
+        if pending:
+            return None
+        regions = tuple(
+            sorted(_region(t.name) for t in (raw.publishing_profile.target_regions or []))
+        )
+        tags = tags_of(raw)
+        return VersionOutputs(
+            version_id=raw.id,
+            version=raw.name,
+            definition_id=ctx.output(CreateImageDefinition).id,
+            regions=regions,
+            resources=(ref_for(ctx, raw.id, VERSION, tags),),
+            observed_fingerprint=observed(ctx, tags),
+        )
+
+    # -- making --------------------------------------------------------------------------
+
+    def apply(self, ctx: RunContext) -> VersionOutputs | None:
+        found, names = self._find(ctx)
+        group, gallery, definition = self._where(ctx)
+        versions = ctx.clients.compute.gallery_image_versions
+        name = text(found.name) if found is not None else None
+        if found is not None:
+            raw = self._read(ctx, text(found.name)) or found
+            state = text(raw.provisioning_state or "").lower()
+            if state in BUSY:
+                self._wait_replicated(ctx, name or "", None)
+                return None
+            if state == "failed":
+                ctx.say(f"image version {name} failed earlier; deleting it to try again")
+                delete(ctx, ref_for(ctx, raw.id, VERSION, tags_of(raw)))
+                found = None
+        if name is None:
+            name = self.wanted if self.wanted != "auto" else next_version(names)
+        existing_tags = tags_of(found) if found is not None else None
+        body = self._body(ctx, resource_tags(ctx, existing_tags, **{IMAGE_TAG: self.image}))
+        ctx.say(
+            f"creating image version {definition}/{name} in "
+            + ", ".join(region for region, _ in self.replicas)
+        )
+        with azure_call(f"create image version {name}"):
+            poller = versions.begin_create_or_update(group, gallery, definition, name, body)
+        self._wait_replicated(ctx, name, poller)
+        return None
+
+    def _body(self, ctx: RunContext, tags: dict[str, str]) -> dict[str, Any]:
+        account_type = self.settings["storage_account_type"]
+        publishing: dict[str, Any] = {
+            "targetRegions": [
+                {"name": region, "regionalReplicaCount": count, "storageAccountType": account_type}
+                for region, count in self.replicas
+            ],
+            "excludeFromLatest": self.settings["exclude_from_latest"],
+            "storageAccountType": account_type,
+        }
+        if self.settings["end_of_life"]:
+            publishing["endOfLifeDate"] = f"{self.settings['end_of_life']}T00:00:00Z"
+        return {
+            "location": self.location,
+            "tags": tags,
+            "properties": {
+                "publishingProfile": publishing,
+                "storageProfile": self._source(ctx),
+                "safetyProfile": {"allowDeletionOfReplicatedLocations": True},
+            },
+        }
+
+    def _source(self, ctx: RunContext) -> dict[str, Any]:
+        out = ctx.output(self.source)
+        vm_id = getattr(out, "vm_id", None)
+        if vm_id and not getattr(out, "vhd_url", None):
+            return {"source": {"virtualMachineId": vm_id}}
+        url = getattr(out, "vhd_url", None)
+        account = getattr(out, "storage_account_id", None)
+        if not url or not account:
+            raise PermanentAzureError(
+                f"the VHD source of the image version is unknown (no URL or storage account from "
+                f"step {self.source.key})",
+                code="MissingImageSource",
+            )
+        return {"osDiskImage": {"source": {"storageAccountId": account, "uri": url}}}
+
+    def _wait_replicated(self, ctx: RunContext, name: str, poller: Any) -> None:
+        """Wait for the LRO (if any) and replication, saying each region's progress."""
+        shown: dict[str, str] = {}
+
+        def probe() -> bool | None:
+            if poller is not None and not poller.done():
+                self._report(ctx, name, shown)
+                return None
+            raw = self._read(ctx, name)
+            if raw is None:
+                return None
+            state = text(raw.provisioning_state or "").lower()
+            self._report(ctx, name, shown, raw)
+            if state in BUSY:
+                return None
+            return True if state == "succeeded" and not _pending_regions(raw) else None
+
+        ctx.poll(
+            probe,
+            f"image version {name} to be created and replicated",
+            interval_s=poll_interval(ctx, 5),
+            timeout_s=self.timeout_s,
+        )
+        if poller is not None:
+            wait(ctx, poller, f"image version {name}", f"create image version {name}")
+        raw = self._read(ctx, name)
+        if raw is not None and text(raw.provisioning_state).lower() == "failed":
+            raise PermanentAzureError(
+                f"image version {name} ended in state Failed", code="GalleryImageVersionFailed"
+            )
+
+    def _report(self, ctx: RunContext, name: str, shown: dict[str, str], raw: Any = None) -> None:
+        """Say each region's replication state when it changes (progress in 10 % steps)."""
+        raw = raw if raw is not None else self._read(ctx, name)
+        status = getattr(raw, "replication_status", None) if raw is not None else None
+        for item in getattr(status, "summary", None) or []:
+            region = _region(item.region)
+            progress = int(item.progress or 0)
+            state = text(item.state)
+            key = f"{state} {progress // 10}"
+            if shown.get(region) != key:
+                shown[region] = key
+                ctx.say(
+                    f"image version {name}: {region} {state.lower()} {progress}%",
+                    region=region,
+                    progress=progress,
+                )
+
+    def describe(self) -> str:
+        what = "next version" if self.wanted == "auto" else f"version {self.wanted}"
+        return f"image {what} of {self.definition.definition.name} (image {self.image[:8]})"
+
+
+def _region(name: Any) -> str:
+    return text(name or "").replace(" ", "").lower()
+
+
+def _pending_regions(raw: Any) -> list[str]:
+    """Regions whose replication has not completed (from `expand=ReplicationStatus`)."""
+    status = getattr(raw, "replication_status", None)
+    summary = getattr(status, "summary", None)
+    if not summary:
+        return []
+    return [_region(s.region) for s in summary if text(s.state or "").lower() != "completed"]

@@ -1,0 +1,107 @@
+"""Step `capture.managed_image`: also a managed image from the generalized build VM - an
+artifact for consumers other than Batch (Batch pools take gallery images only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batchimage.azure.arm import (
+    IMAGE,
+    DeletesCreated,
+    begin_and_wait,
+    delete,
+    get_or_none,
+    observed,
+    owned,
+    ref_for,
+    resource_tags,
+    tags_of,
+    text,
+)
+from batchimage.azure.names import IMAGE_TAG, image_fingerprint
+from batchimage.errors import PermanentAzureError
+from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.steps.generalize_vm import GeneralizeVm
+
+
+class ManagedImageOutputs(Outputs):
+    """The managed image."""
+
+    image_id: str
+
+
+class CreateManagedImage(DeletesCreated, Step[ManagedImageOutputs]):
+    """image.capture.managed_image, made from the build VM only when it must be (re)made."""
+
+    kind = "create_managed_image"
+    key = "capture.managed_image"
+    change = "replace"
+
+    def __init__(self, spec: Any, group: Step[Any], generalize: GeneralizeVm) -> None:
+        image = spec.image.capture.managed_image
+        self.depends_on = (group,)
+        self.apply_needs = (generalize,)
+        self.name = image.name
+        self.group = image.resource_group or spec.resource_group
+        self.image = image_fingerprint(spec)
+        self.hyper_v = spec.image.capture.gallery.definition.hyper_v_generation
+        self.location = spec.location
+        self.tags = dict(spec.tags)
+
+    def inputs(self) -> dict[str, Any]:
+        return {"name": self.name, "group": self.group, "image": self.image, "tags": self.tags}
+
+    def _read(self, ctx: RunContext) -> Any:
+        return get_or_none(
+            f"read image {self.name}", ctx.clients.compute.images.get, self.group, self.name
+        )
+
+    def check(self, ctx: RunContext) -> ManagedImageOutputs | None:
+        found = self._read(ctx)
+        if found is None or text(found.provisioning_state) != "Succeeded":
+            return None
+        tags = tags_of(found)
+        if tags.get(IMAGE_TAG) != self.image:
+            return None
+        return ManagedImageOutputs(
+            image_id=found.id,
+            resources=(ref_for(ctx, found.id, IMAGE, tags),),
+            observed_fingerprint=observed(ctx, tags),
+        )
+
+    def apply(self, ctx: RunContext) -> ManagedImageOutputs | None:
+        found = self._read(ctx)
+        if found is not None:
+            if not owned(ctx, tags_of(found)):
+                raise PermanentAzureError(
+                    f"a managed image {self.name} that batchimage did not make already exists in "
+                    f"{self.group}; choose another image.capture.managed_image.name",
+                    code="ImageExists",
+                    status=409,
+                )
+            if tags_of(found).get(IMAGE_TAG) != self.image:
+                ctx.say(f"managed image {self.name} holds an older image; replacing it")
+                delete(ctx, ref_for(ctx, found.id, IMAGE, tags_of(found)))
+        vm = ctx.output(GeneralizeVm)
+        body = {
+            "location": self.location,
+            "tags": resource_tags(ctx, None, **{IMAGE_TAG: self.image}),
+            "properties": {
+                "sourceVirtualMachine": {"id": vm.vm_id},
+                "hyperVGeneration": self.hyper_v,
+            },
+        }
+        begin_and_wait(
+            ctx,
+            f"create image {self.name}",
+            f"managed image {self.name}",
+            ctx.clients.compute.images.begin_create_or_update,
+            self.group,
+            self.name,
+            body,
+            timeout_s=ctx.spec.timeouts.capture_s,
+        )
+        return None
+
+    def describe(self) -> str:
+        return f"managed image {self.name}"

@@ -1,0 +1,288 @@
+"""Step `build.vm`: the build VM - from the pinned base image, on the build NIC, managed OS
+disk by default (an unmanaged VHD in the named storage account for the classic flow), Linux
+with an SSH key (a throwaway one generated in memory when none is given, never stored),
+Windows with an administrator password generated in memory (never in state or logs)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from batchimage.azure.arm import (
+    BLOB,
+    DISK,
+    VM,
+    DeletesCreated,
+    begin_and_wait,
+    get_or_none,
+    observed,
+    owned,
+    ref_for,
+    resource_tags,
+    tags_of,
+    text,
+)
+from batchimage.azure.blobs import blob_id, require_account, split_blob_url
+from batchimage.azure.names import BUILD_ROLE, IMAGE_TAG, ROLE_TAG, BuildNames
+from batchimage.errors import PermanentAzureError
+from batchimage.redact import register_secret
+from batchimage.state import ResourceRef
+from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.steps.create_group import CreateGroup
+from batchimage.steps.create_nic import CreateNic
+from batchimage.steps.resolve_image import ResolveImage
+
+TRUSTED = {"TrustedLaunch", "TrustedLaunchSupported", "TrustedLaunchAndConfidentialVmSupported"}
+
+
+class VmOutputs(Outputs):
+    """The build VM and its OS disk (a managed disk id, or the VHD blob of an unmanaged one)."""
+
+    vm_id: str
+    vm_guid: str  # Azure's vmId: a re-created VM of the same name has a new one
+    name: str
+    group: str
+    os_type: str
+    os_disk_id: str | None = None
+    os_vhd_url: str | None = None
+    os_vhd_account_id: str | None = None
+
+
+def ssh_public_key(spec: Any) -> str:
+    """The spec's SSH public key, or a new throwaway one (its private half is discarded)."""
+    given = spec.image.build.ssh_public_key
+    if given is not None:
+        return str(given.read_text(encoding="utf-8")).strip()
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    public = Ed25519PrivateKey.generate().public_key()
+    return public.public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    ).decode()
+
+
+def admin_password(ctx: RunContext) -> str:
+    """The spec's administrator password, or a new random one; registered as a secret."""
+    given = ctx.spec.image.build.admin_password
+    if given is not None:
+        return ctx.secret(given).get_secret_value()
+    password = f"Bi-{secrets.token_urlsafe(24)}-7a"
+    register_secret(password)
+    return password
+
+
+class CreateVm(DeletesCreated, Step[VmOutputs]):
+    """The build VM, named after the pipeline and the image fingerprint."""
+
+    kind = "create_vm"
+    key = "build.vm"
+
+    def __init__(self, spec: Any, group: CreateGroup, nic: CreateNic) -> None:
+        self.names = BuildNames.of(spec)
+        self.depends_on = (group, nic, ResolveImage)
+        build = spec.image.build
+        self.settings = {
+            "vm": self.names.vm,
+            "size": build.vm_size,
+            "os_disk": build.os_disk.model_dump(mode="json"),
+            "admin": build.admin_username,
+            "ssh_key_given": build.ssh_public_key is not None,
+            "spot": build.spot,
+            "security": spec.image.capture.gallery.definition.security_type or "Standard",
+            "location": spec.location,
+            "tags": dict(spec.tags),
+        }
+        self.timeout_s = build.timeout_s
+
+    def inputs(self) -> dict[str, Any]:
+        return dict(self.settings)
+
+    def _read(self, ctx: RunContext) -> Any:
+        return read_vm(ctx, self.names.group, self.names.vm)
+
+    def stale(self, ctx: RunContext, found: Any) -> bool:
+        """A VM of ours already generalized for another image: it cannot be customized again."""
+        tags = tags_of(found)
+        return (
+            is_generalized(found) and owned(ctx, tags) and tags.get(IMAGE_TAG) != self.names.image
+        )
+
+    def check(self, ctx: RunContext) -> VmOutputs | None:
+        found = self._read(ctx)
+        if found is None or text(found.provisioning_state) != "Succeeded" or self.stale(ctx, found):
+            return None
+        return self._outputs(ctx, found)
+
+    def _outputs(self, ctx: RunContext, found: Any) -> VmOutputs:
+        tags = tags_of(found)
+        vm_ref = ref_for(ctx, found.id, VM, tags)
+        disk = found.storage_profile.os_disk
+        refs = [vm_ref]
+        out: dict[str, Any] = {}
+        if disk.managed_disk is not None and disk.managed_disk.id:
+            out["os_disk_id"] = disk.managed_disk.id
+            refs.append(
+                ResourceRef(
+                    id=disk.managed_disk.id, kind=DISK, created_by_run=vm_ref.created_by_run
+                )
+            )
+        elif disk.vhd is not None and disk.vhd.uri:
+            account = self._account(ctx)
+            container, blob = split_blob_url(account, disk.vhd.uri)
+            out["os_vhd_url"] = disk.vhd.uri
+            out["os_vhd_account_id"] = account.id
+            refs.append(
+                ResourceRef(
+                    id=blob_id(account, container, blob),
+                    kind=BLOB,
+                    created_by_run=vm_ref.created_by_run,
+                )
+            )
+        return VmOutputs(
+            vm_id=found.id,
+            vm_guid=text(found.vm_id or ""),
+            name=found.name,
+            group=self.names.group,
+            os_type=ctx.spec.os_type,
+            resources=tuple(refs),
+            observed_fingerprint=observed(ctx, tags),
+            **out,
+        )
+
+    def _account(self, ctx: RunContext) -> Any:
+        disk = ctx.spec.image.build.os_disk
+        return require_account(ctx.clients, disk.storage_account, ctx.spec.resource_group)
+
+    def apply(self, ctx: RunContext) -> VmOutputs | None:
+        spec = ctx.spec
+        base = ctx.output(ResolveImage)
+        if base.source != "marketplace":
+            raise PermanentAzureError(
+                "customize steps on a VHD base are not supported yet: register the VHD without "
+                "customize steps, or start from a Marketplace image",
+                code="UnsupportedBase",
+            )
+        compute = ctx.clients.compute
+        n = self.names
+        old = self._read(ctx)
+        if old is not None and self.stale(ctx, old):
+            ctx.say(f"{n.vm} was generalized for an older image; re-creating it")
+            type(self).destroy(ctx, self._outputs(ctx, old))
+            old = None
+        tags = resource_tags(
+            ctx,
+            tags_of(old) if old is not None else None,
+            **{ROLE_TAG: BUILD_ROLE, IMAGE_TAG: n.image},
+        )
+        body = self._body(ctx, base, tags)
+        ctx.say(f"creating build VM {n.vm} ({spec.image.build.vm_size})")
+        begin_and_wait(
+            ctx,
+            f"create VM {n.vm}",
+            f"build VM {n.vm}",
+            compute.virtual_machines.begin_create_or_update,
+            n.group,
+            n.vm,
+            body,
+            timeout_s=self.timeout_s,
+        )
+        return None
+
+    def _body(self, ctx: RunContext, base: Any, tags: dict[str, str]) -> dict[str, Any]:
+        spec = ctx.spec
+        build = spec.image.build
+        n = self.names
+        os_disk: dict[str, Any] = {
+            "name": n.os_disk,
+            "createOption": "FromImage",
+            "caching": "ReadWrite",
+        }
+        if build.os_disk.size_gb:
+            os_disk["diskSizeGB"] = build.os_disk.size_gb
+        if build.os_disk.type == "unmanaged":
+            account = self._account(ctx)
+            os_disk["vhd"] = {
+                "uri": account.blob_url(build.os_disk.container or "vhds", f"{n.vm}-osdisk.vhd")
+            }
+        else:
+            os_disk["managedDisk"] = {"storageAccountType": build.os_disk.sku}
+        os_profile: dict[str, Any] = {
+            "computerName": n.computer_name,
+            "adminUsername": build.admin_username,
+        }
+        if spec.os_type == "windows":
+            os_profile["adminPassword"] = admin_password(ctx)
+            os_profile["windowsConfiguration"] = {
+                "provisionVMAgent": True,
+                "enableAutomaticUpdates": False,
+            }
+        else:
+            key_path = f"/home/{build.admin_username}/.ssh/authorized_keys"
+            os_profile["linuxConfiguration"] = {
+                "disablePasswordAuthentication": True,
+                "provisionVMAgent": True,
+                "ssh": {"publicKeys": [{"path": key_path, "keyData": ssh_public_key(spec)}]},
+            }
+        security = self.settings["security"]
+        security_profile: dict[str, Any] = {"securityType": "Standard"}
+        if security in TRUSTED:
+            security_profile = {
+                "securityType": "TrustedLaunch",
+                "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True},
+            }
+        props: dict[str, Any] = {
+            "hardwareProfile": {"vmSize": build.vm_size},
+            "storageProfile": {
+                "imageReference": {
+                    "publisher": base.publisher,
+                    "offer": base.offer,
+                    "sku": base.sku,
+                    "version": base.version,
+                },
+                "osDisk": os_disk,
+            },
+            "osProfile": os_profile,
+            "networkProfile": {
+                "networkInterfaces": [
+                    {"id": ctx.output(CreateNic).nic_id, "properties": {"primary": True}}
+                ]
+            },
+            "securityProfile": security_profile,
+        }
+        if build.spot:
+            props.update(
+                priority="Spot", evictionPolicy="Deallocate", billingProfile={"maxPrice": -1}
+            )
+        body: dict[str, Any] = {"location": spec.location, "tags": tags, "properties": props}
+        if base.plan:
+            body["plan"] = dict(base.plan)
+        return body
+
+    def describe(self) -> str:
+        return f"build VM {self.names.vm}"
+
+
+def read_vm(ctx: RunContext, group: str, name: str) -> Any:
+    """VM `name` with its instance view (power and OS state), or None when it is gone."""
+    vms = ctx.clients.compute.virtual_machines
+    return get_or_none(f"read VM {name}", vms.get, group, name, expand="instanceView")
+
+
+def statuses(vm: Any) -> list[str]:
+    """The status codes of a VM read with its instance view (e.g. PowerState/running)."""
+    view = getattr(vm, "instance_view", None)
+    return [text(s.code) for s in (getattr(view, "statuses", None) or []) if s.code]
+
+
+def is_generalized(vm: Any) -> bool:
+    """Whether the VM (read with its instance view) is marked generalized."""
+    return any(code.lower() == "osstate/generalized" for code in statuses(vm))
+
+
+def power_state(vm: Any) -> str:
+    """running, stopped, deallocated, ... ("unknown" when not reported)."""
+    for code in statuses(vm):
+        if code.lower().startswith("powerstate/"):
+            return code.split("/", 1)[1].lower()
+    return "unknown"

@@ -1,0 +1,210 @@
+"""Step `capture.vhd_export`: the image as a VHD page blob - read access granted on the
+generalized OS disk (a short SAS), a server-side copy into the target container, waited on
+with progress, access revoked (also when the copy fails), then the blob verified (page blob,
+intact fixed-VHD footer, size). The classic flow copies the captured VHD instead."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batchimage.azure.arm import BLOB, DeletesCreated, begin_and_wait, poll_interval, text
+from batchimage.azure.blobs import (
+    blob_client,
+    blob_id,
+    blob_service,
+    read_sas_url,
+    require_account,
+    split_blob_url,
+)
+from batchimage.azure.errors import azure_call
+from batchimage.azure.names import META_IMAGE, blob_creator, blob_marks, image_fingerprint, parse_id
+from batchimage.azure.vhdblob import inspect_vhd_blob
+from batchimage.errors import PermanentAzureError
+from batchimage.redact import register_secret
+from batchimage.state import ResourceRef
+from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.steps.create_image_version import CreateImageVersion
+
+GRANT_SECONDS = 3600
+META_VERIFIED = "batchimage_verified"
+
+
+class ExportOutputs(Outputs):
+    """The exported VHD (URL without SAS) and its size."""
+
+    vhd_url: str
+    size: int
+
+
+class ExportVhd(DeletesCreated, Step[ExportOutputs]):
+    """image.capture.vhd_export, named after the image version."""
+
+    kind = "export_vhd"
+    key = "capture.vhd_export"
+
+    def __init__(self, spec: Any, version: CreateImageVersion, source: Step[Any]) -> None:
+        """`source`: GeneralizeVm (managed OS disk) or CaptureClassic (captured VHD)."""
+        self.depends_on = (version,)
+        self.apply_needs = (source,)
+        self.source = source
+        export = spec.image.capture.vhd_export
+        self.account = export.storage_account
+        self.group = export.resource_group or spec.resource_group
+        self.container = export.container
+        self.name = export.name
+        self.prefix = export.prefix or spec.name
+        self.image = image_fingerprint(spec)
+        self.timeout_s = spec.timeouts.vhd_export_s
+
+    def inputs(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "container": self.container,
+            "name": self.name,
+            "prefix": self.prefix,
+            "image": self.image,
+        }
+
+    def blob_name(self, ctx: RunContext) -> str:
+        """The exact name, or <prefix>-<image version>.vhd."""
+        if self.name:
+            return self.name
+        return f"{self.prefix}-{ctx.output(CreateImageVersion).version}.vhd"
+
+    def check(self, ctx: RunContext) -> ExportOutputs | None:
+        account = require_account(ctx.clients, self.account, self.group)
+        name = self.blob_name(ctx)
+        blob = blob_client(ctx.clients, account, self.container, name)
+        with azure_call(f"read {self.container}/{name}"):
+            if not blob.exists():
+                return None
+            props = blob.get_blob_properties()
+        meta = dict(props.metadata or {})
+        if meta.get(META_IMAGE) != self.image or meta.get(META_VERIFIED) != "true":
+            return None
+        size, problem = inspect_vhd_blob(blob)
+        if problem:
+            return None
+        ref = ResourceRef(
+            id=blob_id(account, self.container, name),
+            kind=BLOB,
+            created_by_run=blob_creator(ctx.pipeline, meta),
+        )
+        return ExportOutputs(
+            vhd_url=account.blob_url(self.container, name), size=size, resources=(ref,)
+        )
+
+    def apply(self, ctx: RunContext) -> ExportOutputs | None:
+        account = require_account(ctx.clients, self.account, self.group)
+        name = self.blob_name(ctx)
+        container = self.container
+        box = blob_service(ctx.clients, account).get_container_client(container)
+        with azure_call(f"create container {container}"):
+            if not box.exists():
+                box.create_container()
+        dest = box.get_blob_client(name)
+        source = ctx.output(self.source)
+        if getattr(source, "os_disk_id", None):
+            self._copy_from_disk(ctx, source.os_disk_id, dest)
+        else:
+            self._copy_from_blob(ctx, source, dest)
+        size, problem = inspect_vhd_blob(dest)
+        if problem:
+            raise PermanentAzureError(
+                f"the exported VHD {container}/{name} failed verification: {problem}",
+                code="VhdVerifyFailed",
+            )
+        with azure_call(f"mark {container}/{name} verified"):
+            meta = dict(dest.get_blob_properties().metadata or {})
+            meta.update(blob_marks(ctx.pipeline, ctx.run_id, self.image))
+            meta[META_VERIFIED] = "true"
+            dest.set_blob_metadata(meta)
+        ctx.say(f"exported {size / 2**30:.1f} GiB VHD to {account.name}/{container}/{name}")
+        return None
+
+    def _copy_from_disk(self, ctx: RunContext, disk_id: str, dest: Any) -> None:
+        p = parse_id(disk_id)
+        disks = ctx.clients.compute.disks
+        access = begin_and_wait(
+            ctx,
+            f"grant read access to disk {p['name']}",
+            f"read access to {p['name']}",
+            disks.begin_grant_access,
+            p["group"],
+            p["name"],
+            {"access": "Read", "durationInSeconds": GRANT_SECONDS},
+        )
+        sas = text(getattr(access, "access_sas", "") or "")
+        register_secret(sas)
+        try:
+            if not sas:
+                raise PermanentAzureError(
+                    f"disk {p['name']} granted no access URL", code="NoAccessSas"
+                )
+            self._copy(ctx, sas, dest)
+        finally:
+            begin_and_wait(
+                ctx,
+                f"revoke access to disk {p['name']}",
+                f"access to {p['name']} to be revoked",
+                disks.begin_revoke_access,
+                p["group"],
+                p["name"],
+            )
+
+    def _copy_from_blob(self, ctx: RunContext, source: Any, dest: Any) -> None:
+        url = getattr(source, "vhd_url", None)
+        account_id = getattr(source, "storage_account_id", None)
+        if not url or not account_id:
+            raise PermanentAzureError("the VHD to export is unknown", code="MissingExportSource")
+        parts = account_id.split("/")
+        account = require_account(ctx.clients, parts[-1], parts[4])
+        container, name = split_blob_url(account, url)
+        self._copy(
+            ctx,
+            read_sas_url(ctx.clients, account, container, name, minutes=self.timeout_s // 60 + 30),
+            dest,
+        )
+
+    def _copy(self, ctx: RunContext, source_url: str, dest: Any) -> None:
+        marks = blob_marks(ctx.pipeline, ctx.run_id)
+        with azure_call(f"start copy to {dest.blob_name}"):
+            dest.start_copy_from_url(source_url, metadata=marks)
+        shown = [-1]
+
+        def copied() -> bool | None:
+            with azure_call(f"read copy status of {dest.blob_name}"):
+                copy = dest.get_blob_properties().copy
+            status = text(copy.status or "").lower()
+            if status == "pending":
+                done, total = _progress(copy.progress)
+                percent = int(done * 100 / total) if total else 0
+                if percent != shown[0]:
+                    shown[0] = percent
+                    ctx.say(f"copying VHD: {percent}% of {total / 2**30:.1f} GiB", progress=percent)
+                return None
+            if status == "success":
+                return True
+            raise PermanentAzureError(
+                f"the copy to {dest.blob_name} ended {status}: {copy.status_description or ''}",
+                code="CopyFailed",
+            )
+
+        ctx.poll(
+            copied,
+            f"the VHD copy to {dest.blob_name}",
+            interval_s=poll_interval(ctx, 10),
+            timeout_s=self.timeout_s,
+        )
+
+    def describe(self) -> str:
+        return f"VHD export to {self.account}/{self.container}"
+
+
+def _progress(text: Any) -> tuple[int, int]:
+    """`"123/456"` -> (123, 456)."""
+    try:
+        done, total = str(text).split("/", 1)
+        return int(done), int(total)
+    except ValueError:
+        return 0, 0

@@ -1,0 +1,58 @@
+"""Check: each pool's Batch account exists, in the right region, in an allocation mode that fits."""
+
+from __future__ import annotations
+
+from batchimage.steps.preflight.facts import Facts, pool_accounts, wants_spot
+from batchimage.steps.preflight.report import CheckResult, fail, ok
+
+
+def check_batch_accounts(facts: Facts) -> list[CheckResult]:
+    """Existence, region (and a gallery replica there), Spot needs user-subscription mode."""
+    spec = facts.spec
+    replicas = {r.region for r in spec.image.capture.gallery.replicas}
+    results = []
+    for (group, name), pools in pool_accounts(spec).items():
+        label = f"batch account {name}"
+        account = facts.batch(group, name)
+        if account is None:
+            results.append(
+                fail(
+                    label,
+                    f"not found in resource group {group}; create it (az batch account create "
+                    f"--name {name} --resource-group {group} --location {spec.location}) or fix "
+                    "pools[].batch_account",
+                )
+            )
+            continue
+        problems = []
+        for pool in pools:
+            given = pool.batch_account.location
+            if given and given != account.location:
+                problems.append(
+                    f"pool {pool.id} says the account is in {given}, but it is in "
+                    f"{account.location}; fix pools[].batch_account.location"
+                )
+        if account.location not in replicas:
+            problems.append(
+                f"the image has no replica in {account.location}, the account's region; add "
+                f"`- region: {account.location}` to image.capture.gallery.replicas"
+            )
+        spot = [p.id for p in pools if wants_spot(p)]
+        if spot and account.allocation_mode.lower() != "usersubscription":
+            problems.append(
+                f"pool(s) {', '.join(spot)} ask for Spot nodes, which need pool allocation mode "
+                f"UserSubscription; this account uses {account.allocation_mode}. Create a Batch "
+                "account with `--pool-allocation-mode UserSubscription` (and a Key Vault), or "
+                "drop the Spot nodes"
+            )
+        if problems:
+            results.append(fail(label, "; ".join(problems)))
+        else:
+            results.append(
+                ok(
+                    label,
+                    f"{account.allocation_mode} mode in {account.location}; Entra ID "
+                    "authentication will be used",
+                )
+            )
+    return results

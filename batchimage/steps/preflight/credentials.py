@@ -1,0 +1,30 @@
+"""Check: the credential gets tokens for Azure Resource Manager (and Batch, with pools)."""
+
+from __future__ import annotations
+
+from batchimage.redact import redact
+from batchimage.steps.preflight.facts import Facts
+from batchimage.steps.preflight.report import CheckResult, fail, ok
+
+SIGN_IN = (
+    "sign in with `az login`, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET "
+    "(a service principal), or run where a managed identity is available"
+)
+
+
+def check_credentials(facts: Facts) -> list[CheckResult]:
+    """Get one token per audience; a failure lists what the credential chain tried."""
+    clients = facts.clients
+    audiences = [("Azure Resource Manager", clients.profile.arm_scope)]
+    if facts.spec.pools:
+        audiences.append(("Azure Batch", clients.profile.batch_scope))
+    results = []
+    for label, scope in audiences:
+        try:
+            clients.credential.get_token(scope)
+        except Exception as exc:  # azure.identity raises several kinds; all mean "no token"
+            tried = " ".join(redact(str(exc)).split())[:600]
+            results.append(fail("credentials", f"no token for {label}: {tried}. Next: {SIGN_IN}"))
+            return results
+        results.append(ok("credentials", f"token for {label} obtained"))
+    return results

@@ -1,0 +1,156 @@
+"""What the preflight checks read from Azure, each read once per run (thread-safe memo),
+and the spec questions several checks ask (which storage accounts, Spot, build VM)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from batchimage.azure.arm import text
+from batchimage.azure.blobs import StorageAccount, find_account
+from batchimage.azure.errors import azure_call
+from batchimage.azure.gallery import builds_vm
+from batchimage.azure.marketplace import MarketplaceImage, resolve_marketplace
+from batchimage.azure.node_agents import (
+    BatchAccount,
+    SupportedImage,
+    batch_account,
+    supported_images,
+)
+
+if TYPE_CHECKING:
+    from batchimage.azure.clients import AzureClients
+    from batchimage.steps.base import RunContext
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StorageUse:
+    """A storage account the spec names, what for, and whether it must be in the spec's region."""
+
+    role: str
+    account: str
+    group: str | None
+    same_region: bool
+
+
+class Facts:
+    """Lazily read, shared facts about the world the spec will run in."""
+
+    def __init__(self, ctx: RunContext, pinned_version: str | None = None) -> None:
+        self.ctx = ctx
+        self.spec = ctx.spec
+        self.pinned_version = pinned_version
+        self._memo: dict[str, tuple[bool, Any]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def clients(self) -> AzureClients:
+        clients: AzureClients = self.ctx.clients
+        return clients
+
+    def memo(self, key: str, fn: Callable[[], T]) -> T:
+        """`fn()` computed once per key (its exception re-raised to every caller)."""
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._memo:
+                try:
+                    self._memo[key] = (True, fn())
+                except Exception as exc:
+                    self._memo[key] = (False, exc)
+            good, value = self._memo[key]
+        if not good:
+            raise value
+        return value
+
+    def storage(self, name: str, group: str | None) -> StorageAccount | None:
+        return self.memo(f"storage:{name}", lambda: find_account(self.clients, name, group))
+
+    def batch(self, group: str, name: str) -> BatchAccount | None:
+        return self.memo(f"batch:{group}/{name}", lambda: batch_account(self.clients, group, name))
+
+    def marketplace(self) -> MarketplaceImage:
+        mp = self.spec.image.base.marketplace
+        return self.memo(
+            "marketplace",
+            lambda: resolve_marketplace(
+                self.clients, self.spec.location, mp, pinned=self.pinned_version
+            ),
+        )
+
+    def supported(self, endpoint: str) -> list[SupportedImage]:
+        return self.memo(f"supported:{endpoint}", lambda: supported_images(self.clients, endpoint))
+
+    def skus(self) -> dict[str, Any]:
+        """VM sizes offered in the spec's region, by lower-case name."""
+
+        def read() -> dict[str, Any]:
+            location = self.spec.location
+            with azure_call(f"list VM sizes (resource SKUs) in {location}"):
+                raw = self.clients.compute.resource_skus.list(filter=f"location eq '{location}'")
+                return {
+                    text(s.name).lower(): s
+                    for s in raw
+                    if text(s.resource_type).lower() == "virtualmachines"
+                }
+
+        return self.memo("skus", read)
+
+    def usages(self) -> dict[str, tuple[int, int, str]]:
+        """Compute usage in the spec's region: name -> (current, limit, display name)."""
+
+        def read() -> dict[str, tuple[int, int, str]]:
+            location = self.spec.location
+            with azure_call(f"read compute usage in {location}"):
+                return {
+                    text(u.name.value).lower(): (
+                        int(u.current_value),
+                        int(u.limit),
+                        text(u.name.localized_value or u.name.value),
+                    )
+                    for u in self.clients.compute.usage.list(location)
+                }
+
+        return self.memo("usages", read)
+
+
+def storage_uses(spec: Any) -> list[StorageUse]:
+    """Every storage account the spec names, with its role."""
+    image = spec.image
+    uses: list[StorageUse] = []
+    disk = image.build.os_disk
+    if disk.type == "unmanaged" and builds_vm(spec) and disk.storage_account:
+        uses.append(
+            StorageUse("unmanaged OS disk", disk.storage_account, spec.resource_group, True)
+        )
+    vhd_file = image.base.vhd_file
+    if vhd_file is not None:
+        uses.append(
+            StorageUse("VHD upload", vhd_file.storage_account, vhd_file.resource_group, True)
+        )
+    export = image.capture.vhd_export
+    if export is not None:
+        uses.append(StorageUse("VHD export", export.storage_account, export.resource_group, False))
+    return uses
+
+
+def wants_spot(pool: Any) -> bool:
+    """Whether a pool asks for Spot (low-priority) nodes."""
+    if pool.spot_nodes:
+        return True
+    formula = pool.autoscale.formula if pool.autoscale is not None else ""
+    return "lowpriority" in formula.replace("_", "").lower()
+
+
+def pool_accounts(spec: Any) -> dict[tuple[str, str], list[Any]]:
+    """The pools of each Batch account (resource group, name)."""
+    out: dict[tuple[str, str], list[Any]] = {}
+    for pool in spec.pools:
+        ref = pool.batch_account
+        out.setdefault((ref.resource_group or spec.resource_group, ref.name), []).append(pool)
+    return out

@@ -1,0 +1,60 @@
+"""Run every preflight check (credentials first, the rest concurrently) into one Report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from batchimage.errors import AzureError, BatchImageError
+from batchimage.redact import redact
+from batchimage.steps.preflight.base_image import check_base_image
+from batchimage.steps.preflight.batch import check_batch_accounts
+from batchimage.steps.preflight.credentials import check_credentials
+from batchimage.steps.preflight.facts import Facts
+from batchimage.steps.preflight.gallery import check_gallery
+from batchimage.steps.preflight.node_agent import check_node_agents
+from batchimage.steps.preflight.providers import check_providers
+from batchimage.steps.preflight.quota import check_quota
+from batchimage.steps.preflight.report import CheckResult, Report, fail
+from batchimage.steps.preflight.storage import check_storage
+
+if TYPE_CHECKING:
+    from batchimage.steps.base import RunContext
+
+Check = Callable[[Facts], list[CheckResult]]
+
+CHECKS: list[tuple[str, Check]] = [
+    ("providers", check_providers),
+    ("storage", check_storage),
+    ("batch accounts", check_batch_accounts),
+    ("base image", check_base_image),
+    ("gallery", check_gallery),
+    ("node agent", check_node_agents),
+    ("quota", check_quota),
+]
+
+
+def _guarded(name: str, check: Check, facts: Facts) -> list[CheckResult]:
+    """A check whose Azure failure becomes its failed result (the others still run)."""
+    try:
+        return check(facts)
+    except AzureError as err:
+        from batchimage.azure.errors import next_action
+
+        return [fail(name, f"{err}. Next: {next_action(err)}")]
+    except BatchImageError as err:
+        return [fail(name, redact(str(err)))]
+
+
+def run_checks(ctx: RunContext, *, pinned_version: str | None = None, workers: int = 8) -> Report:
+    """All checks for `ctx.spec`; none writes anything."""
+    facts = Facts(ctx, pinned_version=pinned_version)
+    report = Report(_guarded("credentials", check_credentials, facts))
+    if report.failed:
+        return report
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="preflight") as pool:
+        futures = [pool.submit(_guarded, name, check, facts) for name, check in CHECKS]
+        for future in futures:
+            report.results.extend(future.result())
+    return report

@@ -1,0 +1,214 @@
+"""Step `customize.<i>`: one customize entry on the build VM, in spec order - a script (shell
+or PowerShell, inline or from a file) as a managed run command named after its content, a
+file staged in blob storage and fetched in the guest with a SHA-256 check, or a restart that
+waits for the guest agent. A failing script stops the run with the step index, its exit
+code and the last lines of its output; the VM is kept or deleted per `cleanup`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batchimage.azure.arm import (
+    BLOB,
+    DeletesCreated,
+    begin_and_wait,
+    get_or_none,
+    observed,
+    owned,
+    poll_interval,
+    resource_tags,
+    tags_of,
+    text,
+)
+from batchimage.azure.blobs import read_sas_url
+from batchimage.azure.names import STAGING_CONTAINER, BuildNames, customize_inputs
+from batchimage.azure.runcommand import RunResult, observe, run
+from batchimage.azure.staging import fetch_script, stage_file, staging_account
+from batchimage.errors import StepFailedError
+from batchimage.state import ResourceRef
+from batchimage.steps.base import RUN_TAG, Outputs, RunContext, Step, short_hash
+from batchimage.steps.create_vm import CreateVm, read_vm, statuses
+
+
+class CustomizeOutputs(Outputs):
+    """What ran: the run command (when managed), on which VM instance, and how it ended."""
+
+    index: int
+    action: str
+    vm_guid: str
+    run_command: str | None = None
+    exit_code: int | None = None
+
+
+class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
+    """Customize entry `index` of the spec, after the one before it."""
+
+    kind = "run_customize"
+
+    def __init__(self, spec: Any, index: int, vm: CreateVm, previous: Step[Any] | None) -> None:
+        self.index = index
+        self.entry = spec.image.customize[index]
+        self.key = f"customize.{index}"
+        self.depends_on = (vm,) if previous is None else (vm, previous)
+        self.content = customize_inputs(self.entry)
+        self.command = f"customize-{index}-{short_hash(self.content)[:8]}"
+        self.names = BuildNames.of(spec)
+        self.timeout_s = int(self.entry.timeout_s or spec.timeouts.customize_step_s)
+
+    @property
+    def label(self) -> str:
+        """How people know this step: its index and name (or action)."""
+        return f"customize step {self.index}" + (
+            f" '{self.entry.name}'" if self.entry.name else f" ({self.entry.action})"
+        )
+
+    def inputs(self) -> dict[str, Any]:
+        return {"content": self.content, "timeout_s": self.timeout_s}
+
+    def check(self, ctx: RunContext) -> CustomizeOutputs | None:
+        vm = ctx.output(CreateVm)
+        if self.entry.action == "restart":
+            recorded = ctx.recorded()
+            if recorded is not None and recorded.vm_guid == vm.vm_guid:
+                return recorded
+            return None
+        found = observe(ctx, vm.group, vm.name, self.command)
+        if found is None:
+            recorded = ctx.recorded()  # an action run command leaves no resource to observe
+            if (
+                recorded is not None
+                and recorded.run_command is None
+                and recorded.vm_guid == vm.vm_guid
+            ):
+                return recorded
+            return None
+        if not found.succeeded:
+            return None
+        commands = ctx.clients.compute.virtual_machine_run_commands
+        raw = get_or_none(
+            f"read run command {self.command}",
+            commands.get_by_virtual_machine,
+            vm.group,
+            vm.name,
+            self.command,
+        )
+        tags = tags_of(raw) if raw is not None else {}
+        refs: list[ResourceRef] = []
+        staged = tags.get("batchimage-staged")
+        if staged and owned(ctx, tags):
+            refs.append(ResourceRef(id=staged, kind=BLOB, created_by_run=tags.get(RUN_TAG)))
+        return CustomizeOutputs(
+            index=self.index,
+            action=self.entry.action,
+            vm_guid=vm.vm_guid,
+            run_command=self.command,
+            exit_code=found.exit_code,
+            resources=tuple(refs),
+            observed_fingerprint=observed(ctx, tags),
+        )
+
+    def apply(self, ctx: RunContext) -> CustomizeOutputs | None:
+        from batchimage.steps.cleanup_build import after_failure
+
+        vm = ctx.output(CreateVm)
+        try:
+            if self.entry.action == "restart":
+                self._restart(ctx, vm)
+                return CustomizeOutputs(index=self.index, action="restart", vm_guid=vm.vm_guid)
+            result = self._run(ctx, vm)
+        except StepFailedError:
+            raise
+        except Exception as exc:
+            after_failure(ctx, exc)
+            raise
+        if not result.succeeded:
+            message = (
+                f"{self.label} failed in {vm.name}: state {result.state}, exit code "
+                f"{result.exit_code}\n{result.tail()}"
+            )
+            note = after_failure(ctx, None)
+            raise StepFailedError(
+                self.key,
+                message,
+                resource=f"run command {self.command} on VM {vm.name}",
+                hint="fix the script in the spec, then run apply again; the steps before it "
+                f"are not repeated. Meanwhile {note}",
+            )
+        if result.id is None:  # action run command: nothing to observe later
+            return CustomizeOutputs(
+                index=self.index,
+                action=self.entry.action,
+                vm_guid=vm.vm_guid,
+                exit_code=result.exit_code,
+            )
+        return None
+
+    def _run(self, ctx: RunContext, vm: Any) -> RunResult:
+        spec = ctx.spec
+        entry = self.entry
+        env = dict(entry.env)
+        secret_env = {k: ctx.secret(v).get_secret_value() for k, v in entry.secret_env.items()}
+        extra_tags: dict[str, str] = {}
+        if entry.action == "file":
+            account = staging_account(ctx)
+            sha = self.content["source_sha256"]
+            staged = stage_file(ctx, account, entry.file.source, sha)
+            minutes = self.timeout_s // 60 + 15
+            url = read_sas_url(
+                ctx.clients, account, STAGING_CONTAINER, staged.blob, minutes=minutes
+            )
+            script = fetch_script(spec.os_type, entry.file.destination, sha, url)
+            extra_tags["batchimage-staged"] = staged.id
+        elif entry.action in ("shell", "powershell"):
+            script = getattr(entry, entry.action)
+        else:
+            script = getattr(entry, entry.action).read_text(encoding="utf-8")
+        ctx.say(f"running {self.label} in {vm.name}")
+        return run(
+            ctx,
+            vm.group,
+            vm.name,
+            self.command,
+            script,
+            os_type=spec.os_type,
+            location=spec.location,
+            tags=resource_tags(ctx, None, **extra_tags),
+            env=env,
+            secret_env=secret_env,
+            timeout_s=self.timeout_s,
+        )
+
+    def _restart(self, ctx: RunContext, vm: Any) -> None:
+        compute = ctx.clients.compute
+        begin_and_wait(
+            ctx,
+            f"restart VM {vm.name}",
+            f"{vm.name} to restart",
+            compute.virtual_machines.begin_restart,
+            vm.group,
+            vm.name,
+            timeout_s=self.timeout_s,
+        )
+
+        def agent_ready() -> bool | None:
+            found = read_vm(ctx, vm.group, vm.name)
+            if found is None:
+                return None
+            running = any(code.lower() == "powerstate/running" for code in statuses(found))
+            agent = getattr(found.instance_view, "vm_agent", None)
+            codes = [
+                text(s.display_status or s.code or "")
+                for s in (getattr(agent, "statuses", None) or [])
+            ]
+            ready = any("ready" in code.lower() for code in codes)
+            return True if running and ready else None
+
+        ctx.poll(
+            agent_ready,
+            f"the guest agent of {vm.name} to be ready",
+            interval_s=poll_interval(ctx, 5),
+            timeout_s=self.timeout_s,
+        )
+
+    def describe(self) -> str:
+        return self.label

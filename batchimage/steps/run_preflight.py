@@ -1,0 +1,47 @@
+"""Step `preflight`: every read-only check before anything is created (see steps/preflight)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batchimage.steps.base import NoOutputs, RunContext, Step
+from batchimage.steps.preflight import Report, run_checks
+
+
+def pinned_version(ctx: RunContext) -> str | None:
+    """The Marketplace version a previous run pinned for this base image, if any."""
+    from batchimage.steps.resolve_image import ResolveImage, pinned_for
+
+    return pinned_for(ctx, ctx.recorded(ResolveImage))
+
+
+class RunPreflight(Step[NoOutputs]):
+    """Fail in seconds with actionable messages, or pass (warnings shown) and let the run go on."""
+
+    kind = "run_preflight"
+    key = "preflight"
+    read_only = True
+
+    def __init__(self) -> None:
+        self.report: Report | None = None
+
+    def inputs(self) -> dict[str, Any]:
+        return {}
+
+    def check(self, ctx: RunContext) -> NoOutputs | None:
+        report = run_checks(ctx, pinned_version=pinned_version(ctx))
+        self.report = report
+        for result in report.results:
+            if result.status != "pass":
+                ctx.say(result.line(), check=result.name, status=result.status)
+        ctx.say(f"preflight: {report.summary()}")
+        report.raise_if_failed()
+        return NoOutputs()
+
+    def apply(self, ctx: RunContext) -> NoOutputs | None:
+        return self.check(ctx)
+
+    def describe(self) -> str:
+        if self.report is None:
+            return "preflight checks"
+        return f"preflight checks: {self.report.summary()}"

@@ -1,0 +1,124 @@
+"""Step `upload_vhd`: a local fixed VHD (image.base.vhd_file) uploaded as a page blob -
+only non-zero pages sent, resumable, verified (see batchimage.vhd.upload); a blob already
+holding this file, complete and verified, is not written again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from batchimage.azure.arm import BLOB, DeletesCreated
+from batchimage.azure.blobs import blob_id, blob_service, require_account
+from batchimage.azure.errors import azure_call
+from batchimage.azure.names import blob_creator, blob_marks
+from batchimage.state import ResourceRef
+from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.steps.run_preflight import RunPreflight
+
+
+class UploadOutputs(Outputs):
+    """The uploaded VHD: what the gallery version is made from."""
+
+    vhd_url: str
+    storage_account_id: str
+    size: int
+    digest: str
+
+
+class UploadVhd(DeletesCreated, Step[UploadOutputs]):
+    """image.base.vhd_file into <storage_account>/<container>/<blob>."""
+
+    kind = "upload_vhd"
+    key = "upload_vhd"
+    depends_on = (RunPreflight,)
+
+    def __init__(self, spec: Any) -> None:
+        from batchimage.vhd.digest import Fingerprint
+
+        vhd = spec.image.base.vhd_file
+        self.path = Path(vhd.path)
+        self.account = vhd.storage_account
+        self.group = vhd.resource_group or spec.resource_group
+        self.container = vhd.container
+        self.source = Fingerprint.of(self.path)
+        self.blob = vhd.blob or f"{spec.name}-{self.source.sample[:12]}.vhd"
+        self.timeout_s = spec.timeouts.vhd_upload_s
+
+    def inputs(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "container": self.container,
+            "blob": self.blob,
+            "size": self.source.size,
+            "sample": self.source.sample,
+        }
+
+    def check(self, ctx: RunContext) -> UploadOutputs | None:
+        from batchimage.vhd.upload import (
+            META_DIGEST,
+            META_SAMPLE,
+            META_SIZE,
+            META_STATUS,
+            STATUS_COMPLETE,
+        )
+
+        account = require_account(ctx.clients, self.account, self.group)
+        blob = blob_service(ctx.clients, account).get_blob_client(self.container, self.blob)
+        with azure_call(f"read {self.container}/{self.blob}"):
+            if not blob.exists():
+                return None
+            props = blob.get_blob_properties()
+        meta = dict(props.metadata or {})
+        complete = (
+            meta.get(META_STATUS) == STATUS_COMPLETE
+            and meta.get(META_SIZE) == str(self.source.size)
+            and meta.get(META_SAMPLE) == self.source.sample
+            and meta.get(META_DIGEST)
+        )
+        if not complete:
+            return None
+        ref = ResourceRef(
+            id=blob_id(account, self.container, self.blob),
+            kind=BLOB,
+            created_by_run=blob_creator(ctx.pipeline, meta),
+        )
+        return UploadOutputs(
+            vhd_url=account.blob_url(self.container, self.blob),
+            storage_account_id=account.id,
+            size=int(props.size),
+            digest=meta[META_DIGEST],
+            resources=(ref,),
+        )
+
+    def apply(self, ctx: RunContext) -> UploadOutputs | None:
+        from batchimage.vhd.upload import upload_vhd
+
+        account = require_account(ctx.clients, self.account, self.group)
+        container = blob_service(ctx.clients, account).get_container_client(self.container)
+        with azure_call(f"create container {self.container}"):
+            if not container.exists():
+                container.create_container()
+        blob = container.get_blob_client(self.blob)
+        shown = [-1]
+
+        def progress(p: Any) -> None:
+            percent = int(p.done * 100 / p.total) if p.total else 100
+            if percent // 5 != shown[0]:
+                shown[0] = percent // 5
+                ctx.say(
+                    f"uploading {self.path.name}: {percent}% ({p.sent / 2**20:.0f} MiB sent, "
+                    f"{p.zero_skipped / 2**20:.0f} MiB of zeros skipped)",
+                    progress=percent,
+                )
+
+        result = upload_vhd(self.path, blob, progress=progress)
+        with azure_call(f"mark {self.container}/{self.blob}"):
+            meta = dict(blob.get_blob_properties().metadata or {})
+            if blob_creator(ctx.pipeline, meta) is None:
+                meta.update(blob_marks(ctx.pipeline, ctx.run_id))
+                blob.set_blob_metadata(meta)
+        ctx.say(f"uploaded {self.path.name}: {result.bytes_sent / 2**20:.0f} MiB sent")
+        return None
+
+    def describe(self) -> str:
+        return f"upload {self.path.name} to {self.account}/{self.container}/{self.blob}"

@@ -1,0 +1,154 @@
+"""A harness for image pipeline tests: example specs rewritten with unique names into a
+temporary folder, run in-process through the real engine and SDK clients against the
+sandbox, plus white-box reads of what the sandbox holds (the OS disk manifest of an image).
+
+    spec = pipeline.spec("quickstart.yaml")            # a Path; names made unique
+    result = pipeline.apply(spec)                      # RunResult; raises on failure
+    writes = pipeline.writes(lambda: pipeline.apply(spec))   # ARM writes the call made
+    content = pipeline.image_content(version_id)       # manifest, deprovisioned, extensions
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from batchimage.azure.clients import AzureClients
+from batchimage.azure.cloud import CloudProfile
+from batchimage.azure.errors import SDK_RETRY
+from batchimage.engine import Engine, RetryPolicy, RunResult, new_run_id
+from batchimage.plan import STAGES, Change, build_steps
+from batchimage.sandbox.admin import SandboxAdmin
+from batchimage.sandbox.connection import Connection
+from batchimage.spec import load_spec
+from batchimage.state import Journal, LockHolder, State
+from batchimage.state_local import LocalStateStore
+from batchimage.steps.base import RunContext
+from batchimage.steps.image_pipeline import STAGE_NAMES
+from batchimage.ui import CollectSink
+
+REPO = Path(__file__).resolve().parents[2]
+SPECS = REPO / "specs"
+IMAGE_STAGES = [(name, builder) for name, builder in STAGES if name in STAGE_NAMES]
+FAST_RETRY = RetryPolicy(max_attempts=4, initial_delay_s=0.05, max_delay_s=0.2)
+_counter = itertools.count(1)
+
+
+class Harness:
+    """Specs, runs and sandbox reads for one test."""
+
+    def __init__(self, tmp: Path, cloud: CloudProfile, admin: SandboxAdmin, conn: Connection):
+        self.tmp = tmp
+        self.cloud = cloud
+        self.admin = admin
+        self.conn = conn
+        self.events = CollectSink()
+        shutil.copytree(SPECS / "files", tmp / "files")
+        self.clients = AzureClients(cloud, **SDK_RETRY)
+
+    # -- specs ---------------------------------------------------------------------------
+
+    def spec(
+        self,
+        example: str,
+        edit: Callable[[dict[str, Any]], None] | None = None,
+        *,
+        name: str | None = None,
+    ) -> Path:
+        """`specs/<example>` with a unique pipeline name and gallery, edited by `edit`."""
+        data = yaml.safe_load((SPECS / example).read_text())
+        data = {k: v for k, v in data.items() if not k.startswith("x-")}
+        n = next(_counter)
+        data["name"] = name or f"{data['name'][:24]}-t{n}"
+        data["image"]["capture"]["gallery"]["gallery"] = f"g_{data['name'].replace('-', '_')}"
+        data["state"] = {"path": str(self.tmp / "state" / f"{data['name']}.json")}
+        if edit is not None:
+            edit(data)
+        path = self.tmp / f"{data['name']}.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def _engine(self, path: Path, journal: Journal, *, all_stages: bool = False) -> Engine:
+        spec = load_spec(path)
+        steps = build_steps(spec, None if all_stages else IMAGE_STAGES)
+        ctx = RunContext(
+            spec=spec,
+            pipeline=spec.name,
+            run_id=new_run_id(),
+            events=self.events,
+            state=journal.state,
+            clients_factory=lambda: AzureClients(self.cloud, spec.subscription, **SDK_RETRY),
+        )
+        return Engine(steps, ctx, journal, retry=FAST_RETRY)
+
+    def store(self, path: Path) -> LocalStateStore:
+        spec = load_spec(path)
+        return LocalStateStore(Path(spec.state.path))
+
+    def apply(self, path: Path, *, target: str | None = None) -> RunResult:
+        """Apply the image stages of the spec at `path` (raises BatchImageError on failure)."""
+        spec = load_spec(path)
+        journal = Journal.open(self.store(path), spec.name, lock=LockHolder(command="apply"))
+        try:
+            return self._engine(path, journal).apply(target=target)
+        finally:
+            journal.close()
+
+    def plan(self, path: Path) -> list[Change]:
+        """What apply would do (read-only)."""
+        spec = load_spec(path)
+        journal = Journal.open(self.store(path), spec.name, lock=None)
+        return self._engine(path, journal).plan()
+
+    def destroy(self, path: Path) -> RunResult:
+        spec = load_spec(path)
+        journal = Journal.open(self.store(path), spec.name, lock=LockHolder(command="destroy"))
+        try:
+            return self._engine(path, journal).destroy()
+        finally:
+            journal.close()
+
+    def state(self, path: Path) -> State:
+        found = self.store(path).read()
+        assert found is not None
+        return found
+
+    def outputs(self, path: Path, key: str) -> dict[str, Any]:
+        record = self.state(path).steps[key]
+        assert record.outputs is not None, f"{key} has no outputs"
+        return record.outputs
+
+    def writes(self, action: Callable[[], Any]) -> int:
+        """How many ARM/Batch write calls `action()` made (the sandbox's counters)."""
+        self.admin.reset_counters()
+        action()
+        return int(self.admin.counters()["writes"])
+
+    # -- the sandbox's side --------------------------------------------------------------
+
+    def tables(self) -> dict[str, Any]:
+        tables: dict[str, Any] = self.admin.state()["tables"]
+        return tables
+
+    def resource(self, resource_id: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self.tables()["resources"].get(resource_id.lower())
+        return found
+
+    def image_content(self, resource_id: str) -> dict[str, Any]:
+        """What is on an image's disk (white-box): manifest, deprovisioned, extensions."""
+        tables = self.tables()
+        record = tables["resources"][resource_id.lower()]
+        content: dict[str, Any] = tables["compute_content"][record["_content"]]
+        return content
+
+    def build_resources(self, group: str, pipeline: str) -> list[str]:
+        """Names of resources in `group` named like `pipeline`'s build (`<pipeline>-<hash>-*`)."""
+        items = self.clients.resource.resources.list_by_resource_group(group)
+        return sorted(str(i.name) for i in items if str(i.name).startswith(f"{pipeline}-"))

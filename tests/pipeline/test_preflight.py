@@ -1,0 +1,190 @@
+"""Preflight against the sandbox: each failure names the problem and the next action, is
+reported within seconds, and leaves nothing created (zero ARM writes); `batchimage
+preflight FILE` prints every check."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from batchimage.azure.clients import AzureClients
+from batchimage.errors import PreflightError, StepFailedError
+from batchimage.sandbox.connection import Connection
+from tests.engine.procs import REPO, child_env
+from tests.pipeline.harness import Harness
+
+
+def failed_preflight(pipeline: Harness, spec: Any) -> str:
+    """Apply `spec`, expect preflight to fail fast without a single write; the message."""
+    pipeline.admin.reset_counters()
+    started = time.monotonic()
+    with pytest.raises(StepFailedError) as caught:
+        pipeline.apply(spec)
+    assert time.monotonic() - started < 10
+    assert caught.value.step == "preflight"
+    assert isinstance(caught.value.__cause__, PreflightError)
+    assert pipeline.admin.counters()["writes"] == 0, "preflight must create nothing"
+    state = pipeline.state(spec)
+    created = [key for key, rec in state.steps.items() if rec.created]
+    assert created == []
+    return str(caught.value)
+
+
+def _storage(clients: AzureClients, name: str, kind: str, location: str = "eastus") -> None:
+    sku = "Premium_LRS" if kind == "BlockBlobStorage" else "Standard_LRS"
+    clients.storage.storage_accounts.begin_create(
+        "sandbox-rg", name, {"location": location, "kind": kind, "sku": {"name": sku}}
+    ).result()
+
+
+def _unmanaged_on(account: str) -> Callable[[dict[str, Any]], None]:
+    def edit(data: dict[str, Any]) -> None:
+        data["image"]["build"]["os_disk"]["storage_account"] = account
+        data["image"]["capture"].pop("vhd_export", None)
+
+    return edit
+
+
+def test_wrong_storage_kind(
+    pipeline: Harness, clients: AzureClients, unique: Callable[[str], str]
+) -> None:
+    account = unique("blk")
+    _storage(clients, account, "BlockBlobStorage")
+    message = failed_preflight(
+        pipeline, pipeline.spec("classic-unmanaged.yaml", _unmanaged_on(account))
+    )
+    assert f"FAIL storage {account}: is of kind BlockBlobStorage" in message
+    assert "general-purpose v2 account (kind StorageV2)" in message
+
+
+def test_storage_in_another_region(
+    pipeline: Harness, clients: AzureClients, unique: Callable[[str], str]
+) -> None:
+    account = unique("weu")
+    _storage(clients, account, "StorageV2", location="westeurope")
+    message = failed_preflight(
+        pipeline, pipeline.spec("classic-unmanaged.yaml", _unmanaged_on(account))
+    )
+    assert f"FAIL storage {account}: is in westeurope, the pipeline in eastus" in message
+    assert "needs an account in eastus" in message
+
+
+def test_missing_storage_account(pipeline: Harness, unique: Callable[[str], str]) -> None:
+    account = unique("nope")
+    message = failed_preflight(
+        pipeline, pipeline.spec("classic-unmanaged.yaml", _unmanaged_on(account))
+    )
+    assert f"FAIL storage {account}: not found" in message
+    assert f"az storage account create --name {account}" in message
+
+
+def test_spot_needs_user_subscription_mode(
+    pipeline: Harness, clients: AzureClients, unique: Callable[[str], str]
+) -> None:
+    account = unique("bs")
+    clients.batch_management.batch_account.begin_create(
+        "sandbox-rg",
+        account,
+        {"location": "eastus", "properties": {"poolAllocationMode": "BatchService"}},
+    ).result()
+
+    def edit(data: dict[str, Any]) -> None:
+        pool = data["pools"][0]
+        pool["batch_account"]["name"] = account
+        pool["spot_nodes"] = 3
+
+    message = failed_preflight(pipeline, pipeline.spec("quickstart.yaml", edit))
+    assert f"FAIL batch account {account}" in message
+    assert "need pool allocation mode UserSubscription; this account uses BatchService" in message
+    assert "--pool-allocation-mode UserSubscription" in message
+
+
+def test_unregistered_providers(pipeline: Harness, sandbox: Connection) -> None:
+    subscription = str(uuid.uuid4())
+    pipeline.admin.add_subscription(subscription, registered=False)
+
+    def edit(data: dict[str, Any]) -> None:
+        data["subscription"] = subscription
+
+    message = failed_preflight(pipeline, pipeline.spec("quickstart.yaml", edit))
+    for namespace in ("Microsoft.Compute", "Microsoft.Network", "Microsoft.Batch"):
+        command = f"az provider register --namespace {namespace} --subscription {subscription}"
+        assert command in message
+
+
+def test_node_agent_not_offered(pipeline: Harness) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        data["pools"][0]["node_agent_sku"] = "batch.node.debian 8"
+
+    message = failed_preflight(pipeline, pipeline.spec("quickstart.yaml", edit))
+    assert (
+        "FAIL node agent (sandboxbatch): node agent SKU 'batch.node.debian 8' is not offered"
+        in message
+    )
+    assert "batch.node.ubuntu 24.04" in message  # what is offered instead
+
+
+def test_node_agent_for_another_os(pipeline: Harness) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        data["pools"][0]["node_agent_sku"] = "batch.node.windows amd64"
+
+    message = failed_preflight(pipeline, pipeline.spec("quickstart.yaml", edit))
+    assert "runs node agent batch.node.ubuntu 24.04, not batch.node.windows amd64" in message
+
+
+def test_core_quota_short(pipeline: Harness) -> None:
+    pipeline.admin.configure(compute={"quota": {"standardDSv5Family": 3}})
+    try:
+        message = failed_preflight(pipeline, pipeline.spec("quickstart.yaml"))
+    finally:
+        pipeline.admin.configure(compute={"quota": {}})
+    assert "FAIL quota" in message
+    assert "the build VM, pool quickstart need 6 vCPUs" in message
+    assert "request a quota increase" in message
+
+
+def test_marketplace_image_missing(pipeline: Harness) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        data["image"]["base"]["marketplace"]["sku"] = "no-such-sku"
+
+    message = failed_preflight(pipeline, pipeline.spec("quickstart.yaml", edit))
+    assert (
+        "FAIL base image: Marketplace image Canonical:ubuntu-24_04-lts:no-such-sku does not exist"
+        in message
+    )
+    assert "az vm image list --location eastus --publisher Canonical" in message
+
+
+def test_hyper_v_generation_mismatch(pipeline: Harness) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        data["image"]["capture"]["gallery"]["definition"]["hyper_v_generation"] = "V1"
+
+    message = failed_preflight(pipeline, pipeline.spec("quickstart.yaml", edit))
+    assert "is Hyper-V generation V2, the definition asks for V1" in message
+
+
+def test_preflight_command_prints_every_check(pipeline: Harness, sandbox_folder: Any) -> None:
+    spec = pipeline.spec("two-pools.yaml")
+    proc = subprocess.run(
+        [sys.executable, "-m", "batchimage", "preflight", str(spec)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=child_env(BATCHIMAGE_SANDBOX_DIR=str(sandbox_folder)),
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "ok   credentials: token for Azure Resource Manager obtained" in out
+    assert "ok   providers: Microsoft.Compute registered" in out
+    assert "ok   base image: almalinux:almalinux-x86_64:9-gen2:" in out
+    assert "purchase plan almalinux/almalinux-x86_64/9-gen2 is carried to the definition" in out
+    agent = "ok   node agent (sandboxbatch): almalinux:almalinux-x86_64:9-gen2 runs node agent"
+    assert f"{agent} batch.node.el 9" in out
+    assert "preflight:" in out and "failed" not in out.splitlines()[-1]

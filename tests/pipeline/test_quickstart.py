@@ -1,0 +1,88 @@
+"""The quickstart end to end: `batchimage apply` as a real subprocess builds the image in
+the sandbox; the captured version carries the customizations and no extension; the build
+resources are gone; a second apply makes zero writes; plan then says no changes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from batchimage.azure.arm import text
+from batchimage.azure.clients import AzureClients
+from batchimage.azure.names import BuildNames
+from batchimage.spec import load_spec
+from tests.engine.procs import REPO, child_env
+from tests.pipeline.harness import SPECS, Harness
+
+VM_EXTENSION = {
+    "name": "AzureMonitorLinuxAgent",
+    "publisher": "Microsoft.Azure.Monitor",
+    "type": "AzureMonitorLinuxAgent",
+    "typeHandlerVersion": "1.0",
+    "os_type": "Linux",
+}
+
+
+def cli(sandbox_folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "batchimage", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=child_env(BATCHIMAGE_SANDBOX_DIR=str(sandbox_folder)),
+        timeout=300,
+    )
+
+
+def test_quickstart_through_the_cli(
+    pipeline: Harness, clients: AzureClients, sandbox_folder: Path
+) -> None:
+    # Agents install an extension on every new VM: the image must still carry none.
+    pipeline.admin.configure(compute={"vm_extensions": [VM_EXTENSION]})
+    spec_path = pipeline.spec("quickstart.yaml")
+    state = pipeline.tmp / "cli-state.json"
+    first = cli(sandbox_folder, "apply", str(spec_path), "--yes", "--state", str(state))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "apply complete" in first.stdout
+
+    spec = load_spec(spec_path)
+    doc = json.loads(state.read_text())
+    version = doc["steps"]["capture.version"]["outputs"]
+    assert version["version"] == "1.0.0"
+    assert version["regions"] == ["eastus"]
+    content = pipeline.image_content(version["version_id"])
+    scripts = [m.get("script", "") for m in content["manifest"] if m.get("kind") == "shell"]
+    assert any('echo "built by batchimage" > /etc/batchimage-release' in s for s in scripts)
+    reference = (SPECS / "files" / "reference-data.txt").read_bytes()
+    files = [m for m in content["manifest"] if m.get("kind") == "file"]
+    assert files and files[0]["file"] == "/opt/reference/reference-data.txt"
+    assert files[0]["sha256"] == hashlib.sha256(reference).hexdigest()
+    assert files[0]["fetched"] is True
+    assert "sig=" not in json.dumps(content)
+    assert content["deprovisioned"] is True
+    assert content["extensions"] == []
+    assert content["source"]["sku"] == "server"
+    definition = clients.compute.gallery_images.get(
+        "sandbox-rg", spec.image.capture.gallery.gallery, "quickstart-ubuntu"
+    )
+    assert text(definition.os_state) == "Generalized"
+
+    names = BuildNames.of(spec)
+    assert pipeline.build_resources("sandbox-rg", spec.name) == [], "build resources are left"
+    assert names.vm not in {vm.name for vm in clients.compute.virtual_machines.list("sandbox-rg")}
+    pinned = doc["steps"]["resolve_image"]["outputs"]["version"]
+    assert pinned == "24.04.202503180"
+
+    pipeline.admin.reset_counters()
+    second = cli(sandbox_folder, "apply", str(spec_path), "--yes", "--state", str(state))
+    assert second.returncode == 0, second.stdout + second.stderr
+    counters: dict[str, Any] = pipeline.admin.counters()
+    assert counters["writes"] == 0, counters["operations"]
+
+    plan = cli(sandbox_folder, "plan", str(spec_path), "--state", str(state))
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "No changes" in plan.stdout
