@@ -15,12 +15,16 @@
   file needs (lost or misplaced writes fail); HTTPS protects each request's bytes
   (Content-MD5 is added per request on plain-HTTP endpoints, or when asked); `readback`
   additionally recomputes the digest from the blob's content.
+- `progress` is called on the calling thread about every 0.1 s and at the end; an
+  exception it raises stops the upload cleanly (in-flight requests finish, nothing else
+  starts), which is how a caller cancels: the next run resumes.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import os
 import queue
 import threading
@@ -196,7 +200,10 @@ class _Found:
 
 def _prepare(source: str | os.PathLike[str] | VhdInfo) -> tuple[VhdInfo, Fingerprint]:
     info = source if isinstance(source, VhdInfo) else validate_fixed_vhd(source)
-    fingerprint = Fingerprint.of(info.path)
+    try:
+        fingerprint = Fingerprint.of(info.path)
+    except OSError as exc:
+        raise VhdError(f"cannot read {info.path}: {exc.strerror or exc}") from exc
     if fingerprint.size != info.file_size:
         raise VhdChangedError(f"{info.path} changed size since it was validated; run again")
     return info, fingerprint
@@ -263,7 +270,7 @@ class _Transfer:
             try:
                 for index in data_blocks(handle.fileno(), size):
                     buf = self._take(free)
-                    length = read_block(handle, index, size, buf)
+                    length = self._read(handle, index, buf)
                     puts = self._plan_block(index, buf, length)
                     if not puts:
                         free.put(buf)
@@ -290,6 +297,16 @@ class _Transfer:
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
         self._report(final=True)
+
+    def _read(self, handle: io.RawIOBase, index: int, buf: bytearray) -> int:
+        """Read block `index` into `buf`, turning a failed read into one of our errors."""
+        try:
+            return read_block(handle, index, self.info.file_size, buf)
+        except OSError as exc:
+            raise VhdChangedError(
+                f"reading {self.info.path} failed at {index * BLOCK} bytes ({exc}); if the "
+                f"file is being written to, wait until it is finished and run again"
+            ) from exc
 
     def _take(self, free: queue.Queue[bytearray]) -> bytearray:
         """A free buffer; while waiting for one, surface failures and report progress."""
@@ -326,26 +343,24 @@ class _Transfer:
     def _plan_block(self, index: int, buf: bytearray, length: int) -> list[tuple[int, int]]:
         """Record block `index` (digest, ranges) and return the absolute ranges to put."""
         base = index * BLOCK
-        with self.lock:
+        puts: list[tuple[int, int]] = []
+        planned = 0
+        if not is_zero(buf, length):
+            self.digest.add(index, memoryview(buf)[:length])
+            for start, end in self.merger.merge(data_runs(buf, length)):
+                self.ranges.add(base + start, base + end)
+                planned += end - start
+                if self.coverage is None:
+                    puts.append((base + start, base + end))
+                else:
+                    puts.extend(self.coverage.missing(base + start, base + end))
+        queued = sum(end - start for start, end in puts)
+        with self.lock:  # one update, so a progress snapshot never sees half a block
             self.scanned = base + length
             self.data_blocks_seen += 1
-        if is_zero(buf, length):
-            return []
-        self.digest.add(index, memoryview(buf)[:length])
-        puts: list[tuple[int, int]] = []
-        for start, end in self.merger.merge(data_runs(buf, length)):
-            self.ranges.add(base + start, base + end)
-            missing = (
-                [(base + start, base + end)]
-                if self.coverage is None
-                else self.coverage.missing(base + start, base + end)
-            )
-            puts.extend(missing)
-            with self.lock:
-                self.planned += end - start
-                self.present += end - start - sum(e - s for s, e in missing)
-        with self.lock:
-            self.queued += sum(e - s for s, e in puts)
+            self.planned += planned
+            self.present += planned - queued
+            self.queued += queued
         return puts
 
     def _put(self, view: memoryview, offset: int) -> None:

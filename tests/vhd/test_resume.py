@@ -6,15 +6,16 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from azure.storage.blob import ContainerClient
 
-from batchimage.vhd import VhdVerifyError
+from batchimage.vhd import VhdChangedError, VhdVerifyError
 from batchimage.vhd.digest import file_digest
-from batchimage.vhd.upload import find_uploaded, upload_vhd
+from batchimage.vhd.upload import UploadProgress, find_uploaded, upload_vhd
 from tests.conftest import AzuriteAccount
 from tests.vhd.conftest import BlobFactory, Recorder, written
 from tests.vhd.images import MIB, make_fixed_vhd, nonzero_runs, seeded_bytes
@@ -159,3 +160,38 @@ def test_killed_upload_resumes_without_resending(
     again = Recorder()
     assert upload_vhd(many_runs_vhd, make_blob(recorder=again)).skipped_upload
     assert again.writes == []
+
+
+def test_progress_callback_can_cancel_and_the_next_run_resumes(
+    many_runs_vhd: Path, make_blob: BlobFactory
+) -> None:
+    class Cancel(Exception):
+        pass
+
+    def cancel_midway(progress: UploadProgress) -> None:
+        if progress.sent >= 8 * 64 * 1024:
+            raise Cancel
+
+    slow = Recorder(before=lambda request: time.sleep(0.01))
+    with pytest.raises(Cancel):
+        upload_vhd(many_runs_vhd, make_blob(recorder=slow), workers=1, progress=cancel_midway)
+    blob = make_blob()
+    before = written(blob)
+    assert 0 < sum(end - start for start, end in before) < data_bytes(many_runs_vhd)
+    recorder = Recorder()
+    result = upload_vhd(many_runs_vhd, make_blob(recorder=recorder))
+    assert result.resumed and overlap(recorder.page_ranges, before) == 0
+    assert blob.download_blob().readall() == many_runs_vhd.read_bytes()
+
+
+def test_file_cut_short_during_upload_is_reported(tmp_path: Path, make_blob: BlobFactory) -> None:
+    blocks = [(i * 4 * MIB, seeded_bytes(i, 4096)) for i in range(10)]
+    path = make_fixed_vhd(tmp_path / "long.vhd", 40 * MIB, blocks)
+
+    def cut(request: Any) -> None:
+        if request.method == "PUT" and "comp=page" in request.url:
+            with path.open("r+b") as handle:  # block 3 (12-16 MiB) is not read yet
+                handle.truncate(14 * MIB)
+
+    with pytest.raises(VhdChangedError, match=r"reading .* failed"):
+        upload_vhd(path, make_blob(recorder=Recorder(before=cut)), workers=1)
