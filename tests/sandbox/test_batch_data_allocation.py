@@ -166,3 +166,14 @@ def test_allocation_failure_rule(
         "Desired number of dedicated nodes could not be allocated",
     )
     assert {v.name: v.value for v in error.error_values} == {"Reason": "No room."}
+
+
+def test_resize_timeout(
+    batch: BatchClient, unique: Callable[[str], str], durations: Callable[..., None]
+) -> None:
+    durations(**{"pool.allocate": 3600.0})  # allocation would take longer than the timeout
+    pool_id = unique("late")
+    batch.create_pool(pool_options(pool_id, target_dedicated_nodes=2))
+    pool = wait_steady(batch, pool_id)  # after resizeTimeout (15 simulated minutes)
+    assert pool.current_dedicated_nodes == 0
+    assert [e.code for e in pool.resize_errors] == ["AllocationTimedOut"]

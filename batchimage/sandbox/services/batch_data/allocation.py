@@ -18,6 +18,7 @@ from typing import Any
 from batchimage.sandbox.context import World
 from batchimage.sandbox.services.batch_data import catalog, nodes, pools, rules, timers
 from batchimage.sandbox.services.batch_data.accounts import Account, account_of
+from batchimage.sandbox.services.batch_data.wire import seconds_of
 
 USER_SUBSCRIPTION_CORES = 1000  # default regional vCPU quota (dedicated, Spot) in the sandbox
 RETIRED = (
@@ -44,9 +45,9 @@ def resize(world: World, record: dict[str, Any], dedicated: int, low: int) -> No
         grow = grow or surplus < 0
     pools.set_allocation(world, record, "resizing")
     seconds = world.config.duration("pool.allocate" if grow else "pool.shrink", 60.0)
-    timers.later(
-        world, seconds, "batch.resize_done", {"pool": _key(record), "resize": record["_resize"]}
-    )
+    timeout = seconds_of(record["resizeTimeout"]) or 900.0
+    args = {"pool": _key(record), "resize": record["_resize"], "timed_out": seconds > timeout}
+    timers.later(world, min(seconds, timeout), "batch.resize_done", args)
 
 
 def stop(world: World, record: dict[str, Any]) -> None:
@@ -99,6 +100,9 @@ def _resize_done(world: World, args: dict[str, Any]) -> None:
         have = sum(1 for n in record["_nodes"].values() if n["isDedicated"] == is_dedicated)
         want = record[name] - have
         if want <= 0:
+            continue
+        if args.get("timed_out"):
+            errors.append(_timed_out(is_dedicated))
             continue
         granted, error = _grant(world, account, record, is_dedicated, want)
         for _ in range(granted):
@@ -223,6 +227,15 @@ def _used(world: World, account: Account, dedicated: bool, family: str) -> tuple
         if size and size.family.lower() == family.lower():
             in_family += count * cores
     return total, in_family
+
+
+def _timed_out(dedicated: bool) -> dict[str, Any]:
+    kind = "dedicated" if dedicated else "low priority"
+    return {
+        "code": "AllocationTimedOut",
+        "message": f"Desired number of {kind} nodes could not be allocated as the resize "
+        "timeout was reached",
+    }
 
 
 def _allocation_failed(kind: str, values: dict[str, str]) -> dict[str, Any]:
