@@ -6,7 +6,9 @@ configured allocation failures, all reported in `resizeErrors` like Azure."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from azure.batch import BatchClient
@@ -177,3 +179,30 @@ def test_resize_timeout(
     pool = wait_steady(batch, pool_id)  # after resizeTimeout (15 simulated minutes)
     assert pool.current_dedicated_nodes == 0
     assert [e.code for e in pool.resize_errors] == ["AllocationTimedOut"]
+
+
+def test_allocation_goes_on_while_the_sandbox_is_down(tmp_path: Path) -> None:
+    """Pools and their timers persist: nodes come up by simulated time, not by requests."""
+    from batchimage.azure.cloud import sandbox as sandbox_profile
+    from batchimage.sandbox.config import SandboxConfig
+    from batchimage.sandbox.server import SandboxServer
+
+    def serve() -> tuple[SandboxServer, BatchClient]:
+        server = SandboxServer(tmp_path, config=SandboxConfig(time_scale=0.001), azurite=False)
+        conn = server.start_in_thread()
+        return server, AzureClients(sandbox_profile(conn)).batch(
+            conn.batch_endpoint(conn.batch_account)
+        )
+
+    server, client = serve()
+    client.create_pool(pool_options("kept", target_dedicated_nodes=2))
+    assert client.get_pool("kept").allocation_state == "resizing"
+    server.stop()
+    time.sleep(1.0)  # 1000 simulated seconds: allocation and node start finish meanwhile
+    server, client = serve()
+    try:
+        nodes = list(client.list_nodes("kept"))  # the first request settles the due timers
+        assert [n.state for n in nodes] == ["idle", "idle"]
+        assert client.get_pool("kept").allocation_state == "steady"
+    finally:
+        server.stop()
