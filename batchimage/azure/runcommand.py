@@ -13,7 +13,7 @@ Secret values go as protected parameters: never echoed by Azure, never logged by
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import AzureError as SdkAzureError
@@ -40,6 +40,7 @@ class RunResult:
     exit_code: int | None
     stdout: str
     stderr: str
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:
@@ -70,16 +71,19 @@ def powershell_prelude(names: list[str]) -> str:
     return f"param({params})\n{sets}\n"
 
 
-def _from_instance_view(name: str, rid: str | None, view: Any) -> RunResult:
+def _from_resource(name: str, found: Any) -> RunResult:
+    view = found.instance_view
+    tags = dict(found.tags or {})
     if view is None:
-        return RunResult(name, rid, "Unknown", None, "", "")
+        return RunResult(name, found.id, "Unknown", None, "", "", tags)
     return RunResult(
         name=name,
-        id=rid,
+        id=found.id,
         state=text(view.execution_state or "Unknown"),
         exit_code=view.exit_code,
         stdout=text(view.output or ""),
         stderr=text(view.error or ""),
+        tags=tags,
     )
 
 
@@ -93,7 +97,7 @@ def observe(ctx: RunContext, group: str, vm: str, name: str) -> RunResult | None
         if is_not_found(err) or (err.code or "") in UNSUPPORTED:
             return None
         raise err from exc
-    return _from_instance_view(name, found.id, found.instance_view)
+    return _from_resource(name, found)
 
 
 def run(

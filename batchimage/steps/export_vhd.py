@@ -107,7 +107,7 @@ class ExportVhd(DeletesCreated, Step[ExportOutputs]):
         if getattr(source, "os_disk_id", None):
             self._copy_from_disk(ctx, source.os_disk_id, dest)
         else:
-            self._copy_from_blob(ctx, source, dest)
+            self._copy_from_blob(ctx, source, dest, account)
         size, problem = inspect_vhd_blob(dest)
         if problem:
             raise PermanentAzureError(
@@ -152,19 +152,20 @@ class ExportVhd(DeletesCreated, Step[ExportOutputs]):
                 p["name"],
             )
 
-    def _copy_from_blob(self, ctx: RunContext, source: Any, dest: Any) -> None:
+    def _copy_from_blob(self, ctx: RunContext, source: Any, dest: Any, target: Any) -> None:
         url = getattr(source, "vhd_url", None)
         account_id = getattr(source, "storage_account_id", None)
         if not url or not account_id:
             raise PermanentAzureError("the VHD to export is unknown", code="MissingExportSource")
+        if account_id.lower() == target.id.lower():
+            # same account: our own authorization covers the source (Azure's Copy Blob rule)
+            self._copy(ctx, url, dest)
+            return
         parts = account_id.split("/")
         account = require_account(ctx.clients, parts[-1], parts[4])
         container, name = split_blob_url(account, url)
-        self._copy(
-            ctx,
-            read_sas_url(ctx.clients, account, container, name, minutes=self.timeout_s // 60 + 30),
-            dest,
-        )
+        minutes = self.timeout_s // 60 + 30
+        self._copy(ctx, read_sas_url(ctx.clients, account, container, name, minutes=minutes), dest)
 
     def _copy(self, ctx: RunContext, source_url: str, dest: Any) -> None:
         marks = blob_marks(ctx.pipeline, ctx.run_id)

@@ -12,7 +12,6 @@ from batchimage.azure.arm import (
     BLOB,
     DeletesCreated,
     begin_and_wait,
-    get_or_none,
     observed,
     owned,
     poll_interval,
@@ -28,6 +27,8 @@ from batchimage.errors import StepFailedError
 from batchimage.state import ResourceRef
 from batchimage.steps.base import RUN_TAG, Outputs, RunContext, Step, short_hash
 from batchimage.steps.create_vm import CreateVm, read_vm, statuses
+
+STAGED_TAG = "batchimage-staged"
 
 
 class CustomizeOutputs(Outputs):
@@ -65,36 +66,33 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
     def inputs(self) -> dict[str, Any]:
         return {"content": self.content, "timeout_s": self.timeout_s}
 
+    @property
+    def mark_tag(self) -> str:
+        """The VM tag recording that this step ran (restart, or an action run command)."""
+        return f"batchimage-{self.key}"
+
     def check(self, ctx: RunContext) -> CustomizeOutputs | None:
         vm = ctx.output(CreateVm)
-        if self.entry.action == "restart":
-            recorded = ctx.recorded()
-            if recorded is not None and recorded.vm_guid == vm.vm_guid:
-                return recorded
-            return None
-        found = observe(ctx, vm.group, vm.name, self.command)
-        if found is None:
-            recorded = ctx.recorded()  # an action run command leaves no resource to observe
-            if (
-                recorded is not None
-                and recorded.run_command is None
-                and recorded.vm_guid == vm.vm_guid
-            ):
-                return recorded
-            return None
+        found = (
+            None
+            if self.entry.action == "restart"
+            else observe(ctx, vm.group, vm.name, self.command)
+        )
+        if found is None:  # a restart or an action run command leaves only the VM's mark
+            raw = read_vm(ctx, vm.group, vm.name)
+            if raw is None or tags_of(raw).get(self.mark_tag) != ctx.fingerprint:
+                return None
+            return CustomizeOutputs(
+                index=self.index,
+                action=self.entry.action,
+                vm_guid=vm.vm_guid,
+                observed_fingerprint=ctx.fingerprint,
+            )
         if not found.succeeded:
             return None
-        commands = ctx.clients.compute.virtual_machine_run_commands
-        raw = get_or_none(
-            f"read run command {self.command}",
-            commands.get_by_virtual_machine,
-            vm.group,
-            vm.name,
-            self.command,
-        )
-        tags = tags_of(raw) if raw is not None else {}
+        tags = found.tags
         refs: list[ResourceRef] = []
-        staged = tags.get("batchimage-staged")
+        staged = tags.get(STAGED_TAG)
         if staged and owned(ctx, tags):
             refs.append(ResourceRef(id=staged, kind=BLOB, created_by_run=tags.get(RUN_TAG)))
         return CustomizeOutputs(
@@ -107,6 +105,20 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             observed_fingerprint=observed(ctx, tags),
         )
 
+    def _mark(self, ctx: RunContext, vm: Any) -> None:
+        """Tag the VM: this step ran with this fingerprint (what `check` looks for)."""
+        raw = read_vm(ctx, vm.group, vm.name)
+        tags = {**(tags_of(raw) if raw is not None else {}), self.mark_tag: ctx.fingerprint}
+        begin_and_wait(
+            ctx,
+            f"tag VM {vm.name}",
+            f"{vm.name} tags",
+            ctx.clients.compute.virtual_machines.begin_update,
+            vm.group,
+            vm.name,
+            {"tags": tags},
+        )
+
     def apply(self, ctx: RunContext) -> CustomizeOutputs | None:
         from batchimage.steps.cleanup_build import after_failure
 
@@ -114,7 +126,8 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
         try:
             if self.entry.action == "restart":
                 self._restart(ctx, vm)
-                return CustomizeOutputs(index=self.index, action="restart", vm_guid=vm.vm_guid)
+                self._mark(ctx, vm)
+                return None
             result = self._run(ctx, vm)
         except StepFailedError:
             raise
@@ -134,13 +147,8 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
                 hint="fix the script in the spec, then run apply again; the steps before it "
                 f"are not repeated. Meanwhile {note}",
             )
-        if result.id is None:  # action run command: nothing to observe later
-            return CustomizeOutputs(
-                index=self.index,
-                action=self.entry.action,
-                vm_guid=vm.vm_guid,
-                exit_code=result.exit_code,
-            )
+        if result.id is None:  # action run command: nothing to observe later but a mark
+            self._mark(ctx, vm)
         return None
 
     def _run(self, ctx: RunContext, vm: Any) -> RunResult:
@@ -158,7 +166,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
                 ctx.clients, account, STAGING_CONTAINER, staged.blob, minutes=minutes
             )
             script = fetch_script(spec.os_type, entry.file.destination, sha, url)
-            extra_tags["batchimage-staged"] = staged.id
+            extra_tags[STAGED_TAG] = staged.id
         elif entry.action in ("shell", "powershell"):
             script = getattr(entry, entry.action)
         else:

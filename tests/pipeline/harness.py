@@ -152,3 +152,13 @@ class Harness:
         """Names of resources in `group` named like `pipeline`'s build (`<pipeline>-<hash>-*`)."""
         items = self.clients.resource.resources.list_by_resource_group(group)
         return sorted(str(i.name) for i in items if str(i.name).startswith(f"{pipeline}-"))
+
+    def blob_exists(self, url: str) -> bool:
+        """Whether the blob at `url` (an account the sandbox serves) exists."""
+        from batchimage.azure.blobs import account_for_url, blob_service, split_blob_url
+
+        account = account_for_url(self.clients, url)
+        if account is None:
+            return False
+        container, name = split_blob_url(account, url)
+        return bool(blob_service(self.clients, account).get_blob_client(container, name).exists())

@@ -310,7 +310,10 @@ def patch_vm(call: Call, record: dict[str, Any], body: dict[str, Any]) -> None:
     if record.get("_generalized") and props:
         raise errors.vm_generalized("Update VM", record["name"])
     merged = _update(call, record, {"properties": props})
+    state = record["properties"].get("provisioningState")
     record["properties"] = merged["properties"]
+    if state is not None:  # a PATCH answers at once: the VM stays as provisioned as it was
+        record["properties"]["provisioningState"] = state
 
 
 # -- reading -----------------------------------------------------------------------------
