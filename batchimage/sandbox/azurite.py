@@ -112,6 +112,9 @@ class Azurite:
             self.port = free_port()
         env = dict(os.environ)
         env["AZURITE_ACCOUNTS"] = ";".join(f"{n}:{k}" for n, k in self.accounts.items())
+        ca = self.cert.parent / "ca.pem"
+        if ca.exists():  # copy-from-URL (e.g. of a disk export SAS) makes Azurite call itself
+            env["NODE_EXTRA_CA_CERTS"] = str(ca)
         cmd = [
             str(binary),
             "--blobHost",

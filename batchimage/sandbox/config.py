@@ -54,6 +54,7 @@ DEFAULT_DURATIONS: dict[str, float] = {
     "gallery_image.create": 10.0,
     "gallery_image.delete": 10.0,
     "gallery_image_version.create": 600.0,
+    "gallery_image_version.update": 300.0,
     "gallery_image_version.delete": 120.0,
     "pool.allocate": 300.0,
     "node.start": 180.0,

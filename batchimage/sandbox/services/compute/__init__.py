@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from batchimage.sandbox.context import World
 from batchimage.sandbox.services import Service
-from batchimage.sandbox.services.compute import blobs
+from batchimage.sandbox.services.compute import blobs, galleries
 from batchimage.sandbox.services.compute.urls import ROUTES
 
 
@@ -13,4 +13,10 @@ def _seed(world: World) -> None:
     blobs.publish_export_account(world)
 
 
-SERVICE = Service("compute", routes=ROUTES, seed=_seed, start=blobs.publish_export_account)
+SERVICE = Service(
+    "compute",
+    routes=ROUTES,
+    seed=_seed,
+    start=blobs.publish_export_account,
+    provisioners={"gallery": galleries.provision_gallery},
+)

@@ -7,6 +7,8 @@ from batchimage.sandbox.routing import Route
 from batchimage.sandbox.services.compute import (
     disks,
     extensions,
+    galleries,
+    images,
     marketplace,
     runcommands,
     vm_actions,
@@ -39,6 +41,44 @@ DISKS = ResourceType(
     after_delete=disks.after_delete,
 )
 
+IMAGES = ResourceType(
+    vms.NS,
+    "images",
+    "Images",
+    images.build_image,
+    "image",
+    after_delete=images.image_after_delete,
+)
+GALLERIES = ResourceType(
+    vms.NS,
+    "galleries",
+    "Galleries",
+    galleries.build_gallery,
+    "gallery",
+    check_name=galleries.check_gallery_name,
+    before_delete=galleries.gallery_before_delete,
+)
+GALLERY_IMAGES = ChildType(
+    vms.NS,
+    "galleries/images",
+    "GalleryImages",
+    galleries.build_definition,
+    "gallery_image",
+    before_delete=galleries.definition_before_delete,
+    path="galleries/{gallery}/images",
+)
+GALLERY_IMAGE_VERSIONS = ChildType(
+    vms.NS,
+    "galleries/images/versions",
+    "GalleryImageVersions",
+    galleries.build_version,
+    "gallery_image_version",
+    check_name=galleries.check_version_name,
+    before_delete=galleries.version_before_delete,
+    after_delete=galleries.version_after_delete,
+    after_provisioned=galleries.version_provisioned,
+    path="galleries/{gallery}/images/{image}/versions",
+)
 EXTENSIONS = ChildType(
     vms.NS,
     "virtualMachines/extensions",
@@ -79,6 +119,22 @@ def _vm_routes() -> list[Route]:
         ),
         Route("POST", VM + "/generalize", vm_actions.generalize, "VirtualMachines_Generalize"),
         Route("POST", VM + "/runCommand", runcommands.run_command, "VirtualMachines_RunCommand"),
+        Route("POST", VM + "/capture", images.capture, "VirtualMachines_Capture"),
+        Route(
+            "POST",
+            DISKS.item_path + "/beginGetAccess",
+            images.grant_access,
+            "Disks_GrantAccess",
+        ),
+        Route(
+            "POST", DISKS.item_path + "/endGetAccess", images.revoke_access, "Disks_RevokeAccess"
+        ),
+        Route(
+            "GET",
+            GALLERY_IMAGE_VERSIONS.item_path,
+            galleries.get_version,
+            "GalleryImageVersions_Get",
+        ),
         Route(
             "GET",
             RUN_COMMANDS.item_path,
@@ -113,4 +169,8 @@ ROUTES: list[Route] = [
     *RUN_COMMANDS.routes(),
     *VIRTUAL_MACHINES.routes(),
     *DISKS.routes(),
+    *IMAGES.routes(),
+    *GALLERY_IMAGE_VERSIONS.routes(),
+    *GALLERY_IMAGES.routes(),
+    *GALLERIES.routes(),
 ]
