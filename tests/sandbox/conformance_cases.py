@@ -258,3 +258,7 @@ BATCH_CASES = [
     ),
 ]
 CASES += BATCH_CASES
+
+from tests.sandbox.conformance_compute import COMPUTE_CASES  # noqa: E402 - appended section
+
+CASES += COMPUTE_CASES

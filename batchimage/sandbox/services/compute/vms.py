@@ -244,11 +244,13 @@ def build_vm(call: Call, existing: dict[str, Any] | None, body: dict[str, Any]) 
     props["osProfile"] = profile
     props["networkProfile"] = {"networkInterfaces": nics}
     props.setdefault("securityProfile", {"securityType": "Standard"})
+    props.setdefault("extensionsTimeBudget", "PT1H30M")
     props["vmId"] = str(uuid.uuid4())
     props["timeCreated"] = iso(world.clock.now())
     if "userData" in props:
         fields["_user_data"] = props.pop("userData")
     fields["properties"] = props
+    fields["etag"] = '"1"'
     for key in ("plan", "zones", "identity", "extendedLocation"):
         if body.get(key):
             fields[key] = copy.deepcopy(body[key])
@@ -302,6 +304,7 @@ def _update(call: Call, existing: dict[str, Any], body: dict[str, Any]) -> dict[
         if key in existing:
             fields[key] = existing[key]
     fields["properties"] = merged
+    fields["etag"] = f'"{int(str(existing.get("etag", "0")).strip(chr(34)) or 0) + 1}"'
     return fields
 
 
@@ -312,6 +315,7 @@ def patch_vm(call: Call, record: dict[str, Any], body: dict[str, Any]) -> None:
     merged = _update(call, record, {"properties": props})
     state = record["properties"].get("provisioningState")
     record["properties"] = merged["properties"]
+    record["etag"] = merged["etag"]
     if state is not None:  # a PATCH answers at once: the VM stays as provisioned as it was
         record["properties"]["provisioningState"] = state
 
