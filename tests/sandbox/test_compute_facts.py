@@ -141,3 +141,83 @@ def test_in_use_checks(world: World) -> None:
         assert facts._IN_USE_CHECKS.count(check) == 1
     finally:
         facts._IN_USE_CHECKS.remove(check)
+
+
+def test_in_use_version_is_not_deleted_and_facts_over_a_real_sandbox(tmp_path: Path) -> None:
+    """A sandbox in this process (so the check can be registered here), driven by the SDK."""
+    from azure.core.exceptions import HttpResponseError
+
+    from batchimage.azure.clients import AzureClients
+    from batchimage.azure.cloud import sandbox as sandbox_profile
+    from batchimage.sandbox.server import SandboxServer
+    from tests.sandbox.compute_helpers import create_vm, linux_body, make_group, make_nic
+
+    server = SandboxServer(tmp_path / "sb", config=SandboxConfig(time_scale=0.001), azurite=False)
+    clients = AzureClients(sandbox_profile(server.start_in_thread()))
+    used: set[str] = set()
+
+    def pools(_: World, version_id: str) -> str | None:
+        return "Batch pool 'render' uses it" if version_id.lower() in used else None
+
+    facts.register_in_use_check(pools)
+    try:
+        compute = clients.compute
+        group = make_group(clients, "rg")
+        create_vm(clients, group, "vm", linux_body(make_nic(clients, group, "nic")))
+        for script in ("echo one", "waagent -deprovision+user -force"):
+            body = {"commandId": "RunShellScript", "script": [script]}
+            compute.virtual_machines.begin_run_command(group, "vm", body).result()
+        compute.virtual_machines.begin_deallocate(group, "vm").result()
+        compute.virtual_machines.generalize(group, "vm")
+        vm_id = compute.virtual_machines.get(group, "vm").id
+        compute.galleries.begin_create_or_update(group, "g", {"location": "eastus"}).result()
+        definition = compute.gallery_images.begin_create_or_update(
+            group,
+            "g",
+            "app",
+            {
+                "location": "eastus",
+                "properties": {
+                    "osType": "Linux",
+                    "osState": "Generalized",
+                    "hyperVGeneration": "V2",
+                    "identifier": {"publisher": "p", "offer": "o", "sku": "s"},
+                },
+            },
+        ).result()
+        version = compute.gallery_image_versions.begin_create_or_update(
+            group,
+            "g",
+            "app",
+            "1.0.0",
+            {
+                "location": "eastus",
+                "properties": {"storageProfile": {"source": {"virtualMachineId": vm_id}}},
+            },
+        ).result()
+        with server.store.lock:
+            found = facts.image_facts(server.world, definition.id)
+        assert found is not None and found.version_id.lower() == version.id.lower()
+        assert (found.os_type, found.os_state, found.deprovisioned) == (
+            "Linux",
+            "Generalized",
+            True,
+        )
+        assert found.replicated_regions == ("eastus",)
+        assert found.source is not None and found.source["offer"] == "ubuntu-24_04-lts"
+        assert [m["script"] for m in found.manifest] == [
+            "echo one",
+            "waagent -deprovision+user -force",
+        ]
+        used.add(version.id.lower())
+        with pytest.raises(HttpResponseError) as blocked:
+            compute.gallery_image_versions.begin_delete(group, "g", "app", "1.0.0").result()
+        assert blocked.value.status_code == 409
+        assert "Batch pool 'render' uses it" in str(blocked.value.message)
+        used.clear()
+        compute.gallery_image_versions.begin_delete(group, "g", "app", "1.0.0").result()
+        with server.store.lock:
+            assert facts.image_facts(server.world, version.id) is None
+    finally:
+        facts._IN_USE_CHECKS.remove(pools)
+        server.stop()
