@@ -263,3 +263,38 @@ def test_disk_export_to_vhd_then_image_and_version(
             group, gallery, "app", "3.0.1", version_body(junk)
         ).result()
     assert error_code(invalid.value) == "InvalidVhd"
+
+
+def test_vms_from_gallery_versions_and_managed_images(
+    clients: AzureClients, group: str, gallery: str, admin: SandboxAdmin
+) -> None:
+    compute = clients.compute
+    vm_id = generalized_vm(clients, group, "build", "apt-get install -y blender")
+    image = compute.images.begin_create_or_update(
+        group, "img", {"location": "eastus", "properties": {"sourceVirtualMachine": {"id": vm_id}}}
+    ).result()
+    version = compute.gallery_image_versions.begin_create_or_update(
+        group, gallery, "app", "1.0.0", version_body({"source": {"virtualMachineId": vm_id}})
+    ).result()
+    definition_id = version.id.rsplit("/versions/", 1)[0]
+    for name, reference in (
+        ("fromversion", {"id": version.id}),
+        ("fromlatest", {"id": definition_id}),
+        ("fromimage", {"id": image.id}),
+    ):
+        body = linux_body(make_nic(clients, group, f"{name}-nic"), image=reference)
+        vm = create_vm(clients, group, name, body)
+        assert vm.storage_profile.image_reference.id == reference["id"]
+        disk = compute.disks.get(group, vm.storage_profile.os_disk.name)
+        found = content_of(admin, disk.id)
+        assert found["deprovisioned"] is False  # provisioned again from the image
+        assert found["manifest"][0]["script"] == "apt-get install -y blender"
+    west = linux_body(
+        make_nic(clients, group, "west-nic", "westeurope"),
+        image={"id": version.id},
+        location="westeurope",
+    )
+    with pytest.raises(HttpResponseError) as not_replicated:
+        create_vm(clients, group, "west", west)
+    assert not_replicated.value.status_code == 404
+    assert error_code(not_replicated.value) == "GalleryImageNotFound"

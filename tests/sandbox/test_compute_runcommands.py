@@ -137,6 +137,29 @@ def test_downloads_read_the_blob_through_its_sas(
     expired = sas(clients, group, account, "tool.sh", hours=-1)
     result = run(clients, group, vm, f"wget -q -O /tmp/t.sh '{expired}'")
     assert "exit status=8" in result.value[0].message and "ERROR 403" in result.value[0].message
+    create_vm(clients, group, "win", windows_body(make_nic(clients, group, "winnic"), "Pa55-word!"))
+    result = run(
+        clients,
+        group,
+        "win",
+        f"Invoke-WebRequest -Uri '{missing}' -OutFile C:\\tools\\m.ps1",
+        command="RunPowerShellScript",
+    )
+    assert result.value[1].message == (
+        "Invoke-WebRequest : The remote server returned an error: (404) Not Found.\n"
+    )
+    result = run(
+        clients,
+        group,
+        "win",
+        f"Invoke-WebRequest -Uri '{url}' -OutFile C:\\tools\\tool.sh",
+        command="RunPowerShellScript",
+    )
+    entry = manifest(admin, clients, group, "win")["manifest"][-1]
+    assert (entry["file"], entry["sha256"]) == (
+        "C:\\tools\\tool.sh",
+        hashlib.sha256(payload).hexdigest(),
+    )
 
 
 def test_deprovision_and_windows_sysprep(
@@ -162,6 +185,7 @@ def test_deprovision_and_windows_sysprep(
         "ComponentStatus/StdErr/succeeded",
     ]
     assert manifest(admin, clients, group, "win")["deprovisioned"] is True
+
     assert power_state(clients, group, "win") == "stopped"
 
 
@@ -216,6 +240,34 @@ def test_managed_run_commands(
     assert {c.name for c in commands.list_by_virtual_machine(group, vm)} >= {"step1", "step3"}
     scripts = [m.get("script") for m in manifest(admin, clients, group, vm)["manifest"]]
     assert scripts[-2:] == ["make fail", "echo ok"]
+    timed = {
+        "location": "eastus",
+        "properties": {"source": {"script": "sleep forever"}, "timeoutInSeconds": 60},
+    }
+    config(script_failures=[{"pattern": "sleep forever", "exit_code": 0, "seconds": 120}])
+    commands.begin_create_or_update(group, vm, "step4", timed).result()
+    late = commands.get_by_virtual_machine(group, vm, "step4", expand="instanceView")
+    assert late.instance_view.execution_state == "TimedOut"
+    script_blob = container(clients, group, account, "scripts").get_blob_client("setup.sh")
+    script_blob.upload_blob(b"mkdir -p /opt/from-uri\n")
+    script_sas = generate_blob_sas(
+        account.name,
+        "scripts",
+        "setup.sh",
+        account_key=key,
+        permission=BlobSasPermissions(read=True),
+        expiry=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+    )
+    by_uri = {
+        "location": "eastus",
+        "properties": {"source": {"scriptUri": f"{script_blob.url}?{script_sas}"}},
+    }
+    commands.begin_create_or_update(group, vm, "step5", by_uri).result()
+    fetched = commands.get_by_virtual_machine(group, vm, "step5", expand="instanceView")
+    assert fetched.instance_view.execution_state == "Succeeded"
+    assert (
+        manifest(admin, clients, group, vm)["manifest"][-1]["script"] == "mkdir -p /opt/from-uri\n"
+    )
     commands.begin_delete(group, vm, "step3").result()
     assert "step3" not in {c.name for c in commands.list_by_virtual_machine(group, vm)}
 

@@ -73,11 +73,20 @@ def _basename(url: str) -> str:
     return urlsplit(url).path.rsplit("/", 1)[-1] or "index.html"
 
 
-def _tokens(command: str) -> list[str]:
+def _unquote(word: str) -> str:
+    if len(word) >= 2 and word[0] == word[-1] and word[0] in "'\"":
+        return word[1:-1]
+    return word
+
+
+def _tokens(command: str, posix: bool) -> list[str]:
+    """Words of one command; PowerShell keeps backslashes (paths), only quotes go."""
     try:
-        words = shlex.split(command, posix=True)
+        words = shlex.split(command, posix=posix)
     except ValueError:
         words = command.split()
+    if not posix:
+        words = [_unquote(w) for w in words]
     while words and (words[0] == "sudo" or re.fullmatch(r"\w+=\S*", words[0])):
         words = words[1:]
     return words
@@ -132,11 +141,11 @@ def _powershell(words: list[str]) -> Download | None:
 _WEBCLIENT = re.compile(r"DownloadFile\(\s*['\"]([^'\"]+)['\"]\s*,\s*['\"]([^'\"]+)['\"]", re.I)
 
 
-def downloads(script: str) -> list[Download]:
+def downloads(script: str, kind: str = "shell") -> list[Download]:
     """The downloads a script makes, in order (as far as the sandbox recognises them)."""
     found: list[Download] = []
     for command in _SPLIT.split(script):
-        words = _tokens(command.strip())
+        words = _tokens(command.strip(), posix=kind == "shell")
         if not words:
             continue
         name = words[0].rsplit("/", 1)[-1].lower().removesuffix(".exe")
@@ -209,7 +218,7 @@ def evaluate(
     if failure is not None:
         run.exit_code, run.stdout, run.stderr = failure.exit_code, failure.stdout, failure.stderr
     else:
-        for item in downloads(script):
+        for item in downloads(script, kind):
             if not _fetch(world, item, run):
                 break
     if run.ok:
