@@ -209,3 +209,17 @@ def test_core_quota(clients: AzureClients, group: str, admin: SandboxAdmin) -> N
         assert error_code(restart.value) == "OperationNotAllowed"
     finally:
         admin.configure(compute={"quota": {}})
+
+
+def test_group_delete_takes_compute_resources_along(clients: AzureClients, group: str) -> None:
+    body = linux_body(
+        make_nic(clients, group, "nic"), os_disk={"deleteOption": "Delete"}, nic_delete="Delete"
+    )
+    create_vm(clients, group, "vm", body)
+    clients.compute.galleries.begin_create_or_update(group, "g", {"location": "eastus"}).result()
+    clients.resource.resource_groups.begin_delete(group).result()
+    make_group(clients, group)
+    assert list(clients.compute.virtual_machines.list(group)) == []
+    assert list(clients.compute.disks.list_by_resource_group(group)) == []
+    assert list(clients.compute.galleries.list_by_resource_group(group)) == []
+    assert list(clients.network.network_interfaces.list(group)) == []
