@@ -1,7 +1,9 @@
 """What every command that talks to Azure shares: its options, and the `Session` they make.
 
-Options (`azure_options`): the spec FILE; `--sandbox` (rehearse against the local Azure;
-state kept apart in `<name>.sandbox.json`, never mixed with the real one); `--state`
+Options (`azure_options`): the spec FILE; `--sandbox` (rehearse against the local Azure,
+with the prerequisites the spec names as existing made there first - see
+`batchimage.rehearsal`; state kept apart in `<name>.sandbox.json`, never mixed with the
+real one); `--state`
 (a local state file instead of the spec's backend); `--log-format text|json`; `-v`
 (Azure request logging, secrets redacted; `-vv` for more); `--yes` where a command asks.
 
@@ -247,11 +249,16 @@ def _blob_store(spec: Any, opts: Options, clients: Callable[[], Any]) -> StateSt
 
 
 def make_clients(spec: Any, sandbox: bool) -> Any:
-    """The Azure clients for the spec's cloud (or the sandbox), with bounded SDK retry."""
+    """The Azure clients for the spec's cloud (or, rehearsing, the sandbox with the spec's
+    existing prerequisites made there), with bounded SDK retry."""
     from batchimage.azure.clients import AzureClients
     from batchimage.azure.errors import SDK_RETRY
     from batchimage.redact import register_secret
 
+    if sandbox:
+        from batchimage.rehearsal import rehearsal_clients
+
+        return rehearsal_clients(spec, **SDK_RETRY)
     profile = cloud_profile(spec, sandbox)
     register_secret(profile.client_secret)
     return AzureClients(profile, spec.subscription, **SDK_RETRY)

@@ -1,0 +1,194 @@
+"""Rehearsal (`--sandbox`): a spec written for Azure (its own subscription, region, groups,
+storage and Batch accounts, existing subnets) runs unchanged against the sandbox, which
+makes its prerequisites first; the real state file is never written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import certifi
+import pytest
+
+from batchimage.azure.blobs import account_for_url, blob_service, split_blob_url
+from batchimage.azure.clients import AzureClients
+from batchimage.rehearsal import prerequisites
+from batchimage.sandbox.admin import SandboxAdmin
+from batchimage.spec import load_spec_text
+from tests.engine.procs import child_env
+from tests.sandbox.conftest import admin, clients, cloud  # noqa: F401  (fixtures)
+
+SUB = "6f1c3a52-8d4e-4b7a-9c1e-2a5b7d9e0f13"
+NET = f"/subscriptions/{SUB}/resourceGroups/contoso-net-rg/providers/Microsoft.Network"
+
+SPEC = """\
+name: contoso-worker
+cloud: AzurePublicCloud
+subscription: {sub}
+location: westeurope
+resource_group: contoso-imaging-{tag}
+image:
+  base:
+    marketplace: {{publisher: Canonical, offer: ubuntu-24_04-lts, sku: server}}
+  build:
+    network:
+      subnet_id: {net}/virtualNetworks/vnet-{tag}/subnets/build
+  customize:
+    - shell: echo contoso > /etc/contoso-release
+    - file: {{source: files/reference-data.txt, destination: /opt/reference/data.txt}}
+  capture:
+    gallery:
+      gallery: contoso_{tag}
+      resource_group: contoso-images-{tag}
+      definition: {{name: worker-ubuntu, publisher: contoso, offer: worker, sku: ubuntu-24-04}}
+    vhd_export:
+      storage_account: contosoimg{tag}
+      resource_group: contoso-data-{tag}
+pools:
+  - id: workers
+    batch_account:
+      name: contosobatch{tag}
+      resource_group: contoso-batch-{tag}
+      location: northeurope
+    vm_size: Standard_D2s_v5
+    dedicated_nodes: 1
+    network:
+      subnet_id: {net}/virtualNetworks/poolvnet-{tag}/subnets/pools
+"""
+
+
+def rehearsal_env(sandbox_folder: Path) -> dict[str, str]:
+    """A CI-like environment: a global REQUESTS_CA_BUNDLE that does not trust the sandbox's
+    CA, no BATCHIMAGE_* settings but the sandbox folder."""
+    env = {k: v for k, v in child_env().items() if not k.startswith("BATCHIMAGE_")}
+    env.update(
+        BATCHIMAGE_SANDBOX_DIR=str(sandbox_folder),
+        REQUESTS_CA_BUNDLE=certifi.where(),
+        SSL_CERT_FILE=certifi.where(),
+    )
+    return env
+
+
+def cli(folder: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "batchimage", *args],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def azure_spec(tmp_path: Path) -> tuple[Path, str]:
+    tag = uuid.uuid4().hex[:8]
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "reference-data.txt").write_text("reference\n")
+    path = tmp_path / "contoso.yaml"
+    path.write_text(SPEC.format(sub=SUB, net=NET, tag=tag))
+    return path, tag
+
+
+def test_prerequisites_name_what_the_spec_expects_to_exist(tmp_path: Path) -> None:
+    text = SPEC.format(sub=SUB, net=NET, tag="t1") + (
+        "  - id: more\n"
+        "    batch_account: {name: contosobatcht1, resource_group: contoso-batch-t1, "
+        "location: northeurope}\n"
+        "    vm_size: Standard_D2s_v5\n"
+        "    dedicated_nodes: 1\n"
+        f"    network: {{subnet_id: {NET}/virtualNetworks/poolvnet-t1/subnets/more}}\n"
+        "state: {backend: azure_blob, storage_account: contosostate, container: state}\n"
+    )
+    text = text.replace(
+        "  build:\n", "  build:\n    os_disk: {type: unmanaged, storage_account: contosodisks}\n"
+    )
+    spec = load_spec_text(text, base_dir=tmp_path, check_files=False)
+    items = prerequisites(spec, "11111111-2222-4333-8444-555555555555")
+    by_name = {item["name"]: item for item in items}
+    assert [item["kind"] for item in items] == [
+        "storage_account",
+        "storage_account",
+        "storage_account",
+        "batch_account",
+        "subnet",
+        "subnet",
+        "subnet",
+    ]
+    assert by_name["contosodisks"]["group"] == "contoso-imaging-t1"  # the spec's group
+    assert by_name["contosoimgt1"]["group"] == "contoso-data-t1"
+    assert by_name["contosostate"]["group"] == "contoso-imaging-t1"
+    assert all(by_name[n]["location"] == "westeurope" for n in ("contosodisks", "contosostate"))
+    batch = by_name["contosobatcht1"]  # named by two pools, provisioned once
+    assert (batch["location"], batch["pool_allocation_mode"]) == ("northeurope", "UserSubscription")
+    assert batch["subscription"] == "11111111-2222-4333-8444-555555555555"
+    build, pools, more = by_name["build"], by_name["pools"], by_name["more"]
+    assert build["subscription"] == SUB and build["group"] == "contoso-net-rg"  # from the id
+    assert (build["vnet"], build["location"]) == ("vnet-t1", "westeurope")
+    assert (pools["vnet"], pools["location"]) == ("poolvnet-t1", "northeurope")
+    assert pools["vnet_prefix"] == more["vnet_prefix"]  # one vnet, two subnets apart
+    assert pools["address_prefix"] != more["address_prefix"]
+
+
+def test_plan_and_apply_rehearse_a_spec_written_for_azure(
+    azure_spec: tuple[Path, str],
+    sandbox_folder: Path,
+    clients: AzureClients,  # noqa: F811
+    admin: SandboxAdmin,  # noqa: F811
+) -> None:
+    path, tag = azure_spec
+    folder = path.parent
+    env = rehearsal_env(sandbox_folder)
+
+    plan = cli(folder, env, "plan", path.name, "--sandbox")
+    assert plan.returncode == 2, plan.stdout + plan.stderr  # changes to make, no error
+    assert "create   capture.version" in plan.stdout
+
+    applied = cli(folder, env, "apply", path.name, "--sandbox", "--yes")
+    assert applied.returncode == 0, applied.stderr
+    state_dir = folder / ".batchimage" / "state"
+    assert not (state_dir / "contoso-worker.json").exists()  # the real state: untouched
+    rehearsal_state = json.loads((state_dir / "contoso-worker.sandbox.json").read_text())
+    assert [run["result"] for run in rehearsal_state["runs"]] == ["ok"]
+
+    there = AzureClients(clients.profile, SUB, credential=clients.credential)
+    store = there.storage.storage_accounts.get_properties(f"contoso-data-{tag}", f"contosoimg{tag}")
+    assert (store.kind, store.location) == ("StorageV2", "westeurope")
+    batch = there.batch_management.batch_account.get(f"contoso-batch-{tag}", f"contosobatch{tag}")
+    assert (batch.pool_allocation_mode, batch.location) == ("UserSubscription", "northeurope")
+    build_subnet = there.network.subnets.get("contoso-net-rg", f"vnet-{tag}", "build")
+    assert build_subnet.ip_configurations in (None, [])  # the build NIC is gone (cleanup)
+    pool_vnet = there.network.virtual_networks.get("contoso-net-rg", f"poolvnet-{tag}")
+    assert pool_vnet.location == "northeurope"
+
+    versions = list(
+        there.compute.gallery_image_versions.list_by_gallery_image(
+            f"contoso-images-{tag}", f"contoso_{tag}", "worker-ubuntu"
+        )
+    )
+    assert [v.name for v in versions] == ["1.0.0"]
+    regions = {r.name for r in versions[0].publishing_profile.target_regions}
+    assert regions == {"westeurope", "northeurope"}
+    groups = {g.name for g in there.resource.resource_groups.list()}
+    assert f"contoso-imaging-{tag}" not in groups  # created by the run, removed by cleanup
+
+    outputs = json.loads(
+        cli(folder, env, "output", path.name, "--sandbox", "--format", "json").stdout
+    )
+    vhd_url = outputs["capture.vhd_export"]["vhd_url"]
+    account = account_for_url(there, vhd_url)
+    assert account is not None and account.name == f"contosoimg{tag}"
+    container, blob = split_blob_url(account, vhd_url)
+    assert blob_service(there, account).get_blob_client(container, blob).exists()
+
+    again = cli(folder, env, "plan", path.name, "--sandbox")
+    assert again.returncode == 0, again.stdout + again.stderr
+    admin.reset_counters()
+    reapplied = cli(folder, env, "apply", path.name, "--sandbox", "--yes")
+    assert reapplied.returncode == 0, reapplied.stderr
+    assert admin.counters()["writes"] == 0
+    assert not (state_dir / "contoso-worker.json").exists()
