@@ -5,12 +5,9 @@ makes its prerequisites first; the real state file is never written."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
-import certifi
 import pytest
 
 from batchimage.azure.blobs import account_for_url, blob_service, split_blob_url
@@ -18,7 +15,7 @@ from batchimage.azure.clients import AzureClients
 from batchimage.rehearsal import prerequisites
 from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.spec import load_spec_text
-from tests.engine.procs import child_env
+from tests.engine.sandbox_cli import ci_env, cli
 from tests.sandbox.conftest import admin, clients, cloud  # noqa: F401  (fixtures)
 
 SUB = "6f1c3a52-8d4e-4b7a-9c1e-2a5b7d9e0f13"
@@ -58,30 +55,6 @@ pools:
     network:
       subnet_id: {net}/virtualNetworks/poolvnet-{tag}/subnets/pools
 """
-
-
-def rehearsal_env(sandbox_folder: Path) -> dict[str, str]:
-    """A CI-like environment: a global REQUESTS_CA_BUNDLE that does not trust the sandbox's
-    CA, no BATCHIMAGE_* settings but the sandbox folder."""
-    env = {k: v for k, v in child_env().items() if not k.startswith("BATCHIMAGE_")}
-    env.update(
-        BATCHIMAGE_SANDBOX_DIR=str(sandbox_folder),
-        REQUESTS_CA_BUNDLE=certifi.where(),
-        SSL_CERT_FILE=certifi.where(),
-    )
-    return env
-
-
-def cli(folder: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "batchimage", *args],
-        capture_output=True,
-        text=True,
-        cwd=folder,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-    )
 
 
 @pytest.fixture
@@ -142,7 +115,7 @@ def test_plan_and_apply_rehearse_a_spec_written_for_azure(
 ) -> None:
     path, tag = azure_spec
     folder = path.parent
-    env = rehearsal_env(sandbox_folder)
+    env = ci_env(sandbox_folder)
 
     plan = cli(folder, env, "plan", path.name, "--sandbox")
     assert plan.returncode == 2, plan.stdout + plan.stderr  # changes to make, no error

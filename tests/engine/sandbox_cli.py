@@ -1,0 +1,51 @@
+"""Run `batchimage` as a real subprocess against a sandbox folder, in a CI-like
+environment that does not depend on the developer's: a global REQUESTS_CA_BUNDLE /
+SSL_CERT_FILE that does not trust the sandbox's CA (as CI machines set), and no
+BATCHIMAGE_* settings but the sandbox folder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO
+
+import certifi
+
+from tests.engine.procs import child_env
+
+
+def ci_env(sandbox_folder: Path) -> dict[str, str]:
+    """The environment for a CLI child talking to the sandbox in `sandbox_folder`."""
+    env = {k: v for k, v in child_env().items() if not k.startswith("BATCHIMAGE_")}
+    env.update(
+        BATCHIMAGE_SANDBOX_DIR=str(sandbox_folder),
+        REQUESTS_CA_BUNDLE=certifi.where(),
+        SSL_CERT_FILE=certifi.where(),
+    )
+    return env
+
+
+def cli(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`batchimage args...` run to completion (stdin closed, output captured)."""
+    return subprocess.run(
+        [sys.executable, "-m", "batchimage", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+
+def spawn(cwd: Path, env: dict[str, str], stderr: IO[bytes], *args: str) -> subprocess.Popen[bytes]:
+    """`batchimage args...` started in the background (stdout dropped, stderr to a file)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "batchimage", *args],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
