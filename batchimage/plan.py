@@ -25,6 +25,7 @@ from typing import Any, Literal
 from batchimage.state import StepRecord, StepStatus
 from batchimage.steps.base import Outputs, Step, short_hash
 from batchimage.steps.image_pipeline import stage
+from batchimage.steps.pool_pipeline import pool_stage
 
 StageBuilder = Callable[[Any], list[Step[Any]]]
 
@@ -35,6 +36,7 @@ STAGES: list[tuple[str, StageBuilder]] = [
     ("customize", stage("customize")),
     ("generalize", stage("generalize")),
     ("capture", stage("capture")),
+    ("pools", pool_stage),
     ("cleanup", stage("cleanup")),
 ]
 
@@ -105,6 +107,9 @@ def decide(
 ) -> tuple[Action, str]:
     """Compare what exists (`found`) and what was recorded with what the inputs ask for."""
     changed: Action = step.change
+    drift = getattr(found, "drift", None)  # a step's own account of how Azure differs
+    if drift and not step.read_only:
+        return getattr(found, "drift_action", None) or changed, str(drift)
     if step.read_only:
         if found is None:
             return "read", "nothing recorded yet"

@@ -1,0 +1,413 @@
+"""A pool's configuration: from the spec (the Batch create options) and from a live pool,
+in one comparable form, and the difference between the two.
+
+    options = create_options(pool, Desired(pool_id, image_id, agent, metadata), secret)
+    want = config_of(options)            # the same normaliser reads a live BatchPool
+    changes = diff(config_of(live), want)
+    decision(changes)                    # "adopt" | "update" | "replace"
+
+Updatable in place: start task, metadata, sizing (fixed counts or autoscale formula and
+interval). Everything else (VM size, image, node agent, display name, task slots, network,
+mounts) can change only on an empty pool, so a difference there replaces the pool (per
+the spec's rollout). Secrets (mount keys, passwords) are sent but never compared.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from azure.batch import models as bm
+
+from batchimage.azure.arm import text
+
+# Metadata batchimage writes on every pool it manages (names like the ARM tags it uses).
+META_PIPELINE = "batchimage-pipeline"
+META_POOL = "batchimage-pool"
+META_IMAGE = "batchimage-image-version"
+META_RUN = "batchimage-run"  # the run that created the pool: only such pools are deleted
+META_SMOKE = "batchimage-smoke-test"  # the smoke test that passed on this pool
+KEPT_META = (META_RUN, META_SMOKE)  # kept from the live pool, never compared
+
+IMMUTABLE = (
+    "vm_size",
+    "image_id",
+    "node_agent",
+    "display_name",
+    "task_slots",
+    "network",
+    "mounts",
+)
+LABELS = {
+    "vm_size": "VM size",
+    "image_id": "image",
+    "node_agent": "node agent SKU",
+    "display_name": "display name",
+    "task_slots": "task slots per node",
+    "network": "network",
+    "mounts": "mounts",
+    "start_task": "start task",
+    "metadata": "metadata",
+    "autoscale": "autoscale",
+    "dedicated": "target dedicated nodes",
+    "spot": "target Spot nodes",
+}
+NODES_PER_TIMEOUT_STEP = 1000
+TIMEOUT_STEP_S = 900
+
+Decision = Literal["adopt", "update", "replace"]
+SecretFn = Callable[[Any], str]
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What the spec does not say by itself: the pool id, image, agent and metadata."""
+
+    pool_id: str
+    image_id: str
+    node_agent: str
+    metadata: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """The comparable configuration of a pool (spec or live)."""
+
+    vm_size: str
+    image_id: str
+    node_agent: str
+    display_name: str | None
+    task_slots: int
+    network: str
+    mounts: str
+    start_task: str
+    metadata: tuple[tuple[str, str], ...]
+    autoscale: tuple[str, int] | None
+    dedicated: int
+    spot: int
+
+    def immutable(self) -> tuple[Any, ...]:
+        """The part that only a new pool can change."""
+        return tuple(getattr(self, name) for name in IMMUTABLE)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One field where the live pool differs from the spec."""
+
+    name: str
+    live: Any
+    want: Any
+    immutable: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "immutable", self.name in IMMUTABLE)
+
+    def __str__(self) -> str:
+        label = LABELS.get(self.name, self.name)
+        if self.name in ("start_task", "network", "mounts"):
+            return f"{label} changed"
+        if self.name == "metadata":
+            live, want = dict(self.live), dict(self.want)
+            keys = sorted(k for k in set(live) | set(want) if live.get(k) != want.get(k))
+            return f"{label} changed ({', '.join(keys)})"
+        if self.name == "autoscale":
+            if self.live is None:
+                return "autoscale enabled (was fixed size)"
+            if self.want is None:
+                return "autoscale disabled (fixed size)"
+            if self.live[0] != self.want[0]:
+                return "autoscale formula changed"
+            return f"autoscale interval {self.live[1]} -> {self.want[1]} min"
+        return f"{label} {_show(self.live)} -> {_show(self.want)}"
+
+
+def _show(value: Any) -> str:
+    return "(none)" if value in (None, "") else str(value)
+
+
+# -- spec -> create options --------------------------------------------------------------
+
+
+def resize_timeout_s(pool: Any) -> int:
+    """The resize timeout: the spec's, but at least 15 minutes per 1,000 nodes."""
+    nodes = (pool.dedicated_nodes or 0) + (pool.spot_nodes or 0)
+    steps = max(1, math.ceil(nodes / NODES_PER_TIMEOUT_STEP))
+    return max(int(pool.resize_timeout_s), steps * TIMEOUT_STEP_S)
+
+
+def create_options(pool: Any, desired: Desired, secret: SecretFn) -> bm.BatchPoolCreateOptions:
+    """The Batch create options for spec pool `pool` (secrets resolved through `secret`)."""
+    options: dict[str, Any] = {
+        "id": desired.pool_id,
+        "display_name": pool.display_name,
+        "vm_size": pool.vm_size,
+        "virtual_machine_configuration": bm.VirtualMachineConfiguration(
+            image_reference=bm.BatchVmImageReference(virtual_machine_image_id=desired.image_id),
+            node_agent_sku_id=desired.node_agent,
+        ),
+        "task_slots_per_node": pool.task_slots_per_node,
+        "start_task": start_task(pool.start_task),
+        "network_configuration": network(pool.network),
+        "mount_configuration": mounts(pool.mounts, secret) or None,
+        "metadata": [bm.BatchMetadataItem(name=k, value=v) for k, v in desired.metadata.items()],
+    }
+    if pool.autoscale is not None:
+        options["enable_auto_scale"] = True
+        options["auto_scale_formula"] = pool.autoscale.formula
+        options["auto_scale_evaluation_interval"] = timedelta(minutes=pool.autoscale.interval_min)
+    else:
+        options["enable_auto_scale"] = False
+        options["target_dedicated_nodes"] = pool.dedicated_nodes or 0
+        options["target_low_priority_nodes"] = pool.spot_nodes or 0
+        options["resize_timeout"] = timedelta(seconds=resize_timeout_s(pool))
+    return bm.BatchPoolCreateOptions(**{k: v for k, v in options.items() if v is not None})
+
+
+def start_task(task: Any) -> bm.BatchStartTask | None:
+    """The Batch start task for a spec start task (None for none)."""
+    if task is None:
+        return None
+    identity = None
+    if task.elevated:
+        identity = bm.UserIdentity(
+            auto_user=bm.AutoUserSpecification(scope="pool", elevation_level="admin")
+        )
+    return bm.BatchStartTask(
+        command_line=task.command_line,
+        resource_files=[_resource_file(f) for f in task.resource_files] or None,
+        environment_settings=[
+            bm.EnvironmentSetting(name=k, value=v) for k, v in sorted(task.environment.items())
+        ]
+        or None,
+        user_identity=identity,
+        max_task_retry_count=task.max_task_retry_count,
+        wait_for_success=task.wait_for_success,
+    )
+
+
+def _resource_file(spec: Any) -> bm.ResourceFile:
+    identity = (
+        bm.BatchNodeIdentityReference(resource_id=spec.identity_reference)
+        if spec.identity_reference
+        else None
+    )
+    return bm.ResourceFile(
+        http_url=spec.http_url,
+        storage_container_url=spec.storage_container_url,
+        auto_storage_container_name=spec.auto_storage_container_name,
+        blob_prefix=spec.blob_prefix,
+        file_path=spec.file_path,
+        file_mode=spec.file_mode,
+        identity_reference=identity,
+    )
+
+
+IP_MODES = {
+    "batch_managed": "batchmanaged",
+    "user_managed": "usermanaged",
+    "none": "nopublicipaddresses",
+}
+
+
+def network(spec: Any) -> bm.NetworkConfiguration | None:
+    """The network configuration (None when the spec keeps Batch's default)."""
+    if spec.subnet_id is None and spec.public_ip == "batch_managed":
+        return None
+    public = None
+    if spec.public_ip != "batch_managed":
+        public = bm.BatchPublicIpAddressConfiguration(
+            ip_address_provisioning_type=IP_MODES[spec.public_ip],
+            ip_address_ids=list(spec.public_ip_ids) or None,
+        )
+    return bm.NetworkConfiguration(subnet_id=spec.subnet_id, public_ip_address_configuration=public)
+
+
+def mounts(specs: list[Any], secret: SecretFn) -> list[bm.MountConfiguration]:
+    """The mount configurations (secrets from `secret(ref)`)."""
+    out = []
+    for mount in specs:
+        if mount.azure_blob is not None:
+            m = mount.azure_blob
+            out.append(
+                bm.MountConfiguration(
+                    azure_blob_file_system_configuration=bm.AzureBlobFileSystemConfiguration(
+                        account_name=m.account_name,
+                        container_name=m.container_name,
+                        account_key=secret(m.account_key) if m.account_key else None,
+                        sas_key=secret(m.sas_key) if m.sas_key else None,
+                        identity_reference=bm.BatchNodeIdentityReference(
+                            resource_id=m.identity_reference
+                        )
+                        if m.identity_reference
+                        else None,
+                        blobfuse_options=m.mount_options,
+                        relative_mount_path=m.relative_mount_path,
+                    )
+                )
+            )
+        elif mount.azure_files is not None:
+            f = mount.azure_files
+            out.append(
+                bm.MountConfiguration(
+                    azure_file_share_configuration=bm.AzureFileShareConfiguration(
+                        account_name=f.account_name,
+                        azure_file_url=f.share_url,
+                        account_key=secret(f.account_key),
+                        relative_mount_path=f.relative_mount_path,
+                        mount_options=f.mount_options,
+                    )
+                )
+            )
+        elif mount.nfs is not None:
+            n = mount.nfs
+            out.append(
+                bm.MountConfiguration(
+                    nfs_mount_configuration=bm.NfsMountConfiguration(
+                        source=n.source,
+                        relative_mount_path=n.relative_mount_path,
+                        mount_options=n.mount_options,
+                    )
+                )
+            )
+        elif mount.cifs is not None:
+            c = mount.cifs
+            out.append(
+                bm.MountConfiguration(
+                    cifs_mount_configuration=bm.CifsMountConfiguration(
+                        username=c.username,
+                        source=c.source,
+                        password=secret(c.password),
+                        relative_mount_path=c.relative_mount_path,
+                        mount_options=c.mount_options,
+                    )
+                )
+            )
+    return out
+
+
+# -- options or live pool -> comparable config -------------------------------------------
+
+SECRET_FIELDS = frozenset({"accountKey", "sasKey", "password"})
+
+
+def _plain(model: Any) -> Any:
+    """An SDK model as plain JSON (REST names), without secrets and empty values."""
+    if model is None:
+        return None
+    if isinstance(model, list):
+        return [_plain(item) for item in model]
+    if hasattr(model, "as_dict"):
+        model = model.as_dict()
+    if isinstance(model, Mapping):
+        out = {}
+        for key, value in model.items():
+            if key in SECRET_FIELDS:
+                continue
+            value = _plain(value)
+            if value not in (None, [], {}, ""):
+                out[key] = value
+        return out
+    return model
+
+
+def _canon(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _start_task(task: Any) -> str:
+    if task is None:
+        return ""
+    identity = getattr(task, "user_identity", None)
+    auto = getattr(identity, "auto_user", None) if identity is not None else None
+    elevated = text(getattr(auto, "elevation_level", None)).lower() == "admin"
+    env = {e.name: e.value or "" for e in (task.environment_settings or [])}
+    retries = task.max_task_retry_count
+    return _canon(
+        {
+            "command_line": task.command_line,
+            "resource_files": _plain(task.resource_files) or [],
+            "environment": env,
+            "elevated": elevated,
+            "user": getattr(identity, "username", None) if identity is not None else None,
+            "max_task_retry_count": 0 if retries is None else retries,
+            "wait_for_success": True if task.wait_for_success is None else task.wait_for_success,
+        }
+    )
+
+
+def _network(config: Any) -> str:
+    if config is None:
+        return _canon({"subnet": None, "ip": "batchmanaged", "ids": []})
+    public = config.public_ip_address_configuration
+    mode = text(getattr(public, "ip_address_provisioning_type", None) or "batchmanaged").lower()
+    ids = sorted(i.lower() for i in (getattr(public, "ip_address_ids", None) or []))
+    subnet = config.subnet_id.lower() if config.subnet_id else None
+    return _canon({"subnet": subnet, "ip": mode, "ids": ids})
+
+
+def _minutes(interval: Any) -> int:
+    if isinstance(interval, timedelta):
+        return int(interval.total_seconds() // 60)
+    return 15
+
+
+def config_of(pool: Any) -> PoolConfig:
+    """The comparable configuration of create options or a live `BatchPool`."""
+    vmc = pool.virtual_machine_configuration
+    ref = vmc.image_reference if vmc is not None else None
+    metadata = {m.name: m.value or "" for m in (pool.metadata or []) if m.name not in KEPT_META}
+    autoscale = None
+    if pool.enable_auto_scale:
+        autoscale = (
+            (pool.auto_scale_formula or "").strip(),
+            _minutes(pool.auto_scale_evaluation_interval),
+        )
+    return PoolConfig(
+        vm_size=str(pool.vm_size or "").lower(),
+        image_id=str(getattr(ref, "virtual_machine_image_id", "") or "").lower(),
+        node_agent=str(getattr(vmc, "node_agent_sku_id", "") or "").lower(),
+        display_name=pool.display_name or None,
+        task_slots=pool.task_slots_per_node or 1,
+        network=_network(pool.network_configuration),
+        mounts=_canon(_plain(pool.mount_configuration) or []),
+        start_task=_start_task(pool.start_task),
+        metadata=tuple(sorted(metadata.items())),
+        autoscale=autoscale,
+        dedicated=pool.target_dedicated_nodes or 0,
+        spot=pool.target_low_priority_nodes or 0,
+    )
+
+
+# -- the difference ----------------------------------------------------------------------
+
+
+def diff(live: PoolConfig, want: PoolConfig) -> list[Difference]:
+    """Where `live` differs from `want` (immutable fields first)."""
+    names = [*IMMUTABLE, "start_task", "metadata", "autoscale", "dedicated", "spot"]
+    out = []
+    for name in names:
+        a, b = getattr(live, name), getattr(want, name)
+        if name in ("dedicated", "spot") and want.autoscale is not None:
+            continue  # the formula decides the targets
+        if a != b:
+            out.append(Difference(name, a, b))
+    return out
+
+
+def decision(changes: list[Difference]) -> Decision:
+    """adopt (nothing differs), update (in place) or replace (a new pool is needed)."""
+    if not changes:
+        return "adopt"
+    if any(c.immutable for c in changes):
+        return "replace"
+    return "update"
+
+
+def describe(changes: list[Difference]) -> str:
+    """The differences as one phrase."""
+    return ", ".join(str(c) for c in changes)

@@ -1,0 +1,351 @@
+"""Is a pool where the spec's `wait_for` wants it, and if it went wrong, why - in words a
+person can act on.
+
+    health = assess(pool, counts, "idle")          # ready / settling / failed, with a summary
+    pool = wait_healthy(ctx, pools, "quickstart", "idle", timeout_s=1800)
+    verify(pool, image_id, node_agent)             # the portal's Properties check
+
+Diagnoses: resize errors with their codes and what to do (quota: which quota and the
+numbers; allocation failure: another size or region), start task failures with the tail of
+the start task's stdout/stderr, unusable nodes with their errors and the likely cause.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from batchimage.azure.arm import text
+from batchimage.azure.batch_pools import poll_or_raise
+from batchimage.azure.errors import azure_call
+from batchimage.errors import PermanentAzureError
+
+if TYPE_CHECKING:
+    from batchimage.azure.batch_pools import BatchPools
+    from batchimage.steps.base import RunContext
+
+WaitFor = Literal["none", "steady", "idle"]
+Verdict = Literal["ready", "settling", "failed"]
+
+BAD = ("starttaskfailed", "unusable", "unknown")
+SETTLING = (
+    "creating",
+    "starting",
+    "waitingforstarttask",
+    "rebooting",
+    "reimaging",
+    "deallocating",
+    "upgradingos",
+)
+TAIL_LINES = 20
+NODES_SHOWN = 3
+
+LIKELY_CAUSES = {
+    "nodeagentskumismatch": "the node agent SKU does not match the image's OS: set "
+    "node_agent_sku: auto (batchimage matches it to the base image)",
+    "imagenotgeneralized": "the image was not generalized (waagent -deprovision+user / "
+    "sysprep before capture, then the generalize API); rebuild the image",
+    "imagehasvmextensions": "the image has VM extensions baked in (Batch refuses them); "
+    "remove every extension from the build VM before capture and rebuild the image",
+    "imagenotfound": "the image version was deleted while the pool uses it",
+}
+UNUSABLE_HINT = (
+    "likely causes: a node agent SKU that does not match the image's OS, an image that was "
+    "not generalized, or VM extensions baked into the image"
+)
+
+
+@dataclass(frozen=True)
+class Health:
+    """A pool's condition against a `wait_for` goal."""
+
+    verdict: Verdict
+    summary: str
+    allocation: str
+    counts: dict[str, int] = field(default_factory=dict)
+    resize_errors: tuple[Any, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        return self.verdict == "ready"
+
+
+def count_summary(counts: dict[str, int]) -> str:
+    """`{"idle": 2, "starting": 1}` -> "2 idle, 1 starting" ("no nodes" when empty)."""
+    parts = [f"{n} {state}" for state, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n]
+    return ", ".join(parts) or "no nodes"
+
+
+def assess(pool: Any, counts: dict[str, int], wait_for: WaitFor) -> Health:
+    """Ready, still settling, or failed (resize errors; bad nodes when waiting for idle)."""
+    allocation = text(pool.allocation_state).lower()
+    errors = tuple(pool.resize_errors or ())
+    nodes = count_summary(counts)
+    summary = f"{allocation}: {nodes}"
+    if text(pool.state).lower() == "deleting":
+        return Health("failed", "the pool is being deleted", allocation, counts, errors)
+    if wait_for == "none":
+        return Health("ready", summary, allocation, counts, errors)
+    if allocation != "steady":
+        return Health("settling", summary, allocation, counts, errors)
+    if errors:
+        codes = ", ".join(text(e.code) for e in errors)
+        return Health("failed", f"{summary}; resize errors: {codes}", allocation, counts, errors)
+    if wait_for == "steady":
+        return Health("ready", summary, allocation, counts, errors)
+    if any(counts.get(state) for state in BAD):
+        return Health("failed", summary, allocation, counts, errors)
+    if any(counts.get(state) for state in SETTLING):
+        return Health("settling", summary, allocation, counts, errors)
+    return Health("ready", summary, allocation, counts, errors)
+
+
+def health_of(pools: BatchPools, pool: Any, wait_for: WaitFor) -> Health:
+    """Assess a live pool (reads its node counts)."""
+    counts = pools.node_counts(str(pool.id)) if wait_for != "none" else {}
+    return assess(pool, counts, wait_for)
+
+
+def wait_healthy(
+    ctx: RunContext, pools: BatchPools, pool_id: str, wait_for: WaitFor, *, timeout_s: float
+) -> Any:
+    """Wait until the pool reaches `wait_for`, saying node counts by state as they change;
+    raises PermanentAzureError with a diagnosis when it fails or times out."""
+    shown: list[str] = []
+    latest: list[Any] = []
+
+    def probe() -> Any:
+        pool = pools.get(pool_id)
+        if pool is None:
+            raise PermanentAzureError(
+                f"pool {pool_id} disappeared while batchimage waited for it (deleted by someone?)",
+                code="PoolNotFound",
+                status=404,
+            )
+        health = health_of(pools, pool, wait_for)
+        latest[:] = [pool, health]
+        if not shown or shown[-1] != health.summary:
+            shown.append(health.summary)
+            ctx.say(f"pool {pool_id}: {health.summary}", counts=health.counts)
+        if health.verdict == "failed":
+            raise diagnose(ctx, pools, pool, health)
+        return pool if health.ready else None
+
+    def timed_out() -> PermanentAzureError:
+        where = latest[1].summary if latest else "unknown"
+        extra = ""
+        if latest and latest[1].counts.get("waitingforstarttask"):
+            extra = "; start tasks are still running (a long start task needs a longer timeout)"
+        return PermanentAzureError(
+            f"pool {pool_id} was not {wait_for} after {timeout_s:.0f} s ({where}){extra}; raise "
+            "timeouts.pool_s or wait_for: steady, then run apply again",
+            code="PoolWaitTimedOut",
+        )
+
+    return poll_or_raise(
+        ctx,
+        probe,
+        f"pool {pool_id} to be {wait_for}",
+        timeout_s=timeout_s,
+        default_s=5,
+        error=timed_out,
+    )
+
+
+def verify(pool: Any, image_id: str, node_agent: str) -> None:
+    """The pool reports the expected image id and node agent SKU (else PermanentAzureError)."""
+    vmc = pool.virtual_machine_configuration
+    ref = getattr(vmc, "image_reference", None)
+    got_image = str(getattr(ref, "virtual_machine_image_id", "") or "")
+    got_agent = str(getattr(vmc, "node_agent_sku_id", "") or "")
+    wrong = []
+    if got_image.lower() != image_id.lower():
+        wrong.append(f"image {got_image or '(none)'} (expected {image_id})")
+    if got_agent.lower() != node_agent.lower():
+        wrong.append(f"node agent SKU {got_agent or '(none)'} (expected {node_agent})")
+    if wrong:
+        raise PermanentAzureError(
+            f"pool {pool.id} reports {' and '.join(wrong)}", code="PoolVerificationFailed"
+        )
+
+
+# -- diagnosis ---------------------------------------------------------------------------
+
+
+def diagnose(ctx: RunContext, pools: BatchPools, pool: Any, health: Health) -> PermanentAzureError:
+    """The failure of a pool, explained: resize errors, failed start tasks, unusable nodes."""
+    pool_id = str(pool.id)
+    parts = [f"pool {pool_id} failed ({health.summary})"]
+    codes = []
+    for error in health.resize_errors:
+        codes.append(text(error.code))
+        parts.append(explain_resize_error(ctx, pools, pool, error))
+    if health.counts.get("starttaskfailed"):
+        codes.append("StartTaskFailed")
+        parts += start_task_failures(pools, pool_id)
+    if health.counts.get("unusable"):
+        codes.append("NodeUnusable")
+        parts += unusable_nodes(pools, pool_id)
+    if health.counts.get("unknown"):
+        codes.append("NodeUnknown")
+        parts.append("nodes in state unknown lost contact with Batch (network or NSG rules?)")
+    return PermanentAzureError("\n".join(parts), code=codes[0] if codes else "PoolFailed")
+
+
+def _values(error: Any) -> dict[str, str]:
+    return {str(v.name): str(v.value or "") for v in (getattr(error, "error_values", None) or [])}
+
+
+def explain_resize_error(ctx: RunContext, pools: BatchPools, pool: Any, error: Any) -> str:
+    """One resize error: its code and message, and what to do about it."""
+    code = text(error.code)
+    head = f"resize error {code}: {error.message}"
+    values = _values(error)
+    account = pools.account
+    size = str(pool.vm_size)
+    low = code.lower()
+    if "quota" in low:
+        return f"{head}\n  {_quota_advice(ctx, pools, pool, code)}"
+    provider = _provider_message(values)
+    if low == "allocationfailed" and provider and re.search(r"quota", provider, re.IGNORECASE):
+        return (
+            f"{head}\n  the subscription's quota is too small: {provider}\n  request a quota "
+            f"increase (Azure portal > Subscriptions > Usage + quotas, region "
+            f"{account.location}) or lower the node counts or pick a smaller vm_size"
+        )
+    if low == "allocationfailed":
+        reason = values.get("Reason") or provider or "no reason given"
+        return (
+            f"{head} ({reason})\n  Azure could not allocate {size} nodes in "
+            f"{account.location}: try another vm_size, another region (a Batch account "
+            "there), fewer nodes, or run apply again later"
+        )
+    if low == "allocationtimedout":
+        timeout = pool.resize_timeout
+        return (
+            f"{head}\n  allocation outlasted the resize timeout ({timeout}); raise "
+            "resize_timeout_s or lower the node counts, then run apply again"
+        )
+    if low == "resizestopped":
+        return f"{head}\n  someone stopped the resize before it reached its target; run apply again"
+    extra = "; ".join(f"{k}: {v}" for k, v in values.items())
+    return head + (f" ({extra})" if extra else "")
+
+
+def _provider_message(values: dict[str, str]) -> str | None:
+    raw = values.get("Provider Error Json")
+    if not raw:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return raw
+    error = doc.get("error", doc) if isinstance(doc, dict) else {}
+    return str(error.get("message") or raw)
+
+
+def _quota_advice(ctx: RunContext, pools: BatchPools, pool: Any, code: str) -> str:
+    """Which Batch account quota, its size, and what the pool asked for."""
+    account = pools.account
+    cores, family = vm_size_facts(ctx, account.location, str(pool.vm_size))
+    low = "lowpriority" in code.lower()
+    wanted = (
+        int(pool.target_low_priority_nodes or 0) if low else int(pool.target_dedicated_nodes or 0)
+    )
+    got = (
+        int(pool.current_low_priority_nodes or 0) if low else int(pool.current_dedicated_nodes or 0)
+    )
+    if low:
+        quota_name, quota = "low-priority (Spot) core quota", account.spot_core_quota
+        lever = "spot_nodes"
+    elif "series" in code.lower() and family:
+        quota_name = f"dedicated core quota for VM family {family}"
+        quota = account.family_quotas.get(family.lower())
+        lever = "dedicated_nodes"
+    else:
+        quota_name, quota = "dedicated core quota", account.dedicated_core_quota
+        lever = "dedicated_nodes"
+    need = f"{wanted} x {pool.vm_size}"
+    if cores:
+        need += f" ({cores} vCPUs each) = {wanted * cores} vCPUs"
+    limit = f"{quota} vCPUs" if quota is not None else "unknown"
+    return (
+        f"Batch account {account.name}'s {quota_name} is {limit}; the pool asked for {need} "
+        f"and got {got} node(s). Request a quota increase (Azure portal > Batch account "
+        f"{account.name} > Quotas) or lower {lever} or pick a smaller vm_size."
+    )
+
+
+def vm_size_facts(ctx: RunContext, location: str, vm_size: str) -> tuple[int | None, str | None]:
+    """(vCPUs, quota family) of a VM size in a region, from resource SKUs; (None, None) when
+    unknown."""
+    try:
+        with azure_call(f"list VM sizes in {location}"):
+            skus = list(ctx.clients.compute.resource_skus.list(filter=f"location eq '{location}'"))
+    except PermanentAzureError:
+        return None, None
+    for sku in skus:
+        if str(sku.name).lower() != vm_size.lower():
+            continue
+        caps = {str(c.name): str(c.value) for c in (sku.capabilities or [])}
+        cores = caps.get("vCPUs")
+        return (int(cores) if cores and cores.isdigit() else None), sku.family
+    return None, None
+
+
+def _tail(content: str | None, lines: int = TAIL_LINES) -> str:
+    if not content:
+        return "    (empty)"
+    kept = content.rstrip("\n").splitlines()[-lines:]
+    return "\n".join(f"    | {line}" for line in kept)
+
+
+def start_task_failures(pools: BatchPools, pool_id: str) -> list[str]:
+    """For a few nodes whose start task failed: exit code, failure, stdout/stderr tails."""
+    nodes = pools.nodes(pool_id, "starttaskfailed")
+    out = [
+        f"{len(nodes)} node(s) failed their start task (showing {min(len(nodes), NODES_SHOWN)}):"
+    ]
+    for node in nodes[:NODES_SHOWN]:
+        info = node.start_task_info
+        exit_code = getattr(info, "exit_code", None)
+        failure = getattr(info, "failure_info", None)
+        retries = getattr(info, "retry_count", None) or 0
+        line = f"  node {node.id}: start task exit code {exit_code}"
+        if failure is not None:
+            line += f" ({text(failure.code)}: {failure.message})"
+        if retries:
+            line += f", after {retries} retr{'y' if retries == 1 else 'ies'}"
+        out.append(line)
+        for name in ("stderr", "stdout"):
+            content = pools.node_file(pool_id, str(node.id), f"startup/{name}.txt")
+            out.append(f"  startup/{name}.txt (last {TAIL_LINES} lines):\n{_tail(content)}")
+    out.append(
+        "  fix the start task (command line, resource files) in the spec, or the image it "
+        "relies on, then run apply again"
+    )
+    return out
+
+
+def unusable_nodes(pools: BatchPools, pool_id: str) -> list[str]:
+    """For a few unusable nodes: their errors and the likely cause."""
+    nodes = pools.nodes(pool_id, "unusable")
+    out = [f"{len(nodes)} node(s) are unusable (showing {min(len(nodes), NODES_SHOWN)}):"]
+    causes: list[str] = []
+    for node in nodes[:NODES_SHOWN]:
+        errors = list(node.errors or [])
+        if not errors:
+            out.append(f"  node {node.id}: no node errors reported")
+        for error in errors:
+            code = text(error.code)
+            out.append(f"  node {node.id}: {code}: {error.message}")
+            cause = LIKELY_CAUSES.get(code.lower())
+            if cause and cause not in causes:
+                causes.append(cause)
+    if causes:
+        out += [f"  likely cause: {cause}" for cause in causes]
+    else:
+        out.append(f"  {UNUSABLE_HINT}")
+    return out

@@ -1,0 +1,324 @@
+"""Step `pool.<id>`: a Batch pool on the captured gallery image version, as the spec says,
+reaching its `wait_for` state and verified (image id and node agent SKU).
+
+- Same configuration -> adopt (no write). Updatable differences (start task, metadata,
+  autoscale formula, target counts) -> update in place, stopping a pending resize first.
+- Differences only a new pool can take (image, VM size, node agent, network, mounts, task
+  slots, display name) -> per `rollout`: `recreate` deletes the pool and creates it again;
+  `blue_green` creates `<id>-<version-suffix>` beside the old one, which step
+  `pool.<id>.retire` deletes only after the new one is healthy (and its smoke test passed).
+- `check` reports drift (resized, start task changed, unhealthy, ...) for `plan`.
+- A pool someone else created is adopted and updated, never deleted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from azure.batch import models as bm
+
+from batchimage.azure.arm import text
+from batchimage.azure.batch_pools import (
+    POOL_KIND,
+    BatchPools,
+    find_account,
+    pool_resource_id,
+)
+from batchimage.azure.names import parse_id
+from batchimage.azure.pool_config import (
+    META_RUN,
+    config_of,
+    describe,
+    diff,
+    resize_timeout_s,
+    start_task,
+)
+from batchimage.azure.pool_health import verify, wait_healthy
+from batchimage.errors import PermanentAzureError
+from batchimage.state import ResourceRef
+from batchimage.steps.base import RunContext, Step
+from batchimage.steps.pool_common import (
+    DriftAction,
+    DriftOutputs,
+    Observed,
+    kept_metadata,
+    observe,
+    owned_by,
+    pool_image,
+)
+
+SIZING = {"autoscale", "dedicated", "spot"}
+
+
+class PoolOutputs(DriftOutputs):
+    """The pool this step converged: its id (the newest generation under blue_green)."""
+
+    pool_id: str
+    account: str
+    account_endpoint: str
+    image_id: str
+    image_version: str
+    node_agent_sku: str
+    vm_size: str
+
+
+class CreatePool(Step[PoolOutputs]):
+    """One spec pool on the image: created, updated in place or rolled out."""
+
+    kind = "create_pool"
+
+    def __init__(self, spec: Any, pool: Any, version_step: Step[Any], base_step: Step[Any]):
+        self.pool = pool
+        self.key = f"pool.{pool.id}"
+        self.version_step = version_step
+        self.base_step = base_step
+        self.depends_on = (version_step, base_step)
+        self.wait_timeout_s = max(spec.timeouts.pool_s, resize_timeout_s(pool) + 900)
+        self.delete_timeout_s = spec.timeouts.delete_s
+        self.spec_tags = dict(spec.tags)
+
+    def inputs(self) -> dict[str, Any]:
+        p = self.pool
+        return {
+            "batch_account": p.batch_account,
+            "vm_size": p.vm_size,
+            "node_agent_sku": p.node_agent_sku,
+            "sizing": [p.dedicated_nodes, p.spot_nodes, p.autoscale, p.resize_timeout_s],
+            "task_slots_per_node": p.task_slots_per_node,
+            "start_task": p.start_task,
+            "network": p.network,
+            "mounts": p.mounts,
+            "metadata": [p.display_name, p.tags, p.metadata, self.spec_tags],
+            "wait_for": p.wait_for,
+            "rollout": p.rollout,
+        }
+
+    def describe(self) -> str:
+        p = self.pool
+        size = (
+            f"autoscale every {p.autoscale.interval_min} min"
+            if p.autoscale
+            else f"{p.dedicated_nodes or 0} dedicated + {p.spot_nodes or 0} Spot"
+        )
+        return f"Batch pool {p.id} in {p.batch_account.name} ({p.vm_size}, {size})"
+
+    # -- observing -----------------------------------------------------------------------
+
+    def _observe(self, ctx: RunContext) -> Observed:
+        return observe(ctx, self.pool, pool_image(ctx, self.version_step, self.base_step))
+
+    def check(self, ctx: RunContext) -> PoolOutputs | None:
+        seen = self._observe(ctx)
+        if not seen.family:
+            return None
+        target = seen.target
+        if target is None:
+            return self._outputs(ctx, seen, seen.live, self._replace_text(ctx, seen), "replace")
+        if seen.changes:
+            note = f"pool {target.id}: {describe(seen.changes)}{self._evaluated(seen)}"
+            return self._outputs(ctx, seen, target, f"{note}; apply will update it in place")
+        health = seen.health(self.pool.wait_for)
+        if health is not None and not health.ready:
+            if health.verdict == "failed":
+                note = (
+                    f"pool {target.id} failed ({health.summary}); apply will retry and report why"
+                )
+            else:
+                note = f"pool {target.id} is not {self.pool.wait_for} yet ({health.summary}); "
+                note += "apply will wait for it"
+            return self._outputs(ctx, seen, target, note)
+        return self._outputs(ctx, seen, target)
+
+    def _outputs(
+        self,
+        ctx: RunContext,
+        seen: Observed,
+        live: Any,
+        drift: str | None = None,
+        action: DriftAction = "update",
+    ) -> PoolOutputs:
+        account = seen.pools.account
+        rid = pool_resource_id(ctx.clients, account, str(live.id))
+        vmc = live.virtual_machine_configuration
+        return PoolOutputs(
+            pool_id=str(live.id),
+            account=account.name,
+            account_endpoint=account.endpoint,
+            image_id=str(vmc.image_reference.virtual_machine_image_id or ""),
+            image_version=seen.image.version,
+            node_agent_sku=str(vmc.node_agent_sku_id),
+            vm_size=str(live.vm_size),
+            resources=(ResourceRef(id=rid, kind=POOL_KIND, created_by_run=owned_by(ctx, live)),),
+            observed_fingerprint=None if drift else ctx.fingerprint,
+            drift=drift,
+            drift_action=action if drift else None,
+        )
+
+    def _replace_text(self, ctx: RunContext, seen: Observed) -> str:
+        live = seen.live
+        assert live is not None
+        why = describe([c for c in seen.changes if c.immutable])
+        new_id = seen.new_pool_id()
+        if self.pool.rollout == "recreate":
+            old = next((p for p in seen.family if str(p.id).lower() == new_id.lower()), None)
+            if old is None:
+                return f"pool {live.id}: {why}; recreate: apply will create pool {new_id}"
+            if owned_by(ctx, old) is None:
+                return (
+                    f"pool {old.id}: {why}; it was not created by batchimage, so recreate "
+                    "will not delete it: apply will fail"
+                )
+            return f"pool {old.id}: {why}; recreate: apply will delete it and create it again"
+        smoke = " and passes its smoke test" if self.pool.smoke_test else ""
+        return (
+            f"pool {live.id}: {why}; blue_green: apply will create pool {new_id}, wait until "
+            f"it is {self.pool.wait_for}{smoke}, then retire {live.id}"
+        )
+
+    def _evaluated(self, seen: Observed) -> str:
+        """What a changed autoscale formula gives on the pool now (where Batch can say)."""
+        target = seen.target
+        formula = self.pool.autoscale.formula if self.pool.autoscale else None
+        changed = any(c.name == "autoscale" for c in seen.changes)
+        if not changed or formula is None or target is None or not target.enable_auto_scale:
+            return ""
+        run = seen.pools.evaluate(str(target.id), formula)
+        if run.error is not None:
+            return f" (the new formula fails: {_autoscale_error(run.error)})"
+        return f" (the new formula gives {run.results})"
+
+    # -- applying ------------------------------------------------------------------------
+
+    def apply(self, ctx: RunContext) -> PoolOutputs | None:
+        seen = self._observe(ctx)
+        if seen.target is not None:
+            pool_id = str(seen.target.id)
+            self._converge(ctx, seen, seen.target)
+        else:
+            pool_id = self._create(ctx, seen)
+        pools = seen.pools
+        if self.pool.wait_for != "none":
+            live = wait_healthy(
+                ctx, pools, pool_id, self.pool.wait_for, timeout_s=self.wait_timeout_s
+            )
+        else:
+            live = pools.get(pool_id)
+        if live is not None:
+            verify(live, seen.desired.image_id, seen.desired.node_agent)
+            ctx.say(
+                f"pool {pool_id} runs image {seen.image.version} with node agent "
+                f"{seen.desired.node_agent}"
+            )
+        return None
+
+    def _create(self, ctx: RunContext, seen: Observed) -> str:
+        pools = seen.pools
+        new_id = seen.new_pool_id()
+        if self.pool.rollout == "recreate" and new_id.lower() in seen.taken:
+            old = next((p for p in seen.family if str(p.id).lower() == new_id.lower()), None)
+            if old is not None and owned_by(ctx, old) is None:
+                raise PermanentAzureError(
+                    f"pool {old.id} differs from the spec ({describe(seen.changes)}) and was not "
+                    "created by batchimage, so recreate will not delete it; delete it yourself, "
+                    "or use rollout: blue_green or another pool id",
+                    code="PoolNotCreatedByBatchimage",
+                )
+            ctx.say(f"recreate: deleting pool {new_id} ({describe(seen.changes) or 'deleting'})")
+            pools.delete(ctx, new_id, timeout_s=self.delete_timeout_s)
+        options = seen.options(
+            new_id, lambda ref: ctx.secret(ref).get_secret_value(), {META_RUN: ctx.run_id}
+        )
+        ctx.say(f"creating pool {new_id} on image {seen.image.version}")
+        pools.create(options)
+        return new_id
+
+    def _converge(self, ctx: RunContext, seen: Observed, live: Any) -> None:
+        """Update a pool in place: start task and metadata, then its size."""
+        pools, pool_id = seen.pools, str(live.id)
+        changes = diff(config_of(live), seen.want)
+        names = {c.name for c in changes}
+        if changes:
+            ctx.say(f"updating pool {pool_id} in place: {describe(changes)}")
+        if names & {"start_task", "metadata"}:
+            meta = {**seen.desired.metadata, **kept_metadata(live)}
+            pools.replace_properties(
+                pool_id,
+                bm.BatchPoolReplaceOptions(
+                    start_task=start_task(self.pool.start_task),
+                    application_package_references=list(live.application_package_references or []),
+                    metadata=[bm.BatchMetadataItem(name=k, value=v) for k, v in meta.items()],
+                ),
+            )
+        retry = not (names & SIZING) and bool(live.resize_errors)
+        if names & SIZING or retry:
+            if retry:
+                ctx.say(f"pool {pool_id} had resize errors; asking Batch to allocate again")
+            self._size(ctx, pools, live)
+
+    def _size(self, ctx: RunContext, pools: BatchPools, live: Any) -> None:
+        pool_id = str(live.id)
+        autoscale = self.pool.autoscale
+        if autoscale is not None:
+            if live.enable_auto_scale:
+                run = pools.evaluate(pool_id, autoscale.formula)
+                if run.error is not None:
+                    raise PermanentAzureError(
+                        f"the autoscale formula of pool {pool_id} fails on the pool: "
+                        f"{_autoscale_error(run.error)}; fix pools[].autoscale.formula",
+                        code=text(run.error.code) or "AutoScaleFormulaEvaluationError",
+                    )
+            self._settle(ctx, pools, pool_id)
+            pools.enable_autoscale(pool_id, autoscale.formula, autoscale.interval_min)
+            return
+        if live.enable_auto_scale:
+            pools.disable_autoscale(pool_id)
+        self._settle(ctx, pools, pool_id)
+        pools.resize(
+            ctx,
+            pool_id,
+            self.pool.dedicated_nodes or 0,
+            self.pool.spot_nodes or 0,
+            resize_timeout_s(self.pool),
+        )
+
+    def _settle(self, ctx: RunContext, pools: BatchPools, pool_id: str) -> None:
+        """Stop a pending resize and wait until the pool's allocation is steady."""
+        live = pools.get(pool_id)
+        state = text(getattr(live, "allocation_state", "")).lower()
+        if state == "resizing":
+            ctx.say(f"stopping the pending resize of pool {pool_id} first")
+            pools.stop_resize(ctx, pool_id)
+        if state in ("resizing", "stopping"):
+
+            def steady() -> bool | None:
+                found = pools.get(pool_id)
+                return True if found is None or text(found.allocation_state) == "steady" else None
+
+            ctx.poll(steady, f"pool {pool_id} to stop resizing", timeout_s=self.wait_timeout_s)
+
+    # -- destroying ----------------------------------------------------------------------
+
+    @classmethod
+    def destroy(cls, ctx: RunContext, outputs: PoolOutputs) -> None:
+        """Delete the pools this pipeline created (every generation; gone ones are fine)."""
+        accounts: dict[str, BatchPools] = {}
+        for ref in outputs.created():
+            parts = parse_id(ref.id)
+            names = parts.get("names", "").split("/")
+            if len(names) != 2:
+                continue
+            account_name, pool_id = names
+            if account_name not in accounts:
+                account = find_account(ctx.clients, parts.get("group", ""), account_name)
+                accounts[account_name] = BatchPools(ctx.clients, account)
+            result = accounts[account_name].delete(ctx, pool_id, timeout_s=_delete_timeout(ctx))
+            ctx.say(f"pool {pool_id} {result}")
+
+
+def _delete_timeout(ctx: RunContext) -> float:
+    return float(getattr(getattr(ctx.spec, "timeouts", None), "delete_s", 1800))
+
+
+def _autoscale_error(error: Any) -> str:
+    values = ", ".join(f"{v.name} {v.value}" for v in (error.error_values or []))
+    return f"{text(error.code)}: {error.message}" + (f" ({values})" if values else "")

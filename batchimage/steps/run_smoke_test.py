@@ -1,0 +1,81 @@
+"""Step `pool.<id>.smoke`: the spec's smoke test passes on the pool step `pool.<id>` made
+(one job, one task, exit code 0), before any old pool is retired.
+
+A pass is marked on the pool itself (metadata `batchimage-smoke-test` = a hash of the
+command line), so a re-apply does not run it again, a new pool (a new image) runs it
+once, and a changed command line runs it again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from azure.batch import models as bm
+
+from batchimage.azure.batch_pools import BatchPools, find_account, metadata_of
+from batchimage.azure.pool_config import META_SMOKE
+from batchimage.azure.pool_smoke import run_smoke_test
+from batchimage.steps.base import RunContext, Step, short_hash
+from batchimage.steps.create_pool import CreatePool
+from batchimage.steps.pool_common import DriftOutputs, account_group
+
+
+class SmokeOutputs(DriftOutputs):
+    """The pool the smoke test passed on, and which test (hash of its command line)."""
+
+    pool_id: str
+    test: str
+
+
+class RunSmokeTest(Step[SmokeOutputs]):
+    """The smoke test of one spec pool, on its newest pool."""
+
+    kind = "run_smoke_test"
+
+    def __init__(self, spec: Any, pool: Any, pool_step: CreatePool) -> None:
+        assert pool.smoke_test is not None
+        self.pool = pool
+        self.group = account_group(spec, pool)
+        self.key = f"pool.{pool.id}.smoke"
+        self.pool_step = pool_step
+        self.depends_on = (pool_step,)
+        self.command_line = pool.smoke_test.command_line
+        self.timeout_s = pool.smoke_test.timeout_s
+        self.mark = short_hash(self.command_line)
+
+    def inputs(self) -> dict[str, Any]:
+        return {"smoke_test": self.pool.smoke_test}
+
+    def describe(self) -> str:
+        return f"smoke test on pool {self.pool.id}: {self.command_line}"
+
+    def _pools(self, ctx: RunContext) -> BatchPools:
+        account = find_account(ctx.clients, self.group, self.pool.batch_account.name)
+        return BatchPools(ctx.clients, account)
+
+    def check(self, ctx: RunContext) -> SmokeOutputs | None:
+        pool_id = ctx.output(self.pool_step).pool_id
+        live = self._pools(ctx).get(pool_id)
+        if live is None:
+            return None
+        if metadata_of(live).get(META_SMOKE) == self.mark:
+            return SmokeOutputs(
+                pool_id=pool_id, test=self.mark, observed_fingerprint=ctx.fingerprint
+            )
+        return SmokeOutputs(
+            pool_id=pool_id,
+            test=self.mark,
+            drift=f"the smoke test has not passed on pool {pool_id} yet; apply will run it",
+            drift_action="create",
+        )
+
+    def apply(self, ctx: RunContext) -> SmokeOutputs | None:
+        pool_id = ctx.output(self.pool_step).pool_id
+        pools = self._pools(ctx)
+        run_smoke_test(ctx, pools, pool_id, self.command_line, timeout_s=self.timeout_s)
+        live = pools.get(pool_id)
+        if live is not None:
+            meta = {**metadata_of(live), META_SMOKE: self.mark}
+            items = [bm.BatchMetadataItem(name=k, value=v) for k, v in meta.items()]
+            pools.update(pool_id, bm.BatchPoolUpdateOptions(metadata=items))
+        return None

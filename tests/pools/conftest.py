@@ -1,0 +1,26 @@
+"""Fixtures for the pool tests: the image pipeline tests' sandbox (time scale 0.001), SDK
+clients and admin client; Batch rules and simulated durations for one test; and `pools`:
+the pipeline harness running every stage (image and pools) in-process."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.pipeline.conftest import (  # noqa: F401  (fixtures used by these tests)
+    admin,
+    clients,
+    cloud,
+    pipeline,
+    sandbox,
+    sandbox_folder,
+    sandbox_process,
+    unique,
+)
+from tests.pipeline.harness import Harness
+from tests.pools.harness import PoolHarness
+from tests.sandbox.batch_support import batch_rules, durations  # noqa: F401
+
+
+@pytest.fixture
+def pools(pipeline: Harness) -> PoolHarness:  # noqa: F811
+    return PoolHarness(pipeline.tmp / "pools", pipeline.cloud, pipeline.admin, pipeline.conn)
