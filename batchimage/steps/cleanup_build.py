@@ -89,6 +89,9 @@ def after_failure(ctx: RunContext, error: BaseException | None) -> str:
             return ""
     policy = getattr(ctx.spec, "cleanup", "on_success")
     cleanup = next((s for s in ctx.index.steps if isinstance(s, CleanupBuild)), None)
+    builds = any(s.key == "build.vm" for s in ctx.index.steps)
+    if not builds:
+        return ""
     if policy != "always" or cleanup is None:
         note = (
             f"the build VM is kept for debugging (cleanup: {policy}); `batchimage destroy` "

@@ -162,6 +162,16 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
     # -- making --------------------------------------------------------------------------
 
     def apply(self, ctx: RunContext) -> VersionOutputs | None:
+        from batchimage.steps.cleanup_build import after_failure
+
+        try:
+            self._apply(ctx)
+        except Exception as exc:
+            after_failure(ctx, exc)
+            raise
+        return None
+
+    def _apply(self, ctx: RunContext) -> None:
         found, names = self._find(ctx)
         group, gallery, definition = self._where(ctx)
         versions = ctx.clients.compute.gallery_image_versions
@@ -171,7 +181,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
             state = text(raw.provisioning_state or "").lower()
             if state in BUSY:
                 self._wait_replicated(ctx, name or "", None)
-                return None
+                return
             if state == "failed":
                 ctx.say(f"image version {name} failed earlier; deleting it to try again")
                 delete(ctx, ref_for(ctx, raw.id, VERSION, tags_of(raw)))
@@ -187,7 +197,6 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         with azure_call(f"create image version {name}"):
             poller = versions.begin_create_or_update(group, gallery, definition, name, body)
         self._wait_replicated(ctx, name, poller)
-        return None
 
     def _body(self, ctx: RunContext, tags: dict[str, str]) -> dict[str, Any]:
         account_type = self.settings["storage_account_type"]
@@ -241,6 +250,8 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
             self._report(ctx, name, shown, raw)
             if state in BUSY:
                 return None
+            if state == "failed":
+                return True  # the LRO's error (below) says why
             return True if state == "succeeded" and not _pending_regions(raw) else None
 
         ctx.poll(

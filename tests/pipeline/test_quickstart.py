@@ -50,7 +50,11 @@ def test_quickstart_through_the_cli(
     assert "apply complete" in first.stdout
 
     spec = load_spec(spec_path)
-    doc = json.loads(state.read_text())
+    raw_state = state.read_text()
+    # no secret reaches the state: the throwaway SSH key, staging SAS, account keys
+    assert "ssh-ed25519" not in raw_state and "sig=" not in raw_state
+    assert "AccountKey" not in raw_state
+    doc = json.loads(raw_state)
     version = doc["steps"]["capture.version"]["outputs"]
     assert version["version"] == "1.0.0"
     assert version["regions"] == ["eastus"]
