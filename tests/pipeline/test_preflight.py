@@ -188,3 +188,19 @@ def test_preflight_command_prints_every_check(pipeline: Harness, sandbox_folder:
     agent = "ok   node agent (sandboxbatch): almalinux:almalinux-x86_64:9-gen2 runs node agent"
     assert f"{agent} batch.node.el 9" in out
     assert "preflight:" in out and "failed" not in out.splitlines()[-1]
+
+
+def test_file_step_without_a_staging_account(pipeline: Harness) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        data["pools"] = []  # no Batch account, hence no auto-storage account to stage in
+
+    message = failed_preflight(pipeline, pipeline.spec("quickstart.yaml", edit))
+    assert "FAIL file staging: a file customize step needs a storage account" in message
+
+
+def test_customize_on_a_vhd_base(pipeline: Harness) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        data["image"]["customize"] = [{"shell": "echo hi"}]
+
+    message = failed_preflight(pipeline, pipeline.spec("vhd-upload.yaml", edit))
+    assert "customize steps on a VHD base are not supported yet" in message

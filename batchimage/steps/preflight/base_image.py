@@ -19,6 +19,14 @@ def check_base_image(facts: Facts) -> list[CheckResult]:
     base = facts.spec.image.base
     if base.marketplace is not None:
         return [_marketplace(facts)]
+    if facts.spec.image.customize:
+        return [
+            fail(
+                NAME,
+                "customize steps on a VHD base are not supported yet: register the VHD as it "
+                "is (no customize steps), or start from a Marketplace image",
+            )
+        ]
     if base.vhd_file is not None:
         return [_vhd_file(base.vhd_file)]
     return [_vhd_url(facts, base.vhd_url)]

@@ -2,16 +2,52 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from batchimage.azure.node_agents import batch_account_raw
+from batchimage.azure.staging import candidates
 from batchimage.steps.preflight.facts import Facts, storage_uses
 from batchimage.steps.preflight.report import CheckResult, fail, ok, warn
 
 PAGE_BLOB_KINDS = {"storagev2", "storage"}
 
 
+def _batch_raw(facts: Facts, group: str, name: str) -> Any:
+    return facts.memo(
+        f"batch-raw:{group}/{name}", lambda: batch_account_raw(facts.clients, group, name)
+    )
+
+
+def check_staging(facts: Facts) -> list[CheckResult]:
+    """File customize steps need a storage account to stage files in (see azure/staging)."""
+    spec = facts.spec
+    if not any(step.action == "file" for step in spec.image.customize):
+        return []
+    if candidates(spec):
+        name = candidates(spec)[0][0]
+        return [ok("file staging", f"files are staged in storage account {name}")]
+    for pool in spec.pools:
+        ref = pool.batch_account
+        raw = _batch_raw(facts, ref.resource_group or spec.resource_group, ref.name)
+        auto = getattr(raw, "auto_storage", None) if raw is not None else None
+        account_id = getattr(auto, "storage_account_id", None)
+        if account_id:
+            name = account_id.rsplit("/", 1)[-1]
+            return [ok("file staging", f"files are staged in {name} (auto-storage of {ref.name})")]
+    return [
+        fail(
+            "file staging",
+            "a file customize step needs a storage account to stage the file in, and the spec "
+            "names none: add image.capture.vhd_export with a storage account, or a pool whose "
+            "Batch account has an auto-storage account",
+        )
+    ]
+
+
 def check_storage(facts: Facts) -> list[CheckResult]:
     """Kind StorageV2 (or classic Storage), no hierarchical namespace, same region when needed."""
     spec = facts.spec
-    results = []
+    results = check_staging(facts)
     for use in storage_uses(spec):
         name = f"storage {use.account}"
         account = facts.storage(use.account, use.group)
