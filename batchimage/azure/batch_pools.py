@@ -13,6 +13,7 @@ by the caller's own polls (pool state), so waits show progress and stop on Ctrl-
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,10 +21,10 @@ from azure.batch import models as bm
 from azure.core.exceptions import AzureError as SdkAzureError
 
 from batchimage.azure.arm import get_or_none, poll_interval, text
-from batchimage.azure.errors import azure_call, is_not_found, translate
+from batchimage.azure.errors import is_not_found, translate
 from batchimage.azure.node_agents import BatchAccount, batch_account, supported_images
 from batchimage.azure.pool_config import META_PIPELINE, META_POOL, META_RUN
-from batchimage.errors import PermanentAzureError
+from batchimage.errors import AzureError, PermanentAzureError
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient
@@ -35,6 +36,40 @@ if TYPE_CHECKING:
 POOL_KIND = "Microsoft.Batch/batchAccounts/pools"
 GONE = "gone"
 T = TypeVar("T")
+
+
+@contextmanager
+def batch_call(operation: str) -> Iterator[None]:
+    """Like `azure_call`, for the Batch data plane: the error's detail values (property name,
+    reason, formula line and column, ...) join its message; request id/time lines leave it."""
+    try:
+        yield
+    except SdkAzureError as exc:
+        raise with_details(translate(exc, operation), exc) from exc
+
+
+def with_details(err: AzureError, exc: BaseException) -> AzureError:
+    """`err` with the Batch error's detail values in its message."""
+    model = getattr(exc, "model", None)
+    values = getattr(model, "error_values", None) or []
+    details = "; ".join(f"{v.key}: {v.value}" for v in values if getattr(v, "key", None))
+    lines = [
+        line
+        for line in err.message.splitlines()
+        if not line.startswith(("RequestId:", "Time:")) and line.strip()
+    ]
+    message = " ".join(lines) + (f" ({details})" if details else "")
+    if message == err.message:
+        return err
+    return type(err)(
+        message,
+        code=err.code,
+        status=err.status,
+        operation=err.operation,
+        request_id=err.request_id,
+        retry_after=err.retry_after,
+        correlation_id=err.correlation_id,
+    )
 
 
 def find_account(clients: AzureClients, group: str, name: str) -> BatchAccount:
@@ -83,7 +118,7 @@ class BatchPools:
     def family(self, base_id: str, pipeline: str) -> list[bm.BatchPool]:
         """The pools standing for spec pool `base_id`: `base_id` itself (whoever made it) and
         `<base_id>-*` pools this pipeline made for it (blue/green generations)."""
-        with azure_call(f"list pools {base_id}*"):
+        with batch_call(f"list pools {base_id}*"):
             found = list(self.client.list_pools(filter=f"startswith(id,'{base_id}')"))
         out = []
         for pool in found:
@@ -95,7 +130,7 @@ class BatchPools:
 
     def node_counts(self, pool_id: str) -> dict[str, int]:
         """Nodes by state (dedicated and Spot together), only states with nodes."""
-        with azure_call(f"count nodes of pool {pool_id}"):
+        with batch_call(f"count nodes of pool {pool_id}"):
             rows = list(self.client.list_pool_node_counts(filter=f"poolId eq '{pool_id}'"))
         counts: dict[str, int] = {}
         for row in rows:
@@ -110,7 +145,7 @@ class BatchPools:
     def nodes(self, pool_id: str, state: str | None = None) -> list[bm.BatchNode]:
         """The pool's nodes (only those in `state` if given)."""
         flt = f"state eq '{state}'" if state else None
-        with azure_call(f"list nodes of pool {pool_id}"):
+        with batch_call(f"list nodes of pool {pool_id}"):
             return list(self.client.list_nodes(pool_id, filter=flt))
 
     def node_file(self, pool_id: str, node_id: str, path: str) -> str | None:
@@ -122,7 +157,7 @@ class BatchPools:
 
     def evaluate(self, pool_id: str, formula: str) -> bm.AutoScaleRun:
         """What `formula` gives on the pool now (the pool must have autoscale enabled)."""
-        with azure_call(f"evaluate autoscale formula on pool {pool_id}"):
+        with batch_call(f"evaluate autoscale formula on pool {pool_id}"):
             return self.client.evaluate_pool_auto_scale(
                 pool_id, bm.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula=formula)
             )
@@ -130,16 +165,16 @@ class BatchPools:
     # -- writing -------------------------------------------------------------------------
 
     def create(self, options: bm.BatchPoolCreateOptions) -> None:
-        with azure_call(f"create pool {options.id}"):
+        with batch_call(f"create pool {options.id}"):
             self.client.create_pool(options)
 
     def update(self, pool_id: str, options: bm.BatchPoolUpdateOptions) -> None:
-        with azure_call(f"update pool {pool_id}"):
+        with batch_call(f"update pool {pool_id}"):
             self.client.update_pool(pool_id, options)
 
     def replace_properties(self, pool_id: str, options: bm.BatchPoolReplaceOptions) -> None:
         """Replace start task, application packages and metadata (all three at once)."""
-        with azure_call(f"update pool {pool_id}"):
+        with batch_call(f"update pool {pool_id}"):
             self.client.replace_pool_properties(pool_id, options)
 
     def resize(
@@ -151,11 +186,11 @@ class BatchPools:
             target_low_priority_nodes=spot,
             resize_timeout=timedelta(seconds=timeout_s),
         )
-        with azure_call(f"resize pool {pool_id}"):
+        with batch_call(f"resize pool {pool_id}"):
             self.client.begin_resize_pool(pool_id, options, polling_interval=sdk_interval(ctx))
 
     def stop_resize(self, ctx: RunContext, pool_id: str) -> None:
-        with azure_call(f"stop resizing pool {pool_id}"):
+        with batch_call(f"stop resizing pool {pool_id}"):
             self.client.begin_stop_pool_resize(pool_id, polling_interval=sdk_interval(ctx))
 
     def enable_autoscale(self, pool_id: str, formula: str, interval_min: int) -> None:
@@ -163,11 +198,11 @@ class BatchPools:
             auto_scale_formula=formula,
             auto_scale_evaluation_interval=timedelta(minutes=interval_min),
         )
-        with azure_call(f"enable autoscale on pool {pool_id}"):
+        with batch_call(f"enable autoscale on pool {pool_id}"):
             self.client.enable_pool_auto_scale(pool_id, options)
 
     def disable_autoscale(self, pool_id: str) -> None:
-        with azure_call(f"disable autoscale on pool {pool_id}"):
+        with batch_call(f"disable autoscale on pool {pool_id}"):
             self.client.disable_pool_auto_scale(pool_id)
 
     def delete(self, ctx: RunContext, pool_id: str, *, timeout_s: float | None = None) -> str:
@@ -177,7 +212,7 @@ class BatchPools:
         except SdkAzureError as exc:
             if is_not_found(exc):
                 return GONE
-            raise translate(exc, f"delete pool {pool_id}") from exc
+            raise with_details(translate(exc, f"delete pool {pool_id}"), exc) from exc
         ctx.poll(
             lambda: True if self.get(pool_id) is None else None,
             f"pool {pool_id} to be deleted",
@@ -190,15 +225,15 @@ class BatchPools:
 
     def create_job(self, job_id: str, pool_id: str) -> None:
         job = bm.BatchJobCreateOptions(id=job_id, pool_info=bm.BatchPoolInfo(pool_id=pool_id))
-        with azure_call(f"create job {job_id}"):
+        with batch_call(f"create job {job_id}"):
             self.client.create_job(job)
 
     def create_task(self, job_id: str, task: bm.BatchTaskCreateOptions) -> None:
-        with azure_call(f"create task {task.id} in job {job_id}"):
+        with batch_call(f"create task {task.id} in job {job_id}"):
             self.client.create_task(job_id, task)
 
     def get_task(self, job_id: str, task_id: str) -> bm.BatchTask:
-        with azure_call(f"read task {task_id} of job {job_id}"):
+        with batch_call(f"read task {task_id} of job {job_id}"):
             return self.client.get_task(job_id, task_id)
 
     def task_file(self, job_id: str, task_id: str, path: str) -> str | None:

@@ -9,11 +9,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from azure.batch import models as bm
 
 from batchimage.azure.pool_config import META_SMOKE
 from batchimage.errors import BatchImageError
 from batchimage.spec import load_spec
 from tests.pools.harness import PoolHarness
+from tests.sandbox.batch_support import wait_for
 
 SHARED = "pools-ubuntu"
 
@@ -161,3 +163,26 @@ def test_changed_customize_script_rolls_out_a_new_image(pools: PoolHarness, roll
     # The old image version stays (never deleted by a rollout).
     assert pools.resource(first) is not None
     assert pools.writes(lambda: pools.apply(spec)) == 0
+
+
+def test_old_pool_is_retired_once_its_running_tasks_finish(
+    pools: PoolHarness, durations: Callable[..., None]
+) -> None:
+    spec = pools.spec("quickstart.yaml", name=SHARED)
+    old = pool_of(spec)
+    pools.apply(spec)
+    durations(**{"task.run": 3000})  # 3 s: still running when the rollout wants to retire
+    job = f"work-{old}"
+    batch = pools.batch
+    batch.create_job(bm.BatchJobCreateOptions(id=job, pool_info=bm.BatchPoolInfo(pool_id=old)))
+    batch.create_task(job, bm.BatchTaskCreateOptions(id="t1", command_line="/bin/sh -c 'work'"))
+    wait_for(lambda: batch.get_task(job, "t1").state == "running", "the task to run")
+    pools.edit(spec, setting(vm_size="Standard_D4s_v5"))
+    pools.apply(spec)
+    assert any(
+        f"waiting for tasks on pool {old} to finish" in m for m in said(pools, f"pool.{old}.retire")
+    )
+    task = batch.get_task(job, "t1")
+    assert task.state == "completed" and task.execution_info.exit_code == 0
+    assert pools.pool_ids(old) == [f"{old}-v1-0-0"]
+    batch.begin_delete_job(job, polling_interval=0).result()
