@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import yaml
+
 from batchimage.azure.arm import text
 from batchimage.azure.clients import AzureClients
 from batchimage.spec import load_spec
@@ -131,3 +133,45 @@ def test_managed_image_and_vhd_export_of_a_managed_disk(
     assert any("read access to" in m for m in said)
     assert any("to be revoked" in m for m in said)
     assert pipeline.build_resources("sandbox-rg", spec.name) == []
+
+
+def test_replicas_in_two_regions_with_progress(pipeline: Harness, clients: AzureClients) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        data["pools"] = []
+        data["image"]["capture"]["gallery"]["replicas"] = [
+            {"region": "eastus", "count": 1},
+            {"region": "westeurope", "count": 2},
+        ]
+
+    spec_path = pipeline.spec("quickstart.yaml", edit)
+    data = yaml.safe_load(spec_path.read_text())
+    data["image"]["capture"]["vhd_export"] = {"storage_account": "sandboxstore"}  # staging
+    spec_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    pipeline.apply(spec_path)
+    version = pipeline.outputs(spec_path, "capture.version")
+    assert version["regions"] == ["eastus", "westeurope"]
+    spec = load_spec(spec_path)
+    raw = clients.compute.gallery_image_versions.get(
+        "sandbox-rg", spec.image.capture.gallery.gallery, "quickstart-ubuntu", "1.0.0"
+    )
+    counts = {
+        r.name.replace(" ", "").lower(): r.regional_replica_count
+        for r in raw.publishing_profile.target_regions
+    }
+    assert counts == {"eastus": 1, "westeurope": 2}
+    said = [e for e in pipeline.events.events if e.step == "capture.version" and e.data]
+    regions = {e.data.get("region") for e in said if "region" in e.data}
+    assert regions == {"eastus", "westeurope"}
+    assert any(e.data.get("progress") == 100 for e in said if "region" in e.data)
+
+
+def test_destroy_removes_what_the_pipeline_made(pipeline: Harness, clients: AzureClients) -> None:
+    spec_path = pipeline.spec("quickstart.yaml")
+    pipeline.apply(spec_path)
+    spec = load_spec(spec_path)
+    gallery = spec.image.capture.gallery.gallery
+    assert clients.compute.galleries.get("sandbox-rg", gallery).name == gallery
+    pipeline.destroy(spec_path)
+    names = {g.name for g in clients.compute.galleries.list_by_resource_group("sandbox-rg")}
+    assert gallery not in names
+    assert clients.resource.resource_groups.get("sandbox-rg").name == "sandbox-rg"  # not ours
