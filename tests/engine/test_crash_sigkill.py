@@ -4,9 +4,9 @@ time, the sandbox's final inventory (resources by type via ARM, gallery versions
 Batch pools, and every record the sandbox's store holds) equals a clean run's: no
 duplicates, no orphans. A final re-apply then makes zero write calls.
 
-The spec is the quickstart's image pipeline (no pools: the pool steps are not committed
-yet) with a VHD export to the seeded storage account (the file step stages through it).
-Its own sandbox runs at time scale 0.002, so a clean apply takes a few seconds.
+The spec is the quickstart (image pipeline and its Batch pool) plus a VHD export to the
+seeded storage account. Its own sandbox runs at time scale 0.001, so a clean apply takes
+a few seconds.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from batchimage.sandbox.runtime import start
 from tests.engine.procs import REPO
 from tests.engine.sandbox_cli import ci_env, spawn
 
-TIME_SCALE = "0.002"
-KILLS = 9
+TIME_SCALE = "0.001"
+KILLS = 8
 SEEDS = (11, 29)
 
 
@@ -82,7 +82,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         shutil.copytree(REPO / "specs" / "files", specs / "files")
         data = yaml.safe_load((REPO / "specs" / "quickstart.yaml").read_text())
         data["name"] = "crashtest"
-        data["pools"] = []
         data["image"]["capture"]["vhd_export"] = {"storage_account": conn.storage_account}
         spec = specs / "crashtest.yaml"
         spec.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -109,6 +108,7 @@ def clean(world: World, tmp_path_factory: pytest.TempPathFactory) -> CleanRun:
     assert len(found["gallery_versions"]) == 1 and "1.0.0 succeeded" in found["gallery_versions"][0]
     assert any(b.endswith(".vhd 32212255232") for b in found["blobs"]), found["blobs"]
     assert not [r for r in found["store"] if "crashtest-" in r], found["store"]  # cleaned up
+    assert len(found["pools"]) == 1 and found["pools"][0].endswith("/versions/1.0.0"), found
     return CleanRun(time.monotonic() - started, found)
 
 
@@ -162,7 +162,12 @@ def inventory(world: World) -> dict[str, list[str]]:
     for batch_account in clients.batch_management.batch_account.list():
         batch = clients.batch(str(batch_account.account_endpoint))
         listed_pools = batch.list_pools()
-        pools += [f"{batch_account.name}/{p.id} {p.vm_size}".lower() for p in listed_pools]
+        pools += [
+            f"{batch_account.name}/{p.id} {p.vm_size} {p.current_dedicated_nodes} "
+            f"{p.virtual_machine_configuration.image_reference.virtual_machine_image_id}".lower()
+            for p in listed_pools
+            if p.virtual_machine_configuration is not None
+        ]
     store = world.admin.state()["tables"]["resources"]
     return {
         "groups": groups,

@@ -1,6 +1,6 @@
 """Rehearsal (`--sandbox`): a spec written for Azure (its own subscription, region, groups,
-storage and Batch accounts, existing subnets) runs unchanged against the sandbox, which
-makes its prerequisites first; the real state file is never written."""
+storage and Batch accounts, existing subnets, a pool) runs unchanged against the sandbox,
+which makes its prerequisites first; the real state file is never written."""
 
 from __future__ import annotations
 
@@ -146,6 +146,15 @@ def test_plan_and_apply_rehearse_a_spec_written_for_azure(
     assert [v.name for v in versions] == ["1.0.0"]
     regions = {r.name for r in versions[0].publishing_profile.target_regions}
     assert regions == {"westeurope", "northeurope"}
+    pool = there.batch(str(batch.account_endpoint)).get_pool("workers")
+    assert pool.virtual_machine_configuration is not None
+    image = pool.virtual_machine_configuration.image_reference.virtual_machine_image_id
+    assert image is not None and image.lower() == str(versions[0].id).lower()
+    assert pool.network_configuration is not None
+    assert (
+        pool.network_configuration.subnet_id
+        == f"{NET}/virtualNetworks/poolvnet-{tag}/subnets/pools"
+    )
     groups = {g.name for g in there.resource.resource_groups.list()}
     assert f"contoso-imaging-{tag}" not in groups  # created by the run, removed by cleanup
 
