@@ -26,7 +26,9 @@ def world(tmp_path: Path) -> World:
     return World(Store(tmp_path / "state.json"), Clock(0.001), SandboxConfig(), identity)
 
 
-def _version(world: World, name: str, *, exclude: bool = False, regions: Any = None) -> str:
+def _version(
+    world: World, name: str, *, exclude: bool = False, regions: Any = None, state: str = "Succeeded"
+) -> str:
     cid = content.new(
         world,
         os_type="Linux",
@@ -46,7 +48,7 @@ def _version(world: World, name: str, *, exclude: bool = False, regions: Any = N
             "type": "Microsoft.Compute/galleries/images/versions",
             "location": "eastus",
             "properties": {
-                "provisioningState": "Succeeded",
+                "provisioningState": state,
                 "publishingProfile": {"excludeFromLatest": exclude},
             },
             "_content": cid,
@@ -94,6 +96,7 @@ def test_definition_resolves_latest_numerically(world: World) -> None:
     _version(world, "1.0.9")
     newest = _version(world, "1.0.10")
     _version(world, "2.0.0", exclude=True)
+    _version(world, "1.1.0", state="Creating")
     found = facts.image_facts(world, DEFINITION)
     assert found is not None and found.version_id == newest and found.id == DEFINITION
     assert facts.image_facts(world, DEFINITION + "/versions/9.9.9") is None

@@ -81,12 +81,16 @@ def versions_of(world: World, definition_id: str) -> list[dict[str, Any]]:
 
 
 def latest_version(world: World, definition_id: str) -> dict[str, Any] | None:
-    """The highest version not excluded from latest (what `.../images/x` means to Batch)."""
+    """The highest version not excluded from latest (what `.../images/x` means to Batch):
+    the highest Succeeded one, else the highest at all (still Creating, or Failed)."""
     eligible = [
         v
         for v in versions_of(world, definition_id)
         if not v["properties"].get("publishingProfile", {}).get("excludeFromLatest", False)
     ]
+    ready = [v for v in eligible if v["properties"].get("provisioningState") == "Succeeded"]
+    if ready:
+        return ready[-1]
     return eligible[-1] if eligible else None
 
 

@@ -213,16 +213,15 @@ def _source_content(
     else:
         raise errors.missing("storageProfile.source")
     def_props = definition["properties"]
+    source_id = str(
+        source.get("virtualMachineId") or source.get("id") or disk_source.get("uri") or ""
+    )
     if disk["os_type"] != def_props["osType"]:
+        raise _state_mismatch(source_id, "OS type", disk["os_type"], def_props["osType"])
+    generation = def_props.get("hyperVGeneration", "V1")
+    if disk["hyper_v_generation"] != generation:
         raise _state_mismatch(
-            str(source or disk_source), "OS type", disk["os_type"], def_props["osType"]
-        )
-    if disk["hyper_v_generation"] != def_props.get("hyperVGeneration", "V1"):
-        raise _state_mismatch(
-            str(source.get("virtualMachineId") or source.get("id") or disk_source.get("uri")),
-            "Hypervisor generation",
-            disk["hyper_v_generation"],
-            def_props.get("hyperVGeneration", "V1"),
+            source_id, "Hypervisor generation", disk["hyper_v_generation"], generation
         )
     return disk
 
