@@ -223,3 +223,39 @@ def test_what_the_run_did_not_create_is_never_deleted(
     pipeline.destroy(spec_path)
     assert net.subnets.get("sandbox-rg", vnet.name, "mine").id == subnet_id
     assert clients.resource.resource_groups.get("sandbox-rg").name == "sandbox-rg"
+
+
+def test_clouds_without_managed_run_commands_use_the_action(
+    pipeline: Harness, clients: AzureClients
+) -> None:
+    """Managed run commands unavailable: scripts go through the runCommand action, and the
+    VM carries a mark per step so a resumed apply does not run them again."""
+    pipeline.admin.set_faults(
+        [
+            {
+                "kind": "status",
+                "method": "PUT",
+                "path": "/runCommands/",
+                "status": 400,
+                "code": "InvalidResourceType",
+                "message": "The resource type 'virtualMachines/runCommands' could not be found.",
+            }
+        ]
+    )
+
+    def edit(data: dict[str, Any]) -> None:
+        data["cleanup"] = "never"
+
+    spec_path = pipeline.spec("quickstart.yaml", edit)
+    pipeline.apply(spec_path)
+    actions = [r for r in pipeline.admin.requests() if r["path"].endswith("/runCommand")]
+    assert len(actions) == 3  # two customize steps and the deprovision
+    version = pipeline.outputs(spec_path, "capture.version")
+    content = pipeline.image_content(version["version_id"])
+    assert any(STEP0 in m.get("script", "") for m in content["manifest"])
+    assert content["deprovisioned"] is True
+    spec = load_spec(spec_path)
+    vm = clients.compute.virtual_machines.get("sandbox-rg", BuildNames.of(spec).vm)
+    assert {"batchimage-customize.0", "batchimage-customize.1"} <= set(vm.tags)
+    pipeline.admin.clear_faults()
+    assert pipeline.writes(lambda: pipeline.apply(spec_path)) == 0
