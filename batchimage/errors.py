@@ -10,7 +10,7 @@
     │   ├── TransientAzureError     worth retrying: throttling, 5xx, timeouts, conflicts that clear
     │   └── PermanentAzureError     not worth retrying: bad request, auth, quota, not found
     ├── PreflightError              one or more preflight checks failed (exit 1)
-    ├── StepFailedError             a pipeline step failed; names the step and wraps the cause (exit 1)
+    ├── StepFailedError             a pipeline step failed; names step and cause (exit 1)
     └── Interrupted                 Ctrl-C / SIGTERM; progress saved (exit 130)
 
 Foreign exceptions (azure.core, OSError, yaml) are mapped to these at the boundary that
@@ -46,7 +46,9 @@ class SpecProblem:
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}:{self.column}"
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        if self.field:
+            return f"{where}: {self.field}: {self.message}"
+        return f"{where}: {self.message}"
 
 
 class SpecError(BatchImageError):
@@ -132,7 +134,11 @@ class StepFailedError(BatchImageError):
     """A pipeline step failed; names the step, the resource and what to do next."""
 
     def __init__(
-        self, step: str, cause: BaseException | str, *, resource: str | None = None,
+        self,
+        step: str,
+        cause: BaseException | str,
+        *,
+        resource: str | None = None,
         hint: str | None = None,
     ) -> None:
         self.step = step

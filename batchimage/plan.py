@@ -45,13 +45,13 @@ def build_steps(spec: Any, stages: list[tuple[str, StageBuilder]] | None = None)
     """The steps `spec` needs, in pipeline order; step keys are unique."""
     steps: list[Step[Any]] = []
     seen: dict[str, str] = {}
-    for stage, builder in stages if stages is not None else STAGES:
+    for stage_name, builder in stages if stages is not None else STAGES:
         for step in builder(spec):
             if step.key in seen:
                 raise ValueError(
-                    f"step key {step.key!r} from stage {stage} repeats {seen[step.key]}"
+                    f"step key {step.key!r} from stage {stage_name} repeats {seen[step.key]}"
                 )
-            seen[step.key] = stage
+            seen[step.key] = stage_name
             steps.append(step)
     return steps
 
