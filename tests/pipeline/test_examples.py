@@ -4,6 +4,7 @@ clients), the captured image is what the spec says, and a second apply makes zer
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
@@ -49,10 +50,14 @@ def test_windows_server(pipeline: Harness, clients: AzureClients) -> None:
     assert [(r.name.replace(" ", "").lower(), r.regional_replica_count) for r in regions] == [
         ("eastus", 2)
     ]
-    # The restart step ran (recorded) and the generated admin password is nowhere in state.
+    # The restart step ran (recorded); the generated admin password (Bi-<random>-7a) is
+    # in no state, no event and nothing the sandbox stored.
     state = pipeline.state(spec_path)
     assert state.steps["customize.2"].outputs is not None
-    assert "password" not in json.dumps(state.model_dump(mode="json")).lower()
+    generated = re.compile(r"Bi-[A-Za-z0-9_-]{20,}-7a")
+    assert not generated.search(json.dumps(state.model_dump(mode="json")))
+    assert not generated.search(" ".join(f"{e.message} {e.data}" for e in pipeline.events.events))
+    assert not generated.search(json.dumps(pipeline.admin.state()))
 
 
 def test_two_pools_carries_the_purchase_plan(pipeline: Harness, clients: AzureClients) -> None:
