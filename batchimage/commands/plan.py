@@ -10,7 +10,9 @@ import click
 from batchimage.commands.common import Options, Session, azure_options, format_option
 
 if TYPE_CHECKING:
+    from batchimage.engine import Engine
     from batchimage.plan import Change
+    from batchimage.steps.preflight import Report
 
 SYMBOLS = {
     "create": "+",
@@ -23,6 +25,9 @@ SYMBOLS = {
 }
 EXIT_NO_CHANGES = 0
 EXIT_CHANGES = 2
+NOT_RUN_OFFLINE = "not run (--offline: the checks need Azure)"
+NOT_RUN = "not run (the planned steps do not need it)"
+CHECK_INDENT = "      "
 
 
 @click.command("plan")
@@ -39,14 +44,19 @@ def command(opts: Options, offline: bool, target: str | None, output_format: str
     session = Session.load(opts, events=False)
     try:
         with session.journal(lock=None) as journal:
-            changes = session.engine(journal, offline=offline).plan(offline=offline, target=target)
+            engine = session.engine(journal, offline=offline)
+            changes = engine.plan(offline=offline, target=target)
             where = journal.store.where if journal.store else ""
     finally:
         session.close()
+    report = preflight_report(engine)
+    not_run = NOT_RUN_OFFLINE if offline else NOT_RUN
     if output_format == "json":
-        click.echo(json.dumps(plan_document(session.spec.name, where, changes), indent=2))
+        document = plan_document(session.spec.name, where, changes)
+        document["preflight"] = preflight_document(report, not_run)
+        click.echo(json.dumps(document, indent=2))
     else:
-        click.echo(render_plan(session.spec.name, where, changes))
+        click.echo(render_plan(session.spec.name, where, changes, preflight_lines(report, not_run)))
     return EXIT_CHANGES if has_changes(changes) else EXIT_NO_CHANGES
 
 
@@ -65,12 +75,47 @@ def summary(changes: list[Change]) -> dict[str, int]:
     return counts
 
 
-def render_plan(name: str, where: str, changes: list[Change]) -> str:
-    """The plan as text: one line per step (symbol, action, key, reason) and a summary."""
+def preflight_report(engine: Engine) -> Report | None:
+    """The report of the preflight checks this plan ran; None when they did not run."""
+    from batchimage.steps.run_preflight import RunPreflight
+
+    for node in engine.nodes:
+        if isinstance(node.step, RunPreflight):
+            return node.step.report
+    return None
+
+
+def preflight_lines(report: Report | None, not_run: str) -> list[str]:
+    """Every check as `ok|WARN|FAIL <check>: <message>` and the summary (the preflight
+    command's renderer), or one line saying why the checks did not run."""
+    if report is None:
+        return [f"preflight: {not_run}"]
+    return report.render().splitlines()
+
+
+def preflight_document(report: Report | None, not_run: str) -> dict[str, Any]:
+    """The checks for --format json: ran, failed, summary, checks [{name, status, message}]."""
+    if report is None:
+        return {"ran": False, "reason": not_run, "checks": []}
+    return {"ran": True, **report.to_json()}
+
+
+def render_plan(
+    name: str, where: str, changes: list[Change], preflight: list[str] | None = None
+) -> str:
+    """The plan as text: one line per step (symbol, action, key, reason), the preflight
+    checks under the preflight step (when given), and a summary."""
+    from batchimage.steps.run_preflight import RunPreflight
+
     lines = [f"plan for {name} (state {where}):"]
+    checks = [CHECK_INDENT + line for line in preflight or []]
+    if checks and not any(c.kind == RunPreflight.kind for c in changes):
+        lines += checks
     width = max((len(c.key) for c in changes), default=0)
     for c in changes:
         lines.append(f"  {SYMBOLS.get(c.action, '?')} {c.action:<8} {c.key:<{width}}  {c.reason}")
+        if c.kind == RunPreflight.kind:
+            lines += checks
     counts = summary(changes)
     if has_changes(changes):
         lines.append(

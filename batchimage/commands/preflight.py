@@ -43,14 +43,7 @@ def command(opts: Options, output_format: str) -> int:
     finally:
         session.close()
     if output_format == "json":
-        document = {
-            "pipeline": session.spec.name,
-            "failed": report.failed,
-            "summary": report.summary(),
-            "checks": [
-                {"name": r.name, "status": r.status, "message": r.message} for r in report.results
-            ],
-        }
+        document = {"pipeline": session.spec.name, **report.to_json()}
         click.echo(json.dumps(document, indent=2))
     else:
         click.echo(report.render())

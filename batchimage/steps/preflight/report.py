@@ -23,6 +23,10 @@ class CheckResult:
         """One line for people: `FAIL storage: ...`."""
         return f"{MARKS[self.status]} {self.name}: {self.message}"
 
+    def to_json(self) -> dict[str, str]:
+        """The result for `--format json`: name, status, message."""
+        return {"name": self.name, "status": self.status, "message": self.message}
+
 
 def ok(name: str, message: str) -> CheckResult:
     return CheckResult(name, "pass", message)
@@ -64,6 +68,14 @@ class Report:
     def render(self) -> str:
         """Every result on its own line, then the summary."""
         return "\n".join([r.line() for r in self.results] + [f"preflight: {self.summary()}"])
+
+    def to_json(self) -> dict[str, object]:
+        """The report for `--format json`: failed, summary and every check."""
+        return {
+            "failed": self.failed,
+            "summary": self.summary(),
+            "checks": [r.to_json() for r in self.results],
+        }
 
     def raise_if_failed(self) -> None:
         """Raise PreflightError listing the failures (and warnings) when any check failed."""
