@@ -1,0 +1,388 @@
+"""Sandbox-backed engine figures for the quickstart (issue 4), through the real SDK clients
+against a real sandbox process with its latency model:
+
+- engine overhead: a first apply's wall time divided by the critical path of the
+  simulated operations it waited on (target <= 1.10);
+- no-op re-apply: wall time (target < 2 s) and write calls (0), in-process (engine and
+  SDK, a fresh session each time) and as a fresh `batchimage apply --yes` process.
+
+    PYTHONPATH=. python3 bench/quickstart.py [--scales 0.015,0.05] [--runs 3] \
+        [--write bench/engine.md]
+
+Critical path: every write a step sends is tagged with the step (a thread-local set
+around `Step.apply`, read by an SDK `raw_response_hook`). Each write that started a
+long-running operation contributes the operation's simulated interval (start -> due, from
+the sandbox's operations table), a gallery version its replication intervals, a pool
+creation the interval from the pool's creation to its last node's transition to idle (the
+sandbox's event times). A step's weight is the union of its intervals; the critical path is
+the longest chain of weights along the engine's dependency graph (depends_on +
+apply_needs). Real work the sandbox does not simulate (blob uploads) counts as overhead.
+`--write` replaces the quickstart section of the file (or appends it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+REPO = Path(__file__).resolve().parents[1]
+SECTION = "## Engine overhead against the sandbox: the quickstart"
+WRITES = frozenset({"PUT", "POST", "PATCH", "DELETE"})
+
+
+@dataclass
+class Write:
+    """One write a step sent, and what the sandbox answered."""
+
+    step: str
+    method: str
+    url: str
+    status: int
+    operation: str | None  # the LRO id from Azure-AsyncOperation / Location
+    body: Any = None
+    time: float = field(default_factory=time.time)
+
+
+@dataclass
+class Recorder:
+    """Tags each SDK write with the step whose apply sent it."""
+
+    writes: list[Write] = field(default_factory=list)
+    local: threading.local = field(default_factory=threading.local)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def hook(self, response: Any) -> None:
+        request = response.http_request
+        step = getattr(self.local, "step", None)
+        if step is None or request.method not in WRITES:
+            return
+        headers = response.http_response.headers
+        link = headers.get("Azure-AsyncOperation") or headers.get("Location")
+        operation = urlparse(link).path.rstrip("/").rsplit("/", 1)[-1] if link else None
+        body = None
+        if request.method == "POST" and urlparse(request.url).path.endswith("/pools"):
+            body = json.loads(request.body or "{}")
+        write = Write(
+            step, request.method, request.url, response.http_response.status_code, operation, body
+        )
+        with self.lock:
+            self.writes.append(write)
+
+    def wrap(self, step: Any) -> None:
+        """Make `step.apply` tag the writes its thread sends."""
+        apply: Callable[[Any], Any] = step.apply
+
+        def tagged(ctx: Any) -> Any:
+            self.local.step = step.key
+            try:
+                return apply(ctx)
+            finally:
+                self.local.step = None
+
+        step.apply = tagged
+
+
+@dataclass
+class Bench:
+    """A sandbox for the benchmark, the quickstart copied beside it, and clients."""
+
+    root: Path
+    spec: Path
+    conn: Any
+    admin: Any
+    profile: Any
+
+    def fresh(self) -> None:
+        self.admin.reset()
+        shutil.rmtree(self.spec.parent / ".batchimage", ignore_errors=True)
+
+    def clients(self, **kwargs: Any) -> Any:
+        from batchimage.azure.clients import AzureClients
+        from batchimage.azure.errors import SDK_RETRY
+
+        return AzureClients(self.profile, **SDK_RETRY, **kwargs)
+
+
+@contextmanager
+def sandbox(scale: float) -> Iterator[Bench]:
+    from batchimage.azure.cloud import sandbox as sandbox_profile
+    from batchimage.sandbox.admin import SandboxAdmin
+    from batchimage.sandbox.runtime import start
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        proc = start(root / "sandbox", env={"BATCHIMAGE_SANDBOX_TIME_SCALE": str(scale)})
+        os.environ["BATCHIMAGE_SANDBOX_DIR"] = str(root / "sandbox")
+        try:
+            shutil.copytree(REPO / "specs", root / "specs")
+            conn = proc.connection
+            yield Bench(
+                root, root / "specs" / "quickstart.yaml", conn, SandboxAdmin(conn),
+                sandbox_profile(conn),
+            )  # fmt: skip
+        finally:
+            proc.stop()
+
+
+def session(bench: Bench, recorder: Recorder | None = None) -> Any:
+    """A command session for the quickstart (as `apply` makes it), clients hooked."""
+    from batchimage.commands.common import Options, Session
+
+    opts = Options(spec_file=str(bench.spec), yes=True)
+    found = Session.load(opts, events=False)
+    if recorder is not None:
+        for step in found.steps:
+            recorder.wrap(step)
+        found.clients_factory = lambda: bench.clients(raw_response_hook=recorder.hook)
+    return found
+
+
+def first_apply(bench: Bench) -> tuple[float, float, float, dict[str, float]]:
+    """A fresh sandbox and state, one apply: (wall s, critical path s, seconds to the
+    first write that started a simulated operation, step weights)."""
+    bench.fresh()
+    recorder = Recorder()
+    run = session(bench, recorder)
+    with run.journal(lock="apply") as journal:
+        engine = run.engine(journal)
+        began, start = time.time(), time.perf_counter()
+        engine.apply()
+        wall = time.perf_counter() - start
+        weights, first = step_weights(bench, recorder)
+        path = critical_path(engine, weights)
+    run.close()
+    return wall, path, first - began, weights
+
+
+def step_weights(bench: Bench, recorder: Recorder) -> tuple[dict[str, float], float]:
+    """Per step, the union length of the simulated operations its writes started; and
+    when the first such write was sent."""
+    tables = bench.admin.state()["tables"]
+    operations, resources = tables.get("operations", {}), tables.get("resources", {})
+    spans: dict[str, list[tuple[float, float]]] = {}
+    clients = bench.clients()
+    first = float("inf")
+    for write in recorder.writes:
+        mine = spans.setdefault(write.step, [])
+        before = len(mine)
+        op = operations.get(write.operation or "")
+        if op is not None and op.get("due", op["start"]) > op["start"]:
+            mine.append((op["start"], op["due"]))
+        record = resources.get(urlparse(write.url).path.lower())
+        for replica in (record or {}).get("_replication", {}).values():
+            mine.append((replica["start"], replica["due"]))
+        if write.body is not None:
+            mine.append(pool_span(clients, write))
+        if len(mine) > before:
+            first = min(first, write.time)
+    return {step: union(found) for step, found in spans.items()}, first
+
+
+def pool_span(clients: Any, write: Write) -> tuple[float, float]:
+    """From a pool's creation to its last node turning idle (or allocation, if none)."""
+    parsed = urlparse(write.url)
+    batch = clients.batch(f"https://{parsed.netloc}{parsed.path.rsplit('/pools', 1)[0]}")
+    pool = batch.get_pool(write.body["id"])
+    ends = [pool.allocation_state_transition_time]
+    ends += [n.state_transition_time for n in batch.list_nodes(pool.id) if n.state == "idle"]
+    return pool.creation_time.timestamp(), max(e.timestamp() for e in ends if e)
+
+
+def union(spans: list[tuple[float, float]]) -> float:
+    total, end = 0.0, float("-inf")
+    for start, stop in sorted(spans):
+        if stop > end:
+            total += stop - max(start, end)
+            end = stop
+    return total
+
+
+def critical_path(engine: Any, weights: dict[str, float]) -> float:
+    """The longest chain of step weights along depends_on + apply_needs."""
+    finish: dict[str, float] = {}
+
+    def visit(node: Any) -> float:
+        key = node.step.key
+        if key not in finish:
+            before = max((visit(n) for n in [*node.deps, *node.needs]), default=0.0)
+            finish[key] = before + weights.get(key, 0.0)
+        return finish[key]
+
+    return max(visit(node) for node in engine.nodes)
+
+
+def noop_in_process(bench: Bench) -> tuple[float, int]:
+    """Plan + apply with nothing to do, in a fresh session: (wall s, write calls)."""
+    bench.admin.reset_counters()
+    start = time.perf_counter()
+    run = session(bench)
+    with run.journal(lock="apply") as journal:
+        engine = run.engine(journal)
+        engine.plan()
+        engine.apply()
+    run.close()
+    wall = time.perf_counter() - start
+    return wall, int(bench.admin.counters()["writes"])
+
+
+def noop_process(bench: Bench) -> tuple[float, int]:
+    """`batchimage apply --yes` with nothing to do, as a new process: (wall s, writes)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    bench.admin.reset_counters()
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "batchimage", "apply", str(bench.spec), "--yes"],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"no-op apply failed:\n{done.stderr}")
+    return wall, int(bench.admin.counters()["writes"])
+
+
+def measure(scales: list[float], runs: int) -> dict[float, dict[str, Any]]:
+    """Per time scale: first applies (wall, critical path, weights); at the first scale
+    also no-op re-applies in-process and as a process (wall, writes)."""
+    out: dict[float, dict[str, Any]] = {}
+    for index, scale in enumerate(scales):
+        figures: dict[str, Any] = {"apply": [], "path": [], "lead": [], "noop": []}
+        figures["process"], figures["writes"] = [], []
+        with sandbox(scale) as bench:
+            for _ in range(runs):
+                wall, path, lead, weights = first_apply(bench)
+                figures["apply"].append(wall)
+                figures["path"].append(path)
+                figures["lead"].append(lead)
+                figures["weights"] = weights
+                for _ in range(2 if index == 0 else 0):
+                    seconds, writes = noop_in_process(bench)
+                    figures["noop"].append(seconds)
+                    figures["writes"].append(writes)
+                    seconds, writes = noop_process(bench)
+                    figures["process"].append(seconds)
+                    figures["writes"].append(writes)
+        out[scale] = figures
+    return out
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "no"
+
+
+def report(measured: dict[float, dict[str, Any]], runs: int) -> str:
+    scales = list(measured)
+    main = measured[scales[0]]
+    noop = statistics.median(main["noop"])
+    process = statistics.median(main["process"])
+    writes = max(main["writes"])
+    steps = ", ".join(
+        f"{key} {seconds:.2f}" for key, seconds in main["weights"].items() if seconds > 0
+    )
+    command = f"PYTHONPATH=. python3 bench/quickstart.py --scales {','.join(map(str, scales))}"
+    lines = [
+        SECTION,
+        "",
+        f"`{command} --runs {runs} --write bench/engine.md`: `specs/quickstart.yaml` (image "
+        "pipeline and its pool) applied through the real SDK clients against a real sandbox "
+        "process with its latency model (VM create 90 s, run command 30 s, deallocate 60 s, "
+        "gallery version 600 s, pool allocation 300 s, node start 180 s, start task 30 s, "
+        "... simulated), times the time scale. Critical path: the longest chain, along the "
+        "engine's dependency graph, of the simulated operation time each step's writes "
+        "started (the sandbox's operation start -> due, replication, pool creation -> last "
+        "node idle); see the script's docstring. Apply wall time: `Engine.apply()` of a "
+        "first run on a fresh sandbox (no plan, no process start), as in the table above.",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count() or 1} cores, Python "
+        f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}; medians of "
+        f"{runs} first applies per scale and {2 * runs} no-op re-applies of each kind.",
+        "",
+        "| measure | value | target | met |",
+        "| --- | ---: | ---: | :---: |",
+    ]
+    for scale, figures in measured.items():
+        ratios = [w / p for w, p in zip(figures["apply"], figures["path"], strict=True)]
+        ratio = statistics.median(ratios)
+        runs_text = ", ".join(f"{r:.3f}" for r in ratios)
+        lines += [
+            f"| time scale {scale}: critical path of simulated operations | "
+            f"{statistics.median(figures['path']):.3f} s |  |  |",
+            f"| time scale {scale}: apply wall time | "
+            f"{statistics.median(figures['apply']):.3f} s |  |  |",
+            f"| time scale {scale}: overhead ratio wall / critical path | {ratio:.3f} "
+            f"({runs_text}) | <= 1.10 | {_met(ratio <= 1.10)} |",
+            f"| time scale {scale}: apply start to its first simulated operation "
+            "(preflight, checks) | "
+            f"{statistics.median(figures['lead']):.3f} s |  |  |",
+        ]
+    lines += [
+        f"| no-op re-apply in-process (fresh session: plan + apply) | {noop:.3f} s | < 2 s | "
+        f"{_met(noop < 2)} |",
+        f"| no-op re-apply as a new `batchimage apply --yes` process | {process:.3f} s | "
+        f"< 2 s | {_met(process < 2)} |",
+        f"| write calls in the no-op re-applies (sandbox counters) | {writes} | 0 | "
+        f"{_met(writes == 0)} |",
+        "",
+        f"Step weights at time scale {scales[0]} (s, last run): {steps}.",
+        "",
+        "Where the overhead goes: a fixed part before the first simulated operation "
+        "(preflight reads, then each step's check), then per step a check, the poll that "
+        "notices the end of each operation, state saves and real work the sandbox does not "
+        "simulate (the file step's blob upload); the fixed part weighs less as operations "
+        "get longer (compare the two scales). Two parts are the engine's shape, not its speed: "
+        "the build steps are apply_needs of the capture, so they start once "
+        "capture.version's check has run, after the gallery and definition exist (their "
+        "creation precedes the build chain instead of overlapping it); and the benchmark's "
+        "very first apply imports SDK modules (the first ratio at the first scale). The "
+        "new-process no-op is mostly interpreter "
+        f"start and Azure SDK imports: the same no-op in-process takes {noop:.3f} s.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, text: str) -> None:
+    """Replace this script's section of `path` (from its heading to the next `## `), or
+    append it."""
+    old = path.read_text() if path.exists() else ""
+    if SECTION in old:
+        head, rest = old.split(SECTION, 1)
+        tail = rest.split("\n## ", 1)
+        old = head + (("## " + tail[1]) if len(tail) > 1 else "")
+    path.write_text(old.rstrip("\n") + "\n\n" + text if old.strip() else text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--scales", default="0.015", help="sandbox time scales, comma-separated (first: no-ops)"
+    )
+    parser.add_argument("--write", type=Path, help="also write the Markdown section here")
+    args = parser.parse_args()
+    scales = [float(x) for x in args.scales.split(",")]
+    text = report(measure(scales, args.runs), args.runs)
+    print(text)
+    if args.write:
+        write_section(args.write, text)
+
+
+if __name__ == "__main__":
+    main()
