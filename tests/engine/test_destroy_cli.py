@@ -7,30 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from batchimage.azure.clients import AzureClients
-from batchimage.azure.cloud import CloudProfile
-from batchimage.sandbox.admin import SandboxAdmin
-from batchimage.sandbox.connection import Connection
 from batchimage.spec import load_spec
 from tests.engine.sandbox_cli import ci_env, cli
+from tests.engine.sandbox_pipeline import admin, clients, cloud, pools  # noqa: F401
 from tests.pools.harness import PoolHarness
-from tests.sandbox.conftest import admin, clients, cloud  # noqa: F401
-
-
-@pytest.fixture
-def pools(
-    tmp_path: Path,
-    cloud: CloudProfile,  # noqa: F811
-    admin: SandboxAdmin,  # noqa: F811
-    sandbox: Connection,
-) -> PoolHarness:
-    return PoolHarness(tmp_path, cloud, admin, sandbox)
 
 
 def test_destroy_removes_what_apply_created_and_keeps_the_rest(
-    pools: PoolHarness,
+    pools: PoolHarness,  # noqa: F811
     clients: AzureClients,  # noqa: F811
     sandbox_folder: Path,
 ) -> None:

@@ -1,0 +1,69 @@
+"""Two `batchimage apply --yes` processes at once on one spec whose state lives in a blob
+(Azurite, through the sandbox): exactly one runs to success, the other exits 3 within
+seconds naming the lease holder. A delay fault on the build VM's PUT keeps the first
+run inside its lease while the second tries."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from batchimage.sandbox.connection import Connection
+from tests.engine.sandbox_cli import ci_env, cli
+from tests.engine.sandbox_pipeline import admin, cloud, pools  # noqa: F401
+from tests.engine.test_process import wait_for_event
+from tests.pools.harness import PoolHarness
+
+
+def test_two_applies_on_blob_state_one_runs_the_other_fails_fast(
+    pools: PoolHarness,  # noqa: F811
+    sandbox: Connection,
+    sandbox_folder: Path,
+) -> None:
+    def blob_state(data: dict[str, Any]) -> None:
+        data["state"] = {
+            "backend": "azure_blob",
+            "storage_account": sandbox.storage_account,
+            "container": "pipelines",
+        }
+
+    spec = pools.spec("quickstart.yaml", blob_state)
+    env = ci_env(sandbox_folder)
+    pools.admin.set_faults(
+        [{"kind": "delay", "method": "PUT", "path": "/virtualMachines/", "delay": 4, "times": 1}]
+    )
+    first = subprocess.Popen(
+        [sys.executable, "-m", "batchimage", "apply", spec.name, "--yes", "--log-format", "json"],
+        cwd=spec.parent,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_event(first, "step_applying", "build.vm")
+        started = time.monotonic()
+        second = cli(spec.parent, env, "apply", spec.name, "--yes")
+        took = time.monotonic() - started
+        assert first.poll() is None, "the first apply ended before the second tried"
+        assert second.returncode == 3, second.stdout + second.stderr
+        assert took < 5, f"the locked-out apply took {took:.1f}s"
+        assert f"locked by `batchimage apply` (pid {first.pid} on" in second.stderr
+        _, stderr = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0, stderr
+    assert pools.admin.faults()["rules"][0]["fired"] == 1  # the delay held the first run
+
+    status = json.loads(cli(spec.parent, env, "status", spec.name, "--format", "json").stdout)
+    assert status["state"].endswith(f"/pipelines/{spec.stem}.json")
+    assert [r["result"] for r in status["runs"]] == ["ok"]  # one run, and it succeeded
+    assert status["locked_by"] is None
+    assert cli(spec.parent, env, "destroy", spec.name, "--yes").returncode == 0
