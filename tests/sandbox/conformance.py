@@ -36,6 +36,8 @@ class Case:
     is the shape to match). `setup(clients, connection)` creates prerequisites through
     the SDK. `query`: extra query parameters. `plane`: "arm" or "batch" (then the path
     is relative to the Batch account endpoint of `batch_account`, default the seeded one).
+    `replace`: (placeholder, sandbox value) pairs substituted in the example's parameters
+    (as JSON text) before the request is built, for examples that name placeholders.
     """
 
     example: str
@@ -48,6 +50,7 @@ class Case:
     plane: str = "arm"
     batch_account: str | None = None
     ignore: tuple[str, ...] = ()
+    replace: tuple[tuple[str, str], ...] = ()
 
     @property
     def id(self) -> str:
@@ -56,6 +59,11 @@ class Case:
 
 def load(case: Case) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((EXAMPLES / case.example).read_text())
+    if case.replace:
+        text = json.dumps(data["parameters"])
+        for placeholder, value in case.replace:
+            text = text.replace(placeholder, value)
+        data["parameters"] = json.loads(text)
     return data
 
 

@@ -1,9 +1,9 @@
 """Conformance cases for the Microsoft.Compute examples (compute/ and gallery/), with the
 prerequisites each example's world needs, made through the real SDK clients.
 
-Not replayed (their requests cannot be satisfied as published): the VM create examples
-(placeholder NIC and image names such as `{existing-nic-name}`, `{image_publisher}`, or an
-unmanaged disk in `{existing-storage-account-name}.blob.core.windows.net`), the image from
+Examples with placeholder names (`{existing-nic-name}`, `{image_publisher}`, ...) are
+replayed with `Case.replace` substituting sandbox resources made in setup. Not replayed
+yet: the unmanaged-disk VM create (`{existing-storage-account-name}.blob...`), the image from
 a blob in public Azure storage, the gallery image version creates (sources named
 `{resourceGroup}` / `{vmName}` / `{imageName}`, a VHD in public Azure storage), and the
 marketplace image get/list examples (location `aaaaaa`, publisher `aaa`)."""
@@ -285,5 +285,77 @@ COMPUTE_CASES = [
         201,
         body="galleryImage",
         setup=my_gallery,
+    ),
+]
+
+
+def _nic(name: str) -> Any:
+    def setup(clients: AzureClients, conn: Connection) -> None:
+        make_nic(clients, make_group(clients, "myResourceGroup", "westus"), name, "westus")
+
+    return setup
+
+
+def custom_image_world(clients: AzureClients, conn: Connection) -> None:
+    """A Linux image myLinuxImage (the example's VM shows linuxConfiguration) captured from
+    the generalized myVMName, and a NIC."""
+    _nic("customImageNic")(clients, conn)
+    try:
+        clients.compute.images.get("myResourceGroup", "myLinuxImage")
+        return
+    except ResourceNotFoundError:
+        pass
+    deallocated_linux(clients, conn)
+    vms = clients.compute.virtual_machines
+    vms.generalize("myResourceGroup", "myVMName")
+    clients.compute.images.begin_create_or_update(
+        "myResourceGroup",
+        "myLinuxImage",
+        {
+            "location": "westus",
+            "properties": {
+                "sourceVirtualMachine": {"id": vms.get("myResourceGroup", "myVMName").id}
+            },
+        },
+    ).result()
+
+
+USER = (("{your-username}", "azureuser"), ("{your-password}", PASSWORD))
+
+COMPUTE_CASES += [
+    Case(
+        "compute/2025-11-01/VirtualMachine_Create_FromACustomImage.json",
+        "PUT",
+        VM,
+        201,
+        body="parameters",
+        setup=custom_image_world,
+        # placeholders -> a Linux image and a NIC made in setup; a new VM name, since
+        # other cases already made a Windows myVM
+        replace=(
+            *USER,
+            ("{existing-custom-image-name}", "myLinuxImage"),
+            ("{existing-nic-name}", "customImageNic"),
+            ('"vmName": "myVM"', '"vmName": "myCustomImageVM"'),
+        ),
+    ),
+    Case(
+        "compute/2025-11-01/VirtualMachine_Create_WithSshAuthentication.json",
+        "PUT",
+        VM,
+        201,
+        body="parameters",
+        setup=_nic("sshNic"),
+        replace=(
+            *USER,
+            ("{existing-nic-name}", "sshNic"),
+            # a Linux image of the sandbox's marketplace catalogue
+            ("{image_publisher}", "Canonical"),
+            ("{image_offer}", "ubuntu-22_04-lts"),
+            ("{image_sku}", "server"),
+            ('"vmName": "myVM"', '"vmName": "mySshVM"'),
+            # both examples name their OS disk myVMosdisk; Azure too refuses a second one
+            ("myVMosdisk", "mySshVMosdisk"),
+        ),
     ),
 ]
