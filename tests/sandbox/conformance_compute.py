@@ -359,3 +359,53 @@ COMPUTE_CASES += [
         ),
     ),
 ]
+
+MARKETPLACE = (
+    "/subscriptions/{subscriptionId}/providers/Microsoft.Compute/locations/{location}"
+    "/publishers/{publisherName}/artifacttypes/vmimage/offers/{offer}/skus/{skus}/versions"
+)
+
+
+def _ubuntu(location: str, publisher: str, offer: str, sku: str) -> tuple[tuple[str, str], ...]:
+    """The generated example's filler names -> an image of the sandbox's catalogue."""
+    return (
+        (f'"location": "{location}"', '"location": "westus"'),
+        (f'"publisherName": "{publisher}"', '"publisherName": "Canonical"'),
+        (f'"offer": "{offer}"', '"offer": "ubuntu-22_04-lts"'),
+        (f'"skus": "{sku}"', '"skus": "server"'),
+    )
+
+
+COMPUTE_CASES += [
+    Case(
+        "compute/2025-11-01/VirtualMachineImage_Get_MaximumSet_Gen.json",
+        "GET",
+        MARKETPLACE + "/{version}",
+        200,
+        replace=(
+            *_ubuntu("aaaaaa", "aaa", "a" * 29, "a" * 27),
+            ('"version": "aaaaaaaaaaaaaaaaaaa"', '"version": "22.04.202503180"'),
+        ),
+        # the generated example fills every optional field; a free, active, single-disk
+        # Ubuntu image has no plan (paid images only), no data disk images, no deprecation
+        # schedule, no tags and no edge zone (extendedLocation), on Azure as here
+        ignore=(
+            "$.properties.plan",
+            "$.properties.dataDiskImages",
+            "$.properties.imageDeprecationStatus.scheduledDeprecationTime",
+            "$.properties.imageDeprecationStatus.alternativeOption",
+            "$.tags",
+            "$.extendedLocation",
+        ),
+    ),
+    Case(
+        "compute/2025-04-01/VirtualMachineImage_List_MaximumSet_Gen.json",
+        "GET",
+        MARKETPLACE,
+        200,
+        # $expand/$top/$orderby carry filler values ('aa...'), so they are not sent
+        replace=_ubuntu("a" * 15, "a" * 6, "a" * 16, "a" * 23),
+        # marketplace versions carry no tags and, outside edge zones, no extendedLocation
+        ignore=("$[0].tags", "$[0].extendedLocation"),
+    ),
+]
