@@ -132,11 +132,15 @@ def my_image(clients: AzureClients, conn: Connection) -> None:
     ).result()
 
 
-def deallocated_linux(clients: AzureClients, conn: Connection) -> None:
+def _deallocated_linux(clients: AzureClients, name: str) -> None:
     group = make_group(clients, "myResourceGroup", "westus")
-    body = linux_body(make_nic(clients, group, "myVMName-nic", "westus"), location="westus")
-    _vm(clients, group, "myVMName", body)
-    clients.compute.virtual_machines.begin_deallocate(group, "myVMName").result()
+    body = linux_body(make_nic(clients, group, f"{name}-nic", "westus"), location="westus")
+    _vm(clients, group, name, body)
+    clients.compute.virtual_machines.begin_deallocate(group, name).result()
+
+
+def deallocated_linux(clients: AzureClients, conn: Connection) -> None:
+    _deallocated_linux(clients, "myVMName")
 
 
 def rgcompute_vm(name: str, extension: str | None = None) -> Any:
@@ -298,23 +302,23 @@ def _nic(name: str) -> Any:
 
 def custom_image_world(clients: AzureClients, conn: Connection) -> None:
     """A Linux image myLinuxImage (the example's VM shows linuxConfiguration) captured from
-    the generalized myVMName, and a NIC."""
+    its own generalized VM (not myVMName, which VirtualMachine_Generalize uses), and a NIC."""
     _nic("customImageNic")(clients, conn)
     try:
         clients.compute.images.get("myResourceGroup", "myLinuxImage")
         return
     except ResourceNotFoundError:
         pass
-    deallocated_linux(clients, conn)
+    _deallocated_linux(clients, "myLinuxImageSource")
     vms = clients.compute.virtual_machines
-    vms.generalize("myResourceGroup", "myVMName")
+    vms.generalize("myResourceGroup", "myLinuxImageSource")
     clients.compute.images.begin_create_or_update(
         "myResourceGroup",
         "myLinuxImage",
         {
             "location": "westus",
             "properties": {
-                "sourceVirtualMachine": {"id": vms.get("myResourceGroup", "myVMName").id}
+                "sourceVirtualMachine": {"id": vms.get("myResourceGroup", "myLinuxImageSource").id}
             },
         },
     ).result()
