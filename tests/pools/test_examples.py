@@ -4,8 +4,6 @@ image's OS, smoke tests pass, and a second apply makes zero writes."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from batchimage.spec import load_spec
@@ -17,24 +15,11 @@ AGENTS = {
     "vhd-upload.yaml": "batch.node.ubuntu 24.04",
     "classic-unmanaged.yaml": "batch.node.ubuntu 24.04",
 }
-# The sandbox's autoscale evaluator does not model sample data ($PendingTasks.GetSample):
-# two-pools' Spot pool gets a formula of the same shape without samples here.
-SANDBOX_FORMULA = (
-    "$pending = max(0, $CurrentLowPriorityNodes);\n"
-    "$TargetLowPriorityNodes = min(10, max(1, $pending));\n"
-    "$TargetDedicatedNodes = 0;\n"
-)
-
-
-def sandbox_formula(data: dict[str, Any]) -> None:
-    for pool in data["pools"]:
-        if pool.get("autoscale"):
-            pool["autoscale"]["formula"] = SANDBOX_FORMULA
 
 
 @pytest.mark.parametrize("example", sorted(AGENTS))
 def test_example_applies_with_its_pools(pools: PoolHarness, example: str) -> None:
-    spec = pools.spec(example, sandbox_formula)
+    spec = pools.spec(example)
     result = pools.apply(spec)
     version = pools.outputs(spec, "capture.version")["version_id"]
     loaded = load_spec(spec)

@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from batchimage.sandbox.context import World
-from batchimage.sandbox.services.batch_data import catalog, nodes, pools, rules, timers
+from batchimage.sandbox.services.batch_data import catalog, nodes, pools, rules, samples, timers
 from batchimage.sandbox.services.batch_data.accounts import Account, account_of
 from batchimage.sandbox.services.batch_data.wire import seconds_of
 
@@ -94,7 +94,7 @@ def _resize_done(world: World, args: dict[str, Any]) -> None:
     if record is None or account is None:
         return
     for node_id in [i for i, n in record["_nodes"].items() if n["state"] == "leavingpool"]:
-        del record["_nodes"][node_id]
+        samples.node_removed(record, record["_nodes"].pop(node_id), timers.now(world))
     errors: list[dict[str, Any]] = []
     for is_dedicated, name in ((True, "targetDedicatedNodes"), (False, "targetLowPriorityNodes")):
         have = sum(1 for n in record["_nodes"].values() if n["isDedicated"] == is_dedicated)

@@ -1,7 +1,9 @@
 """Pool autoscale: enable (formula + interval, evaluated at once and then every interval),
 disable, evaluate. A formula the sandbox cannot compile answers 400
 AutoScalingFormulaSyntaxError with its line and column; one that fails while running
-(undefined variable, division by zero) is reported in `autoScaleRun.error`.
+(undefined variable, division by zero) is reported in `autoScaleRun.error`, as
+InsufficientSampleData when GetSample's sample percentage is not met. Sample data sets
+read the pool's history (samples.py).
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ import math
 from typing import Any
 
 from batchimage.sandbox.context import Call, World
-from batchimage.sandbox.services.batch_data import allocation, pools, timers
+from batchimage.sandbox.services.batch_data import allocation, pools, samples, timers
 from batchimage.sandbox.services.batch_data.errors import batch_error, invalid_property
 from batchimage.sandbox.services.batch_data.formula import FormulaError, Result, compile_formula
 from batchimage.sandbox.services.batch_data.wire import duration, iso_duration, seconds_of, stamp
 
 MIN_INTERVAL, MAX_INTERVAL = 300.0, 168 * 3600.0
 EVALUATION_ERROR = "AutoScaleFormulaEvaluationError"
+INSUFFICIENT = "InsufficientSampleData"
 
 
 def check_formula(call: Call, formula: Any) -> str:
@@ -71,9 +74,12 @@ def evaluate(world: World, record: dict[str, Any], formula: str) -> dict[str, An
     }
     run: dict[str, Any] = {"timestamp": stamp(timers.now(world))}
     try:
-        result = compile_formula(formula)(system)
+        result = compile_formula(formula)(system, samples.history(world, record))
         _targets(result)
     except FormulaError as exc:
+        if exc.kind == "insufficient":
+            run["error"] = _insufficient(exc)
+            return run
         run["error"] = {
             "code": EVALUATION_ERROR,
             "message": str(exc),
@@ -87,11 +93,21 @@ def evaluate(world: World, record: dict[str, Any], formula: str) -> dict[str, An
     return run
 
 
+def _insufficient(exc: FormulaError) -> dict[str, Any]:
+    """The error Batch reports when GetSample's percentage is not met."""
+    where = f"Line {exc.line}, Col {exc.column}: {exc.message}"
+    return {
+        "code": INSUFFICIENT,
+        "message": "Autoscale evaluation failed due to insufficient sample data",
+        "values": [{"name": "Message", "value": where}],
+    }
+
+
 def _targets(result: Result) -> tuple[int, int]:
     out = []
     for name in ("$TargetDedicatedNodes", "$TargetLowPriorityNodes"):
         value = result.values[name]
-        if isinstance(value, str) or math.isnan(value) or value < 0:
+        if not isinstance(value, float) or math.isnan(value) or value < 0:
             raise FormulaError("evaluation", f"{name} must be a non-negative number", "", 0)
         out.append(int(value))
     return out[0], out[1]
