@@ -37,7 +37,8 @@ class Case:
     the SDK. `query`: extra query parameters. `plane`: "arm" or "batch" (then the path
     is relative to the Batch account endpoint of `batch_account`, default the seeded one).
     `replace`: (placeholder, sandbox value) pairs substituted in the example's parameters
-    (as JSON text) before the request is built, for examples that name placeholders.
+    (as JSON text) before the request is built, for examples that name placeholders; a
+    value may hold `{sandbox-blob-root}` (the sandbox's Azurite root, which has a port).
     """
 
     example: str
@@ -57,11 +58,13 @@ class Case:
         return self.example.removesuffix(".json")
 
 
-def load(case: Case) -> dict[str, Any]:
+def load(case: Case, conn: Connection | None = None) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((EXAMPLES / case.example).read_text())
     if case.replace:
         text = json.dumps(data["parameters"])
         for placeholder, value in case.replace:
+            if conn is not None:
+                value = value.replace("{sandbox-blob-root}", conn.blob_endpoint_root)
             text = text.replace(placeholder, value)
         data["parameters"] = json.loads(text)
     return data
@@ -86,7 +89,7 @@ def replay(
     case: Case, conn: Connection, clients: AzureClients
 ) -> tuple[requests.Response, dict[str, Any]]:
     """Send the example's request; returns the response and the example."""
-    example = load(case)
+    example = load(case, conn)
     params = example["parameters"]
     version = params.get("api-version") or params.get("version")
     query = {"api-version": version, **case.query}

@@ -3,21 +3,23 @@ prerequisites each example's world needs, made through the real SDK clients.
 
 Examples with placeholder names (`{existing-nic-name}`, `{image_publisher}`, ...) are
 replayed with `Case.replace` substituting sandbox resources made in setup. Not replayed
-yet: the unmanaged-disk VM create (`{existing-storage-account-name}.blob...`), the image from
-a blob in public Azure storage, the gallery image version creates (sources named
-`{resourceGroup}` / `{vmName}` / `{imageName}`, a VHD in public Azure storage), and the
-marketplace image get/list examples (location `aaaaaa`, publisher `aaa`)."""
+yet: the unmanaged-disk VM create (`{existing-storage-account-name}.blob...`). Blob URIs in
+public Azure storage map to a fixed VHD in the seeded account's Azurite (`sandbox_vhd`)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
 from batchimage.azure.clients import AzureClients
 from batchimage.sandbox.connection import Connection
+from batchimage.vhd.footer import build_footer
 from tests.sandbox.compute_helpers import (
+    account_blob,
+    container,
     create_vm,
     linux_body,
     make_group,
@@ -411,5 +413,185 @@ COMPUTE_CASES += [
         replace=_ubuntu("a" * 15, "a" * 6, "a" * 16, "a" * 23),
         # marketplace versions carry no tags and, outside edge zones, no extendedLocation
         ignore=("$[0].tags", "$[0].extendedLocation"),
+    ),
+]
+
+VHD_BLOB = "{sandbox-blob-root}/sandboxstore/osimages/osimage.vhd"
+STORE_ID = "/resourceGroups/sandbox-rg/providers/Microsoft.Storage/storageAccounts/sandboxstore"
+
+
+def sandbox_vhd(clients: AzureClients, conn: Connection) -> None:
+    """osimages/osimage.vhd in the seeded account: a 1 MiB fixed VHD (data + valid footer);
+    and group myResourceGroup."""
+    make_group(clients, "myResourceGroup", "westus")
+    account = clients.storage.storage_accounts.get_properties("sandbox-rg", "sandboxstore")
+    blob = account_blob(clients, "sandbox-rg", account, "osimages", "osimage.vhd")
+    if blob.exists():
+        return
+    with contextlib.suppress(ResourceExistsError):
+        container(clients, "sandbox-rg", account, "osimages")
+    size = 1024 * 1024
+    blob.create_page_blob(size + 512)
+    blob.upload_page(build_footer(size), offset=size, length=512)
+
+
+def blob_image(clients: AzureClients, conn: Connection) -> None:
+    """myBlobImage, the managed image Image_CreateFromABlob makes (for its 200 replay)."""
+    sandbox_vhd(clients, conn)
+    images = clients.compute.images
+    try:
+        while images.get("myResourceGroup", "myBlobImage").provisioning_state == "Creating":
+            time.sleep(0.02)  # the 201 case's PUT (not polled) is still running
+        return
+    except ResourceNotFoundError:
+        pass
+    uri = VHD_BLOB.replace("{sandbox-blob-root}", conn.blob_endpoint_root)
+    clients.compute.images.begin_create_or_update(
+        "myResourceGroup",
+        "myBlobImage",
+        {
+            "location": "westus",
+            "properties": {
+                "storageProfile": {
+                    "osDisk": {"osType": "Linux", "osState": "Generalized", "blobUri": uri}
+                }
+            },
+        },
+    ).result()
+
+
+def definition(name: str, os_type: str, generation: str | None = None) -> Any:
+    """Gallery myGalleryName with image definition `name` (generalized, `os_type`); the
+    generation is `generation` or that of the custom-image world's Linux image."""
+
+    def setup(clients: AzureClients, conn: Connection) -> None:
+        my_gallery(clients, conn)
+        gen = generation
+        if gen is None:
+            custom_image_world(clients, conn)
+            image = clients.compute.images.get("myResourceGroup", "myLinuxImage")
+            gen = image.hyper_v_generation
+        else:
+            sandbox_vhd(clients, conn)
+        clients.compute.gallery_images.begin_create_or_update(
+            "myResourceGroup",
+            "myGalleryName",
+            name,
+            {
+                "location": "westus",
+                "properties": {
+                    "osType": os_type,
+                    "osState": "Generalized",
+                    "hyperVGeneration": gen,
+                    "identifier": {"publisher": "myPublisherName", "offer": name, "sku": "s"},
+                },
+            },
+        ).result()
+
+    return setup
+
+
+IMAGE_VERSION = GALLERY + "/images/{galleryImageName}/versions/{galleryImageVersionName}"
+SUBSCRIPTION_IN_BODY = ("/subscriptions/{subscriptionId}/", "/subscriptions/{subscription-id}/")
+
+COMPUTE_CASES += [
+    Case(
+        "compute/2025-04-01/Image_CreateFromABlob.json",
+        "PUT",
+        IMAGE,
+        201,
+        body="parameters",
+        setup=sandbox_vhd,
+        # the blob -> a fixed VHD in the sandbox's Azurite; a name of its own (myImage is
+        # the image from a VM other cases make)
+        replace=(
+            ("https://mystorageaccount.blob.core.windows.net/osimages/osimage.vhd", VHD_BLOB),
+            ('"imageName": "myImage"', '"imageName": "myBlobImage"'),
+        ),
+    ),
+    Case(
+        "compute/2025-04-01/Image_CreateFromABlob.json",
+        "PUT",
+        IMAGE,
+        200,
+        body="parameters",
+        setup=blob_image,
+        replace=(
+            ("https://mystorageaccount.blob.core.windows.net/osimages/osimage.vhd", VHD_BLOB),
+            ('"imageName": "myImage"', '"imageName": "myBlobImage"'),
+        ),
+    ),
+    Case(
+        "gallery/2025-03-03/GalleryImageVersion_Create_WithVHD.json",
+        "PUT",
+        IMAGE_VERSION,
+        201,
+        body="galleryImageVersion",
+        setup=definition("myVhdImage", "Windows", "V1"),
+        # no policy flags the version, so there are no policy violations to list
+        ignore=("$.properties.safetyProfile.policyViolations",),
+        replace=(
+            SUBSCRIPTION_IN_BODY,
+            (
+                "/resourceGroups/myResourceGroup/providers/Microsoft.Storage/storageAccounts/"
+                "{storageAccount}",
+                STORE_ID,
+            ),
+            (
+                "https://gallerysourcencus.blob.core.windows.net/myvhds/"
+                "Windows-Server-2012-R2-20171216-en.us-128GB.vhd",
+                VHD_BLOB,
+            ),
+            ('"galleryImageName": "myGalleryImageName"', '"galleryImageName": "myVhdImage"'),
+        ),
+    ),
+    Case(
+        "gallery/2025-03-03/GalleryImageVersion_Create_WithVmAsSource.json",
+        "PUT",
+        IMAGE_VERSION,
+        201,
+        body="galleryImageVersion",
+        setup=definition("myVmSourceImage", "Linux"),
+        # the sources have no data disks (data disk images are not modelled), and no
+        # policy flags the version, so there are no policy violations to list
+        ignore=(
+            "$.properties.storageProfile.dataDiskImages",
+            "$.properties.safetyProfile.policyViolations",
+        ),
+        replace=(
+            SUBSCRIPTION_IN_BODY,
+            (
+                "/resourceGroups/{resourceGroup}/providers/Microsoft.Compute/virtualMachines/"
+                "{vmName}",
+                "/resourceGroups/myResourceGroup/providers/Microsoft.Compute/"
+                "virtualMachines/myLinuxImageSource",
+            ),
+            ('"galleryImageName": "myGalleryImageName"', '"galleryImageName": "myVmSourceImage"'),
+        ),
+    ),
+    Case(
+        "gallery/2025-03-03/GalleryImageVersion_Create.json",
+        "PUT",
+        IMAGE_VERSION,
+        201,
+        body="galleryImageVersion",
+        setup=definition("myManagedSourceImage", "Linux"),
+        # the sources have no data disks (data disk images are not modelled), and no
+        # policy flags the version, so there are no policy violations to list
+        ignore=(
+            "$.properties.storageProfile.dataDiskImages",
+            "$.properties.safetyProfile.policyViolations",
+        ),
+        replace=(
+            SUBSCRIPTION_IN_BODY,
+            (
+                "/resourceGroups/{resourceGroup}/providers/Microsoft.Compute/images/{imageName}",
+                "/resourceGroups/myResourceGroup/providers/Microsoft.Compute/images/myLinuxImage",
+            ),
+            (
+                '"galleryImageName": "myGalleryImageName"',
+                '"galleryImageName": "myManagedSourceImage"',
+            ),
+        ),
     ),
 ]
