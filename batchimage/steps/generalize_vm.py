@@ -6,6 +6,8 @@ result is already there, so a generalized VM is never deprovisioned twice."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from batchimage.azure.arm import (
@@ -28,13 +30,60 @@ WINDOWS_SYSPREP = (
 )
 SYSPREP_DIAGNOSE = "\n".join(
     [
-        "$key = 'HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Setup\\State'",
-        "$state = (Get-ItemProperty $key).ImageState",
-        'Write-Output "ImageState: $state"',
+        "$status = Get-ItemProperty -EA SilentlyContinue `",
+        "  'HKLM:\\SYSTEM\\Setup\\Status\\SysprepStatus'",
+        "$state = Get-ItemProperty -EA SilentlyContinue `",
+        "  'HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Setup\\State'",
+        'Write-Output "GeneralizationState: $($status.GeneralizationState)"',
+        'Write-Output "ImageState: $($state.ImageState)"',
+        'Write-Output "SysprepRunning: $([bool](Get-Process sysprep -EA SilentlyContinue))"',
         '$log = "$env:SystemRoot\\System32\\Sysprep\\Panther\\setuperr.log"',
         "if (Test-Path $log) { Get-Content $log -Tail 20 }",
     ]
 )
+DIAGNOSE_EVERY = 6  # polls (a minute at Azure's 10 s interval) between guest checks
+SEALED = ("IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE", "IMAGE_STATE_GENERALIZE_RESEAL_TO_AUDIT")
+_FACT = re.compile(r"^(GeneralizationState|ImageState|SysprepRunning):[ \t]*(.*)$")
+SYSPREP_HINT = (
+    "read setuperr.log; the classic causes are an AppX package installed for one user but "
+    "not provisioned for all (Remove-AppxPackage it for that user), a pending Windows Update "
+    "reboot (restart in a customize step before generalizing) and BitLocker on the OS disk "
+    "(turn it off); fix it in a customize step and run apply again on a fresh build VM "
+    "(batchimage destroy, then apply): sysprep can be run only a limited number of times "
+    "(rearm count) on one Windows image"
+)
+
+
+@dataclass(frozen=True)
+class SysprepState:
+    """What the guest says about sysprep: setup state values and setuperr.log's tail."""
+
+    image_state: str
+    generalization_state: str
+    running: bool
+    log: list[str]
+
+    @classmethod
+    def parse(cls, output: str) -> SysprepState:
+        facts: dict[str, str] = {}
+        log = []
+        for line in output.splitlines():
+            match = _FACT.match(line.strip())
+            if match:
+                facts[match.group(1)] = match.group(2).strip()
+            elif line.strip():
+                log.append(line.rstrip())
+        return cls(
+            image_state=facts.get("ImageState", ""),
+            generalization_state=facts.get("GeneralizationState", ""),
+            running=facts.get("SysprepRunning", "").lower() == "true",
+            log=log,
+        )
+
+    @property
+    def failed(self) -> bool:
+        """Sysprep ended without sealing the image (an empty answer proves nothing)."""
+        return bool(self.image_state) and not self.running and self.image_state not in SEALED
 
 
 class GeneralizedOutputs(VmOutputs):
@@ -173,10 +222,11 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
 
     def _deprovision(self, ctx: RunContext, vm: Any) -> None:
         spec = ctx.spec
-        previous = observe(ctx, vm.group, vm.name, self.deprovision_name)
-        if previous is not None and previous.succeeded:
-            return  # deprovisioned already (the run stopped before deallocating)
         windows = spec.os_type == "windows"
+        previous = observe(ctx, vm.group, vm.name, self.deprovision_name)
+        if previous is not None and previous.succeeded and not windows:
+            return  # deprovisioned already (the run stopped before deallocating)
+        # A Windows VM still running after a sysprep run was not sealed: sysprep runs again.
         command = spec.image.generalize.command or (
             WINDOWS_SYSPREP if windows else LINUX_DEPROVISION
         )
@@ -205,15 +255,20 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
             )
 
     def _wait_for_sysprep(self, ctx: RunContext, vm: Any) -> None:
-        """Sysprep shuts the VM down when it succeeds; a VM still running means it failed."""
+        """Sysprep shuts the VM down when it succeeds; while the VM still runs, ask the guest
+        on the first poll and every DIAGNOSE_EVERY polls after, and fail at once when the
+        setup state says sysprep failed (instead of waiting out the timeout)."""
+        polls = 0
 
         def stopped() -> bool | None:
+            nonlocal polls
             found = self._read(ctx)
-            return (
-                True
-                if found is not None and power_state(found) in ("stopped", "deallocated")
-                else None
-            )
+            if found is not None and power_state(found) in ("stopped", "deallocated"):
+                return True
+            if polls % DIAGNOSE_EVERY == 0:
+                self._fail_if_sysprep_failed(ctx, vm, self._diagnose(ctx, vm))
+            polls += 1
+            return None
 
         try:
             ctx.poll(
@@ -223,25 +278,47 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                 timeout_s=self.timeout_s,
             )
         except TimeoutError as exc:
-            diagnosis = run(
-                ctx,
-                vm.group,
-                vm.name,
-                "generalize-diagnose",
-                SYSPREP_DIAGNOSE,
-                os_type="windows",
-                location=ctx.spec.location,
-                tags=resource_tags(ctx, None),
-                timeout_s=300,
-            )
+            state = self._diagnose(ctx, vm)
+            self._fail_if_sysprep_failed(ctx, vm, state)
             raise StepFailedError(
                 self.key,
-                f"sysprep did not shut {vm.name} down within {self.timeout_s} s\n"
-                + diagnosis.tail(),
+                f"sysprep did not shut {vm.name} down within {self.timeout_s} s "
+                f"(ImageState {state.image_state or 'unknown'})\n" + "\n".join(state.log[-10:]),
                 resource=vm.name,
-                hint="a classic cause is an AppX package installed for one user or a pending "
-                "Windows update; fix it in a customize step, then run apply again",
+                hint=SYSPREP_HINT,
             ) from exc
+
+    def _diagnose(self, ctx: RunContext, vm: Any) -> SysprepState:
+        """Read the guest's setup state and the tail of setuperr.log."""
+        result = run(
+            ctx,
+            vm.group,
+            vm.name,
+            "generalize-diagnose",
+            SYSPREP_DIAGNOSE,
+            os_type="windows",
+            location=ctx.spec.location,
+            tags=resource_tags(ctx, None),
+            timeout_s=300,
+        )
+        return SysprepState.parse(result.stdout)
+
+    def _fail_if_sysprep_failed(self, ctx: RunContext, vm: Any, state: SysprepState) -> None:
+        if not state.failed:
+            return
+        tail = state.log[-10:]
+        raise StepFailedError(
+            self.key,
+            f"sysprep failed on {vm.name}: ImageState {state.image_state}, "
+            f"GeneralizationState {state.generalization_state or 'unset'} (7 means generalized)"
+            + (
+                f"\n--- last {len(tail)} line(s) of setuperr.log ---\n" + "\n".join(tail)
+                if tail
+                else "\n(setuperr.log is empty)"
+            ),
+            resource=vm.name,
+            hint=SYSPREP_HINT,
+        )
 
     def describe(self) -> str:
         return f"generalize {self.names.vm}" if self.enabled else f"deallocate {self.names.vm}"

@@ -41,6 +41,8 @@ def apply(world: World, vm: dict[str, Any], run: scripts.ScriptRun) -> None:
     disk["manifest"].extend(run.entries)
     if run.deprovisioned:
         disk["deprovisioned"] = True
+    if run.setup_state is not None:
+        disk["setup_state"] = run.setup_state
     if run.shutdown:
         vm["_power"] = "stopped"
     vms.save_disk(world, vm)
@@ -77,7 +79,12 @@ def run_command(call: Call) -> Reply:
     # Evaluated now, applied when the command completes: SAS URLs in the script are read
     # while valid and never stored.
     run = scripts.evaluate(
-        call.world, kind, script, source="runCommand", parameters=body.get("parameters")
+        call.world,
+        kind,
+        script,
+        source="runCommand",
+        parameters=body.get("parameters"),
+        setup_state=vms.disk_content(call.world, vm).get("setup_state"),
     )
     op = lro.start(
         call,
@@ -208,6 +215,7 @@ def execute(world: World, record: dict[str, Any]) -> None:
             script,
             source=f"runCommand:{record['name']}",
             parameters=props.get("parameters"),
+            setup_state=vms.disk_content(world, vm).get("setup_state"),
         )
         timeout = int(props.get("timeoutInSeconds") or 0)
         if timeout and scripts.duration(world, script) > timeout:

@@ -3,7 +3,9 @@ on the OS disk's manifest; downloads (curl, wget, Invoke-WebRequest, WebClient,
 azcopy) of sandbox blob URLs are really read from Azurite through their SAS and
 recorded with their SHA-256, failing like the tool would on a missing or expired blob;
 `waagent -deprovision` / `sysprep /generalize` mark the disk deprovisioned (and
-`/shutdown`, `shutdown -h`, `Stop-Computer` stop the VM); a failure rule from the
+`/shutdown`, `shutdown -h`, `Stop-Computer` stop the VM) - unless the config's
+`sysprep_failure` rule makes sysprep fail (no shutdown, the setup state reads failed);
+PowerShell reading the setup state gets it (see `guest`); a failure rule from the
 config makes a matching script fail with its exit code and output.
 """
 
@@ -18,7 +20,7 @@ from urllib.parse import urlsplit
 
 from batchimage.sandbox.context import World
 from batchimage.sandbox.lro import iso
-from batchimage.sandbox.services.compute import blobs, settings
+from batchimage.sandbox.services.compute import blobs, guest, settings
 
 DEPROVISION = {
     "shell": re.compile(r"\bwaagent\b[^\n]*-deprovision"),
@@ -50,6 +52,7 @@ class ScriptRun:
     entries: list[dict[str, Any]] = field(default_factory=list)
     deprovisioned: bool = False
     shutdown: bool = False
+    setup_state: dict[str, Any] | None = None  # Windows setup state sysprep left
 
     @property
     def ok(self) -> bool:
@@ -211,8 +214,10 @@ def evaluate(
     *,
     source: str,
     parameters: list[dict[str, Any]] | None = None,
+    setup_state: dict[str, Any] | None = None,
 ) -> ScriptRun:
-    """Run `script` (kind "shell" or "powershell") the sandbox way; see the module doc."""
+    """Run `script` (kind "shell" or "powershell") the sandbox way, in a guest whose
+    Windows setup state is `setup_state`; see the module doc."""
     run = ScriptRun()
     failure = settings.script_failure(world, script)
     if failure is not None:
@@ -224,6 +229,12 @@ def evaluate(
     if run.ok:
         run.deprovisioned = bool(DEPROVISION[kind].search(script))
         run.shutdown = bool(SHUTDOWN[kind].search(script))
+        if kind == "powershell":
+            run.stdout += guest.read(world, setup_state, script)
+            if run.deprovisioned:
+                run.setup_state = guest.after_sysprep(world)
+                if settings.sysprep_failure(world) is not None:
+                    run.deprovisioned = run.shutdown = False
     entry: dict[str, Any] = {
         "kind": kind,
         "script": redact(script),

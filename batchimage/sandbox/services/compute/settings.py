@@ -12,6 +12,11 @@ compute:
   script_failures:            # a script matching `pattern` (regex) "fails"
     - {pattern: "apt-get install -y broken", exit_code: 100,
        stdout: "", stderr: "E: Unable to locate package broken", seconds: 30}
+  sysprep_failure:            # `sysprep /generalize` fails: no shutdown, state reads failed
+    image_state: IMAGE_STATE_UNDEPLOYABLE   # ImageState afterwards (the default)
+    generalization_state: 4   # SysprepStatus GeneralizationState (7 would be success)
+    seconds: 0                # sysprep "runs" this long before the state reads failed
+    setuperr: ["Error SYSPRP ..."]           # setuperr.log lines (default: an AppX case)
 """
 
 from __future__ import annotations
@@ -76,3 +81,47 @@ def script_failure(world: World, script: str) -> ScriptFailure | None:
                 seconds=float(seconds) if seconds is not None else None,
             )
     return None
+
+
+APPX_SETUPERR = (
+    "Error                 SYSPRP Package Microsoft.BingWeather_4.53.51922.0_x64__8wekyb3d8bbwe "
+    "was installed for a user, but not provisioned for all users. This package will not "
+    "function properly in the sysprep image.",
+    "Error                 SYSPRP Failed to remove apps for the current user: 0x80073cf2.",
+    "Error                 SYSPRP Exit code of RemoveAllApps thread was 0x3cf2.",
+    "Error      [0x0f0082] SYSPRP ActionPlatform::LaunchModule: Failure occurred while "
+    "executing 'SysprepGeneralizeValidate' from C:\\Windows\\System32\\AppxSysprep.dll; "
+    "dwRet = 0x3cf2",
+    "Error                 SYSPRP SysprepSession::Validate: Error in validating actions from "
+    "C:\\Windows\\System32\\Sysprep\\ActionFiles\\Generalize.xml; dwRet = 0x3cf2",
+    "Error                 SYSPRP RunPlatformActions:Failed while validating Sysprep session "
+    "actions; dwRet = 0x3cf2",
+    "Error      [0x0f0070] SYSPRP RunExternalDlls:An error occurred while running registry "
+    "sysprep DLLs, halting sysprep execution. dwRet = 0x3cf2",
+    "Error      [0x0f00d8] SYSPRP WinMain:Hit failure while pre-validate sysprep generalize "
+    "internal providers; hr = 0x80073cf2",
+)
+
+
+@dataclass(frozen=True)
+class SysprepFailure:
+    """How `sysprep /generalize` fails: the setup state it leaves and its error log."""
+
+    image_state: str
+    generalization_state: int
+    setuperr: tuple[str, ...]
+    seconds: float
+
+
+def sysprep_failure(world: World) -> SysprepFailure | None:
+    """The `sysprep_failure` rule of the config, or None (sysprep succeeds)."""
+    rule = section(world).get("sysprep_failure")
+    if not rule:
+        return None
+    lines = rule.get("setuperr")
+    return SysprepFailure(
+        image_state=str(rule.get("image_state") or "IMAGE_STATE_UNDEPLOYABLE"),
+        generalization_state=int(rule.get("generalization_state", 4)),
+        setuperr=tuple(str(x) for x in lines) if lines else APPX_SETUPERR,
+        seconds=float(rule.get("seconds") or 0),
+    )
