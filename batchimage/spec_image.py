@@ -315,7 +315,7 @@ class Generalize(SpecModel):
     command: str | None = Field(
         None,
         description="Override the deprovision command (default Linux: 'waagent -deprovision+user "
-        "-force'; Windows: sysprep /generalize /oobe /quit /mode:vm).",
+        "-force'; Windows: sysprep /generalize /oobe /shutdown /mode:vm).",
     )
 
 
