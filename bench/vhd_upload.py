@@ -15,11 +15,13 @@ Methods, each in its own process (so peak RSS is its own), against one fresh Azu
   loop-chunks   the same loop over the non-zero 4 MiB chunks
   batchimage    batchimage.vhd.upload.upload_vhd(path, blob, workers=workers)
   again         upload_vhd on the same blob again (already uploaded: must write nothing)
+  viasdk        ablation: batchimage with every put sent through the SDK (direct=False)
   nodigest      ablation: batchimage with the content digest's hashing switched off
   wide          batchimage with merge_budget=0.10 (more zero bytes, fewer requests)
 
 Reported per method: wall time, client CPU time (user + system of the uploading process),
-bytes sent in Put Page bodies (counted on the wire by a request hook), requests, peak RSS.
+bytes sent in Put Page bodies (counted where requests leave for the wire: urllib3, which
+both the SDK and the direct puts use), requests, peak RSS.
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ MIB = 1 << 20
 BLOCK = 4 * MIB
 PAGE = 512
 ACCOUNT = "benchacct"
-METHODS = ("sdk", "loop-pages", "loop-chunks", "batchimage", "again", "nodigest", "wide")
+METHODS = (
+    "sdk", "loop-pages", "loop-chunks", "batchimage", "again", "viasdk", "nodigest", "wide",
+)  # fmt: skip
 
 
 # ---------------------------------------------------------------- disks
@@ -133,20 +137,33 @@ def chunk_runs(path: Path) -> list[tuple[int, int]]:
 
 
 class Counter:
-    """A raw_request_hook counting Put Page requests and their body bytes."""
+    """Counts requests at urllib3 (SDK and direct puts alike): Put Pages, their bytes, writes."""
 
     def __init__(self) -> None:
+        import threading
+
+        import urllib3
+
         self.requests = 0
         self.bytes = 0
         self.writes = 0
+        self.lock = threading.Lock()
+        pool_class = urllib3.connectionpool.HTTPConnectionPool
+        send = pool_class.urlopen
 
-    def __call__(self, pipeline_request: Any) -> None:
-        request = pipeline_request.http_request
-        if request.method not in ("GET", "HEAD"):
-            self.writes += 1
-        if request.method == "PUT" and "comp=page" in request.url.partition("?")[2].split("&"):
-            self.requests += 1
-            self.bytes += int(request.headers.get("Content-Length") or 0)
+        def urlopen(pool: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            self.count(method, url, kwargs.get("headers") or {})
+            return send(pool, method, url, *args, **kwargs)
+
+        pool_class.urlopen = urlopen  # type: ignore[method-assign]
+
+    def count(self, method: str, url: str, headers: Any) -> None:
+        with self.lock:
+            if method not in ("GET", "HEAD"):
+                self.writes += 1
+            if method == "PUT" and "comp=page" in url.partition("?")[2].split("&"):
+                self.requests += 1
+                self.bytes += int(headers.get("Content-Length") or 0)
 
 
 def child(args: argparse.Namespace) -> None:
@@ -157,7 +174,7 @@ def child(args: argparse.Namespace) -> None:
     blob = BlobClient(
         args.endpoint, "bench", args.blob,
         credential={"account_name": ACCOUNT, "account_key": args.key},
-        connection_verify=args.ca, raw_request_hook=counter,
+        connection_verify=args.ca,
     )  # fmt: skip
     path = Path(args.path)
     size = path.stat().st_size
@@ -189,8 +206,13 @@ def child(args: argparse.Namespace) -> None:
         if args.child == "nodigest":
             upload.SparseDigest.add = lambda self, index, block: None  # type: ignore[method-assign]
         budget = 0.10 if args.child == "wide" else 0.05
-        result = upload.upload_vhd(path, blob, workers=args.workers, merge_budget=budget)
-        extra = {"skipped": result.skipped_upload, "digest": result.digest}
+        result = upload.upload_vhd(
+            path, blob, workers=args.workers, merge_budget=budget, direct=args.child != "viasdk"
+        )
+        extra = {
+            "skipped": result.skipped_upload, "digest": result.digest,
+            "direct": result.direct_requests, "direct_off": result.direct_off,
+        }  # fmt: skip
     wall = time.perf_counter() - start
     cpu = time.process_time() - start_cpu
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -305,7 +327,7 @@ def summary(kind: str, facts: dict, res: dict[str, dict[str, float]], rounds: in
     ]
     for method, row in res.items():
         lines.append(f"  {method:12s} {fmt_row(row)}")
-    for variant in ("batchimage", "nodigest", "wide"):
+    for variant in ("batchimage", "viasdk", "nodigest", "wide"):
         if variant not in res:
             continue
         ours = res[variant]

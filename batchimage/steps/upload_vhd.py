@@ -12,11 +12,12 @@ from batchimage.azure.blobs import blob_id, blob_service, require_account
 from batchimage.azure.errors import azure_call
 from batchimage.azure.names import blob_creator, blob_marks
 from batchimage.state import ResourceRef
-from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.steps.base import RunContext, Step
+from batchimage.steps.pool_common import DriftOutputs
 from batchimage.steps.run_preflight import RunPreflight
 
 
-class UploadOutputs(Outputs):
+class UploadOutputs(DriftOutputs):
     """The uploaded VHD: what the gallery version is made from."""
 
     vhd_url: str
@@ -54,29 +55,22 @@ class UploadVhd(DeletesCreated, Step[UploadOutputs]):
         }
 
     def check(self, ctx: RunContext) -> UploadOutputs | None:
-        from batchimage.vhd.upload import (
-            META_DIGEST,
-            META_SAMPLE,
-            META_SIZE,
-            META_STATUS,
-            STATUS_COMPLETE,
-        )
+        from batchimage.vhd.upload import find_touched, find_uploaded
 
         account = require_account(ctx.clients, self.account, self.group)
         blob = blob_service(ctx.clients, account).get_blob_client(self.container, self.blob)
-        with azure_call(f"read {self.container}/{self.blob}"):
-            if not blob.exists():
+        drift = None
+        done = find_uploaded(self.path, blob)
+        if done is None:
+            done = find_touched(self.path, blob)
+            if done is None:
                 return None
-            props = blob.get_blob_properties()
-        meta = dict(props.metadata or {})
-        complete = (
-            meta.get(META_STATUS) == STATUS_COMPLETE
-            and meta.get(META_SIZE) == str(self.source.size)
-            and meta.get(META_SAMPLE) == self.source.sample
-            and meta.get(META_DIGEST)
-        )
-        if not complete:
-            return None
+            drift = (
+                f"{self.path.name} has another modification time than when it was uploaded: "
+                f"apply compares its content digest with the blob's (no upload if equal)"
+            )
+        with azure_call(f"read {self.container}/{self.blob}"):
+            meta = dict(blob.get_blob_properties().metadata or {})
         ref = ResourceRef(
             id=blob_id(account, self.container, self.blob),
             kind=BLOB,
@@ -85,9 +79,11 @@ class UploadVhd(DeletesCreated, Step[UploadOutputs]):
         return UploadOutputs(
             vhd_url=account.blob_url(self.container, self.blob),
             storage_account_id=account.id,
-            size=int(props.size),
-            digest=meta[META_DIGEST],
+            size=done.size,
+            digest=done.digest,
             resources=(ref,),
+            drift=drift,
+            drift_action="update" if drift else None,
         )
 
     def apply(self, ctx: RunContext) -> UploadOutputs | None:
@@ -117,7 +113,16 @@ class UploadVhd(DeletesCreated, Step[UploadOutputs]):
             if blob_creator(ctx.pipeline, meta) is None:
                 meta.update(blob_marks(ctx.pipeline, ctx.run_id))
                 blob.set_blob_metadata(meta)
-        ctx.say(f"uploaded {self.path.name}: {result.bytes_sent / 2**20:.0f} MiB sent")
+        if result.direct_off and result.direct_requests < result.requests:
+            ctx.say(f"puts went through the Azure SDK because {result.direct_off}")
+        if result.skipped_upload:
+            ctx.say(f"{self.path.name} is already in the blob (same content digest): nothing sent")
+        else:
+            ctx.say(
+                f"uploaded {self.path.name}: {result.bytes_sent / 2**20:.1f} MiB sent in "
+                f"{result.requests} requests, {result.zero_bytes_skipped / 2**20:.1f} MiB of "
+                f"zeros skipped"
+            )
         return None
 
     def describe(self) -> str:

@@ -1,16 +1,19 @@
 """The content digest of a disk, and the cheap fingerprint that tells a changed file.
 
-Digest ("sparse SHA-256", v1): split the file into 4 MiB blocks (the last may be shorter);
+Digest ("sparse XXH3-128", v1): split the file into 4 MiB blocks (the last may be shorter);
 skip the blocks that are all zero; hash, in order, each remaining block's 8-byte big-endian
-index followed by the SHA-256 of its bytes, after a header naming the size:
+index followed by the XXH3-128 of its bytes, after a header naming the size:
 
-    outer = sha256(b"batchimage-sparse-sha256-v1 block=4194304 size=<bytes>\\n")
-    for each non-zero block i: outer.update(i.to_bytes(8, "big") + sha256(block_i).digest())
+    outer = xxh3_128(b"batchimage-sparse-xxh3-128-v1 block=4194304 size=<bytes>\\n")
+    for each non-zero block i: outer.update(i.to_bytes(8, "big") + xxh3_128(block_i).digest())
     digest = outer.hexdigest()
 
-It identifies the content exactly like a plain SHA-256 would, but zero blocks cost nothing
-to hash, so it can be computed while uploading a sparse disk and again from the blob's
-written page ranges (`blob_digest`) without downloading the empty parts.
+It identifies the content like a plain hash of the whole file would, but zero blocks cost
+nothing to hash, so it can be computed while uploading a sparse disk and again from the
+blob's written page ranges (`blob_digest`) without downloading the empty parts. XXH3 hashes
+at ~25 GB/s per core (SHA-256: ~2 GB/s), so verifying costs a few percent of the upload's
+CPU. It guards against lost or corrupted writes, not against an adversary: whoever can write
+the blob can also write its metadata.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import xxhash
 
 from batchimage.vhd.ranges import blob_ranges
 from batchimage.vhd.scan import BLOCK, data_blocks, is_zero
@@ -33,11 +38,11 @@ SAMPLE_SIZE = 64 * 1024
 
 
 class SparseDigest:
-    """Accumulates the sparse SHA-256 of a disk of `size` bytes, block by block, in order."""
+    """Accumulates the sparse XXH3-128 of a disk of `size` bytes, block by block, in order."""
 
     def __init__(self, size: int) -> None:
-        header = f"batchimage-sparse-sha256-v1 block={BLOCK} size={size}\n"
-        self._outer = hashlib.sha256(header.encode())
+        header = f"batchimage-sparse-xxh3-128-v1 block={BLOCK} size={size}\n"
+        self._outer = xxhash.xxh3_128(header.encode())
         self._last = -1
 
     def add(self, index: int, block: bytes | bytearray | memoryview) -> None:
@@ -45,10 +50,10 @@ class SparseDigest:
         if index <= self._last:
             raise ValueError(f"blocks must be added in order: {index} after {self._last}")
         self._last = index
-        self._outer.update(index.to_bytes(8, "big") + hashlib.sha256(block).digest())
+        self._outer.update(index.to_bytes(8, "big") + xxhash.xxh3_128(block).digest())
 
     def hexdigest(self) -> str:
-        """The digest so far, as 64 hex digits."""
+        """The digest so far, as 32 hex digits."""
         return self._outer.hexdigest()
 
 
@@ -67,7 +72,7 @@ def read_block(handle: io.RawIOBase, index: int, size: int, buf: bytearray) -> i
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:
-    """The sparse SHA-256 of the file at `path` (reads only the parts that hold data)."""
+    """The sparse XXH3-128 of the file at `path` (reads only the parts that hold data)."""
     size = os.path.getsize(path)
     digest = SparseDigest(size)
     buf = bytearray(BLOCK)
@@ -80,7 +85,7 @@ def file_digest(path: str | os.PathLike[str]) -> str:
 
 
 def blob_digest(blob: BlobClient, size: int) -> str:
-    """The sparse SHA-256 of a page blob, downloading only the blocks its page ranges touch."""
+    """The sparse XXH3-128 of a page blob, downloading only the blocks its page ranges touch."""
     digest = SparseDigest(size)
     last = -1
     for start, end in blob_ranges(blob):

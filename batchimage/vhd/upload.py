@@ -1,16 +1,21 @@
 """Upload a fixed VHD as a page blob: sparse, parallel, resumable, verified.
 
     find_uploaded(path_or_info, blob_client) -> UploadResult | None     read-only check
+    find_touched(path_or_info, blob_client) -> UploadResult | None      same, other mtime
     upload_vhd(path_or_info, blob_client, workers=8, progress=callback) -> UploadResult
 
 - Only non-zero 512-byte pages are sent (see `scan`), in up to 4 MiB Put Page requests
   run by `workers` threads; memory is (workers + 2) x 4 MiB buffers whatever the file size.
+  The puts go straight over urllib3 with the blob client's credential (`direct`), falling
+  back to the SDK's `upload_page` for any put that does not succeed that way.
 - The blob's metadata records the source file (size, mtime, sampled hash: `Fingerprint`),
   the range layout and the status. A re-run continues an `uploading` blob of the same file
   without re-sending the pages it already holds (read back with list_page_ranges); a blob
   of a changed file is started over; a `complete` blob of the same file is not touched
-  (with `readback`, only if its content still gives the recorded digest).
-- Verified: the sparse SHA-256 (`digest`) is computed while reading and stored in the
+  (with `readback`, only if its content still gives the recorded digest). When only the
+  file's mtime changed (copied, touched), its digest is recomputed: if it is the blob's, only
+  the recorded mtime is updated (one metadata write, no upload).
+- Verified: the sparse XXH3-128 (`digest`) is computed while reading and stored in the
   metadata; after the last write, the blob's page ranges must be exactly the ranges this
   file needs (lost or misplaced writes fail); HTTPS protects each request's bytes
   (Content-MD5 is added per request on plain-HTTP endpoints, or when asked); `readback`
@@ -39,7 +44,8 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from batchimage.azure.errors import translate
 from batchimage.errors import AzureError
-from batchimage.vhd.digest import Fingerprint, SparseDigest, blob_digest, read_block
+from batchimage.vhd.digest import Fingerprint, SparseDigest, blob_digest, file_digest, read_block
+from batchimage.vhd.direct import DirectPutter
 from batchimage.vhd.errors import VhdChangedError, VhdError, VhdVerifyError
 from batchimage.vhd.formats import VhdInfo, validate_fixed_vhd
 from batchimage.vhd.ranges import Coverage, RangeMap, blob_ranges
@@ -53,7 +59,7 @@ META_SIZE = "batchimage_source_size"
 META_MTIME = "batchimage_source_mtime_ns"
 META_SAMPLE = "batchimage_source_sample"
 META_LAYOUT = "batchimage_layout"
-META_DIGEST = "batchimage_sha256_sparse"
+META_DIGEST = "batchimage_xxh3_sparse"
 META_DATA_BYTES = "batchimage_data_bytes"
 META_VERIFIED = "batchimage_verified"
 STATUS_UPLOADING = "uploading"
@@ -91,7 +97,9 @@ class UploadResult:
     zero_bytes_skipped: int  # file bytes never sent because they are zero
     already_present_bytes: int  # bytes an earlier, interrupted run had put
     requests: int  # Put Page requests made by this run
-    digest: str  # sparse SHA-256 of the content (see batchimage.vhd.digest)
+    direct_requests: int  # of which sent over urllib3 (the rest through the SDK)
+    direct_off: str  # why the direct path stopped serving puts ("" if it never did)
+    digest: str  # sparse XXH3-128 of the content (see batchimage.vhd.digest)
     verified: str  # "page-ranges" or "readback"
     resumed: bool  # continued an interrupted upload of the same file
     restarted: bool  # discarded a blob holding an older version of the file
@@ -191,10 +199,21 @@ class _Found:
 
     def complete_for(self, info: VhdInfo, fingerprint: Fingerprint) -> bool:
         """True if the blob holds this file, uploaded and verified."""
+        return self.holds(info, fingerprint) and self._complete()
+
+    def touched_copy_of(self, info: VhdInfo, fingerprint: Fingerprint) -> bool:
+        """True if the blob is complete for a file of this size and samples, other mtime."""
         return (
-            self.holds(info, fingerprint)
-            and self.metadata.get(META_STATUS) == STATUS_COMPLETE
-            and bool(self.metadata.get(META_DIGEST))
+            self.ours
+            and self._complete()
+            and self.props.size == info.file_size
+            and self.metadata.get(META_SIZE) == str(fingerprint.size)
+            and self.metadata.get(META_SAMPLE) == fingerprint.sample
+        )
+
+    def _complete(self) -> bool:
+        return self.metadata.get(META_STATUS) == STATUS_COMPLETE and bool(
+            self.metadata.get(META_DIGEST)
         )
 
 
@@ -221,6 +240,17 @@ def find_uploaded(
     return _already_uploaded(blob, info, found, readback, started)
 
 
+def find_touched(source: str | os.PathLike[str] | VhdInfo, blob: BlobClient) -> UploadResult | None:
+    """Read-only: the finished upload of a file of this size and samples whose mtime differs
+    (a copy, a touch), else None; `upload_vhd` compares digests before sending anything."""
+    started = time.monotonic()
+    info, fingerprint = _prepare(source)
+    found = _Found.look(blob)
+    if found.complete_for(info, fingerprint) or not found.touched_copy_of(info, fingerprint):
+        return None
+    return _already_uploaded(blob, info, found, False, started)
+
+
 class _Transfer:
     """One pass over the file: read, hash, scan, and put what the blob lacks."""
 
@@ -233,8 +263,10 @@ class _Transfer:
         workers: int,
         content_md5: bool,
         progress: ProgressCallback | None,
+        direct: DirectPutter,
     ) -> None:
         self.blob = blob
+        self.direct = direct
         self.info = info
         self.merger = Merger(budget=layout.budget, max_gap=layout.max_gap)
         self.coverage = coverage
@@ -252,6 +284,7 @@ class _Transfer:
         self.sent = 0  # bytes the workers have put
         self.present = 0  # bytes the blob already held
         self.requests = 0
+        self.direct_requests = 0
         self.data_blocks_total = 0
         self.data_blocks_seen = 0
         self.started = time.monotonic()
@@ -365,9 +398,16 @@ class _Transfer:
 
     def _put(self, view: memoryview, offset: int) -> None:
         length = len(view)
+        md5 = hashlib.md5(view).digest() if self.content_md5 else None
+        if self.direct.put(view, offset, md5):
+            with self.lock:
+                self.sent += length
+                self.requests += 1
+                self.direct_requests += 1
+            return
         options: dict[str, Any] = {}
-        if self.content_md5:
-            options["transactional_content_md5"] = hashlib.md5(view).digest()
+        if md5 is not None:
+            options["transactional_content_md5"] = md5
         for attempt in (1, 2):
             try:
                 _call("put page", self.blob.upload_page, view, offset, length, **options)
@@ -424,8 +464,14 @@ def upload_vhd(
     readback: bool = False,
     overwrite: bool = False,
     merge_budget: float = 0.05,
+    verify: bool | str | None = None,
+    direct: bool = True,
 ) -> UploadResult:
-    """Upload a fixed VHD to the page blob `blob`: skip it if done, resume it, or start it."""
+    """Upload a fixed VHD to the page blob `blob`: skip it if done, resume it, or start it.
+
+    `verify` is the CA bundle (or False) for the direct puts (None: the blob client's own
+    `connection_verify`); `direct=False` sends every put through the SDK.
+    """
     if workers < 1:
         raise ValueError("workers must be at least 1")
     started = time.monotonic()
@@ -437,6 +483,8 @@ def upload_vhd(
             f"{blob.url} already exists and was not uploaded by batchimage; choose another "
             f"blob name or allow overwriting it"
         )
+    if found.touched_copy_of(info, fingerprint) and not found.complete_for(info, fingerprint):
+        found = _adopt_touched(blob, info, fingerprint, found)
     if found.complete_for(info, fingerprint):
         done = _already_uploaded(blob, info, found, readback, started)
         if done is not None:
@@ -462,8 +510,16 @@ def upload_vhd(
         coverage = None
     if content_md5 is None:
         content_md5 = blob.scheme.lower() == "http"
-    transfer = _Transfer(blob, info, layout, coverage, workers, content_md5, progress)
-    transfer.run()
+    putter = (
+        DirectPutter.for_blob(blob, verify=verify, workers=workers)
+        if direct
+        else DirectPutter(blob, None, "switched off by the caller")
+    )
+    transfer = _Transfer(blob, info, layout, coverage, workers, content_md5, progress, putter)
+    try:
+        transfer.run()
+    finally:
+        putter.close()
     if not fingerprint.stat_matches(info.path):
         raise VhdChangedError(
             f"{info.path} was modified during the upload; the blob will be started over on "
@@ -492,6 +548,8 @@ def upload_vhd(
         zero_bytes_skipped=info.file_size - transfer.ranges.total,
         already_present_bytes=transfer.present,
         requests=transfer.requests,
+        direct_requests=transfer.direct_requests,
+        direct_off=putter.reason,
         digest=digest,
         verified=verified,
         resumed=resume,
@@ -500,6 +558,20 @@ def upload_vhd(
         etag=response.get("etag"),
         elapsed=time.monotonic() - started,
     )
+
+
+def _adopt_touched(
+    blob: BlobClient, info: VhdInfo, fingerprint: Fingerprint, found: _Found
+) -> _Found:
+    """For a file whose mtime alone changed: if its digest is the blob's, record the new
+    mtime (one metadata write) and return what the blob now says; else `found` unchanged."""
+    if file_digest(info.path) != found.metadata.get(META_DIGEST):
+        return found
+    metadata = dict(found.metadata)
+    metadata[META_MTIME] = str(fingerprint.mtime_ns)
+    response = _call("set blob metadata", blob.set_blob_metadata, metadata)
+    found.props.etag = response.get("etag", found.props.etag)
+    return _Found(found.props, metadata)
 
 
 def _mark_invalid(blob: BlobClient, fingerprint: Fingerprint, layout: _Layout) -> None:
@@ -560,6 +632,8 @@ def _already_uploaded(
         zero_bytes_skipped=info.file_size - data_bytes,
         already_present_bytes=data_bytes,
         requests=0,
+        direct_requests=0,
+        direct_off="",
         digest=digest,
         verified=verified,
         resumed=False,
@@ -570,4 +644,11 @@ def _already_uploaded(
     )
 
 
-__all__ = ["ProgressCallback", "UploadProgress", "UploadResult", "find_uploaded", "upload_vhd"]
+__all__ = [
+    "ProgressCallback",
+    "UploadProgress",
+    "UploadResult",
+    "find_touched",
+    "find_uploaded",
+    "upload_vhd",
+]

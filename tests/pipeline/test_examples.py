@@ -4,6 +4,7 @@ clients), the captured image is what the spec says, and a second apply makes zer
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any
 
@@ -113,6 +114,18 @@ def test_vhd_upload_without_a_build_vm(pipeline: Harness) -> None:
     assert version["regions"] == ["eastus"]
     state = pipeline.state(spec_path)
     assert not any(key.startswith(("build.", "customize.")) for key in state.steps)
+    # a copy of the same file (new mtime) is recognised by its digest: nothing re-uploaded,
+    # nothing downstream changes, and the next plan is quiet again
+    stat = vhd.stat()
+    os.utime(vhd, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    seen = len(pipeline.events.events)
+    assert pipeline.writes(lambda: pipeline.apply(spec_path)) == 0
+    said = [e.message for e in pipeline.events.events[seen:] if e.step == "upload_vhd"]
+    assert "base-linux.vhd is already in the blob (same content digest): nothing sent" in said
+    assert not any(m.startswith("uploaded") for m in said)
+    assert any("another modification time" in m for m in said)
+    assert pipeline.outputs(spec_path, "upload_vhd")["digest"] == upload["digest"]
+    assert all(c.action in ("no-op", "skip") for c in pipeline.plan(spec_path))
 
 
 def test_managed_image_and_vhd_export_of_a_managed_disk(

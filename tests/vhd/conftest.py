@@ -1,5 +1,6 @@
-"""Fixtures for the VHD tests: a fresh container on the test Azurite, and blob clients that
-record every request they send (so tests can count writes and bytes on the wire)."""
+"""Fixtures for the VHD tests: a fresh container on the test Azurite, and blob clients whose
+requests are recorded where they leave for the wire (urllib3), whether the SDK or the
+upload's direct puts send them, so tests can count writes and bytes and alter requests."""
 
 from __future__ import annotations
 
@@ -8,13 +9,25 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import urllib3
 from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient
 
 from tests.conftest import AzuriteAccount
 
 READ_METHODS = {"GET", "HEAD"}
+
+
+@dataclass
+class WireRequest:
+    """A request as urllib3 is about to send it; changes to `url`, `headers`, `body` are sent."""
+
+    method: str
+    url: str
+    headers: Any
+    body: Any
 
 
 @dataclass
@@ -26,8 +39,7 @@ class Recorder:
     before: Callable[[Any], None] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __call__(self, pipeline_request: Any) -> None:
-        request = pipeline_request.http_request
+    def __call__(self, request: WireRequest) -> None:
         if self.before is not None:
             self.before(request)
         length = int(request.headers.get("Content-Length") or 0)
@@ -82,18 +94,49 @@ def written(blob: BlobClient) -> list[tuple[int, int]]:
 
 
 @pytest.fixture
-def make_blob(azurite: AzuriteAccount, container: ContainerClient) -> BlobFactory:
-    """`make_blob(name, recorder=None)`: a BlobClient in the test container."""
+def wire(monkeypatch: pytest.MonkeyPatch) -> dict[str, Recorder]:
+    """Blob path -> the Recorder that sees every request sent to that blob (via urllib3)."""
+    recorders: dict[str, Recorder] = {}
+    pool_class = urllib3.connectionpool.HTTPConnectionPool
+    original = pool_class.urlopen
+
+    def urlopen(pool: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        recorder = recorders.get(url.partition("?")[0])
+        if recorder is not None:
+            headers = kwargs.get("headers")
+            if headers is None:
+                headers = kwargs["headers"] = {}
+            full = f"{pool.scheme}://{pool.host}:{pool.port}{url}"
+            request = WireRequest(method, full, headers, kwargs.get("body"))
+            recorder(request)
+            kwargs["body"] = request.body
+            url = request.url.removeprefix(full.partition(url)[0])
+        return original(pool, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(pool_class, "urlopen", urlopen)
+    return recorders
+
+
+@pytest.fixture
+def make_blob(
+    azurite: AzuriteAccount, container: ContainerClient, wire: dict[str, Recorder]
+) -> BlobFactory:
+    """`make_blob(name, recorder=None)`: a BlobClient in the test container; the recorder (or
+    none) given last for a blob name sees the requests of every client of that blob."""
 
     def make(name: str = "disk.vhd", recorder: Recorder | None = None) -> BlobClient:
-        extra: dict[str, Any] = {} if recorder is None else {"raw_request_hook": recorder}
-        return BlobClient(
+        blob = BlobClient(
             azurite.blob_endpoint,
             container.container_name,
             name,
             credential=azurite.credential,
             connection_verify=azurite.ca_bundle,
-            **extra,
         )
+        path = urlsplit(blob.url).path
+        if recorder is None:
+            wire.pop(path, None)
+        else:
+            wire[path] = recorder
+        return blob
 
     return make

@@ -34,6 +34,13 @@ def is_page_put(request: Any) -> bool:
     return request.method == "PUT" and "comp=page" in request.url.split("?", 1)[-1].split("&")
 
 
+def damaged(body: Any) -> bytes:
+    """`body` with its first byte flipped: what a bit error on the way would deliver."""
+    data = bytearray(body)
+    data[0] ^= 0xFF
+    return bytes(data)
+
+
 @pytest.fixture
 def sparse_vhd(tmp_path: Path) -> Path:
     return make_fixed_vhd(tmp_path / "sparse.vhd", 9 * MIB, sparse_layout())
@@ -56,7 +63,8 @@ def test_sparse_upload_sends_only_non_zero_pages(sparse_vhd: Path, make_blob: Bl
     assert not (result.resumed or result.restarted or result.skipped_upload)
     metadata = blob.get_blob_properties().metadata
     assert metadata["batchimage_status"] == "complete"
-    assert metadata["batchimage_sha256_sparse"] == result.digest
+    assert metadata["batchimage_xxh3_sparse"] == result.digest
+    assert result.direct_requests == result.requests > 0 and not result.direct_off
 
 
 def test_merging_small_gaps_stays_within_the_budget(tmp_path: Path, make_blob: BlobFactory) -> None:
@@ -199,17 +207,19 @@ def test_a_corrupted_request_is_resent_once(sparse_vhd: Path, make_blob: BlobFac
     def spoil_first(request: Any) -> None:
         if is_page_put(request) and not spoiled:
             spoiled.append(request.url)
-            request.headers["Content-MD5"] = "AAAAAAAAAAAAAAAAAAAAAA=="
+            request.body = damaged(request.body)
 
     blob = make_blob(recorder=Recorder(before=spoil_first))
-    upload_vhd(sparse_vhd, blob, content_md5=True)
+    result = upload_vhd(sparse_vhd, blob, content_md5=True)
     assert spoiled and blob.download_blob().readall() == sparse_vhd.read_bytes()
+    # the damaged put was sent again through the SDK; the direct path served the others
+    assert result.direct_requests == result.requests - 1 and not result.direct_off
 
 
 def test_a_request_corrupted_twice_fails_loudly(sparse_vhd: Path, make_blob: BlobFactory) -> None:
     def spoil(request: Any) -> None:
         if is_page_put(request):
-            request.headers["Content-MD5"] = "AAAAAAAAAAAAAAAAAAAAAA=="
+            request.body = damaged(request.body)
 
     with pytest.raises(VhdVerifyError, match="Md5Mismatch"):
         upload_vhd(sparse_vhd, make_blob(recorder=Recorder(before=spoil)), content_md5=True)

@@ -1,4 +1,5 @@
-"""A slow uploader for the kill-and-resume test: one worker, a pause before each Put Page.
+"""A slow uploader for the kill-and-resume test: one worker, a pause before each Put Page
+(whether the SDK or the direct path sends it).
 
     python -m tests.vhd.upload_child ENDPOINT ACCOUNT KEY CA CONTAINER BLOB PATH DELAY
 
@@ -11,6 +12,7 @@ import sys
 import time
 from typing import Any
 
+import urllib3
 from azure.storage.blob import BlobClient
 
 from batchimage.vhd.upload import UploadProgress, upload_vhd
@@ -19,17 +21,21 @@ from batchimage.vhd.upload import UploadProgress, upload_vhd
 def main(argv: list[str]) -> int:
     endpoint, account, key, ca, container, name, path, delay = argv
 
-    def slow(pipeline_request: Any) -> None:
-        if "comp=page" in pipeline_request.http_request.url.partition("?")[2].split("&"):
-            time.sleep(float(delay))
+    pool_class = urllib3.connectionpool.HTTPConnectionPool
+    send = pool_class.urlopen
 
+    def slow(pool: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if "comp=page" in url.partition("?")[2].split("&"):
+            time.sleep(float(delay))
+        return send(pool, method, url, *args, **kwargs)
+
+    pool_class.urlopen = slow  # type: ignore[method-assign]
     blob = BlobClient(
         endpoint,
         container,
         name,
         credential={"account_name": account, "account_key": key},
         connection_verify=ca,
-        raw_request_hook=slow,
     )
 
     def show(progress: UploadProgress) -> None:
