@@ -4,7 +4,14 @@ a short-lived read SAS, and the script that fetches it and checks its SHA-256.
     account = staging_account(ctx)                     # which storage account stages files
     staged = stage_file(ctx, account, path, sha256)    # blob id + URL (no SAS)
     url = read_sas_url(clients, account, STAGING_CONTAINER, staged.blob, minutes=40)
-    script = fetch_script("linux", "/opt/x", sha256, url)
+    script = fetch_script("linux", "/opt/x", sha256)   # no secret in it
+    run(..., script, secret_env={FETCH_URL: url})       # the SAS: a protected parameter
+
+The SAS never appears in the script text (which anyone with Reader on the VM can read back
+from the run command resource): it travels as the protected parameter `FETCH_URL`, which
+Azure hands to the guest and never returns. On Linux the script reads it from the
+environment variable the handler sets; on Windows from `$env:` (the run command's
+`param()` prelude copies the named parameter there).
 
 The staging account is the first the spec already names: the unmanaged OS disk's, the VHD
 export's, the VHD upload's, then a pool's Batch account auto-storage account.
@@ -102,13 +109,12 @@ def stage_file(ctx: RunContext, account: StorageAccount, path: Path, sha256: str
     return StagedFile(blob=name, id=blob_id(account, STAGING_CONTAINER, name), url=blob.url)
 
 
-def fetch_script(os_type: str, destination: str, sha256: str, url: str) -> str:
-    """A guest script that downloads `url` to `destination` and checks its SHA-256.
+FETCH_URL = "BATCHIMAGE_FETCH_URL"  # the protected parameter holding the read SAS URL
 
-    The read SAS is in the script text: the sandbox (like a reader of the run command
-    resource) sees it, which is why it is short-lived and read-only on one blob. Passing it
-    as a protected parameter instead is a change here once the sandbox expands parameters.
-    """
+
+def fetch_script(os_type: str, destination: str, sha256: str) -> str:
+    """A guest script that downloads the URL in parameter `FETCH_URL` to `destination` and
+    checks its SHA-256; the script holds no secret."""
     if os_type == "windows":
         dest = destination.replace("'", "''")
         return "\n".join(
@@ -116,7 +122,7 @@ def fetch_script(os_type: str, destination: str, sha256: str, url: str) -> str:
                 "$ErrorActionPreference = 'Stop'",
                 f"$folder = Split-Path -Parent '{dest}'",
                 "New-Item -ItemType Directory -Force -Path $folder | Out-Null",
-                f"Invoke-WebRequest -UseBasicParsing -Uri '{url}' -OutFile '{dest}'",
+                f"Invoke-WebRequest -UseBasicParsing -Uri $env:{FETCH_URL} -OutFile '{dest}'",
                 f"$hash = (Get-FileHash -Algorithm SHA256 -Path '{dest}').Hash.ToLower()",
                 f"if ($hash -ne '{sha256}') {{ Remove-Item '{dest}'; "
                 f'Write-Error "checksum mismatch for {dest}: $hash"; exit 3 }}',
@@ -129,7 +135,7 @@ def fetch_script(os_type: str, destination: str, sha256: str, url: str) -> str:
         [
             "set -eu",
             f"mkdir -p {folder}",
-            f"curl -fsS --retry 5 --retry-delay 2 -o {dest} {shlex.quote(url)}",
+            f'curl -fsS --retry 5 --retry-delay 2 -o {dest} "${FETCH_URL}"',
             f"echo '{sha256}  '{dest} | sha256sum -c - >/dev/null "
             f"|| {{ echo 'checksum mismatch for '{dest} >&2; rm -f {dest}; exit 3; }}",
             f"echo 'fetched '{dest}' (sha256 {sha256})'",

@@ -2,7 +2,11 @@
 or PowerShell, inline or from a file) as a managed run command named after its content, a
 file staged in blob storage and fetched in the guest with a SHA-256 check, or a restart that
 waits for the guest agent. A failing script stops the run with the step index, its exit
-code and the last lines of its output; the VM is kept or deleted per `cleanup`."""
+code and the last lines of its output; the VM is kept or deleted per `cleanup`.
+
+Secrets (`secret_env` values, a staged file's read SAS URL) go only as protected
+parameters, never in the script text: Azure does not return them to anyone reading the
+run command resource."""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from batchimage.azure.arm import (
 from batchimage.azure.blobs import read_sas_url
 from batchimage.azure.names import STAGING_CONTAINER, BuildNames, customize_inputs
 from batchimage.azure.runcommand import RunResult, observe, run
-from batchimage.azure.staging import fetch_script, stage_file, staging_account
+from batchimage.azure.staging import FETCH_URL, fetch_script, stage_file, staging_account
 from batchimage.errors import StepFailedError
 from batchimage.state import ResourceRef
 from batchimage.steps.base import RUN_TAG, Outputs, RunContext, Step, short_hash
@@ -165,7 +169,8 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             url = read_sas_url(
                 ctx.clients, account, STAGING_CONTAINER, staged.blob, minutes=minutes
             )
-            script = fetch_script(spec.os_type, entry.file.destination, sha, url)
+            script = fetch_script(spec.os_type, entry.file.destination, sha)
+            secret_env[FETCH_URL] = url  # a protected parameter, not script text
             extra_tags[STAGED_TAG] = staged.id
         elif entry.action in ("shell", "powershell"):
             script = getattr(entry, entry.action)

@@ -3,7 +3,12 @@ Azure's RunShellScript / RunPowerShellScript output) and managed run commands
 (`virtualMachines/{vm}/runCommands/{name}`, instance view with execution state, exit
 code and output, optional output/error blobs written into Azurite). Scripts are
 evaluated by `scripts.evaluate`; their effects land on the VM's OS disk when the
-command completes."""
+command completes.
+
+Parameters (see `runparams`): `parameters` are part of the resource, as Azure returns
+them; `protectedParameters` and `runAsPassword` are never returned (not on GET, list or
+with the instance view): the protected values are held out of the rendered resource only
+until the command has run, then dropped."""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from batchimage.sandbox import arm, lro
 from batchimage.sandbox.apierrors import ApiError, bad_request
 from batchimage.sandbox.clock import action
 from batchimage.sandbox.context import Call, Reply, World
-from batchimage.sandbox.services.compute import blobs, errors, scripts, vms
+from batchimage.sandbox.services.compute import blobs, errors, runparams, scripts, vms
 
 COMMANDS = {
     "RunShellScript": ("Linux", "shell"),
@@ -24,6 +29,9 @@ COMMANDS = {
     "ipconfig": ("Windows", "powershell"),
 }
 RUN_COMMAND_TYPE = f"{vms.TYPE}/runCommands"
+# Where the Linux handler saves a managed run command's script (the path bash names in
+# its errors): Azure/run-command-handler-linux, internal/exec/exec.go.
+HANDLER_DOWNLOADS = "/var/lib/waagent/run-command-handler/download"
 
 
 def _running_vm(call: Call, vm: dict[str, Any]) -> None:
@@ -74,16 +82,18 @@ def run_command(call: Call) -> Reply:
     _running_vm(call, vm)
     if vm.get("_run_command") and arm.busy(call.world, {"_op": vm["_run_command"]}):
         raise errors.run_command_busy()
+    parameters = runparams.parse(body, "parameters", prefix="")
     lines = body.get("script") or []
     script = "\n".join(str(line) for line in lines) if lines else command
-    # Evaluated now, applied when the command completes: SAS URLs in the script are read
-    # while valid and never stored.
+    # Evaluated now, applied when the command completes: SAS URLs in the script or its
+    # parameters are read while valid and never stored.
     run = scripts.evaluate(
         call.world,
         kind,
         script,
         source="runCommand",
-        parameters=body.get("parameters"),
+        parameters=parameters,
+        action=True,
         setup_state=vms.disk_content(call.world, vm).get("setup_state"),
     )
     op = lro.start(
@@ -160,17 +170,22 @@ def _run_command_failed(world: World, args: dict[str, Any]) -> None:
 def build_run_command(
     call: Call, existing: dict[str, Any] | None, body: dict[str, Any]
 ) -> dict[str, Any]:
-    """A managed run command PUT: the VM must be running; secrets are dropped."""
+    """A managed run command PUT: the VM must be running; parameters well formed (400
+    InvalidRequestContent); the protected ones kept aside until it runs, never rendered."""
     from batchimage.sandbox.services.compute.urls import RUN_COMMANDS
 
     vm = RUN_COMMANDS.parent(call)
-    _running_vm(call, vm)
     props = copy.deepcopy(body.get("properties") or {})
+    parameters = runparams.parse(props, "parameters")
+    protected = runparams.parse(props, "protectedParameters")
+    _running_vm(call, vm)
     source = props.get("source") or {}
     if not (source.get("script") or source.get("scriptUri") or source.get("commandId")):
         raise errors.missing("source")
     for secret in ("protectedParameters", "runAsPassword"):
         props.pop(secret, None)
+    if "parameters" in props:
+        props["parameters"] = parameters
     for uri_key in ("outputBlobUri", "errorBlobUri"):
         if props.get(uri_key):
             props[f"_{uri_key}"] = props[uri_key]
@@ -180,7 +195,10 @@ def build_run_command(
     props.setdefault("timeoutInSeconds", 0)
     props.setdefault("treatFailureAsDeploymentFailure", False)
     hidden = {k: props.pop(k) for k in list(props) if k.startswith("_")}
-    return {"properties": props, "_blobs": hidden, "_kind": _kind(vm)}
+    record = {"properties": props, "_blobs": hidden, "_kind": _kind(vm)}
+    if protected:
+        record["_protected"] = protected
+    return record
 
 
 def _script_of(world: World, record: dict[str, Any]) -> tuple[str, str | None]:
@@ -202,6 +220,7 @@ def execute(world: World, record: dict[str, Any]) -> None:
     if vm is None:
         return
     started = lro.iso(world.clock.now())
+    protected = record.pop("_protected", None)  # handed to the guest once, then forgotten
     script, problem = _script_of(world, record)
     props = record["properties"]
     view: dict[str, Any] = {"startTime": started, "endTime": started, "statuses": []}
@@ -215,6 +234,8 @@ def execute(world: World, record: dict[str, Any]) -> None:
             script,
             source=f"runCommand:{record['name']}",
             parameters=props.get("parameters"),
+            protected=protected,
+            program=f"{HANDLER_DOWNLOADS}/{record['name']}/0/script.sh",
             setup_state=vms.disk_content(world, vm).get("setup_state"),
         )
         timeout = int(props.get("timeoutInSeconds") or 0)

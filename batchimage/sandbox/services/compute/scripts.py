@@ -7,10 +7,18 @@ recorded with their SHA-256, failing like the tool would on a missing or expired
 `sysprep_failure` rule makes sysprep fail (no shutdown, the setup state reads failed);
 PowerShell reading the setup state gets it (see `guest`); a failure rule from the
 config makes a matching script fail with its exit code and output.
+
+The run command's parameters reach the script as the handler passes them (see
+`runparams`): a download whose URL is `"$NAME"` (Linux) or `$env:NAME` / a `param()`
+variable (Windows) reads the parameter's value. A download referencing a name nobody set
+fails under `set -u` ("unbound variable"), and a URL that expands to nothing fails as the
+tool does ("no URL specified"); the script recorded on the disk is the text as sent,
+never the expanded one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import shlex
@@ -20,7 +28,7 @@ from urllib.parse import urlsplit
 
 from batchimage.sandbox.context import World
 from batchimage.sandbox.lro import iso
-from batchimage.sandbox.services.compute import blobs, guest, settings
+from batchimage.sandbox.services.compute import blobs, guest, runparams, settings
 
 DEPROVISION = {
     "shell": re.compile(r"\bwaagent\b[^\n]*-deprovision"),
@@ -65,6 +73,8 @@ class Download:
     url: str
     destination: str
     fail_on_http_error: bool = True
+    line: int = 0  # the script line it is on
+    unbound: tuple[str, ...] = ()  # names it referenced that nobody set
 
 
 def sha256(data: bytes | str) -> str:
@@ -134,7 +144,7 @@ def _powershell(words: list[str]) -> Download | None:
         lowered = word.lower()
         nxt = words[i + 1] if i + 1 < len(words) else ""
         if lowered in ("-uri", "-source"):
-            url = nxt
+            url = "" if nxt.startswith("-") else nxt  # a $null argument: no value at all
         elif lowered in ("-outfile", "-destination"):
             dest = nxt
     url = url or _url(words)
@@ -144,25 +154,50 @@ def _powershell(words: list[str]) -> Download | None:
 _WEBCLIENT = re.compile(r"DownloadFile\(\s*['\"]([^'\"]+)['\"]\s*,\s*['\"]([^'\"]+)['\"]", re.I)
 
 
-def downloads(script: str, kind: str = "shell") -> list[Download]:
-    """The downloads a script makes, in order (as far as the sandbox recognises them)."""
+_TOOLS = {"curl", "wget", "invoke-webrequest", "iwr", "start-bitstransfer"}
+# Scripts whose variables the sandbox cannot know (sourced files, eval, here-documents).
+_OPAQUE = re.compile(r"(^|[;&|]\s*|\n\s*)(\.|source)\s+\S|\beval\b|<<", re.MULTILINE)
+
+
+def _download(words: list[str], name: str) -> Download | None:
+    if name == "curl" and not any(w.lower() in ("-uri", "-outfile") for w in words):
+        return _curl(words)
+    if name == "wget" and not any(w.lower() in ("-uri", "-outfile") for w in words):
+        return _wget(words)
+    if name in ("invoke-webrequest", "iwr", "curl", "wget", "start-bitstransfer"):
+        return _powershell(words)
+    if name == "azcopy" and len(words) >= 4 and words[1] in ("copy", "cp"):
+        return Download("azcopy", words[2], words[3])
+    return None
+
+
+def downloads(
+    script: str, kind: str = "shell", inputs: runparams.GuestInputs | None = None
+) -> list[Download]:
+    """The downloads a script makes, in order (as far as the sandbox recognises them), with
+    the run command's parameters (`inputs`) filled in."""
+    inputs = inputs or runparams.GuestInputs()
+    opaque = kind == "shell" and bool(_OPAQUE.search(script))
+    defined = runparams.shell_defined(script) if kind == "shell" else set()
+    scope = runparams.powershell_scope(script, inputs) if kind == "powershell" else None
     found: list[Download] = []
-    for command in _SPLIT.split(script):
-        words = _tokens(command.strip(), posix=kind == "shell")
-        if not words:
-            continue
-        name = words[0].rsplit("/", 1)[-1].lower().removesuffix(".exe")
-        item: Download | None = None
-        if name == "curl" and not any(w.lower() in ("-uri", "-outfile") for w in words):
-            item = _curl(words)
-        elif name == "wget" and not any(w.lower() in ("-uri", "-outfile") for w in words):
-            item = _wget(words)
-        elif name in ("invoke-webrequest", "iwr", "curl", "wget", "start-bitstransfer"):
-            item = _powershell(words)
-        elif name == "azcopy" and len(words) >= 4 and words[1] in ("copy", "cp"):
-            item = Download("azcopy", words[2], words[3])
-        if item is not None:
-            found.append(item)
+    for number, line in enumerate(script.splitlines(), 1):
+        for command in _SPLIT.split(line):
+            if scope is None:
+                expanded = runparams.expand_shell(command, inputs, defined)
+            else:
+                expanded = runparams.expand_powershell(command, scope)
+            words = _tokens(expanded.text.strip(), posix=kind == "shell")
+            if not words:
+                continue
+            name = words[0].rsplit("/", 1)[-1].lower().removesuffix(".exe")
+            item = _download(words, name)
+            unbound = () if opaque else tuple(expanded.unbound)
+            if item is None and name in _TOOLS and (unbound or expanded.emptied):
+                tool = "Invoke-WebRequest" if scope else "wget" if name == "wget" else "curl"
+                item = Download(tool, "", "")
+            if item is not None:
+                found.append(dataclasses.replace(item, line=number, unbound=unbound))
     for match in _WEBCLIENT.finditer(script):
         found.append(Download("WebClient", match.group(1), match.group(2)))
     return found
@@ -185,8 +220,33 @@ def _failure(item: Download, status: int, message: str) -> tuple[int, str]:
     return 1, f"{item.tool} : The remote server returned an error: ({status}) {reason}.\n"
 
 
-def _fetch(world: World, item: Download, run: ScriptRun) -> bool:
-    """Read one download into the manifest; False when it made the script fail."""
+def _missing(item: Download) -> tuple[int, str]:
+    """Exit code and stderr of a download whose URL expanded to nothing."""
+    if item.tool == "curl":
+        return 2, (
+            "curl: no URL specified!\n"
+            "curl: try 'curl --help' or 'curl --manual' for more information\n"
+        )
+    if item.tool == "wget":
+        return 1, "wget: missing URL\nUsage: wget [OPTION]... [URL]...\n"
+    return 1, (
+        f"{item.tool} : Cannot validate argument on parameter 'Uri'. The argument is null or "
+        "empty. Provide an argument that is not null or empty, and then try the command "
+        "again.\n"
+    )
+
+
+def _fetch(world: World, item: Download, run: ScriptRun, context: tuple[str, bool]) -> bool:
+    """Read one download into the manifest; False when it made the script fail.
+    `context`: the program name bash reports errors with, and whether `set -u` is on."""
+    program, strict = context
+    if item.unbound and strict:
+        run.exit_code = 1
+        run.stderr = f"{program}: line {item.line}: {item.unbound[0]}: unbound variable\n"
+        return False
+    if not item.url:
+        run.exit_code, run.stderr = _missing(item)
+        return False
     public_url = item.url.split("?", 1)[0]  # a SAS is a secret: never recorded
     entry: dict[str, Any] = {"kind": "file", "file": item.destination, "url": public_url}
     if blobs.parse(world, item.url) is None:
@@ -214,17 +274,26 @@ def evaluate(
     *,
     source: str,
     parameters: list[dict[str, Any]] | None = None,
+    protected: list[dict[str, Any]] | None = None,
+    action: bool = False,
+    program: str = "bash",
     setup_state: dict[str, Any] | None = None,
 ) -> ScriptRun:
-    """Run `script` (kind "shell" or "powershell") the sandbox way, in a guest whose
-    Windows setup state is `setup_state`; see the module doc."""
+    """Run `script` (kind "shell" or "powershell") the sandbox way, with the run command's
+    public and `protected` parameters handed over as the handler does (`action`: the action
+    run command's), in a guest whose Windows setup state is `setup_state`; `program` is
+    the name bash reports errors with. See the module doc."""
     run = ScriptRun()
+    public = runparams.parse({"parameters": parameters}, "parameters", "")
+    secret = runparams.parse({"protectedParameters": protected}, "protectedParameters", "")
+    inputs = runparams.guest_inputs(kind, public, secret, action=action)
     failure = settings.script_failure(world, script)
     if failure is not None:
         run.exit_code, run.stdout, run.stderr = failure.exit_code, failure.stdout, failure.stderr
     else:
-        for item in downloads(script, kind):
-            if not _fetch(world, item, run):
+        context = (program, kind == "shell" and runparams.nounset(script))
+        for item in downloads(script, kind, inputs):
+            if not _fetch(world, item, run, context):
                 break
     if run.ok:
         run.deprovisioned = bool(DEPROVISION[kind].search(script))
@@ -243,8 +312,10 @@ def evaluate(
         "exit_code": run.exit_code,
         "at": iso(world.clock.now()),
     }
-    if parameters:
-        entry["parameters"] = [{"name": p.get("name"), "value": p.get("value")} for p in parameters]
+    if public:
+        entry["parameters"] = public
+    if secret:  # a protected value never lands on the disk's record: its name only
+        entry["protected_parameters"] = [p["name"] for p in secret]
     if run.deprovisioned:
         entry["deprovision"] = True
     run.entries.insert(0, entry)
