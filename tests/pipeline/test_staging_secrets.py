@@ -256,8 +256,11 @@ def test_action_run_command_parameters_reach_the_script(
     }
     result = clients.compute.virtual_machines.begin_run_command(group, vm, body).result()
     assert result.value[0].code == "ProvisioningState/succeeded", result.value[0].message
-    entry = fetched(manifest(admin, clients, group, vm), "/opt/action/reference-data.txt")
+    disk = manifest(admin, clients, group, vm)
+    entry = fetched(disk, "/opt/action/reference-data.txt")
     assert entry["sha256"] == REFERENCE_SHA
+    recorded = disk["manifest"][-2]["parameters"]  # the script's entry, then the file's
+    assert recorded == [{"name": FETCH_URL, "value": url.split("?")[0] + "?<query removed>"}]
     positional = dict(body, script=['curl -fsS -o /opt/action/positional.txt "$1"'])
     clients.compute.virtual_machines.begin_run_command(group, vm, positional).result()
     assert fetched(manifest(admin, clients, group, vm), "/opt/action/positional.txt")["fetched"]

@@ -312,8 +312,8 @@ def evaluate(
         "exit_code": run.exit_code,
         "at": iso(world.clock.now()),
     }
-    if public:
-        entry["parameters"] = public
+    if public:  # values as sent, but no SAS query (as everywhere on the disk's record)
+        entry["parameters"] = [{"name": p["name"], "value": redact(p["value"])} for p in public]
     if secret:  # a protected value never lands on the disk's record: its name only
         entry["protected_parameters"] = [p["name"] for p in secret]
     if run.deprovisioned:
