@@ -15,6 +15,7 @@ the SAS value is registered as a secret so no log or state shows it.
 from __future__ import annotations
 
 import threading
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -118,15 +119,18 @@ def require_account(clients: AzureClients, name: str, group: str | None) -> Stor
     return found
 
 
-_keys: dict[tuple[int, str], str] = {}
+# account id -> key, per clients object and dying with it: keyed by id(clients), a new
+# object that reuses a dead one's id got the dead one's key (of another sandbox, whose
+# seeded account has the same id, or of an account since re-created with new keys)
+_keys: weakref.WeakKeyDictionary[AzureClients, dict[str, str]] = weakref.WeakKeyDictionary()
 _keys_lock = threading.Lock()
 
 
 def _account_key(clients: AzureClients, account: StorageAccount) -> str:
-    cache_key = (id(clients), account.id)
     with _keys_lock:
-        if cache_key in _keys:
-            return _keys[cache_key]
+        cached = _keys.get(clients, {}).get(account.id)
+    if cached is not None:
+        return cached
     with azure_call(f"list keys of storage account {account.name}"):
         result = clients.storage.storage_accounts.list_keys(account.group, account.name)
     keys = result.keys_property or []
@@ -135,7 +139,7 @@ def _account_key(clients: AzureClients, account: StorageAccount) -> str:
     key = text(keys[0].value)
     register_secret(key)
     with _keys_lock:
-        _keys[cache_key] = key
+        _keys.setdefault(clients, {})[account.id] = key
     return key
 
 

@@ -3,15 +3,24 @@
 Azurite is found, in order, at `$BATCHIMAGE_AZURITE` (path to `azurite-blob`), on PATH, or
 in the cache folder (`$BATCHIMAGE_CACHE`, default `~/.cache/batchimage/azurite`), where it
 is installed with npm when missing (saying so on stderr).
+
+It runs under `azurite_runner.js` (node + Azurite's own blob server), which takes a new
+set of accounts without a restart and exits when its owner (this process) is gone, even
+if the owner was killed. An `azurite-blob` whose package cannot be found (e.g. a wrapper
+script) runs as is: account changes restart it, and it outlives a killed owner.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import queue
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +28,9 @@ from pathlib import Path
 from batchimage.errors import SandboxError
 
 AZURITE_VERSION = "3.37.0"
+RUNNER = Path(__file__).with_name("azurite_runner.js")
+_SAYS = "batchimage-azurite "
+_BLOB_MAIN = Path("azurite", "dist", "src", "blob", "main.js")
 
 
 def cache_dir() -> Path:
@@ -81,6 +93,19 @@ def free_port() -> int:
         return port
 
 
+def blob_main(binary: Path) -> Path | None:
+    """Azurite's `dist/src/blob/main.js` behind an `azurite-blob` executable (an npm bin link,
+    or a `.cmd` shim next to `node_modules`), or None when it cannot be found."""
+    for candidate in (
+        binary.resolve(),
+        binary.parent.parent / _BLOB_MAIN,
+        binary.parent / "node_modules" / _BLOB_MAIN,
+    ):
+        if candidate.name == "main.js" and (candidate.parent / "BlobServerFactory.js").exists():
+            return candidate
+    return None
+
+
 @dataclass
 class Azurite:
     """A running Azurite blob service: HTTPS on 127.0.0.1, accounts from `accounts`.
@@ -94,6 +119,10 @@ class Azurite:
     key: Path
     port: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    live: bool = field(default=False, repr=False)  # takes new accounts without a restart
+    _said: queue.Queue[str] = field(default_factory=queue.Queue, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _seq: int = field(default=0, repr=False)
 
     @property
     def endpoint_root(self) -> str:
@@ -104,19 +133,8 @@ class Azurite:
         """The primary blob endpoint Azurite serves for `account` (path style)."""
         return f"{self.endpoint_root}/{account}/"
 
-    def start(self, timeout: float = 30.0) -> None:
-        """Start Azurite and wait until it accepts connections."""
-        binary = find_azurite()
-        self.location.mkdir(parents=True, exist_ok=True)
-        if not self.port:
-            self.port = free_port()
-        env = dict(os.environ)
-        env["AZURITE_ACCOUNTS"] = ";".join(f"{n}:{k}" for n, k in self.accounts.items())
-        ca = self.cert.parent / "ca.pem"
-        if ca.exists():  # copy-from-URL (e.g. of a disk export SAS) makes Azurite call itself
-            env["NODE_EXTRA_CA_CERTS"] = str(ca)
-        cmd = [
-            str(binary),
+    def _options(self) -> list[str]:
+        return [
             "--blobHost",
             "127.0.0.1",
             "--blobPort",
@@ -135,16 +153,65 @@ class Azurite:
             "--disableTelemetry",
             "--disableProductStyleUrl",
         ]
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start Azurite and wait until it accepts connections."""
+        binary = find_azurite()
+        self.location.mkdir(parents=True, exist_ok=True)
+        if not self.port:
+            self.port = free_port()
+        env = dict(os.environ)
+        env["AZURITE_ACCOUNTS"] = _accounts_value(self.accounts)
+        ca = self.cert.parent / "ca.pem"
+        if ca.exists():  # copy-from-URL (e.g. of a disk export SAS) makes Azurite call itself
+            env["NODE_EXTRA_CA_CERTS"] = str(ca)
+        main, node = blob_main(binary), shutil.which("node")
+        owned = main is not None and node is not None
+        if owned:
+            env["BATCHIMAGE_AZURITE_BLOB_MAIN"] = str(main)
+            cmd = [str(node), str(RUNNER), *self._options()]
+        else:
+            cmd = [str(binary), *self._options()]
         log = open(self.location / "azurite.log", "ab")  # noqa: SIM115 - owned by the child
+        self._said = queue.Queue()
         self.process = subprocess.Popen(
             cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if owned else log,
+            stderr=log,
+            stdin=subprocess.PIPE if owned else subprocess.DEVNULL,
             env=env,
-            start_new_session=True,
+            start_new_session=True,  # a Ctrl-C meant for the owner does not reach it
         )
         log.close()
+        if owned:
+            threading.Thread(target=_listen, args=(self.process, self._said), daemon=True).start()
+            said = self._expect("ready", timeout)
+            self.live = said == "ready live"
+            return
+        self.live = False
+        self._wait_listening(timeout)
+
+    def _expect(self, what: str, timeout: float) -> str:
+        """The runner's next line starting with `what`; a SandboxError if it exits first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                said = self._said.get(timeout=max(0.0, left))
+            except queue.Empty:
+                self.stop()
+                raise SandboxError(
+                    f"Azurite did not answer ({what}) on port {self.port} within {timeout:.0f} s"
+                ) from None
+            if said.startswith(what):
+                return said
+            if not said:
+                self.stop()
+                tail = (self.location / "azurite.log").read_text(errors="replace")[-800:]
+                raise SandboxError(f"Azurite exited: {tail}")
+
+    def _wait_listening(self, timeout: float) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -158,6 +225,28 @@ class Azurite:
         self.stop()
         raise SandboxError(f"Azurite did not listen on port {self.port} within {timeout:.0f} s")
 
+    def set_accounts(self, accounts: dict[str, str]) -> None:
+        """Serve exactly `accounts` from the next request on (told to the running Azurite;
+        restarted only if it cannot take them live)."""
+        accounts = dict(accounts)
+        if accounts == self.accounts:
+            return
+        with self._lock:
+            process = self.process
+            if self.live and process is not None and process.stdin is not None:
+                self._seq += 1
+                line = json.dumps({"seq": self._seq, "accounts": _accounts_value(accounts)})
+                try:
+                    process.stdin.write(line.encode() + b"\n")
+                    process.stdin.flush()
+                    self._expect(f"accounts {self._seq}", 10.0)
+                except (OSError, SandboxError):
+                    pass  # the runner is gone or stuck: a restart brings it back
+                else:
+                    self.accounts = accounts
+                    return
+        self.restart(accounts)
+
     def restart(self, accounts: dict[str, str]) -> None:
         """Restart on the same port and data folder with a new set of accounts."""
         self.stop()
@@ -167,11 +256,31 @@ class Azurite:
     def stop(self) -> None:
         """Stop Azurite (data stays in `location`)."""
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        proc.terminate()
+        if proc.stdin is not None:  # EOF: the runner closes the server and exits
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        elif proc.poll() is None:
+            proc.terminate()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _listen(process: subprocess.Popen[bytes], said: queue.Queue[str]) -> None:
+    """Queue what the runner says (on its stdout) until it exits; "" marks the end."""
+    assert process.stdout is not None
+    for raw in process.stdout:
+        line = raw.decode(errors="replace").strip()
+        if line.startswith(_SAYS):
+            said.put(line[len(_SAYS) :])
+    process.stdout.close()
+    said.put("")
+
+
+def _accounts_value(accounts: dict[str, str]) -> str:
+    """AZURITE_ACCOUNTS: `name:key1[:key2]` joined by `;`."""
+    return ";".join(f"{name}:{keys}" for name, keys in accounts.items())

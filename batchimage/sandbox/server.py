@@ -13,6 +13,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -42,7 +43,7 @@ PLACEHOLDER_ACCOUNT = {
 
 
 def blob_accounts(world: World) -> dict[str, str]:
-    """Storage accounts Azurite must serve: name -> key1 (kept by the storage service)."""
+    """Storage accounts Azurite must serve: name -> "key1:key2" (kept by the storage service)."""
     return dict(world.store.table("blob_accounts"))
 
 
@@ -144,10 +145,34 @@ class SandboxServer:
         self.azurite.start()
 
     def _sync_azurite(self, world: World) -> None:
-        """Restart Azurite when the set of storage accounts (or their keys) changed."""
+        """Give Azurite the storage accounts (and keys) the world has now; this runs inside
+        the request that changed them, so the change is served before that call returns."""
         wanted = blob_accounts(world)
-        if self.azurite is not None and wanted and wanted != self.azurite.accounts:
-            self.azurite.restart(wanted)
+        if self.azurite is None or not wanted:
+            return
+        for name in self.azurite.accounts.keys() - wanted.keys() - PLACEHOLDER_ACCOUNT.keys():
+            self._empty_account(name)
+        self.azurite.set_accounts(wanted)
+
+    def _empty_account(self, name: str) -> None:
+        """Delete the containers of a deleted storage account, as Azure deletes its data (a
+        new account of the same name starts empty)."""
+        from azure.core.exceptions import AzureError
+        from azure.storage.blob import BlobServiceClient
+
+        assert self.azurite is not None
+        key = self.azurite.accounts[name].split(":")[0]
+        service = BlobServiceClient(
+            self.azurite.blob_endpoint(name),
+            credential={"account_name": name, "account_key": key},
+            connection_verify=str(self.tls.ca),
+            retry_total=1,
+        )
+        try:
+            for container in service.list_containers():
+                service.delete_container(container.name)
+        except AzureError as exc:  # the account is deleted anyway; its old blobs linger
+            print(f"sandbox: emptying deleted account {name} in Azurite: {exc}", file=sys.stderr)
 
     def _wipe_azurite(self, world: World) -> None:
         """On reset: Azurite starts again with an empty data folder and the seeded accounts."""

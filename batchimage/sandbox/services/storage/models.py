@@ -1,6 +1,6 @@
 """Microsoft.Storage state and rules: storage accounts (name rules, global uniqueness,
 kind/sku, keys) and the accounts Azurite must serve (`blob_accounts` table: name ->
-"key1:key2"; the server restarts Azurite when it changes)."""
+"key1:key2"; the server hands Azurite the new set inside the request that changed it)."""
 
 from __future__ import annotations
 
