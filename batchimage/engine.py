@@ -67,7 +67,7 @@ from batchimage.steps.base import (
     StepInterrupted,
     fingerprint_of,
 )
-from batchimage.ui import Event
+from batchimage.ui import Event, format_duration
 
 
 @dataclass(frozen=True)
@@ -89,16 +89,47 @@ class RetryPolicy:
         return cls(**values)
 
 
+# What a step's run came to, in the summary's order; the first four are always counted.
+OUTCOMES = (
+    "created",
+    "changed",
+    "deleted",
+    "unchanged",
+    "read",
+    "skipped",
+    "failed",
+    "interrupted",
+    "not run",
+)
+
+
 @dataclass
 class RunResult:
-    """What a run did: one Change per step, in plan order (action in past tense)."""
+    """What a run did: one Change per step, in plan order (action in past tense).
+
+    `outcomes` says per step key what its run came to, in the words the summary counts:
+    created, changed, deleted, unchanged, read, skipped, failed, interrupted, not run.
+    """
 
     run_id: str
     changes: list[Change] = field(default_factory=list)
+    outcomes: dict[str, str] = field(default_factory=dict)
+    duration_s: float = 0.0
 
     def count(self, action: str) -> int:
         """How many steps ended with `action` (e.g. "created", "no-op")."""
         return sum(1 for c in self.changes if c.action == action)
+
+    def counts(self) -> dict[str, int]:
+        """Steps per outcome, in the summary's order (only the outcomes some step had)."""
+        found = list(self.outcomes.values())
+        return {name: found.count(name) for name in OUTCOMES if name in found}
+
+    def summary(self, *, always: Sequence[str] = OUTCOMES[:4]) -> str:
+        """e.g. "7 created, 3 changed, 1 deleted, 4 unchanged, 2 read, 6 skipped"."""
+        counts = dict.fromkeys(always, 0) | self.counts()
+        ordered = [name for name in OUTCOMES if name in counts]
+        return ", ".join(f"{counts[name]} {name}" for name in ordered) or "nothing to do"
 
 
 def new_run_id() -> str:
@@ -174,6 +205,7 @@ class Node:
     deadline: float = 0.0
     attempts: int = 0
     applied: Outputs | None = None
+    outcome: str = ""  # what its run came to (RunResult.outcomes)
 
 
 @dataclass
@@ -228,11 +260,12 @@ class Engine:
             walk = _Walk(self, "apply", target)
             walk.run()
             result.changes = [n.change for n in self.nodes if n.change is not None]
+            result.outcomes = {n.step.key: n.outcome for n in self.nodes if n.outcome}
             walk.raise_outcome()
             if target is None:
                 for key in reversed(self.orphans()):
                     self._check_stop()
-                    result.changes.append(self._destroy_record(key))
+                    result.changes.append(self._destroy_record(key, result))
         return result
 
     def destroy(self) -> RunResult:
@@ -249,7 +282,7 @@ class Engine:
                 if not rec.created and rec.status != StepStatus.DONE and key in self.index.by_key:
                     self._observe_for_destroy(key, rec)
                 if rec.created:
-                    result.changes.append(self._destroy_record(key))
+                    result.changes.append(self._destroy_record(key, result))
                 else:
                     rec.status = StepStatus.DESTROYED
                     rec.outputs = None
@@ -261,6 +294,7 @@ class Engine:
         """Journal and announce one run; its outcome is ok, failed or interrupted."""
         self.journal.begin(command, self.ctx.run_id)
         self._emit_start(command)
+        started = self.ctx.clock.monotonic()
         outcome: Literal["ok", "failed", "interrupted"] = "failed"
         try:
             yield
@@ -269,8 +303,9 @@ class Engine:
             outcome = "interrupted"
             raise
         finally:
+            result.duration_s = round(self.ctx.clock.monotonic() - started, 3)
             self.journal.finish(outcome)
-            self._emit_end(outcome, result)
+            self._emit_end(command, outcome, result)
 
     def destroy_plan(self) -> list[tuple[str, ResourceRef]]:
         """What destroy would delete, per resource, in the order it deletes."""
@@ -441,7 +476,7 @@ class Engine:
             rec.created = _merge(rec.created, found.created())
             rec.outputs = found.model_dump(mode="json")
 
-    def _destroy_record(self, key: str) -> Change:
+    def _destroy_record(self, key: str, result: RunResult) -> Change:
         rec = self.journal.state.steps[key]
         cls = STEP_KINDS.get(rec.kind)
         if cls is None:
@@ -471,6 +506,7 @@ class Engine:
         rec.outputs = None
         rec.finished_at = utcnow()
         self.journal.save()
+        result.outcomes[key] = "deleted"
         self.ctx.events.emit(
             Event(
                 "step_destroyed",
@@ -478,6 +514,7 @@ class Engine:
                 message=f"deleted {names}",
                 data={
                     "action": "destroyed",
+                    "outcome": "deleted",
                     "duration_s": round(self.ctx.clock.monotonic() - started, 3),
                 },
             )
@@ -488,6 +525,8 @@ class Engine:
         self.ctx.events.emit(
             Event(
                 "run_started",
+                message=f"{command} {self.ctx.pipeline}: {len(self.nodes)} steps "
+                f"(run {self.ctx.run_id})",
                 data={
                     "command": command,
                     "pipeline": self.ctx.pipeline,
@@ -504,16 +543,25 @@ class Engine:
                 )
             )
 
-    def _emit_end(self, outcome: str, result: RunResult) -> None:
-        counts: dict[str, int] = {}
-        for change in result.changes:
-            counts[change.action] = counts.get(change.action, 0) + 1
-        summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to do"
+    def _emit_end(self, command: str, outcome: str, result: RunResult) -> None:
+        if outcome != "ok" and command == "apply":  # steps due to run that never finished
+            for node in self.nodes:
+                due = node.phase is not Phase.IDLE or node.change is not None
+                if due and node.step.key not in result.outcomes:
+                    result.outcomes[node.step.key] = node.outcome or "not run"
+        verb = {"ok": "complete", "failed": "failed", "interrupted": "interrupted"}[outcome]
+        always = OUTCOMES[:4] if command == "apply" else ()
         self.ctx.events.emit(
             Event(
                 "run_finished",
-                message=f"{outcome}: {summary}",
-                data={"result": outcome, "counts": counts},
+                message=f"{command} {verb} {'in' if outcome == 'ok' else 'after'} "
+                f"{format_duration(result.duration_s)}: "
+                f"{result.summary(always=always)}",
+                data={
+                    "result": outcome,
+                    "counts": result.counts(),
+                    "duration_s": result.duration_s,
+                },
             )
         )
 
@@ -553,6 +601,7 @@ class _Walk:
         self.target = target
         for node in engine.nodes:
             node.phase, node.change, node.attempts, node.applied = Phase.IDLE, None, 0, None
+            node.outcome = ""
         if target is not None:
             chosen = next((n for n in engine.nodes if n.step.key == target), None)
             if chosen is None:
@@ -668,12 +717,18 @@ class _Walk:
         rec.started_at, rec.run_id = utcnow(), e.ctx.run_id
         e.journal.save()  # durable before the first write call: a crash shows in_flight
         assert node.change is not None
+        action = node.change.action
+        verb = step.wording(action)
         e.ctx.events.emit(
             Event(
                 "step_applying",
                 step=step.key,
                 message=node.change.reason,
-                data={"action": node.change.action},
+                data={
+                    "action": action,
+                    "verb": verb.doing,
+                    "doing": verb.phrase(step.describe()),
+                },
             )
         )
         view = e.ctx.for_step(step, node.fingerprint)
@@ -748,11 +803,11 @@ class _Walk:
             )
             return
         assert node.change is not None
-        self._done(
-            node, found, DONE_WORDS.get(node.change.action, node.change.action), node.change.reason
-        )
+        action = node.change.action
+        self._done(node, found, DONE_WORDS.get(action, action), node.change.reason, action)
 
-    def _done(self, node: Node, found: Outputs, action: str, reason: str) -> None:
+    def _done(self, node: Node, found: Outputs, action: str, reason: str, took: str = "") -> None:
+        """Record a step's result; `took` is the action its apply took ("" when none)."""
         e = self.e
         step = node.step
         node.phase = Phase.DONE
@@ -779,17 +834,17 @@ class _Walk:
                 for name, value in update.items():
                     setattr(rec, name, value)
                 e.journal.dirty = True  # saved once per loop turn (no write when unchanged)
-            e.ctx.events.emit(
-                Event(
-                    "step_done",
-                    step=step.key,
-                    data={
-                        "action": action,
-                        "duration_s": round(e.ctx.clock.monotonic() - node.started, 3),
-                        "attempts": node.attempts,
-                    },
-                )
-            )
+            data: dict[str, Any] = {"action": action}
+            verb = step.wording(took or ("read" if action == "no-op" else action))
+            node.outcome = "unchanged" if action == "no-op" else verb.counts_as
+            if action != "no-op" or step.read_only:  # a read-only step has read, even so
+                data |= {"verb": verb.done, "done": verb.phrase(step.describe(), done=True)}
+            data |= {
+                "outcome": node.outcome,
+                "duration_s": round(e.ctx.clock.monotonic() - node.started, 3),
+                "attempts": node.attempts,
+            }
+            e.ctx.events.emit(Event("step_done", step=step.key, data=data))
         else:
             e.ctx.events.emit(
                 Event("step_planned", step=step.key, data={"action": action, "reason": reason})
@@ -801,10 +856,12 @@ class _Walk:
         was_applying = node.phase is Phase.APPLYING
         if isinstance(error, StepInterrupted):
             node.phase = Phase.INTERRUPTED  # its record stays in_flight: the next run resumes
+            node.outcome = "interrupted"
             self.interrupted = True
             e.ctx.events.emit(Event("step_interrupted", step=step.key, message=str(error)))
             return
         node.phase = Phase.FAILED
+        node.outcome = "failed"
         self.failures.append((node, error))
         if not self.stopping:  # no new work; in-flight waits stop, calls get grace_s
             self.stopping = True
@@ -838,6 +895,7 @@ class _Walk:
         for node in e.nodes:
             if node.phase in (Phase.CHECKING, Phase.APPLYING):
                 node.phase = Phase.INTERRUPTED  # abandoned after grace_s: stays in_flight
+                node.outcome = "interrupted"
             elif node.phase is Phase.IDLE and self.target is None and complete:
                 needed_by = [n.step.key for n in e.nodes if node in n.needs]
                 reason = (
@@ -848,6 +906,7 @@ class _Walk:
                 node.change = Change(
                     node.step.key, node.step.kind, "skip", reason, node.step.describe()
                 )
+                node.outcome = "skipped"
                 e.ctx.events.emit(Event("step_skipped", step=node.step.key, message=reason))
 
     def raise_outcome(self) -> None:

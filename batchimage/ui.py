@@ -1,12 +1,15 @@
 """Progress display: events from the engine, shown three ways.
 
 - `LiveSink`: on a terminal, a rich live table of steps (spinner, elapsed time, what
-  each step is doing now, e.g. "waiting for VM bi-demo-vm (40 s so far)").
-- `PlainSink`: when not a terminal, one timestamped line per event.
+  each step is doing now, e.g. "waiting for build VM bi-demo-vm").
+- `PlainSink`: when not a terminal, one timestamped line per event, each saying once what
+  happens in plain words ("creating gallery g", "still waiting for VM v (2 min so far)",
+  "created gallery g in 3.1 s"); times only where they tell something (1 s or more).
 - `JsonSink`: `--log-format json`, one JSON object per line (event, step, message,
   durations, attempt, ...) for CI.
 
-Every sink redacts secrets; sinks are thread-safe (steps run concurrently).
+The text sinks leave out a successful `run_finished`: the command prints the summary on
+stdout. Every sink redacts secrets; sinks are thread-safe (steps run concurrently).
 """
 
 from __future__ import annotations
@@ -98,36 +101,83 @@ class JsonSink:
         pass
 
 
+MEANINGFUL_S = 1.0  # shorter durations are not shown in text
+
+
+def format_duration(seconds: float) -> str:
+    """ "0.4 s", "8.2 s", "42 s", "3 min 5 s", "1 h 2 min"."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        minutes, rest = divmod(whole, 60)
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, rest = divmod(whole // 60, 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
+def _took(data: dict[str, Any], word: str = "in") -> str:
+    """ " in 8.2 s" when the duration in `data` is worth saying, else ""."""
+    seconds = float(data.get("duration_s") or 0)
+    return f" {word} {format_duration(seconds)}" if seconds >= MEANINGFUL_S else ""
+
+
+def _why(action: str, reason: str) -> str:
+    """ " (reason)", unless the verb says it already (creating what does not exist yet)."""
+    if not reason or (action == "create" and reason.startswith("does not exist yet")):
+        return ""
+    return f" ({reason})"
+
+
 def describe(event: Event) -> str | None:
     """The human sentence for an event, or None for events not worth a line."""
     d = event.data
     kind = event.kind
     if kind == "run_started":
-        return f"{d.get('command', 'run')} {d.get('pipeline', '')} (run {d.get('run_id', '')})"
+        steps = d.get("steps")
+        return event.message or (
+            f"{d.get('command', 'run')} {d.get('pipeline', '')}: {len(steps or [])} steps "
+            f"(run {d.get('run_id', '')})"
+        )
     if kind == "step_planned":
         return f"{d.get('action')}: {d.get('reason')}"
     if kind == "step_applying":
-        return f"{d.get('action', 'apply')}: {event.message}"
-    if kind == "step_progress":
-        return event.message
+        action = str(d.get("action", "apply"))
+        return f"{d.get('doing') or action}{_why(action, event.message)}"
     if kind == "step_waiting":
-        return f"waiting for {event.message} ({d.get('elapsed_s', 0):.0f} s so far)"
+        seconds = float(d.get("elapsed_s") or 0)
+        so_far = f" ({format_duration(seconds)} so far)" if seconds >= MEANINGFUL_S else ""
+        return f"{event.message}{so_far}"
     if kind == "step_retrying":
+        of = f" of {d['max_attempts']}" if d.get("max_attempts") else ""
         return (
-            f"attempt {d.get('attempt')} failed ({event.message}); retrying in "
-            f"{d.get('delay_s', 0):.1f} s"
+            f"attempt {d.get('attempt')}{of} failed ({event.message}); retrying in "
+            f"{format_duration(float(d.get('delay_s') or 0))}"
         )
     if kind == "step_done":
-        return f"{d.get('action', 'done')} in {d.get('duration_s', 0):.1f} s"
+        if d.get("action") == "no-op":
+            return str(d.get("done") or "up to date")
+        tries = int(d.get("attempts") or 0)
+        after = f" ({tries} attempts)" if tries > 1 else ""
+        return f"{d.get('done') or d.get('action', 'done')}{_took(d)}{after}"
     if kind == "step_skipped":
-        return f"skipped: {event.message}"
+        return f"skipped ({event.message})" if event.message else "skipped"
     if kind == "step_failed":
-        return f"FAILED after {d.get('duration_s', 0):.1f} s: {event.message}"
+        return f"FAILED{_took(d, 'after')}: {event.message}"
     if kind == "step_interrupted":
         return f"interrupted: {event.message}"
-    if kind in {"run_note", "run_stopping", "run_finished", "step_destroying", "step_destroyed"}:
-        return event.message
+    if kind == "step_destroyed":
+        return f"{event.message}{_took(d)}"
+    if kind in {"step_progress", "run_note", "run_stopping", "run_finished", "step_destroying"}:
+        return event.message or None
     return None
+
+
+def _for_text(event: Event) -> bool:
+    """Whether a text sink shows `event` (a run that ended well is summed up on stdout)."""
+    return not (event.kind == "run_finished" and event.data.get("result") == "ok")
 
 
 class PlainSink:
@@ -138,7 +188,7 @@ class PlainSink:
         self._lock = threading.Lock()
 
     def emit(self, event: Event) -> None:
-        text = describe(event)
+        text = describe(event) if _for_text(event) else None
         if text is None:
             return
         stamp = datetime.fromtimestamp(event.ts).strftime("%H:%M:%S")
@@ -153,16 +203,16 @@ class PlainSink:
 
 @dataclass
 class _Row:
-    status: str = "waiting"
+    status: str = "pending"
+    running: bool = False
     started: float | None = None
     finished: float | None = None
     activity: str = ""
+    mark: str = " "
 
 
 class LiveSink:
     """A rich live table of steps: status with spinner, elapsed time, current activity."""
-
-    RUNNING = {"checking", "applying", "destroying"}
 
     def __init__(self, stream: TextIO) -> None:
         from rich.console import Console
@@ -178,6 +228,12 @@ class LiveSink:
     def emit(self, event: Event) -> None:
         with self._lock:
             self._apply(event)
+        # The table is final when the run ends: stop redrawing it, so what the command
+        # prints next (its summary) comes below it; a new run starts it again.
+        if event.kind == "run_finished":
+            self.live.stop()
+        elif event.kind == "run_started" and not self.live.is_started:
+            self.live.start()
 
     def _apply(self, event: Event) -> None:
         if event.kind == "run_started":
@@ -185,26 +241,30 @@ class LiveSink:
                 self.rows.setdefault(key, _Row())
             return
         if event.step is None:
-            text = describe(event)
+            text = describe(event) if _for_text(event) else None
             if text:
                 self.notes.append(redact(text))
             return
         row = self.rows.setdefault(event.step, _Row())
         text = describe(event) or ""
-        if event.kind == "step_checking":
-            row.status, row.started = "checking", event.ts
-        elif event.kind == "step_applying":
-            row.status = "applying"
-        elif event.kind == "step_destroying":
-            row.status, row.started = "destroying", event.ts
-        elif event.kind in {"step_done", "step_destroyed"}:
-            row.status, row.finished = str(event.data.get("action", "done")), event.ts
-        elif event.kind == "step_planned":
-            row.status = str(event.data.get("action"))
-        elif event.kind == "step_skipped":
-            row.status, row.finished = "skipped", event.ts
-        elif event.kind in {"step_failed", "step_interrupted"}:
-            row.status, row.finished = event.kind.removeprefix("step_"), event.ts
+        kind, d = event.kind, event.data
+        if kind == "step_checking":
+            row.status, row.running, row.started = "checking", True, event.ts
+        elif kind == "step_applying":
+            row.status = str(d.get("verb") or d.get("action", "applying"))
+        elif kind == "step_destroying":
+            row.status, row.running, row.started = "deleting", True, event.ts
+        elif kind in {"step_done", "step_destroyed"}:
+            outcome = str(d.get("outcome", "done"))
+            row.status = "up to date" if outcome == "unchanged" else str(d.get("verb") or outcome)
+            row.running, row.finished, row.mark = False, event.ts, _MARKS["done"]
+            if kind == "step_done" and outcome != "unchanged":
+                text = str(d.get("done") or text)  # the time column shows how long it took
+        elif kind == "step_planned":
+            row.status = str(d.get("action"))
+        elif kind in {"step_skipped", "step_failed", "step_interrupted"}:
+            row.status = kind.removeprefix("step_")
+            row.running, row.finished, row.mark = False, event.ts, _MARKS[row.status]
         row.activity = redact(text)
 
     def __rich__(self) -> Any:
@@ -217,9 +277,7 @@ class LiveSink:
         now = time.time()
         with self._lock:
             for key, row in self.rows.items():
-                mark: Any = (
-                    Spinner("dots") if row.status in self.RUNNING else _MARKS.get(row.status, " ")
-                )
+                mark: Any = Spinner("dots") if row.running else row.mark
                 end = row.finished or now
                 elapsed = f"{end - row.started:.0f}s" if row.started else ""
                 table.add_row(mark, key, row.status, elapsed, row.activity[:100])
@@ -232,12 +290,7 @@ class LiveSink:
 
 
 _MARKS = {
-    "no-op": "[green]✓[/]",
-    "created": "[green]✓[/]",
-    "updated": "[green]✓[/]",
-    "replaced": "[green]✓[/]",
-    "read": "[green]✓[/]",
-    "destroyed": "[green]✓[/]",
+    "done": "[green]✓[/]",
     "skipped": "[dim]-[/]",
     "failed": "[red]✗[/]",
     "interrupted": "[yellow]![/]",

@@ -34,6 +34,7 @@ def run(session: Session, *, target: str | None = None) -> int:
     """Lock the state, plan, confirm, apply; raises BatchImageError on failure."""
     from batchimage.commands.plan import has_changes, render_plan
     from batchimage.engine import handle_signals
+    from batchimage.ui import format_duration
 
     with session.journal(lock="apply") as journal:
         engine = session.engine(journal)
@@ -45,11 +46,8 @@ def run(session: Session, *, target: str | None = None) -> int:
             return 1
         with handle_signals(engine.flag):
             result = engine.apply(target=target)
-    counts = {c.action: 0 for c in result.changes}
-    for change in result.changes:
-        counts[change.action] += 1
-    done = ", ".join(f"{n} {action}" for action, n in counts.items()) or "nothing to do"
-    click.echo(f"apply complete: {done} (run {result.run_id})")
+    took = format_duration(result.duration_s)
+    click.echo(f"apply complete in {took}: {result.summary()} (run {result.run_id})")
     return 0
 
 

@@ -10,7 +10,7 @@ A step is one idempotent piece of the pipeline (one file per step: steps/verb_no
         def apply(self, ctx): ...              # make it so (PUT by deterministic name, tagged)
         @classmethod
         def destroy(cls, ctx, outputs): ...    # delete outputs.created(), from state alone
-        def describe(self): return "resource group bi-demo"
+        def describe(self): return "resource group bi-demo"   # a noun phrase, or "verb ..."
 
 Contracts the engine relies on:
 - `check` never writes. It returns None when the result does not exist (or is
@@ -23,6 +23,10 @@ Contracts the engine relies on:
 - `destroy` works from the recorded outputs only (the spec may have changed since), and
   deletes only `outputs.created()`; a resource already gone is success.
 - Outputs never hold a secret (no SecretStr fields; no keys, tokens or SAS URLs).
+- Progress words: `wording(action)` gives the `Verb` for what apply does ("creating" /
+  "created", counted as created in the summary). It is the action's verb unless the step
+  has its own: `verb`, or by default the first word of its kind (steps are verb_noun:
+  run_customize runs, generalize_vm generalizes, retire_pool retires).
 - A step reads other steps' outputs only through `ctx.output(...)`, and only of steps it
   lists in `depends_on` (available to check and apply) or `apply_needs` (steps that
   produce what apply consumes, e.g. the build VM for capture: they run only when this
@@ -115,7 +119,57 @@ class Clock:
             raise StepInterrupted("stopped while sleeping")
 
 
+@dataclass(frozen=True)
+class Verb:
+    """How progress words one kind of apply: create / creating / created, counted as created."""
+
+    base: str
+    doing: str
+    done: str
+    counts_as: Literal["created", "changed", "deleted", "read"]
+
+    def phrase(self, what: str, *, done: bool = False) -> str:
+        """ "creating gallery g" for `what` = "gallery g"; "deleting build resources" when
+        `what` starts with the verb already ("delete build resources")."""
+        word = self.done if done else self.doing
+        first, _, rest = what.partition(" ")
+        if first == self.base:
+            return f"{word} {rest}".strip()
+        return f"{word} {what}".strip()
+
+
+CREATE = Verb("create", "creating", "created", "created")
+UPDATE = Verb("update", "updating", "updated", "changed")
+REPLACE = Verb("replace", "replacing", "replaced", "changed")
+DELETE = Verb("delete", "deleting", "deleted", "deleted")
+READ = Verb("read", "reading", "read", "read")
+RUN = Verb("run", "running", "ran", "changed")
+
+ACTION_VERBS: dict[str, Verb] = {
+    "create": CREATE,
+    "update": UPDATE,
+    "replace": REPLACE,
+    "delete": DELETE,
+    "read": READ,
+}
+
+# The verb of a step whose kind starts with it (verb_noun) and whose apply is not a
+# create/update of one resource.
+KIND_VERBS: dict[str, Verb] = {
+    "run": RUN,
+    "generalize": Verb("generalize", "generalizing", "generalized", "changed"),
+    "retire": Verb("retire", "retiring", "retired", "deleted"),
+    "resolve": Verb("resolve", "resolving", "resolved", "read"),
+    "capture": Verb("capture", "capturing", "captured", "created"),
+    "export": Verb("export", "exporting", "exported", "created"),
+    "upload": Verb("upload", "uploading", "uploaded", "created"),
+}
+
+
 STEP_KINDS: dict[str, type[Step[Any]]] = {}
+
+WAIT_NOTE_S = 30.0  # the first "still waiting" note of a wait
+WAIT_REPEAT_S = 60.0  # then one note per this many seconds
 
 
 def _snake(name: str) -> str:
@@ -129,6 +183,7 @@ class Step(ABC, Generic[OutT]):
     outputs_type: ClassVar[type[Outputs]] = NoOutputs
     change: ClassVar[ChangeKind] = "update"
     read_only: ClassVar[bool] = False
+    verb: ClassVar[Verb | None] = None
     key: str = ""
     depends_on: Sequence[type[Step[Any]] | Step[Any]] = ()
     apply_needs: Sequence[type[Step[Any]] | Step[Any]] = ()
@@ -143,6 +198,8 @@ class Step(ABC, Generic[OutT]):
             cls.kind = _snake(cls.__name__)
         if "key" not in cls.__dict__:
             cls.key = cls.kind
+        if "verb" not in cls.__dict__ and cls.verb is None:
+            cls.verb = KIND_VERBS.get(cls.kind.split("_", 1)[0])
         if not getattr(cls, "__abstractmethods__", None):
             known = STEP_KINDS.get(cls.kind)
             if known is not None and known.__qualname__ != cls.__qualname__:
@@ -178,6 +235,13 @@ class Step(ABC, Generic[OutT]):
     def describe(self) -> str:
         """One line for people: what this step makes."""
         return self.key
+
+    def wording(self, action: str) -> Verb:
+        """The words for applying `action`: the step's own verb, else the action's."""
+        verb = self.verb or ACTION_VERBS.get(action) or Verb(action, action, action, "changed")
+        if self.read_only and verb.counts_as != "read":
+            verb = replace(verb, counts_as="read")
+        return verb
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.key}>"
@@ -353,10 +417,14 @@ class RunContext:
         timeout_s: float | None = None,
         waiter: Callable[[float], None] | None = None,
     ) -> T:
-        """Call `probe` until it returns non-None, reporting progress; honours Ctrl-C."""
+        """Call `probe` until it returns non-None, reporting progress; honours Ctrl-C.
+
+        Says nothing when the first probe succeeds; otherwise one `step_waiting` event
+        "waiting for <what>" now, then "still waiting for <what>" after `WAIT_NOTE_S`
+        and every `WAIT_REPEAT_S` (with `elapsed_s`), so logs show liveness, not noise.
+        """
         start = self.clock.monotonic()
-        next_note = 0.0
-        self.say(f"waiting for {what}")
+        next_note, noted = 0.0, False
         while True:
             value = probe()
             if value is not None:
@@ -367,15 +435,17 @@ class RunContext:
             if timeout_s is not None and elapsed > timeout_s:
                 raise TimeoutError(f"gave up waiting for {what} after {elapsed:.0f} s")
             if elapsed >= next_note:
+                still = "still " if noted else ""
                 self.events.emit(
                     Event(
                         "step_waiting",
                         step=self._key(),
-                        message=what,
-                        data={"elapsed_s": round(elapsed, 1)},
+                        message=f"{still}waiting for {what}",
+                        data={"what": what, "elapsed_s": round(elapsed, 1)},
                     )
                 )
-                next_note = elapsed + 10.0
+                next_note = elapsed + (WAIT_REPEAT_S if noted else WAIT_NOTE_S)
+                noted = True
             if waiter is not None:
                 waiter(min(interval_s, 0.5))
             else:

@@ -99,4 +99,4 @@ class CaptureClassic(DeletesCreated, Step[ClassicOutputs]):
         return None
 
     def describe(self) -> str:
-        return f"classic capture to {self.account}/{SYSTEM}/{self._blob_prefix()}*.vhd"
+        return f"capture VHDs to {self.account}/{SYSTEM}/{self._blob_prefix()}*.vhd (classic)"

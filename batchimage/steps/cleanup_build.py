@@ -15,7 +15,7 @@ from typing import Any
 from batchimage.azure.arm import GROUP, delete, exists, order_for_delete
 from batchimage.errors import BatchImageError, StepFailedError, TransientAzureError
 from batchimage.state import ResourceRef
-from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.steps.base import DELETE, Outputs, RunContext, Step
 
 
 class CleanupOutputs(Outputs):
@@ -113,6 +113,7 @@ class CleanupBuild(Step[CleanupOutputs]):
 
     kind = "cleanup_build"
     key = "cleanup"
+    verb = DELETE
 
     def __init__(self, spec: Any, build_keys: list[str], capture: list[Step[Any]]) -> None:
         self.build_keys = list(build_keys)
@@ -165,4 +166,4 @@ class CleanupBuild(Step[CleanupOutputs]):
         return None
 
     def describe(self) -> str:
-        return f"delete build resources ({self.policy})"
+        return "delete build resources"

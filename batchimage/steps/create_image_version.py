@@ -286,8 +286,8 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
                 )
 
     def describe(self) -> str:
-        what = "next version" if self.wanted == "auto" else f"version {self.wanted}"
-        return f"image {what} of {self.definition.definition.name} (image {self.image[:8]})"
+        what = "the next image version" if self.wanted == "auto" else f"image version {self.wanted}"
+        return f"{what} of {self.definition.definition.name} (image {self.image[:8]})"
 
 
 def _region(name: Any) -> str:

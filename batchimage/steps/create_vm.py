@@ -176,7 +176,7 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
             **{ROLE_TAG: BUILD_ROLE, IMAGE_TAG: n.image},
         )
         body = self._body(ctx, base, tags)
-        ctx.say(f"creating build VM {n.vm} ({spec.image.build.vm_size})")
+        ctx.say(f"VM size {spec.image.build.vm_size}")
         begin_and_wait(
             ctx,
             f"create VM {n.vm}",

@@ -199,7 +199,7 @@ class ExportVhd(DeletesCreated, Step[ExportOutputs]):
         )
 
     def describe(self) -> str:
-        return f"VHD export to {self.account}/{self.container}"
+        return f"export VHD to {self.account}/{self.container}"
 
 
 def _progress(text: Any) -> tuple[int, int]:

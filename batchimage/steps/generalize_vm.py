@@ -21,7 +21,7 @@ from batchimage.azure.errors import azure_call
 from batchimage.azure.names import IMAGE_TAG, BuildNames
 from batchimage.azure.runcommand import observe, run
 from batchimage.errors import StepFailedError
-from batchimage.steps.base import RunContext, Step, short_hash
+from batchimage.steps.base import RunContext, Step, Verb, short_hash
 from batchimage.steps.create_vm import CreateVm, VmOutputs, is_generalized, power_state, read_vm
 
 LINUX_DEPROVISION = "waagent -deprovision+user -force"
@@ -90,6 +90,9 @@ class GeneralizedOutputs(VmOutputs):
     """The build VM, ready to capture (generalized unless the spec turned that off)."""
 
     generalized: bool
+
+
+DEALLOCATE = Verb("deallocate", "deallocating", "deallocated", "changed")
 
 
 class GeneralizeVm(Step[GeneralizedOutputs]):
@@ -322,3 +325,6 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
 
     def describe(self) -> str:
         return f"generalize {self.names.vm}" if self.enabled else f"deallocate {self.names.vm}"
+
+    def wording(self, action: str) -> Verb:
+        return super().wording(action) if self.enabled else DEALLOCATE

@@ -31,10 +31,11 @@ class RunPreflight(Step[NoOutputs]):
     def check(self, ctx: RunContext) -> NoOutputs | None:
         report = run_checks(ctx, pinned_version=pinned_version(ctx))
         self.report = report
-        for result in report.results:
-            if result.status != "pass":
-                ctx.say(result.line(), check=result.name, status=result.status)
-        ctx.say(f"preflight: {report.summary()}")
+        problems = [result for result in report.results if result.status != "pass"]
+        for result in problems:
+            ctx.say(result.line(), check=result.name, status=result.status)
+        if problems:  # else the step's done line says "ran preflight checks: 13 passed"
+            ctx.say(f"preflight checks: {report.summary()}")
         report.raise_if_failed()
         return NoOutputs()
 

@@ -15,7 +15,7 @@ from azure.batch import models as bm
 from batchimage.azure.batch_pools import BatchPools, find_account, metadata_of
 from batchimage.azure.pool_config import META_SMOKE
 from batchimage.azure.pool_smoke import run_smoke_test
-from batchimage.steps.base import RunContext, Step, short_hash
+from batchimage.steps.base import RunContext, Step, Verb, short_hash
 from batchimage.steps.create_pool import CreatePool
 from batchimage.steps.pool_common import DriftOutputs, account_group
 
@@ -31,6 +31,7 @@ class RunSmokeTest(Step[SmokeOutputs]):
     """The smoke test of one spec pool, on its newest pool."""
 
     kind = "run_smoke_test"
+    verb = Verb("run", "running", "ran", "read")  # a test changes nothing
 
     def __init__(self, spec: Any, pool: Any, pool_step: CreatePool) -> None:
         assert pool.smoke_test is not None

@@ -1,10 +1,16 @@
 """`batchimage apply --yes` then `batchimage destroy --yes` as real subprocesses on a
 sandbox spec: everything the pipeline created is gone (gallery, definition, version,
 pools, build resources), the seeded resources it only used remain, and a second destroy
-is a no-op that exits 0."""
+is a no-op that exits 0.
+
+The same runs check what a CI log shows (stderr is not a terminal): one time-stamped line
+per event, no line twice, each step's own verb (cleanup deletes, customize runs), times
+only where they tell something, and the summary on stdout."""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from pathlib import Path
 
 from batchimage.azure.clients import AzureClients
@@ -27,6 +33,26 @@ def test_destroy_removes_what_apply_created_and_keeps_the_rest(
 
     applied = cli(spec_path.parent, env, "apply", spec_path.name, "--yes")
     assert applied.returncode == 0, applied.stdout + applied.stderr
+    first = progress_lines(applied.stderr)
+    for line in (
+        "preflight: ran preflight checks: 13 passed",
+        f"capture.gallery: creating gallery {gallery}",
+        "customize.0: ran customize step 0 'install tools'",
+        "cleanup: deleting build resources",
+    ):
+        assert line in first, line
+    assert any(re.fullmatch(r"generalize: generalized \S+-vm( in [\d.]+ s)?", x) for x in first)
+    assert any(re.fullmatch(r"cleanup: deleted build resources( in [\d.]+ s)?", x) for x in first)
+    assert any(re.fullmatch(r"cleanup: deleted \S+-vm", x) for x in first)
+    assert not [x for x in first if x.startswith("cleanup: created")]
+    assert summary(applied.stdout) == "7 created, 3 changed, 1 deleted, 2 unchanged, 2 read"
+
+    again = cli(spec_path.parent, env, "apply", spec_path.name, "--yes")
+    assert again.returncode == 0, again.stdout + again.stderr
+    second = progress_lines(again.stderr)
+    assert "cleanup: up to date" in second and "build.vm: skipped (not needed)" in second
+    assert not [x for x in second if "waiting" in x or "creat" in x or "delet" in x]
+    assert summary(again.stdout) == "0 created, 0 changed, 0 deleted, 9 unchanged, 6 skipped"
     version_id = pools.outputs(spec_path, "capture.version")["version_id"]
     assert pools.resource(version_id) is not None
     assert gallery in {
@@ -37,6 +63,9 @@ def test_destroy_removes_what_apply_created_and_keeps_the_rest(
     destroyed = cli(spec_path.parent, env, "destroy", spec_path.name, "--yes")
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
     assert "destroy complete" in destroyed.stdout
+    gone = progress_lines(destroyed.stderr)
+    assert f"pool.{pool_id}: deleting {pool_id}" in gone
+    assert any(re.fullmatch(rf"pool\.{pool_id}: deleted {pool_id}( in .+)?", x) for x in gone)
 
     assert pools.resource(version_id) is None
     galleries = {g.name for g in clients.compute.galleries.list_by_resource_group("sandbox-rg")}
@@ -53,3 +82,25 @@ def test_destroy_removes_what_apply_created_and_keeps_the_rest(
     assert again.returncode == 0, again.stdout + again.stderr
     assert "nothing to destroy" in again.stdout
     assert pools.admin.counters()["writes"] == 0
+
+
+STAMP = re.compile(r"\d\d:\d\d:\d\d ")
+
+
+def progress_lines(stderr: str) -> list[str]:
+    """The progress lines without their time stamps, after checking the log's shape:
+    every line stamped, none repeated, no "0 s so far" or sub-second times."""
+    lines = stderr.splitlines()
+    assert lines and all(STAMP.match(line) for line in lines), stderr
+    text = [line[9:] for line in lines]
+    repeated = [line for line, n in Counter(text).items() if n > 1]
+    assert not repeated, repeated
+    assert not [x for x in text if "so far" in x or re.search(r" (in|after) 0\.\d s", x)]
+    return text
+
+
+def summary(stdout: str) -> str:
+    """The counts of the `apply complete in T: ... (run R)` line."""
+    found = re.search(r"^apply complete in [^:]+: (.*) \(run \S+\)$", stdout, re.M)
+    assert found, stdout
+    return found.group(1)

@@ -361,7 +361,9 @@ def test_interrupt_during_a_wait_leaves_the_step_in_flight(tmp_path: Path) -> No
     assert time.monotonic() - started < 2
     assert h.state().steps["a"].status == StepStatus.IN_FLIGHT
     waits = [e for e in h.sink.events if e.kind == "step_waiting"]
-    assert waits and waits[0].message == "thing a to appear"
+    assert [(e.message, e.data["what"]) for e in waits] == [
+        ("waiting for thing a to appear", "thing a to appear")  # one note, not one per probe
+    ]
 
     spec.behaviour.clear()
     result = Harness(tmp_path, spec).apply(chain())
