@@ -47,27 +47,44 @@ class CloudProfile:
         return self.ca_bundle or True
 
 
-PUBLIC = CloudProfile(
-    name="public",
-    arm_endpoint="https://management.azure.com",
-    authority_host="https://login.microsoftonline.com",
-    arm_scope="https://management.azure.com/.default",
-)
-US_GOVERNMENT = CloudProfile(
-    name="usgov",
-    arm_endpoint="https://management.usgovcloudapi.net",
-    authority_host="https://login.microsoftonline.us",
-    arm_scope="https://management.usgovcloudapi.net/.default",
+def custom(
+    arm_endpoint: str,
+    authority_host: str,
+    *,
+    audience: str | None = None,
+    ca_bundle: str | None = None,
+    storage_suffix: str = "core.windows.net",
+    batch_scope: str = BATCH_SCOPE,
+    name: str = "custom",
+) -> CloudProfile:
+    """A profile for an ARM endpoint (a built-in cloud, Azure Stack Hub, a private cloud)."""
+    arm = arm_endpoint.rstrip("/")
+    scope_base = (audience or arm).rstrip("/")
+    return CloudProfile(
+        name=name,
+        arm_endpoint=arm,
+        authority_host=authority_host.rstrip("/"),
+        arm_scope=f"{scope_base}/.default",
+        batch_scope=batch_scope,
+        storage_suffix=storage_suffix,
+        ca_bundle=ca_bundle,
+    )
+
+
+PUBLIC = custom("https://management.azure.com", "https://login.microsoftonline.com", name="public")
+US_GOVERNMENT = custom(
+    "https://management.usgovcloudapi.net",
+    "https://login.microsoftonline.us",
     batch_scope="https://batch.core.usgovcloudapi.net//.default",
     storage_suffix="core.usgovcloudapi.net",
+    name="usgov",
 )
-CHINA = CloudProfile(
-    name="china",
-    arm_endpoint="https://management.chinacloudapi.cn",
-    authority_host="https://login.chinacloudapi.cn",
-    arm_scope="https://management.chinacloudapi.cn/.default",
+CHINA = custom(
+    "https://management.chinacloudapi.cn",
+    "https://login.chinacloudapi.cn",
     batch_scope="https://batch.chinacloudapi.cn//.default",
     storage_suffix="core.chinacloudapi.cn",
+    name="china",
 )
 ALIASES = {
     "public": PUBLIC,
@@ -78,29 +95,6 @@ ALIASES = {
     "china": CHINA,
     "azurechinacloud": CHINA,
 }
-
-
-def custom(
-    arm_endpoint: str,
-    authority_host: str,
-    *,
-    audience: str | None = None,
-    ca_bundle: str | None = None,
-    storage_suffix: str = "core.windows.net",
-    batch_scope: str = BATCH_SCOPE,
-) -> CloudProfile:
-    """A profile for any ARM endpoint (Azure Stack Hub, a private cloud)."""
-    arm = arm_endpoint.rstrip("/")
-    scope_base = (audience or arm).rstrip("/")
-    return CloudProfile(
-        name="custom",
-        arm_endpoint=arm,
-        authority_host=authority_host.rstrip("/"),
-        arm_scope=f"{scope_base}/.default",
-        batch_scope=batch_scope,
-        storage_suffix=storage_suffix,
-        ca_bundle=ca_bundle,
-    )
 
 
 def from_metadata(

@@ -3,6 +3,10 @@ examples here with the request they stand for and the prerequisites they need.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
+
 from azure.mgmt.batch.models import AutoStorageBaseProperties, BatchAccountCreateParameters
 from azure.mgmt.network.models import (
     AddressSpace,
@@ -22,10 +26,24 @@ from azure.mgmt.storage.models import (
 
 from batchimage.azure.clients import AzureClients
 from batchimage.sandbox.connection import Connection
-from tests.sandbox.conformance import Case
+from tests.sandbox.conformance import Case, replay
 
 GROUP = "/subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}"
 PROVIDERS = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers"
+Setup = Callable[[AzureClients, Connection], None]
+
+
+def created_then_updated(example: str, path: str, setup: Setup | None = None) -> list[Case]:
+    """The example's PUT as a create (201) and as an update (200); the update case makes the
+    resource first, so it does not count on the create case having run in its sandbox."""
+    create = Case(example, "PUT", path, 201, body="parameters", setup=setup)
+
+    def made(clients: AzureClients, conn: Connection) -> None:
+        if setup is not None:
+            setup(clients, conn)
+        replay(create, conn, clients)[0].raise_for_status()
+
+    return [create, replace(create, status=200, setup=made)]
 
 
 def _group(clients: AzureClients, name: str, location: str = "eastus") -> None:
@@ -106,8 +124,7 @@ def batch_sampleacct(clients: AzureClients, conn: Connection) -> None:
 
 
 CASES = [
-    Case("resources/2025-04-01/CreateResourceGroup.json", "PUT", GROUP, 201, body="parameters"),
-    Case("resources/2025-04-01/CreateResourceGroup.json", "PUT", GROUP, 200, body="parameters"),
+    *created_then_updated("resources/2025-04-01/CreateResourceGroup.json", GROUP),
     Case(
         "resources/2024-03-01/ForceDeleteVMsAndVMSSInResourceGroup.json",
         "DELETE",
@@ -116,20 +133,9 @@ CASES = [
         query={"forceDeletionTypes": "Microsoft.Compute/virtualMachines"},
         setup=group_for_delete,
     ),
-    Case(
+    *created_then_updated(
         "network/2025-05-01/VirtualNetworkCreateSubnet.json",
-        "PUT",
         PROVIDERS + "/Microsoft.Network/virtualNetworks/{virtualNetworkName}",
-        201,
-        body="parameters",
-        setup=lambda c, _: _group(c, "rg1"),
-    ),
-    Case(
-        "network/2025-05-01/VirtualNetworkCreateSubnet.json",
-        "PUT",
-        PROVIDERS + "/Microsoft.Network/virtualNetworks/{virtualNetworkName}",
-        200,
-        body="parameters",
         setup=lambda c, _: _group(c, "rg1"),
     ),
     Case(
@@ -169,8 +175,12 @@ CASES = [
 # -- Batch data plane (paths relative to the seeded Batch account's endpoint) -----------
 
 
+def batch_pool(pool_id: str) -> Setup:
+    """Setup: an Ubuntu 20.04 pool with a start task (the examples' pool), unless it exists."""
+    return partial(_batch_pool, pool_id=pool_id)
+
+
 def _batch_pool(clients: AzureClients, conn: Connection, pool_id: str) -> None:
-    """An Ubuntu 20.04 pool with a start task (the examples' pool), unless it exists."""
     import contextlib
 
     from azure.batch import models as bm
@@ -201,60 +211,55 @@ def _batch_pool(clients: AzureClients, conn: Connection, pool_id: str) -> None:
         batch.create_pool(options)
 
 
+BatchCase = partial(Case, plane="batch")  # paths relative to the Batch account endpoint
+
 BATCH_CASES = [
-    Case(
+    BatchCase(
         "batch-dataplane/2024-07-01.20.0/AccountListSupportedImages.json",
         "GET",
         "/supportedimages",
         200,
-        plane="batch",
     ),
-    Case(
+    BatchCase(
         "batch-dataplane/2025-06-01.21.0/Pools_CreatePool_VirtualMachineConfiguration.json",
         "POST",
         "/pools",
         201,
         body="pool",
-        plane="batch",
     ),
-    Case(
+    BatchCase(
         "batch-dataplane/2025-06-01/Pools_CreatePool_OSDisk.json",
         "POST",
         "/pools",
         201,
         body="pool",
-        plane="batch",
     ),
-    Case(
+    BatchCase(
         "batch-dataplane/2025-06-01.21.0/Pools_GetPool_Basic.json",
         "GET",
         "/pools/{poolId}",
         200,
-        plane="batch",
-        setup=lambda c, conn: _batch_pool(c, conn, "pool"),
+        setup=batch_pool("pool"),
     ),
-    Case(
+    BatchCase(
         "batch-dataplane/2025-06-01.21.0/Pools_PoolExists.json",
         "HEAD",
         "/pools/{poolId}",
         404,
-        plane="batch",
     ),
-    Case(
+    BatchCase(
         "batch-dataplane/2025-06-01.21.0/Pools_PoolExists.json",
         "HEAD",
         "/pools/{poolId}",
         200,
-        plane="batch",
-        setup=lambda c, conn: _batch_pool(c, conn, "poolId"),
+        setup=batch_pool("poolId"),
     ),
-    Case(
+    BatchCase(
         "batch-dataplane/2025-06-01/Pools_DeletePool.json",
         "DELETE",
         "/pools/{poolId}",
         202,
-        plane="batch",
-        setup=lambda c, conn: _batch_pool(c, conn, "poolId"),
+        setup=batch_pool("poolId"),
     ),
 ]
 CASES += BATCH_CASES

@@ -24,6 +24,55 @@ def _baked(world: World, vm: dict[str, Any]) -> dict[str, Any]:
     return disk
 
 
+def _idle(call: Call, record: dict[str, Any]) -> dict[str, Any]:
+    """`record`, unless an operation on it still runs (409 AnotherOperationInProgress)."""
+    if arm.busy(call.world, record):
+        raise arm.another_operation(call.world, record)
+    return record
+
+
+def _start(
+    call: Call,
+    record: dict[str, Any],
+    timer: tuple[str, float],
+    done: str,
+    failed: str,
+    args: dict[str, Any],
+) -> Reply:
+    """Start an operation on `record` (busy until it ends; `timer`: the configured duration
+    key and its default seconds) and answer 202 Accepted with its URLs."""
+    op = lro.start(
+        call,
+        namespace=vms.NS,
+        duration=call.world.config.duration(*timer),
+        done=done,
+        failed=failed,
+        args=args,
+        location=record["location"],
+    )
+    record["_op"] = op["id"]
+    call.store.touch()
+    return lro.accepted(call.world, op, async_op=True)
+
+
+def _settled(world: World, record: dict[str, Any] | None) -> None:
+    """The operation on `record` (if it still exists) has ended."""
+    if record is not None:
+        record.pop("_op", None)
+        world.store.touch()
+
+
+def _succeeding(
+    world: World, record: dict[str, Any] | None, args: dict[str, Any], gone: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(record, operation) of an operation ending well; fails it with `gone` when the
+    record was deleted meanwhile."""
+    if record is None:
+        raise errors.not_allowed(gone)
+    record.pop("_op", None)
+    return record, lro.operations(world)[args["operation"]]
+
+
 # -- managed images ----------------------------------------------------------------------
 
 
@@ -130,9 +179,7 @@ def image_after_delete(world: World, record: dict[str, Any]) -> None:
 def capture(call: Call) -> Reply:
     from batchimage.sandbox.services.compute.urls import VIRTUAL_MACHINES
 
-    vm = VIRTUAL_MACHINES.find(call)
-    if arm.busy(call.world, vm):
-        raise arm.another_operation(call.world, vm)
+    vm = _idle(call, VIRTUAL_MACHINES.find(call))
     body = call.json_object()
     for key in ("vhdPrefix", "destinationContainerName"):
         if not body.get(key):
@@ -147,22 +194,14 @@ def capture(call: Call) -> Reply:
         raise errors.not_allowed(
             "Capture operation cannot be completed because the VM is not generalized."
         )
-    op = lro.start(
-        call,
-        namespace=vms.NS,
-        duration=call.world.config.duration("vm.capture", 60.0),
-        done="compute.captured",
-        failed="compute.capture_failed",
-        args={
-            "vm": vm["id"],
-            "prefix": str(body["vhdPrefix"]),
-            "container": str(body["destinationContainerName"]),
-        },
-        location=vm["location"],
+    args = {
+        "vm": vm["id"],
+        "prefix": str(body["vhdPrefix"]),
+        "container": str(body["destinationContainerName"]),
+    }
+    return _start(
+        call, vm, ("vm.capture", 60.0), "compute.captured", "compute.capture_failed", args
     )
-    vm["_op"] = op["id"]
-    call.store.touch()
-    return lro.accepted(call.world, op, async_op=True)
 
 
 def capture_template(
@@ -217,11 +256,8 @@ def capture_template(
 
 @action("compute.captured")
 def _captured(world: World, args: dict[str, Any]) -> None:
-    vm = vms.find_vm(world, args["vm"])
-    op = lro.operations(world)[args["operation"]]
-    if vm is None:
-        raise errors.not_allowed("The virtual machine was deleted during the capture.")
-    vm.pop("_op", None)
+    gone = "The virtual machine was deleted during the capture."
+    vm, op = _succeeding(world, vms.find_vm(world, args["vm"]), args, gone)
     source = vms.vhd_ref(world, vm)
     assert source is not None
     guid = str(uuid.uuid4())
@@ -241,10 +277,7 @@ def _captured(world: World, args: dict[str, Any]) -> None:
 
 @action("compute.capture_failed")
 def _capture_failed(world: World, args: dict[str, Any]) -> None:
-    vm = vms.find_vm(world, args["vm"])
-    if vm is not None:
-        vm.pop("_op", None)
-        world.store.touch()
+    _settled(world, vms.find_vm(world, args["vm"]))
 
 
 # -- disk export -------------------------------------------------------------------------
@@ -257,9 +290,7 @@ def _disk(call: Call) -> dict[str, Any]:
 
 
 def grant_access(call: Call) -> Reply:
-    record = _disk(call)
-    if arm.busy(call.world, record):
-        raise arm.another_operation(call.world, record)
+    record = _idle(call, _disk(call))
     body = call.json_object()
     access = str(body.get("access") or "")
     if access.lower() != "read":
@@ -276,27 +307,20 @@ def grant_access(call: Call) -> Reply:
             f"Access not permitted because disk {record['name']} is currently attached to "
             f"running VM {vm['id']}."
         )
-    op = lro.start(
+    return _start(
         call,
-        namespace=vms.NS,
-        duration=call.world.config.duration("disk.grant_access", 10.0),
-        done="compute.access_granted",
-        failed="compute.access_failed",
-        args={"id": record["id"], "seconds": seconds},
-        location=record["location"],
+        record,
+        ("disk.grant_access", 10.0),
+        "compute.access_granted",
+        "compute.access_failed",
+        {"id": record["id"], "seconds": seconds},
     )
-    record["_op"] = op["id"]
-    call.store.touch()
-    return lro.accepted(call.world, op, async_op=True)
 
 
 @action("compute.access_granted")
 def _access_granted(world: World, args: dict[str, Any]) -> None:
-    record = arm.get(world, args["id"])
-    op = lro.operations(world)[args["operation"]]
-    if record is None:
-        raise errors.not_allowed("The disk was deleted while access was being granted.")
-    record.pop("_op", None)
+    gone = "The disk was deleted while access was being granted."
+    record, op = _succeeding(world, arm.get(world, args["id"]), args, gone)
     ref = blobs.BlobRef(**record["_sas"]) if record.get("_sas") else blobs.new_export_ref()
     disk = content.of(world, record) or content.normalise(
         {
@@ -312,28 +336,19 @@ def _access_granted(world: World, args: dict[str, Any]) -> None:
 
 @action("compute.access_failed")
 def _access_failed(world: World, args: dict[str, Any]) -> None:
-    record = arm.get(world, args["id"])
-    if record is not None:
-        record.pop("_op", None)
-        world.store.touch()
+    _settled(world, arm.get(world, args["id"]))
 
 
 def revoke_access(call: Call) -> Reply:
-    record = _disk(call)
-    if arm.busy(call.world, record):
-        raise arm.another_operation(call.world, record)
-    op = lro.start(
+    record = _idle(call, _disk(call))
+    return _start(
         call,
-        namespace=vms.NS,
-        duration=call.world.config.duration("disk.revoke_access", 5.0),
-        done="compute.access_revoked",
-        failed="compute.access_failed",
-        args={"id": record["id"]},
-        location=record["location"],
+        record,
+        ("disk.revoke_access", 5.0),
+        "compute.access_revoked",
+        "compute.access_failed",
+        {"id": record["id"]},
     )
-    record["_op"] = op["id"]
-    call.store.touch()
-    return lro.accepted(call.world, op, async_op=True)
 
 
 @action("compute.access_revoked")
