@@ -522,11 +522,11 @@ class Engine:
         return Change(key, rec.kind, "delete", f"deleted {names}")
 
     def _emit_start(self, command: str) -> None:
+        steps = f": {len(self.nodes)} steps" if command == "apply" else ""
         self.ctx.events.emit(
             Event(
                 "run_started",
-                message=f"{command} {self.ctx.pipeline}: {len(self.nodes)} steps "
-                f"(run {self.ctx.run_id})",
+                message=f"{command} {self.ctx.pipeline}{steps} (run {self.ctx.run_id})",
                 data={
                     "command": command,
                     "pipeline": self.ctx.pipeline,

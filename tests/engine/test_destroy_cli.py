@@ -34,6 +34,7 @@ def test_destroy_removes_what_apply_created_and_keeps_the_rest(
     applied = cli(spec_path.parent, env, "apply", spec_path.name, "--yes")
     assert applied.returncode == 0, applied.stdout + applied.stderr
     first = progress_lines(applied.stderr)
+    assert re.fullmatch(rf"apply {spec.name}: 15 steps \(run \S+\)", first[0]), first[0]
     for line in (
         "preflight: ran preflight checks: 13 passed",
         f"capture.gallery: creating gallery {gallery}",
@@ -64,6 +65,7 @@ def test_destroy_removes_what_apply_created_and_keeps_the_rest(
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
     assert "destroy complete" in destroyed.stdout
     gone = progress_lines(destroyed.stderr)
+    assert re.fullmatch(rf"destroy {spec.name} \(run \S+\)", gone[0]), gone[0]
     assert f"pool.{pool_id}: deleting {pool_id}" in gone
     assert any(re.fullmatch(rf"pool\.{pool_id}: deleted {pool_id}( in .+)?", x) for x in gone)
 
