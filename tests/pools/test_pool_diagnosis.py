@@ -47,9 +47,14 @@ def test_subscription_quota_names_the_quota_and_the_numbers(
 
 
 def test_batch_account_quota_names_the_quota_and_the_numbers(
-    pools: PoolHarness, clients: AzureClients, sandbox: Connection, unique: Callable[[str], str]
+    pools: PoolHarness,
+    clients: AzureClients,
+    sandbox: Connection,
+    unique: Callable[[str], str],
+    batch_rules: Callable[..., None],
 ) -> None:
     account = unique("bsacct")
+    batch_rules(account_quotas={account: {"families": {"standardDSv3Family": 100}}})
     storage = (  # auto-storage: where the image build stages its files
         f"/subscriptions/{sandbox.subscription_id}/resourceGroups/{sandbox.resource_group}"
         f"/providers/Microsoft.Storage/storageAccounts/{sandbox.storage_account}"

@@ -18,7 +18,8 @@ from batchimage.sandbox.connection import Connection
 
 UBUNTU = bm.BatchVmImageReference(publisher="canonical", offer="ubuntu-24_04-lts", sku="server")
 UBUNTU_AGENT = "batch.node.ubuntu 24.04"
-RULE_KEYS = ("start_task_rules", "task_rules", "allocation_failures", "core_quotas")
+RULE_KEYS = ("start_task_rules", "task_rules", "allocation_failures")
+QUOTA_KEYS = ("core_quotas", "account_quotas")
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def batch_rules(admin: SandboxAdmin) -> Iterator[Callable[..., None]]:
         admin.configure(batch=rules)
 
     yield configure
-    admin.configure(batch={**{k: [] for k in RULE_KEYS}, "core_quotas": {}})
+    admin.configure(batch={**{k: [] for k in RULE_KEYS}, **{k: {} for k in QUOTA_KEYS}})
     admin.configure(batch={"low_priority_retired": True})
 
 

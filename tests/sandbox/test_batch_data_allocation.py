@@ -98,7 +98,7 @@ def test_batch_service_quotas(
 ) -> None:
     name = unique("bsq")
     client = new_account(clients, sandbox, name)
-    batch_rules(core_quotas={name: {"dedicated": 4, "low_priority": 2}})
+    batch_rules(account_quotas={name: {"dedicated": 4, "low_priority": 2}})
     client.create_pool(pool_options("dedicated", target_dedicated_nodes=3))
     pool = wait_steady(client, "dedicated")
     assert pool.current_dedicated_nodes == 2  # 4 vCPUs of D2s_v3 nodes
@@ -113,7 +113,10 @@ def test_batch_service_quotas(
     assert "retired" in {v.name: v.value for v in retired.error_values}["Reason"]
 
     batch_rules(
-        low_priority_retired=False, core_quotas={name: {"dedicated": 1000, "low_priority": 2}}
+        low_priority_retired=False,
+        account_quotas={
+            name: {"dedicated": 1000, "low_priority": 2, "families": {"standardDSv3Family": 100}}
+        },
     )
     client.create_pool(pool_options("lowpri", target_low_priority_nodes=2))
     low = wait_steady(client, "lowpri")

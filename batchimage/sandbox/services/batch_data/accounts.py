@@ -8,7 +8,7 @@ from typing import Any
 
 from batchimage.sandbox.apierrors import ApiError
 from batchimage.sandbox.context import Call, World
-from batchimage.sandbox.services.batch_management.models import find_account
+from batchimage.sandbox.services.batch_management.models import find_account, properties
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def account_of(world: World, name: str) -> Account | None:
     record = find_account(world, name)
     if record is None:
         return None
-    props = record.get("properties", {})
+    props = properties(world, record)
     return Account(
         name=record["name"],
         subscription_id=record["id"].split("/")[2],

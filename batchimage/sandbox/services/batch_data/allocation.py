@@ -3,24 +3,28 @@ time; surplus nodes leave at once, new nodes arrive when the resize completes, l
 vCPU quotas and configured allocation failures (reported in `resizeErrors`). Stop resize
 goes `stopping -> steady`; delete empties the pool, then forgets it.
 
-Quotas, as Azure documents them: Batch-service accounts use the account's dedicated (and
-per VM family) and low-priority vCPU quotas; low-priority nodes were retired on
-2025-09-30 (see rules.low_priority_retired). User-subscription accounts get Spot nodes
-for low-priority targets and the subscription's regional vCPU quotas apply (errors come
-back as AllocationFailed with the Compute provider's error).
+Quotas, as Azure documents them (values: batch_management.quotas): Batch-service accounts
+use the account's dedicated vCPU quota and, when `dedicatedCoreQuotaPerVMFamilyEnforced`,
+the quota of the VM size's family too; low-priority nodes the low-priority vCPU quota
+(without families). Low-priority nodes were retired on 2025-09-30 (see
+rules.low_priority_retired). A resize gets as many nodes as fit in every quota and ends
+`steady` with the resize error of the quota that ran out. User-subscription accounts get
+Spot nodes for low-priority targets and the subscription's regional vCPU quotas apply
+(errors come back as AllocationFailed with the Compute provider's error).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from batchimage.sandbox.context import World
 from batchimage.sandbox.services.batch_data import catalog, nodes, pools, rules, samples, timers
 from batchimage.sandbox.services.batch_data.accounts import Account, account_of
 from batchimage.sandbox.services.batch_data.wire import seconds_of
+from batchimage.sandbox.services.batch_management import quotas
 
-USER_SUBSCRIPTION_CORES = 1000  # default regional vCPU quota (dedicated, Spot) in the sandbox
 RETIRED = (
     "Low-priority VMs were retired on 30 September 2025 and cannot be allocated in Batch "
     "accounts in Batch service pool allocation mode; use Spot VMs from a Batch account in "
@@ -160,58 +164,66 @@ def _grant(
     size = catalog.vm_size(record["vmSize"])
     cores = size.cores if size else 1
     limits = _limits(world, account, dedicated, size)
-    allowed = want
-    for limit in limits:
-        allowed = min(allowed, max(limit["quota"] - limit["used"], 0) // cores)
+    fits = [max(limit.quota - limit.used, 0) // cores for limit in limits]
+    allowed = min([want, *fits])
     if allowed >= want:
         return want, None
-    short = min(limits, key=lambda lim: max(lim["quota"] - lim["used"], 0) // cores)
+    short = limits[fits.index(min(fits))]
     if account.mode == "UserSubscription":
-        return allowed, _subscription_quota(world, account, kind, short, want * cores)
-    return allowed, {"code": short["code"], "message": short["message"]}
+        return allowed, _subscription_quota(account, kind, short, want * cores)
+    return allowed, {"code": short.code, "message": short.message}
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One vCPU quota a resize must fit in: its size, what the account's nodes use, and
+    the resize error that says it is reached."""
+
+    quota: int
+    used: int
+    code: str = ""
+    message: str = ""
+    name: str = ""
 
 
 def _limits(
     world: World, account: Account, dedicated: bool, size: catalog.VmSize | None
-) -> list[dict[str, Any]]:
+) -> list[Limit]:
+    """The quotas new nodes of this kind count against (an account's resize errors: the
+    SDK's PoolResizeErrorCodes; messages as the service words them)."""
     props = account.properties
-    field = "dedicated" if dedicated else "low_priority"
     used_total, used_family = _used(world, account, dedicated, size.family if size else "")
     if account.mode == "UserSubscription":
-        quota = rules.core_quota(world, account.name, field)
-        quota = USER_SUBSCRIPTION_CORES if quota is None else quota
+        quota = quotas.subscription_cores(world, account.name, dedicated)
         name = "Total Regional Cores" if dedicated else "Total Regional Low-priority vCPUs"
-        return [{"quota": quota, "used": used_total, "name": name}]
+        return [Limit(quota, used_total, name=name)]
     if not dedicated:
-        quota = rules.core_quota(world, account.name, field)
         return [
-            {
-                "quota": int(props.get("lowPriorityCoreQuota", 0)) if quota is None else quota,
-                "used": used_total,
-                "code": "AccountLowPriorityCoreQuotaReached",
-                "message": "The specified account has reached low priority core quota",
-            }
+            Limit(
+                int(props.get("lowPriorityCoreQuota") or 0),
+                used_total,
+                "AccountLowPriorityCoreQuotaReached",
+                "The specified account has reached low priority core quota",
+            )
         ]
-    quota = rules.core_quota(world, account.name, field)
     limits = [
-        {
-            "quota": int(props.get("dedicatedCoreQuota", 0)) if quota is None else quota,
-            "used": used_total,
-            "code": "AccountCoreQuotaReached",
-            "message": "The specified account has reached core quota",
-        }
+        Limit(
+            int(props.get("dedicatedCoreQuota") or 0),
+            used_total,
+            "AccountCoreQuotaReached",
+            "The specified account has reached core quota",
+        )
     ]
     families = {f["name"].lower(): f for f in props.get("dedicatedCoreQuotaPerVMFamily") or []}
     family = families.get(size.family.lower()) if size else None
     if props.get("dedicatedCoreQuotaPerVMFamilyEnforced") and family is not None:
         limits.append(
-            {
-                "quota": int(family["coreQuota"]),
-                "used": used_family,
-                "code": "AccountVMSeriesCoreQuotaReached",
-                "message": f"The specified account has reached VM series core quota for "
-                f"{family['name']}",
-            }
+            Limit(
+                int(family["coreQuota"]),
+                used_family,
+                "AccountVMSeriesCoreQuotaReached",
+                f"The specified account has reached VM series core quota for {family['name']}",
+            )
         )
     return limits
 
@@ -246,17 +258,15 @@ def _allocation_failed(kind: str, values: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _subscription_quota(
-    world: World, account: Account, kind: str, limit: dict[str, Any], required: int
-) -> dict[str, Any]:
+def _subscription_quota(account: Account, kind: str, limit: Limit, required: int) -> dict[str, Any]:
     """A user-subscription pool hitting the subscription's quota: the Compute error inside."""
-    usage = limit["used"]
+    usage = limit.used
     provider = {
         "error": {
             "code": "OperationNotAllowed",
             "message": f"Operation could not be completed as it results in exceeding approved "
-            f"{limit['name']} quota. Additional details - Deployment Model: Resource Manager, "
-            f"Location: {account.location}, Current Limit: {limit['quota']}, Current Usage: "
+            f"{limit.name} quota. Additional details - Deployment Model: Resource Manager, "
+            f"Location: {account.location}, Current Limit: {limit.quota}, Current Usage: "
             f"{usage}, Additional Required: {required}, (Minimum) New Limit Required: "
             f"{usage + required}. Submit a request for Quota increase.",
         }
@@ -264,7 +274,7 @@ def _subscription_quota(
     return _allocation_failed(
         kind,
         {
-            "Reason": f"The subscription's {limit['name']} quota is too small for this allocation.",
+            "Reason": f"The subscription's {limit.name} quota is too small for this allocation.",
             "Provider Error Json": json.dumps(provider),
             "Provider Error Json Truncated": "False",
         },

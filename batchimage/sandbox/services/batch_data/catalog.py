@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from batchimage.sandbox.services.batch_data.wire import stamp
+from batchimage.sandbox.services.compute import catalog as compute_catalog
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "batch_supported_images.json"
 WINDOWS_AGENT = "batch.node.windows amd64"
@@ -83,7 +84,11 @@ _FAMILY_NAMES = {
 
 
 def vm_size(name: str) -> VmSize | None:
-    """Cores and family of an Azure VM size name (`Standard_D2s_v3`), None if not one."""
+    """Cores and quota family of an Azure VM size name (`Standard_D2s_v3`): the Compute
+    catalogue's (what resource SKUs report), else read from the name; None if not one."""
+    known = compute_catalog.size(name.strip())
+    if known is not None:
+        return VmSize(known.name.lower(), known.vcpus, known.family)
     m = _SIZE.fullmatch(name.strip().lower())
     if not m:
         return None

@@ -66,13 +66,23 @@ def _check_id(call: Call, value: Any) -> str:
 
 
 def create(call: Call, account: Account, body: dict[str, Any]) -> dict[str, Any]:
-    """Add a job (409 JobExists if the id is taken)."""
+    """Add a job (409 JobExists if the id is taken, 409 ActiveJobAndScheduleQuotaReached
+    when the account has `activeJobAndJobScheduleQuota` jobs that are not completed)."""
     job_id = _check_id(call, body.get("id"))
     info = body.get("poolInfo") or {}
     if not info.get("poolId"):
         raise missing_property(call, "poolInfo.poolId")
     if key(account.name, job_id) in table(call.world):
         raise conflict(call, "JobExists", "The specified job already exists.")
+    prefix = account.key + "/"
+    jobs = [j for k, j in table(call.world).items() if k.startswith(prefix)]
+    active = [j for j in jobs if j["state"] != "completed"]
+    if len(active) >= int(account.properties.get("activeJobAndJobScheduleQuota", 300)):
+        raise conflict(
+            call,
+            "ActiveJobAndScheduleQuotaReached",
+            "Active job and schedule quota for the account has been reached.",
+        )
     now = call.clock.now()
     record: dict[str, Any] = {
         "id": job_id,

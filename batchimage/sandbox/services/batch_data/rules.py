@@ -6,7 +6,8 @@
     task_rules:       [same shape, for job tasks]
     allocation_failures: [{"pool": "<regex on pool id>", "nodes": "dedicated" |
                         "low_priority" | "all", "reason": "..."}]  resize error AllocationFailed
-    core_quotas: {"<account>": {"dedicated": 20, "low_priority": 0}}   vCPU quotas
+    account_quotas: {"<account>": {"dedicated": 20, ...}}   a Batch account's quotas (see
+                                  batch_management.quotas; `core_quotas` is the older name)
     low_priority_retired: true    Batch-service accounts get no low-priority nodes (Azure
                                   retired them on 2025-09-30); false models the old quota
 """
@@ -60,13 +61,6 @@ def allocation_failure(world: World, pool_id: str, dedicated: bool) -> str | Non
                 "requested VM size in the region."
             )
     return None
-
-
-def core_quota(world: World, account: str, kind: str) -> int | None:
-    """A configured vCPU quota override (`kind`: "dedicated" | "low_priority"), or None."""
-    quotas = (_settings(world).get("core_quotas") or {}).get(account.lower()) or {}
-    value = quotas.get(kind)
-    return None if value is None else int(value)
 
 
 def low_priority_retired(world: World) -> bool:

@@ -16,20 +16,12 @@ from batchimage.sandbox import arm
 from batchimage.sandbox.apierrors import bad_request
 from batchimage.sandbox.context import Call, World
 from batchimage.sandbox.lro import iso
+from batchimage.sandbox.services.batch_management import quotas
 
 NS = "Microsoft.Batch"
 TYPE = f"{NS}/batchAccounts"
 MODES = ("BatchService", "UserSubscription")
 _NAME = re.compile(r"[a-z0-9]{3,24}")
-VM_FAMILIES = (
-    "standardDv3Family",
-    "standardDv4Family",
-    "standardDv5Family",
-    "standardDSv3Family",
-    "standardEv5Family",
-    "standardFSv2Family",
-    "standardNCFamily",
-)
 
 
 def check_name(name: str) -> None:
@@ -66,7 +58,8 @@ def account_fields(
         raise bad_request(
             "PropertyChangeNotAllowed", "Changing property 'poolAllocationMode' is not allowed."
         )
-    props: dict[str, Any] = {k: v for k, v in old.items() if k != "provisioningState"}
+    computed = {"provisioningState", *quotas.FIELDS}  # quotas are computed when read
+    props: dict[str, Any] = {k: v for k, v in old.items() if k not in computed}
     props["poolAllocationMode"] = mode
     props["publicNetworkAccess"] = (
         asked.get("publicNetworkAccess") or old.get("publicNetworkAccess") or "Enabled"
@@ -85,16 +78,6 @@ def account_fields(
             "lastKeySync": iso(world.clock.now()),
             "authenticationMode": auto.get("authenticationMode", "StorageKeys"),
         }
-    props["poolQuota"] = 100
-    props["activeJobAndJobScheduleQuota"] = 300
-    if mode == "BatchService":
-        props.setdefault("dedicatedCoreQuota", 500)
-        props.setdefault("lowPriorityCoreQuota", 500)
-        props["dedicatedCoreQuotaPerVMFamilyEnforced"] = True
-        props.setdefault(
-            "dedicatedCoreQuotaPerVMFamily",
-            [{"name": family, "coreQuota": 100} for family in VM_FAMILIES],
-        )
     out: dict[str, Any] = {
         "properties": props,
         "identity": body.get("identity") or (existing or {}).get("identity") or {"type": "None"},
@@ -131,9 +114,19 @@ def provision(world: World, item: dict[str, Any]) -> str:
     return rid
 
 
+def properties(world: World, record: dict[str, Any]) -> dict[str, Any]:
+    """The account's properties with its quotas (computed: they follow the sandbox config)."""
+    props: dict[str, Any] = dict(record.get("properties") or {})
+    props.update(quotas.quotas(world, record))
+    return props
+
+
 def render_account(world: World, out: dict[str, Any]) -> dict[str, Any]:
-    """The account endpoint is computed at read time (the sandbox's port can change)."""
+    """The account endpoint (the sandbox's port can change) and quotas are computed at read
+    time."""
     host = urlparse(world.base_url).netloc
-    out["properties"]["accountEndpoint"] = f"{host}/batch/{out['name']}"
-    out["properties"]["nodeManagementEndpoint"] = f"{host}/batch/{out['name']}/nodemanagement"
+    props = properties(world, out)
+    props["accountEndpoint"] = f"{host}/batch/{out['name']}"
+    props["nodeManagementEndpoint"] = f"{host}/batch/{out['name']}/nodemanagement"
+    out["properties"] = props
     return out
