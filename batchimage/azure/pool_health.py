@@ -19,8 +19,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from batchimage.azure.arm import text
 from batchimage.azure.batch_pools import poll_or_raise
-from batchimage.azure.errors import azure_call
-from batchimage.errors import PermanentAzureError
+from batchimage.azure.batch_quota import (
+    CoreQuota,
+    QuotaKind,
+    account_quotas,
+    core_quotas,
+    pools_in_use,
+    quota_hint,
+    read_sizes,
+)
+from batchimage.errors import AzureError, PermanentAzureError
 
 if TYPE_CHECKING:
     from batchimage.azure.batch_pools import BatchPools
@@ -211,9 +219,12 @@ def explain_resize_error(ctx: RunContext, pools: BatchPools, pool: Any, error: A
     provider = _provider_message(values)
     if low == "allocationfailed" and provider and re.search(r"quota", provider, re.IGNORECASE):
         return (
-            f"{head}\n  the subscription's quota is too small: {provider}\n  request a quota "
-            f"increase (Azure portal > Subscriptions > Usage + quotas, region "
-            f"{account.location}) or lower the node counts or pick a smaller vm_size"
+            f"{head}\n  the subscription's quota is too small (user-subscription Batch "
+            f"accounts use the subscription's vCPU quotas): {provider}\n  what to do: request "
+            f"a quota increase (Azure portal > Subscriptions > Usage + quotas, region "
+            f"{account.location}; see usage with `az vm list-usage --location "
+            f"{account.location} --output table`), or lower the node counts, or pick a "
+            "smaller vm_size"
         )
     if low == "allocationfailed":
         reason = values.get("Reason") or provider or "no reason given"
@@ -246,53 +257,92 @@ def _provider_message(values: dict[str, str]) -> str | None:
     return str(error.get("message") or raw)
 
 
-def _quota_advice(ctx: RunContext, pools: BatchPools, pool: Any, code: str) -> str:
-    """Which Batch account quota, its size, and what the pool asked for."""
+def pool_quota_error(
+    ctx: RunContext, pools: BatchPools, pool_id: str, err: AzureError
+) -> PermanentAzureError:
+    """A create refused with PoolQuotaReached, explained: the account's pool quota, the pools
+    that fill it, and what to do (delete pools it no longer needs, or ask for more)."""
     account = pools.account
-    cores, family = vm_size_facts(ctx, account.location, str(pool.vm_size))
-    low = "lowpriority" in code.lower()
-    wanted = (
-        int(pool.target_low_priority_nodes or 0) if low else int(pool.target_dedicated_nodes or 0)
-    )
-    got = (
-        int(pool.current_low_priority_nodes or 0) if low else int(pool.current_dedicated_nodes or 0)
-    )
-    if low:
-        quota_name, quota = "low-priority (Spot) core quota", account.spot_core_quota
-        lever = "spot_nodes"
-    elif "series" in code.lower() and family:
-        quota_name = f"dedicated core quota for VM family {family}"
-        quota = account.family_quotas.get(family.lower())
-        lever = "dedicated_nodes"
-    else:
-        quota_name, quota = "dedicated core quota", account.dedicated_core_quota
-        lever = "dedicated_nodes"
-    need = f"{wanted} x {pool.vm_size}"
-    if cores:
-        need += f" ({cores} vCPUs each) = {wanted * cores} vCPUs"
-    limit = f"{quota} vCPUs" if quota is not None else "unknown"
-    return (
-        f"Batch account {account.name}'s {quota_name} is {limit}; the pool asked for {need} "
-        f"and got {got} node(s). Request a quota increase (Azure portal > Batch account "
-        f"{account.name} > Quotas) or lower {lever} or pick a smaller vm_size."
-    )
-
-
-def vm_size_facts(ctx: RunContext, location: str, vm_size: str) -> tuple[int | None, str | None]:
-    """(vCPUs, quota family) of a VM size in a region, from resource SKUs; (None, None) when
-    unknown."""
     try:
-        with azure_call(f"list VM sizes in {location}"):
-            skus = list(ctx.clients.compute.resource_skus.list(filter=f"location eq '{location}'"))
-    except PermanentAzureError:
-        return None, None
-    for sku in skus:
-        if str(sku.name).lower() != vm_size.lower():
-            continue
-        caps = {str(c.name): str(c.value) for c in (sku.capabilities or [])}
-        cores = caps.get("vCPUs")
-        return (int(cores) if cores and cores.isdigit() else None), sku.family
-    return None, None
+        quotas = account_quotas(ctx.clients, account.group, account.name)
+        used = pools_in_use(pools.client)
+    except AzureError:
+        quotas, used = None, []
+    limit = quotas.pools if quotas is not None else None
+    names = ", ".join(u.id for u in used[:10])
+    if len(used) > 10:
+        names += f" and {len(used) - 10} more"
+    have = f"it has {len(used)} pool(s): {names}" if used else "it is full"
+    of = f" of {limit} pools" if limit is not None else ""
+    return PermanentAzureError(
+        f"cannot create pool {pool_id}: Batch account {account.name}'s pool quota{of} is "
+        f"reached ({have}; Azure: {err.message})\n  what to do: delete pools the account no "
+        f"longer needs (`az batch pool delete --pool-id <id> --account-name {account.name}`), "
+        f"or {quota_hint(account.name, account.group)}",
+        code=err.code or "PoolQuotaReached",
+        status=err.status,
+        operation=err.operation,
+        request_id=err.request_id,
+    )
+
+
+def _quota_kind(code: str) -> QuotaKind:
+    """Which Batch account quota a resize error code says ran out."""
+    low = code.lower()
+    if "lowpriority" in low or "spot" in low:
+        return "spot"
+    return "family" if "series" in low or "family" in low else "dedicated"
+
+
+def _quota_advice(ctx: RunContext, pools: BatchPools, pool: Any, code: str) -> str:
+    """Which Batch account quota ran out, its size, what the other pools hold, what the pool
+    asked for and got, and what to do: a quota increase, fewer nodes or a smaller size."""
+    account = pools.account
+    kind = _quota_kind(code)
+    spot = kind == "spot"
+    size = str(pool.vm_size)
+    targets = (int(pool.target_dedicated_nodes or 0), int(pool.target_low_priority_nodes or 0))
+    target = targets[1] if spot else targets[0]
+    got = int((pool.current_low_priority_nodes if spot else pool.current_dedicated_nodes) or 0)
+    quota, cores, problem = _quota_numbers(ctx, pools, pool, kind, targets)
+    ask = f"pool {pool.id} asked for {target} x {size}"
+    if cores:
+        ask += f" ({cores} vCPUs each) = {target * cores} vCPUs"
+    ask += f" and got {got} node(s)"
+    if pool.enable_auto_scale:
+        lever = "the autoscale formula's targets"
+    else:
+        lever = "pools[].spot_nodes" if spot else "pools[].dedicated_nodes"
+    if quota is not None and cores:
+        numbers = f"Batch account {account.name}'s {quota.text()}"
+        lever += f" (at most {quota.free // cores} x {size} fit now)"
+    else:
+        what = {"spot": "low-priority (Spot)", "family": "VM family", "dedicated": "dedicated"}
+        numbers = f"Batch account {account.name}'s {what[kind]} core quota is reached{problem}"
+    other = " or a VM size of another family" if kind == "family" else ""
+    return (
+        f"{numbers}\n  {ask}\n  what to do: {quota_hint(account.name, account.group)}; or "
+        f"lower {lever}, or pick a smaller vm_size{other}"
+    )
+
+
+def _quota_numbers(
+    ctx: RunContext, pools: BatchPools, pool: Any, kind: QuotaKind, targets: tuple[int, int]
+) -> tuple[CoreQuota | None, int | None, str]:
+    """The quota of `kind` as the pool meets it now, the VM size's vCPUs, and why the
+    numbers are missing (empty when they are not)."""
+    account = pools.account
+    try:
+        quotas = account_quotas(ctx.clients, account.group, account.name)
+        sizes = read_sizes(ctx.clients, account.location)
+        used = pools_in_use(pools.client)
+    except AzureError as err:  # the numbers are advice: say the rest without them
+        return None, None, f" (could not read the numbers: {err.code or err.message})"
+    size = sizes.get(str(pool.vm_size).lower())
+    if quotas is None or size is None:
+        return None, None if size is None else size.cores, ""
+    found = core_quotas(quotas, sizes, used, [str(pool.id)], str(pool.vm_size), *targets)
+    return next((q for q in found if q.kind == kind), None), size.cores, ""
 
 
 def _tail(content: str | None, lines: int = TAIL_LINES) -> str:

@@ -33,7 +33,7 @@ from batchimage.azure.pool_config import (
     resize_timeout_s,
     start_task,
 )
-from batchimage.azure.pool_health import verify, wait_healthy
+from batchimage.azure.pool_health import pool_quota_error, verify, wait_healthy
 from batchimage.errors import PermanentAzureError
 from batchimage.state import ResourceRef
 from batchimage.steps.base import RunContext, Step
@@ -229,7 +229,12 @@ class CreatePool(Step[PoolOutputs]):
             new_id, lambda ref: ctx.secret(ref).get_secret_value(), {META_RUN: ctx.run_id}
         )
         ctx.say(f"creating pool {new_id} on image {seen.image.version}")
-        pools.create(options)
+        try:
+            pools.create(options)
+        except PermanentAzureError as err:
+            if err.code == "PoolQuotaReached":
+                raise pool_quota_error(ctx, pools, new_id, err) from err
+            raise
         return new_id
 
     def _converge(self, ctx: RunContext, seen: Observed, live: Any) -> None:

@@ -10,14 +10,11 @@ from typing import Any
 
 import pytest
 from azure.batch import models as bm
-from azure.mgmt.batch.models import AutoStorageBaseProperties, BatchAccountCreateParameters
 
-from batchimage.azure.clients import AzureClients
 from batchimage.errors import BatchImageError
-from batchimage.sandbox.connection import Connection
 from batchimage.spec import load_spec
 from tests.pools.harness import PoolHarness
-from tests.sandbox.batch_support import pool_options, wait_steady
+from tests.sandbox.batch_support import pool_options
 
 SHARED = "pools-ubuntu"
 
@@ -44,46 +41,6 @@ def test_subscription_quota_names_the_quota_and_the_numbers(
     assert "resize error AllocationFailed" in message
     assert "Total Regional Cores" in message and "Current Limit: 2" in message
     assert "request a quota increase" in message and "region eastus" in message
-
-
-def test_batch_account_quota_names_the_quota_and_the_numbers(
-    pools: PoolHarness,
-    clients: AzureClients,
-    sandbox: Connection,
-    unique: Callable[[str], str],
-    batch_rules: Callable[..., None],
-) -> None:
-    account = unique("bsacct")
-    batch_rules(account_quotas={account: {"families": {"standardDSv3Family": 100}}})
-    storage = (  # auto-storage: where the image build stages its files
-        f"/subscriptions/{sandbox.subscription_id}/resourceGroups/{sandbox.resource_group}"
-        f"/providers/Microsoft.Storage/storageAccounts/{sandbox.storage_account}"
-    )
-    params = BatchAccountCreateParameters(
-        location=sandbox.location,
-        pool_allocation_mode="BatchService",
-        auto_storage=AutoStorageBaseProperties(storage_account_id=storage),
-    )
-    made = clients.batch_management.batch_account.begin_create(
-        sandbox.resource_group, account, params
-    ).result()
-    batch = clients.batch(made.account_endpoint)
-    # Another pool already uses 96 of the account's 100 DSv3-family vCPUs.
-    filler = pool_options(unique("filler"), vm_size="Standard_D4s_v3", target_dedicated_nodes=24)
-    batch.create_pool(filler)
-    wait_steady(batch, filler.id)
-
-    def edit(data: dict[str, Any]) -> None:
-        data["pools"][0].update(vm_size="Standard_D4s_v3", wait_for="steady")
-        data["pools"][0]["batch_account"]["name"] = account
-
-    spec = pools.spec("quickstart.yaml", edit, name=SHARED)
-    message = failure(pools, spec)
-    assert "resize error AccountVMSeriesCoreQuotaReached" in message
-    assert f"Batch account {account}'s dedicated core quota for VM family " in message
-    assert "standarddsv3family is 100 vcpus" in message.lower()
-    assert "2 x standard_d4s_v3 (4 vcpus each) = 8 vcpus and got 1 node(s)" in message.lower()
-    assert "Request a quota increase" in message and "lower dedicated_nodes" in message
 
 
 def test_allocation_failure_suggests_another_size_or_region(

@@ -1,6 +1,6 @@
-"""Check: the build VM size is offered in the region, and there are enough cores for the
-build VM and for every fixed-size pool (subscription quota in user-subscription mode,
-the Batch account's quota otherwise)."""
+"""Check: the build VM size is offered in the region, and the subscription has enough cores
+for the build VM and for every fixed-size pool of a user-subscription Batch account (a
+Batch-service account's own quotas: batch_quota.py)."""
 
 from __future__ import annotations
 
@@ -50,8 +50,7 @@ def check_quota(facts: Facts) -> list[CheckResult]:
 
     build = spec.image.build
     wanted = [(build.vm_size, "the build VM")] if builds_vm(spec) else []
-    for (group, name), pools in pool_accounts(spec).items():
-        account = facts.batch(group, name)
+    for pools in pool_accounts(spec).values():
         for pool in pools:
             wanted.append((pool.vm_size, f"pool {pool.id}"))
     for size, what in wanted:
@@ -83,8 +82,6 @@ def check_quota(facts: Facts) -> list[CheckResult]:
                     add(pool.vm_size, cores, pool.dedicated_nodes, f"pool {pool.id}", False)
                 if pool.spot_nodes:
                     add(pool.vm_size, cores, pool.spot_nodes, f"pool {pool.id} (Spot)", True)
-            else:
-                results += _batch_quota(account, pool, cores, skus)
     usages = facts.usages()
     for name, cores in sorted(need.items()):
         current, limit, label = usages.get(name, (0, -1, name))
@@ -103,30 +100,4 @@ def check_quota(facts: Facts) -> list[CheckResult]:
             results.append(
                 ok(f"quota {label}", f"{cores} vCPUs needed ({who}); {limit - current} free")
             )
-    return results
-
-
-def _batch_quota(account: Any, pool: Any, cores: int, skus: dict[str, Any]) -> list[CheckResult]:
-    """A Batch-service-mode pool: its cores count against the Batch account's quotas."""
-    results = []
-    family = text(getattr(skus[pool.vm_size.lower()], "family", "") or "").lower()
-    dedicated = (pool.dedicated_nodes or 0) * cores
-    spot = (pool.spot_nodes or 0) * cores
-    quota = account.family_quotas.get(family)
-    if dedicated and quota is not None and dedicated > quota:
-        results.append(
-            fail(
-                f"batch quota {account.name}",
-                f"pool {pool.id} needs {dedicated} dedicated vCPUs of {family}; the account's "
-                f"quota is {quota}. Next: request a Batch quota increase or use fewer nodes",
-            )
-        )
-    if spot and account.spot_core_quota is not None and spot > account.spot_core_quota:
-        results.append(
-            fail(
-                f"batch quota {account.name}",
-                f"pool {pool.id} needs {spot} Spot vCPUs; the account's quota is "
-                f"{account.spot_core_quota}. Next: request a Batch quota increase",
-            )
-        )
     return results

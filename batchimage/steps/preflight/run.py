@@ -10,6 +10,7 @@ from batchimage.errors import AzureError, BatchImageError
 from batchimage.redact import redact
 from batchimage.steps.preflight.base_image import check_base_image
 from batchimage.steps.preflight.batch import check_batch_accounts
+from batchimage.steps.preflight.batch_quota import check_batch_quota
 from batchimage.steps.preflight.credentials import check_credentials
 from batchimage.steps.preflight.facts import Facts
 from batchimage.steps.preflight.gallery import check_gallery
@@ -32,6 +33,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("gallery", check_gallery),
     ("node agent", check_node_agents),
     ("quota", check_quota),
+    ("batch quota", check_batch_quota),
 ]
 
 
