@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from batchimage.azure.arm import text
+from batchimage.azure.batch_pools import metadata_of
 from batchimage.azure.errors import azure_call
 from batchimage.azure.node_agents import batch_account_raw
+from batchimage.azure.pool_config import META_PIPELINE, META_POOL
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient
@@ -35,6 +37,7 @@ POOL_FIELDS = [
     "currentLowPriorityNodes",
     "targetDedicatedNodes",
     "targetLowPriorityNodes",
+    "metadata",
 ]
 
 
@@ -94,6 +97,12 @@ class PoolUse:
     vm_size: str
     dedicated: int
     low_priority: int
+    owner: tuple[str, str] | None = None  # (pipeline, spec pool id) that made it, if batchimage
+
+    def stands_for(self, pool_id: str, pipeline: str) -> bool:
+        """Whether this is spec pool `pool_id` of `pipeline` (its id, or a generation the
+        pipeline made for it), as the pool step finds its pools."""
+        return self.id.lower() == pool_id.lower() or self.owner == (pipeline, pool_id)
 
 
 def _use(pool: Any) -> PoolUse:
@@ -102,7 +111,9 @@ def _use(pool: Any) -> PoolUse:
     if text(pool.allocation_state or "").lower() == "resizing":
         dedicated = max(dedicated, int(pool.target_dedicated_nodes or 0))
         low = max(low, int(pool.target_low_priority_nodes or 0))
-    return PoolUse(str(pool.id), str(pool.vm_size or ""), dedicated, low)
+    meta = metadata_of(pool)
+    owner = (meta[META_PIPELINE], meta.get(META_POOL, "")) if META_PIPELINE in meta else None
+    return PoolUse(str(pool.id), str(pool.vm_size or ""), dedicated, low, owner)
 
 
 def pools_in_use(client: BatchClient) -> list[PoolUse]:

@@ -7,6 +7,7 @@ Real SDK clients against the sandbox, quotas lowered with its `account_quotas` k
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -19,10 +20,11 @@ from batchimage.azure.batch_pools import BatchPools, find_account
 from batchimage.azure.clients import AzureClients
 from batchimage.azure.pool_health import explain_resize_error, pool_quota_error
 from batchimage.errors import BatchImageError, PermanentAzureError, PreflightError
+from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.sandbox.connection import Connection
 from batchimage.spec import load_spec
 from tests.pools.harness import PoolHarness
-from tests.sandbox.batch_support import pool_options, wait_steady
+from tests.sandbox.batch_support import pool_options, wait_for, wait_steady
 
 SHARED = "pools-ubuntu"
 
@@ -242,3 +244,47 @@ def test_pool_quota_reached_names_the_pools(
     )
     assert f"az batch pool delete --pool-id <id> --account-name {account}" in explained.message
     assert f"request a quota increase for Batch account {account}" in explained.message
+
+
+def test_pool_quota_taken_after_preflight_names_the_pools(
+    pools: PoolHarness,
+    clients: AzureClients,
+    sandbox: Connection,
+    admin: SandboxAdmin,
+    unique: Callable[[str], str],
+    batch_rules: Callable[..., None],
+) -> None:
+    """Someone takes the account's last pool place while apply runs: the pool step's create
+    is refused with PoolQuotaReached, explained with the pools that fill the account."""
+    account = unique("pqa")
+    batch_rules(account_quotas={account: {"pools": 1}})
+    batch, _ = batch_service_account(clients, sandbox, account)
+    spec = pools.spec("quickstart.yaml", in_account(account), name=SHARED)
+    pool_id = load_spec(spec).pools[0].id
+    # Hold the pool step's create for a moment, after preflight said there was room.
+    hold = {"kind": "delay", "method": "POST", "path": f"/batch/{account}/pools$", "times": 1}
+    admin.set_faults([{**hold, "delay": 2.0}])
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            pools.apply(spec)
+        except BatchImageError as err:
+            failed.append(err)
+
+    apply = threading.Thread(target=run)
+    apply.start()
+    wait_for(lambda: admin.faults()["rules"][0]["fired"], "the pool create", timeout=120.0)
+    late = unique("late")
+    batch.create_pool(pool_options(late))
+    apply.join(timeout=120.0)
+    (error,) = failed
+    message = str(error)
+    assert f"step pool.{pool_id} failed" in message
+    assert (
+        f"PoolQuotaReached: cannot create pool {pool_id}: Batch account {account}'s pool quota "
+        f"of 1 pools is reached (it has 1 pool(s): {late}; Azure: Pool quota for the account has "
+        "been reached." in message
+    )
+    assert f"az batch pool delete --pool-id <id> --account-name {account}" in message
+    assert pools.pool_ids(pool_id) == []

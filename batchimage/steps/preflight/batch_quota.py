@@ -2,7 +2,8 @@
 mode) the dedicated vCPU quotas, total and per VM family, next to what its other pools hold.
 
 Read from the account (management API: quotas) and its data plane (the pools and their
-current nodes). A pool's own nodes (id `<pool>` or a blue/green `<pool>-*`) are not "other".
+nodes; a resizing pool counts with its targets). A spec pool's own pools (its id, or the
+generations this pipeline made for it) are not "other" pools.
 Autoscale pools are not counted (their formula decides); Spot nodes in Batch-service mode
 are refused by the Batch account check.
 """
@@ -38,24 +39,23 @@ def check_batch_quota(facts: Facts) -> list[CheckResult]:
         if quotas is None:
             continue
         used = pools_in_use(facts.clients.batch(account.endpoint))
-        results += _pool_count(quotas, pools, used)
+        pipeline = facts.ctx.pipeline
+        owned = {str(p.id): [u.id for u in used if u.stands_for(p.id, pipeline)] for p in pools}
+        results += _pool_count(quotas, pools, used, owned)
         if quotas.batch_service:
-            results += _cores(quotas, pools, used, sizes_from_skus(facts.skus().values()))
+            sizes = sizes_from_skus(facts.skus().values())
+            results += _cores(quotas, pools, used, owned, sizes)
     return results
 
 
-def _own(pool: Any, used: list[PoolUse]) -> list[str]:
-    """The account's pools that stand for spec pool `pool` (itself or a `<id>-*` generation)."""
-    base = str(pool.id).lower()
-    return [u.id for u in used if u.id.lower() == base or u.id.lower().startswith(base + "-")]
-
-
-def _pool_count(quotas: AccountQuotas, pools: list[Any], used: list[PoolUse]) -> list[CheckResult]:
+def _pool_count(
+    quotas: AccountQuotas, pools: list[Any], used: list[PoolUse], owned: dict[str, list[str]]
+) -> list[CheckResult]:
     if quotas.pools is None:
         return []
     label = f"batch pool quota {quotas.name}"
-    new = [str(p.id) for p in pools if not _own(p, used)]
-    rollouts = [str(p.id) for p in pools if _own(p, used) and p.rollout == "blue_green"]
+    new = [str(p.id) for p in pools if not owned[str(p.id)]]
+    rollouts = [str(p.id) for p in pools if owned[str(p.id)] and p.rollout == "blue_green"]
     after = len(used) + len(new)
     have = f"the account has {len(used)} of its {quotas.pools} pools"
     delete = (
@@ -81,11 +81,15 @@ def _pool_count(quotas: AccountQuotas, pools: list[Any], used: list[PoolUse]) ->
 
 
 def _cores(
-    quotas: AccountQuotas, pools: list[Any], used: list[PoolUse], sizes: dict[str, VmSize]
+    quotas: AccountQuotas,
+    pools: list[Any],
+    used: list[PoolUse],
+    owned: dict[str, list[str]],
+    sizes: dict[str, VmSize],
 ) -> list[CheckResult]:
     """The spec's fixed-size pools in one Batch-service account against its vCPU quotas."""
     fixed = [p for p in pools if p.autoscale is None and p.dedicated_nodes]
-    mine = [i for p in pools for i in _own(p, used)] + [str(p.id) for p in pools]
+    mine = [i for ids in owned.values() for i in ids] + list(owned)
     totals: dict[str, tuple[CoreQuota, list[str], Any]] = {}
     for pool in fixed:
         size = sizes.get(str(pool.vm_size).lower())
