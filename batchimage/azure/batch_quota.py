@@ -2,7 +2,7 @@
 pools use, what a pool needs, and where to ask for more.
 
     quotas = account_quotas(clients, "rg", "mybatch")          # None: no such account
-    used = pools_in_use(batch_client)                            # current nodes per pool
+    used = pools_in_use(batch_client)                            # the nodes each pool holds
     for q in core_quotas(quotas, sizes, used, ["pool1"], "Standard_D4s_v3", 10, 0):
         q.short, q.text()   # "dedicated core quota for VM family X is 100 vCPUs; ..."
 
