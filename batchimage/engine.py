@@ -183,6 +183,7 @@ def handle_signals(flag: StopFlag) -> Iterator[StopFlag]:
 class Phase(Enum):
     IDLE = "idle"  # not (yet) demanded
     WAIT_DEPS = "wait_deps"
+    PRECHECKING = "prechecking"  # apply only: asking `absent` while dependencies run
     CHECKING = "checking"
     WAIT_NEEDS = "wait_needs"
     APPLYING = "applying"
@@ -206,13 +207,15 @@ class Node:
     attempts: int = 0
     applied: Outputs | None = None
     outcome: str = ""  # what its run came to (RunResult.outcomes)
+    prechecked: bool = False  # `absent` was asked this walk
+    early: bool = False  # decided by `absent`: no check before its apply
 
 
 @dataclass
 class _Msg:
     node: Node
-    what: Literal["checked", "applied"]
-    outputs: Outputs | None = None
+    what: Literal["prechecked", "checked", "applied"]
+    value: Any = None  # prechecked: absent (bool); checked / applied: the outputs found
     error: BaseException | None = None
 
 
@@ -601,7 +604,7 @@ class _Walk:
         self.target = target
         for node in engine.nodes:
             node.phase, node.change, node.attempts, node.applied = Phase.IDLE, None, 0, None
-            node.outcome = ""
+            node.outcome, node.prechecked, node.early = "", False, False
         if target is not None:
             chosen = next((n for n in engine.nodes if n.step.key == target), None)
             if chosen is None:
@@ -673,42 +676,78 @@ class _Walk:
                     elif all(d.phase is Phase.DONE for d in node.deps):
                         self._start_check(node)
                         progress = True
+                    elif self._may_precheck(node):
+                        self._start_precheck(node)
+                        progress = True
                 elif node.phase is Phase.WAIT_NEEDS and all(
-                    d.phase is Phase.DONE for d in node.needs
+                    d.phase is Phase.DONE for d in node.deps + node.needs
                 ):
                     self._start_apply(node)
                     progress = True
 
     def _spawn(
-        self, node: Node, what: Literal["checked", "applied"], fn: Callable[[], Outputs | None]
+        self,
+        node: Node,
+        what: Literal["prechecked", "checked", "applied"],
+        fn: Callable[[], Any],
     ) -> None:
         self.running += 1
 
         def work() -> None:
             try:
-                self.inbox.put(_Msg(node, what, outputs=fn()))
+                self.inbox.put(_Msg(node, what, value=fn()))
             except BaseException as exc:  # everything goes back to the main thread
                 self.inbox.put(_Msg(node, what, error=exc))
 
         threading.Thread(target=work, name=f"step-{node.step.key}", daemon=True).start()
 
-    def _start_check(self, node: Node) -> None:
+    def _may_precheck(self, node: Node) -> bool:
+        """Whether to ask the step `absent` now, while its dependencies are still running:
+        apply only, once per walk, for a step that can answer, when the state does not say
+        its result was made from these very inputs (then it most likely exists)."""
+        step = node.step
+        if self.mode != "apply" or node.prechecked or step.read_only:
+            return False
+        if type(step).absent is Step.absent:
+            return False
+        rec = self.e.journal.state.steps.get(step.key)
+        if rec is None or rec.status != StepStatus.DONE:
+            return True
+        own = {name: value for name, value in rec.inputs.items() if not name.startswith("@")}
+        return own != step.input_hashes()
+
+    def _start_precheck(self, node: Node) -> None:
         e = self.e
-        node.phase = Phase.CHECKING
+        node.phase, node.prechecked = Phase.PRECHECKING, True
         node.started = e.ctx.clock.monotonic()
-        node.deadline = node.started + e.retry.step_deadline_s
-        node.fingerprint, node.hashes = e.fingerprint(node)
         step = node.step
         e.ctx.events.emit(Event("step_checking", step=step.key, message=step.describe()))
+        view = e.ctx.for_step(step, "")
+        self._spawn(node, "prechecked", lambda: step.absent(view))
+
+    def _start_check(self, node: Node) -> None:
+        e = self.e
+        step = node.step
+        if not node.prechecked:  # a precheck announced the check already
+            node.started = e.ctx.clock.monotonic()
+            e.ctx.events.emit(Event("step_checking", step=step.key, message=step.describe()))
+        node.phase = Phase.CHECKING
+        node.deadline = e.ctx.clock.monotonic() + e.retry.step_deadline_s
+        node.fingerprint, node.hashes = e.fingerprint(node)
         if self.mode == "offline":  # trust the state: recorded outputs of done steps
             self.running += 1
-            self.inbox.put(_Msg(node, "checked", outputs=e.ctx.recorded_outputs.get(step.key)))
+            self.inbox.put(_Msg(node, "checked", value=e.ctx.recorded_outputs.get(step.key)))
             return
         view = e.ctx.for_step(step, node.fingerprint)
         self._spawn(node, "checked", lambda: e.call(node, lambda: step.check(view)))
 
     def _start_apply(self, node: Node) -> None:
         e = self.e
+        if node.early or node.needs:  # it waited for other steps: its time starts now
+            node.started = e.ctx.clock.monotonic()
+            node.deadline = node.started + e.retry.step_deadline_s
+        if node.early:  # its dependencies are done now: their outputs complete the fingerprint
+            node.fingerprint, node.hashes = e.fingerprint(node)
         node.phase = Phase.APPLYING
         step = node.step
         rec = e.journal.record(step.key, step.kind)
@@ -766,12 +805,28 @@ class _Walk:
 
     def _handle(self, msg: _Msg) -> None:
         node = msg.node
-        if msg.error is not None:
+        if msg.what == "prechecked":  # an answer to act on, or nothing learnt (even an error)
+            self._prechecked(node, msg.error is None and msg.value is True)
+        elif msg.error is not None:
             self._failed(node, msg.error)
         elif msg.what == "checked":
-            self._checked(node, msg.outputs)
+            self._checked(node, msg.value)
         else:
-            self._applied(node, msg.outputs)
+            self._applied(node, msg.value)
+
+    def _prechecked(self, node: Node, absent: bool) -> None:
+        """The result does not exist: decide as a check finding nothing would, and start
+        what its apply needs now, while its dependencies are still being made."""
+        if not absent:
+            node.phase = Phase.WAIT_DEPS  # the check decides, once the dependencies are done
+            return
+        rec = self.e.journal.state.steps.get(node.step.key)
+        action, reason = decide(node.step, rec, None, "", {})
+        step = node.step
+        node.change = Change(step.key, step.kind, action, reason, step.describe())
+        node.phase, node.early = Phase.WAIT_NEEDS, True
+        for need in node.needs:
+            self.demand(need)
 
     def _checked(self, node: Node, found: Outputs | None) -> None:
         e = self.e

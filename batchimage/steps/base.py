@@ -31,6 +31,9 @@ Contracts the engine relies on:
   lists in `depends_on` (available to check and apply) or `apply_needs` (steps that
   produce what apply consumes, e.g. the build VM for capture: they run only when this
   step has to apply, so a captured image is not rebuilt after its VM was cleaned up).
+- `absent` (optional) answers early, from the step's own inputs, "the result certainly
+  does not exist" (e.g. a GET under a gallery that is not there yet is a 404), so the
+  steps `apply_needs` names start while `depends_on` ones are still being made.
 """
 
 from __future__ import annotations
@@ -225,6 +228,15 @@ class Step(ABC, Generic[OutT]):
     @abstractmethod
     def apply(self, ctx: RunContext) -> OutT | None:
         """Make the result exist as the inputs say (idempotent; the engine re-checks after)."""
+
+    def absent(self, ctx: RunContext) -> bool:
+        """Read-only, asked early by apply: True only when the result certainly does not exist.
+
+        The engine may ask before the steps this one depends on are done, so it must not
+        read their outputs (its own inputs and a name-based read only). True stands for a
+        check that finds nothing: what `apply_needs` names starts at once, while the
+        dependencies are made. False (the default) means "not known": the check decides."""
+        return False
 
     @classmethod
     def destroy(cls, ctx: RunContext, outputs: OutT) -> None:

@@ -8,6 +8,7 @@ version as the next patch after the highest existing one."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from batchimage.azure.arm import (
@@ -23,10 +24,10 @@ from batchimage.azure.arm import (
     text,
     wait,
 )
-from batchimage.azure.errors import azure_call
+from batchimage.azure.errors import azure_call, is_not_found
 from batchimage.azure.gallery import next_version, replica_plan, version_key
 from batchimage.azure.names import IMAGE_TAG, image_fingerprint
-from batchimage.errors import PermanentAzureError
+from batchimage.errors import AzureError, PermanentAzureError
 from batchimage.steps.base import PIPELINE_TAG, Outputs, RunContext, Step
 from batchimage.steps.create_image_definition import CreateImageDefinition
 
@@ -94,11 +95,26 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         d = ctx.output(CreateImageDefinition)
         return d.group, d.gallery, d.name
 
-    def _versions(self, ctx: RunContext) -> list[Any]:
-        group, gallery, name = self._where(ctx)
+    def _versions(self, ctx: RunContext, where: tuple[str, str, str] | None = None) -> list[Any]:
+        group, gallery, name = where or self._where(ctx)
         versions = ctx.clients.compute.gallery_image_versions
         with azure_call(f"list versions of image definition {name}"):
             return list(versions.list_by_gallery_image(group, gallery, name))
+
+    def absent(self, ctx: RunContext) -> bool:
+        """No version holds this image: the definition (or its gallery or group) is not
+        there yet, or none of its versions carries this image's tag (or the spec's number).
+        Names from the spec alone, so it is asked while the gallery is being made."""
+        d = self.definition
+        try:
+            versions = self._versions(ctx, (d.group, d.gallery, d.definition.name))
+        except AzureError as exc:
+            if is_not_found(exc):
+                return True
+            raise
+        if self.wanted != "auto":
+            return all(text(v.name) != self.wanted for v in versions)
+        return not any(self._mine(ctx, v) for v in versions)
 
     def _mine(self, ctx: RunContext, raw: Any) -> bool:
         tags = tags_of(raw)
@@ -236,12 +252,19 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         return {"osDiskImage": {"source": {"storageAccountId": account, "uri": url}}}
 
     def _wait_replicated(self, ctx: RunContext, name: str, poller: Any) -> None:
-        """Wait for the LRO (if any) and replication, saying each region's progress."""
-        shown: dict[str, str] = {}
+        """Wait for the LRO (if any) and replication, saying each region's progress.
 
-        def probe() -> bool | None:
+        The LRO's end is noticed as soon as its poller sees it (the wait is on the poller,
+        not a sleep beside it); regions are read once per poll interval."""
+        shown: dict[str, str] = {}
+        interval = poll_interval(ctx, 5)
+        reported = [float("-inf")]
+
+        def probe() -> Any:
             if poller is not None and not poller.done():
-                self._report(ctx, name, shown)
+                if ctx.clock.monotonic() - reported[0] >= interval:
+                    reported[0] = ctx.clock.monotonic()
+                    self._report(ctx, name, shown)
                 return None
             raw = self._read(ctx, name)
             if raw is None:
@@ -251,19 +274,26 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
             if state in BUSY:
                 return None
             if state == "failed":
-                return True  # the LRO's error (below) says why
-            return True if state == "succeeded" and not _pending_regions(raw) else None
+                return raw  # the LRO's error (below) says why
+            return raw if state == "succeeded" and not _pending_regions(raw) else None
 
-        ctx.poll(
+        def pause(seconds: float) -> None:
+            if poller is not None and not poller.done():
+                with contextlib.suppress(Exception):  # its error is raised by `wait` below
+                    poller.wait(seconds)
+            else:
+                ctx.sleep(interval)
+
+        raw = ctx.poll(
             probe,
             f"image version {name} to be created and replicated",
-            interval_s=poll_interval(ctx, 5),
+            interval_s=interval,
             timeout_s=self.timeout_s,
+            waiter=pause,
         )
         if poller is not None:
             wait(ctx, poller, f"image version {name}", f"create image version {name}")
-        raw = self._read(ctx, name)
-        if raw is not None and text(raw.provisioning_state).lower() == "failed":
+        if text(raw.provisioning_state).lower() == "failed":
             raise PermanentAzureError(
                 f"image version {name} ended in state Failed", code="GalleryImageVersionFailed"
             )

@@ -1,0 +1,55 @@
+"""The image version's early answer against the sandbox: a version under a gallery that is
+not there yet is absent (a 404), so the build starts while the gallery and definition are
+created; an existing version of this image is never absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from batchimage.spec import load_spec
+from batchimage.steps.base import RunContext
+from batchimage.steps.create_image_version import CreateImageVersion
+from batchimage.steps.image_pipeline import make_image_steps
+from batchimage.ui import NullSink
+from tests.pipeline.conftest import admin, cloud, pipeline  # noqa: F401  (fixtures)
+from tests.pipeline.harness import Harness
+
+
+def version_absent(harness: Harness, spec_path: Path) -> bool:
+    """Ask the spec's capture.version step `absent`, as the engine does (no outputs yet)."""
+    spec = load_spec(spec_path)
+    step = next(s for s in make_image_steps(spec).capture if isinstance(s, CreateImageVersion))
+    ctx = RunContext(
+        spec=spec,
+        pipeline=spec.name,
+        run_id="r",
+        events=NullSink(),
+        clients_factory=lambda: harness.clients,
+    )
+    return step.absent(ctx.for_step(step, ""))
+
+
+def test_version_is_absent_until_this_image_is_captured(
+    pipeline: Harness,  # noqa: F811
+) -> None:
+    spec_path = pipeline.spec("quickstart.yaml")
+    assert version_absent(pipeline, spec_path)  # no gallery yet: the list is a 404
+    pipeline.apply(spec_path)
+    assert not version_absent(pipeline, spec_path)
+    assert pipeline.writes(lambda: pipeline.apply(spec_path)) == 0
+
+    spec_path.write_text(spec_path.read_text().replace("built by batchimage", "built again"))
+    assert version_absent(pipeline, spec_path)  # versions exist, none of this image
+
+
+def test_build_starts_while_the_gallery_and_definition_are_created(
+    pipeline: Harness,  # noqa: F811
+) -> None:
+    spec_path = pipeline.spec("quickstart.yaml")
+    pipeline.apply(spec_path)
+    seen = [(e.kind, e.step) for e in pipeline.events.events]
+    # capture.version is asked at once, beside preflight, not after the definition exists
+    assert seen.index(("step_checking", "capture.version")) < seen.index(("step_done", "preflight"))
+    network_starts = seen.index(("step_applying", "build.network"))
+    assert network_starts < seen.index(("step_done", "capture.definition"))
+    assert pipeline.outputs(spec_path, "capture.version")["version"] == "1.0.0"
