@@ -254,35 +254,38 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
     def _wait_replicated(self, ctx: RunContext, name: str, poller: Any) -> None:
         """Wait for the LRO (if any) and replication, saying each region's progress.
 
-        The LRO's end is noticed as soon as its poller sees it (the wait is on the poller,
-        not a sleep beside it); regions are read once per poll interval."""
+        The version is read once per poll interval at a fixed rate from the start (request
+        times do not add up), and at once when the LRO's poller sees the end: the wait ends
+        with whichever sees the version created and replicated first."""
         shown: dict[str, str] = {}
         interval = poll_interval(ctx, 5)
-        reported = [float("-inf")]
+        due = [ctx.clock.monotonic()]  # when the next read is due
+        ended = [poller is None]  # the LRO's end was seen (and read after)
 
         def probe() -> Any:
-            if poller is not None and not poller.done():
-                if ctx.clock.monotonic() - reported[0] >= interval:
-                    reported[0] = ctx.clock.monotonic()
-                    self._report(ctx, name, shown)
+            lro_over = poller is None or poller.done()
+            now = ctx.clock.monotonic()
+            if now < due[0] and (ended[0] or not lro_over):
                 return None
+            ended[0] = lro_over
+            while due[0] <= now:
+                due[0] += interval
             raw = self._read(ctx, name)
             if raw is None:
                 return None
-            state = text(raw.provisioning_state or "").lower()
             self._report(ctx, name, shown, raw)
-            if state in BUSY:
-                return None
+            state = text(raw.provisioning_state or "").lower()
             if state == "failed":
-                return raw  # the LRO's error (below) says why
+                return raw if lro_over else None  # the LRO's error (below) says why
             return raw if state == "succeeded" and not _pending_regions(raw) else None
 
         def pause(seconds: float) -> None:
+            left = max(0.0, min(seconds, due[0] - ctx.clock.monotonic()))
             if poller is not None and not poller.done():
                 with contextlib.suppress(Exception):  # its error is raised by `wait` below
-                    poller.wait(seconds)
+                    poller.wait(left)
             else:
-                ctx.sleep(interval)
+                ctx.sleep(left)
 
         raw = ctx.poll(
             probe,
@@ -291,7 +294,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
             timeout_s=self.timeout_s,
             waiter=pause,
         )
-        if poller is not None:
+        if poller is not None and poller.done():  # else its thread ends at its next poll
             wait(ctx, poller, f"image version {name}", f"create image version {name}")
         if text(raw.provisioning_state).lower() == "failed":
             raise PermanentAzureError(
