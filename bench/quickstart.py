@@ -2,7 +2,9 @@
 against a real sandbox process with its latency model:
 
 - engine overhead: a first apply's wall time divided by the critical path of the
-  simulated operations it waited on (target <= 1.10);
+  simulated operations it waited on (target <= 1.03; first <= 1.10), and how much of the
+  excess is waiting for the next poll after an operation ended (the latency model's poll
+  interval, which a client honouring it cannot shorten);
 - no-op re-apply: wall time (target < 2 s) and write calls (0), in-process (engine and
   SDK, a fresh session each time) and as a fresh `batchimage apply --yes` process.
 
@@ -17,6 +19,8 @@ creation the interval from the pool's creation to its last node's transition to 
 sandbox's event times). A step's weight is the union of its intervals; the critical path is
 the longest chain of weights along the engine's dependency graph (depends_on +
 apply_needs). Real work the sandbox does not simulate (blob uploads) counts as overhead.
+Poll waits: for each operation a step of the critical chain started, the time from its
+simulated end to the first status/result GET that saw it ended (recorded by the same hook).
 `--write` replaces the quickstart section of the file (or appends it).
 """
 
@@ -34,7 +38,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +47,13 @@ from urllib.parse import urlparse
 REPO = Path(__file__).resolve().parents[1]
 SECTION = "## Engine overhead against the sandbox: the quickstart"
 WRITES = frozenset({"PUT", "POST", "PATCH", "DELETE"})
+HISTORY = (
+    "Before the build ran beside the gallery and definition (bcd4393^): 1.077 (3 runs: "
+    "1.111, 1.069, 1.077; load 1.1) at time scale 0.015, 1.072 and 1.054 at 0.015 and 0.05 "
+    "in the figures before that (load 0.2)."
+)
+RESULT_WORDS = frozenset({"operationresults", "accountoperationresults"})
+POLL_WORDS = RESULT_WORDS | {"operations", "operationstatuses", "asyncoperations"}
 
 
 @dataclass
@@ -60,14 +71,20 @@ class Write:
 
 @dataclass
 class Recorder:
-    """Tags each SDK write with the step whose apply sent it."""
+    """Tags each SDK write with the step whose apply sent it; notes when a poll first saw
+    each long-running operation ended."""
 
     writes: list[Write] = field(default_factory=list)
+    seen_ended: dict[str, float] = field(default_factory=dict)
+    seen_settled: dict[str, list[float]] = field(default_factory=dict)
     local: threading.local = field(default_factory=threading.local)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def hook(self, response: Any) -> None:
         request = response.http_request
+        if request.method == "GET":
+            self._poll(response)
+            return
         step = getattr(self.local, "step", None)
         if step is None or request.method not in WRITES:
             return
@@ -82,6 +99,43 @@ class Recorder:
         )
         with self.lock:
             self.writes.append(write)
+
+    def _poll(self, response: Any) -> None:
+        """A GET on an operation's status or result URL that found it ended, or on a
+        resource that read as settled (a step may watch the resource, not the operation)."""
+        path = urlparse(response.http_request.url).path
+        *_, word, operation = path.rsplit("/", 2)
+        if word.lower() not in POLL_WORDS:
+            self._settled(path.lower(), response)
+            return
+        if response.http_response.status_code == 202:
+            return
+        if word.lower() not in RESULT_WORDS:  # a status resource: ended unless InProgress
+            with suppress(ValueError):
+                if json.loads(response.http_response.text()).get("status") == "InProgress":
+                    return
+        with self.lock:
+            self.seen_ended.setdefault(operation, time.time())
+
+    def _settled(self, path: str, response: Any) -> None:
+        if response.http_response.status_code != 200:
+            return
+        with suppress(ValueError, AttributeError):
+            body = json.loads(response.http_response.text())
+            state = str(body.get("properties", {}).get("provisioningState", ""))
+            if state in ("Succeeded", "Failed"):
+                with self.lock:
+                    self.seen_settled.setdefault(path, []).append(time.time())
+
+    def seen(self, write: Write, op: dict[str, Any]) -> float | None:
+        """When a poll first saw the operation `write` started ended: its status/result
+        URL, or a read of the resource it wrote after the operation's simulated end."""
+        operation = write.operation or ""
+        times = [self.seen_ended[operation]] if operation in self.seen_ended else []
+        due = op.get("due", op["start"])
+        for path in {str(op.get("resource_id") or ""), urlparse(write.url).path}:
+            times += [t for t in self.seen_settled.get(path.lower(), []) if t >= due]
+        return min(times, default=None)
 
     def wrap(self, step: Any) -> None:
         """Make `step.apply` tag the writes its thread sends."""
@@ -152,9 +206,21 @@ def session(bench: Bench, recorder: Recorder | None = None) -> Any:
     return found
 
 
-def first_apply(bench: Bench) -> tuple[float, float, float, dict[str, float]]:
-    """A fresh sandbox and state, one apply: (wall s, critical path s, seconds to the
-    first write that started a simulated operation, step weights)."""
+@dataclass
+class Applied:
+    """One first apply: wall and critical path (s), seconds to the first write that started
+    a simulated operation, the seconds the critical chain's operations had ended before a
+    poll saw it, and the step weights."""
+
+    wall: float
+    path: float
+    lead: float
+    poll_wait: float
+    weights: dict[str, float]
+
+
+def first_apply(bench: Bench) -> Applied:
+    """A fresh sandbox and state, one apply, measured."""
     bench.fresh()
     recorder = Recorder()
     run = session(bench, recorder)
@@ -164,9 +230,24 @@ def first_apply(bench: Bench) -> tuple[float, float, float, dict[str, float]]:
         engine.apply()
         wall = time.perf_counter() - start
         weights, first = step_weights(bench, recorder)
-        path = critical_path(engine, weights)
+        path, chain = critical_path(engine, weights)
+        waited = poll_wait(bench, recorder, chain)
     run.close()
-    return wall, path, first - began, weights
+    return Applied(wall, path, first - began, waited, weights)
+
+
+def poll_wait(bench: Bench, recorder: Recorder, chain: list[str]) -> float:
+    """Seconds, summed over the operations the critical chain's steps started, from each
+    operation's simulated end to the first poll that saw it ended (the latency model's
+    poll interval: the wait a client honouring it cannot avoid)."""
+    operations = bench.admin.state()["tables"].get("operations", {})
+    total = 0.0
+    for write in recorder.writes:
+        op = operations.get(write.operation or "")
+        seen = recorder.seen(write, op) if op is not None else None
+        if write.step in chain and op is not None and seen is not None:
+            total += max(0.0, seen - op.get("due", op["start"]))
+    return total
 
 
 def step_weights(bench: Bench, recorder: Recorder) -> tuple[dict[str, float], float]:
@@ -212,15 +293,15 @@ def union(spans: list[tuple[float, float]]) -> float:
     return total
 
 
-def critical_path(engine: Any, weights: dict[str, float]) -> float:
-    """The longest chain of step weights along depends_on + apply_needs."""
-    finish: dict[str, float] = {}
+def critical_path(engine: Any, weights: dict[str, float]) -> tuple[float, list[str]]:
+    """The longest chain of step weights along depends_on + apply_needs, and its steps."""
+    finish: dict[str, tuple[float, list[str]]] = {}
 
-    def visit(node: Any) -> float:
+    def visit(node: Any) -> tuple[float, list[str]]:
         key = node.step.key
         if key not in finish:
-            before = max((visit(n) for n in [*node.deps, *node.needs]), default=0.0)
-            finish[key] = before + weights.get(key, 0.0)
+            before = max((visit(n) for n in [*node.deps, *node.needs]), default=(0.0, []))
+            finish[key] = (before[0] + weights.get(key, 0.0), [*before[1], key])
         return finish[key]
 
     return max(visit(node) for node in engine.nodes)
@@ -264,15 +345,16 @@ def measure(scales: list[float], runs: int) -> dict[float, dict[str, Any]]:
     also no-op re-applies in-process and as a process (wall, writes)."""
     out: dict[float, dict[str, Any]] = {}
     for index, scale in enumerate(scales):
-        figures: dict[str, Any] = {"apply": [], "path": [], "lead": [], "noop": []}
+        figures: dict[str, Any] = {"apply": [], "path": [], "lead": [], "poll": [], "noop": []}
         figures["process"], figures["writes"] = [], []
         with sandbox(scale) as bench:
             for _ in range(runs):
-                wall, path, lead, weights = first_apply(bench)
-                figures["apply"].append(wall)
-                figures["path"].append(path)
-                figures["lead"].append(lead)
-                figures["weights"] = weights
+                applied = first_apply(bench)
+                figures["apply"].append(applied.wall)
+                figures["path"].append(applied.path)
+                figures["lead"].append(applied.lead)
+                figures["poll"].append(applied.poll_wait)
+                figures["weights"] = applied.weights
                 for _ in range(2 if index == 0 else 0):
                     seconds, writes = noop_in_process(bench)
                     figures["noop"].append(seconds)
@@ -322,13 +404,20 @@ def report(measured: dict[float, dict[str, Any]], runs: int) -> str:
         ratios = [w / p for w, p in zip(figures["apply"], figures["path"], strict=True)]
         ratio = statistics.median(ratios)
         runs_text = ", ".join(f"{r:.3f}" for r in ratios)
+        polls = zip(figures["apply"], figures["poll"], figures["path"], strict=True)
+        beyond = statistics.median((w - p) / c for w, p, c in polls)
         lines += [
             f"| time scale {scale}: critical path of simulated operations | "
             f"{statistics.median(figures['path']):.3f} s |  |  |",
             f"| time scale {scale}: apply wall time | "
             f"{statistics.median(figures['apply']):.3f} s |  |  |",
             f"| time scale {scale}: overhead ratio wall / critical path | {ratio:.3f} "
-            f"({runs_text}) | <= 1.10 | {_met(ratio <= 1.10)} |",
+            f"({runs_text}) | <= 1.03 (first 1.10) | {_met(ratio <= 1.03)} "
+            f"({_met(ratio <= 1.10)}) |",
+            f"| time scale {scale}: of the wall time, operations on the critical chain ended "
+            "but not yet seen (to the next poll the latency model allows) | "
+            f"{statistics.median(figures['poll']):.3f} s |  |  |",
+            f"| time scale {scale}: overhead ratio without those poll waits | {beyond:.3f} |  |  |",
             f"| time scale {scale}: apply start to its first simulated operation "
             "(preflight, checks) | "
             f"{statistics.median(figures['lead']):.3f} s |  |  |",
@@ -343,17 +432,27 @@ def report(measured: dict[float, dict[str, Any]], runs: int) -> str:
         "",
         f"Step weights at time scale {scales[0]} (s, last run): {steps}.",
         "",
-        "Where the overhead goes: a fixed part before the first simulated operation "
-        "(preflight reads, then each step's check), then per step a check, the poll that "
-        "notices the end of each operation, state saves and real work the sandbox does not "
-        "simulate (the file step's blob upload); the fixed part weighs less as operations "
-        "get longer (compare the two scales). Two parts are the engine's shape, not its speed: "
-        "the build steps are apply_needs of the capture, so they start once "
-        "capture.version's check has run, after the gallery and definition exist (their "
-        "creation precedes the build chain instead of overlapping it); and the benchmark's "
-        "very first apply imports SDK modules (the first ratio at the first scale). The "
-        "new-process no-op is mostly interpreter "
-        f"start and Azure SDK imports: the same no-op in-process takes {noop:.3f} s.",
+        HISTORY,
+        "",
+        "Where the overhead goes. The build runs beside the gallery and image definition "
+        "creation (capture.version answers at the start that no version holds this image, "
+        "so the steps its apply needs start at once), so no creation precedes the build "
+        "chain any more. Most of what is left is polling: the latency model asks for a poll "
+        "every 10 simulated seconds (Retry-After), so an operation is seen ended only at the "
+        "next poll - a 5 s network or NIC operation at 10 s - the poll-wait row above. The "
+        "interval a client honouring it cannot shorten; the drift on top of it (the SDK's "
+        "pollers wait the interval after each answer, so a long operation is seen a few "
+        "milliseconds of request time per poll late) could go with fixed-rate polls, as "
+        "capture.version's own reads of the version do. The pool step's wait reads the pool "
+        "at the same interval (counted in the rest). The rest: before the first simulated "
+        "operation the preflight reads (the step every other waits for); per step a check "
+        "before and after its apply (a few HTTPS round trips to the sandbox), a state save "
+        "before its first write; real work the sandbox does not simulate (the file step's "
+        "blob upload); and the benchmark's very first apply imports SDK modules (the first "
+        "ratio at the first scale). The fixed parts weigh less as operations get longer, "
+        "the poll waits do not (compare the two scales). The new-process no-op is mostly "
+        "interpreter start and Azure SDK imports: the same no-op in-process takes "
+        f"{noop:.3f} s.",
     ]
     return "\n".join(lines) + "\n"
 
