@@ -176,7 +176,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             script = getattr(entry, entry.action)
         else:
             script = getattr(entry, entry.action).read_text(encoding="utf-8")
-        ctx.say(f"running {self.label} in {vm.name}")
+        ctx.say(f"in VM {vm.name}")
         return run(
             ctx,
             vm.group,
