@@ -129,11 +129,17 @@ class _Auth:
 class DirectPutter:
     """Sends Put Page requests for one blob over a urllib3 pool; thread-safe."""
 
-    def __init__(self, blob: BlobClient, pool: urllib3.HTTPConnectionPool | None, reason: str):
+    def __init__(
+        self,
+        blob: BlobClient,
+        pool: urllib3.HTTPConnectionPool | None,
+        reason: str,
+        auth: _Auth | None = None,
+    ):
         self.blob = blob
         self.pool = pool
         self.reason = reason  # why the direct path is off ("" while it is on)
-        self.auth = _Auth(blob)
+        self.auth = auth or _Auth(blob)
         self.path = urlsplit(blob.url).path
         self.version = blob.api_version
         self.agent = _user_agent() if pool is not None else ""
@@ -152,7 +158,7 @@ class DirectPutter:
         elif _behind_proxy(blob.url):
             reason = "a proxy is configured"
         if reason:
-            return cls(blob, None, reason)
+            return cls(blob, None, reason, auth)
         if verify is None:
             verify = _client_verify(blob)
         if verify is True:
@@ -168,7 +174,7 @@ class DirectPutter:
             timeout=urllib3.Timeout(connect=20.0, read=120.0),
             **tls,
         )
-        return cls(blob, pool, "")
+        return cls(blob, pool, "", auth)
 
     @property
     def enabled(self) -> bool:

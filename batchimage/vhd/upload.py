@@ -142,14 +142,6 @@ def _source_metadata(fingerprint: Fingerprint, layout: _Layout, status: str) -> 
     }
 
 
-def _same_source(metadata: dict[str, str], fingerprint: Fingerprint) -> bool:
-    return (
-        metadata.get(META_SIZE) == str(fingerprint.size)
-        and metadata.get(META_MTIME) == str(fingerprint.mtime_ns)
-        and metadata.get(META_SAMPLE) == fingerprint.sample
-    )
-
-
 def _call(operation: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call an SDK method, mapping azure.core errors to batchimage errors."""
     try:
@@ -191,11 +183,7 @@ class _Found:
 
     def holds(self, info: VhdInfo, fingerprint: Fingerprint) -> bool:
         """True if the blob is (being) filled from this very file."""
-        return (
-            self.ours
-            and self.props.size == info.file_size
-            and _same_source(self.metadata, fingerprint)
-        )
+        return self._same_samples(info, fingerprint) and self._same_mtime(fingerprint)
 
     def complete_for(self, info: VhdInfo, fingerprint: Fingerprint) -> bool:
         """True if the blob holds this file, uploaded and verified."""
@@ -204,12 +192,22 @@ class _Found:
     def touched_copy_of(self, info: VhdInfo, fingerprint: Fingerprint) -> bool:
         """True if the blob is complete for a file of this size and samples, other mtime."""
         return (
-            self.ours
+            self._same_samples(info, fingerprint)
+            and not self._same_mtime(fingerprint)
             and self._complete()
+        )
+
+    def _same_samples(self, info: VhdInfo, fingerprint: Fingerprint) -> bool:
+        """Ours, filled from a file of this size and these samples (whatever its mtime)."""
+        return (
+            self.ours
             and self.props.size == info.file_size
             and self.metadata.get(META_SIZE) == str(fingerprint.size)
             and self.metadata.get(META_SAMPLE) == fingerprint.sample
         )
+
+    def _same_mtime(self, fingerprint: Fingerprint) -> bool:
+        return self.metadata.get(META_MTIME) == str(fingerprint.mtime_ns)
 
     def _complete(self) -> bool:
         return self.metadata.get(META_STATUS) == STATUS_COMPLETE and bool(
@@ -246,7 +244,7 @@ def find_touched(source: str | os.PathLike[str] | VhdInfo, blob: BlobClient) -> 
     started = time.monotonic()
     info, fingerprint = _prepare(source)
     found = _Found.look(blob)
-    if found.complete_for(info, fingerprint) or not found.touched_copy_of(info, fingerprint):
+    if not found.touched_copy_of(info, fingerprint):
         return None
     return _already_uploaded(blob, info, found, False, started)
 
@@ -483,7 +481,7 @@ def upload_vhd(
             f"{blob.url} already exists and was not uploaded by batchimage; choose another "
             f"blob name or allow overwriting it"
         )
-    if found.touched_copy_of(info, fingerprint) and not found.complete_for(info, fingerprint):
+    if found.touched_copy_of(info, fingerprint):
         found = _adopt_touched(blob, info, fingerprint, found)
     if found.complete_for(info, fingerprint):
         done = _already_uploaded(blob, info, found, readback, started)
