@@ -443,3 +443,8 @@ class Image(SpecModel):
         default_factory=Generalize, description="Generalize before capture."
     )
     capture: Capture = Field(description="Where the image goes.")
+
+    @property
+    def builds_vm(self) -> bool:
+        """Whether the image is made on a build VM (else a VHD is registered as it is)."""
+        return self.base.marketplace is not None or bool(self.customize)

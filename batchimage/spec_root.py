@@ -148,6 +148,14 @@ class Spec(SpecModel):
 
     def _pool_rules(self) -> list[Rule]:
         rules: list[Rule] = []
+        if self.pools and self.image.builds_vm and not self.image.generalize.enabled:
+            rules.append(
+                (
+                    ("image", "generalize", "enabled"),
+                    "Batch pools need a generalized image (a specialized one cannot make a "
+                    "pool): remove 'enabled: false', or the pools",
+                )
+            )
         seen: set[tuple[str, str]] = set()
         for index, pool in enumerate(self.pools):
             key = (pool.batch_account.name, pool.id.lower())

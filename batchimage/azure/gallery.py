@@ -51,7 +51,7 @@ class WantedDefinition:
 
 def builds_vm(spec: Any) -> bool:
     """Whether the image is made on a build VM (else it is registered from a VHD as is)."""
-    return spec.image.base.marketplace is not None or bool(spec.image.customize)
+    return bool(spec.image.builds_vm)
 
 
 def wanted_definition(spec: Any, plan: dict[str, str] | None) -> WantedDefinition:

@@ -139,6 +139,26 @@ def test_replicas_must_cover_pool_regions_and_the_location(
     assert any("'westus', the region of pool 'work'" in t for t in texts)
 
 
+def test_pools_need_a_generalized_image(
+    problems: Callable[..., list[SpecProblem]], load: Callable[..., Spec]
+) -> None:
+    """Batch takes only generalized gallery images: a built image that skips generalizing
+    cannot feed a pool, so validate refuses it (not a pool failing after the build)."""
+    off = MINIMAL.replace("  capture:", "  generalize: {enabled: false}\n  capture:")
+    found = problems(off + POOL + "    dedicated_nodes: 1\n")
+    (problem,) = [p for p in found if p.field == "image.generalize.enabled"]
+    assert "Batch pools need a generalized image" in problem.message
+    assert (problem.line, problem.column) == (8, 25)  # the `false` itself
+    assert load(off).image.generalize.enabled is False  # an image without pools may skip it
+    vhd = off.replace(
+        "    marketplace: {publisher: Canonical, offer: ubuntu-24_04-lts, sku: server}",
+        "    vhd_url: {url: 'https://st.blob.core.windows.net/vhds/base.vhd'}\n"
+        "    os_type: linux",
+    )
+    spec = load(vhd + POOL + "    node_agent_sku: batch.node.ubuntu 24.04\n    dedicated_nodes: 1\n")
+    assert spec.pools and not spec.image.builds_vm  # a VHD registered as it is: no build VM
+
+
 def test_unmanaged_disk_needs_a_storage_account(problems: Callable[..., list[SpecProblem]]) -> None:
     text = MINIMAL.replace("  capture:", "  build: {os_disk: {type: unmanaged}}\n  capture:")
     found = messages(problems(text))
