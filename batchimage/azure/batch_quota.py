@@ -124,10 +124,12 @@ def pools_in_use(client: BatchClient) -> list[PoolUse]:
 
 @dataclass(frozen=True)
 class VmSize:
-    """A VM size's vCPUs and the quota family it counts against."""
+    """A VM size's vCPUs, the quota family it counts against, and the Hyper-V generations
+    it boots (empty: not reported)."""
 
     cores: int
     family: str
+    generations: tuple[str, ...] = ()
 
 
 def sizes_from_skus(skus: Iterable[Any]) -> dict[str, VmSize]:
@@ -138,8 +140,11 @@ def sizes_from_skus(skus: Iterable[Any]) -> dict[str, VmSize]:
             continue
         caps = {text(c.name).lower(): text(c.value) for c in (sku.capabilities or [])}
         cores = caps.get("vcpus", "")
+        generations = tuple(g.strip().upper() for g in caps.get("hypervgenerations", "").split(","))
         if cores.isdigit():
-            out[text(sku.name).lower()] = VmSize(int(cores), text(sku.family or ""))
+            out[text(sku.name).lower()] = VmSize(
+                int(cores), text(sku.family or ""), tuple(g for g in generations if g)
+            )
     return out
 
 

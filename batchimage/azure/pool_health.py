@@ -6,8 +6,10 @@ person can act on.
     verify(pool, image_id, node_agent)             # the portal's Properties check
 
 Diagnoses: resize errors with their codes and what to do (quota: which quota and the
-numbers; allocation failure: another size or region), start task failures with the tail of
-the start task's stdout/stderr, unusable nodes with their errors and the likely cause.
+numbers; an allocation failure relaying the provider's error: what batchimage finds about
+the VM size and the image, else another size or region), start task failures with the
+tail of the start task's stdout/stderr, unusable nodes with their errors (as Batch reports
+them) and what batchimage finds about the image and the node agent (`pool_causes`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from batchimage.azure.batch_quota import (
     quota_hint,
     read_sizes,
 )
+from batchimage.azure.pool_causes import BuiltImage, allocation_causes, unusable_causes
 from batchimage.errors import AzureError, PermanentAzureError
 
 if TYPE_CHECKING:
@@ -49,20 +52,6 @@ SETTLING = (
 )
 TAIL_LINES = 20
 NODES_SHOWN = 3
-
-LIKELY_CAUSES = {
-    "nodeagentskumismatch": "the node agent SKU does not match the image's OS: set "
-    "node_agent_sku: auto (batchimage matches it to the base image)",
-    "imagenotgeneralized": "the image was not generalized (waagent -deprovision+user / "
-    "sysprep before capture, then the generalize API); rebuild the image",
-    "imagehasvmextensions": "the image has VM extensions baked in (Batch refuses them); "
-    "remove every extension from the build VM before capture and rebuild the image",
-    "imagenotfound": "the image version was deleted while the pool uses it",
-}
-UNUSABLE_HINT = (
-    "likely causes: a node agent SKU that does not match the image's OS, an image that was "
-    "not generalized, or VM extensions baked into the image"
-)
 
 
 @dataclass(frozen=True)
@@ -117,10 +106,17 @@ def health_of(pools: BatchPools, pool: Any, wait_for: WaitFor) -> Health:
 
 
 def wait_healthy(
-    ctx: RunContext, pools: BatchPools, pool_id: str, wait_for: WaitFor, *, timeout_s: float
+    ctx: RunContext,
+    pools: BatchPools,
+    pool_id: str,
+    wait_for: WaitFor,
+    *,
+    timeout_s: float,
+    image: BuiltImage | None = None,
 ) -> Any:
     """Wait until the pool reaches `wait_for`, saying node counts by state as they change;
-    raises PermanentAzureError with a diagnosis when it fails or times out."""
+    raises PermanentAzureError with a diagnosis (checking `image`, the image batchimage
+    built for it) when it fails or times out."""
     shown: list[str] = []
     latest: list[Any] = []
 
@@ -138,7 +134,7 @@ def wait_healthy(
             shown.append(health.summary)
             ctx.say(f"pool {pool_id}: {health.summary}", counts=health.counts)
         if health.verdict == "failed":
-            raise diagnose(ctx, pools, pool, health)
+            raise diagnose(ctx, pools, pool, health, image)
         return pool if health.ready else None
 
     def timed_out() -> PermanentAzureError:
@@ -182,20 +178,26 @@ def verify(pool: Any, image_id: str, node_agent: str) -> None:
 # -- diagnosis ---------------------------------------------------------------------------
 
 
-def diagnose(ctx: RunContext, pools: BatchPools, pool: Any, health: Health) -> PermanentAzureError:
+def diagnose(
+    ctx: RunContext,
+    pools: BatchPools,
+    pool: Any,
+    health: Health,
+    image: BuiltImage | None = None,
+) -> PermanentAzureError:
     """The failure of a pool, explained: resize errors, failed start tasks, unusable nodes."""
     pool_id = str(pool.id)
     parts = [f"pool {pool_id} failed ({health.summary})"]
     codes = []
     for error in health.resize_errors:
         codes.append(text(error.code))
-        parts.append(explain_resize_error(ctx, pools, pool, error))
+        parts.append(explain_resize_error(ctx, pools, pool, error, image))
     if health.counts.get("starttaskfailed"):
         codes.append("StartTaskFailed")
         parts += start_task_failures(pools, pool_id)
     if health.counts.get("unusable"):
         codes.append("NodeUnusable")
-        parts += unusable_nodes(pools, pool_id)
+        parts += unusable_nodes(ctx, pools, pool, image)
     if health.counts.get("unknown"):
         codes.append("NodeUnknown")
         parts.append("nodes in state unknown lost contact with Batch (network or NSG rules?)")
@@ -206,7 +208,9 @@ def _values(error: Any) -> dict[str, str]:
     return {str(v.name): str(v.value or "") for v in (getattr(error, "error_values", None) or [])}
 
 
-def explain_resize_error(ctx: RunContext, pools: BatchPools, pool: Any, error: Any) -> str:
+def explain_resize_error(
+    ctx: RunContext, pools: BatchPools, pool: Any, error: Any, image: BuiltImage | None = None
+) -> str:
     """One resize error: its code and message, and what to do about it."""
     code = text(error.code)
     head = f"resize error {code}: {error.message}"
@@ -227,7 +231,10 @@ def explain_resize_error(ctx: RunContext, pools: BatchPools, pool: Any, error: A
             "smaller vm_size"
         )
     if low == "allocationfailed":
-        reason = values.get("Reason") or provider or "no reason given"
+        reason = values.get("Reason") or _provider_text(values) or "no reason given"
+        causes = allocation_causes(ctx.clients, pools, pool, image) if provider and image else []
+        if causes:
+            return f"{head} ({reason})\n" + "\n".join(f"  {cause}" for cause in causes)
         return (
             f"{head} ({reason})\n  Azure could not allocate {size} nodes in "
             f"{account.location}: try another vm_size, another region (a Batch account "
@@ -245,16 +252,34 @@ def explain_resize_error(ctx: RunContext, pools: BatchPools, pool: Any, error: A
     return head + (f" ({extra})" if extra else "")
 
 
-def _provider_message(values: dict[str, str]) -> str | None:
+def _provider_error(values: dict[str, str]) -> tuple[str, str] | None:
+    """The relayed provider error (`Provider Error Json`) as (code, message); the raw text
+    as the message when it is not JSON; None when the resize error carries none."""
     raw = values.get("Provider Error Json")
     if not raw:
         return None
     try:
         doc = json.loads(raw)
     except ValueError:
-        return raw
+        return "", raw
     error = doc.get("error", doc) if isinstance(doc, dict) else {}
-    return str(error.get("message") or raw)
+    if not isinstance(error, dict):
+        return "", raw
+    return str(error.get("code") or ""), str(error.get("message") or raw)
+
+
+def _provider_text(values: dict[str, str]) -> str | None:
+    """The provider's error as `code: message` (None when the resize error has none)."""
+    found = _provider_error(values)
+    if found is None:
+        return None
+    code, message = found
+    return f"{code}: {message}" if code else message
+
+
+def _provider_message(values: dict[str, str]) -> str | None:
+    found = _provider_error(values)
+    return found[1] if found is not None else None
 
 
 def pool_quota_error(
@@ -379,23 +404,38 @@ def start_task_failures(pools: BatchPools, pool_id: str) -> list[str]:
     return out
 
 
-def unusable_nodes(pools: BatchPools, pool_id: str) -> list[str]:
-    """For a few unusable nodes: their errors and the likely cause."""
+def unusable_nodes(
+    ctx: RunContext, pools: BatchPools, pool: Any, image: BuiltImage | None = None
+) -> list[str]:
+    """For a few unusable nodes: their errors as Batch reports them; for nodes without
+    errors (Batch cannot communicate with them), what batchimage finds about the image."""
+    pool_id = str(pool.id)
     nodes = pools.nodes(pool_id, "unusable")
     out = [f"{len(nodes)} node(s) are unusable (showing {min(len(nodes), NODES_SHOWN)}):"]
-    causes: list[str] = []
+    silent = 0
     for node in nodes[:NODES_SHOWN]:
         errors = list(node.errors or [])
         if not errors:
-            out.append(f"  node {node.id}: no node errors reported")
+            silent += 1
+            out.append(
+                f"  node {node.id}: no node errors (Batch cannot communicate with the node's "
+                "VM: its node agent never reported)"
+            )
         for error in errors:
-            code = text(error.code)
-            out.append(f"  node {node.id}: {code}: {error.message}")
-            cause = LIKELY_CAUSES.get(code.lower())
-            if cause and cause not in causes:
-                causes.append(cause)
-    if causes:
-        out += [f"  likely cause: {cause}" for cause in causes]
-    else:
-        out.append(f"  {UNUSABLE_HINT}")
+            values = "; ".join(
+                f"{d.name}: {d.value}" for d in (getattr(error, "error_details", None) or [])
+            )
+            out.append(
+                f"  node {node.id}: {text(error.code)}: {error.message}"
+                + (f" ({values})" if values else "")
+            )
+    if silent and image is not None:
+        out.append("  what batchimage finds:")
+        out += [f"  - {cause}" for cause in unusable_causes(ctx.clients, pools, pool, image)]
+    elif silent:
+        out.append(
+            "  likely causes: an image that is not properly prepared (not generalized, VM "
+            "extensions installed), a node agent SKU that does not align with the image, or "
+            "a network that keeps Batch from its nodes"
+        )
     return out

@@ -41,6 +41,7 @@ from batchimage.steps.pool_common import (
     DriftAction,
     DriftOutputs,
     Observed,
+    built_image,
     kept_metadata,
     observe,
     owned_by,
@@ -199,7 +200,12 @@ class CreatePool(Step[PoolOutputs]):
         pools = seen.pools
         if self.pool.wait_for != "none":
             live = wait_healthy(
-                ctx, pools, pool_id, self.pool.wait_for, timeout_s=self.wait_timeout_s
+                ctx,
+                pools,
+                pool_id,
+                self.pool.wait_for,
+                timeout_s=self.wait_timeout_s,
+                image=built_image(ctx.spec, seen.image),
             )
         else:
             live = pools.get(pool_id)

@@ -54,6 +54,12 @@ SYSPREP_HINT = (
 )
 
 
+def deprovision_command(spec: Any) -> str:
+    """The command that generalizes the build VM's guest: the spec's, else batchimage's."""
+    default = WINDOWS_SYSPREP if spec.os_type == "windows" else LINUX_DEPROVISION
+    return str(spec.image.generalize.command or default)
+
+
 @dataclass(frozen=True)
 class SysprepState:
     """What the guest says about sysprep: setup state values and setuperr.log's tail."""
@@ -230,9 +236,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
         if previous is not None and previous.succeeded and not windows:
             return  # deprovisioned already (the run stopped before deallocating)
         # A Windows VM still running after a sysprep run was not sealed: sysprep runs again.
-        command = spec.image.generalize.command or (
-            WINDOWS_SYSPREP if windows else LINUX_DEPROVISION
-        )
+        command = deprovision_command(spec)
         ctx.say(f"deprovisioning {vm.name}: {command}")
         result = run(
             ctx,

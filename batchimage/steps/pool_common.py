@@ -3,6 +3,7 @@ the image a pool runs (the one accessor on the image pipeline's outputs), and th
 observation of a spec pool's live pools with the decision apply will take.
 
     image = pool_image(ctx, version_step, base_step)   # version id, version, base OS/origin
+    built = built_image(ctx.spec, image)               # + how it was generalized (diagnosis)
     seen = observe(ctx, spec_pool, image)              # account, desired config, live pools
     seen.target, seen.changes, seen.plan_text()
 """
@@ -18,6 +19,7 @@ from pydantic import Field
 from batchimage.azure.arm import text
 from batchimage.azure.batch_pools import BatchPools, created_by, find_account, metadata_of
 from batchimage.azure.pool_agent import ImageBase, resolve_node_agent
+from batchimage.azure.pool_causes import BuiltImage
 from batchimage.azure.pool_config import (
     KEPT_META,
     META_IMAGE,
@@ -32,6 +34,7 @@ from batchimage.azure.pool_config import (
 )
 from batchimage.azure.pool_health import Health, health_of
 from batchimage.steps.base import Outputs, RunContext, Step, short_hash
+from batchimage.steps.generalize_vm import deprovision_command
 
 DriftAction = Literal["create", "update", "replace", "delete"]
 MAX_POOL_ID = 64
@@ -61,6 +64,17 @@ def pool_image(ctx: RunContext, version_step: Step[Any], base_step: Step[Any]) -
         version_id=str(version.version_id),
         version=str(version.version),
         base=ImageBase.of(ctx.output(base_step)),
+    )
+
+
+def built_image(spec: Any, image: PoolImage) -> BuiltImage:
+    """The pool's image as its diagnosis checks it: version, base, how it was generalized."""
+    built = spec.image.builds_vm
+    return BuiltImage(
+        version_id=image.version_id,
+        base=image.base,
+        generalized_with=deprovision_command(spec) if built else None,
+        custom_command=built and spec.image.generalize.command is not None,
     )
 
 

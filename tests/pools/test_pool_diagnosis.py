@@ -1,20 +1,27 @@
 """When a pool does not come up, apply fails with what happened and what to do: resize
 errors by code (quota: which quota and the numbers; allocation failure: another size or
 region), failed start tasks with the tail of their stdout/stderr, unusable nodes with
-their errors and the likely cause. Through the engine and the real SDKs, in the sandbox."""
+their errors as Batch reports them and, for silent ones, what batchimage finds about the
+image. Through the engine and the real SDKs, in the sandbox."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from azure.batch import models as bm
 
+from batchimage.azure.batch_pools import BatchPools, find_account
+from batchimage.azure.clients import AzureClients
+from batchimage.azure.pool_agent import ImageBase
+from batchimage.azure.pool_causes import BuiltImage
+from batchimage.azure.pool_health import explain_resize_error
 from batchimage.errors import BatchImageError
 from batchimage.spec import load_spec
 from tests.pools.harness import PoolHarness
-from tests.sandbox.batch_support import pool_options
+from tests.sandbox.batch_support import pool_options, wait_steady
 
 SHARED = "pools-ubuntu"
 
@@ -87,15 +94,61 @@ def test_start_task_failure_shows_the_log_tail(
     assert change.action == "update" and "failed" in change.reason
 
 
-def test_unusable_nodes_name_the_likely_cause(pools: PoolHarness) -> None:
+def test_unusable_nodes_without_errors_name_what_batchimage_finds(pools: PoolHarness) -> None:
+    """Batch reports no node error for an image whose guest was not deprovisioned (the node
+    is unusable and silent): the diagnosis says so and names the spec's own generalize
+    command, which batchimage reads itself, as the cause."""
+
     def skip_deprovision(data: dict[str, Any]) -> None:
         data["image"]["generalize"] = {"command": "echo not deprovisioned"}
 
     spec = pools.spec("quickstart.yaml", skip_deprovision)
     message = failure(pools, spec)
     assert "2 node(s) are unusable" in message
-    assert "ImageNotGeneralized" in message
-    assert "likely cause: the image was not generalized" in message
+    assert "no node errors (Batch cannot communicate with the node's VM" in message
+    assert "generalized with the spec's own command ('echo not deprovisioned')" in message
+    assert "remove image.generalize.command" in message
+    assert "node agent SKU" not in message  # the agent matches the image: not a cause
+
+
+def test_allocation_failure_explained_from_the_image_and_size(
+    pools: PoolHarness, clients: AzureClients
+) -> None:
+    """AllocationFailed relaying Compute's refusal (a Gen1-only size for a Gen2 image): the
+    explanation comes from the VM size's Hyper-V generations and the image definition, and a
+    pool whose image version is gone is told so."""
+    spec = pools.spec("quickstart.yaml", name=SHARED)
+    pools.apply(spec)
+    version = pools.outputs(spec, "capture.version")["version_id"]
+    pool_id = f"{load_spec(spec).pools[0].id}-gen1"
+    vmc = bm.VirtualMachineConfiguration(
+        image_reference=bm.BatchVmImageReference(virtual_machine_image_id=version),
+        node_agent_sku_id="batch.node.ubuntu 24.04",
+    )
+    pools.batch.create_pool(
+        pool_options(
+            pool_id,
+            vm_size="Standard_A1_v2",
+            virtual_machine_configuration=vmc,
+            target_dedicated_nodes=1,
+        )
+    )
+    pool = wait_steady(pools.batch, pool_id)
+    (error,) = pool.resize_errors
+    account = find_account(clients, "sandbox-rg", "sandboxbatch")
+    batch_pools = BatchPools(clients, account)
+    ctx = SimpleNamespace(clients=clients)
+    base = ImageBase("linux", "Canonical", "ubuntu-24_04-lts", "server")
+    image = BuiltImage(version, base, "waagent -deprovision+user -force")
+    text = explain_resize_error(ctx, batch_pools, pool, error, image)  # type: ignore[arg-type]
+    assert "resize error AllocationFailed" in text
+    assert "BadRequest: The selected VM size 'Standard_A1_v2' cannot boot" in text
+    assert "standard_a1_v2 boots hyper-v generation v1 only, and the image is v2" in text.lower()
+    assert "try another vm_size, another region" not in text
+    gone = BuiltImage(version.replace("/versions/", "/versions/9"), base, None)
+    text = explain_resize_error(ctx, batch_pools, pool, error, gone)  # type: ignore[arg-type]
+    assert "no longer exists: run apply again" in text
+    pools.batch.begin_delete_pool(pool_id, polling_interval=0).result()
 
 
 def test_node_agent_mismatch_fails_before_any_pool(pools: PoolHarness) -> None:

@@ -75,6 +75,19 @@ def wait_steady(batch: BatchClient, pool_id: str) -> bm.BatchPool:
     return result
 
 
+def allocation_failed(batch: BatchClient, pool_id: str) -> dict[str, str]:
+    """The values of a steady pool's one resize error, AllocationFailed for every dedicated
+    node it asked for (no node allocated)."""
+    pool = wait_steady(batch, pool_id)
+    assert pool.current_dedicated_nodes == 0
+    (error,) = pool.resize_errors
+    assert (error.code, error.message) == (
+        "AllocationFailed",
+        "Desired number of dedicated nodes could not be allocated",
+    )
+    return {str(v.name): str(v.value) for v in error.error_values}
+
+
 def wait_nodes(
     batch: BatchClient, pool_id: str, states: set[str], count: int
 ) -> list[bm.BatchNode]:

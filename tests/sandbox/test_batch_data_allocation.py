@@ -18,7 +18,13 @@ from azure.core.exceptions import ResourceExistsError
 from batchimage.azure.clients import AzureClients
 from batchimage.sandbox.connection import Connection
 from tests.sandbox import batch_support
-from tests.sandbox.batch_support import new_account, pool_options, wait_nodes, wait_steady
+from tests.sandbox.batch_support import (
+    allocation_failed,
+    new_account,
+    pool_options,
+    wait_nodes,
+    wait_steady,
+)
 
 batch = batch_support.batch  # fixtures
 batch_rules = batch_support.batch_rules
@@ -163,14 +169,7 @@ def test_allocation_failure_rule(
         allocation_failures=[{"pool": f"^{pool_id}$", "nodes": "dedicated", "reason": "No room."}]
     )
     batch.create_pool(pool_options(pool_id, target_dedicated_nodes=2))
-    pool = wait_steady(batch, pool_id)
-    assert pool.current_dedicated_nodes == 0
-    (error,) = pool.resize_errors
-    assert (error.code, error.message) == (
-        "AllocationFailed",
-        "Desired number of dedicated nodes could not be allocated",
-    )
-    assert {v.name: v.value for v in error.error_values} == {"Reason": "No room."}
+    assert allocation_failed(batch, pool_id) == {"Reason": "No room."}
 
 
 def test_resize_timeout(

@@ -1,9 +1,11 @@
 """Pools from Azure Compute Gallery images through the real BatchClient: Azure's
 create-time refusals (missing image, no replica in the account's region, another
-subscription without Microsoft.Batch registered), unusable nodes with node errors (node
-agent SKU vs image OS, image not generalized, VM extensions baked in), definition ids
-resolving to the latest version, and the in-use check that keeps a live pool's image
-version from being deleted.
+subscription without Microsoft.Batch registered, a specialized image), resize errors
+relaying the Compute error that stops the pool's VMs (a VM size that cannot boot the
+image's Hyper-V generation, an image no longer in the region), unusable nodes without
+node errors (node agent SKU vs image, image not deprovisioned, VM extensions baked in),
+definition ids resolving to the latest version, and the in-use check that keeps a live
+pool's image version from being deleted.
 
 The gallery versions are put into an in-process sandbox's store the way the Compute
 service keeps them (ARM record + disk content, read back through `compute.facts`); the
@@ -12,6 +14,7 @@ SDK-driven gallery flow is in test_classic_flow_pool.py.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,7 +31,12 @@ from batchimage.sandbox.context import World
 from batchimage.sandbox.server import SandboxServer
 from batchimage.sandbox.services.compute import content, facts
 from batchimage.sandbox.services.resources import models as resources
-from tests.sandbox.batch_support import pool_options, wait_nodes
+from tests.sandbox.batch_support import (
+    allocation_failed,
+    pool_options,
+    wait_nodes,
+    wait_steady,
+)
 
 OTHER_SUB = "00000000-0000-4000-8000-0000000000e2"
 UBUNTU = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "1"}
@@ -76,6 +84,7 @@ class Gallery:
         regions: tuple[str, ...] = ("eastus",),
         subscription: str | None = None,
         version: str = "1.0.0",
+        generation: str = "V2",
     ) -> str:
         """Store definition `name` (if new) and its version; returns the version id."""
         sub = subscription or self.world.identity.subscription_id
@@ -89,10 +98,16 @@ class Gallery:
                     "name": name,
                     "type": "Microsoft.Compute/galleries/images",
                     "location": "eastus",
-                    "properties": {"osType": os_type, "osState": os_state},
+                    "properties": {
+                        "osType": os_type,
+                        "osState": os_state,
+                        "hyperVGeneration": generation,
+                    },
                 },
             )
-            disk = content.new(self.world, os_type=os_type, source=source or UBUNTU)
+            disk = content.new(
+                self.world, os_type=os_type, source=source or UBUNTU, hyper_v_generation=generation
+            )
             found = content.get(self.world, disk)
             assert found is not None
             found.update({"deprovisioned": deprovisioned, "extensions": list(extensions)})
@@ -165,6 +180,9 @@ def test_create_time_refusals(batch: BatchClient, gallery: Gallery) -> None:
 
     with gallery.world.store.transaction():
         resources.add_subscription(gallery.world, OTHER_SUB, "other", registered=False)
+    specialized = gallery.version("specialized", os_state="Specialized")
+    assert "Specialized" in _refused(batch, "specialized", specialized)
+
     foreign = gallery.version("foreign", subscription=OTHER_SUB)
     assert "Microsoft.Batch" in _refused(batch, "foreign", foreign)
     with gallery.world.store.transaction():
@@ -174,38 +192,74 @@ def test_create_time_refusals(batch: BatchClient, gallery: Gallery) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "image", "agent", "codes"),
+    ("name", "image", "agent"),
     [
-        ("mismatch", {}, "batch.node.ubuntu 22.04", ["NodeAgentSkuMismatch"]),
-        (
-            "winlinux",
-            {"source": WINDOWS, "os_type": "Windows"},
-            "batch.node.ubuntu 24.04",
-            ["NodeAgentSkuMismatch"],
-        ),
-        ("specialized", {"os_state": "Specialized"}, None, ["ImageNotGeneralized"]),
-        ("notdeprov", {"deprovisioned": False}, None, ["ImageNotGeneralized"]),
-        ("extensions", {"extensions": ("CustomScript",)}, None, ["ImageHasVMExtensions"]),
+        ("mismatch", {}, "batch.node.ubuntu 22.04"),
+        ("winlinux", {"source": WINDOWS, "os_type": "Windows"}, "batch.node.ubuntu 24.04"),
+        ("notdeprov", {"deprovisioned": False}, None),
+        ("extensions", {"extensions": ("CustomScript",)}, None),
     ],
 )
-def test_unusable_nodes(
-    batch: BatchClient,
-    gallery: Gallery,
-    name: str,
-    image: dict[str, Any],
-    agent: str | None,
-    codes: list[str],
+def test_unusable_nodes_without_node_errors(
+    batch: BatchClient, gallery: Gallery, name: str, image: dict[str, Any], agent: str | None
 ) -> None:
+    """Batch publishes no node error code for an image that does not come up with the
+    pool's agent: the node is unusable and reports no errors (Batch cannot reach it)."""
     version = gallery.version(name, **image)
     options = _gallery_pool(
         name, version, agent or "batch.node.ubuntu 24.04", target_dedicated_nodes=1
     )
     batch.create_pool(options)
     (node,) = wait_nodes(batch, name, {"unusable"}, 1)
-    assert [e.code for e in node.errors] == codes
-    assert node.errors[0].message and node.errors[0].error_details[0].value == version
+    assert not node.errors
+    assert node.virtual_machine_info.image_reference.virtual_machine_image_id == version
     counts = {c.pool_id: c for c in batch.list_pool_node_counts()}[name]
     assert counts.dedicated.unusable == 1
+
+
+def _provider_error(batch: BatchClient, pool_id: str) -> dict[str, Any]:
+    """The provider's error relayed in the pool's AllocationFailed resize error."""
+    values = allocation_failed(batch, pool_id)
+    assert values["Provider Error Json Truncated"] == "False"
+    provider: dict[str, Any] = json.loads(values["Provider Error Json"])["error"]
+    return provider
+
+
+def test_vm_size_that_cannot_boot_the_generation(batch: BatchClient, gallery: Gallery) -> None:
+    """A Gen2 image on a Gen1-only size: the pool is created, its VMs are refused by
+    Compute, and the resize error relays that refusal (the Batch doc's example 1)."""
+    version = gallery.version("gen2", generation="V2")
+    batch.create_pool(
+        _gallery_pool("gen2", version, vm_size="Standard_A1_v2", target_dedicated_nodes=1)
+    )
+    provider = _provider_error(batch, "gen2")
+    assert provider["code"] == "BadRequest"
+    assert "cannot boot Hypervisor Generation '2'" in provider["message"]
+    assert not list(batch.list_nodes("gen2"))
+    gen1 = gallery.version("gen1", generation="V1")
+    batch.create_pool(
+        _gallery_pool("gen1", gen1, vm_size="Standard_A1_v2", target_dedicated_nodes=1)
+    )
+    wait_nodes(batch, "gen1", {"idle"}, 1)
+
+
+def test_image_no_longer_in_the_region(batch: BatchClient, gallery: Gallery) -> None:
+    """New VMs of a pool whose image is no longer replicated to the account's region fail
+    with Compute's GalleryImageNotFound, relayed in the resize error."""
+    version = gallery.version("moved")
+    batch.create_pool(_gallery_pool("moved", version))
+    wait_steady(batch, "moved")
+    with gallery.world.store.transaction():
+        record = arm.get(gallery.world, version)
+        assert record is not None
+        record["_replication"] = {"westeurope": {"state": "Completed"}}
+        gallery.world.store.touch()
+    batch.begin_resize_pool(
+        "moved", bm.BatchPoolResizeOptions(target_dedicated_nodes=1), polling_interval=0
+    ).result()
+    provider = _provider_error(batch, "moved")
+    assert provider["code"] == "GalleryImageNotFound"
+    assert "is not available in eastus region" in provider["message"]
 
 
 def test_windows_image_with_windows_agent(batch: BatchClient, gallery: Gallery) -> None:

@@ -152,10 +152,10 @@ def test_pools_need_a_generalized_image(
     assert load(off).image.generalize.enabled is False  # an image without pools may skip it
     vhd = off.replace(
         "    marketplace: {publisher: Canonical, offer: ubuntu-24_04-lts, sku: server}",
-        "    vhd_url: {url: 'https://st.blob.core.windows.net/vhds/base.vhd'}\n"
-        "    os_type: linux",
+        "    vhd_url: {url: 'https://st.blob.core.windows.net/vhds/base.vhd'}\n    os_type: linux",
     )
-    spec = load(vhd + POOL + "    node_agent_sku: batch.node.ubuntu 24.04\n    dedicated_nodes: 1\n")
+    agent = "    node_agent_sku: batch.node.ubuntu 24.04\n"
+    spec = load(vhd + POOL + agent + "    dedicated_nodes: 1\n")
     assert spec.pools and not spec.image.builds_vm  # a VHD registered as it is: no build VM
 
 

@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from batchimage.sandbox.context import World
-from batchimage.sandbox.services.batch_data import catalog, nodes, pools, rules, samples, timers
+from batchimage.sandbox.services.batch_data import (
+    catalog,
+    images,
+    nodes,
+    pools,
+    rules,
+    samples,
+    timers,
+)
 from batchimage.sandbox.services.batch_data.accounts import Account, account_of
 from batchimage.sandbox.services.batch_data.wire import seconds_of
 from batchimage.sandbox.services.batch_management import quotas
@@ -107,6 +115,10 @@ def _resize_done(world: World, args: dict[str, Any]) -> None:
             continue
         if args.get("timed_out"):
             errors.append(_timed_out(is_dedicated))
+            continue
+        refused = images.allocation_error(world, account, record)
+        if refused is not None:
+            errors.append(_provider_failed(is_dedicated, refused.arm_body()))
             continue
         granted, error = _grant(world, account, record, is_dedicated, want)
         for _ in range(granted):
@@ -256,6 +268,16 @@ def _allocation_failed(kind: str, values: dict[str, str]) -> dict[str, Any]:
         "message": f"Desired number of {kind} nodes could not be allocated",
         "values": [{"name": k, "value": v} for k, v in values.items()],
     }
+
+
+def _provider_failed(dedicated: bool, provider: dict[str, Any]) -> dict[str, Any]:
+    """AllocationFailed relaying the provider's error ("Check for pool and node errors",
+    relay provider error example 1: the values are the JSON and whether it was cut)."""
+    kind = "dedicated" if dedicated else "low priority"
+    return _allocation_failed(
+        kind,
+        {"Provider Error Json": json.dumps(provider), "Provider Error Json Truncated": "False"},
+    )
 
 
 def _subscription_quota(account: Account, kind: str, limit: Limit, required: int) -> dict[str, Any]:

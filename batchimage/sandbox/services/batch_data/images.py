@@ -1,8 +1,13 @@
 """Images for Batch pools: the checks Azure makes when a pool names an Azure Compute
-Gallery image (at create), what a node finds when it boots from it (unusable causes),
-and the in-use check that keeps a live pool's gallery image version from being deleted.
+Gallery image (at create), what stops new VMs of a pool (the Compute error Batch relays
+in a resize error), whether a node booting from the image comes up, and the in-use check
+that keeps a live pool's gallery image version from being deleted.
 
-Image facts come from the Compute service (`services.compute.facts.image_facts`).
+Image facts come from the Compute service (`services.compute.facts.image_facts`). Batch
+publishes no node error codes for a badly prepared image: "Check for pool and node
+errors" lists an invalid custom image (e.g. not properly prepared) among the causes of an
+`unusable` node, and an unusable node without `errors` as one Batch cannot communicate
+with - which is how such a node is reported here.
 """
 
 from __future__ import annotations
@@ -10,11 +15,13 @@ from __future__ import annotations
 from typing import Any
 
 from batchimage.sandbox import arm
+from batchimage.sandbox.apierrors import ApiError
 from batchimage.sandbox.context import Call, World
 from batchimage.sandbox.services.batch_data import catalog
 from batchimage.sandbox.services.batch_data.accounts import Account
 from batchimage.sandbox.services.batch_data.errors import invalid_property
 from batchimage.sandbox.services.compute import facts as compute_facts
+from batchimage.sandbox.services.compute import vms as compute_vms
 
 PROPERTY = "virtualMachineConfiguration.imageReference.virtualMachineImageId"
 _GALLERY = "/providers/microsoft.compute/galleries/"
@@ -24,8 +31,9 @@ def check_gallery_image(call: Call, account: Account, image_id: str) -> str:
     """Refuse a pool's gallery image as Azure does at create; returns the version id it uses.
 
     Refused (400 InvalidPropertyValue): not an Azure Compute Gallery image; no such image
-    (or definition without versions); version not provisioned; no replica in the Batch
-    account's region; another subscription without Microsoft.Batch registered.
+    (or definition without versions); another subscription without Microsoft.Batch
+    registered; a specialized image (Batch takes only generalized ones); version not
+    provisioned; no replica in the Batch account's region.
     """
     if _GALLERY not in image_id.lower():
         raise invalid_property(
@@ -55,6 +63,14 @@ def check_gallery_image(call: Call, account: Account, image_id: str) -> str:
             "resource provider is not registered. Register Microsoft.Batch in that "
             "subscription to use its images from this Batch account.",
         )
+    if found.os_state != "Generalized":
+        raise invalid_property(
+            call,
+            PROPERTY,
+            image_id,
+            f"The image definition's osState is {found.os_state}; Batch supports only "
+            "generalized Azure Compute Gallery images.",
+        )
     if found.provisioning_state != "Succeeded":
         raise invalid_property(
             call,
@@ -81,64 +97,30 @@ def _batch_registered(world: World, subscription: str) -> bool:
     return providers.get("microsoft.batch") == "Registered"
 
 
-def node_problems(world: World, version_id: str, agent_id: str) -> list[dict[str, Any]]:
-    """Node errors (`code`, `message`, `errorDetails`) a node booting from the gallery image
-    version `version_id` with node agent `agent_id` would report; empty when it boots."""
+def allocation_error(world: World, account: Account, record: dict[str, Any]) -> ApiError | None:
+    """The Compute error that stops new VMs of gallery image pool `record` in the account's
+    region (its image gone or not replicated there, a VM size that cannot boot the image's
+    Hyper-V generation); None when VMs can be made (or the pool is not on a gallery image)."""
+    image_id = record["virtualMachineConfiguration"]["imageReference"].get("virtualMachineImageId")
+    if not image_id:
+        return None
+    location = arm.norm_location(account.location)
+    return compute_vms.image_error(world, str(image_id), location, str(record["vmSize"]))
+
+
+def boots(world: World, version_id: str, agent_id: str) -> bool:
+    """Whether a node from gallery image version `version_id` with node agent `agent_id`
+    comes up: the agent matches the image (the catalogue's SKU for its Marketplace origin,
+    else its OS family), the disk was deprovisioned, and no VM extension is baked in."""
     found = compute_facts.image_facts(world, version_id)
     if found is None:
-        return [_error("ImageNotFound", "The node's image no longer exists.", version_id)]
-    problems = []
+        return False
     expected = catalog.agent_for(found.source)
-    image_os = found.os_type.lower()
-    if (expected and expected.lower() != agent_id.lower()) or (
-        not expected and catalog.agent_os(agent_id) != image_os
-    ):
-        want = expected or f"a {image_os} node agent"
-        problems.append(
-            _error(
-                "NodeAgentSkuMismatch",
-                f"The node agent SKU '{agent_id}' does not match the image's operating system "
-                f"({found.os_type}"
-                + (
-                    f", from {found.source['publisher']}:{found.source['offer']}:"
-                    f"{found.source['sku']}"
-                    if found.source
-                    else ""
-                )
-                + f"); the node agent could not start. Use {want}.",
-                version_id,
-            )
-        )
-    if found.os_state != "Generalized" or not found.deprovisioned:
-        problems.append(
-            _error(
-                "ImageNotGeneralized",
-                "The VM could not be provisioned from the image: the image is not generalized "
-                "(the OS disk was not deprovisioned / sysprepped before capture, or the image "
-                f"definition's osState is {found.os_state}).",
-                version_id,
-            )
-        )
-    if found.extensions:
-        problems.append(
-            _error(
-                "ImageHasVMExtensions",
-                "The image contains VM extensions ("
-                + ", ".join(found.extensions)
-                + "); Batch cannot provision nodes from images with extensions installed. "
-                "Remove the extensions before capturing the image.",
-                version_id,
-            )
-        )
-    return problems
-
-
-def _error(code: str, message: str, version_id: str) -> dict[str, Any]:
-    return {
-        "code": code,
-        "message": message,
-        "errorDetails": [{"name": "ImageId", "value": version_id}],
-    }
+    if expected is not None:
+        agent_fits = expected.lower() == agent_id.lower()
+    else:
+        agent_fits = catalog.agent_os(agent_id) == found.os_type.lower()
+    return agent_fits and found.deprovisioned and not found.extensions
 
 
 def version_in_use(world: World, version_id: str) -> str | None:

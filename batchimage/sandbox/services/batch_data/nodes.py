@@ -1,7 +1,7 @@
 """Compute nodes: `creating -> starting -> (waitingforstarttask) -> idle`, or `unusable`
-when the image cannot boot with the pool's node agent, or `starttaskfailed` when a start
-task with waitForSuccess fails (after its retries). Nodes live in their pool record
-(`_nodes`); their files (`startup/stdout.txt`, ...) in `_files`.
+(without node errors) when the image does not come up with the pool's node agent, or
+`starttaskfailed` when a start task with waitForSuccess fails (after its retries). Nodes
+live in their pool record (`_nodes`); their files (`startup/stdout.txt`, ...) in `_files`.
 """
 
 from __future__ import annotations
@@ -128,15 +128,9 @@ def _ready(world: World, args: dict[str, Any]) -> None:
         return
     record, node = found
     node["lastBootTime"] = stamp(timers.now(world))
-    vmc = record["virtualMachineConfiguration"]
-    problems = (
-        images.node_problems(world, node["_image_version"], vmc["nodeAgentSKUId"])
-        if node["_image_version"]
-        else []
-    )
-    if problems:
-        node["errors"] = problems
-        set_state(world, node, "unusable")
+    agent = record["virtualMachineConfiguration"]["nodeAgentSKUId"]
+    if node["_image_version"] and not images.boots(world, node["_image_version"], agent):
+        set_state(world, node, "unusable")  # no node errors: Batch cannot reach its agent
         return
     task = record.get("startTask")
     if not task:

@@ -156,6 +156,20 @@ def _check_generation(size: catalog.VmSize, generation: str) -> None:
         )
 
 
+def image_error(world: World, image_id: str, location: str, size_name: str) -> ApiError | None:
+    """What a VM create in `location` answers for image `image_id` on VM size `size_name`
+    (the image is not there, or the size cannot boot its Hyper-V generation), or None when
+    both fit. Batch relays it for the VMs of a pool (its "Provider Error Json")."""
+    try:
+        image = vm_inputs.resolve_image(world, {"id": image_id}, location)
+        size = catalog.size(size_name)
+        if size is not None:
+            _check_generation(size, image.content["hyper_v_generation"])
+    except ApiError as err:
+        return err
+    return None
+
+
 def build_vm(call: Call, existing: dict[str, Any] | None, body: dict[str, Any]) -> dict[str, Any]:
     """The stored VM for a PUT (create: every check first, then the OS disk and NICs)."""
     if existing is not None:
