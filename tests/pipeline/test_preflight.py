@@ -149,6 +149,54 @@ def test_core_quota_short(pipeline: Harness) -> None:
     assert "request a quota increase" in message
 
 
+def test_pool_cores_count_in_the_batch_account_region(
+    pipeline: Harness, clients: AzureClients, unique: Callable[[str], str]
+) -> None:
+    """A user-subscription account's nodes are charged to the subscription's Compute quota
+    in the account's region, not the build's: preflight reads usage there (room in eastus,
+    where the build runs, proves nothing about a pool in westus)."""
+    account = unique("wb")
+    group = f"/subscriptions/{clients.subscription_id}/resourceGroups/sandbox-rg"
+    storage = f"{group}/providers/Microsoft.Storage"
+    clients.batch_management.batch_account.begin_create(
+        "sandbox-rg",
+        account,
+        {
+            "location": "westus",
+            "properties": {
+                "poolAllocationMode": "UserSubscription",
+                "autoStorage": {"storageAccountId": f"{storage}/storageAccounts/sandboxstore"},
+            },
+        },
+    ).result()
+
+    def edit(data: dict[str, Any]) -> None:
+        data["pools"][0]["batch_account"] = {"name": account, "location": "westus"}
+
+    pipeline.admin.configure(compute={"quota": {"regions": {"westus": {"standardDSv5Family": 3}}}})
+    try:
+        message = failed_preflight(pipeline, pipeline.spec("quickstart.yaml", edit))
+    finally:
+        pipeline.admin.configure(compute={"quota": {}})
+    assert "FAIL quota Standard DSv5 Family vCPUs in westus: pool " in message
+    assert "need 4 vCPUs; 0 of 3 are in use in westus" in message
+    assert "FAIL quota Standard DSv5 Family vCPUs:" not in message  # eastus has room
+    assert "preflight failed (15 passed, 1 failed)" in message  # the one above
+
+
+def test_pool_vm_size_must_boot_the_image_generation(pipeline: Harness) -> None:
+    """Azure relays a Gen1-only size for a Gen2 image as a resize error after the build;
+    preflight reads the size's HyperVGenerations and says so first."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data["pools"][0]["vm_size"] = "Standard_A1_v2"
+
+    message = failed_preflight(pipeline, pipeline.spec("quickstart.yaml", edit))
+    assert "FAIL vm size Standard_A1_v2: Standard_A1_v2 (pool " in message
+    assert "cannot boot Hyper-V generation V2 images (it boots V1)" in message
+    assert "pick a size that boots V2 such as Standard_D1_v2" in message
+
+
 def test_marketplace_image_missing(pipeline: Harness) -> None:
     def edit(data: dict[str, Any]) -> None:
         data["image"]["base"]["marketplace"]["sku"] = "no-such-sku"
@@ -201,6 +249,7 @@ def test_file_step_without_a_staging_account(pipeline: Harness) -> None:
 def test_customize_on_a_vhd_base(pipeline: Harness) -> None:
     def edit(data: dict[str, Any]) -> None:
         data["image"]["customize"] = [{"shell": "echo hi"}]
+        data["image"].pop("generalize")  # a built image with pools must generalize (validate)
 
     message = failed_preflight(pipeline, pipeline.spec("vhd-upload.yaml", edit))
     assert "customize steps on a VHD base are not supported yet" in message

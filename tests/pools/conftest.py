@@ -18,7 +18,11 @@ from tests.pipeline.conftest import (  # noqa: F401  (fixtures used by these tes
 )
 from tests.pipeline.harness import Harness
 from tests.pools.harness import PoolHarness
-from tests.sandbox.batch_support import batch_rules, durations  # noqa: F401
+from tests.sandbox.batch_support import (  # noqa: F401
+    batch_rules,
+    durations,
+    regional_quota,
+)
 
 
 @pytest.fixture

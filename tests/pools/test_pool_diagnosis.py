@@ -19,9 +19,10 @@ from batchimage.azure.pool_agent import ImageBase
 from batchimage.azure.pool_causes import BuiltImage
 from batchimage.azure.pool_health import explain_resize_error
 from batchimage.errors import BatchImageError
+from batchimage.sandbox.connection import Connection
 from batchimage.spec import load_spec
 from tests.pools.harness import PoolHarness
-from tests.sandbox.batch_support import pool_options, wait_steady
+from tests.sandbox.batch_support import new_account, pool_options, wait_steady
 
 SHARED = "pools-ubuntu"
 
@@ -40,14 +41,24 @@ def failure(pools: PoolHarness, spec: Any) -> str:
 
 
 def test_subscription_quota_names_the_quota_and_the_numbers(
-    pools: PoolHarness, batch_rules: Callable[..., None]
+    clients: AzureClients,
+    sandbox: Connection,
+    unique: Callable[[str], str],
+    regional_quota: Callable[..., None],
 ) -> None:
-    batch_rules(core_quotas={"sandboxbatch": {"dedicated": 2}})
-    spec = pools.spec("quickstart.yaml", name=SHARED)
-    message = failure(pools, spec)
-    assert "resize error AllocationFailed" in message
-    assert "Total Regional Cores" in message and "Current Limit: 2" in message
-    assert "request a quota increase" in message and "region eastus" in message
+    """A user-subscription pool short of the subscription's regional quota (in the Batch
+    account's region): the relayed Compute quota error, and where to ask for more."""
+    name = unique("usd")
+    client = new_account(clients, sandbox, name, mode="UserSubscription", location="westeurope")
+    regional_quota("westeurope", cores=2)
+    client.create_pool(pool_options("capped", target_dedicated_nodes=2))
+    pool = wait_steady(client, "capped")
+    (error,) = pool.resize_errors
+    pools = BatchPools(clients, find_account(clients, sandbox.resource_group, name))
+    text = explain_resize_error(SimpleNamespace(clients=clients), pools, pool, error)  # type: ignore[arg-type]
+    assert "resize error AllocationFailed" in text
+    assert "Total Regional Cores" in text and "Current Limit: 2" in text
+    assert "request a quota increase" in text and "region westeurope" in text
 
 
 def test_allocation_failure_suggests_another_size_or_region(

@@ -40,6 +40,20 @@ def batch_rules(admin: SandboxAdmin) -> Iterator[Callable[..., None]]:
     admin.configure(batch={"low_priority_retired": True})
 
 
+@pytest.fixture
+def regional_quota(admin: SandboxAdmin) -> Iterator[Callable[..., None]]:
+    """Set a region's Compute vCPU limits for this test: `regional_quota("westus", cores=4)`
+    (names as in the usage list: cores, lowPriorityCores, standardDSv5Family, ...)."""
+    regions: dict[str, dict[str, int]] = {}
+
+    def configure(region: str, **limits: int) -> None:
+        regions[region] = limits
+        admin.configure(compute={"quota": {"regions": regions}})
+
+    yield configure
+    admin.configure(compute={"quota": {}})
+
+
 def pool_options(pool_id: str, **changes: Any) -> bm.BatchPoolCreateOptions:
     """An Ubuntu 24.04 pool of Standard_D2s_v3 nodes (fields overridable)."""
     options: dict[str, Any] = {
@@ -103,12 +117,19 @@ def wait_nodes(
 
 
 def new_account(
-    clients: AzureClients, sandbox: Connection, name: str, mode: str = "BatchService"
+    clients: AzureClients,
+    sandbox: Connection,
+    name: str,
+    mode: str = "BatchService",
+    location: str | None = None,
 ) -> BatchClient:
-    """A fresh Batch account (management API) in the seeded group; its data-plane client."""
+    """A fresh Batch account (management API) in the seeded group (in the sandbox's
+    location unless `location` says otherwise); its data-plane client."""
     from azure.mgmt.batch.models import BatchAccountCreateParameters
 
-    params = BatchAccountCreateParameters(location=sandbox.location, pool_allocation_mode=mode)
+    params = BatchAccountCreateParameters(
+        location=location or sandbox.location, pool_allocation_mode=mode
+    )
     account = clients.batch_management.batch_account.begin_create(
         sandbox.resource_group, name, params
     ).result()

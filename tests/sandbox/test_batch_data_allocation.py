@@ -28,6 +28,7 @@ from tests.sandbox.batch_support import (
 
 batch = batch_support.batch  # fixtures
 batch_rules = batch_support.batch_rules
+regional_quota = batch_support.regional_quota
 durations = batch_support.durations
 
 
@@ -136,29 +137,50 @@ def test_batch_service_quotas(
     assert big.resize_errors[0].code == "AccountVMSeriesCoreQuotaReached"
 
 
-def test_user_subscription_spot_and_quota(
+def test_user_subscription_nodes_meet_the_regional_quota_of_the_account_region(
     clients: AzureClients,
     sandbox: Connection,
     unique: Callable[[str], str],
-    batch_rules: Callable[..., None],
+    regional_quota: Callable[..., None],
 ) -> None:
+    """A user-subscription account's nodes are VMs of the subscription in the account's
+    region: Spot nodes for low-priority targets, every node in that region's Compute
+    usage, and a resize beyond that region's vCPU quota ends with AllocationFailed relaying
+    Compute's quota error - however much room the sandbox's own region has."""
     name = unique("usq")
-    client = new_account(clients, sandbox, name, mode="UserSubscription")
-    client.create_pool(pool_options("spot", target_low_priority_nodes=1))
-    pool = wait_steady(client, "spot")
-    assert (pool.current_low_priority_nodes, pool.resize_errors) == (1, None)
+    client = new_account(clients, sandbox, name, mode="UserSubscription", location="japaneast")
+    regional_quota("japaneast", cores=4, lowPriorityCores=2)
+    client.create_pool(pool_options("spot", target_low_priority_nodes=2))
+    spot = wait_steady(client, "spot")
+    assert spot.current_low_priority_nodes == 1  # 2 Spot vCPUs: one D2s_v3
     (node,) = wait_nodes(client, "spot", {"idle"}, 1)
     assert node.is_dedicated is False
-    batch_rules(core_quotas={name: {"dedicated": 2}})
+    (error,) = spot.resize_errors
+    values = {v.name: v.value for v in error.error_values}
+    assert "exceeding approved LowPriorityCores quota" in values["Provider Error Json"]
+    client.create_pool(pool_options("first", target_dedicated_nodes=1))
+    wait_nodes(client, "first", {"idle"}, 1)
+    usage = {u.name.value: u for u in clients.compute.usage.list("japaneast")}
+    assert (usage["cores"].current_value, usage["cores"].limit) == (2, 4)
+    assert usage["standardDSv3Family"].current_value == 2
+    assert usage["lowPriorityCores"].current_value == 2
+    eastus = {u.name.value: u for u in clients.compute.usage.list(sandbox.location)}
+    assert eastus["cores"].limit > 4  # the sandbox's own region has room; it does not count
+
     client.create_pool(pool_options("capped", target_dedicated_nodes=2))
     capped = wait_steady(client, "capped")
     assert capped.current_dedicated_nodes == 1
     (error,) = capped.resize_errors
     assert error.code == "AllocationFailed"
     values = {v.name: v.value for v in error.error_values}
+    assert values["Provider Error Json Truncated"] == "False"
     provider = json.loads(values["Provider Error Json"])["error"]
     assert provider["code"] == "OperationNotAllowed"
-    assert "Current Limit: 2, Current Usage: 0, Additional Required: 4" in provider["message"]
+    assert "exceeding approved Total Regional Cores quota" in provider["message"]
+    assert (
+        "Location: japaneast, Current Limit: 4, Current Usage: 2, Additional Required: 4"
+        in provider["message"]
+    )
 
 
 def test_allocation_failure_rule(

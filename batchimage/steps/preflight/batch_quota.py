@@ -20,7 +20,6 @@ from batchimage.azure.batch_quota import (
     VmSize,
     account_quotas,
     core_quotas,
-    pools_in_use,
     quota_hint,
     sizes_from_skus,
 )
@@ -38,12 +37,12 @@ def check_batch_quota(facts: Facts) -> list[CheckResult]:
         quotas = account_quotas(facts.clients, group, name)
         if quotas is None:
             continue
-        used = pools_in_use(facts.clients.batch(account.endpoint))
+        used = facts.pools_used(account)
         pipeline = facts.ctx.pipeline
         owned = {str(p.id): [u.id for u in used if u.stands_for(p.id, pipeline)] for p in pools}
         results += _pool_count(quotas, pools, used, owned)
         if quotas.batch_service:
-            sizes = sizes_from_skus(facts.skus().values())
+            sizes = sizes_from_skus(facts.skus(account.location).values())
             results += _cores(quotas, pools, used, owned, sizes)
     return results
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from batchimage.azure.arm import text
+from batchimage.azure.batch_quota import PoolUse, pools_in_use
 from batchimage.azure.blobs import StorageAccount, find_account
 from batchimage.azure.errors import azure_call
 from batchimage.azure.gallery import builds_vm
@@ -86,37 +87,44 @@ class Facts:
     def supported(self, endpoint: str) -> list[SupportedImage]:
         return self.memo(f"supported:{endpoint}", lambda: supported_images(self.clients, endpoint))
 
-    def skus(self) -> dict[str, Any]:
-        """VM sizes offered in the spec's region, by lower-case name."""
+    def skus(self, location: str | None = None) -> dict[str, Any]:
+        """VM sizes offered in `location` (default: the spec's region), by lower-case name."""
+        where = location or self.spec.location
 
         def read() -> dict[str, Any]:
-            location = self.spec.location
-            with azure_call(f"list VM sizes (resource SKUs) in {location}"):
-                raw = self.clients.compute.resource_skus.list(filter=f"location eq '{location}'")
+            with azure_call(f"list VM sizes (resource SKUs) in {where}"):
+                raw = self.clients.compute.resource_skus.list(filter=f"location eq '{where}'")
                 return {
                     text(s.name).lower(): s
                     for s in raw
                     if text(s.resource_type).lower() == "virtualmachines"
                 }
 
-        return self.memo("skus", read)
+        return self.memo(f"skus:{where}", read)
 
-    def usages(self) -> dict[str, tuple[int, int, str]]:
-        """Compute usage in the spec's region: name -> (current, limit, display name)."""
+    def usages(self, location: str | None = None) -> dict[str, tuple[int, int, str]]:
+        """Compute usage in `location` (default: the spec's region): name -> (current,
+        limit, display name)."""
+        where = location or self.spec.location
 
         def read() -> dict[str, tuple[int, int, str]]:
-            location = self.spec.location
-            with azure_call(f"read compute usage in {location}"):
+            with azure_call(f"read compute usage in {where}"):
                 return {
                     text(u.name.value).lower(): (
                         int(u.current_value),
                         int(u.limit),
                         text(u.name.localized_value or u.name.value),
                     )
-                    for u in self.clients.compute.usage.list(location)
+                    for u in self.clients.compute.usage.list(where)
                 }
 
-        return self.memo("usages", read)
+        return self.memo(f"usages:{where}", read)
+
+    def pools_used(self, account: BatchAccount) -> list[PoolUse]:
+        """The pools of a Batch account and the nodes each holds (data plane)."""
+        return self.memo(
+            f"pools:{account.endpoint}", lambda: pools_in_use(self.clients.batch(account.endpoint))
+        )
 
 
 def storage_uses(spec: Any) -> list[StorageUse]:

@@ -9,8 +9,12 @@ the quota of the VM size's family too; low-priority nodes the low-priority vCPU 
 (without families). Low-priority nodes were retired on 2025-09-30 (see
 rules.low_priority_retired). A resize gets as many nodes as fit in every quota and ends
 `steady` with the resize error of the quota that ran out. User-subscription accounts get
-Spot nodes for low-priority targets and the subscription's regional vCPU quotas apply
-(errors come back as AllocationFailed with the Compute provider's error).
+Spot nodes for low-priority targets, and their nodes are VMs of the subscription in the
+Batch account's region ("Batch service quotas and limits"): they meet the Compute
+service's regional vCPU quotas there (total and family; Spot: low-priority vCPUs), next to
+every other VM of the subscription in that region, and show in its Compute usage
+(`subscription_vms`, registered with compute.quota); the error comes back as
+AllocationFailed with the Compute provider's error.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from batchimage.sandbox import arm
 from batchimage.sandbox.context import World
 from batchimage.sandbox.services.batch_data import (
     catalog,
@@ -31,7 +36,8 @@ from batchimage.sandbox.services.batch_data import (
 )
 from batchimage.sandbox.services.batch_data.accounts import Account, account_of
 from batchimage.sandbox.services.batch_data.wire import seconds_of
-from batchimage.sandbox.services.batch_management import quotas
+from batchimage.sandbox.services.compute import quota as compute_quota
+from batchimage.sandbox.services.compute import settings as compute_settings
 
 RETIRED = (
     "Low-priority VMs were retired on 30 September 2025 and cannot be allocated in Batch "
@@ -182,7 +188,11 @@ def _grant(
         return want, None
     short = limits[fits.index(min(fits))]
     if account.mode == "UserSubscription":
-        return allowed, _subscription_quota(account, kind, short, want * cores)
+        location = arm.norm_location(account.location)
+        refusal = compute_quota.exceeded(
+            short.name, location, short.quota, short.used, want * cores
+        )
+        return allowed, _provider_failed(dedicated, refusal.arm_body())
     return allowed, {"code": short.code, "message": short.message}
 
 
@@ -204,11 +214,9 @@ def _limits(
     """The quotas new nodes of this kind count against (an account's resize errors: the
     SDK's PoolResizeErrorCodes; messages as the service words them)."""
     props = account.properties
-    used_total, used_family = _used(world, account, dedicated, size.family if size else "")
     if account.mode == "UserSubscription":
-        quota = quotas.subscription_cores(world, account.name, dedicated)
-        name = "Total Regional Cores" if dedicated else "Total Regional Low-priority vCPUs"
-        return [Limit(quota, used_total, name=name)]
+        return _subscription_limits(world, account, dedicated, size)
+    used_total, used_family = _used(world, account, dedicated, size.family if size else "")
     if not dedicated:
         return [
             Limit(
@@ -238,6 +246,45 @@ def _limits(
             )
         )
     return limits
+
+
+def _subscription_limits(
+    world: World, account: Account, dedicated: bool, size: catalog.VmSize | None
+) -> list[Limit]:
+    """The Compute regional quotas a user-subscription account's new nodes meet, in the
+    account's region, with what the subscription uses there (its VMs and Batch nodes)."""
+    location = arm.norm_location(account.location)
+    now = compute_quota.usage(world, account.subscription_id, location)
+
+    def limit(name: str, used: int, shown: str) -> Limit:
+        return Limit(compute_settings.quota_limit(world, name, location), used, name=shown)
+
+    if not dedicated:
+        return [limit("lowPriorityCores", now.spot, "LowPriorityCores")]
+    limits = [limit("cores", now.cores, "Total Regional Cores")]
+    if size is not None:
+        used = now.families.get(size.family, 0)
+        limits.insert(0, limit(size.family, used, f"{size.family} Cores"))
+    return limits
+
+
+def subscription_vms(world: World, subscription: str, location: str) -> list[tuple[str, bool, int]]:
+    """The VMs user-subscription Batch accounts hold in `subscription` and `location`:
+    (VM size, spot, count) per pool and node kind (a Compute usage source)."""
+    held: list[tuple[str, bool, int]] = []
+    for record in pools.table(world).values():
+        account = account_of(world, record["_account"])
+        if account is None or account.mode != "UserSubscription":
+            continue
+        if account.subscription_id.lower() != subscription.lower():
+            continue
+        if arm.norm_location(account.location) != arm.norm_location(location):
+            continue
+        for spot in (False, True):
+            count = sum(1 for n in record["_nodes"].values() if n["isDedicated"] != spot)
+            if count:
+                held.append((str(record["vmSize"]), spot, count))
+    return held
 
 
 def _used(world: World, account: Account, dedicated: bool, family: str) -> tuple[int, int]:
@@ -277,27 +324,4 @@ def _provider_failed(dedicated: bool, provider: dict[str, Any]) -> dict[str, Any
     return _allocation_failed(
         kind,
         {"Provider Error Json": json.dumps(provider), "Provider Error Json Truncated": "False"},
-    )
-
-
-def _subscription_quota(account: Account, kind: str, limit: Limit, required: int) -> dict[str, Any]:
-    """A user-subscription pool hitting the subscription's quota: the Compute error inside."""
-    usage = limit.used
-    provider = {
-        "error": {
-            "code": "OperationNotAllowed",
-            "message": f"Operation could not be completed as it results in exceeding approved "
-            f"{limit.name} quota. Additional details - Deployment Model: Resource Manager, "
-            f"Location: {account.location}, Current Limit: {limit.quota}, Current Usage: "
-            f"{usage}, Additional Required: {required}, (Minimum) New Limit Required: "
-            f"{usage + required}. Submit a request for Quota increase.",
-        }
-    }
-    return _allocation_failed(
-        kind,
-        {
-            "Reason": f"The subscription's {limit.name} quota is too small for this allocation.",
-            "Provider Error Json": json.dumps(provider),
-            "Provider Error Json Truncated": "False",
-        },
     )

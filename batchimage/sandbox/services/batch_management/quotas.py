@@ -19,9 +19,10 @@ Tests and rehearsals lower them per account with the sandbox config's `batch` ma
                                    "active_jobs": 10, "families": {"standardDSv3Family": 8},
                                    "family_enforced": false}}
 
-For a user-subscription account `dedicated` / `low_priority` are the subscription's
-regional vCPU limits its pools meet (default `USER_SUBSCRIPTION_CORES`). `core_quotas` is
-the older name of the same mapping (read too; `account_quotas` wins).
+A user-subscription account's nodes meet the subscription's regional Compute quotas in
+the account's region instead (the compute config's `quota`, per region with `regions`;
+see batch_data.allocation). `core_quotas` is the older name of the same mapping (read
+too; `account_quotas` wins).
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ DEDICATED = 500
 LOW_PRIORITY = 100
 POOLS = 100
 ACTIVE_JOBS = 300
-USER_SUBSCRIPTION_CORES = 1000
 
 # The families a new account lists (general purpose at the dedicated quota) ...
 GENERAL_FAMILIES = (
@@ -113,9 +113,3 @@ def quotas(world: World, record: dict[str, Any]) -> dict[str, Any]:
     out["poolQuota"] = int(given.get("pools", POOLS))
     out["activeJobAndJobScheduleQuota"] = int(given.get("active_jobs", ACTIVE_JOBS))
     return out
-
-
-def subscription_cores(world: World, account: str, dedicated: bool) -> int:
-    """A user-subscription account's regional vCPU limit for its dedicated or Spot nodes."""
-    value = overrides(world, account).get("dedicated" if dedicated else "low_priority")
-    return USER_SUBSCRIPTION_CORES if value is None else int(value)

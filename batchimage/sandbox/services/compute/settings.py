@@ -1,11 +1,14 @@
 """The `compute` section of the sandbox config (file, or `PATCH /_sandbox/config`):
 
 compute:
-  quota:                      # vCPU limits per region (every region alike)
-    cores: 100                # "Total Regional vCPUs"
-    family: 100               # default limit of every VM size family
+  quota:                      # vCPU limits per region (every region alike ...)
+    cores: 1000               # "Total Regional vCPUs" (the default)
+    lowPriorityCores: 1000    # "Total Regional Low-priority vCPUs" (Spot; the default)
+    family: 1000              # default limit of every VM size family
     standardDSv5Family: 10    # a family's own limit
     virtualMachines: 25000
+    regions:                  # ... except where a region has its own limits
+      westus: {cores: 8, standardDSv5Family: 4}
   vm_extensions:              # extensions every new VM gets (as agents install them)
     - {name: AzureMonitorLinuxAgent, publisher: Microsoft.Azure.Monitor,
        type: AzureMonitorLinuxAgent, typeHandlerVersion: "1.0", os_type: Linux}
@@ -27,8 +30,10 @@ from typing import Any
 
 from batchimage.sandbox.context import World
 
-DEFAULT_CORES = 100
-DEFAULT_FAMILY = 100
+# Chosen (Azure's defaults vary by subscription offer and are not published as one number):
+# room for a shared sandbox whose user-subscription Batch nodes count here too.
+DEFAULT_CORES = 1000
+DEFAULT_FAMILY = 1000
 DEFAULT_VMS = 25000
 
 
@@ -37,16 +42,19 @@ def section(world: World) -> dict[str, Any]:
     return compute
 
 
-def quota_limit(world: World, name: str) -> int:
-    """The limit of quota `name` ("cores", "virtualMachines" or a family name)."""
+def quota_limit(world: World, name: str, location: str = "") -> int:
+    """The limit of quota `name` ("cores", "lowPriorityCores", "virtualMachines" or a family
+    name) in `location` (a region's own limit, else every region's)."""
     quota = dict(section(world).get("quota") or {})
-    if name in quota:
-        return int(quota[name])
-    if name == "cores":
-        return DEFAULT_CORES
-    if name == "virtualMachines":
-        return DEFAULT_VMS
-    return int(quota.get("family", DEFAULT_FAMILY))
+    regional = dict((quota.get("regions") or {}).get(location.replace(" ", "").lower()) or {})
+    defaults = {"cores": DEFAULT_CORES, "lowPriorityCores": DEFAULT_CORES}
+    defaults["virtualMachines"] = DEFAULT_VMS
+    keys = (name,) if name in defaults else (name, "family")  # a family, else the families'
+    for limits in (regional, quota):
+        for key in keys:
+            if key in limits:
+                return int(limits[key])
+    return defaults.get(name, DEFAULT_FAMILY)
 
 
 def vm_extensions(world: World, os_type: str) -> list[dict[str, Any]]:
