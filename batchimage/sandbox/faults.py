@@ -15,7 +15,8 @@ Without `nth` or `rate` a rule fires on every match (up to `times`). Only ARM an
 requests are subject to faults; the token endpoint and admin endpoint never are.
 
 `code` is free: a rule may inject any Azure code (defaults: 429, 500 and 503 have Azure's,
-`lro_fail` InternalOperationError; another status needs one).
+`lro_fail` InternalOperationError; another status needs one). Under the register guard
+(`batchimage.sandbox.register`, on in the test suite) only registered codes are taken.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from batchimage.errors import SandboxError
+from batchimage.sandbox import register
 
 if TYPE_CHECKING:
     from batchimage.sandbox.context import Call, World
@@ -80,6 +82,8 @@ class FaultRule:
                 f"a status {self.status} fault needs a code (Azure's defaults are known for "
                 f"{sorted(DEFAULT_CODES)} only)"
             )
+        if self.code and register.unregistered(self.code):
+            raise SandboxError(f"fault rule: {register.refusal(self.code)}")
         if self.times is None and self.nth is not None:
             self.times = 1
 
