@@ -1,9 +1,14 @@
-"""Shared fixtures: a TLS certificate authority and a real Azurite blob service."""
+"""Shared fixtures: a TLS certificate authority and a real Azurite blob service.
+
+Every sandbox the tests start (in this process or in a child) answers only the error codes
+registered in docs/azure-behaviours.md (`batchimage.sandbox.register`).
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +16,11 @@ from pathlib import Path
 import pytest
 import trustme
 
+from batchimage.sandbox import register
 from batchimage.sandbox.azurite import Azurite
+
+REGISTER = Path(__file__).resolve().parents[1] / "docs" / "azure-behaviours.md"
+os.environ.setdefault(register.ENV, str(REGISTER))
 
 
 @dataclass(frozen=True)

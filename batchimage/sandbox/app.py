@@ -21,7 +21,7 @@ import anyio
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from batchimage.sandbox import auth, lro
+from batchimage.sandbox import auth, lro, register
 from batchimage.sandbox.apierrors import ApiError, missing_api_version
 from batchimage.sandbox.clock import settle
 from batchimage.sandbox.context import Call, Reply, World
@@ -110,6 +110,8 @@ class SandboxApp:
                 return
             reply = await anyio.to_thread.run_sync(self._run, call)
         except ApiError as err:
+            if plane != "admin" and register.unregistered(err.code):
+                err = ApiError(500, "InternalServerError", f"sandbox: {register.refusal(err.code)}")
             reply = Reply(err.status, self._error_body(err, plane), dict(err.headers))
         except Exception as exc:  # a sandbox bug must still answer like a server would
             traceback.print_exc(file=sys.stderr)

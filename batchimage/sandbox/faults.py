@@ -13,6 +13,10 @@ A rule (from the config file's `faults` list or `PUT /_sandbox/faults`) is a map
 
 Without `nth` or `rate` a rule fires on every match (up to `times`). Only ARM and Batch
 requests are subject to faults; the token endpoint and admin endpoint never are.
+
+`code` is free: a rule may inject any Azure code (defaults: 429, 500 and 503 have Azure's,
+`lro_fail` InternalOperationError; another status needs one). Under the register guard
+(`batchimage.sandbox.register`, on in the test suite) only registered codes are taken.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from batchimage.errors import SandboxError
+from batchimage.sandbox import register
 
 if TYPE_CHECKING:
     from batchimage.sandbox.context import Call, World
@@ -39,6 +44,7 @@ DEFAULT_CODES = {
     500: ("InternalServerError", "Encountered internal server error. Please try again."),
     503: ("ServiceUnavailable", "The service is unavailable right now. Please try again later."),
 }
+LRO_FAIL_CODE = ("InternalOperationError", "An internal error occurred in the operation.")
 
 
 @dataclass
@@ -66,13 +72,18 @@ class FaultRule:
             raise SandboxError(f"fault kind must be one of {KINDS}, got {self.kind!r}")
         self._method_re = re.compile(self.method, re.IGNORECASE)
         self._path_re = re.compile(self.path, re.IGNORECASE)
-        default_code, default_message = DEFAULT_CODES.get(
-            self.status, ("Failed", "Injected fault.")
-        )
-        if self.kind == "lro_fail" and not self.code:
-            default_code, default_message = "InternalOperationError", "The operation failed."
+        default_code, default_message = DEFAULT_CODES.get(self.status, ("", "Injected fault."))
+        if self.kind == "lro_fail":
+            default_code, default_message = LRO_FAIL_CODE
         self.code = self.code or default_code
         self.message = self.message or default_message
+        if self.kind == "status" and not self.code:
+            raise SandboxError(
+                f"a status {self.status} fault needs a code (Azure's defaults are known for "
+                f"{sorted(DEFAULT_CODES)} only)"
+            )
+        if self.code and register.unregistered(self.code):
+            raise SandboxError(f"fault rule: {register.refusal(self.code)}")
         if self.times is None and self.nth is not None:
             self.times = 1
 

@@ -146,7 +146,7 @@ def _find(call: Call) -> dict[str, Any]:
     op = operations(call.world).get(call.params["operation"])
     if op is None or op["subscription"].lower() != call.params["subscription"].lower():
         raise ApiError(
-            404, "OperationNotFound", f"The operation '{call.params['operation']}' was not found."
+            404, "NotFound", f"The operation '{call.params['operation']}' was not found."
         )
     return op
 

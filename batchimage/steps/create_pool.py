@@ -276,7 +276,7 @@ class CreatePool(Step[PoolOutputs]):
                     raise PermanentAzureError(
                         f"the autoscale formula of pool {pool_id} fails on the pool: "
                         f"{_autoscale_error(run.error)}; fix pools[].autoscale.formula",
-                        code=text(run.error.code) or "AutoScaleFormulaEvaluationError",
+                        code=text(run.error.code) or None,  # Azure's code only, never one of ours
                     )
             self._settle(ctx, pools, pool_id)
             pools.enable_autoscale(pool_id, autoscale.formula, autoscale.interval_min)

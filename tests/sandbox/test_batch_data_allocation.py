@@ -202,7 +202,14 @@ def test_resize_timeout(
     batch.create_pool(pool_options(pool_id, target_dedicated_nodes=2))
     pool = wait_steady(batch, pool_id)  # after resizeTimeout (15 simulated minutes)
     assert pool.current_dedicated_nodes == 0
-    assert [e.code for e in pool.resize_errors] == ["AllocationTimedOut"]
+    # the service's spelling (REST example PoolList.json), not the SDK constant's name
+    assert [(e.code, e.message) for e in pool.resize_errors] == [
+        (
+            "AllocationTimedout",
+            "Desired number of dedicated nodes could not be allocated as the resize timeout "
+            "was reached",
+        )
+    ]
 
 
 def test_allocation_goes_on_while_the_sandbox_is_down(tmp_path: Path) -> None:

@@ -218,7 +218,7 @@ def test_unknown_account(clients: AzureClients, sandbox: Connection) -> None:
     with pytest.raises(HttpResponseError) as missing:
         list(other.list_pools())
     assert missing.value.status_code == 404
-    assert _code(missing.value) == "AccountNotFound"
+    assert _code(missing.value) == "ResourceNotFound"  # Batch's generic code
 
 
 def test_shared_key_rejected(sandbox: Connection) -> None:

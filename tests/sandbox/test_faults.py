@@ -113,15 +113,15 @@ def test_operation_ends_failed(clients: AzureClients, admin: SandboxAdmin, group
                 "kind": "lro_fail",
                 "method": "PUT",
                 "path": "/publicIPAddresses/doomed$",
-                "code": "PublicIpAllocationFailed",
-                "message": "No public IP left.",
+                "code": "InternalExecutionError",
+                "message": "An internal execution error occurred. Please retry later.",
             }
         ]
     )
     pips = clients.network.public_ip_addresses
     with pytest.raises(HttpResponseError) as err:
         pips.begin_create_or_update(group, "doomed", PublicIPAddress(location="eastus")).result()
-    assert err.value.error is not None and err.value.error.code == "PublicIpAllocationFailed"
+    assert err.value.error is not None and err.value.error.code == "InternalExecutionError"
     assert pips.get(group, "doomed").provisioning_state == "Failed"
     admin.clear_faults()
     retried = pips.begin_create_or_update(
@@ -195,3 +195,20 @@ def test_missing_api_version_is_refused(sandbox: Connection, clients: AzureClien
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == "MissingApiVersionParameter"
     assert answer.headers["x-ms-correlation-request-id"]
+
+
+def test_unknown_operation_is_not_found(sandbox: Connection, clients: AzureClients) -> None:
+    """An operation id ARM does not know: 404 NotFound (ARM publishes no other code for it)."""
+    import requests
+
+    token = clients.credential.get_token(sandbox.arm_scope).token
+    url = (
+        f"{sandbox.arm_endpoint}/subscriptions/{sandbox.subscription_id}/providers/"
+        "Microsoft.Network/locations/eastus/operations/00000000-0000-0000-0000-000000000000"
+        "?api-version=2024-05-01"
+    )
+    answer = requests.get(
+        url, headers={"Authorization": f"Bearer {token}"}, verify=sandbox.ca_bundle, timeout=10
+    )
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "NotFound"

@@ -13,6 +13,7 @@ from azure.mgmt.network.models import (
     NetworkInterfaceIPConfiguration,
     NetworkSecurityGroup,
     PublicIPAddress,
+    PublicIPAddressSku,
     SecurityRule,
     Subnet,
     VirtualNetwork,
@@ -199,3 +200,22 @@ def test_group_delete_cascades(clients: AzureClients, group: str) -> None:
     clients.resource.resource_groups.create_or_update(group, {"location": "eastus"})
     assert list(clients.network.virtual_networks.list(group)) == []
     assert list(clients.network.public_ip_addresses.list(group)) == []
+
+
+def test_standard_public_ip_must_be_static(clients: AzureClients, group: str) -> None:
+    """A Standard SKU public IP with Dynamic allocation: 400 with Network's code and text
+    (MicrosoftDocs/azure-docs#42889)."""
+    body = PublicIPAddress(
+        location="eastus",
+        sku=PublicIPAddressSku(name="Standard"),
+        public_ip_allocation_method="Dynamic",
+    )
+    with pytest.raises(HttpResponseError) as bad:
+        clients.network.public_ip_addresses.begin_create_or_update(group, "dyn", body).result()
+    assert bad.value.status_code == 400 and bad.value.error is not None
+    assert bad.value.error.code == "StandardSkuPublicIPAddressesMustBeStatic"
+    assert bad.value.error.message == (
+        f"Standard sku publicIp /subscriptions/{clients.subscription_id}/resourceGroups/{group}"
+        "/providers/Microsoft.Network/publicIPAddresses/dyn must have AllocationMethod set to "
+        "Static."
+    )

@@ -43,7 +43,14 @@ def test_group_errors(clients: AzureClients, unique: Callable[[str], str]) -> No
     with pytest.raises(HttpResponseError) as bad:
         groups.create_or_update("bad.", {"location": "eastus"})
     assert bad.value.status_code == 400
-    assert bad.value.error is not None and bad.value.error.code == "InvalidResourceGroupName"
+    assert bad.value.error is not None and bad.value.error.code == "InvalidResourceGroup"
+    with pytest.raises(HttpResponseError) as chars:
+        groups.create_or_update("my group!", {"location": "eastus"})
+    assert chars.value.error is not None and chars.value.error.code == "InvalidResourceGroup"
+    assert chars.value.error.message == (
+        "The provided resource group name 'my group!' has these invalid characters: ' !'. "
+        "The name can only be a letter, digit, '-', '.', '(', ')' or '_'."
+    )
     name = unique("rg")
     groups.create_or_update(name, {"location": "eastus"})
     with pytest.raises(HttpResponseError) as moved:

@@ -114,3 +114,27 @@ def test_names_are_checked_and_global(
     with pytest.raises(ResourceExistsError) as dup:
         _create(clients, group, sandbox.storage_account)
     assert dup.value.error is not None and dup.value.error.code == "StorageAccountAlreadyExists"
+
+
+@pytest.mark.parametrize(
+    ("kind", "sku", "named"),
+    [("BlobStore", "Standard_LRS", "kind"), ("StorageV2", "Standard_XYZ", "sku")],
+)
+def test_a_kind_or_sku_storage_does_not_take(
+    clients: AzureClients,
+    sandbox: Connection,
+    unique: Callable[[str], str],
+    kind: str,
+    sku: str,
+    named: str,
+) -> None:
+    """Storage answers 400 InvalidValuesForRequestParameters naming the field (as in
+    Azure/azure-cli#27899), not a code of the sandbox's own."""
+    with pytest.raises(HttpResponseError) as bad:
+        _create(clients, sandbox.resource_group, unique("st"), kind=kind, sku=sku)
+    assert bad.value.status_code == 400
+    assert bad.value.error is not None
+    assert bad.value.error.code == "InvalidValuesForRequestParameters"
+    assert bad.value.error.message.startswith(
+        f"Values for request parameters are invalid: {named}."
+    )

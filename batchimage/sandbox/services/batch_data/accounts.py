@@ -47,14 +47,15 @@ def account_of(world: World, name: str) -> Account | None:
 
 def require_account(call: Call) -> Account:
     """The path's account. Azure has no HTTP answer for an unknown account (its host name
-    does not resolve); the sandbox shares one host, so it answers 404 AccountNotFound."""
+    does not resolve); the sandbox shares one host, so it answers Batch's generic 404
+    ResourceNotFound."""
     name = call.params["account"]
     account = account_of(call.world, name)
     if account is None or account.properties.get("provisioningState") not in ("Succeeded", None):
         raise ApiError(
             404,
-            "AccountNotFound",
-            f"The Batch account '{name}' does not exist in this sandbox (on Azure its "
-            f"endpoint {name}.<region>.batch.azure.com would not resolve).",
+            "ResourceNotFound",
+            f"The specified resource does not exist: no Batch account '{name}' in this sandbox "
+            f"(on Azure its endpoint {name}.<region>.batch.azure.com would not resolve).",
         )
     return account

@@ -303,7 +303,7 @@ def _used(world: World, account: Account, dedicated: bool, family: str) -> tuple
 def _timed_out(dedicated: bool) -> dict[str, Any]:
     kind = "dedicated" if dedicated else "low priority"
     return {
-        "code": "AllocationTimedOut",
+        "code": "AllocationTimedout",  # sic: the service's spelling (REST example PoolList.json)
         "message": f"Desired number of {kind} nodes could not be allocated as the resize "
         "timeout was reached",
     }

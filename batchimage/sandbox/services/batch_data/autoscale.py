@@ -18,7 +18,9 @@ from batchimage.sandbox.services.batch_data.formula import FormulaError, Result,
 from batchimage.sandbox.services.batch_data.wire import duration, iso_duration, seconds_of, stamp
 
 MIN_INTERVAL, MAX_INTERVAL = 300.0, 168 * 3600.0
-EVALUATION_ERROR = "AutoScaleFormulaEvaluationError"
+# Batch publishes no code for a formula failing while it runs (only InsufficientSampleData):
+# the sandbox answers Batch's generic code for autoscale settings it cannot use.
+EVALUATION_ERROR = "InvalidAutoScalingSettings"
 INSUFFICIENT = "InsufficientSampleData"
 
 

@@ -25,9 +25,11 @@ _NAME = re.compile(r"[a-z0-9]{3,24}")
 
 
 def check_name(name: str) -> None:
+    """400 for a name Batch refuses. No code is published for it: the sandbox answers ARM's
+    generic BadRequest (docs/azure-behaviours.md, Error codes)."""
     if not _NAME.fullmatch(name):
         raise bad_request(
-            "AccountNameInvalid",
+            "BadRequest",
             f"Account name '{name}' is invalid. Batch account names must be 3 to 24 characters "
             "long and use numbers and lower-case letters only.",
         )
@@ -49,8 +51,8 @@ def account_fields(
     asked = body.get("properties") or {}
     mode = asked.get("poolAllocationMode") or old.get("poolAllocationMode") or "BatchService"
     if mode not in MODES:
-        raise bad_request(
-            "InvalidPoolAllocationMode",
+        raise bad_request(  # no published code: ARM's generic one for a value it cannot take
+            "InvalidRequestContent",
             f"The pool allocation mode '{mode}' is not valid; use BatchService or "
             "UserSubscription.",
         )

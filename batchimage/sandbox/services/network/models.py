@@ -363,9 +363,13 @@ def build_public_ip(
     default_method = "Static" if sku["name"] == "Standard" else "Dynamic"
     props.setdefault("publicIPAllocationMethod", default_method)
     if sku["name"] == "Standard" and props["publicIPAllocationMethod"] != "Static":
+        p = call.params
+        pip_id = arm.resource_id(
+            p["subscription"], p["group"], "Microsoft.Network", "publicIPAddresses", p["name"]
+        )
         raise bad_request(
-            "StandardSkuPublicIPAddressesCannotBeDynamic",
-            "Standard sku publicIp addresses can only be created with Static allocation method.",
+            "StandardSkuPublicIPAddressesMustBeStatic",
+            f"Standard sku publicIp {pip_id} must have AllocationMethod set to Static.",
         )
     props.setdefault("publicIPAddressVersion", "IPv4")
     props.setdefault("idleTimeoutInMinutes", 4)

@@ -57,6 +57,16 @@ def check_name(name: str) -> None:
         )
 
 
+def invalid_values(*names: str) -> ApiError:
+    """400 InvalidValuesForRequestParameters, Storage's answer to a kind, sku or key name it
+    does not take (hashicorp/terraform-provider-azurerm#8089, Azure/azure-cli#27899)."""
+    return bad_request(
+        "InvalidValuesForRequestParameters",
+        f"Values for request parameters are invalid: {', '.join(names)}. For more information, "
+        "see - https://aka.ms/storageaccounttypes",
+    )
+
+
 def accounts_named(world: World, name: str) -> list[dict[str, Any]]:
     """Storage accounts called `name` anywhere in the sandbox (names are global in Azure)."""
     return [
@@ -90,10 +100,7 @@ def _sku(body: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, str
             "InvalidRequestContent", "The value of the required property 'sku' is missing."
         )
     if sku["name"] not in SKUS:
-        raise bad_request(
-            "SkuNotSupported",
-            f"The sku '{sku['name']}' is not supported. Valid: {', '.join(SKUS)}.",
-        )
+        raise invalid_values("sku")
     return {
         "name": sku["name"],
         "tier": "Premium" if sku["name"].startswith("Premium") else "Standard",
@@ -120,11 +127,12 @@ def account_fields(
 ) -> dict[str, Any]:
     """kind, sku, properties and keys for a create/update body (keys and times are kept)."""
     kind = body.get("kind") or (existing or {}).get("kind")
-    if kind not in KINDS:
+    if not kind:
         raise bad_request(
-            "InvalidRequestContent" if not kind else "KindNotSupported",
-            f"The storage account kind '{kind}' is not valid. Valid: {', '.join(KINDS)}.",
+            "InvalidRequestContent", "The value of the required property 'kind' is missing."
         )
+    if kind not in KINDS:
+        raise invalid_values("kind")
     sku = _sku(body, existing)
     old = (existing or {}).get("properties", {})
     props = {k: v for k, v in old.items() if k != "provisioningState"}
@@ -216,11 +224,7 @@ def keys(world: World, record: dict[str, Any]) -> dict[str, Any]:
 
 def regenerate(world: World, record: dict[str, Any], key_name: str) -> None:
     if key_name not in record["_keys"]:
-        raise ApiError(
-            400,
-            "InvalidValuesForRequestParameters",
-            f"Values for request parameters are invalid: keyName '{key_name}'.",
-        )
+        raise invalid_values("keyName")
     record["_keys"][key_name] = new_key()
     record["properties"].setdefault("keyCreationTime", {})[key_name] = iso(world.clock.now())
     publish(world, record)
