@@ -315,7 +315,9 @@ class Generalize(SpecModel):
     command: str | None = Field(
         None,
         description="Override the deprovision command (default Linux: 'waagent -deprovision+user "
-        "-force'; Windows: sysprep /generalize /oobe /shutdown /mode:vm).",
+        "-force', run by a systemd unit a minute after its run command returned, then "
+        "'shutdown -h now' when it succeeded; Windows: sysprep /generalize /oobe /shutdown "
+        "/mode:vm).",
     )
 
 

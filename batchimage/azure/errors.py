@@ -6,7 +6,9 @@
 Transient (the engine retries the step): HTTP 408/429/5xx, connection and read
 failures, timeouts, and conflict codes that clear by themselves (another operation in
 progress, a group or pool still being deleted, an operation preempted, a resource busy).
-Everything else is permanent and stops the run at once. The error keeps what a support
+Everything else is permanent and stops the run at once - the run command Conflict too:
+it clears only when the VM's run command in progress ends, and one whose guest agent
+stopped never ends (Azure/azure-cli#14642). The error keeps what a support
 ticket needs: Azure error code, message, HTTP status, operation, x-ms-request-id and
 correlation id, and the Retry-After the service asked for.
 
@@ -75,6 +77,9 @@ BUSY_MESSAGE = re.compile(
     re.IGNORECASE,
 )
 QUOTA_MESSAGE = re.compile(r"quota|exceed", re.IGNORECASE)
+# 409 Conflict "Run command extension execution is in progress. Please wait for completion
+# before invoking a run command." (Azure/azure-cli#32305): one action run command per VM.
+RUN_COMMAND_BUSY = re.compile(r"Run command extension execution is in progress", re.IGNORECASE)
 
 NOT_FOUND_CODES = frozenset(
     {
@@ -132,9 +137,23 @@ def is_not_found(err: BaseException) -> bool:
     return err.status == 404 or (err.code or "") in NOT_FOUND_CODES
 
 
+def is_run_command_busy(err: AzureError) -> bool:
+    """True when `err` is Azure refusing a run command because one is still in progress."""
+    return (err.code or "") == "Conflict" and bool(RUN_COMMAND_BUSY.search(err.message))
+
+
 def next_action(err: AzureError) -> str:
     """What a person should do about `err`, in one sentence."""
     code = (err.code or "").lower()
+    if is_run_command_busy(err):
+        return (
+            "the VM still has a run command in progress and Azure accepts no other until it "
+            "ends; one whose guest agent stopped (waagent -deprovision or a shutdown in its "
+            "script) never ends, and restarting the VM does not clear it: see what runs in "
+            "the VM's instance view (az vm get-instance-view: the RunCommandLinux or "
+            "RunCommandWindows extension), then delete the build VM (batchimage destroy) "
+            "and run apply again."
+        )
     if isinstance(err, TransientAzureError):
         return "Azure kept failing with a passing error; run apply again later to resume."
     if err.status == 401 or "authentic" in code or code == "invalidauthenticationtoken":
@@ -172,6 +191,7 @@ def _from_response(exc: HttpResponseError, operation: str | None) -> AzureError:
             (code or "") in BUSY_CODES
             and bool(BUSY_MESSAGE.search(message))
             and not QUOTA_MESSAGE.search(message)
+            and not RUN_COMMAND_BUSY.search(message)
         )
     )
     cls = TransientAzureError if transient else PermanentAzureError

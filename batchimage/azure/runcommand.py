@@ -8,26 +8,53 @@ else the older action run command (RunShellScript / RunPowerShellScript).
     found = observe(ctx, group, vm, "customize-0-3f2a9c1d")     # None when never run
 
 Secret values go as protected parameters: never echoed by Azure, never logged by us.
+
+A run command reports only through the guest agent: when the VM stops or its agent stops
+(`waagent -deprovision` stops it first) before the command reported, the command never
+ends (Azure/WALinuxAgent#3547, Azure/azure-cli#14642). While waiting, `run` watches the
+VM and raises `GuestGone` instead of waiting out the timeout. Azure keeps only the last
+4,096 bytes of each output stream.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import AzureError as SdkAzureError
 
-from batchimage.azure.arm import begin_and_wait, get_or_none, text, wait
+from batchimage.azure.arm import begin_and_wait, get_or_none, poll_interval, text
 from batchimage.azure.errors import azure_call, is_not_found, translate
-from batchimage.errors import AzureError
+from batchimage.azure.guest import agent_ready, power_state, read_vm
+from batchimage.errors import AzureError, BatchImageError
 from batchimage.redact import redact, register_secret
 
 if TYPE_CHECKING:
-    from batchimage.steps.base import RunContext
+    from batchimage.steps.base import Poller, RunContext
 
 # Codes a cloud without managed run commands answers with.
 UNSUPPORTED = {"InvalidResourceType", "NoRegisteredProviderFound", "NotSupported"}
+# Bytes of each stream a run command's result keeps (Azure's documented output limit).
+OUTPUT_LIMIT = 4096
+# A guest agent Not Ready on this many VM reads in a row, while a command runs, is gone.
+AGENT_GONE_READS = 5
+
+
+class GuestGone(BatchImageError):
+    """The VM stopped, or its guest agent stopped reporting, while run command `name` ran:
+    that command will never report (`reason`: "stopped" or "agent")."""
+
+    def __init__(self, vm: str, name: str, reason: str, power: str) -> None:
+        self.vm, self.name, self.reason, self.power = vm, name, reason, power
+        if reason == "stopped":
+            what = f"VM {vm} is {power}"
+        else:
+            what = f"the guest agent of VM {vm} stopped reporting (Not Ready)"
+        super().__init__(
+            f"{what} while run command {name} ran: a run command reports only through the "
+            "guest agent, so this one will never end"
+        )
 
 
 @dataclass(frozen=True)
@@ -58,7 +85,11 @@ class RunResult:
         for label, output in (("stdout", self.stdout), ("stderr", self.stderr)):
             kept = [line for line in (output or "").splitlines() if line.strip()][-lines:]
             if kept:
-                parts.append(f"--- last {len(kept)} line(s) of {label} ---\n" + "\n".join(kept))
+                cut = len((output or "").encode("utf-8")) >= OUTPUT_LIMIT
+                note = " (Azure keeps only its last 4 KiB)" if cut else ""
+                parts.append(
+                    f"--- last {len(kept)} line(s) of {label}{note} ---\n" + "\n".join(kept)
+                )
         return redact("\n".join(parts)) or "(no output)"
 
 
@@ -85,6 +116,63 @@ def _from_resource(name: str, found: Any) -> RunResult:
         stderr=text(view.error or ""),
         tags=tags,
     )
+
+
+def _watch(
+    ctx: RunContext,
+    where: tuple[str, str, str],
+    probe: Callable[[], Any],
+    settle: Callable[[], Any],
+    timeout_s: float,
+) -> Any:
+    """Poll `probe` (value or None) until it has a value. Between polls read VM `vm` of
+    `where` (group, vm, run command) now and then: when it stopped, or its agent stayed Not
+    Ready, `settle()` has a last say (the command may have ended just before), else
+    GuestGone."""
+    group, vm, name = where
+    every = poll_interval(ctx, 30)
+    state = {"next": ctx.clock.monotonic() + every, "not_ready": 0}
+
+    def gone(reason: str, power: str) -> Any:
+        value = settle()
+        if value is None:
+            raise GuestGone(vm, name, reason, power)
+        return value
+
+    def check() -> Any:
+        value = probe()
+        if value is not None or ctx.clock.monotonic() < state["next"]:
+            return value
+        state["next"] = ctx.clock.monotonic() + every
+        found = read_vm(ctx, group, vm)
+        power = power_state(found) if found is not None else "deleted"
+        if power not in ("running", "starting", "unknown"):
+            return gone("stopped", power)
+        state["not_ready"] = state["not_ready"] + 1 if agent_ready(found) is False else 0
+        if state["not_ready"] >= AGENT_GONE_READS:
+            return gone("agent", power)
+        return None
+
+    what = f"{name} to run in {vm}"
+    return ctx.poll(check, what, interval_s=poll_interval(ctx, 2), timeout_s=timeout_s)
+
+
+def _await(
+    ctx: RunContext, poller: Poller, group: str, vm: str, name: str, timeout_s: float
+) -> Any:
+    """The LRO's result once it ends (errors ours), watching the VM (see `_watch`)."""
+
+    def probe() -> bool | None:
+        return True if poller.done() else None
+
+    def settle() -> bool | None:
+        # The client polls on its own clock: give it time to see an end that came first.
+        poller.wait(max(1.0, 10 * poll_interval(ctx, 30)))
+        return probe()
+
+    with azure_call(f"run command {name} on {vm}"):
+        _watch(ctx, (group, vm, name), probe, settle, timeout_s)
+        return poller.result()
 
 
 def observe(ctx: RunContext, group: str, vm: str, name: str) -> RunResult | None:
@@ -138,6 +226,16 @@ def run(
         existing = observe(ctx, group, vm, name)
     except AzureError:
         existing = None
+    if existing is not None and not existing.finished:
+        # Sent before (a run cut short): wait for that one rather than running it twice.
+        def ended() -> RunResult | None:
+            found = observe(ctx, group, vm, name)
+            return found if found is None or found.finished else None
+
+        waited = _watch(ctx, (group, vm, name), ended, ended, timeout_s + 300)
+        if waited is not None:
+            return waited
+        existing = None
     if existing is not None and existing.finished:
         # A finished command re-runs only when re-created: delete it first.
         begin_and_wait(
@@ -166,13 +264,7 @@ def run(
                 timeout_s=timeout_s,
             )
         raise
-    wait(
-        ctx,
-        poller,
-        f"{name} to run in {vm}",
-        f"run command {name} on {vm}",
-        timeout_s=timeout_s + 300,
-    )
+    _await(ctx, poller, group, vm, name, timeout_s + 300)
     found = observe(ctx, group, vm, name)
     if found is None:
         return RunResult(name, None, "Unknown", None, "", "the run command vanished")
@@ -197,16 +289,10 @@ def run_action(
         exports = "".join(f'export {k}="${k}"\n' for k in sorted({**env, **secret_env}))
         script = exports + script
     params = [{"name": k, "value": v} for k, v in sorted({**env, **secret_env}.items())]
-    result = begin_and_wait(
-        ctx,
-        f"run command {name} on {vm}",
-        f"{name} to run in {vm}",
-        ctx.clients.compute.virtual_machines.begin_run_command,
-        group,
-        vm,
-        {"commandId": command_id, "script": script.splitlines(), "parameters": params},
-        timeout_s=timeout_s + 300,
-    )
+    body = {"commandId": command_id, "script": script.splitlines(), "parameters": params}
+    with azure_call(f"run command {name} on {vm}"):
+        poller = ctx.clients.compute.virtual_machines.begin_run_command(group, vm, body)
+    result = _await(ctx, poller, group, vm, name, timeout_s + 300)
     stdout, stderr, failed = "", "", False
     for status in getattr(result, "value", None) or []:
         code = text(status.code or "")

@@ -202,6 +202,9 @@ class ResourceType:
     update_state: str = "Updating"
     before_delete: Callable[[Call, dict[str, Any]], None] | None = None
     after_delete: Callable[[World, dict[str, Any]], None] | None = None
+    # Called when a PUT's operation is due, before the resource is Succeeded: may raise
+    # ApiError (the PUT fails) or lro.Pending (the PUT stays in progress).
+    before_provisioned: Callable[[World, dict[str, Any]], None] | None = None
     after_provisioned: Callable[[World, dict[str, Any]], None] | None = None
     render: Callable[[World, dict[str, Any]], dict[str, Any]] | None = None
     patch: Callable[[Call, dict[str, Any], dict[str, Any]], None] | None = None
@@ -383,9 +386,11 @@ def _provisioned(world: World, args: dict[str, Any]) -> None:
     record = get(world, args["id"])
     if record is None:
         return
+    rtype = TYPES.get(record["type"].lower())
+    if rtype is not None and rtype.before_provisioned is not None:
+        rtype.before_provisioned(world, record)
     record["properties"]["provisioningState"] = "Succeeded"
     record.pop("_op", None)
-    rtype = TYPES.get(record["type"].lower())
     if rtype is not None and rtype.after_provisioned is not None:
         rtype.after_provisioned(world, record)
     world.store.touch()

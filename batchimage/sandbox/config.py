@@ -37,6 +37,7 @@ DEFAULT_DURATIONS: dict[str, float] = {
     "vm.deallocate": 60.0,
     "vm.capture": 60.0,
     "vm.run_command": 30.0,
+    "vm.sysprep": 60.0,
     "vm.restart": 60.0,
     "vm_extension.create": 60.0,
     "vm_extension.update": 30.0,

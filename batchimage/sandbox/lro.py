@@ -6,7 +6,8 @@ operation's simulated duration; the handler answers 201/202 with the headers fro
 "Succeeded" | "Failed", "error"?}`), `Location` (202 while running, then the result: 200 +
 body or 204) and `Retry-After` (the scaled poll interval in whole seconds, omitted under 1 s).
 When the operation completes its `done` action runs (e.g. provisioningState -> Succeeded);
-a failed one (fault injection, or an action raising `ApiError`) runs `failed` instead.
+a failed one (fault injection, or an action raising `ApiError`) runs `failed` instead; an
+action raising `Pending` leaves it InProgress for good (nothing will ever report its end).
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from batchimage.sandbox.routing import Route
 
 STATUS_WORDS = ("operations", "operationStatuses", "asyncoperations", "asyncOperationStatuses")
 RESULT_WORDS = ("operationResults", "accountOperationResults")
+
+
+class Pending(Exception):
+    """Raised by a `done` action: the operation does not end (it stays InProgress)."""
 
 
 def iso(ts: float) -> str:
@@ -89,6 +94,9 @@ def _finish(world: World, args: dict[str, Any]) -> None:
     if error is None:
         try:
             ACTIONS[op["done"]](world, op["args"])
+        except Pending:
+            world.store.touch()
+            return
         except ApiError as exc:
             error = {"code": exc.code, "message": exc.message, "status": exc.status}
     if error is not None:

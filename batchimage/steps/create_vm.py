@@ -14,7 +14,6 @@ from batchimage.azure.arm import (
     VM,
     DeletesCreated,
     begin_and_wait,
-    get_or_none,
     observed,
     owned,
     ref_for,
@@ -23,6 +22,7 @@ from batchimage.azure.arm import (
     text,
 )
 from batchimage.azure.blobs import blob_id, require_account, split_blob_url
+from batchimage.azure.guest import read_vm, statuses
 from batchimage.azure.names import BUILD_ROLE, IMAGE_TAG, ROLE_TAG, BuildNames
 from batchimage.errors import PermanentAzureError
 from batchimage.redact import register_secret
@@ -263,26 +263,6 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
         return f"build VM {self.names.vm}"
 
 
-def read_vm(ctx: RunContext, group: str, name: str) -> Any:
-    """VM `name` with its instance view (power and OS state), or None when it is gone."""
-    vms = ctx.clients.compute.virtual_machines
-    return get_or_none(f"read VM {name}", vms.get, group, name, expand="instanceView")
-
-
-def statuses(vm: Any) -> list[str]:
-    """The status codes of a VM read with its instance view (e.g. PowerState/running)."""
-    view = getattr(vm, "instance_view", None)
-    return [text(s.code) for s in (getattr(view, "statuses", None) or []) if s.code]
-
-
 def is_generalized(vm: Any) -> bool:
     """Whether the VM (read with its instance view) is marked generalized."""
     return any(code.lower() == "osstate/generalized" for code in statuses(vm))
-
-
-def power_state(vm: Any) -> str:
-    """running, stopped, deallocated, ... ("unknown" when not reported)."""
-    for code in statuses(vm):
-        if code.lower().startswith("powerstate/"):
-            return code.split("/", 1)[1].lower()
-    return "unknown"

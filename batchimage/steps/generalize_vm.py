@@ -1,13 +1,20 @@
 """Step `generalize`: make the build VM capturable - remove every VM extension (Batch rejects
-images with extensions) and verify none remain, deprovision in the guest (`waagent
--deprovision+user -force`, or sysprep `/generalize /oobe /shutdown /mode:vm` waiting for
-the VM to stop), deallocate, and mark it generalized. Each sub-step is skipped when its
-result is already there, so a generalized VM is never deprovisioned twice."""
+images with extensions) and verify none remain, deprovision in the guest, deallocate, and
+mark it generalized. Each sub-step is skipped when its result is already there, so a
+generalized VM is never deprovisioned twice.
+
+Linux: a run command schedules `waagent -deprovision+user -force` and a power-off in a
+systemd unit a minute later (see `generalize_scripts`), so the run command reports before
+the deprovisioning stops the guest agent; the step then waits for the VM to power off.
+Windows: sysprep `/generalize /oobe /shutdown /mode:vm` runs asynchronously and the step
+waits for the VM to stop, asking the guest now and then whether sysprep failed (a check
+the stopping VM cuts short means sysprep finished). A VM found stopped or deallocated
+before its guest was deprovisioned is started to deprovision it; one whose deprovisioning
+was started before (by a run cut short: the VM carries `LAUNCHED_TAG`) is not deprovisioned
+again."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import Any
 
 from batchimage.azure.arm import (
@@ -18,39 +25,29 @@ from batchimage.azure.arm import (
     text,
 )
 from batchimage.azure.errors import azure_call
+from batchimage.azure.guest import agent_ready, power_state, read_vm
 from batchimage.azure.names import IMAGE_TAG, BuildNames
-from batchimage.azure.runcommand import observe, run
+from batchimage.azure.runcommand import GuestGone, observe, run
 from batchimage.errors import StepFailedError
 from batchimage.steps.base import RunContext, Step, Verb, short_hash
-from batchimage.steps.create_vm import CreateVm, VmOutputs, is_generalized, power_state, read_vm
+from batchimage.steps.create_vm import CreateVm, VmOutputs, is_generalized
+from batchimage.steps.generalize_scripts import (
+    DEPROVISION_DELAY_S,
+    GENERALIZE_UNIT,
+    LINUX_DEPROVISION,
+    SYSPREP_DIAGNOSE,
+    SYSPREP_HINT,
+    WINDOWS_SYSPREP,
+    SysprepState,
+    linux_launcher,
+)
 
-LINUX_DEPROVISION = "waagent -deprovision+user -force"
-WINDOWS_SYSPREP = (
-    '& "$env:SystemRoot\\System32\\Sysprep\\Sysprep.exe" /generalize /oobe /shutdown /mode:vm'
-)
-SYSPREP_DIAGNOSE = "\n".join(
-    [
-        "$status = Get-ItemProperty -EA SilentlyContinue `",
-        "  'HKLM:\\SYSTEM\\Setup\\Status\\SysprepStatus'",
-        "$state = Get-ItemProperty -EA SilentlyContinue `",
-        "  'HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Setup\\State'",
-        'Write-Output "GeneralizationState: $($status.GeneralizationState)"',
-        'Write-Output "ImageState: $($state.ImageState)"',
-        'Write-Output "SysprepRunning: $([bool](Get-Process sysprep -EA SilentlyContinue))"',
-        '$log = "$env:SystemRoot\\System32\\Sysprep\\Panther\\setuperr.log"',
-        "if (Test-Path $log) { Get-Content $log -Tail 20 }",
-    ]
-)
 DIAGNOSE_EVERY = 6  # polls (a minute at Azure's 10 s interval) between guest checks
-SEALED = ("IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE", "IMAGE_STATE_GENERALIZE_RESEAL_TO_AUDIT")
-_FACT = re.compile(r"^(GeneralizationState|ImageState|SysprepRunning):[ \t]*(.*)$")
-SYSPREP_HINT = (
-    "read setuperr.log; the classic causes are an AppX package installed for one user but "
-    "not provisioned for all (Remove-AppxPackage it for that user), a pending Windows Update "
-    "reboot (restart in a customize step before generalizing) and BitLocker on the OS disk "
-    "(turn it off); fix it in a customize step and run apply again on a fresh build VM "
-    "(batchimage destroy, then apply): sysprep can be run only a limited number of times "
-    "(rearm count) on one Windows image"
+LAUNCHED_TAG = "batchimage-generalize"  # VM tag: which deprovisioning command was started
+STOPPED = ("stopped", "deallocated")
+AGENT_DOWN_HINT = (
+    "no run command can reach a VM whose guest agent is down; delete the build VM "
+    "(batchimage destroy) and run apply again"
 )
 
 
@@ -58,38 +55,6 @@ def deprovision_command(spec: Any) -> str:
     """The command that generalizes the build VM's guest: the spec's, else batchimage's."""
     default = WINDOWS_SYSPREP if spec.os_type == "windows" else LINUX_DEPROVISION
     return str(spec.image.generalize.command or default)
-
-
-@dataclass(frozen=True)
-class SysprepState:
-    """What the guest says about sysprep: setup state values and setuperr.log's tail."""
-
-    image_state: str
-    generalization_state: str
-    running: bool
-    log: list[str]
-
-    @classmethod
-    def parse(cls, output: str) -> SysprepState:
-        facts: dict[str, str] = {}
-        log = []
-        for line in output.splitlines():
-            match = _FACT.match(line.strip())
-            if match:
-                facts[match.group(1)] = match.group(2).strip()
-            elif line.strip():
-                log.append(line.rstrip())
-        return cls(
-            image_state=facts.get("ImageState", ""),
-            generalization_state=facts.get("GeneralizationState", ""),
-            running=facts.get("SysprepRunning", "").lower() == "true",
-            log=log,
-        )
-
-    @property
-    def failed(self) -> bool:
-        """Sysprep ended without sealing the image (an empty answer proves nothing)."""
-        return bool(self.image_state) and not self.running and self.image_state not in SEALED
 
 
 class GeneralizedOutputs(VmOutputs):
@@ -167,6 +132,18 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
         if self.enabled and is_generalized(found):
             return
         state = power_state(found)
+        if self.enabled and state in STOPPED and not self._launched(ctx, vm, found):
+            ctx.say(f"{vm.name} is {state} but its guest was not deprovisioned: starting it")
+            begin_and_wait(
+                ctx,
+                f"start VM {vm.name}",
+                f"{vm.name} to start",
+                compute.virtual_machines.begin_start,
+                vm.group,
+                vm.name,
+                timeout_s=self.timeout_s,
+            )
+            state = "running"
         if state == "running":
             self._remove_extensions(ctx, vm)
             if self.enabled:
@@ -229,37 +206,119 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                 "images with extensions baked in",
             )
 
-    def _deprovision(self, ctx: RunContext, vm: Any) -> None:
-        spec = ctx.spec
-        windows = spec.os_type == "windows"
+    def _launched(self, ctx: RunContext, vm: Any, found: Any) -> bool:
+        """Whether this deprovisioning command was started in the guest (also by a run cut
+        short): the VM's tag, or the managed run command that succeeded."""
+        if tags_of(found).get(LAUNCHED_TAG) == self.deprovision_name:
+            return True
         previous = observe(ctx, vm.group, vm.name, self.deprovision_name)
-        if previous is not None and previous.succeeded and not windows:
-            return  # deprovisioned already (the run stopped before deallocating)
-        # A Windows VM still running after a sysprep run was not sealed: sysprep runs again.
-        command = deprovision_command(spec)
-        ctx.say(f"deprovisioning {vm.name}: {command}")
-        result = run(
+        return previous is not None and previous.succeeded
+
+    def _mark_launched(self, ctx: RunContext, vm: Any) -> None:
+        tags = tags_of(self._read(ctx))
+        tags.update({LAUNCHED_TAG: self.deprovision_name, IMAGE_TAG: self.names.image})
+        begin_and_wait(
             ctx,
+            f"tag VM {vm.name}",
+            f"{vm.name} tags",
+            ctx.clients.compute.virtual_machines.begin_update,
             vm.group,
             vm.name,
-            self.deprovision_name,
-            command,
-            os_type=spec.os_type,
-            location=spec.location,
-            tags=resource_tags(ctx, None),
-            timeout_s=self.timeout_s,
-            async_execution=windows,
+            {"tags": resource_tags(ctx, tags)},
         )
-        if windows:
-            self._wait_for_sysprep(ctx, vm)
-            return
-        if not result.succeeded:
+
+    def _run_in_guest(self, ctx: RunContext, vm: Any, script: str, **options: Any) -> Any:
+        """Run the deprovisioning script as this step's run command (a guest agent that is
+        down fails the step with what to do)."""
+        try:
+            return run(
+                ctx,
+                vm.group,
+                vm.name,
+                self.deprovision_name,
+                script,
+                os_type=ctx.spec.os_type,
+                location=ctx.spec.location,
+                tags=resource_tags(ctx, None),
+                timeout_s=self.timeout_s,
+                **options,
+            )
+        except GuestGone as exc:
+            raise StepFailedError(self.key, exc, resource=vm.name, hint=AGENT_DOWN_HINT) from exc
+
+    def _deprovision(self, ctx: RunContext, vm: Any) -> None:
+        if ctx.spec.os_type == "windows":
+            self._sysprep(ctx, vm)
+        else:
+            self._deprovision_linux(ctx, vm)
+
+    def _deprovision_linux(self, ctx: RunContext, vm: Any) -> None:
+        """Schedule the deprovisioning and power-off in the guest, then wait for the VM to
+        power off (never waiting on a run command that deprovisions: it cannot report)."""
+        if self._launched(ctx, vm, self._read(ctx)):
+            ctx.say(f"{vm.name} was deprovisioning already")
+        else:
+            command = deprovision_command(ctx.spec)
+            ctx.say(
+                f"deprovisioning {vm.name} in {DEPROVISION_DELAY_S} s, then powering it off: "
+                f"{command}"
+            )
+            result = self._run_in_guest(ctx, vm, linux_launcher(command))
+            if not result.succeeded:
+                raise StepFailedError(
+                    self.key,
+                    f"could not schedule the deprovisioning of {vm.name} (state "
+                    f"{result.state}, exit code {result.exit_code})\n{result.tail()}",
+                    resource=vm.name,
+                    hint="the guest needs systemd-run to deprovision outside the guest agent; "
+                    "fix the guest or image.generalize.command, then run apply again",
+                )
+            self._mark_launched(ctx, vm)
+        self._wait_powered_off(ctx, vm)
+
+    def _wait_powered_off(self, ctx: RunContext, vm: Any) -> None:
+        def off() -> bool | None:
+            found = self._read(ctx)
+            if found is None:
+                raise StepFailedError(self.key, f"build VM {vm.name} is gone", resource=vm.name)
+            return True if power_state(found) in STOPPED else None
+
+        timeout = self.timeout_s + DEPROVISION_DELAY_S
+        try:
+            ctx.poll(
+                off,
+                f"{vm.name} to deprovision and power off",
+                interval_s=poll_interval(ctx, 10),
+                timeout_s=timeout,
+            )
+        except TimeoutError as exc:
+            found = self._read(ctx)
+            if found is not None and agent_ready(found) is False:
+                why = (
+                    "its guest agent stopped, so the deprovisioning began, but the VM did not "
+                    "power off: the deprovisioning command failed or hangs"
+                )
+            else:
+                why = f"the systemd unit {GENERALIZE_UNIT} did not start the deprovisioning"
             raise StepFailedError(
                 self.key,
-                f"deprovisioning {vm.name} failed (exit code {result.exit_code})\n{result.tail()}",
+                f"VM {vm.name} did not power off within {timeout} s of scheduling its "
+                f"deprovisioning: {why}",
                 resource=vm.name,
-                hint="fix image.generalize.command or the guest, then run apply again",
-            )
+                hint=f"read the unit's log on the VM's serial console (journalctl -u "
+                f"{GENERALIZE_UNIT}) or in its boot diagnostics, fix image.generalize.command "
+                "if it is yours, then delete the build VM (batchimage destroy) and run apply "
+                "again",
+            ) from exc
+
+    def _sysprep(self, ctx: RunContext, vm: Any) -> None:
+        """Run sysprep (again, when the VM still runs after one: it was not sealed) and wait
+        for it to shut the VM down."""
+        command = deprovision_command(ctx.spec)
+        ctx.say(f"deprovisioning {vm.name}: {command}")
+        self._run_in_guest(ctx, vm, command, async_execution=True)
+        self._mark_launched(ctx, vm)
+        self._wait_for_sysprep(ctx, vm)
 
     def _wait_for_sysprep(self, ctx: RunContext, vm: Any) -> None:
         """Sysprep shuts the VM down when it succeeds; while the VM still runs, ask the guest
@@ -270,10 +329,13 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
         def stopped() -> bool | None:
             nonlocal polls
             found = self._read(ctx)
-            if found is not None and power_state(found) in ("stopped", "deallocated"):
+            if found is not None and power_state(found) in STOPPED:
                 return True
             if polls % DIAGNOSE_EVERY == 0:
-                self._fail_if_sysprep_failed(ctx, vm, self._diagnose(ctx, vm))
+                state = self._diagnose(ctx, vm)
+                if state is None:  # the check was cut short: see whether the VM stopped
+                    return self._stopped_now(ctx)
+                self._fail_if_sysprep_failed(ctx, vm, state)
             polls += 1
             return None
 
@@ -285,7 +347,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                 timeout_s=self.timeout_s,
             )
         except TimeoutError as exc:
-            state = self._diagnose(ctx, vm)
+            state = self._diagnose(ctx, vm) or SysprepState.parse("")
             self._fail_if_sysprep_failed(ctx, vm, state)
             raise StepFailedError(
                 self.key,
@@ -295,19 +357,29 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                 hint=SYSPREP_HINT,
             ) from exc
 
-    def _diagnose(self, ctx: RunContext, vm: Any) -> SysprepState:
-        """Read the guest's setup state and the tail of setuperr.log."""
-        result = run(
-            ctx,
-            vm.group,
-            vm.name,
-            "generalize-diagnose",
-            SYSPREP_DIAGNOSE,
-            os_type="windows",
-            location=ctx.spec.location,
-            tags=resource_tags(ctx, None),
-            timeout_s=300,
-        )
+    def _stopped_now(self, ctx: RunContext) -> bool | None:
+        """True when the build VM is stopped or deallocated now (None otherwise)."""
+        found = self._read(ctx)
+        return True if found is not None and power_state(found) in STOPPED else None
+
+    def _diagnose(self, ctx: RunContext, vm: Any) -> SysprepState | None:
+        """Read the guest's setup state and the tail of setuperr.log; None when the check
+        could not finish (sysprep stopped the VM, or the agent, under it)."""
+        try:
+            result = run(
+                ctx,
+                vm.group,
+                vm.name,
+                "generalize-diagnose",
+                SYSPREP_DIAGNOSE,
+                os_type="windows",
+                location=ctx.spec.location,
+                tags=resource_tags(ctx, None),
+                timeout_s=300,
+            )
+        except GuestGone as exc:
+            ctx.say(f"the sysprep check ended with the guest: {exc.reason}")
+            return None
         return SysprepState.parse(result.stdout)
 
     def _fail_if_sysprep_failed(self, ctx: RunContext, vm: Any, state: SysprepState) -> None:

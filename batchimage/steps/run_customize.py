@@ -21,16 +21,16 @@ from batchimage.azure.arm import (
     poll_interval,
     resource_tags,
     tags_of,
-    text,
 )
 from batchimage.azure.blobs import read_sas_url
+from batchimage.azure.guest import agent_ready, power_state, read_vm
 from batchimage.azure.names import STAGING_CONTAINER, BuildNames, customize_inputs
-from batchimage.azure.runcommand import RunResult, observe, run
+from batchimage.azure.runcommand import GuestGone, RunResult, observe, run
 from batchimage.azure.staging import FETCH_URL, fetch_script, stage_file, staging_account
 from batchimage.errors import StepFailedError
 from batchimage.state import ResourceRef
 from batchimage.steps.base import RUN_TAG, Outputs, RunContext, Step, short_hash
-from batchimage.steps.create_vm import CreateVm, read_vm, statuses
+from batchimage.steps.create_vm import CreateVm
 
 STAGED_TAG = "batchimage-staged"
 
@@ -135,6 +135,17 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             result = self._run(ctx, vm)
         except StepFailedError:
             raise
+        except GuestGone as exc:
+            note = after_failure(ctx, exc)
+            raise StepFailedError(
+                self.key,
+                f"{self.label}: {exc}",
+                resource=f"run command {self.command} on VM {vm.name}",
+                hint="a customize script must not stop the guest agent or shut the VM down "
+                "(waagent -deprovision, shutdown, poweroff: generalize deprovisions at the end, "
+                "and a `restart` step reboots); change the spec, then delete the build VM "
+                f"(batchimage destroy) and run apply again. Meanwhile {note}",
+            ) from exc
         except Exception as exc:
             after_failure(ctx, exc)
             raise
@@ -203,21 +214,15 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             timeout_s=self.timeout_s,
         )
 
-        def agent_ready() -> bool | None:
+        def ready() -> bool | None:
             found = read_vm(ctx, vm.group, vm.name)
             if found is None:
                 return None
-            running = any(code.lower() == "powerstate/running" for code in statuses(found))
-            agent = getattr(found.instance_view, "vm_agent", None)
-            codes = [
-                text(s.display_status or s.code or "")
-                for s in (getattr(agent, "statuses", None) or [])
-            ]
-            ready = any("ready" in code.lower() for code in codes)
-            return True if running and ready else None
+            running = power_state(found) == "running"
+            return True if running and agent_ready(found) else None
 
         ctx.poll(
-            agent_ready,
+            ready,
             f"the guest agent of {vm.name} to be ready",
             interval_s=poll_interval(ctx, 5),
             timeout_s=self.timeout_s,

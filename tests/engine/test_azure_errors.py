@@ -159,6 +159,15 @@ def test_throttling_is_transient_with_retry_after_and_ids(server: Scripted, tls_
         (403, "AuthorizationFailed", "The client does not have authorization", False),
         (404, "ResourceGroupNotFound", "Resource group 'rg-demo' could not be found.", False),
         (409, "Conflict", "The name is already used by another subscription", False),
+        # One action run command per VM: it clears only when the one in progress ends, and
+        # never when that one's guest agent stopped (Azure/azure-cli#14642).
+        (
+            409,
+            "Conflict",
+            "Run command extension execution is in progress. Please wait for completion "
+            "before invoking a run command.",
+            False,
+        ),
     ],
 )
 def test_status_and_code_decide_transient_or_permanent(
@@ -182,6 +191,14 @@ def test_next_action_speaks_to_a_person(server: Scripted, tls_dir: Path) -> None
         get_group(server, tls_dir, Reply(404, arm_error("ResourceGroupNotFound", "x")))
     )
     assert is_not_found(missing) and "exists" in next_action(missing)
+    busy = translate(
+        get_group(
+            server,
+            tls_dir,
+            Reply(409, arm_error("Conflict", "Run command extension execution is in progress.")),
+        )
+    )
+    assert "batchimage destroy" in next_action(busy) and "instance view" in next_action(busy)
 
 
 def test_sdk_retry_is_bounded_to_four_requests(server: Scripted, tls_dir: Path) -> None:

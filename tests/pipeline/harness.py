@@ -36,6 +36,15 @@ REPO = Path(__file__).resolve().parents[2]
 SPECS = REPO / "specs"
 IMAGE_STAGES = [(name, builder) for name, builder in STAGES if name in STAGE_NAMES]
 FAST_RETRY = RetryPolicy(max_attempts=4, initial_delay_s=0.05, max_delay_s=0.2)
+# A fault rule that makes the sandbox a cloud without managed run commands.
+NO_MANAGED_RUN_COMMANDS = {
+    "kind": "status",
+    "method": "PUT",
+    "path": "/runCommands/",
+    "status": 400,
+    "code": "InvalidResourceType",
+    "message": "The resource type 'virtualMachines/runCommands' could not be found.",
+}
 _counter = itertools.count(1)
 
 

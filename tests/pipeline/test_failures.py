@@ -15,7 +15,7 @@ from batchimage.azure.clients import AzureClients
 from batchimage.azure.names import BuildNames
 from batchimage.errors import StepFailedError
 from batchimage.spec import load_spec
-from tests.pipeline.harness import Harness
+from tests.pipeline.harness import NO_MANAGED_RUN_COMMANDS, Harness
 
 BROKEN = "apt-get install -y broken-package"
 STEP0 = 'echo "built by batchimage" > /etc/batchimage-release'
@@ -230,18 +230,7 @@ def test_clouds_without_managed_run_commands_use_the_action(
 ) -> None:
     """Managed run commands unavailable: scripts go through the runCommand action, and the
     VM carries a mark per step so a resumed apply does not run them again."""
-    pipeline.admin.set_faults(
-        [
-            {
-                "kind": "status",
-                "method": "PUT",
-                "path": "/runCommands/",
-                "status": 400,
-                "code": "InvalidResourceType",
-                "message": "The resource type 'virtualMachines/runCommands' could not be found.",
-            }
-        ]
-    )
+    pipeline.admin.set_faults([NO_MANAGED_RUN_COMMANDS])
 
     def edit(data: dict[str, Any]) -> None:
         data["cleanup"] = "never"

@@ -11,7 +11,7 @@ import pytest
 from batchimage.azure.clients import AzureClients
 from batchimage.errors import StepFailedError
 from batchimage.spec import load_spec
-from batchimage.steps.generalize_vm import SysprepState
+from batchimage.steps.generalize_scripts import SysprepState
 from tests.pipeline.harness import Harness
 
 RULE = {"image_state": "IMAGE_STATE_UNDEPLOYABLE", "generalization_state": 4}

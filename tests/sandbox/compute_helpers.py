@@ -131,6 +131,23 @@ def create_vm(clients: AzureClients, group: str, name: str, body: dict[str, Any]
     return clients.compute.virtual_machines.begin_create_or_update(group, name, body).result()
 
 
+# Deprovisioning a run command can report: a systemd unit a minute after the script returned
+# (a foreground `waagent -deprovision` stops the guest agent, and the command never ends).
+DEPROVISION_LATER = (
+    "systemd-run --unit=deprovision --on-active=60 /bin/sh -c "
+    "'waagent -deprovision+user -force && shutdown -h now'"
+)
+
+
+def deprovision(clients: AzureClients, admin: Any, group: str, name: str) -> None:
+    """Deprovision Linux VM `name` as a guest does it (the run command returns first, the
+    unit runs later: `admin.advance` moves simulated time past it) and see it power off."""
+    body = {"commandId": "RunShellScript", "script": [DEPROVISION_LATER]}
+    clients.compute.virtual_machines.begin_run_command(group, name, body).result()
+    admin.advance(120)
+    assert power_state(clients, group, name) == "stopped"
+
+
 def error_code(err: HttpResponseError) -> str | None:
     return err.error.code if err.error is not None else None
 
@@ -157,3 +174,40 @@ def container(clients: AzureClients, group: str, account: Any, name: str) -> Any
     made = client.get_container_client(name)
     made.create_container()
     return made
+
+
+def blob_sas_url(
+    clients: AzureClients,
+    group: str,
+    account: Any,
+    path: str,
+    permission: Any,
+    hours: float = 1,
+) -> str:
+    """The URL of blob `path` ("container/name") in `account` with a SAS signed by the
+    account key (`permission`: BlobSasPermissions), valid `hours` from now."""
+    import datetime as dt
+
+    from azure.storage.blob import generate_blob_sas
+
+    key = clients.storage.storage_accounts.list_keys(group, account.name).keys_property[0].value
+    container_name, name = path.split("/", 1)
+    token = generate_blob_sas(
+        account.name,
+        container_name,
+        name,
+        account_key=key,
+        permission=permission,
+        expiry=dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours),
+    )
+    return f"{account.primary_endpoints.blob}{path}?{token}"
+
+
+def output_blob_url(clients: AzureClients, group: str, account: Any, name: str) -> str:
+    """A SAS URL a run command can write its output or error to: blob `logs/<name>` in
+    `account` (container made now), read/write/create/add for an hour."""
+    from azure.storage.blob import BlobSasPermissions
+
+    container(clients, group, account, "logs")
+    permission = BlobSasPermissions(read=True, write=True, create=True, add=True)
+    return blob_sas_url(clients, group, account, f"logs/{name}", permission)

@@ -13,6 +13,7 @@ from azure.batch import models as bm
 from azure.core.exceptions import HttpResponseError
 
 from batchimage.azure.clients import AzureClients
+from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.sandbox.connection import Connection
 from tests.sandbox.batch_support import wait_nodes
 from tests.sandbox.compute_helpers import UBUNTU
@@ -20,9 +21,12 @@ from tests.sandbox.test_compute_classic_flow import classic_image
 
 
 def test_classic_flow_to_batch_pool(
-    clients: AzureClients, sandbox: Connection, unique: Callable[[str], str]
+    clients: AzureClients,
+    sandbox: Connection,
+    admin: SandboxAdmin,
+    unique: Callable[[str], str],
 ) -> None:
-    group, account, image_uri, _ = classic_image(clients, unique)
+    group, account, image_uri, _ = classic_image(clients, admin, unique)
     compute = clients.compute
     gallery, definition = "classic_pool_gallery", "batch-ubuntu"
     compute.galleries.begin_create_or_update(group, gallery, {"location": "eastus"}).result()

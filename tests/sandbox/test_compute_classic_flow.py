@@ -16,8 +16,10 @@ from azure.core.exceptions import HttpResponseError
 from batchimage.azure.clients import AzureClients
 from batchimage.sandbox.admin import SandboxAdmin
 from tests.sandbox.compute_helpers import (
+    DEPROVISION_LATER,
     UBUNTU,
     create_vm,
+    deprovision,
     error_code,
     linux_body,
     make_group,
@@ -42,7 +44,7 @@ def footer_fields(raw: bytes) -> dict[str, Any]:
 
 
 def classic_image(
-    clients: AzureClients, unique: Callable[[str], str]
+    clients: AzureClients, admin: SandboxAdmin, unique: Callable[[str], str]
 ) -> tuple[str, Any, str, dict[str, Any]]:
     """Build the classic image; returns (group, storage account, VHD URL, capture template)."""
     compute = clients.compute
@@ -61,11 +63,7 @@ def classic_image(
         {"commandId": "RunShellScript", "script": ["apt-get install -y ffmpeg", "mkdir -p /data"]},
     ).result()
     assert result.value[0].code == "ProvisioningState/succeeded"
-    compute.virtual_machines.begin_run_command(
-        group,
-        "build",
-        {"commandId": "RunShellScript", "script": ["sudo waagent -deprovision+user -force"]},
-    ).result()
+    deprovision(clients, admin, group, "build")
     with pytest.raises(HttpResponseError) as early:
         compute.virtual_machines.begin_capture(
             group,
@@ -90,7 +88,7 @@ def classic_image(
 def test_classic_flow_to_gallery_version(
     clients: AzureClients, unique: Callable[[str], str], admin: SandboxAdmin
 ) -> None:
-    group, account, image_uri, template = classic_image(clients, unique)
+    group, account, image_uri, template = classic_image(clients, admin, unique)
     assert template["contentVersion"] == "1.0.0.0"
     prefix = f"{account.primary_endpoints.blob}system/Microsoft.Compute/Images/images/batch-osDisk."
     assert image_uri.startswith(prefix) and image_uri.endswith(".vhd")
@@ -119,10 +117,7 @@ def test_classic_flow_to_gallery_version(
     assert disk["deprovisioned"] is True
     assert disk["source"]["offer"] == UBUNTU["offer"]
     scripts = [m["script"] for m in disk["manifest"] if m["kind"] == "shell"]
-    assert scripts == [
-        "apt-get install -y ffmpeg\nmkdir -p /data",
-        "sudo waagent -deprovision+user -force",
-    ]
+    assert scripts == ["apt-get install -y ffmpeg\nmkdir -p /data", DEPROVISION_LATER]
     stored = json.loads(system.get_blob_client(names[1]).download_blob().readall())
     assert stored["resources"][0]["properties"]["storageProfile"]["osDisk"]["image"]["uri"] == (
         image_uri

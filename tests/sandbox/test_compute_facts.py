@@ -152,11 +152,21 @@ def test_in_use_version_is_not_deleted_and_facts_over_a_real_sandbox(tmp_path: P
 
     from batchimage.azure.clients import AzureClients
     from batchimage.azure.cloud import sandbox as sandbox_profile
+    from batchimage.sandbox.admin import SandboxAdmin
     from batchimage.sandbox.server import SandboxServer
-    from tests.sandbox.compute_helpers import create_vm, linux_body, make_group, make_nic
+    from tests.sandbox.compute_helpers import (
+        DEPROVISION_LATER,
+        create_vm,
+        deprovision,
+        linux_body,
+        make_group,
+        make_nic,
+    )
 
     server = SandboxServer(tmp_path / "sb", config=SandboxConfig(time_scale=0.001), azurite=False)
-    clients = AzureClients(sandbox_profile(server.start_in_thread()))
+    connection = server.start_in_thread()
+    clients = AzureClients(sandbox_profile(connection))
+    admin = SandboxAdmin(connection)
     used: set[str] = set()
 
     def pools(_: World, version_id: str) -> str | None:
@@ -167,9 +177,9 @@ def test_in_use_version_is_not_deleted_and_facts_over_a_real_sandbox(tmp_path: P
         compute = clients.compute
         group = make_group(clients, "rg")
         create_vm(clients, group, "vm", linux_body(make_nic(clients, group, "nic")))
-        for script in ("echo one", "waagent -deprovision+user -force"):
-            body = {"commandId": "RunShellScript", "script": [script]}
-            compute.virtual_machines.begin_run_command(group, "vm", body).result()
+        body = {"commandId": "RunShellScript", "script": ["echo one"]}
+        compute.virtual_machines.begin_run_command(group, "vm", body).result()
+        deprovision(clients, admin, group, "vm")
         compute.virtual_machines.begin_deallocate(group, "vm").result()
         compute.virtual_machines.generalize(group, "vm")
         vm_id = compute.virtual_machines.get(group, "vm").id
@@ -208,10 +218,7 @@ def test_in_use_version_is_not_deleted_and_facts_over_a_real_sandbox(tmp_path: P
         )
         assert found.replicated_regions == ("eastus",)
         assert found.source is not None and found.source["offer"] == "ubuntu-24_04-lts"
-        assert [m["script"] for m in found.manifest] == [
-            "echo one",
-            "waagent -deprovision+user -force",
-        ]
+        assert [m["script"] for m in found.manifest] == ["echo one", DEPROVISION_LATER]
         used.add(version.id.lower())
         with pytest.raises(HttpResponseError) as blocked:
             compute.gallery_image_versions.begin_delete(group, "g", "app", "1.0.0").result()

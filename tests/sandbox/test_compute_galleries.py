@@ -14,8 +14,10 @@ from azure.storage.blob import BlobClient
 from batchimage.azure.clients import AzureClients
 from batchimage.sandbox.admin import SandboxAdmin
 from tests.sandbox.compute_helpers import (
+    DEPROVISION_LATER,
     container,
     create_vm,
+    deprovision,
     error_code,
     linux_body,
     make_group,
@@ -49,13 +51,15 @@ def gallery(clients: AzureClients, group: str) -> str:
     return "gal"
 
 
-def generalized_vm(clients: AzureClients, group: str, name: str, *script: str) -> str:
+def generalized_vm(
+    clients: AzureClients, admin: SandboxAdmin, group: str, name: str, *script: str
+) -> str:
     """A managed-disk VM customized with `script`, deprovisioned, deallocated, generalized."""
     vms = clients.compute.virtual_machines
     vm = create_vm(clients, group, name, linux_body(make_nic(clients, group, f"{name}-nic")))
-    for lines in (list(script), ["waagent -deprovision+user -force"]):
-        command = {"commandId": "RunShellScript", "script": lines}
-        vms.begin_run_command(group, name, command).result()
+    command = {"commandId": "RunShellScript", "script": list(script)}
+    vms.begin_run_command(group, name, command).result()
+    deprovision(clients, admin, group, name)
     vms.begin_deallocate(group, name).result()
     vms.generalize(group, name)
     return str(vm.id)
@@ -127,7 +131,7 @@ def test_version_from_vm_replicates_region_by_region(
         ).result()
     assert error_code(specialized.value) == "BadRequest"
     assert "different OS state ['Specialized']" in str(specialized.value.message)
-    vm_id = generalized_vm(clients, group, "build", "apt-get install -y ffmpeg")
+    vm_id = generalized_vm(clients, admin, group, "build", "apt-get install -y ffmpeg")
     poller = compute.gallery_image_versions.begin_create_or_update(
         group,
         gallery,
@@ -152,7 +156,7 @@ def test_version_from_vm_replicates_region_by_region(
     assert disk["deprovisioned"] is True
     assert [m["script"] for m in disk["manifest"]] == [
         "apt-get install -y ffmpeg",
-        "waagent -deprovision+user -force",
+        DEPROVISION_LATER,
     ]
     latest = compute.gallery_image_versions.list_by_gallery_image(group, gallery, "app")
     assert [v.name for v in latest] == ["1.0.0"]
@@ -173,7 +177,7 @@ def test_managed_image_and_version_from_it(
         compute.images.begin_create_or_update(group, "img", body).result()
     assert error_code(not_generalized.value) == "OperationNotAllowed"
     assert "to be Generalized" in str(not_generalized.value.message)
-    vm_id = generalized_vm(clients, group, "build", "echo baked > /etc/motd")
+    vm_id = generalized_vm(clients, admin, group, "build", "echo baked > /etc/motd")
     body["properties"]["sourceVirtualMachine"]["id"] = vm_id
     image = compute.images.begin_create_or_update(group, "img", body).result()
     assert image.storage_profile.os_disk.os_state == "Generalized"
@@ -197,7 +201,7 @@ def test_disk_export_to_vhd_then_image_and_version(
     unique: Callable[[str], str],
 ) -> None:
     compute = clients.compute
-    generalized_vm(clients, group, "build", "touch /opt/exported")
+    generalized_vm(clients, admin, group, "build", "touch /opt/exported")
     disk_name = compute.virtual_machines.get(group, "build").storage_profile.os_disk.name
     grant = {"access": "Read", "durationInSeconds": 3600}
     access = compute.disks.begin_grant_access(group, disk_name, grant).result()
@@ -269,7 +273,7 @@ def test_vms_from_gallery_versions_and_managed_images(
     clients: AzureClients, group: str, gallery: str, admin: SandboxAdmin
 ) -> None:
     compute = clients.compute
-    vm_id = generalized_vm(clients, group, "build", "apt-get install -y blender")
+    vm_id = generalized_vm(clients, admin, group, "build", "apt-get install -y blender")
     image = compute.images.begin_create_or_update(
         group, "img", {"location": "eastus", "properties": {"sourceVirtualMachine": {"id": vm_id}}}
     ).result()

@@ -15,7 +15,10 @@ from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 
 from batchimage.azure.clients import AzureClients
 from batchimage.sandbox.admin import SandboxAdmin
+from tests.sandbox import batch_support
 from tests.sandbox.compute_helpers import (
+    account_blob,
+    blob_sas_url,
     container,
     create_vm,
     error_code,
@@ -23,9 +26,12 @@ from tests.sandbox.compute_helpers import (
     make_group,
     make_nic,
     make_storage,
+    output_blob_url,
     power_state,
     windows_body,
 )
+
+durations = batch_support.durations
 
 
 @pytest.fixture
@@ -63,16 +69,8 @@ def run(clients: AzureClients, group: str, vm: str, *lines: str, command: str = 
 
 
 def sas(clients: AzureClients, group: str, account: Any, name: str, hours: float = 1) -> str:
-    key = clients.storage.storage_accounts.list_keys(group, account.name).keys_property[0].value
-    token = generate_blob_sas(
-        account.name,
-        "staging",
-        name,
-        account_key=key,
-        permission=BlobSasPermissions(read=True),
-        expiry=dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours),
-    )
-    return f"{account.primary_endpoints.blob}staging/{name}?{token}"
+    read = BlobSasPermissions(read=True)
+    return blob_sas_url(clients, group, account, f"staging/{name}", read, hours)
 
 
 def test_run_shell_script_records_the_script(
@@ -162,12 +160,11 @@ def test_downloads_read_the_blob_through_its_sas(
     )
 
 
-def test_deprovision_and_windows_sysprep(
-    clients: AzureClients, group: str, vm: str, admin: SandboxAdmin
+def test_windows_sysprep_seals_then_stops_the_vm(
+    clients: AzureClients, group: str, admin: SandboxAdmin, durations: Callable[..., None]
 ) -> None:
-    run(clients, group, vm, "sudo waagent -deprovision+user -force")
-    assert manifest(admin, clients, group, vm)["deprovisioned"] is True
-    assert power_state(clients, group, vm) == "running"
+    """Sysprep runs on after its run command reported: the VM stops when it is done."""
+    durations(**{"vm.sysprep": 3600})  # an hour: checked before it ends
     win = windows_body(make_nic(clients, group, "winnic"), "Sandbox-Secret-4711!")
     create_vm(clients, group, "win", win)
     with pytest.raises(HttpResponseError) as wrong:
@@ -184,8 +181,10 @@ def test_deprovision_and_windows_sysprep(
         "ComponentStatus/StdOut/succeeded",
         "ComponentStatus/StdErr/succeeded",
     ]
+    assert manifest(admin, clients, group, "win")["deprovisioned"] is False  # still running
+    assert power_state(clients, group, "win") == "running"
+    admin.advance(3700)  # past vm.sysprep
     assert manifest(admin, clients, group, "win")["deprovisioned"] is True
-
     assert power_state(clients, group, "win") == "stopped"
 
 
@@ -200,16 +199,7 @@ def test_managed_run_commands(
     commands = clients.compute.virtual_machine_run_commands
     account = make_storage(clients, group, unique("out"))
     key = clients.storage.storage_accounts.list_keys(group, account.name).keys_property[0].value
-    logs = container(clients, group, account, "logs")
-    token = generate_blob_sas(
-        account.name,
-        "logs",
-        "step1.err",
-        account_key=key,
-        permission=BlobSasPermissions(read=True, write=True, create=True, add=True),
-        expiry=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
-    )
-    error_uri = f"{account.primary_endpoints.blob}logs/step1.err?{token}"
+    error_uri = output_blob_url(clients, group, account, "step1.err")
     config(script_failures=[{"pattern": "make fail", "exit_code": 2, "stderr": "make: *** [all]"}])
     body = {
         "location": "eastus",
@@ -226,7 +216,7 @@ def test_managed_run_commands(
     got = commands.get_by_virtual_machine(group, vm, "step1", expand="instanceView")
     view = got.instance_view
     assert (view.execution_state, view.exit_code, view.error) == ("Failed", 2, "make: *** [all]")
-    written = logs.get_blob_client("step1.err").download_blob().readall()
+    written = account_blob(clients, group, account, "logs", "step1.err").download_blob().readall()
     assert written == b"make: *** [all]"
     assert "s3cr3t-value" not in str(admin.state())
     body["properties"]["treatFailureAsDeploymentFailure"] = True
@@ -247,7 +237,11 @@ def test_managed_run_commands(
     config(script_failures=[{"pattern": "sleep forever", "exit_code": 0, "seconds": 120}])
     commands.begin_create_or_update(group, vm, "step4", timed).result()
     late = commands.get_by_virtual_machine(group, vm, "step4", expand="instanceView")
-    assert late.instance_view.execution_state == "TimedOut"
+    # Killed at timeoutInSeconds, reported as the Linux handler does (exec.go).
+    assert (late.instance_view.execution_state, late.instance_view.exit_code) == ("Failed", -1)
+    assert late.instance_view.execution_message == (
+        "Execution failed: failed to execute command: command terminated with exit status=-1"
+    )
     script_blob = container(clients, group, account, "scripts").get_blob_client("setup.sh")
     script_blob.upload_blob(b"mkdir -p /opt/from-uri\n")
     script_sas = generate_blob_sas(

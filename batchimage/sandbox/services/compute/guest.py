@@ -34,18 +34,24 @@ def _stamp(now: float) -> str:
     return dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def sysprep_seconds(world: World) -> float:
+    """Simulated seconds a successful sysprep runs before it seals the disk (`vm.sysprep`)."""
+    return world.config.duration("vm.sysprep", 60.0)
+
+
 def after_sysprep(world: World) -> dict[str, Any]:
-    """The guest state a `sysprep /generalize` leaves (failed per the config rule, or sealed)."""
+    """The guest state a `sysprep /generalize` leaves (failed per the config rule, or sealed)
+    once it ran; until then it reads as running."""
     rule = settings.sysprep_failure(world)
     if rule is None:
-        return dict(RESEALED)
-    now = world.clock.now()
-    stamp = _stamp(now + rule.seconds)
+        return {**RESEALED, "sysprep_until": world.clock.due(sysprep_seconds(world))}
+    until = world.clock.due(rule.seconds)
+    stamp = _stamp(until)
     return {
         "image_state": rule.image_state,
         "generalization_state": rule.generalization_state,
         "setuperr": [f"{stamp}, {line}" for line in rule.setuperr],
-        "sysprep_until": now + rule.seconds,
+        "sysprep_until": until,
     }
 
 

@@ -2,8 +2,23 @@
 Azure's RunShellScript / RunPowerShellScript output) and managed run commands
 (`virtualMachines/{vm}/runCommands/{name}`, instance view with execution state, exit
 code and output, optional output/error blobs written into Azurite). Scripts are
-evaluated by `scripts.evaluate`; their effects land on the VM's OS disk when the
+evaluated by `scripts.evaluate`; their effects land on the VM (`agent.apply`) when the
 command completes.
+
+Azure's rules (sources in docs/azure-behaviours.md, "Run Command and the guest agent"):
+
+- a run command needs a running VM (409 OperationNotAllowed) and reports only through
+  the guest agent: when the agent or the VM goes away first (a script that deprovisions
+  or powers off in its foreground, a VM that stopped) the command stays in progress for
+  good - the action's operation InProgress and every later action refused with 409
+  Conflict (Azure/azure-cli#14642), a managed one Creating with executionState Running
+  (Azure/azure-cli#28172);
+- one action run command at a time per VM (409 Conflict); managed ones run in parallel;
+- an action script runs at most 90 minutes, then the operation fails with
+  VMExtensionProvisioningTimeout; a managed one is killed at its `timeoutInSeconds`
+  (Failed, exit code -1, as Azure/run-command-handler-linux reports it);
+- output and error keep their last 4,096 bytes (`OUTPUT_TAIL`); a managed command's
+  output and error blobs get all of it.
 
 Parameters (see `runparams`): `parameters` are part of the resource, as Azure returns
 them; `protectedParameters` and `runAsPassword` are never returned (not on GET, list or
@@ -20,7 +35,7 @@ from batchimage.sandbox import arm, lro
 from batchimage.sandbox.apierrors import ApiError, bad_request
 from batchimage.sandbox.clock import action
 from batchimage.sandbox.context import Call, Reply, World
-from batchimage.sandbox.services.compute import blobs, errors, runparams, scripts, vms
+from batchimage.sandbox.services.compute import agent, blobs, errors, runparams, scripts, vms
 
 COMMANDS = {
     "RunShellScript": ("Linux", "shell"),
@@ -32,6 +47,12 @@ RUN_COMMAND_TYPE = f"{vms.TYPE}/runCommands"
 # Where the Linux handler saves a managed run command's script (the path bash names in
 # its errors): Azure/run-command-handler-linux, internal/exec/exec.go.
 HANDLER_DOWNLOADS = "/var/lib/waagent/run-command-handler/download"
+# Bytes of stdout / stderr a run command reports (maxTailLen in the handlers' cmds.go:
+# Azure/run-command-extension-linux, Azure/run-command-handler-linux).
+OUTPUT_TAIL = 4096
+# The action run command's limit ("The maximum time a script can run is 90 minutes").
+ACTION_LIMIT_S = 90 * 60.0
+ACTION_HANDLER = {"shell": "RunCommandLinux", "powershell": "RunCommandWindows"}
 
 
 def _running_vm(call: Call, vm: dict[str, Any]) -> None:
@@ -43,17 +64,10 @@ def _kind(vm: dict[str, Any]) -> str:
     return "powershell" if vms.os_disk(vm).get("osType") == "Windows" else "shell"
 
 
-def apply(world: World, vm: dict[str, Any], run: scripts.ScriptRun) -> None:
-    """Put a finished script's traces on the VM's OS disk (and stop the VM if it shut down)."""
-    disk = vms.disk_content(world, vm)
-    disk["manifest"].extend(run.entries)
-    if run.deprovisioned:
-        disk["deprovisioned"] = True
-    if run.setup_state is not None:
-        disk["setup_state"] = run.setup_state
-    if run.shutdown:
-        vm["_power"] = "stopped"
-    vms.save_disk(world, vm)
+def tail(text: str, limit: int = OUTPUT_TAIL) -> str:
+    """The last `limit` bytes of `text` (UTF-8), as the handlers report a stream."""
+    raw = text.encode("utf-8")
+    return raw[-limit:].decode("utf-8", "replace") if len(raw) > limit else text
 
 
 # -- the runCommand action ---------------------------------------------------------------
@@ -96,13 +110,19 @@ def run_command(call: Call) -> Reply:
         action=True,
         setup_state=vms.disk_content(call.world, vm).get("setup_state"),
     )
+    duration = scripts.duration(call.world, script)
     op = lro.start(
         call,
         namespace=vms.NS,
-        duration=scripts.duration(call.world, script),
+        duration=min(duration, ACTION_LIMIT_S),
         done="compute.run_command_done",
         failed="compute.run_command_failed",
-        args={"vm": vm["id"], "kind": kind, "run": dataclasses.asdict(run)},
+        args={
+            "vm": vm["id"],
+            "kind": kind,
+            "run": dataclasses.asdict(run),
+            "timed_out": duration > ACTION_LIMIT_S,
+        },
         location=vm["location"],
     )
     vm["_run_command"] = op["id"]
@@ -117,11 +137,11 @@ def _action_output(kind: str, run: scripts.ScriptRun) -> list[dict[str, Any]]:
                 "code": f"ComponentStatus/{stream}/succeeded",
                 "level": "Info",
                 "displayStatus": "Provisioning succeeded",
-                "message": text,
+                "message": tail(text),
             }
             for stream, text in (("StdOut", run.stdout), ("StdErr", run.stderr))
         ]
-    streams = f"\n[stdout]\n{run.stdout}\n[stderr]\n{run.stderr}"
+    streams = f"\n[stdout]\n{tail(run.stdout)}\n[stderr]\n{tail(run.stderr)}"
     if run.ok:
         return [
             {
@@ -149,9 +169,21 @@ def _run_command_done(world: World, args: dict[str, Any]) -> None:
     if vm is None:
         op["result"] = {"value": []}
         return
-    vm.pop("_run_command", None)
+    if not agent.reports(vm):
+        raise lro.Pending  # the agent or the VM went away: no result, the VM stays busy
+    if args.get("timed_out"):
+        handler = ACTION_HANDLER[args["kind"]]
+        raise ApiError(
+            400,
+            "VMExtensionProvisioningTimeout",
+            f"Provisioning of VM extension '{handler}' has timed out. Extension installation "
+            "may be taking too long, or extension status could not be obtained.",
+        )
     run = scripts.ScriptRun(**args["run"])
-    apply(world, vm, run)
+    agent.apply(world, vm, run)
+    if run.hangs:
+        raise lro.Pending
+    vm.pop("_run_command", None)
     op["result"] = {"value": _action_output(args["kind"], run)}
     world.store.touch()
 
@@ -215,10 +247,13 @@ def _script_of(world: World, record: dict[str, Any]) -> tuple[str, str | None]:
 
 
 def execute(world: World, record: dict[str, Any]) -> None:
-    """The managed run command ran: instance view, output blobs, the VM's disk."""
+    """The managed run command runs when its PUT is due: instance view, output blobs, the
+    VM's disk. Raises lro.Pending when its result can never be reported."""
     vm = vms.find_vm(world, record["id"].rsplit("/runCommands/", 1)[0])
     if vm is None:
         return
+    if not agent.reports(vm):
+        raise lro.Pending  # no agent picks it up: Creating, executionState Pending, for good
     started = lro.iso(world.clock.now())
     protected = record.pop("_protected", None)  # handed to the guest once, then forgotten
     script, problem = _script_of(world, record)
@@ -240,10 +275,18 @@ def execute(world: World, record: dict[str, Any]) -> None:
         )
         timeout = int(props.get("timeoutInSeconds") or 0)
         if timeout and scripts.duration(world, script) > timeout:
-            view.update(executionState="TimedOut", exitCode=-1, output=run.stdout, error="")
-            view["executionMessage"] = f"Execution timed out after {timeout} seconds."
+            _timed_out(view, record.get("_kind", "shell"), timeout)
+            view.update(output=run.stdout, error=run.stderr)
         else:
-            apply(world, vm, run)
+            agent.apply(world, vm, run)
+            if run.hangs:  # reported Running before the script, then nothing more
+                view.update(executionState="Running", executionMessage="Execution in progress")
+                view.update(exitCode=0, output="", error="", endTime=None)
+                props["instanceView"] = view
+                world.store.touch()
+                if props.get("asyncExecution"):
+                    return  # "provisioning will complete as soon as the script starts"
+                raise lro.Pending
             state = "Succeeded" if run.ok else "Failed"
             view.update(
                 executionState=state, exitCode=run.exit_code, output=run.stdout, error=run.stderr
@@ -257,6 +300,7 @@ def execute(world: World, record: dict[str, Any]) -> None:
             failed = blobs.put_text(world, hidden[key], text)
             if failed:
                 view["executionMessage"] = failed
+    view.update(output=tail(view["output"]), error=tail(view["error"]))
     props["instanceView"] = view
     world.store.touch()
     if view["executionState"] != "Succeeded" and props.get("treatFailureAsDeploymentFailure"):
@@ -268,8 +312,19 @@ def execute(world: World, record: dict[str, Any]) -> None:
         )
 
 
-def after_provisioned(world: World, record: dict[str, Any]) -> None:
-    execute(world, record)
+def _timed_out(view: dict[str, Any], kind: str, timeout: int) -> None:
+    """A script killed at `timeoutInSeconds`: the Linux handler runs it under a context
+    deadline and reports the killed bash as a failure (internal/exec/exec.go,
+    internal/commandProcessor/commandProcessor.go); the Windows handler's source is not
+    public: the sandbox reports the published TimedOut state for it."""
+    if kind == "shell":
+        view.update(executionState="Failed", exitCode=-1)
+        view["executionMessage"] = (
+            "Execution failed: failed to execute command: command terminated with exit status=-1"
+        )
+    else:
+        view.update(executionState="TimedOut", exitCode=-1)
+        view["executionMessage"] = f"Execution timed out after {timeout} seconds."
 
 
 def render_run_command(world: World, out: dict[str, Any]) -> dict[str, Any]:

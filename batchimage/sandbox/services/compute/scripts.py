@@ -2,11 +2,21 @@
 on the OS disk's manifest; downloads (curl, wget, Invoke-WebRequest, WebClient,
 azcopy) of sandbox blob URLs are really read from Azurite through their SAS and
 recorded with their SHA-256, failing like the tool would on a missing or expired blob;
-`waagent -deprovision` / `sysprep /generalize` mark the disk deprovisioned (and
-`/shutdown`, `shutdown -h`, `Stop-Computer` stop the VM) - unless the config's
-`sysprep_failure` rule makes sysprep fail (no shutdown, the setup state reads failed);
-PowerShell reading the setup state gets it (see `guest`); a failure rule from the
-config makes a matching script fail with its exit code and output.
+a failure rule from the config makes a matching script fail with its exit code and output.
+
+What a script does to the guest (applied by `agent` when the command completes):
+
+- `waagent -deprovision` in the script's foreground deprovisions the disk and stops the
+  guest agent first (Azure/WALinuxAgent, azurelinuxagent/pa/deprovision/default.py), so
+  the run command never reports; a foreground `shutdown -h` / `poweroff` / `halt` (or
+  `Stop-Computer`, `shutdown /s`) powers the VM off under it, with the same end;
+- the same in a `systemd-run --on-active=<span>` unit (see `detached`) happens that long
+  after the command reported - when the delay is at least `REPORTS_WITHIN_S`, else the
+  agent is gone before the handler's status reached Azure (the sandbox's rule);
+- `sysprep /generalize` runs on after the script returned and seals the disk
+  (`/shutdown`: then stops the VM) after the `vm.sysprep` duration - unless the config's
+  `sysprep_failure` rule makes it fail (no shutdown, the setup state reads failed);
+  PowerShell reading the setup state gets it (see `guest`).
 
 The run command's parameters reach the script as the handler passes them (see
 `runparams`): a download whose URL is `"$NAME"` (Linux) or `$env:NAME` / a `param()`
@@ -28,7 +38,7 @@ from urllib.parse import urlsplit
 
 from batchimage.sandbox.context import World
 from batchimage.sandbox.lro import iso
-from batchimage.sandbox.services.compute import blobs, guest, runparams, settings
+from batchimage.sandbox.services.compute import blobs, detached, guest, runparams, settings
 
 DEPROVISION = {
     "shell": re.compile(r"\bwaagent\b[^\n]*-deprovision"),
@@ -41,6 +51,12 @@ SHUTDOWN = {
         re.IGNORECASE,
     ),
 }
+SYSPREP_SHUTDOWN = re.compile(r"sysprep(\.exe)?\b[^\n]*/shutdown", re.IGNORECASE)
+# A detached unit must start this long after the script returned for the run command's
+# result to reach Azure before the agent stops: the sandbox's rule, after the one-minute
+# delay of Microsoft's own DevTest Labs deprovision artifact (Azure/azure-devtestlab,
+# Artifacts/linux-deprovision/depro.sh: `... | at now + 1 minute`).
+REPORTS_WITHIN_S = 60.0
 _SPLIT = re.compile(r"&&|\|\||;|\||\n")
 _SAS = re.compile(r"(https?://[^\s'\"?]+)\?[^\s'\"]*")
 
@@ -58,13 +74,22 @@ class ScriptRun:
     stdout: str = ""
     stderr: str = ""
     entries: list[dict[str, Any]] = field(default_factory=list)
-    deprovisioned: bool = False
-    shutdown: bool = False
+    deprovisioned: bool = False  # the disk is deprovisioned when the script completes
+    agent_stops: bool = False  # the guest agent stops under the script (it never reports)
+    powers_off: bool = False  # the VM powers off under the script (it never reports)
+    # Work that runs after the script returned: {"delay", "deprovision", "shutdown"} (Linux
+    # systemd units) or {"sysprep": seconds, "shutdown"} (Windows sysprep finishing).
+    later: list[dict[str, Any]] = field(default_factory=list)
     setup_state: dict[str, Any] | None = None  # Windows setup state sysprep left
 
     @property
     def ok(self) -> bool:
         return self.exit_code == 0
+
+    @property
+    def hangs(self) -> bool:
+        """The guest agent or the VM goes away before the command's result is reported."""
+        return self.agent_stops or self.powers_off
 
 
 @dataclass(frozen=True)
@@ -295,15 +320,16 @@ def evaluate(
         for item in downloads(script, kind, inputs):
             if not _fetch(world, item, run, context):
                 break
-    if run.ok:
-        run.deprovisioned = bool(DEPROVISION[kind].search(script))
-        run.shutdown = bool(SHUTDOWN[kind].search(script))
-        if kind == "powershell":
-            run.stdout += guest.read(world, setup_state, script)
-            if run.deprovisioned:
-                run.setup_state = guest.after_sysprep(world)
-                if settings.sysprep_failure(world) is not None:
-                    run.deprovisioned = run.shutdown = False
+    if run.ok and kind == "shell":
+        _guest_effects(run, script)
+    elif run.ok:
+        run.stdout += guest.read(world, setup_state, script)
+        run.powers_off = bool(SHUTDOWN[kind].search(SYSPREP_SHUTDOWN.sub("", script)))
+        if DEPROVISION[kind].search(script):
+            run.setup_state = guest.after_sysprep(world)
+            if settings.sysprep_failure(world) is None:
+                shutdown = bool(SYSPREP_SHUTDOWN.search(script))
+                run.later.append({"sysprep": guest.sysprep_seconds(world), "shutdown": shutdown})
     entry: dict[str, Any] = {
         "kind": kind,
         "script": redact(script),
@@ -316,10 +342,26 @@ def evaluate(
         entry["parameters"] = [{"name": p["name"], "value": redact(p["value"])} for p in public]
     if secret:  # a protected value never lands on the disk's record: its name only
         entry["protected_parameters"] = [p["name"] for p in secret]
-    if run.deprovisioned:
+    if run.deprovisioned or any(item.get("deprovision") or "sysprep" in item for item in run.later):
         entry["deprovision"] = True
     run.entries.insert(0, entry)
     return run
+
+
+def _guest_effects(run: ScriptRun, script: str) -> None:
+    """What a Linux script does to the guest: deprovision and power off, now or later."""
+    foreground, later = detached.split(script)
+    for unit in later:
+        deprovision = bool(DEPROVISION["shell"].search(unit.command))
+        shutdown = bool(SHUTDOWN["shell"].search(unit.command))
+        if not (deprovision or shutdown):
+            continue
+        if unit.delay < REPORTS_WITHIN_S:  # gone before the result is reported
+            foreground += "\n" + unit.command
+            continue
+        run.later.append({"delay": unit.delay, "deprovision": deprovision, "shutdown": shutdown})
+    run.deprovisioned = run.agent_stops = bool(DEPROVISION["shell"].search(foreground))
+    run.powers_off = bool(SHUTDOWN["shell"].search(foreground))
 
 
 def duration(world: World, script: str) -> float:

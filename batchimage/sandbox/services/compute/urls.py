@@ -100,7 +100,7 @@ RUN_COMMANDS = ChildType(
     put_style="async",
     delete_style="both",
     render=runcommands.render_run_command,
-    after_provisioned=runcommands.after_provisioned,
+    before_provisioned=runcommands.execute,
     path="virtualMachines/{vm}/runCommands",
     location_from_parent=True,
 )

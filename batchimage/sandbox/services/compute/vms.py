@@ -2,7 +2,8 @@
 Azurite, NIC attachment), update, render with instance view, and what a delete leaves.
 
 Internal keys of a VM record: `_content` (its OS disk content), `_power` (starting,
-running, stopping, stopped, deallocating, deallocated), `_generalized`, `_user_data`.
+running, stopping, stopped, deallocating, deallocated), `_generalized`, `_user_data`,
+`_agent` ("stopped" once the guest agent stopped; see `agent`).
 """
 
 from __future__ import annotations
@@ -386,27 +387,7 @@ def instance_view(world: World, record: dict[str, Any]) -> dict[str, Any]:
     if power == "running" and state == "Succeeded":
         view["osName"] = disk.get("os_name") or disk["os_type"].lower()
         view["osVersion"] = disk.get("os_version") or ""
-        view["vmAgent"] = {
-            "vmAgentVersion": AGENT_VERSION.get(disk["os_type"], "2.12.0.2"),
-            "statuses": [
-                {
-                    **_status("ProvisioningState/succeeded", "Ready", world),
-                    "message": "Guest Agent is running",
-                }
-            ],
-            "extensionHandlers": [
-                {
-                    "type": f"{e['properties']['publisher']}.{e['properties']['type']}",
-                    "typeHandlerVersion": e["properties"].get("typeHandlerVersion", ""),
-                    "status": {
-                        "code": "ProvisioningState/succeeded",
-                        "level": "Info",
-                        "displayStatus": "Ready",
-                    },
-                }
-                for e in extensions
-            ],
-        }
+        view["vmAgent"] = _vm_agent(world, record, disk)
     if extensions:
         view["extensions"] = [
             {
@@ -430,6 +411,47 @@ def render_vm(world: World, out: dict[str, Any]) -> dict[str, Any]:
         if found:
             out["resources"] = [arm.render(world, e) for e in found]
     return out
+
+
+def agent_ready(record: dict[str, Any]) -> bool:
+    """Whether the VM's guest agent runs (it stops for good when the guest deprovisions)."""
+    return record.get("_agent") != "stopped"
+
+
+def _vm_agent(world: World, record: dict[str, Any], disk: dict[str, Any]) -> dict[str, Any]:
+    """The instance view's `vmAgent`: Ready with its handlers, or Not Ready once it stopped
+    (the shape Azure reports for an agent that stopped reporting: Azure/WALinuxAgent#652)."""
+    if not agent_ready(record):
+        return {
+            "vmAgentVersion": "Unknown",
+            "statuses": [
+                {
+                    **_status("ProvisioningState/Unavailable", "Not Ready", world, "Warning"),
+                    "message": "VM Agent is unresponsive.",
+                }
+            ],
+        }
+    return {
+        "vmAgentVersion": AGENT_VERSION.get(disk["os_type"], "2.12.0.2"),
+        "statuses": [
+            {
+                **_status("ProvisioningState/succeeded", "Ready", world),
+                "message": "Guest Agent is running",
+            }
+        ],
+        "extensionHandlers": [
+            {
+                "type": f"{e['properties']['publisher']}.{e['properties']['type']}",
+                "typeHandlerVersion": e["properties"].get("typeHandlerVersion", ""),
+                "status": {
+                    "code": "ProvisioningState/succeeded",
+                    "level": "Info",
+                    "displayStatus": "Ready",
+                },
+            }
+            for e in extensions_of(world, record)
+        ],
+    }
 
 
 def find_vm(world: World, vid: str) -> dict[str, Any] | None:

@@ -1,0 +1,50 @@
+"""What Azure says about a VM's guest, from the VM read with its instance view: the power
+state and whether the guest agent - the only channel run commands have - is Ready.
+
+    vm = read_vm(ctx, group, name)        # None when the VM is gone
+    power_state(vm)                       # "running", "stopped", "deallocated", ...
+    agent_ready(vm)                       # True Ready, False Not Ready, None not reported
+
+An agent that stopped (`waagent -deprovision` stops it) shows `vmAgent` status "Not Ready"
+(code ProvisioningState/Unavailable; Azure/WALinuxAgent#652); a VM that is not running
+shows no `vmAgent` at all.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from batchimage.azure.arm import get_or_none, text
+
+if TYPE_CHECKING:
+    from batchimage.steps.base import RunContext
+
+
+def read_vm(ctx: RunContext, group: str, name: str) -> Any:
+    """VM `name` with its instance view (power and OS state), or None when it is gone."""
+    vms = ctx.clients.compute.virtual_machines
+    return get_or_none(f"read VM {name}", vms.get, group, name, expand="instanceView")
+
+
+def statuses(vm: Any) -> list[str]:
+    """The status codes of a VM read with its instance view (e.g. PowerState/running)."""
+    view = getattr(vm, "instance_view", None)
+    return [text(s.code) for s in (getattr(view, "statuses", None) or []) if s.code]
+
+
+def power_state(vm: Any) -> str:
+    """running, stopped, deallocated, ... ("unknown" when not reported)."""
+    for code in statuses(vm):
+        if code.lower().startswith("powerstate/"):
+            return code.split("/", 1)[1].lower()
+    return "unknown"
+
+
+def agent_ready(vm: Any) -> bool | None:
+    """Whether the guest agent reports Ready (None: no agent status, e.g. VM not running)."""
+    view = getattr(vm, "instance_view", None)
+    agent = getattr(view, "vm_agent", None)
+    found = [s for s in (getattr(agent, "statuses", None) or []) if s.display_status or s.code]
+    if not found:
+        return None
+    return any(text(s.display_status or "").strip().lower() == "ready" for s in found)

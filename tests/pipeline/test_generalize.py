@@ -1,0 +1,135 @@
+"""Generalize against the sandbox's guest agent: Linux schedules the deprovisioning in a
+systemd unit so its run command reports first, then waits for the VM to power off; a run
+cut short after that resumes without deprovisioning twice; a VM stopped before it was
+deprovisioned is started and deprovisioned; a custom command is scheduled the same way;
+Windows sysprep that stops the VM under the tool's own check is a success."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from batchimage.azure.clients import AzureClients
+from batchimage.azure.names import BuildNames
+from batchimage.errors import StepFailedError
+from batchimage.spec import load_spec
+from tests.pipeline.harness import Harness
+from tests.sandbox.compute_helpers import power_state
+
+LAUNCHER = "systemd-run --unit=batchimage-generalize"
+
+
+def launches(content: dict[str, Any]) -> list[str]:
+    """The deprovisioning launchers a disk's manifest recorded."""
+    return [m["script"] for m in content["manifest"] if LAUNCHER in m.get("script", "")]
+
+
+def keep_vm(data: dict[str, Any]) -> None:
+    data["cleanup"] = "never"
+
+
+def test_linux_deprovisioning_is_scheduled_after_the_run_command(
+    pipeline: Harness, clients: AzureClients
+) -> None:
+    spec_path = pipeline.spec("quickstart.yaml", keep_vm)
+    pipeline.apply(spec_path)
+    version = pipeline.outputs(spec_path, "capture.version")
+    content = pipeline.image_content(version["version_id"])
+    assert content["deprovisioned"] is True
+    [script] = launches(content)
+    # No foreground deprovisioning: the launcher returns, the unit does the work later.
+    assert "--on-active=60" in script and "(waagent -deprovision+user -force)" in script
+    # The launcher's run command reported (it did not wait on the deprovisioning).
+    vm = BuildNames.of(load_spec(spec_path)).vm
+    commands = clients.compute.virtual_machine_run_commands
+    [name] = [
+        c.name
+        for c in commands.list_by_virtual_machine("sandbox-rg", vm)
+        if "generalize-" in c.name
+    ]
+    found = commands.get_by_virtual_machine("sandbox-rg", vm, name, expand="instanceView")
+    assert found.provisioning_state == "Succeeded"
+    assert (found.instance_view.execution_state, found.instance_view.exit_code) == ("Succeeded", 0)
+    said = [e.message for e in pipeline.events.events if e.kind == "step_progress"]
+    assert any("in 60 s, then powering it off: waagent" in m for m in said)
+    assert "batchimage-generalize" in clients.compute.virtual_machines.get("sandbox-rg", vm).tags
+
+
+def test_a_run_cut_short_after_the_launch_does_not_deprovision_twice(
+    pipeline: Harness, clients: AzureClients
+) -> None:
+    """Deallocate fails once (a permanent error) after the guest deprovisioned and powered
+    off; the next apply finds the VM stopped and launched, and only deallocates."""
+    spec_path = pipeline.spec("quickstart.yaml", keep_vm)
+    rule = {
+        "kind": "status",
+        "method": "POST",
+        "path": "/deallocate$",
+        "status": 400,
+        "code": "BadRequest",
+        "message": "The request is invalid.",
+        "times": 1,
+    }
+    pipeline.admin.set_faults([rule])
+    with pytest.raises(StepFailedError) as failed:
+        pipeline.apply(spec_path)
+    assert failed.value.step == "generalize"
+    pipeline.admin.clear_faults()
+    vm = BuildNames.of(load_spec(spec_path)).vm
+    assert power_state(clients, "sandbox-rg", vm) == "stopped"
+    pipeline.apply(spec_path)
+    version = pipeline.outputs(spec_path, "capture.version")
+    content = pipeline.image_content(version["version_id"])
+    assert content["deprovisioned"] is True
+    assert len(launches(content)) == 1
+
+
+def test_a_vm_stopped_before_it_was_deprovisioned_is_started_first(
+    pipeline: Harness, clients: AzureClients
+) -> None:
+    spec_path = pipeline.spec("quickstart.yaml", keep_vm)
+    pipeline.apply(spec_path, target="customize.1")
+    vm = BuildNames.of(load_spec(spec_path)).vm
+    clients.compute.virtual_machines.begin_power_off("sandbox-rg", vm).result()
+    pipeline.apply(spec_path)
+    content = pipeline.image_content(pipeline.outputs(spec_path, "capture.version")["version_id"])
+    assert content["deprovisioned"] is True and len(launches(content)) == 1
+    said = [e.message for e in pipeline.events.events if e.kind == "step_progress"]
+    assert any("was not deprovisioned: starting it" in m for m in said)
+
+
+def test_a_custom_generalize_command_is_scheduled_the_same_way(pipeline: Harness) -> None:
+    custom = "rm -rf /var/cache/apt/archives/*.deb && waagent -force -deprovision"
+
+    def edit(data: dict[str, Any]) -> None:
+        data["image"]["generalize"] = {"command": custom}
+
+    spec_path = pipeline.spec("quickstart.yaml", edit)
+    pipeline.apply(spec_path)
+    content = pipeline.image_content(pipeline.outputs(spec_path, "capture.version")["version_id"])
+    [script] = launches(content)
+    assert f"({custom}) && shutdown -h now" in script
+    assert content["deprovisioned"] is True
+
+
+def test_sysprep_stopping_the_vm_under_its_check_is_a_success(
+    pipeline: Harness, clients: AzureClients
+) -> None:
+    """Sysprep finishes (and shuts the VM down) while the tool's first sysprep check waits
+    to report: that check never ends, and the step takes the stop as sysprep's success."""
+    spec_path = pipeline.spec("windows-server.yaml")
+    # Sysprep runs 1,000 simulated seconds; a run command reports 2,000 after its PUT.
+    pipeline.admin.configure(durations={"vm.sysprep": 1000.0, "run_command.create": 2000.0})
+    try:
+        started = time.monotonic()
+        pipeline.apply(spec_path)
+        elapsed = time.monotonic() - started
+    finally:
+        pipeline.admin.configure(durations={"vm.sysprep": 60.0, "run_command.create": 30.0})
+    content = pipeline.image_content(pipeline.outputs(spec_path, "capture.version")["version_id"])
+    assert content["deprovisioned"] is True
+    said = [e.message for e in pipeline.events.events if e.kind == "step_progress"]
+    assert any("the sysprep check ended with the guest: stopped" in m for m in said)
+    assert elapsed < 300, elapsed  # not the check's own timeout
