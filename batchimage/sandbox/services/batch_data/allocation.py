@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from batchimage.sandbox.context import World
-from batchimage.sandbox.services.batch_data import catalog, nodes, pools, rules, samples, timers
+from batchimage.sandbox.services.batch_data import (
+    catalog,
+    images,
+    nodes,
+    pools,
+    rules,
+    samples,
+    timers,
+)
 from batchimage.sandbox.services.batch_data.accounts import Account, account_of
 from batchimage.sandbox.services.batch_data.wire import seconds_of
 from batchimage.sandbox.services.batch_management import quotas
@@ -161,6 +169,16 @@ def _grant(
         reason = RETIRED if rules.low_priority_retired(world) else None
     if reason is not None:
         return 0, _allocation_failed(kind, {"Reason": reason})
+    provider = images.security_refusal(world, record)
+    if provider is not None:
+        return 0, _allocation_failed(
+            kind,
+            {
+                "Reason": "The virtual machines of the pool could not be created from its image.",
+                "Provider Error Json": json.dumps(provider),
+                "Provider Error Json Truncated": "False",
+            },
+        )
     size = catalog.vm_size(record["vmSize"])
     cores = size.cores if size else 1
     limits = _limits(world, account, dedicated, size)

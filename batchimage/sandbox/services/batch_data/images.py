@@ -15,6 +15,7 @@ from batchimage.sandbox.services.batch_data import catalog
 from batchimage.sandbox.services.batch_data.accounts import Account
 from batchimage.sandbox.services.batch_data.errors import invalid_property
 from batchimage.sandbox.services.compute import facts as compute_facts
+from batchimage.sandbox.services.compute import security as compute_security
 
 PROPERTY = "virtualMachineConfiguration.imageReference.virtualMachineImageId"
 _GALLERY = "/providers/microsoft.compute/galleries/"
@@ -131,6 +132,25 @@ def node_problems(world: World, version_id: str, agent_id: str) -> list[dict[str
             )
         )
     return problems
+
+
+def security_refusal(world: World, record: dict[str, Any]) -> dict[str, Any] | None:
+    """The Compute error a pool's VMs get when its gallery image is a TrustedLaunch one and
+    the pool does not ask for Trusted Launch (`securityProfile.securityType`), or None.
+
+    How Batch reports it is not published: the sandbox relays the Compute provider's
+    refusal of such a VM (a 400 BadRequest) in an AllocationFailed resize error."""
+    version_id = record.get("_image_version")
+    found = compute_facts.image_facts(world, str(version_id)) if version_id else None
+    if found is None:
+        return None
+    vmc = record.get("virtualMachineConfiguration") or {}
+    asked = str((vmc.get("securityProfile") or {}).get("securityType") or "")
+    requested = "TrustedLaunch" if asked.lower() == "trustedlaunch" else "Standard"
+    refused = compute_security.check_vm_image(requested, found.security_type, capable=True)
+    if refused is None:
+        return None
+    return {"error": {"code": refused.code, "message": refused.message}}
 
 
 def _error(code: str, message: str, version_id: str) -> dict[str, Any]:

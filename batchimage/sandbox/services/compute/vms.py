@@ -22,6 +22,7 @@ from batchimage.sandbox.services.compute import (
     disks,
     errors,
     quota,
+    security,
     settings,
     vhd,
     vm_inputs,
@@ -182,6 +183,11 @@ def build_vm(call: Call, existing: dict[str, Any] | None, body: dict[str, Any]) 
     image = vm_inputs.resolve_image(world, storage.get("imageReference"), location)
     vm_inputs.check_plan(image, body.get("plan"), vid)
     _check_generation(size, image.content["hyper_v_generation"])
+    refused = security.check_vm_image(
+        security.vm_security({"properties": props}), image.security, capable=image.trusted_capable
+    )
+    if refused is not None:
+        raise refused
     nics = _nics(call, props.get("networkProfile"), location, vid)
     profile = vm_inputs.os_profile(props.get("osProfile"), image.os_type, name)
     quota.check(world, call.params["subscription"], location, size.name)
