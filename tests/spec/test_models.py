@@ -273,3 +273,22 @@ def test_trusted_launch_is_not_made_from_a_vhd(
         "a TrustedLaunch definition takes captures of Trusted Launch VMs"
         in found["image.capture.gallery.definition.security_type"]
     )
+
+
+def test_public_azure_has_no_unmanaged_disks(
+    problems: Callable[..., list[SpecProblem]], load: Callable[..., Spec]
+) -> None:
+    classic = MINIMAL.replace(
+        "  capture:", "  build: {os_disk: {type: unmanaged, storage_account: disks}}\n  capture:"
+    )
+    found = problems(classic)  # cloud: AzurePublicCloud, the default
+    problem = next(p for p in found if p.field == "image.build.os_disk.type")
+    assert "unmanaged disks are retired in public Azure" in problem.message
+    assert "31 March 2026" in problem.message and "use type: managed" in problem.message
+    line = classic.splitlines()[problem.line - 1]
+    assert line[problem.column - 1 :].startswith("unmanaged")  # file:line:col of the value
+    stack = classic.replace(
+        "subscription:",
+        "cloud: {name: stack, arm_endpoint: https://management.local.azurestack.external/}\nsubscription:",
+    )
+    assert load(stack).image.build.os_disk.type == "unmanaged"  # other clouds may have them

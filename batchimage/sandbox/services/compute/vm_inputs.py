@@ -19,8 +19,8 @@ from batchimage.sandbox.services.compute import catalog, content, errors, facts,
 @dataclass
 class ResolvedImage:
     """What a VM starts from: the disk content to copy and the echo of the reference; the
-    image's security type (a gallery definition's SecurityType) and whether it can boot a
-    Trusted Launch VM."""
+    image's security type (a gallery definition's SecurityType), whether it can boot a
+    Trusted Launch VM, and the VM disk types it disallows (a marketplace image's)."""
 
     content: dict[str, Any]
     reference: dict[str, Any]
@@ -28,6 +28,7 @@ class ResolvedImage:
     plan: dict[str, str] | None
     security: str = security.STANDARD
     trusted_capable: bool = True
+    disallowed_disk: str = "None"
 
 
 def _platform_not_found(ref: dict[str, Any]) -> ApiError:
@@ -67,7 +68,14 @@ def _marketplace(ref: dict[str, Any], location: str) -> ResolvedImage:
     capable = data["hyper_v_generation"] == "V2" and security.trusted_launch_capable(
         list(data.get("features") or [])
     )
-    return ResolvedImage(disk, echo, data["os_type"], image.plan, trusted_capable=capable)
+    return ResolvedImage(
+        disk,
+        echo,
+        data["os_type"],
+        image.plan,
+        trusted_capable=capable,
+        disallowed_disk=catalog.disallowed_disk_type(data),
+    )
 
 
 def _gallery_image_missing(image_id: str, location: str) -> ApiError:

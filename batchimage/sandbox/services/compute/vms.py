@@ -138,6 +138,24 @@ def _unmanaged_target(call: Call, uri: str, location: str, disk_name: str) -> bl
     return ref
 
 
+def _check_unmanaged(world: World, image: vm_inputs.ResolvedImage) -> None:
+    """An unmanaged OS disk: refused by a cloud that retired them (public Azure since 31
+    March 2026) and by an image that disallows them (Gen2 marketplace images report
+    `disallowed.vmDiskType: Unmanaged`); sources in docs/azure-behaviours.md, Disks."""
+    if world.config.cloud == "public":
+        raise bad_request(
+            "BadRequest", "Unmanaged disks have been retired. Please migrate to Managed Disks."
+        )
+    if image.disallowed_disk.lower() == "unmanaged":
+        raise bad_request(
+            "BadRequest",
+            "The specified platform image is not supported for creating a Virtual Machine with "
+            "unmanaged disks. Please refer to the disallowed VM disk types at "
+            "https://docs.microsoft.com/en-us/rest/api/compute/virtualmachineimages/get"
+            "#vmdisktypes.",
+        )
+
+
 def _storage_not_found(account: str) -> ApiError:
     return errors.invalid_parameter(
         f"Storage account {account} not found. Ensure storage account is not deleted and "
@@ -188,6 +206,8 @@ def build_vm(call: Call, existing: dict[str, Any] | None, body: dict[str, Any]) 
     )
     if refused is not None:
         raise refused
+    if (requested.get("vhd") or {}).get("uri"):
+        _check_unmanaged(world, image)
     nics = _nics(call, props.get("networkProfile"), location, vid)
     profile = vm_inputs.os_profile(props.get("osProfile"), image.os_type, name)
     quota.check(world, call.params["subscription"], location, size.name)
