@@ -342,7 +342,14 @@ class ImageDefinition(SpecModel):
             "TrustedLaunchAndConfidentialVmSupported",
         ]
         | None
-    ) = Field(None, description="Security type feature of the definition; default Standard.")
+    ) = Field(
+        None,
+        description="SecurityType feature of the definition: TrustedLaunch (its versions back "
+        "only Trusted Launch VMs and pools; built on a Trusted Launch VM), "
+        "TrustedLaunchSupported, TrustedLaunchAndConfidentialVmSupported or "
+        "ConfidentialVMSupported (Gen2 images any Gen2, Trusted Launch or confidential VM can "
+        "use; built on a Standard VM); default Standard: no feature is sent.",
+    )
     description: str | None = Field(None, description="Free text shown in the portal.")
 
 
@@ -450,3 +457,49 @@ class Image(SpecModel):
     def builds_vm(self) -> bool:
         """Whether the image is made on a build VM (else a VHD is registered as it is)."""
         return self.base.marketplace is not None or bool(self.customize)
+
+    @model_validator(mode="after")
+    def _security_rules(self) -> Image:
+        """Security types Azure cannot make from this pipeline (sources: docs/azure-behaviours.md,
+        Image definitions and Trusted Launch)."""
+        definition = self.capture.gallery.definition
+        security = definition.security_type or "Standard"
+        at: tuple[str | int, ...] = ("capture", "gallery", "definition", "security_type")
+        rules: list[Rule] = []
+        if security == "ConfidentialVM":
+            rules.append(
+                (
+                    at,
+                    "batchimage cannot make ConfidentialVM images (they need a confidential "
+                    "build VM with an encrypted VM guest state); use ConfidentialVMSupported",
+                )
+            )
+        if security != "Standard" and definition.hyper_v_generation != "V2":
+            rules.append(
+                (
+                    at,
+                    f"{security} is a security type of Generation 2 images: set "
+                    "hyper_v_generation: V2 (with a Gen2 base), or leave security_type out",
+                )
+            )
+        classic = self.build.os_disk.type == "unmanaged"
+        if security == "TrustedLaunch" and (classic or not self.builds_vm):
+            rules.append(
+                (
+                    at,
+                    "a TrustedLaunch definition takes captures of Trusted Launch VMs (on managed "
+                    "disks), not a VHD; use TrustedLaunchSupported for an image registered "
+                    "from a VHD",
+                )
+            )
+        if security == "TrustedLaunch" and self.capture.managed_image is not None:
+            rules.append(
+                (
+                    ("capture", "managed_image"),
+                    "Azure makes no managed image from a Trusted Launch VM (the build VM of a "
+                    "TrustedLaunch definition); remove managed_image, or use "
+                    "TrustedLaunchSupported (its build VM is a Standard one)",
+                )
+            )
+        raise_rules(rules)
+        return self

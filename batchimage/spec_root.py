@@ -118,6 +118,7 @@ class Spec(SpecModel):
             rules.append((("subscription",), "required (only cloud: sandbox may omit it)"))
         rules += self._os_rules()
         rules += self._pool_rules()
+        rules += self._disk_rules()
         raise_rules(rules)
         self._fill_defaults(Path((info.context or {}).get("base_dir") or Path.cwd()))
         return self
@@ -145,6 +146,21 @@ class Spec(SpecModel):
         if os_type == "linux" and build.admin_password is not None:
             rules.append((("image", "build", "admin_password"), "only Windows images take this"))
         return rules
+
+    def _disk_rules(self) -> list[Rule]:
+        """Public Azure retired unmanaged disks (docs/azure-behaviours.md, Disks)."""
+        disk = self.image.build.os_disk
+        if self.cloud != "AzurePublicCloud" or disk.type != "unmanaged" or not self.image.builds_vm:
+            return []
+        return [
+            (
+                ("image", "build", "os_disk", "type"),
+                "unmanaged disks are retired in public Azure (no new ones since 30 January "
+                "2024; VMs on them cannot start after 31 March 2026): use type: managed (the "
+                "default) - the image still becomes a gallery version, and capture.vhd_export "
+                "writes the VHD the classic flow made",
+            )
+        ]
 
     def _pool_rules(self) -> list[Rule]:
         rules: list[Rule] = []

@@ -25,7 +25,10 @@ BATCH_SCOPE = "https://batch.core.windows.net//.default"
 
 @dataclass(frozen=True)
 class CloudProfile:
-    """Endpoints, token scopes, TLS trust and (for the sandbox) the service principal."""
+    """Endpoints, token scopes, TLS trust and (for the sandbox) the service principal;
+    `unmanaged_disks`: whether the cloud still serves VMs on unmanaged (VHD) disks - public
+    Azure retired them (no new ones since 2024, none start after 31 March 2026), Azure
+    Stack Hub and other custom clouds keep them."""
 
     name: str
     arm_endpoint: str
@@ -40,6 +43,7 @@ class CloudProfile:
     subscription_id: str | None = None
     disable_instance_discovery: bool = False
     polling_interval: float | None = None
+    unmanaged_disks: bool = True
 
     @property
     def verify(self) -> str | bool:
@@ -56,6 +60,7 @@ def custom(
     storage_suffix: str = "core.windows.net",
     batch_scope: str = BATCH_SCOPE,
     name: str = "custom",
+    unmanaged_disks: bool = True,
 ) -> CloudProfile:
     """A profile for an ARM endpoint (a built-in cloud, Azure Stack Hub, a private cloud)."""
     arm = arm_endpoint.rstrip("/")
@@ -68,10 +73,16 @@ def custom(
         batch_scope=batch_scope,
         storage_suffix=storage_suffix,
         ca_bundle=ca_bundle,
+        unmanaged_disks=unmanaged_disks,
     )
 
 
-PUBLIC = custom("https://management.azure.com", "https://login.microsoftonline.com", name="public")
+PUBLIC = custom(
+    "https://management.azure.com",
+    "https://login.microsoftonline.com",
+    name="public",
+    unmanaged_disks=False,
+)
 US_GOVERNMENT = custom(
     "https://management.usgovcloudapi.net",
     "https://login.microsoftonline.us",
@@ -138,6 +149,7 @@ def sandbox(conn: Connection) -> CloudProfile:
         subscription_id=conn.subscription_id,
         disable_instance_discovery=True,
         polling_interval=conn.polling_interval,
+        unmanaged_disks=conn.cloud != "public",
     )
 
 

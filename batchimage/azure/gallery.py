@@ -3,6 +3,7 @@ with an existing one, version numbering, and replica counts.
 
     want = wanted_definition(spec, plan={"name":..., "product":..., "publisher":...})
     problems = definition_problems(existing_sdk_model, want)    # [] when compatible
+    build_vm_security("TrustedLaunchSupported") -> "Standard"   # the VM the definition takes
     next_version(["1.0.0", "1.0.3", "0.9.9"]) -> "1.0.4"
     replica_plan(spec) -> [("eastus", 2), ("westeurope", 1)]
 """
@@ -16,6 +17,11 @@ from typing import Any
 from batchimage.azure.arm import text
 
 NODES_PER_REPLICA = 300
+STANDARD = "Standard"
+# Generic Gen2 definitions (no VM guest state in their sources): a Standard build VM's
+# image goes into them as well as into a definition without a security type.
+SUPPORTED = ("TrustedLaunchSupported", "TrustedLaunchAndConfidentialVmSupported")
+SUPPORTED_ALL = (*SUPPORTED, "ConfidentialVMSupported")
 
 
 @dataclass(frozen=True)
@@ -40,8 +46,9 @@ class WantedDefinition:
             "hyperVGeneration": self.hyper_v_generation,
             "architecture": self.architecture,
             "identifier": {"publisher": self.publisher, "offer": self.offer, "sku": self.sku},
-            "features": [{"name": "SecurityType", "value": self.security_type}],
         }
+        if self.security_type != STANDARD:  # "Standard" is no value to send: no feature
+            props["features"] = [{"name": "SecurityType", "value": self.security_type}]
         if self.plan:
             props["purchasePlan"] = dict(self.plan)
         if description:
@@ -62,7 +69,7 @@ def wanted_definition(spec: Any, plan: dict[str, str] | None) -> WantedDefinitio
         os_type="Windows" if spec.os_type == "windows" else "Linux",
         os_state="Generalized" if generalized else "Specialized",
         hyper_v_generation=definition.hyper_v_generation,
-        security_type=definition.security_type or "Standard",
+        security_type=definition.security_type or STANDARD,
         plan=plan,
         publisher=definition.publisher,
         offer=definition.offer,
@@ -70,11 +77,20 @@ def wanted_definition(spec: Any, plan: dict[str, str] | None) -> WantedDefinitio
     )
 
 
-def _security_type(raw: Any) -> str:
+def security_type_of(raw: Any) -> str:
+    """An image definition's (SDK model) SecurityType feature; Standard when it has none."""
     for feature in getattr(raw, "features", None) or []:
         if text(feature.name).lower() == "securitytype":
             return text(feature.value)
-    return "Standard"
+    return STANDARD
+
+
+def takes_security(have: str, want: str) -> bool:
+    """Whether a definition of security type `have` takes an image the spec builds for
+    `want`: the same type, or a Standard image in a generic Gen2 (`*Supported`) one."""
+    have_l, want_l = have.lower(), want.lower()
+    supported = {s.lower() for s in SUPPORTED_ALL}
+    return have_l == want_l or (want_l == STANDARD.lower() and have_l in supported)
 
 
 def definition_problems(raw: Any, want: WantedDefinition) -> list[str]:
@@ -84,12 +100,14 @@ def definition_problems(raw: Any, want: WantedDefinition) -> list[str]:
         ("OS type", text(raw.os_type or ""), want.os_type),
         ("OS state", text(raw.os_state or ""), want.os_state),
         ("Hyper-V generation", text(raw.hyper_v_generation or "V1"), want.hyper_v_generation),
-        ("security type", _security_type(raw), want.security_type),
         ("architecture", text(raw.architecture or "x64"), want.architecture),
     ]
     for what, have, need in pairs:
         if have.lower() != need.lower():
             problems.append(f"its {what} is {have}, the image's is {need}")
+    security = security_type_of(raw)
+    if not takes_security(security, want.security_type):
+        problems.append(f"its security type is {security}, the image's is {want.security_type}")
     plan = raw.purchase_plan
     have_plan = (
         {"name": plan.name, "product": plan.product, "publisher": plan.publisher}
@@ -114,6 +132,19 @@ def _plan_text(plan: dict[str, str] | None) -> str:
     if not plan:
         return "none"
     return f"{plan.get('publisher')}/{plan.get('product')}/{plan.get('name')}"
+
+
+def trusted_launch_only(security_type: str) -> bool:
+    """Whether versions of a definition of `security_type` can only back Trusted Launch VMs,
+    scale sets and Batch pools (a TrustedLaunch definition)."""
+    return security_type.lower() == "trustedlaunch"
+
+
+def build_vm_security(security_type: str) -> str:
+    """The build VM's security type for a definition of `security_type`: TrustedLaunch for a
+    TrustedLaunch definition (made from Trusted Launch VM captures), Standard for every other
+    one (a `*Supported` definition takes no source with a VM guest state)."""
+    return "TrustedLaunch" if trusted_launch_only(security_type) else STANDARD
 
 
 def version_key(name: str) -> tuple[int, int, int]:

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class MarketplaceImage:
-    """One exact Marketplace image version and its facts."""
+    """One exact Marketplace image version and its facts (`security_type`: its SecurityType
+    feature, "" when it has none; `disallowed_disk`: the VM disk type it disallows)."""
 
     publisher: str
     offer: str
@@ -33,6 +34,15 @@ class MarketplaceImage:
     os_type: str
     architecture: str
     os_disk_gb: int | None
+    security_type: str = ""
+    disallowed_disk: str = "None"
+
+    @property
+    def trusted_launch_capable(self) -> bool:
+        """Whether a Trusted Launch VM can boot it: Gen2 with TrustedLaunch in its security
+        type (learn.microsoft.com, Trusted Launch FAQ)."""
+        gen2 = self.hyper_v_generation.upper() == "V2"
+        return gen2 and "trustedlaunch" in self.security_type.lower()
 
     @property
     def urn(self) -> str:
@@ -98,6 +108,10 @@ def _facts(mp: Any, version: str, raw: Any) -> MarketplaceImage:
     plan = raw.plan
     disk = getattr(raw, "os_disk_image", None)
     os_name = text(getattr(disk, "operating_system", "") or "")
+    features = {
+        text(f.name).lower(): text(f.value or "") for f in getattr(raw, "features", None) or []
+    }
+    disallowed = getattr(raw, "disallowed", None)
     return MarketplaceImage(
         publisher=mp.publisher,
         offer=mp.offer,
@@ -112,4 +126,6 @@ def _facts(mp: Any, version: str, raw: Any) -> MarketplaceImage:
         os_type=os_name.lower() or mp.inferred_os_type(),
         architecture=text(raw.architecture or "x64"),
         os_disk_gb=getattr(disk, "size_in_gb", None) if disk is not None else None,
+        security_type=features.get("securitytype", ""),
+        disallowed_disk=text(getattr(disallowed, "vm_disk_type", None) or "None"),
     )

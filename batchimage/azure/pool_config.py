@@ -7,9 +7,11 @@ in one comparable form, and the difference between the two.
     decision(changes)                    # "adopt" | "update" | "replace"
 
 Updatable in place: start task, metadata, sizing (fixed counts or autoscale formula and
-interval). Everything else (VM size, image, node agent, display name, task slots, network,
-mounts) can change only on an empty pool, so a difference there replaces the pool (per
-the spec's rollout). Secrets (mount keys, passwords) are sent but never compared.
+interval). Everything else (VM size, image, node agent, security profile, display name,
+task slots, network, mounts) can change only on an empty pool, so a difference there
+replaces the pool (per the spec's rollout). Secrets (mount keys, passwords) are sent but
+never compared. The security profile follows the image: a TrustedLaunch image definition
+backs only pools that ask for Trusted Launch (`securityProfile`, secure boot and vTPM on).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ IMMUTABLE = (
     "vm_size",
     "image_id",
     "node_agent",
+    "security",
     "display_name",
     "task_slots",
     "network",
@@ -46,6 +49,7 @@ LABELS = {
     "vm_size": "VM size",
     "image_id": "image",
     "node_agent": "node agent SKU",
+    "security": "security type",
     "display_name": "display name",
     "task_slots": "task slots per node",
     "network": "network",
@@ -65,12 +69,14 @@ SecretFn = Callable[[Any], str]
 
 @dataclass(frozen=True)
 class Desired:
-    """What the spec does not say by itself: the pool id, image, agent and metadata."""
+    """What the spec does not say by itself: the pool id, image, agent, metadata and the
+    security type the image demands ("trustedLaunch", or "" for none)."""
 
     pool_id: str
     image_id: str
     node_agent: str
     metadata: Mapping[str, str]
+    security: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,7 @@ class PoolConfig:
     vm_size: str
     image_id: str
     node_agent: str
+    security: str
     display_name: str | None
     task_slots: int
     network: str
@@ -149,6 +156,7 @@ def create_options(pool: Any, desired: Desired, secret: SecretFn) -> bm.BatchPoo
         "virtual_machine_configuration": bm.VirtualMachineConfiguration(
             image_reference=bm.BatchVmImageReference(virtual_machine_image_id=desired.image_id),
             node_agent_sku_id=desired.node_agent,
+            security_profile=security_profile(desired.security),
         ),
         "task_slots_per_node": pool.task_slots_per_node,
         "start_task": start_task(pool.start_task),
@@ -166,6 +174,16 @@ def create_options(pool: Any, desired: Desired, secret: SecretFn) -> bm.BatchPoo
         options["target_low_priority_nodes"] = pool.spot_nodes or 0
         options["resize_timeout"] = timedelta(seconds=resize_timeout_s(pool))
     return bm.BatchPoolCreateOptions(**{k: v for k, v in options.items() if v is not None})
+
+
+def security_profile(security: str) -> bm.SecurityProfile | None:
+    """The pool's security profile: Trusted Launch with secure boot and vTPM, or none."""
+    if not security:
+        return None
+    return bm.SecurityProfile(
+        security_type=security,
+        uefi_settings=bm.BatchUefiSettings(secure_boot_enabled=True, vtpm_enabled=True),
+    )
 
 
 def start_task(task: Any) -> bm.BatchStartTask | None:
@@ -356,6 +374,10 @@ def _minutes(interval: Any) -> int:
     return 15
 
 
+def _security(profile: Any) -> str:
+    return text(getattr(profile, "security_type", "") or "").lower()
+
+
 def config_of(pool: Any) -> PoolConfig:
     """The comparable configuration of create options or a live `BatchPool`."""
     vmc = pool.virtual_machine_configuration
@@ -371,6 +393,7 @@ def config_of(pool: Any) -> PoolConfig:
         vm_size=str(pool.vm_size or "").lower(),
         image_id=str(getattr(ref, "virtual_machine_image_id", "") or "").lower(),
         node_agent=str(getattr(vmc, "node_agent_sku_id", "") or "").lower(),
+        security=_security(getattr(vmc, "security_profile", None)),
         display_name=pool.display_name or None,
         task_slots=pool.task_slots_per_node or 1,
         network=_network(pool.network_configuration),

@@ -1,9 +1,14 @@
-"""Sandbox settings: time scale, simulated operation durations, faults, seed, Batch rules
-(file + env).
+"""Sandbox settings: the cloud it models, time scale, simulated operation durations,
+faults, seed, Batch rules (file + env).
 
 Precedence: defaults < config file (`BATCHIMAGE_SANDBOX_CONFIG` or `<folder>/config.json`,
-JSON or YAML) < environment (`BATCHIMAGE_SANDBOX_TIME_SCALE`, `BATCHIMAGE_SANDBOX_SEED`).
-Durations are simulated seconds; the wall time an operation takes is duration x time_scale.
+JSON or YAML) < environment (`BATCHIMAGE_SANDBOX_TIME_SCALE`, `BATCHIMAGE_SANDBOX_SEED`,
+`BATCHIMAGE_SANDBOX_CLOUD`). Durations are simulated seconds; the wall time an operation
+takes is duration x time_scale.
+
+`cloud`: `public` (default) models public Azure, where unmanaged disks are retired;
+`azure_stack_hub` models a cloud that still serves them (Azure Stack Hub, a custom cloud
+profile), for the classic unmanaged-disk flow. Read at start for the connection file.
 """
 
 from __future__ import annotations
@@ -70,11 +75,15 @@ DEFAULT_DURATIONS: dict[str, float] = {
 # Simulated seconds between polls that a Retry-After header suggests.
 DEFAULT_POLL_INTERVAL = 10.0
 
+# The clouds the sandbox can model (see the module docstring).
+CLOUDS = ("public", "azure_stack_hub")
+
 
 @dataclass
 class SandboxConfig:
     """Everything tunable about the sandbox's behaviour."""
 
+    cloud: str = "public"
     time_scale: float = DEFAULT_TIME_SCALE
     durations: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_DURATIONS))
     poll_interval: float = DEFAULT_POLL_INTERVAL
@@ -93,6 +102,7 @@ class SandboxConfig:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready copy (for the admin endpoint and the child process)."""
         return {
+            "cloud": self.cloud,
             "time_scale": self.time_scale,
             "durations": dict(self.durations),
             "poll_interval": self.poll_interval,
@@ -129,6 +139,12 @@ def _number(name: str, value: str) -> float:
         raise SandboxError(f"{name} must be a number, got {value!r}") from exc
 
 
+def _cloud(name: str, value: str) -> str:
+    if value not in CLOUDS:
+        raise SandboxError(f"{name} must be one of {', '.join(CLOUDS)}, got {value!r}")
+    return value
+
+
 def load_config(folder: Path | None = None, env: dict[str, str] | None = None) -> SandboxConfig:
     """Build the config from defaults, the config file and the environment."""
     env = dict(os.environ if env is None else env)
@@ -145,6 +161,8 @@ def load_config(folder: Path | None = None, env: dict[str, str] | None = None) -
         config.time_scale = _number("BATCHIMAGE_SANDBOX_TIME_SCALE", scale)
     if env.get("BATCHIMAGE_SANDBOX_SEED"):
         config.seed = int(_number("BATCHIMAGE_SANDBOX_SEED", env["BATCHIMAGE_SANDBOX_SEED"]))
+    if env.get("BATCHIMAGE_SANDBOX_CLOUD"):
+        config.cloud = _cloud("BATCHIMAGE_SANDBOX_CLOUD", env["BATCHIMAGE_SANDBOX_CLOUD"])
     if config.time_scale < 0:
         raise SandboxError("time_scale must be 0 or more")
     return config
@@ -152,12 +170,23 @@ def load_config(folder: Path | None = None, env: dict[str, str] | None = None) -
 
 def apply_mapping(config: SandboxConfig, data: dict[str, Any], where: str) -> None:
     """Overlay a config mapping (from a file or the admin endpoint) onto `config`."""
-    known = {"time_scale", "durations", "poll_interval", "faults", "seed", "batch", "compute"}
+    known = {
+        "cloud",
+        "time_scale",
+        "durations",
+        "poll_interval",
+        "faults",
+        "seed",
+        "batch",
+        "compute",
+    }
     unknown = set(data) - known
     if unknown:
         raise SandboxError(
             f"{where}: unknown sandbox setting(s) {sorted(unknown)}; known: {sorted(known)}"
         )
+    if "cloud" in data:
+        config.cloud = _cloud(f"{where}: cloud", str(data["cloud"]))
     if "time_scale" in data:
         config.time_scale = float(data["time_scale"])
     if "poll_interval" in data:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ class Connection:
     batch_endpoint_root: str
     azurite_port: int
     polling_interval: float
+    cloud: str = "public"  # the cloud the sandbox models (config `cloud`)
 
     @property
     def arm_scope(self) -> str:
@@ -62,12 +63,13 @@ class Connection:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Connection:
         names = {f.name for f in fields(cls)}
-        missing = names - set(data)
+        optional = {f.name for f in fields(cls) if f.default is not MISSING}
+        missing = names - optional - set(data)
         if missing:
             raise SandboxError(
                 f"sandbox connection file lacks {sorted(missing)}; restart the sandbox"
             )
-        return cls(**{k: data[k] for k in names})
+        return cls(**{k: data[k] for k in names if k in data})
 
     def env(self) -> dict[str, str]:
         """Environment variables a plain azure-identity / azure-mgmt script needs."""

@@ -224,6 +224,7 @@ class SandboxServer:
             batch_endpoint_root=f"127.0.0.1:{self.port}/batch",
             azurite_port=self.azurite_port,
             polling_interval=min(1.0, max(0.005, self.world.clock.real(self.config.poll_interval))),
+            cloud=self.config.cloud,
         )
 
     def _uvicorn(self, app: SandboxApp) -> Any:

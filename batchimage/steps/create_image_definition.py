@@ -19,7 +19,7 @@ from batchimage.azure.arm import (
     tags_of,
     text,
 )
-from batchimage.azure.gallery import definition_problems, wanted_definition
+from batchimage.azure.gallery import definition_problems, security_type_of, wanted_definition
 from batchimage.errors import PermanentAzureError
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_gallery import CreateGallery
@@ -36,6 +36,7 @@ class DefinitionOutputs(Outputs):
     os_type: str
     os_state: str
     hyper_v_generation: str
+    security_type: str = "Standard"  # its SecurityType feature (Standard: none)
 
 
 class CreateImageDefinition(DeletesCreated, Step[DefinitionOutputs]):
@@ -85,6 +86,7 @@ class CreateImageDefinition(DeletesCreated, Step[DefinitionOutputs]):
             os_type=text(found.os_type),
             os_state=text(found.os_state),
             hyper_v_generation=text(found.hyper_v_generation or "V1"),
+            security_type=security_type_of(found),
             resources=(ref_for(ctx, found.id, DEFINITION, tags),),
             observed_fingerprint=observed(ctx, tags),
         )

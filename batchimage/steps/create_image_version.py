@@ -41,6 +41,7 @@ class VersionOutputs(Outputs):
     version: str
     definition_id: str
     regions: tuple[str, ...]
+    security_type: str = "Standard"  # the definition's: TrustedLaunch ones need such pools
 
 
 class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
@@ -166,11 +167,13 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
             sorted(_region(t.name) for t in (raw.publishing_profile.target_regions or []))
         )
         tags = tags_of(raw)
+        definition = ctx.output(CreateImageDefinition)
         return VersionOutputs(
             version_id=raw.id,
             version=raw.name,
-            definition_id=ctx.output(CreateImageDefinition).id,
+            definition_id=definition.id,
             regions=regions,
+            security_type=definition.security_type,
             resources=(ref_for(ctx, raw.id, VERSION, tags),),
             observed_fingerprint=observed(ctx, tags),
         )

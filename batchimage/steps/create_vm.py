@@ -1,7 +1,8 @@
 """Step `build.vm`: the build VM - from the pinned base image, on the build NIC, managed OS
 disk by default (an unmanaged VHD in the named storage account for the classic flow), Linux
 with an SSH key (a throwaway one generated in memory when none is given, never stored),
-Windows with an administrator password generated in memory (never in state or logs)."""
+Windows with an administrator password generated in memory (never in state or logs); a
+Trusted Launch VM for a TrustedLaunch definition, a Standard one for any other."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from batchimage.azure.arm import (
     text,
 )
 from batchimage.azure.blobs import blob_id, require_account, split_blob_url
+from batchimage.azure.gallery import STANDARD, build_vm_security
 from batchimage.azure.guest import read_vm, statuses
 from batchimage.azure.names import BUILD_ROLE, IMAGE_TAG, ROLE_TAG, BuildNames
 from batchimage.errors import PermanentAzureError
@@ -31,8 +33,6 @@ from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_group import CreateGroup
 from batchimage.steps.create_nic import CreateNic
 from batchimage.steps.resolve_image import ResolveImage
-
-TRUSTED = {"TrustedLaunch", "TrustedLaunchSupported", "TrustedLaunchAndConfidentialVmSupported"}
 
 
 class VmOutputs(Outputs):
@@ -89,7 +89,9 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
             "admin": build.admin_username,
             "ssh_key_given": build.ssh_public_key is not None,
             "spot": build.spot,
-            "security": spec.image.capture.gallery.definition.security_type or "Standard",
+            "security": build_vm_security(
+                spec.image.capture.gallery.definition.security_type or STANDARD
+            ),
             "location": spec.location,
             "tags": dict(spec.tags),
         }
@@ -224,13 +226,9 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
                 "provisionVMAgent": True,
                 "ssh": {"publicKeys": [{"path": key_path, "keyData": ssh_public_key(spec)}]},
             }
-        security = self.settings["security"]
-        security_profile: dict[str, Any] = {"securityType": "Standard"}
-        if security in TRUSTED:
-            security_profile = {
-                "securityType": "TrustedLaunch",
-                "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True},
-            }
+        security_profile: dict[str, Any] = {"securityType": self.settings["security"]}
+        if self.settings["security"] == "TrustedLaunch":
+            security_profile["uefiSettings"] = {"secureBootEnabled": True, "vTpmEnabled": True}
         props: dict[str, Any] = {
             "hardwareProfile": {"vmSize": build.vm_size},
             "storageProfile": {

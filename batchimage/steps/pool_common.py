@@ -10,6 +10,7 @@ observation of a spec pool's live pools with the decision apply will take.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -18,6 +19,7 @@ from pydantic import Field
 
 from batchimage.azure.arm import text
 from batchimage.azure.batch_pools import BatchPools, created_by, find_account, metadata_of
+from batchimage.azure.gallery import trusted_launch_only
 from batchimage.azure.pool_agent import ImageBase, resolve_node_agent
 from batchimage.azure.pool_causes import BuiltImage
 from batchimage.azure.pool_config import (
@@ -50,11 +52,18 @@ class DriftOutputs(Outputs):
 
 @dataclass(frozen=True)
 class PoolImage:
-    """The image a pool runs: the gallery image version and what its base was."""
+    """The image a pool runs: the gallery image version, what its base was, and the
+    security type of its definition."""
 
     version_id: str
     version: str
     base: ImageBase
+    security_type: str = "Standard"
+
+    @property
+    def pool_security(self) -> str:
+        """What the pool's securityProfile.securityType must say ("" for no profile)."""
+        return "trustedLaunch" if trusted_launch_only(self.security_type) else ""
 
 
 def pool_image(ctx: RunContext, version_step: Step[Any], base_step: Step[Any]) -> PoolImage:
@@ -64,6 +73,7 @@ def pool_image(ctx: RunContext, version_step: Step[Any], base_step: Step[Any]) -
         version_id=str(version.version_id),
         version=str(version.version),
         base=ImageBase.of(ctx.output(base_step)),
+        security_type=str(getattr(version, "security_type", None) or "Standard"),
     )
 
 
@@ -122,7 +132,7 @@ class Observed:
     def options(self, pool_id: str, secret: Any, metadata: dict[str, str]) -> Any:
         """Create options for a new pool `pool_id` (`metadata` added to the desired)."""
         meta = {**self.desired.metadata, **metadata}
-        desired = Desired(pool_id, self.desired.image_id, self.desired.node_agent, meta)
+        desired = dataclasses.replace(self.desired, pool_id=pool_id, metadata=meta)
         return create_options(self.pool, desired, secret)
 
     def new_pool_id(self) -> str:
@@ -155,7 +165,13 @@ def observe(ctx: RunContext, pool: Any, image: PoolImage) -> Observed:
     account = find_account(ctx.clients, account_group(ctx.spec, pool), pool.batch_account.name)
     pools = BatchPools(ctx.clients, account)
     agent = resolve_node_agent(pools.supported_images(), image.base, pool.node_agent_sku)
-    desired = Desired(pool.id, image.version_id, agent, desired_metadata(ctx, pool, image))
+    desired = Desired(
+        pool.id,
+        image.version_id,
+        agent,
+        desired_metadata(ctx, pool, image),
+        security=image.pool_security,
+    )
     want = config_of(create_options(pool, desired, lambda _ref: ""))
     found = pools.family(pool.id, ctx.pipeline)
     taken = {str(p.id).lower() for p in found}

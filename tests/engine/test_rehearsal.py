@@ -80,6 +80,11 @@ def test_prerequisites_name_what_the_spec_expects_to_exist(tmp_path: Path) -> No
     text = text.replace(
         "  build:\n", "  build:\n    os_disk: {type: unmanaged, storage_account: contosodisks}\n"
     )
+    # public Azure retired unmanaged disks: the classic flow is a custom (Stack Hub) cloud's
+    stack = (
+        "cloud: {name: contoso-stack, arm_endpoint: https://management.local.azurestack.external/}"
+    )
+    text = text.replace("cloud: AzurePublicCloud", stack)
     spec = load_spec_text(text, base_dir=tmp_path, check_files=False)
     items = prerequisites(spec, "11111111-2222-4333-8444-555555555555")
     by_name = {item["name"]: item for item in items}

@@ -1,6 +1,7 @@
 """Fixtures for the image pipeline tests: the sandbox (one process for these tests, at
 time scale 0.001), real SDK clients, the admin client, and `pipeline`: a harness that
-writes example specs with unique names and runs the engine in-process."""
+writes example specs with unique names and runs the engine in-process (`classic_pipeline`:
+the same against the sandbox modelling a cloud that still serves unmanaged disks)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tests.sandbox.conftest import (  # noqa: F401  (fixtures used by these test
     sandbox,
     sandbox_folder,
     sandbox_process,
+    stack_hub,
     unique,
 )
 
@@ -34,3 +36,14 @@ def pipeline(
     harness = Harness(tmp_path, cloud, admin, sandbox)
     yield harness
     admin.configure(compute={"script_failures": [], "vm_extensions": []})
+
+
+@pytest.fixture
+def classic_pipeline(
+    tmp_path: Path,
+    stack_hub: CloudProfile,  # noqa: F811
+    admin: SandboxAdmin,  # noqa: F811
+    sandbox: Connection,  # noqa: F811
+) -> Harness:
+    """The harness for the classic (unmanaged-disk) flow, on a cloud that still has it."""
+    return Harness(tmp_path, stack_hub, admin, sandbox)

@@ -78,7 +78,8 @@ def test_two_pools_carries_the_purchase_plan(pipeline: Harness, clients: AzureCl
     assert {"name": "WORKER_CHANNEL", "value": "stable"} in entry["parameters"]
 
 
-def test_classic_unmanaged_flow(pipeline: Harness, clients: AzureClients) -> None:
+def test_classic_unmanaged_flow(classic_pipeline: Harness, clients: AzureClients) -> None:
+    pipeline = classic_pipeline
     spec_path = pipeline.spec("classic-unmanaged.yaml")
     apply_twice(pipeline, spec_path)
     spec = load_spec(spec_path)

@@ -14,16 +14,19 @@ import yaml
 
 from batchimage.azure.gallery import (
     WantedDefinition,
+    build_vm_security,
     definition_problems,
     next_version,
     replica_plan,
 )
+from batchimage.azure.marketplace import MarketplaceImage
 from batchimage.azure.names import BuildNames, build_fingerprint, image_fingerprint, parse_id
 from batchimage.azure.node_agents import SupportedImage
 from batchimage.plan import build_steps
 from batchimage.spec import load_spec, load_spec_text
 from batchimage.steps.base import Step, StepIndex
 from batchimage.steps.image_pipeline import image_steps
+from batchimage.steps.preflight.base_image import check_base_image
 from batchimage.steps.preflight.node_agent import _check_account
 from tests.pipeline.harness import SPECS
 
@@ -152,7 +155,7 @@ def _definition(**changes: Any) -> SimpleNamespace:
         "os_state": "Generalized",
         "hyper_v_generation": "V2",
         "architecture": "x64",
-        "features": [SimpleNamespace(name="SecurityType", value="Standard")],
+        "features": [],
         "purchase_plan": None,
     }
     raw.update(changes)
@@ -172,6 +175,64 @@ def test_definition_compatibility() -> None:
     assert definition_problems(_definition(), with_plan) == [
         "its purchase plan is none, the base image's is almalinux/almalinux-x86_64/9-gen2"
     ]
+
+
+def test_security_type_of_definitions() -> None:
+    """Standard is sent as no feature; a Standard image goes into a generic Gen2 definition;
+    the build VM is Trusted Launch for a TrustedLaunch definition only."""
+    standard = WantedDefinition("Linux", "Generalized", "V2", "Standard", None, "p", "o", "s")
+    assert "features" not in standard.body("eastus", {}, None)["properties"]
+    trusted = WantedDefinition("Linux", "Generalized", "V2", "TrustedLaunch", None, "p", "o", "s")
+    assert trusted.body("eastus", {}, None)["properties"]["features"] == [
+        {"name": "SecurityType", "value": "TrustedLaunch"}
+    ]
+
+    def feature(value: str) -> SimpleNamespace:
+        return _definition(features=[SimpleNamespace(name="SecurityType", value=value)])
+
+    for generic in ("TrustedLaunchSupported", "TrustedLaunchAndConfidentialVmSupported"):
+        assert definition_problems(feature(generic), standard) == []
+    assert definition_problems(feature("TrustedLaunch"), standard) == [
+        "its security type is TrustedLaunch, the image's is Standard"
+    ]
+    assert definition_problems(_definition(), trusted) == [
+        "its security type is Standard, the image's is TrustedLaunch"
+    ]
+    assert [
+        build_vm_security(s) for s in ("TrustedLaunch", "TrustedLaunchSupported", "Standard")
+    ] == [
+        "TrustedLaunch",
+        "Standard",
+        "Standard",
+    ]
+
+
+def test_trusted_launch_needs_a_base_that_boots_it() -> None:
+    """Preflight refuses a TrustedLaunch definition on a base no Trusted Launch VM boots."""
+    spec = load_spec(SPECS / "quickstart.yaml")
+    spec.image.capture.gallery.definition.security_type = "TrustedLaunch"
+
+    def check(security: str) -> Any:
+        image = MarketplaceImage(
+            "Canonical",
+            "ubuntu-24_04-lts",
+            "server",
+            "1",
+            None,
+            "V2",
+            "linux",
+            "x64",
+            30,
+            security_type=security,
+        )
+        facts = SimpleNamespace(spec=spec, marketplace=lambda: image, pinned_version=None)
+        return check_base_image(facts)[0]  # type: ignore[arg-type]
+
+    assert check("TrustedLaunchSupported").status == "pass"
+    refused = check("")
+    assert refused.status == "fail"
+    assert "cannot boot a Trusted Launch VM (Hyper-V V2, no security type)" in refused.message
+    assert "or use TrustedLaunchSupported" in refused.message
 
 
 def _agent_check(end: datetime | None) -> Any:

@@ -52,8 +52,9 @@ def _unmanaged_on(account: str) -> Callable[[dict[str, Any]], None]:
 
 
 def test_wrong_storage_kind(
-    pipeline: Harness, clients: AzureClients, unique: Callable[[str], str]
+    classic_pipeline: Harness, clients: AzureClients, unique: Callable[[str], str]
 ) -> None:
+    pipeline = classic_pipeline
     account = unique("blk")
     _storage(clients, account, "BlockBlobStorage")
     message = failed_preflight(
@@ -64,8 +65,9 @@ def test_wrong_storage_kind(
 
 
 def test_storage_in_another_region(
-    pipeline: Harness, clients: AzureClients, unique: Callable[[str], str]
+    classic_pipeline: Harness, clients: AzureClients, unique: Callable[[str], str]
 ) -> None:
+    pipeline = classic_pipeline
     account = unique("weu")
     _storage(clients, account, "StorageV2", location="westeurope")
     message = failed_preflight(
@@ -75,13 +77,36 @@ def test_storage_in_another_region(
     assert "needs an account in eastus" in message
 
 
-def test_missing_storage_account(pipeline: Harness, unique: Callable[[str], str]) -> None:
+def test_missing_storage_account(classic_pipeline: Harness, unique: Callable[[str], str]) -> None:
+    pipeline = classic_pipeline
     account = unique("nope")
     message = failed_preflight(
         pipeline, pipeline.spec("classic-unmanaged.yaml", _unmanaged_on(account))
     )
     assert f"FAIL storage {account}: not found" in message
     assert f"az storage account create --name {account}" in message
+
+
+def test_classic_flow_on_a_cloud_that_retired_unmanaged_disks(pipeline: Harness) -> None:
+    """The classic spec as it ran before, against the sandbox modelling public Azure."""
+    message = failed_preflight(pipeline, pipeline.spec("classic-unmanaged.yaml"))
+    assert "FAIL os disk: cloud sandbox has retired unmanaged disks" in message
+    assert "build on a managed OS disk (image.build.os_disk.type: managed, the default)" in message
+
+
+def test_classic_flow_from_a_gen2_image(classic_pipeline: Harness) -> None:
+    """The classic spec's old base (Ubuntu 24.04, Gen2) disallows unmanaged disks anywhere."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data["image"]["base"]["marketplace"]["sku"] = "server"
+        data["image"]["capture"]["gallery"]["definition"]["hyper_v_generation"] = "V2"
+
+    message = failed_preflight(
+        classic_pipeline, classic_pipeline.spec("classic-unmanaged.yaml", edit)
+    )
+    assert "FAIL os disk: Canonical:ubuntu-24_04-lts:server:" in message
+    assert "disallows unmanaged OS disks (disallowed.vmDiskType: Unmanaged" in message
+    assert "pick a Gen1 image for the classic flow" in message
 
 
 def test_spot_needs_user_subscription_mode(

@@ -18,7 +18,10 @@ AGENTS = {
 
 
 @pytest.mark.parametrize("example", sorted(AGENTS))
-def test_example_applies_with_its_pools(pools: PoolHarness, example: str) -> None:
+def test_example_applies_with_its_pools(request: pytest.FixtureRequest, example: str) -> None:
+    # the classic flow needs a cloud that still serves unmanaged disks
+    fixture = "classic_pools" if example == "classic-unmanaged.yaml" else "pools"
+    pools: PoolHarness = request.getfixturevalue(fixture)
     spec = pools.spec(example)
     result = pools.apply(spec)
     version = pools.outputs(spec, "capture.version")["version_id"]

@@ -235,3 +235,27 @@ def test_new_pool_ids() -> None:
     assert observed("recreate", {"work-v1-0-1"}).new_pool_id() == "work"
     long = observed("blue_green", {"work"}, version="2026.11.250")
     assert long.new_pool_id() == "work-v2026-11-250"
+
+
+def test_trusted_launch_image_asks_for_trusted_launch_pools() -> None:
+    """A TrustedLaunch definition's image backs only pools with a Trusted Launch security
+    profile: the tool sends one, and a live pool without it is replaced, not updated."""
+    pool = spec_pool()
+    image = PoolImage(IMAGE, "1.0.0", ImageBase("linux"), security_type="TrustedLaunch")
+    assert image.pool_security == "trustedLaunch"
+    assert (
+        PoolImage(IMAGE, "1.0.0", ImageBase("linux"), "TrustedLaunchSupported").pool_security == ""
+    )
+    desired = Desired(pool.id, IMAGE, AGENT, {}, security=image.pool_security)
+    opts = create_options(pool, desired, lambda ref: "")
+    profile = opts.virtual_machine_configuration.security_profile.as_dict()
+    assert profile == {
+        "securityType": "trustedLaunch",
+        "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True},
+    }
+    plain = live_from(create_options(pool, Desired(pool.id, IMAGE, AGENT, {}), lambda ref: ""))
+    changes = diff(config_of(plain), config_of(opts))
+    assert [c.name for c in changes] == ["security"] and changes[0].immutable
+    assert decision(changes) == "replace"
+    assert describe(changes) == "security type (none) -> trustedlaunch"
+    assert diff(config_of(live_from(opts)), config_of(opts)) == []

@@ -23,6 +23,7 @@ UBUNTU = {
     "sku": "server",
     "version": "latest",
 }
+UBUNTU_GEN1 = {**UBUNTU, "sku": "server-gen1"}  # allows unmanaged disks (Gen2 images do not)
 ALMA = {"publisher": "almalinux", "offer": "almalinux-x86_64", "sku": "9-gen2", "version": "latest"}
 ALMA_PLAN = {"name": "9-gen2", "product": "almalinux-x86_64", "publisher": "almalinux"}
 WINDOWS = {

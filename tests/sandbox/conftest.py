@@ -6,11 +6,14 @@ cloud profile and SDK clients for it, its admin client, and unique resource name
     cloud            CloudProfile (session) built from the connection
     clients          AzureClients (session): real SDK clients (mgmt, blob, batch)
     admin            SandboxAdmin; clears fault rules after the test
+    stack_hub        CloudProfile: for this test the sandbox models a cloud that still
+                     serves unmanaged disks (as Azure Stack Hub does), and this profile says so
     unique           callable: unique("vnet") -> "vnet-<test>-<n>" (names never collide)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from collections.abc import Callable, Iterator
@@ -61,6 +64,17 @@ def admin(sandbox: Connection) -> Iterator[SandboxAdmin]:
     client = SandboxAdmin(sandbox)
     yield client
     client.clear_faults()
+
+
+@pytest.fixture
+def stack_hub(admin: SandboxAdmin, cloud: CloudProfile) -> Iterator[CloudProfile]:
+    """The sandbox as a cloud that still serves unmanaged disks (its `cloud` setting is
+    azure_stack_hub for this test; public Azure again afterwards)."""
+    admin.configure(cloud="azure_stack_hub")
+    try:
+        yield dataclasses.replace(cloud, unmanaged_disks=True)
+    finally:
+        admin.configure(cloud="public")
 
 
 _counter = itertools.count(1)

@@ -1,4 +1,5 @@
-"""The classic custom-image flow, continued into Batch through the real SDKs: the gallery
+"""The classic custom-image flow (in a sandbox modelling Azure Stack Hub, which still serves
+unmanaged disks), continued into Batch through the real SDKs: the gallery
 image version built from the captured VHD (test_compute_classic_flow) -> a Batch pool on
 it with the node agent SKU resolved from list supported images -> nodes idle, the pool
 reporting the image id and node agent (the classic guide's Properties check), and the
@@ -16,10 +17,11 @@ from batchimage.azure.clients import AzureClients
 from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.sandbox.connection import Connection
 from tests.sandbox.batch_support import wait_nodes
-from tests.sandbox.compute_helpers import UBUNTU
+from tests.sandbox.compute_helpers import UBUNTU_GEN1
 from tests.sandbox.test_compute_classic_flow import classic_image
 
 
+@pytest.mark.usefixtures("stack_hub")
 def test_classic_flow_to_batch_pool(
     clients: AzureClients,
     sandbox: Connection,
@@ -39,7 +41,7 @@ def test_classic_flow_to_batch_pool(
             "properties": {
                 "osType": "Linux",
                 "osState": "Generalized",
-                "hyperVGeneration": "V2",
+                "hyperVGeneration": "V1",
                 "identifier": {"publisher": "contoso", "offer": "batch", "sku": "ubuntu-24"},
             },
         },
@@ -64,7 +66,7 @@ def test_classic_flow_to_batch_pool(
         i.node_agent_sku_id
         for i in batch.list_supported_images()
         if (i.image_reference.publisher.lower(), i.image_reference.offer, i.image_reference.sku)
-        == (UBUNTU["publisher"].lower(), UBUNTU["offer"], UBUNTU["sku"])
+        == (UBUNTU_GEN1["publisher"].lower(), UBUNTU_GEN1["offer"], UBUNTU_GEN1["sku"])
     )
     assert agent == "batch.node.ubuntu 24.04"
     pool_id = unique("classic")

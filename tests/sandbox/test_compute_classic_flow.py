@@ -1,5 +1,6 @@
 """The classic custom-image flow by hand through the real SDKs (as the classic Batch
-guide does it): an unmanaged VM from a marketplace image -> customize with a run command
+guide does it), in a sandbox modelling a cloud that still serves unmanaged disks (Azure
+Stack Hub): an unmanaged VM from a Gen1 marketplace image -> customize with a run command
 -> deprovision -> deallocate -> generalize -> capture into the `system` container ->
 the VHD page blob is a valid fixed VHD carrying the manifest -> a gallery image version
 from that VHD. (The Batch pool part extends this flow in the Batch tests.)"""
@@ -17,7 +18,7 @@ from batchimage.azure.clients import AzureClients
 from batchimage.sandbox.admin import SandboxAdmin
 from tests.sandbox.compute_helpers import (
     DEPROVISION_LATER,
-    UBUNTU,
+    UBUNTU_GEN1,
     create_vm,
     deprovision,
     error_code,
@@ -53,6 +54,7 @@ def classic_image(
     vhd_uri = f"{account.primary_endpoints.blob}vhds/build-osdisk.vhd"
     body = linux_body(
         make_nic(clients, group, "build-nic"),
+        image=UBUNTU_GEN1,
         os_disk={"name": "build-osdisk", "vhd": {"uri": vhd_uri}, "caching": "ReadWrite"},
     )
     vm = create_vm(clients, group, "build", body)
@@ -85,6 +87,7 @@ def classic_image(
     return group, account, image_uri, template.as_dict()
 
 
+@pytest.mark.usefixtures("stack_hub")
 def test_classic_flow_to_gallery_version(
     clients: AzureClients, unique: Callable[[str], str], admin: SandboxAdmin
 ) -> None:
@@ -115,7 +118,7 @@ def test_classic_flow_to_gallery_version(
     length = int(head[len(VHD_MAGIC) : len(VHD_MAGIC) + 10])
     disk = json.loads(head[len(VHD_MAGIC) + 11 : len(VHD_MAGIC) + 11 + length])
     assert disk["deprovisioned"] is True
-    assert disk["source"]["offer"] == UBUNTU["offer"]
+    assert disk["source"]["sku"] == UBUNTU_GEN1["sku"]
     scripts = [m["script"] for m in disk["manifest"] if m["kind"] == "shell"]
     assert scripts == ["apt-get install -y ffmpeg\nmkdir -p /data", DEPROVISION_LATER]
     stored = json.loads(system.get_blob_client(names[1]).download_blob().readall())
@@ -136,7 +139,7 @@ def test_classic_flow_to_gallery_version(
             "properties": {
                 "osType": "Linux",
                 "osState": "Generalized",
-                "hyperVGeneration": "V2",
+                "hyperVGeneration": "V1",
                 "identifier": {"publisher": "contoso", "offer": "batch", "sku": "ubuntu-24"},
             },
         },

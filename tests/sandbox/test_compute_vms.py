@@ -1,6 +1,7 @@
 """Virtual machines through the real ComputeManagementClient: create from the marketplace
 (managed and unmanaged OS disk), instance view, power operations, generalize, delete
-options, and the checks Azure makes (image, plan, NIC, size, password, quota)."""
+options, and the checks Azure makes (image, plan, NIC, size, password, quota, unmanaged
+disks retired in public Azure and disallowed by Gen2 images)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from batchimage.vhd.footer import parse_footer
 from tests.sandbox.compute_helpers import (
     ALMA,
     ALMA_PLAN,
+    UBUNTU,
+    UBUNTU_GEN1,
     account_blob,
     create_vm,
     error_code,
@@ -112,13 +115,55 @@ def test_delete_options(clients: AzureClients, group: str) -> None:
     assert [d.name for d in compute.disks.list_by_resource_group(group)] == []
 
 
+def test_public_azure_refuses_unmanaged_os_disks(
+    clients: AzureClients, group: str, unique: Callable[[str], str]
+) -> None:
+    """The classic flow's build VM (an unmanaged OS disk) as public Azure answers it now."""
+    account = make_storage(clients, group, unique("vhds"))
+    uri = f"{account.primary_endpoints.blob}vhds/build-os.vhd"
+    for image in (UBUNTU, UBUNTU_GEN1):
+        body = linux_body(
+            make_nic(clients, group, "nic"), image=image, os_disk={"vhd": {"uri": uri}}
+        )
+        with pytest.raises(HttpResponseError) as retired:
+            create_vm(clients, group, "classic", body)
+        assert retired.value.status_code == 400 and error_code(retired.value) == "BadRequest"
+        assert retired.value.error.message.startswith("Unmanaged disks have been retired.")
+    assert not account_blob(clients, group, account, "vhds", "build-os.vhd").exists()
+
+
+def test_gen2_images_disallow_unmanaged_disks(
+    clients: AzureClients, group: str, unique: Callable[[str], str], stack_hub: object
+) -> None:
+    """A cloud that still serves unmanaged disks refuses them on an image that disallows
+    them, as every Gen2 marketplace image reports."""
+    images = clients.compute.virtual_machine_images
+    for image, disallowed in ((UBUNTU, "Unmanaged"), (UBUNTU_GEN1, "None")):
+        raw = images.get(
+            "eastus", image["publisher"], image["offer"], image["sku"], "24.04.202503180"
+        )
+        assert raw.disallowed.vm_disk_type == disallowed
+    account = make_storage(clients, group, unique("vhds"))
+    uri = f"{account.primary_endpoints.blob}vhds/build-os.vhd"
+    body = linux_body(make_nic(clients, group, "nic"), image=UBUNTU, os_disk={"vhd": {"uri": uri}})
+    with pytest.raises(HttpResponseError) as gen2:
+        create_vm(clients, group, "classic", body)
+    assert gen2.value.status_code == 400 and error_code(gen2.value) == "BadRequest"
+    assert "not supported for creating a Virtual Machine with unmanaged disks" in str(
+        gen2.value.message
+    )
+
+
+@pytest.mark.usefixtures("stack_hub")
 def test_unmanaged_os_disk_is_a_vhd_page_blob(
     clients: AzureClients, group: str, unique: Callable[[str], str]
 ) -> None:
     account = make_storage(clients, group, unique("vhds"))
     uri = f"{account.primary_endpoints.blob}vhds/build-os.vhd"
     body = linux_body(
-        make_nic(clients, group, "nic"), os_disk={"name": "build-os", "vhd": {"uri": uri}}
+        make_nic(clients, group, "nic"),
+        image=UBUNTU_GEN1,
+        os_disk={"name": "build-os", "vhd": {"uri": uri}},
     )
     vm = create_vm(clients, group, "classic", body)
     assert (
@@ -130,7 +175,9 @@ def test_unmanaged_os_disk_is_a_vhd_page_blob(
     assert props.blob_type == "PageBlob" and props.size == 30 * 1024**3 + 512
     footer = parse_footer(blob.download_blob(offset=props.size - 512, length=512).readall())
     assert footer is not None and footer.checksum_ok and footer.disk_type_name == "fixed"
-    again = linux_body(make_nic(clients, group, "nic2"), os_disk={"vhd": {"uri": uri}})
+    again = linux_body(
+        make_nic(clients, group, "nic2"), image=UBUNTU_GEN1, os_disk={"vhd": {"uri": uri}}
+    )
     with pytest.raises(HttpResponseError) as exists:
         create_vm(clients, group, "classic2", again)
     assert exists.value.status_code == 409 and "already exists" in str(exists.value.message)
@@ -140,7 +187,11 @@ def test_unmanaged_os_disk_is_a_vhd_page_blob(
             clients,
             group,
             "classic3",
-            linux_body(make_nic(clients, group, "nic3"), os_disk={"vhd": {"uri": elsewhere}}),
+            linux_body(
+                make_nic(clients, group, "nic3"),
+                image=UBUNTU_GEN1,
+                os_disk={"vhd": {"uri": elsewhere}},
+            ),
         )
     assert error_code(foreign.value) == "InvalidParameter"
 

@@ -257,3 +257,58 @@ def test_friendly_messages_for_forms(problems: Callable[..., list[SpecProblem]])
         "'newest' is not valid: use 'latest' or an exact version like '1.2.3'"
     )
     assert found["image.customize[0].restart"].startswith("write 'restart: true'")
+
+
+def _security(text: str, security: str, **definition: str) -> str:
+    extra = "".join(f", {k}: {v}" for k, v in definition.items())
+    return text.replace("sku: linux}", f"sku: linux, security_type: {security}{extra}}}")
+
+
+def test_security_types_azure_cannot_make(problems: Callable[..., list[SpecProblem]]) -> None:
+    at = "image.capture.gallery.definition.security_type"
+    confidential = messages(problems(_security(MINIMAL, "ConfidentialVM")))
+    assert "cannot make ConfidentialVM images" in confidential[at]
+    assert "use ConfidentialVMSupported" in confidential[at]
+    gen1 = messages(problems(_security(MINIMAL, "TrustedLaunchSupported", hyper_v_generation="V1")))
+    assert gen1[at].startswith("TrustedLaunchSupported is a security type of Generation 2 images")
+    managed = problems(_security(MINIMAL, "TrustedLaunch") + "    managed_image: {name: img}\n")
+    found = messages(managed)
+    assert (
+        "Azure makes no managed image from a Trusted Launch VM"
+        in found["image.capture.managed_image"]
+    )
+    problem = next(p for p in managed if p.field == "image.capture.managed_image")
+    assert (problem.line, problem.column) > (0, 0)
+
+
+def test_trusted_launch_is_not_made_from_a_vhd(
+    problems: Callable[..., list[SpecProblem]], write_spec: Callable[..., Path]
+) -> None:
+    classic = _security(MINIMAL, "TrustedLaunch").replace(
+        "  capture:", "  build: {os_disk: {type: unmanaged, storage_account: disks}}\n  capture:"
+    )
+    classic = classic.replace("subscription:", "cloud: sandbox\nsubscription:")
+    found = messages(problems(classic))
+    assert (
+        "a TrustedLaunch definition takes captures of Trusted Launch VMs"
+        in found["image.capture.gallery.definition.security_type"]
+    )
+
+
+def test_public_azure_has_no_unmanaged_disks(
+    problems: Callable[..., list[SpecProblem]], load: Callable[..., Spec]
+) -> None:
+    classic = MINIMAL.replace(
+        "  capture:", "  build: {os_disk: {type: unmanaged, storage_account: disks}}\n  capture:"
+    )
+    found = problems(classic)  # cloud: AzurePublicCloud, the default
+    problem = next(p for p in found if p.field == "image.build.os_disk.type")
+    assert "unmanaged disks are retired in public Azure" in problem.message
+    assert "31 March 2026" in problem.message and "use type: managed" in problem.message
+    line = classic.splitlines()[problem.line - 1]
+    assert line[problem.column - 1 :].startswith("unmanaged")  # file:line:col of the value
+    stack = classic.replace(
+        "subscription:",
+        "cloud: {name: stack, arm_endpoint: https://management.local.azurestack.external/}\nsubscription:",
+    )
+    assert load(stack).image.build.os_disk.type == "unmanaged"  # other clouds may have them

@@ -1,8 +1,9 @@
 """Preflight: read-only checks that fail in seconds, before anything is created.
 
 `run_checks(ctx) -> Report` runs them all (credentials first, then providers, storage,
-Batch accounts, base image, gallery/definition, node agent, quota, concurrently); each
-check module holds one check returning pass / warn / fail results with the next action.
+Batch accounts, base image, the classic flow's unmanaged OS disk, gallery/definition,
+node agent, quota, concurrently); each check module holds one check returning pass /
+warn / fail results with the next action.
 The `preflight` step (`batchimage.steps.run_preflight`) and `batchimage preflight FILE`
 both use it.
 """

@@ -1,11 +1,13 @@
 """Check: the base image exists and fits: a Marketplace image in the region (latest resolved,
-plan found, OS and Hyper-V generation matching the definition), or a valid fixed VHD."""
+plan found, OS and Hyper-V generation matching the definition, able to boot the Trusted
+Launch build VM a TrustedLaunch definition needs), or a valid fixed VHD."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from batchimage.azure.blobs import account_for_url, blob_service, split_blob_url
+from batchimage.azure.gallery import trusted_launch_only
 from batchimage.azure.vhdblob import inspect_vhd_blob
 from batchimage.errors import AzureError
 from batchimage.steps.preflight.facts import Facts
@@ -48,6 +50,15 @@ def _marketplace(facts: Facts) -> CheckResult:
             f"{image.urn} is Hyper-V generation {image.hyper_v_generation}, the definition "
             f"asks for {wanted_gen}; set image.capture.gallery.definition.hyper_v_generation: "
             f"{image.hyper_v_generation} (or pick a {wanted_gen} sku)"
+        )
+    security = spec.image.capture.gallery.definition.security_type or "Standard"
+    if trusted_launch_only(security) and not image.trusted_launch_capable:
+        shown = image.security_type or "no security type"
+        problems.append(
+            f"{image.urn} cannot boot a Trusted Launch VM (Hyper-V {image.hyper_v_generation}, "
+            f"{shown}), which a TrustedLaunch definition is built on: pick a Gen2 image whose "
+            "SecurityType contains TrustedLaunch (az vm image show --urn ... shows its "
+            "features), or use TrustedLaunchSupported"
         )
     if mp.plan is not None and image.plan is not None:
         given = (mp.plan.name, mp.plan.product, mp.plan.publisher)

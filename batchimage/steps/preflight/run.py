@@ -15,6 +15,7 @@ from batchimage.steps.preflight.credentials import check_credentials
 from batchimage.steps.preflight.facts import Facts
 from batchimage.steps.preflight.gallery import check_gallery
 from batchimage.steps.preflight.node_agent import check_node_agents
+from batchimage.steps.preflight.os_disk import check_os_disk
 from batchimage.steps.preflight.providers import check_providers
 from batchimage.steps.preflight.quota import check_quota
 from batchimage.steps.preflight.report import CheckResult, Report, fail
@@ -30,6 +31,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("storage", check_storage),
     ("batch accounts", check_batch_accounts),
     ("base image", check_base_image),
+    ("os disk", check_os_disk),
     ("gallery", check_gallery),
     ("node agent", check_node_agents),
     ("quota", check_quota),

@@ -100,12 +100,20 @@ def _batch_registered(world: World, subscription: str) -> bool:
 def allocation_error(world: World, account: Account, record: dict[str, Any]) -> ApiError | None:
     """The Compute error that stops new VMs of gallery image pool `record` in the account's
     region (its image gone or not replicated there, a VM size that cannot boot the image's
-    Hyper-V generation); None when VMs can be made (or the pool is not on a gallery image)."""
+    Hyper-V generation, a TrustedLaunch image for a pool that does not ask for Trusted Launch
+    in `securityProfile`); None when VMs can be made (or the pool is not on a gallery
+    image). How Batch reports the Trusted Launch case is not published: like the others it
+    is relayed as the provider's error in an AllocationFailed resize error."""
     image_id = record["virtualMachineConfiguration"]["imageReference"].get("virtualMachineImageId")
     if not image_id:
         return None
     location = arm.norm_location(account.location)
-    return compute_vms.image_error(world, str(image_id), location, str(record["vmSize"]))
+    vmc = record["virtualMachineConfiguration"]
+    asked = str((vmc.get("securityProfile") or {}).get("securityType") or "")
+    security = "TrustedLaunch" if asked.lower() == "trustedlaunch" else "Standard"
+    return compute_vms.image_error(
+        world, str(image_id), location, str(record["vmSize"]), security=security
+    )
 
 
 def boots(world: World, version_id: str, agent_id: str) -> bool:

@@ -90,6 +90,11 @@ def entry(publisher: str, offer: str, sku: str) -> dict[str, Any] | None:
     return None
 
 
+def disallowed_disk_type(data: dict[str, Any]) -> str:
+    """The VM disk type a marketplace image disallows ("Unmanaged" for Gen2 images, "None")."""
+    return str((data.get("disallowed") or {}).get("vmDiskType") or "None")
+
+
 def version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) if p.isdigit() else -1 for p in version.split("."))
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from batchimage.sandbox import arm
 from batchimage.sandbox.context import World
-from batchimage.sandbox.services.compute import content
+from batchimage.sandbox.services.compute import content, security
 
 GALLERY_IMAGE = "microsoft.compute/galleries/images"
 GALLERY_IMAGE_VERSION = "microsoft.compute/galleries/images/versions"
@@ -40,6 +40,7 @@ class ImageFacts:
     manifest: tuple[dict[str, Any], ...]  # customizations recorded on the disk
     extensions: tuple[str, ...]  # VM extensions baked into the image
     subscription_id: str
+    security_type: str = "Standard"  # the definition's SecurityType feature
 
 
 def register_in_use_check(check: InUseCheck) -> None:
@@ -106,7 +107,12 @@ def _subscription(rid: str) -> str:
 
 
 def _facts(
-    world: World, asked: str, version: dict[str, Any], os_state: str, regions: tuple[str, ...]
+    world: World,
+    asked: str,
+    version: dict[str, Any],
+    os_state: str,
+    regions: tuple[str, ...],
+    definition: dict[str, Any] | None = None,
 ) -> ImageFacts:
     found = content.of(world, version) or content.normalise({})
     return ImageFacts(
@@ -121,6 +127,7 @@ def _facts(
         manifest=tuple(dict(m) for m in found["manifest"]),
         extensions=tuple(found["extensions"]),
         subscription_id=_subscription(version["id"]),
+        security_type=security.definition_security(definition),
     )
 
 
@@ -145,4 +152,4 @@ def image_facts(world: World, image_id: str) -> ImageFacts | None:
     else:
         return None
     os_state = str(definition.get("properties", {}).get("osState", "Generalized"))
-    return _facts(world, image_id, version, os_state, replicated_regions(version))
+    return _facts(world, image_id, version, os_state, replicated_regions(version), definition)

@@ -21,6 +21,7 @@ from batchimage.sandbox.services.compute import (
     content,
     errors,
     facts,
+    security,
     vhd,
     vms,
 )
@@ -99,6 +100,7 @@ def build_definition(
             raise errors.missing(f"galleryImage.properties.identifier.{key}")
     props.setdefault("hyperVGeneration", "V1")
     props.setdefault("architecture", "x64")
+    security.check_definition_features(props)
     if existing is not None:
         old = existing["properties"]
         for key in (*IMMUTABLE, "identifier"):
@@ -136,6 +138,7 @@ def _from_vm(world: World, vm: dict[str, Any], definition: dict[str, Any]) -> di
             "create the image version from the VHD blob.",
             "storageProfile.source.virtualMachineId",
         )
+    security.check_version_source_vm(vm, definition)
     state = "Generalized" if vm.get("_generalized") else "Specialized"
     wanted = definition["properties"]["osState"]
     if state != wanted:

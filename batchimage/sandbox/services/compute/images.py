@@ -13,7 +13,15 @@ from batchimage.sandbox import arm, lro
 from batchimage.sandbox.apierrors import bad_request
 from batchimage.sandbox.clock import action
 from batchimage.sandbox.context import Call, Reply, World
-from batchimage.sandbox.services.compute import blobs, content, disks, errors, vhd, vms
+from batchimage.sandbox.services.compute import (
+    blobs,
+    content,
+    disks,
+    errors,
+    security,
+    vhd,
+    vms,
+)
 
 
 def _baked(world: World, vm: dict[str, Any]) -> dict[str, Any]:
@@ -87,6 +95,7 @@ def _image_from_vm(call: Call, source_id: str) -> tuple[dict[str, Any], dict[str
             f"The operation 'Create Image' requires the Virtual Machine '{vm['name']}' to be "
             "Generalized."
         )
+    security.check_managed_image_source(vm)
     disk = _baked(call.world, vm)
     source = vms.os_disk(vm)
     os_disk: dict[str, Any] = {

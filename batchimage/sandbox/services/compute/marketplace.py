@@ -105,7 +105,7 @@ def _properties(call: Call, version: str) -> dict[str, Any]:
         "dataDiskImages": [],
         "automaticOSUpgradeProperties": {"automaticOSUpgradeSupported": False},
         "hyperVGeneration": data["hyper_v_generation"],
-        "disallowed": {"vmDiskType": "None"},
+        "disallowed": {"vmDiskType": catalog.disallowed_disk_type(data)},
         "features": list(data.get("features", [])),
         "architecture": data["architecture"],
         "imageDeprecationStatus": {"imageState": "Active"},

@@ -13,17 +13,22 @@ from typing import Any
 from batchimage.sandbox import arm
 from batchimage.sandbox.apierrors import ApiError, bad_request, not_found
 from batchimage.sandbox.context import World
-from batchimage.sandbox.services.compute import catalog, content, errors, facts
+from batchimage.sandbox.services.compute import catalog, content, errors, facts, security
 
 
 @dataclass
 class ResolvedImage:
-    """What a VM starts from: the disk content to copy and the echo of the reference."""
+    """What a VM starts from: the disk content to copy and the echo of the reference; the
+    image's security type (a gallery definition's SecurityType), whether it can boot a
+    Trusted Launch VM, and the VM disk types it disallows (a marketplace image's)."""
 
     content: dict[str, Any]
     reference: dict[str, Any]
     os_type: str
     plan: dict[str, str] | None
+    security: str = security.STANDARD
+    trusted_capable: bool = True
+    disallowed_disk: str = "None"
 
 
 def _platform_not_found(ref: dict[str, Any]) -> ApiError:
@@ -60,7 +65,17 @@ def _marketplace(ref: dict[str, Any], location: str) -> ResolvedImage:
     )
     echo = {k: ref[k] for k in ("publisher", "offer", "sku", "version")}
     echo["exactVersion"] = image.version
-    return ResolvedImage(disk, echo, data["os_type"], image.plan)
+    capable = data["hyper_v_generation"] == "V2" and security.trusted_launch_capable(
+        list(data.get("features") or [])
+    )
+    return ResolvedImage(
+        disk,
+        echo,
+        data["os_type"],
+        image.plan,
+        trusted_capable=capable,
+        disallowed_disk=catalog.disallowed_disk_type(data),
+    )
 
 
 def _gallery_image_missing(image_id: str, location: str) -> ApiError:
@@ -99,7 +114,9 @@ def _custom(world: World, image_id: str, location: str) -> ResolvedImage:
     disk = content.of(world, version) or content.normalise({})
     disk = copy.deepcopy(disk)
     disk["deprovisioned"] = False  # a new VM is provisioned from the image
-    return ResolvedImage(disk, {"id": image_id}, disk["os_type"], disk.get("plan"))
+    return ResolvedImage(
+        disk, {"id": image_id}, disk["os_type"], disk.get("plan"), security=found.security_type
+    )
 
 
 def resolve_image(world: World, ref: dict[str, Any] | None, location: str) -> ResolvedImage:

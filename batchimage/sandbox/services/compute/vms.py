@@ -23,6 +23,7 @@ from batchimage.sandbox.services.compute import (
     disks,
     errors,
     quota,
+    security,
     settings,
     vhd,
     vm_inputs,
@@ -138,6 +139,24 @@ def _unmanaged_target(call: Call, uri: str, location: str, disk_name: str) -> bl
     return ref
 
 
+def _check_unmanaged(world: World, image: vm_inputs.ResolvedImage) -> None:
+    """An unmanaged OS disk: refused by a cloud that retired them (public Azure since 31
+    March 2026) and by an image that disallows them (Gen2 marketplace images report
+    `disallowed.vmDiskType: Unmanaged`); sources in docs/azure-behaviours.md, Disks."""
+    if world.config.cloud == "public":
+        raise bad_request(
+            "BadRequest", "Unmanaged disks have been retired. Please migrate to Managed Disks."
+        )
+    if image.disallowed_disk.lower() == "unmanaged":
+        raise bad_request(
+            "BadRequest",
+            "The specified platform image is not supported for creating a Virtual Machine with "
+            "unmanaged disks. Please refer to the disallowed VM disk types at "
+            "https://docs.microsoft.com/en-us/rest/api/compute/virtualmachineimages/get"
+            "#vmdisktypes.",
+        )
+
+
 def _storage_not_found(account: str) -> ApiError:
     return errors.invalid_parameter(
         f"Storage account {account} not found. Ensure storage account is not deleted and "
@@ -157,10 +176,13 @@ def _check_generation(size: catalog.VmSize, generation: str) -> None:
         )
 
 
-def image_error(world: World, image_id: str, location: str, size_name: str) -> ApiError | None:
+def image_error(
+    world: World, image_id: str, location: str, size_name: str, *, security: str
+) -> ApiError | None:
     """What a VM create in `location` answers for image `image_id` on VM size `size_name`
-    (the image is not there, or the size cannot boot its Hyper-V generation), or None when
-    both fit. Batch relays it for the VMs of a pool (its "Provider Error Json")."""
+    with security type `security` (the image is not there, the size cannot boot its Hyper-V
+    generation, the image's security type refuses the VM's), or None when all fit. Batch
+    relays it for the VMs of a pool (its "Provider Error Json")."""
     try:
         image = vm_inputs.resolve_image(world, {"id": image_id}, location)
         size = catalog.size(size_name)
@@ -168,7 +190,12 @@ def image_error(world: World, image_id: str, location: str, size_name: str) -> A
             _check_generation(size, image.content["hyper_v_generation"])
     except ApiError as err:
         return err
-    return None
+    return security_check(security, image)
+
+
+def security_check(requested: str, image: vm_inputs.ResolvedImage) -> ApiError | None:
+    """The refusal of a VM of security type `requested` from `image`, or None."""
+    return security.check_vm_image(requested, image.security, capable=image.trusted_capable)
 
 
 def build_vm(call: Call, existing: dict[str, Any] | None, body: dict[str, Any]) -> dict[str, Any]:
@@ -197,6 +224,11 @@ def build_vm(call: Call, existing: dict[str, Any] | None, body: dict[str, Any]) 
     image = vm_inputs.resolve_image(world, storage.get("imageReference"), location)
     vm_inputs.check_plan(image, body.get("plan"), vid)
     _check_generation(size, image.content["hyper_v_generation"])
+    refused = security_check(security.vm_security({"properties": props}), image)
+    if refused is not None:
+        raise refused
+    if (requested.get("vhd") or {}).get("uri"):
+        _check_unmanaged(world, image)
     nics = _nics(call, props.get("networkProfile"), location, vid)
     profile = vm_inputs.os_profile(props.get("osProfile"), image.os_type, name)
     quota.check(world, call.params["subscription"], location, size.name)
