@@ -92,13 +92,17 @@ def wait_nodes(
 def new_account(
     clients: AzureClients, sandbox: Connection, name: str, mode: str = "BatchService"
 ) -> BatchClient:
-    """A fresh Batch account (management API) in the seeded group; its data-plane client."""
+    """A fresh Batch account (management API) in the seeded group; its data-plane client.
+
+    As on Azure, creating an account grants no data role: the sandbox's principal is given
+    Azure Batch Data Contributor on it (as a user would be) so tests can run jobs there."""
     from azure.mgmt.batch.models import BatchAccountCreateParameters
 
     params = BatchAccountCreateParameters(location=sandbox.location, pool_allocation_mode=mode)
     account = clients.batch_management.batch_account.begin_create(
         sandbox.resource_group, name, params
     ).result()
+    SandboxAdmin(sandbox).assign_role(sandbox.client_id, "Azure Batch Data Contributor", account.id)
     return clients.batch(account.account_endpoint)
 
 
