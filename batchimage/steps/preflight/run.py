@@ -15,6 +15,7 @@ from batchimage.steps.preflight.credentials import check_credentials
 from batchimage.steps.preflight.facts import Facts
 from batchimage.steps.preflight.gallery import check_gallery
 from batchimage.steps.preflight.node_agent import check_node_agents
+from batchimage.steps.preflight.permissions import check_permissions
 from batchimage.steps.preflight.providers import check_providers
 from batchimage.steps.preflight.quota import check_quota
 from batchimage.steps.preflight.report import CheckResult, Report, fail
@@ -34,6 +35,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("node agent", check_node_agents),
     ("quota", check_quota),
     ("batch quota", check_batch_quota),
+    ("permissions", check_permissions),
 ]
 
 
