@@ -16,7 +16,11 @@ from tests.register_scan import Found, Scanner, Site
 SANDBOX = REPO / "batchimage" / "sandbox"
 REGISTER = REPO / "docs" / "azure-behaviours.md"
 # Modules that answer no Azure request: the sandbox's own admin API, the register's parser.
-NOT_AZURE = ("batchimage/sandbox/adminapi.py", "batchimage/sandbox/register.py")
+NOT_AZURE = (
+    "batchimage/sandbox/adminapi.py",
+    "batchimage/sandbox/register.py",
+    "batchimage/sandbox/services/authorization/admin.py",
+)
 CONFIGURED = "configuration"  # "Raised by" of a code only fault rules inject
 
 # Places the scan cannot follow (module, why), and where their codes come from instead.

@@ -17,6 +17,7 @@ from batchimage.errors import UsageError
 if TYPE_CHECKING:
     from azure.batch import BatchClient
     from azure.core.credentials import TokenCredential
+    from azure.mgmt.authorization import AuthorizationManagementClient
     from azure.mgmt.batch import BatchManagementClient
     from azure.mgmt.compute import ComputeManagementClient
     from azure.mgmt.network import NetworkManagementClient
@@ -110,6 +111,14 @@ class AzureClients:
         from azure.mgmt.batch import BatchManagementClient
 
         return BatchManagementClient(self.credential, self.subscription_id, **self._mgmt_kwargs())
+
+    @cached_property
+    def authorization(self) -> AuthorizationManagementClient:
+        from azure.mgmt.authorization import AuthorizationManagementClient
+
+        return AuthorizationManagementClient(
+            self.credential, self.subscription_id, **self._mgmt_kwargs()
+        )
 
     def blob_service(self, account_url: str, credential: Any = None) -> BlobServiceClient:
         """A blob client for an account's blob endpoint (from the account's primaryEndpoints).

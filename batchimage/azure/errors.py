@@ -80,6 +80,9 @@ QUOTA_MESSAGE = re.compile(r"quota|exceed", re.IGNORECASE)
 # 409 Conflict "Run command extension execution is in progress. Please wait for completion
 # before invoking a run command." (Azure/azure-cli#32305): one action run command per VM.
 RUN_COMMAND_BUSY = re.compile(r"Run command extension execution is in progress", re.IGNORECASE)
+# a Batch data-plane job or task operation (the smoke test): what data roles are about
+BATCH_DATA = re.compile(r"\b(job|task)\b", re.IGNORECASE)
+AUDIENCE = "audience"
 
 NOT_FOUND_CODES = frozenset(
     {
@@ -156,10 +159,26 @@ def next_action(err: AzureError) -> str:
         )
     if isinstance(err, TransientAzureError):
         return "Azure kept failing with a passing error; run apply again later to resume."
+    wrong_audience = code == "invalidauthenticationtokenaudience" or AUDIENCE in err.message
+    if err.status == 401 and wrong_audience:
+        return (
+            "the access token was issued for another service than the one called: each service "
+            "takes only its own audience (ARM: the cloud's resource manager audience; Batch: "
+            "https://batch.core.windows.net//.default, with both slashes; Storage: "
+            "https://storage.azure.com/.default); fix the cloud profile, then run apply again."
+        )
     if err.status == 401 or "authentic" in code or code == "invalidauthenticationtoken":
         return (
             "sign in (az login) or set AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET "
             "for a service principal, then run apply again."
+        )
+    if code == "authorizationfailure" and err.operation and BATCH_DATA.search(err.operation):
+        return (
+            "the Batch account refused: jobs and tasks need data actions "
+            "(Microsoft.Batch/batchAccounts/jobs/*) that Owner and Contributor do not grant; "
+            "assign 'Azure Batch Data Contributor' (or 'Azure Batch Job Submitter') on the Batch "
+            'account: az role assignment create --role "Azure Batch Data Contributor" '
+            "--assignee <your object id> --scope <the account's id>, then run apply again."
         )
     if err.status == 403 or "authorization" in code or "forbidden" in code:
         return (

@@ -1,5 +1,6 @@
 """A small client for the sandbox's admin endpoint, for tests and benchmarks:
-request log, counters (reads vs writes), fault rules, clock, state, reset."""
+request log, counters (reads vs writes), fault rules, clock, state, reset, principals and
+their role assignments."""
 
 from __future__ import annotations
 
@@ -110,3 +111,26 @@ class SandboxAdmin:
         body = {"subscriptionId": subscription_id, "registered": registered}
         result: dict[str, Any] = self._call("POST", "/subscriptions", body)
         return result
+
+    def add_principal(self, name: str, roles: list[dict[str, str]] | None = None) -> dict[str, Any]:
+        """A new service principal (`clientId`, `clientSecret`, `objectId`); `roles`
+        (`[{"role", "scope"}]`) default to Owner of the sandbox's subscription."""
+        body: dict[str, Any] = {"name": name}
+        if roles is not None:
+            body["roles"] = roles
+        result: dict[str, Any] = self._call("POST", "/principals", body)
+        return result
+
+    def assign_role(self, principal_id: str, role: str, scope: str) -> dict[str, Any]:
+        """Assign a built-in role (name or id) to a principal at a scope (idempotent)."""
+        body = {"principalId": principal_id, "role": role, "scope": scope}
+        result: dict[str, Any] = self._call("POST", "/role-assignments", body)
+        return result
+
+    def role_assignments(self, principal_id: str | None = None) -> list[dict[str, Any]]:
+        query = f"?principalId={principal_id}" if principal_id else ""
+        result: list[dict[str, Any]] = self._call("GET", f"/role-assignments{query}")["value"]
+        return result
+
+    def remove_role_assignment(self, name: str) -> None:
+        self._call("DELETE", f"/role-assignments/{name}")

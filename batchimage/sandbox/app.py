@@ -1,7 +1,8 @@
 """The sandbox's ASGI app: one dispatcher in front of every service's routes.
 
-Per request: find the route, check auth (Bearer token for ARM/Batch, the admin key for
-/_sandbox), require `api-version` on ARM, apply fault rules, then run the handler in a
+Per request: find the route, check auth (Bearer token for ARM/Batch, issued for that
+plane's audience; the admin key for /_sandbox), require `api-version` on ARM, run the
+world's checks (role-based access), apply fault rules, then run the handler in a
 worker thread inside a store transaction (due timers settle first, changes are saved,
 change hooks such as the Azurite account sync run), render errors in the plane's shape,
 stamp `x-ms-request-id` / `x-ms-correlation-request-id`, and log the request.
@@ -79,7 +80,7 @@ class SandboxApp:
         try:
             if route is None:
                 if plane in ("arm", "batch"):
-                    auth.check_request(self.world, headers)
+                    auth.check_request(self.world, headers, plane)
                 raise self._no_route(method, path, plane)
             call = Call(
                 world=self.world,
@@ -131,7 +132,7 @@ class SandboxApp:
     def _check(self, call: Call) -> None:
         plane = call.route.plane
         if plane in ("arm", "batch"):
-            auth.check_request(self.world, call.headers)
+            call.claims = auth.check_request(self.world, call.headers, plane)
         if plane == "arm" and not call.api_version:
             raise missing_api_version()
         if plane == "admin":
@@ -143,6 +144,9 @@ class SandboxApp:
         store = self.world.store
         with store.transaction():
             settle(self.world)
+            if call.claims:  # inside the transaction: checks read the store
+                for check in self.world.checks:
+                    check(call)
             try:
                 return call.route.handler(call)
             finally:

@@ -1,12 +1,20 @@
 """Entra ID, the sandbox way: OpenID discovery and a client-credentials token endpoint for
-the sandbox's one service principal, and bearer-token checks on every ARM/Batch request.
+the sandbox's service principals, and bearer-token checks on every ARM/Batch request.
 
 azure-identity's `ClientSecretCredential(tenant, client, secret, authority=<sandbox URL>,
 disable_instance_discovery=True)` (through MSAL) GETs
 `/<tenant>/v2.0/.well-known/openid-configuration`, then POSTs the form
 `grant_type=client_credentials&client_id&client_secret&scope` to the `token_endpoint` named
 there. Tokens are HMAC-signed JWTs (key in the sandbox folder), valid one hour, so they
-survive a sandbox restart.
+survive a sandbox restart. Like Entra ID's v1.0 access tokens for Azure services, a token's
+`aud` is the scope's resource (the scope without its last `/` part: `https://batch.core.
+windows.net//.default` -> `https://batch.core.windows.net/`) and its `iss` is
+`https://sts.windows.net/<tenant>/` (which Azurite's `--oauth basic` check also requires).
+
+Each plane accepts only its own audience, as Azure does: ARM the sandbox's URL (with or
+without the trailing slash; 401 InvalidAuthenticationTokenAudience), Batch exactly
+`https://batch.core.windows.net/` (401 AuthenticationFailed with an AuthenticationErrorDetail);
+blob requests go to Azurite, which checks its storage audiences itself.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from batchimage.sandbox.context import Call, Reply, World
 from batchimage.sandbox.routing import Route
 
 TOKEN_LIFETIME = 3600
+BATCH_AUDIENCE = "https://batch.core.windows.net/"
 
 
 def _b64(data: bytes) -> str:
@@ -35,22 +44,25 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def issue_token(world: World, audience: str) -> str:
-    """A signed access token for the sandbox's service principal."""
+def issue_token(world: World, audience: str, client_id: str = "", object_id: str = "") -> str:
+    """A signed access token for a service principal (default: the sandbox's own)."""
     ident = world.identity
+    client_id = client_id or ident.client_id
+    object_id = object_id or client_id
     now = int(time.time())
     header = {"alg": "HS256", "typ": "JWT"}
     claims = {
         "aud": audience,
-        "iss": f"{world.base_url}/{ident.tenant_id}/v2.0",
+        "iss": f"https://sts.windows.net/{ident.tenant_id}/",
         "iat": now,
         "nbf": now,
         "exp": now + TOKEN_LIFETIME,
         "tid": ident.tenant_id,
-        "appid": ident.client_id,
-        "oid": ident.client_id,
-        "sub": ident.client_id,
+        "appid": client_id,
+        "oid": object_id,
+        "sub": object_id,
         "uti": uuid.uuid4().hex,
+        "ver": "1.0",
     }
     signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
     sig = hmac.new(ident.signing_key.encode(), signing_input.encode(), hashlib.sha256).digest()
@@ -83,8 +95,9 @@ def _challenge(world: World, description: str) -> dict[str, str]:
     }
 
 
-def check_request(world: World, headers: dict[str, str]) -> None:
-    """Require `Authorization: Bearer <sandbox token>`; 401 in the plane's error shape."""
+def check_request(world: World, headers: dict[str, str], plane: str) -> dict[str, Any]:
+    """Require `Authorization: Bearer <sandbox token for this plane>`; its claims, or 401 in
+    the plane's error shape."""
     auth = headers.get("authorization", "")
     scheme, _, value = auth.partition(" ")
     if not auth:
@@ -105,7 +118,8 @@ def check_request(world: World, headers: dict[str, str]) -> None:
             "(Authorization: Bearer).",
             headers=_challenge(world, "Shared key authentication is disabled."),
         )
-    if scheme.lower() != "bearer" or token_claims(world, value.strip()) is None:
+    claims = token_claims(world, value.strip()) if scheme.lower() == "bearer" else None
+    if claims is None:
         raise ApiError(
             401,
             "InvalidAuthenticationToken",
@@ -113,6 +127,41 @@ def check_request(world: World, headers: dict[str, str]) -> None:
             if scheme.lower() == "bearer"
             else "The 'Authorization' header is not a Bearer token.",
             headers=_challenge(world, "The access token is invalid or expired."),
+        )
+    _check_audience(world, str(claims.get("aud", "")), plane)
+    return claims
+
+
+def _check_audience(world: World, audience: str, plane: str) -> None:
+    """401 when the token was issued for another service than `plane`'s."""
+    if plane == "batch" and audience != BATCH_AUDIENCE:
+        raise ApiError(
+            401,
+            "AuthenticationFailed",
+            "Server failed to authenticate the request. Make sure the value of Authorization "
+            "header is formed correctly.",
+            values=[
+                {
+                    "key": "AuthenticationErrorDetail",
+                    "value": f"The access token has been obtained from wrong audience or "
+                    f"resource '{audience}'. It should exactly match (including forward slash) "
+                    f"with one of the allowed audiences '{BATCH_AUDIENCE}'",
+                }
+            ],
+        )
+    allowed = (world.base_url + "/", world.base_url)
+    if plane == "arm" and audience not in allowed:
+        message = (
+            f"The access token has been obtained for wrong audience or resource '{audience}'. "
+            "It should exactly match with one of the allowed audiences "
+            + ",".join(f"'{a}'" for a in allowed)
+            + "."
+        )
+        raise ApiError(
+            401,
+            "InvalidAuthenticationTokenAudience",
+            message,
+            headers=_challenge(world, message.replace('"', "'")),
         )
 
 
@@ -152,24 +201,26 @@ def openid_configuration(call: Call) -> Reply:
 
 
 def token(call: Call) -> Reply:
-    """Client-credentials grant for the sandbox service principal."""
+    """Client-credentials grant for the sandbox's service principals."""
+    from batchimage.sandbox.services.authorization.models import client_of
+
     _tenant(call)
     form = {k: v[0] for k, v in parse_qs(call.body.decode(errors="replace")).items()}
-    ident = call.world.identity
     if form.get("grant_type") != "client_credentials":
         raise ApiError(
             400,
             "unsupported_grant_type",
             "AADSTS70003: The sandbox supports only the client_credentials grant.",
         )
-    if form.get("client_id") != ident.client_id:
+    client = client_of(call.world, form.get("client_id", ""))
+    if client is None:
         raise ApiError(
             400,
             "unauthorized_client",
             f"AADSTS700016: Application with identifier '{form.get('client_id')}' was not found "
             "in the directory. Use the client id from the sandbox's connection file.",
         )
-    if not hmac.compare_digest(form.get("client_secret", ""), ident.client_secret):
+    if not hmac.compare_digest(form.get("client_secret", ""), client["clientSecret"]):
         raise ApiError(
             401,
             "invalid_client",
@@ -177,14 +228,17 @@ def token(call: Call) -> Reply:
             "sent in the request is the client secret value.",
         )
     scope = form.get("scope", "").split(" ")[0]
-    audience = scope.removesuffix(".default").rstrip("/") or call.world.base_url
+    audience = scope.rsplit("/", 1)[0] if "/" in scope.split("://", 1)[-1] else scope
+    token = issue_token(
+        call.world, audience or call.world.base_url, client["clientId"], client["objectId"]
+    )
     return Reply(
         200,
         {
             "token_type": "Bearer",
             "expires_in": TOKEN_LIFETIME,
             "ext_expires_in": TOKEN_LIFETIME,
-            "access_token": issue_token(call.world, audience),
+            "access_token": token,
         },
     )
 

@@ -43,6 +43,8 @@ class World:
     blob_root: str = ""
     on_change: list[Callable[[World], None]] = field(default_factory=list)
     on_reset: list[Callable[[World], None]] = field(default_factory=list)
+    # run on every authenticated request before its handler (e.g. role-based access)
+    checks: list[Callable[[Call], None]] = field(default_factory=list)
     faults: FaultInjector | None = None
     log: RequestLog | None = None
 
@@ -74,6 +76,7 @@ class Call:
     headers: dict[str, str]
     body: bytes = b""
     request_id: str = ""
+    claims: dict[str, Any] = field(default_factory=dict)  # the bearer token's, once checked
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         """Query parameter `name` (case-insensitive)."""

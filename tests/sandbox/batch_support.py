@@ -124,7 +124,10 @@ def new_account(
     location: str | None = None,
 ) -> BatchClient:
     """A fresh Batch account (management API) in the seeded group (in the sandbox's
-    location unless `location` says otherwise); its data-plane client."""
+    location unless `location` says otherwise); its data-plane client.
+
+    As on Azure, creating an account grants no data role: the sandbox's principal is given
+    Azure Batch Data Contributor on it (as a user would be) so tests can run jobs there."""
     from azure.mgmt.batch.models import BatchAccountCreateParameters
 
     params = BatchAccountCreateParameters(
@@ -133,6 +136,7 @@ def new_account(
     account = clients.batch_management.batch_account.begin_create(
         sandbox.resource_group, name, params
     ).result()
+    SandboxAdmin(sandbox).assign_role(sandbox.client_id, "Azure Batch Data Contributor", account.id)
     return clients.batch(account.account_endpoint)
 
 

@@ -42,6 +42,7 @@ from batchimage.sandbox.context import World
 from batchimage.sandbox.routing import Route
 
 SERVICE_MODULES: tuple[str, ...] = (
+    "batchimage.sandbox.services.authorization",
     "batchimage.sandbox.services.resources",
     "batchimage.sandbox.services.network",
     "batchimage.sandbox.services.storage",

@@ -16,6 +16,7 @@ from batchimage.steps.preflight.facts import Facts
 from batchimage.steps.preflight.gallery import check_gallery
 from batchimage.steps.preflight.node_agent import check_node_agents
 from batchimage.steps.preflight.os_disk import check_os_disk
+from batchimage.steps.preflight.permissions import check_permissions
 from batchimage.steps.preflight.providers import check_providers
 from batchimage.steps.preflight.quota import check_quota
 from batchimage.steps.preflight.report import CheckResult, Report, fail
@@ -36,6 +37,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("node agent", check_node_agents),
     ("quota", check_quota),
     ("batch quota", check_batch_quota),
+    ("permissions", check_permissions),
 ]
 
 

@@ -16,6 +16,7 @@ class Account:
     """One Batch account as the data plane sees it."""
 
     name: str
+    id: str  # the ARM resource id (the scope of its role assignments)
     subscription_id: str
     location: str
     mode: str  # "BatchService" | "UserSubscription"
@@ -38,6 +39,7 @@ def account_of(world: World, name: str) -> Account | None:
     props = properties(world, record)
     return Account(
         name=record["name"],
+        id=record["id"],
         subscription_id=record["id"].split("/")[2],
         location=record["location"],
         mode=str(props.get("poolAllocationMode", "BatchService")),

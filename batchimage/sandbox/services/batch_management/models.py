@@ -16,6 +16,7 @@ from batchimage.sandbox import arm
 from batchimage.sandbox.apierrors import bad_request
 from batchimage.sandbox.context import Call, World
 from batchimage.sandbox.lro import iso
+from batchimage.sandbox.services.authorization.models import grant_batch_data
 from batchimage.sandbox.services.batch_management import quotas
 
 NS = "Microsoft.Batch"
@@ -113,6 +114,7 @@ def provision(world: World, item: dict[str, Any]) -> str:
             subscription=item["subscription"],
             location=item["location"],
         )
+    grant_batch_data(world, rid)  # an existing account its user may run jobs on
     return rid
 
 

@@ -10,6 +10,7 @@ from batchimage.sandbox import arm
 from batchimage.sandbox.apierrors import ApiError, bad_request, conflict, not_found
 from batchimage.sandbox.clock import action, schedule
 from batchimage.sandbox.context import World
+from batchimage.sandbox.services.authorization.models import own_subscription
 
 # Resource types the sandbox's providers report (a catalogue, not a promise that every
 # type is modelled; see docs/sandbox.md for what is).
@@ -72,6 +73,7 @@ def add_subscription(world: World, subscription: str, display_name: str, registe
         },
         "authorizationSource": "RoleBased",
     }
+    own_subscription(world, subscription)  # the sandbox's principal owns what it is given
     state = "Registered" if registered else "NotRegistered"
     world.store.table("providers")[subscription.lower()] = {
         ns.lower(): ("Registered" if ns.lower() in ALWAYS_REGISTERED else state)
