@@ -1,4 +1,6 @@
-"""Shared fixtures: a TLS certificate authority and a real Azurite blob service.
+"""Shared fixtures: a TLS certificate authority and a real Azurite blob service; and, for
+every test, a temporary XDG_STATE_HOME, so a sandbox started by the default folder rule
+never uses the developer's own (~/.local/state/batchimage/sandbox).
 
 Every sandbox the tests start (in this process or in a child) answers only the error codes
 registered in docs/azure-behaviours.md (`batchimage.sandbox.register`).
@@ -35,6 +37,16 @@ class AzuriteAccount:
     @property
     def credential(self) -> dict[str, str]:
         return {"account_name": self.name, "account_key": self.key}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """XDG_STATE_HOME for the session (children inherit it): the default sandbox folder is
+    `<it>/batchimage/sandbox`."""
+    home = tmp_path_factory.mktemp("state-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_STATE_HOME", str(home))
+        yield home
 
 
 @pytest.fixture(scope="session")

@@ -156,7 +156,8 @@ def sandbox(conn: Connection) -> CloudProfile:
 def resolve(cloud: str, sandbox_folder: Path | None = None) -> CloudProfile:
     """A profile by name ('public', 'usgov', 'china', 'sandbox') or ARM endpoint URL.
 
-    'sandbox' reuses a running sandbox or starts one for this process's lifetime.
+    'sandbox' joins the user's running sandbox or starts one (it runs while this process
+    does; see `batchimage.sandbox.runtime`).
     """
     key = cloud.strip().lower()
     if key in ALIASES:

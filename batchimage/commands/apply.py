@@ -37,6 +37,7 @@ def run(session: Session, *, target: str | None = None) -> int:
     from batchimage.ui import format_duration
 
     with session.journal(lock="apply") as journal:
+        session.connect()
         engine = session.engine(journal)
         changes = quiet_plan(engine, session, target)
         where = journal.store.where if journal.store else ""

@@ -8,8 +8,8 @@ real one); `--state`
 (Azure request logging, secrets redacted; `-vv` for more); `--yes` where a command asks.
 
 A `Session` holds the loaded spec, its steps (from `batchimage.plan`), the state store,
-the event sink and a lazy Azure client factory. Heavy imports happen inside functions:
-importing this module costs only click.
+the event sink and a lazy Azure client factory (made once; `connect()` makes it now).
+Heavy imports happen inside functions: importing this module costs only click.
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ class Session:
             sink: EventSink = make_sink(opts.log_format)
         else:
             sink = JsonSink(sys.stderr) if opts.log_format == "json" else NullSink()
-        factory = functools.partial(make_clients, spec, opts.sandbox)
+        factory = functools.cache(functools.partial(make_clients, spec, opts.sandbox))
         session = cls(
             spec=spec,
             steps=build_steps(spec),
@@ -172,6 +172,13 @@ class Session:
             yield journal
         finally:
             journal.close()
+
+    def connect(self) -> None:
+        """Reach the spec's cloud now (a `cloud: sandbox` spec starts or joins its sandbox):
+        a cloud that cannot be reached stops the command with its own message, before any
+        step or check runs, never as the failure of one."""
+        if self.clients_factory is not None:
+            self.clients_factory()
 
     def engine(self, journal: Journal, *, offline: bool = False) -> Engine:
         """An engine over this session's steps (no clients when `offline`)."""

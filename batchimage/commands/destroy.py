@@ -35,6 +35,7 @@ def run(session: Session) -> int:
                 f"nothing to destroy: the state records no resources created by {session.spec.name}"
             )
             return 0
+        session.connect()
         click.echo(f"destroy {session.spec.name} will delete {len(doomed)} resource(s):")
         for key, ref in doomed:
             click.echo(f"  - {ref.kind} {ref.id} (step {key})")

@@ -44,6 +44,8 @@ def command(opts: Options, offline: bool, target: str | None, output_format: str
     session = Session.load(opts, events=False)
     try:
         with session.journal(lock=None) as journal:
+            if not offline:
+                session.connect()
             engine = session.engine(journal, offline=offline)
             changes = engine.plan(offline=offline, target=target)
             where = journal.store.where if journal.store else ""

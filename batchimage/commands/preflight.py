@@ -27,6 +27,7 @@ def command(opts: Options, output_format: str) -> int:
     session = Session.load(opts, events=False)
     try:
         with session.journal(lock=None) as journal:
+            session.connect()
             ctx = RunContext(
                 spec=session.spec,
                 pipeline=session.spec.name,

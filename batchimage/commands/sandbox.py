@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 FOLDER_HELP = (
-    "Sandbox folder (state, TLS, connection file); "
-    "default $BATCHIMAGE_SANDBOX_DIR or .batchimage/sandbox."
+    "Sandbox folder (state, TLS, connection file); default $BATCHIMAGE_SANDBOX_DIR, else "
+    "~/.local/state/batchimage/sandbox (under $XDG_STATE_HOME when set), from any directory."
 )
 
 
@@ -47,26 +47,32 @@ def command() -> None:
     type=int,
     default=0,
     hidden=True,
-    help="Stop when this process id is gone (used when started for a caller).",
+    help="Stop once this process, and every process that reused the sandbox, is gone "
+    "(used when started for a caller).",
 )
 def serve(folder: str | None, port: int, time_scale: float | None, exit_with: int) -> int:
     """Serve the sandbox until interrupted (Ctrl-C)."""
+    import os
+
     import filelock
 
     from batchimage.errors import SandboxError
+    from batchimage.sandbox.azurite import find_azurite
     from batchimage.sandbox.config import load_config
-    from batchimage.sandbox.runtime import ALREADY_SERVING
+    from batchimage.sandbox.runtime import ALREADY_SERVING, LOCK_FILE, PID_FILE
     from batchimage.sandbox.server import SandboxServer
 
+    find_azurite()  # installs it on first use, here in the foreground
     path = _folder(folder)
     path.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(str(path / "serve.lock"))
-    try:
-        lock.acquire(timeout=0)
+    lock = filelock.FileLock(str(path / LOCK_FILE))
+    try:  # a moment's wait: `ensure_running` may be looking whether the lock is free
+        lock.acquire(timeout=0.5)
     except filelock.Timeout:
         click.echo(f"error: another process already serves the sandbox in {path}", err=True)
         return ALREADY_SERVING
     try:
+        (path / PID_FILE).write_text(f"{os.getpid()}\n")
         config = load_config(path)
         if time_scale is not None:
             if time_scale < 0:
@@ -86,6 +92,7 @@ def serve(folder: str | None, port: int, time_scale: float | None, exit_with: in
         server.run(exit_with)  # returns on Ctrl-C / SIGTERM, after stopping Azurite
         click.echo("sandbox stopped; its state is kept (`batchimage sandbox serve` resumes it)")
     finally:
+        (path / PID_FILE).unlink(missing_ok=True)
         lock.release()
     return 0
 

@@ -1,6 +1,7 @@
 """A small client for the sandbox's admin endpoint, for tests and benchmarks:
 request log, counters (reads vs writes), fault rules, clock, state, reset, principals and
-their role assignments."""
+their role assignments; and for `batchimage.sandbox.runtime`, the processes a sandbox
+started for callers lives for."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ class SandboxAdmin:
         self.conn = conn
         self._context = ssl.create_default_context(cafile=conn.ca_bundle)
 
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
+    def _call(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
             f"{self.conn.arm_endpoint}/_sandbox{path}",
@@ -30,7 +31,7 @@ class SandboxAdmin:
             headers={"x-sandbox-key": self.conn.client_secret, "content-type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=30, context=self._context) as resp:
+            with urllib.request.urlopen(request, timeout=timeout, context=self._context) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
             raise SandboxError(
@@ -134,3 +135,23 @@ class SandboxAdmin:
 
     def remove_role_assignment(self, name: str) -> None:
         self._call("DELETE", f"/role-assignments/{name}")
+
+    def owners(self) -> dict[str, Any]:
+        """`{"tied", "stopping", "owners": [pid, ...]}`: who a sandbox started for callers
+        lives for (the processes still running)."""
+        result: dict[str, Any] = self._call("GET", "/owners")
+        return result
+
+    def add_owner(self, pid: int) -> bool:
+        """Keep the sandbox running while process `pid` runs; False when it cannot be
+        counted on (it is stopping, or does not answer)."""
+        try:
+            self._call("POST", "/owners", {"pid": pid}, timeout=5)
+        except SandboxError:
+            return False
+        return True
+
+    def remove_owner(self, pid: int) -> bool:
+        """Process `pid` no longer needs the sandbox; True when the sandbox now stops."""
+        result = self._call("DELETE", f"/owners/{pid}", timeout=5)
+        return bool(result.get("stopping"))

@@ -1,7 +1,7 @@
 """The admin endpoint (`/_sandbox/...`): health, request log, counters, faults, clock,
-state dump and reset. Every admin route but health needs the header
-`x-sandbox-key: <client secret from the connection file>`; `batchimage.sandbox.admin`
-is the client."""
+state dump, reset, and the processes a sandbox started for callers lives for (owners).
+Every admin route but health needs the header `x-sandbox-key: <client secret from the
+connection file>`; `batchimage.sandbox.admin` is the client."""
 
 from __future__ import annotations
 
@@ -187,6 +187,46 @@ def provision(call: Call) -> Reply:
     return Reply(200, {"ids": ids})
 
 
+def add_owner(call: Call) -> Reply:
+    """Keep a sandbox started for callers running while process `pid` runs too; 409 once it
+    is stopping (the caller then starts a new one). A sandbox served by hand runs anyway."""
+    owners = call.world.owners
+    if owners is None:
+        return Reply(200, {"tied": False})
+    pid = _pid(call.json_object().get("pid"))
+    if not owners.add(pid):
+        raise ApiError(409, "Conflict", "The sandbox is stopping; start a new one.")
+    return Reply(200, {"tied": True, "owners": owners.pids()})
+
+
+def get_owners(call: Call) -> Reply:
+    """The processes the sandbox lives for (those still running), and whether it is stopping."""
+    owners = call.world.owners
+    if owners is None:
+        return Reply(200, {"tied": False, "stopping": False, "owners": []})
+    stopping = not owners.keep()
+    return Reply(200, {"tied": True, "stopping": stopping, "owners": owners.pids()})
+
+
+def remove_owner(call: Call) -> Reply:
+    """Process `pid` no longer needs the sandbox; it stops at once if nobody else does."""
+    owners = call.world.owners
+    if owners is None:
+        return Reply(200, {"tied": False, "stopping": False})
+    stopping = owners.leave(_pid(call.params["pid"]))
+    return Reply(200, {"tied": True, "stopping": stopping})
+
+
+def _pid(value: Any) -> int:
+    try:
+        pid = int(value)
+    except (TypeError, ValueError):
+        pid = 0
+    if pid <= 0:
+        raise ApiError(400, "InvalidValue", f"pid must be a process id, got {value!r}.")
+    return pid
+
+
 def routes() -> list[Route]:
     def admin(method: str, path: str, fn: Any, name: str) -> Route:
         return Route(method, ADMIN + path, fn, name, plane="admin")
@@ -207,4 +247,7 @@ def routes() -> list[Route]:
         admin("POST", "/reset", reset, "Admin_Reset"),
         admin("POST", "/subscriptions", add_subscription, "Admin_AddSubscription"),
         admin("POST", "/provision", provision, "Admin_Provision"),
+        admin("GET", "/owners", get_owners, "Admin_Owners"),
+        admin("POST", "/owners", add_owner, "Admin_AddOwner"),
+        admin("DELETE", "/owners/{pid}", remove_owner, "Admin_RemoveOwner"),
     ]

@@ -2,7 +2,8 @@
 
 Azurite is found, in order, at `$BATCHIMAGE_AZURITE` (path to `azurite-blob`), on PATH, or
 in the cache folder (`$BATCHIMAGE_CACHE`, default `~/.cache/batchimage/azurite`), where it
-is installed with npm when missing (saying so on stderr).
+is installed with npm when missing: in the foreground, saying so on stderr, within its own
+time limit. It needs Node.js (and npm to install it); without them the error says so.
 
 It runs under `azurite_runner.js` (node + Azurite's own blob server), which takes a new
 set of accounts without a restart and exits when its owner (this process) is gone, even
@@ -17,6 +18,7 @@ import json
 import os
 import queue
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -25,9 +27,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import filelock
+
 from batchimage.errors import SandboxError
 
 AZURITE_VERSION = "3.37.0"
+NODE_MAJOR = 22  # Azurite 3.37.0's package.json: "engines": {"node": ">=22.0.0"}
+INSTALL_TIMEOUT = 600.0  # seconds npm may take to install Azurite (its own limit)
 RUNNER = Path(__file__).with_name("azurite_runner.js")
 _SAYS = "batchimage-azurite "
 _BLOB_MAIN = Path("azurite", "dist", "src", "blob", "main.js")
@@ -55,34 +61,118 @@ def install_command(target: Path) -> list[str]:
     ]
 
 
-def find_azurite(install: bool = True) -> Path:
-    """Path of the `azurite-blob` executable; installs it with npm into the cache if allowed."""
+def find_azurite(install: bool = True, timeout: float = INSTALL_TIMEOUT) -> Path:
+    """Path of the `azurite-blob` executable; installs it with npm into the cache if allowed.
+
+    The install runs in the foreground (npm's messages on stderr, a line before and after)
+    and has its own time limit, `timeout` seconds. Without Node.js (or npm, when Azurite must
+    be installed) the SandboxError says what to install and where to get it.
+    """
     explicit = os.environ.get("BATCHIMAGE_AZURITE")
     if explicit:
         if Path(explicit).exists():
             return Path(explicit)
         raise SandboxError(f"BATCHIMAGE_AZURITE points at {explicit}, which does not exist")
-    on_path = shutil.which("azurite-blob")
-    if on_path:
-        return Path(on_path)
     target = cache_dir()
     cached = target / "node_modules" / ".bin" / "azurite-blob"
-    if cached.exists():
-        return cached
+    found = shutil.which("azurite-blob") or (str(cached) if cached.exists() else None)
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if found:
+        if "node" in missing:
+            raise SandboxError(
+                node_needed(f"Azurite is installed ({found}) but `node` is not on PATH")
+            )
+        return Path(found)
     cmd = install_command(target)
-    if not install or shutil.which("npm") is None:
+    if missing:
+        raise SandboxError(
+            node_needed(f"{' and '.join(f'`{t}`' for t in missing)} {_is(missing)} not on PATH")
+            + f"\nbatchimage then installs Azurite by itself, with: {' '.join(cmd)}"
+        )
+    if not install:
         raise SandboxError(
             "Azurite (the storage emulator) is not installed; install it with:\n  " + " ".join(cmd)
         )
-    print(f"installing Azurite {AZURITE_VERSION} into {target} (one time)...", file=sys.stderr)
-    target.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0 or not cached.exists():
-        raise SandboxError(
-            f"installing Azurite failed (exit {done.returncode}): {done.stderr.strip()[-800:]}\n"
-            f"run it yourself: {' '.join(cmd)}"
+    return _install(target, cached, timeout)
+
+
+def _is(names: list[str]) -> str:
+    return "are" if len(names) > 1 else "is"
+
+
+def node_needed(what: str) -> str:
+    """The message for a machine without Node.js or npm: what is needed, and where to get it."""
+    return (
+        f"the sandbox needs Node.js {NODE_MAJOR} or later, with npm, to run Azurite (Microsoft's "
+        f"storage emulator for blobs), and {what}.\n"
+        "Install Node.js (npm comes with it): https://nodejs.org/en/download "
+        "(or your package manager's `nodejs` and `npm` packages, if they are that recent), "
+        "then run the command again."
+    )
+
+
+def _install(target: Path, cached: Path, timeout: float) -> Path:
+    """`npm install` Azurite into `target` in the foreground, one process at a time."""
+    cmd = install_command(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(str(target.parent / "azurite.install.lock")):
+        if cached.exists():  # another process installed it meanwhile
+            return cached
+        print(
+            f"installing Azurite {AZURITE_VERSION} (the sandbox's blob storage) into {target} "
+            "with npm; one time, about a minute...",
+            file=sys.stderr,
+            flush=True,
         )
-    return cached
+        target.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        # npm's own output goes to stderr (fd 2): stdout stays the command's (e.g. its JSON)
+        npm = subprocess.Popen(cmd, stdout=2, stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            code = npm.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise SandboxError(
+                f"installing Azurite with npm did not finish within {timeout:g} s (a slow or "
+                f"offline network?); run it yourself, then the command again: {' '.join(cmd)}"
+            ) from None
+        finally:
+            _stop_group(npm)
+        if code != 0 or not cached.exists():
+            raise SandboxError(
+                f"installing Azurite with npm failed (exit {code}; npm's messages are above); "
+                f"run it yourself to see why: {' '.join(cmd)}"
+            )
+        took = time.monotonic() - started
+        print(f"Azurite {AZURITE_VERSION} installed in {took:.0f} s", file=sys.stderr, flush=True)
+        return cached
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill what is left of `proc`'s process group (npm's children, after a timeout or Ctrl-C)."""
+    with contextlib.suppress(OSError):
+        if sys.platform == "win32":
+            proc.kill()
+        else:
+            os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def node_version_note() -> str:
+    """` (node vX is older than Azurite needs)` when it is, else ""; for failure messages."""
+    node = shutil.which("node")
+    if node is None:
+        return ""
+    try:
+        out = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10)
+        major = int(out.stdout.strip().lstrip("v").split(".")[0])
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return ""
+    if major >= NODE_MAJOR:
+        return ""
+    return (
+        f" (node {out.stdout.strip()} is older than Azurite {AZURITE_VERSION} asks for: "
+        f"Node.js {NODE_MAJOR} or later)"
+    )
 
 
 def free_port() -> int:
@@ -208,7 +298,7 @@ class Azurite:
             if not said:
                 self.stop()
                 tail = (self.location / "azurite.log").read_text(errors="replace")[-800:]
-                raise SandboxError(f"Azurite exited: {tail}")
+                raise SandboxError(f"Azurite exited{node_version_note()}: {tail}")
 
     def _wait_listening(self, timeout: float) -> None:
         assert self.process is not None
@@ -216,7 +306,8 @@ class Azurite:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 tail = (self.location / "azurite.log").read_text(errors="replace")[-800:]
-                raise SandboxError(f"Azurite exited with {self.process.returncode}: {tail}")
+                code = self.process.returncode
+                raise SandboxError(f"Azurite exited with {code}{node_version_note()}: {tail}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return

@@ -15,6 +15,7 @@ from batchimage.sandbox.store import Store
 
 if TYPE_CHECKING:
     from batchimage.sandbox.faults import FaultInjector
+    from batchimage.sandbox.owners import Owners
     from batchimage.sandbox.requestlog import RequestLog
     from batchimage.sandbox.routing import Route
 
@@ -47,6 +48,7 @@ class World:
     checks: list[Callable[[Call], None]] = field(default_factory=list)
     faults: FaultInjector | None = None
     log: RequestLog | None = None
+    owners: Owners | None = None  # a sandbox started for callers: who it lives for
 
     def blob_endpoint(self, account: str) -> str:
         """The blob endpoint Azurite serves for storage account `account`."""

@@ -1,13 +1,21 @@
-"""Find or start a sandbox for the calling process.
+"""Find or start the sandbox for the calling process.
 
-`ensure_running(folder)` reuses a live sandbox (connection file + health check) or starts
-`batchimage sandbox serve` as a child process that lives as long as the caller (stopped
-at exit). `start(folder)` always starts one and returns a handle to stop it.
+One sandbox per user, wherever a command runs: its folder (state, TLS, identity, Azurite's
+data, connection file) is `$BATCHIMAGE_SANDBOX_DIR`, else `$XDG_STATE_HOME/batchimage/sandbox`
+(`~/.local/state/batchimage/sandbox` by default); see `default_folder()`.
+
+`ensure_running(folder)` joins the live sandbox of `folder` as one of its owners (it then
+runs as long as this process does); when none runs, or the one there is stopping (it waits
+for it to end), it installs Azurite if needed (in the foreground, before any health wait),
+says on stderr which folder it starts a sandbox in, and starts `batchimage sandbox serve`
+as a child that lives as long as its owners (`batchimage.sandbox.owners`). `start(folder)`
+always starts one and returns a handle to stop it.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import ssl
@@ -18,15 +26,50 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import filelock
+
 from batchimage.errors import SandboxError
+from batchimage.sandbox.admin import SandboxAdmin
+from batchimage.sandbox.azurite import find_azurite
 from batchimage.sandbox.connection import Connection, read_connection
 
 ALREADY_SERVING = 75  # exit code of `serve` when another process serves the folder
+LOCK_FILE = "serve.lock"  # held by the process serving the folder, while it starts and stops
+PID_FILE = "serve.pid"  # that process's id
+START_LOCK = "start.lock"  # held by the one process starting a sandbox for the folder
+
+
+class AlreadyServing(SandboxError):
+    """Another process serves the folder (or is starting or stopping its sandbox)."""
 
 
 def default_folder() -> Path:
-    """`$BATCHIMAGE_SANDBOX_DIR` or `.batchimage/sandbox` under the current directory."""
-    return Path(os.environ.get("BATCHIMAGE_SANDBOX_DIR") or ".batchimage/sandbox")
+    """`$BATCHIMAGE_SANDBOX_DIR`, else the user's `$XDG_STATE_HOME/batchimage/sandbox`
+    (`~/.local/state/batchimage/sandbox`): the same folder from any working directory."""
+    explicit = os.environ.get("BATCHIMAGE_SANDBOX_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    state = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return Path(state) / "batchimage" / "sandbox"
+
+
+def serving(folder: Path) -> bool:
+    """Whether a process holds `folder`'s serve lock (serves it, or starts or stops doing so)."""
+    lock = filelock.FileLock(str(folder / LOCK_FILE))
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        return True
+    lock.release()
+    return False
+
+
+def server_pid(folder: Path) -> int:
+    """The id of the process that serves `folder` (0 when unknown)."""
+    try:
+        return int((folder / PID_FILE).read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
 
 
 def healthy(conn: Connection, timeout: float = 2.0) -> bool:
@@ -59,6 +102,24 @@ class SandboxProcess:
     log_path: Path
     _stopped: bool = field(default=False, repr=False)
 
+    def release(self, timeout: float = 15.0) -> None:
+        """This process no longer needs the sandbox: it stops now (waited for) unless another
+        process still uses it, which it then serves until that one ends."""
+        if self._stopped or self.process.poll() is not None:
+            return
+        try:
+            stopping = SandboxAdmin(self.connection).remove_owner(os.getpid())
+        except SandboxError:
+            self.stop(timeout)  # it does not answer: nobody can use it
+            return
+        if not stopping:
+            return
+        try:  # it stops by itself (a signal now could cut its saving of the world short)
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop(timeout)
+        self._stopped = True
+
     def stop(self, timeout: float = 15.0) -> None:
         """Stop the sandbox (SIGTERM, then SIGKILL after `timeout`)."""
         if self._stopped:
@@ -83,10 +144,14 @@ def start(
 ) -> SandboxProcess:
     """Start `batchimage sandbox serve` for `folder` and wait until it is healthy.
 
-    `tied`: the sandbox stops by itself once this process is gone, even if it is killed.
+    Azurite is installed first if needed, in the foreground: `timeout` (the health limit)
+    counts from the start of `serve`, never the install. `tied`: the sandbox stops by itself
+    once this process (and every process that reused it) is gone, even if killed. Raises
+    AlreadyServing when another process serves the folder.
     """
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
+    find_azurite()
     log_path = folder / "serve.log"
     cmd = [sys.executable, "-m", "batchimage", "sandbox", "serve", "--folder", str(folder)]
     if port:
@@ -112,39 +177,100 @@ def start(
         if conn is not None and conn.pid == proc.pid and healthy(conn, timeout=1.0):
             return SandboxProcess(proc, conn, log_path)
         if proc.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-1500:]
             if proc.returncode == ALREADY_SERVING:
-                raise SandboxError(f"another process already serves the sandbox in {folder}")
-            raise SandboxError(f"the sandbox exited with code {proc.returncode}:\n{tail}")
+                raise AlreadyServing(f"another process already serves the sandbox in {folder}")
+            raise SandboxError(
+                f"the sandbox exited with code {proc.returncode}:\n{_tail(log_path)}"
+            )
         time.sleep(0.05)
     proc.kill()
     proc.wait()
-    raise SandboxError(f"the sandbox did not become healthy within {timeout:.0f} s; see {log_path}")
+    raise SandboxError(
+        f"the sandbox did not become healthy within {timeout:.0f} s; the end of {log_path}:\n"
+        f"{_tail(log_path)}"
+    )
+
+
+def _tail(log_path: Path) -> str:
+    return log_path.read_text(errors="replace")[-1500:].rstrip()
 
 
 def ensure_running(folder: Path | None = None, timeout: float = 30.0) -> Connection:
-    """A live sandbox for `folder`: the one already running, or one started for this process."""
-    folder = (folder or default_folder()).resolve()
-    conn = running(folder)
+    """A live sandbox for `folder` (default: `default_folder()`) that runs at least as long
+    as this process: the one already running, or one started for this process.
+
+    One process starts it at a time (`start.lock`); the others then join that one. A sandbox
+    that is stopping (e.g. its starter was killed) is waited for, then replaced; one whose
+    serving process neither answers nor stops within `timeout` is reported, with its pid.
+    """
+    folder = (folder or default_folder()).expanduser().resolve()
+    conn = _join(folder)
     if conn is not None:
         return conn
+    folder.mkdir(parents=True, exist_ok=True)
+    find_azurite()  # a first install happens here, in the foreground, before any wait
+    starting = filelock.FileLock(str(folder / START_LOCK))
+    try:
+        starting.acquire(timeout=2 * timeout + 10)  # the holder waits and starts, each bounded
+    except filelock.Timeout:
+        raise SandboxError(
+            f"another command has been starting the sandbox in {folder} for over "
+            f"{2 * timeout + 10:.0f} s; see {folder / 'serve.log'}"
+        ) from None
+    try:
+        return _join(folder) or _replace(folder, timeout)
+    finally:
+        starting.release()
+
+
+def _replace(folder: Path, timeout: float) -> Connection:
+    """Start a sandbox for `folder` once the one there (if any) has stopped."""
+    deadline = time.monotonic() + timeout
+    said = False
+    while serving(folder):
+        conn = _join(folder)  # it may be a `serve` started by hand, still starting
+        if conn is not None:
+            return conn
+        pid = server_pid(folder)
+        if time.monotonic() > deadline:
+            who = f"process {pid}" if pid else "another process"
+            raise SandboxError(
+                f"the sandbox in {folder} is held by {who}, which neither answers nor stops; "
+                f"stop it{f' (kill {pid})' if pid else ''} and run the command again, or set "
+                "BATCHIMAGE_SANDBOX_DIR to use another folder"
+            )
+        if not said:
+            said = True
+            print(
+                f"waiting for the sandbox in {folder} (process {pid or '?'}) to start or stop",
+                file=sys.stderr,
+                flush=True,
+            )
+        time.sleep(0.1)
+    print(
+        f"starting the sandbox (a local Azure) in {folder}; it stops when no command uses it",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         child = start(folder, timeout=timeout)
-    except SandboxError:
-        conn = _wait_for_other(folder, timeout)
-        if conn is None:
-            raise
-        return conn
-    atexit.register(child.stop)
+    except AlreadyServing:  # a `serve` by hand took the folder meanwhile: use that one
+        return _replace(folder, timeout)
+    atexit.register(child.release)
     return child.connection
 
 
-def _wait_for_other(folder: Path, timeout: float) -> Connection | None:
-    """When a concurrent starter won the race, wait for its sandbox to answer."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        conn = running(folder)
-        if conn is not None:
-            return conn
-        time.sleep(0.1)
-    return None
+def _join(folder: Path) -> Connection | None:
+    """The live sandbox of `folder`, now also owned by this process; None if there is none
+    or it is stopping."""
+    conn = running(folder)
+    if conn is None or not SandboxAdmin(conn).add_owner(os.getpid()):
+        return None
+    atexit.register(_leave, conn)
+    return conn
+
+
+def _leave(conn: Connection) -> None:
+    """At exit: this process no longer needs the sandbox it joined."""
+    with contextlib.suppress(SandboxError):
+        SandboxAdmin(conn).remove_owner(os.getpid())

@@ -30,11 +30,11 @@ from batchimage.sandbox.config import SandboxConfig, load_config
 from batchimage.sandbox.connection import Connection, read_connection, write_connection
 from batchimage.sandbox.context import Identity, World
 from batchimage.sandbox.faults import FaultInjector
+from batchimage.sandbox.owners import Owners
 from batchimage.sandbox.requestlog import RequestLog
 from batchimage.sandbox.store import Store
 from batchimage.sandbox.tls import ensure_tls
 
-DEFAULT_FOLDER = Path(".batchimage/sandbox")
 # Azurite needs one account to start; a fresh world's storage accounts replace it.
 PLACEHOLDER_ACCOUNT = {
     "devstoreaccount1": "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/"
@@ -128,6 +128,7 @@ class SandboxServer:
         self.thread: threading.Thread | None = None
         self.connection: Connection | None = None
         self.on_ready: Callable[[Connection], None] | None = None
+        self.failure: SandboxError | None = None  # why Azurite could not start (run() raises it)
 
     # -- parts -------------------------------------------------------------------------
 
@@ -253,39 +254,49 @@ class SandboxServer:
     # -- lifecycle ---------------------------------------------------------------------
 
     def run(self, exit_with: int = 0) -> None:
-        """Serve in the foreground until interrupted (SIGINT/SIGTERM), or until process
-        `exit_with` is gone (a sandbox started for a caller's lifetime, even if it is killed)."""
+        """Serve in the foreground until interrupted (SIGINT/SIGTERM), or, started for a
+        caller (`exit_with`: its pid), until neither it nor any process that reused the
+        sandbox runs (even if killed). Raises SandboxError when Azurite could not start."""
         app = self._prepare()
-        azurite = threading.Thread(target=self._start_azurite, daemon=True)
+        azurite = threading.Thread(target=self._start_azurite_noting, daemon=True)
         azurite.start()
         self.server = self._uvicorn(app)
         announcer = threading.Thread(target=self._announce, args=(azurite,), daemon=True)
         announcer.start()
         if exit_with:
-            threading.Thread(target=self._watch, args=(exit_with,), daemon=True).start()
+            self.world.owners = Owners(exit_with)
+            threading.Thread(target=self._watch, args=(self.world.owners,), daemon=True).start()
         try:
             self.server.run(sockets=[self.sock])
         finally:
             self._shutdown()
+        if self.failure is not None:
+            raise self.failure
 
-    def _watch(self, pid: int) -> None:
-        """Stop serving once process `pid` no longer exists."""
+    def _start_azurite_noting(self) -> None:
+        """Start Azurite; a failure is kept in `failure` (the server then stops)."""
+        try:
+            self._start_azurite()
+        except (SandboxError, OSError) as exc:
+            failure = exc if isinstance(exc, SandboxError) else None
+            self.failure = failure or SandboxError(f"Azurite could not start: {exc}")
+
+    def _watch(self, owners: Owners) -> None:
+        """Stop serving once no owner runs any more."""
         while not self.server.should_exit:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if not owners.keep():
                 self.server.should_exit = True
                 return
-            except PermissionError:
-                pass
-            time.sleep(0.5)
+            owners.wait(0.5)
 
     def _announce(self, azurite: threading.Thread) -> None:
         """Write the connection file once the server listens and Azurite is up."""
         while not self.server.started and not self.server.should_exit:
             time.sleep(0.01)
         azurite.join()
-        if self.use_azurite and (self.azurite is None or self.azurite.process is None):
+        if self.failure is not None or (
+            self.use_azurite and (self.azurite is None or self.azurite.process is None)
+        ):
             self.server.should_exit = True
             return
         self.connection = self._connection()

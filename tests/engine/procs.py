@@ -31,3 +31,31 @@ def start_ready(script: Path, *args: str, ready: str = "locked") -> subprocess.P
     line = proc.stdout.readline().strip()
     assert line == ready, f"{script.name} said {line!r}, not {ready!r}"
     return proc
+
+
+def command_lines() -> dict[int, tuple[int, str]]:
+    """Every process: id -> (parent id, whole command line). Read from /proc, whose
+    cmdline is never cut short (`ps` cuts it at 80 columns when its output is no terminal);
+    from `ps -ww` where there is no /proc."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        ps = subprocess.run(
+            ["ps", "-A", "-ww", "-o", "pid=,ppid=,args="], capture_output=True, text=True
+        )
+        found = {}
+        for line in ps.stdout.splitlines():
+            pid, parent, args = [*line.split(None, 2), ""][:3]
+            found[int(pid)] = (int(parent), args)
+        return found
+    found = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "cmdline").read_bytes()
+            stat = (entry / "stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])  # after "pid (comm) state"
+        found[int(entry.name)] = (parent, raw.replace(b"\0", b" ").decode(errors="replace"))
+    return found

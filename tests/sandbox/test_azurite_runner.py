@@ -20,6 +20,7 @@ from azure.storage.blob import BlobServiceClient
 
 from batchimage.sandbox.azurite import Azurite, blob_main, find_azurite
 from batchimage.sandbox.runtime import start
+from tests.engine.procs import command_lines
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and ps are POSIX")
 
@@ -67,13 +68,8 @@ def _within(seconds: float, done: Callable[[], bool]) -> float:
 
 
 def _children(pid: int) -> list[tuple[int, str]]:
-    ps = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,args="], capture_output=True, text=True)
-    out = []
-    for line in ps.stdout.splitlines():
-        child, parent, args = line.split(None, 2)
-        if int(parent) == pid:
-            out.append((int(child), args))
-    return out
+    """The child processes of `pid` with their whole command lines (however long the path)."""
+    return [(child, args) for child, (parent, args) in command_lines().items() if parent == pid]
 
 
 def _started(tmp_path: Path, tls_dir: Path) -> Azurite:

@@ -12,6 +12,7 @@ from batchimage.azure.clients import AzureClients
 from batchimage.azure.cloud import sandbox as sandbox_profile
 from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.sandbox.runtime import start
+from tests.engine.procs import command_lines
 
 
 def test_state_survives_restart(tmp_path: Path) -> None:
@@ -106,5 +107,5 @@ def test_sandbox_started_for_a_process_ends_with_it(tmp_path: Path) -> None:
         time.sleep(0.2)
     else:
         raise AssertionError("the sandbox process outlived its caller")
-    azurites = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True).stdout
-    assert str(folder / "azurite") not in azurites
+    azurites = [args for _, args in command_lines().values()]
+    assert not [args for args in azurites if str(folder / "azurite") in args]
