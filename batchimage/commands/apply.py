@@ -6,7 +6,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from batchimage.commands.common import Options, Session, azure_options, confirm, require_terminal
+from batchimage.commands.common import (
+    Options,
+    Session,
+    azure_options,
+    confirm,
+    require_terminal,
+    shown_path,
+    terminal_width,
+)
 
 if TYPE_CHECKING:
     from batchimage.engine import Engine
@@ -39,8 +47,8 @@ def run(session: Session, *, target: str | None = None) -> int:
     with session.journal(lock="apply") as journal:
         engine = session.engine(journal)
         changes = quiet_plan(engine, session, target)
-        where = journal.store.where if journal.store else ""
-        click.echo(render_plan(session.spec.name, where, changes))
+        where = shown_path(journal.store.where) if journal.store else ""
+        click.echo(render_plan(session.spec.name, where, changes, width=terminal_width()))
         if has_changes(changes) and not confirm("Apply these changes?", session.opts):
             click.echo("apply cancelled; nothing was changed", err=True)
             return 1

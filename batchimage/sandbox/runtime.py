@@ -2,7 +2,8 @@
 
 `ensure_running(folder)` reuses a live sandbox (connection file + health check) or starts
 `batchimage sandbox serve` as a child process that lives as long as the caller (stopped
-at exit). `start(folder)` always starts one and returns a handle to stop it.
+at exit), saying so first through `say` (it takes seconds). `start(folder)` always starts
+one and returns a handle to stop it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,12 +124,19 @@ def start(
     raise SandboxError(f"the sandbox did not become healthy within {timeout:.0f} s; see {log_path}")
 
 
-def ensure_running(folder: Path | None = None, timeout: float = 30.0) -> Connection:
-    """A live sandbox for `folder`: the one already running, or one started for this process."""
+def ensure_running(
+    folder: Path | None = None,
+    timeout: float = 30.0,
+    say: Callable[[str], None] | None = None,
+) -> Connection:
+    """A live sandbox for `folder`: the one already running, or one started for this process
+    (`say` is told before it starts: "starting the sandbox…")."""
     folder = (folder or default_folder()).resolve()
     conn = running(folder)
     if conn is not None:
         return conn
+    if say is not None:
+        say(f"starting the sandbox (the local Azure) in {_shown(folder)}…")
     try:
         child = start(folder, timeout=timeout)
     except SandboxError:
@@ -137,6 +146,14 @@ def ensure_running(folder: Path | None = None, timeout: float = 30.0) -> Connect
         return conn
     atexit.register(child.stop)
     return child.connection
+
+
+def _shown(folder: Path) -> str:
+    """`folder` as a person reads it: relative to the current directory when inside it."""
+    try:
+        return str(folder.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(folder)
 
 
 def _wait_for_other(folder: Path, timeout: float) -> Connection | None:
