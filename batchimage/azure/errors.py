@@ -33,7 +33,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from batchimage.errors import AzureError, PermanentAzureError, TransientAzureError
+from batchimage.errors import AzureError, PermanentAzureError, TransientAzureError, run_again
 from batchimage.redact import redact
 
 # Keyword arguments for every SDK client: a bounded per-request retry (the SDK default is
@@ -132,20 +132,21 @@ def is_not_found(err: BaseException) -> bool:
     return err.status == 404 or (err.code or "") in NOT_FOUND_CODES
 
 
-def next_action(err: AzureError) -> str:
-    """What a person should do about `err`, in one sentence."""
+def next_action(err: AzureError, command: str = "apply") -> str:
+    """What a person should do about `err`, in one sentence; `command` is the one to run
+    again (apply, plan, destroy)."""
     code = (err.code or "").lower()
     if isinstance(err, TransientAzureError):
-        return "Azure kept failing with a passing error; run apply again later to resume."
+        return f"Azure kept failing with a passing error; run {command} again later."
     if err.status == 401 or "authentic" in code or code == "invalidauthenticationtoken":
         return (
             "sign in (az login) or set AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET "
-            "for a service principal, then run apply again."
+            f"for a service principal, then run {command} again."
         )
     if err.status == 403 or "authorization" in code or "forbidden" in code:
         return (
             "give the identity a role that allows this operation on the resource (for example "
-            "Contributor on the resource group), then run apply again."
+            f"Contributor on the resource group), then run {command} again."
         )
     if "quota" in code or QUOTA_MESSAGE.search(err.message) or "skunotavailable" in code:
         return "request a quota increase or choose another VM size or region in the spec."
@@ -154,8 +155,8 @@ def next_action(err: AzureError) -> str:
     if err.status == 404 or code in {c.lower() for c in NOT_FOUND_CODES}:
         return "check that the resource named in the spec exists and the name is spelt right."
     if err.status == 400 or "invalid" in code or "badrequest" in code:
-        return "fix the spec field the message points at, then run apply again."
-    return "fix the cause above, then run apply again; finished steps are not repeated."
+        return f"fix the spec field the message points at, then run {command} again."
+    return f"fix the cause above, then {run_again(command)}."
 
 
 def _from_response(exc: HttpResponseError, operation: str | None) -> AzureError:

@@ -64,9 +64,9 @@ def quiet_plan(engine: Engine, session: Session, target: str | None) -> list[Cha
     from batchimage.ui import NullSink
 
     if session.opts.log_format == "json":
-        return engine.plan(target=target)
+        return engine.plan(target=target, command="apply")
     events, engine.ctx.events = engine.ctx.events, NullSink()
     try:
-        return engine.plan(target=target)
+        return engine.plan(target=target, command="apply")
     finally:
         engine.ctx.events = events

@@ -312,8 +312,16 @@ class _Redacting(logging.Filter):
 
 
 def configure_logging(verbose: int) -> None:
-    """-v: Azure request/response lines; -vv: everything at DEBUG. Always redacted."""
+    """-v: Azure request/response lines; -vv: everything at DEBUG. Always redacted.
+
+    Without -v the Azure SDKs' own log records are not shown (Python would print their
+    warnings raw, e.g. azure-identity's many-line list of credentials it tried): the
+    tool says what failed itself, in its own words.
+    """
     if verbose <= 0:
+        azure = logging.getLogger("azure")
+        if not any(isinstance(h, logging.NullHandler) for h in azure.handlers):
+            azure.addHandler(logging.NullHandler())
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_Redacting())
