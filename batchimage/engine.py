@@ -43,10 +43,12 @@ from batchimage.errors import (
     AzureError,
     BatchImageError,
     Interrupted,
+    PreflightError,
     StateError,
     StepFailedError,
     TransientAzureError,
     UsageError,
+    run_again,
 )
 from batchimage.plan import CHANGES, DONE_WORDS, Action, Change, decide, outputs_hash
 from batchimage.redact import redact
@@ -246,11 +248,14 @@ class Engine:
 
     # -- public API ----------------------------------------------------------------------
 
-    def plan(self, *, offline: bool = False, target: str | None = None) -> list[Change]:
-        """What apply would do, per step in order (read-only; `offline`: from state alone)."""
+    def plan(
+        self, *, offline: bool = False, target: str | None = None, command: str = "plan"
+    ) -> list[Change]:
+        """What apply would do, per step in order (read-only; `offline`: from state alone);
+        a failure's hint says to run `command` again (apply, when it plans first)."""
         walk = _Walk(self, "offline" if offline else "plan", target)
         walk.run()
-        walk.raise_outcome()
+        walk.raise_outcome(command)
         changes = [n.change for n in self.nodes if n.change is not None]
         if target is None:
             changes += [self._orphan_change(key) for key in self.orphans()]
@@ -264,7 +269,7 @@ class Engine:
             walk.run()
             result.changes = [n.change for n in self.nodes if n.change is not None]
             result.outcomes = {n.step.key: n.outcome for n in self.nodes if n.outcome}
-            walk.raise_outcome()
+            walk.raise_outcome(command)
             if target is None:
                 for key in reversed(self.orphans()):
                     self._check_stop()
@@ -503,7 +508,7 @@ class Engine:
         except BatchImageError as exc:
             rec.last_error = _error_record(exc)
             self.journal.save()
-            raise _step_failed(key, ", ".join(r.id for r in rec.created), exc) from exc
+            raise _step_failed(key, ", ".join(r.id for r in rec.created), exc, "destroy") from exc
         rec.status = StepStatus.DESTROYED
         rec.created = []
         rec.outputs = None
@@ -964,13 +969,14 @@ class _Walk:
                 node.outcome = "skipped"
                 e.ctx.events.emit(Event("step_skipped", step=node.step.key, message=reason))
 
-    def raise_outcome(self) -> None:
-        """After an apply walk: raise the first failure, or Interrupted."""
+    def raise_outcome(self, command: str) -> None:
+        """After a walk: raise the first failure (its hint: run `command` again), or
+        Interrupted."""
         if self.failures:
             node, error = self.failures[0]
             if isinstance(error, StepFailedError):
                 raise error
-            raise _step_failed(node.step.key, node.step.describe(), error) from error
+            raise _step_failed(node.step.key, node.step.describe(), error, command) from error
         if self.interrupted or self.e.flag.requested:
             raise Interrupted(self.e._interrupted_message())
 
@@ -1022,19 +1028,24 @@ def _foreign(exc: Exception) -> BaseException:
     return exc
 
 
-def _step_failed(key: str, resource: str, error: BaseException) -> StepFailedError:
+def _step_failed(
+    key: str, resource: str | None, error: BaseException, command: str = "apply"
+) -> StepFailedError:
+    """The error a failed step ends the run with; the hint names `command` to run again."""
     hint: str
     if isinstance(error, AzureError):
         from batchimage.azure.errors import next_action
 
-        hint = next_action(error)
+        hint = next_action(error, command)
     elif isinstance(error, TimeoutError):
         hint = (
             "the operation took longer than its timeout; raise `timeouts` in the spec or "
-            "check the resource, then run apply again"
+            f"check the resource, then run {command} again"
         )
+    elif isinstance(error, PreflightError):  # its message says what was checked, once
+        resource, hint = None, f"fix what the FAIL lines say, then run {command} again"
     elif isinstance(error, BatchImageError):
-        hint = "fix the cause above, then run apply again; finished steps are not repeated"
+        hint = f"fix the cause above, then {run_again(command)}"
     else:
         hint = "this is a bug in batchimage; please report it with the output of -v"
     return StepFailedError(

@@ -154,6 +154,13 @@ class StepFailedError(BatchImageError):
         super().__init__(text)
 
 
+def run_again(command: str) -> str:
+    """How a hint ends: "run apply again; finished steps are not repeated", "run plan again"."""
+    if command == "apply":
+        return "run apply again; finished steps are not repeated"
+    return f"run {command} again"
+
+
 class Interrupted(BatchImageError):
     """The run was interrupted by a signal; state was saved and the next apply resumes."""
 

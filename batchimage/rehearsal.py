@@ -22,6 +22,8 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from batchimage.azure.clients import AzureClients
     from batchimage.sandbox.connection import Connection
 
@@ -104,15 +106,17 @@ def _vnet_of(item: dict[str, Any]) -> str | None:
     return f"{item['subscription']}/{item['group']}/{item['vnet']}".lower()
 
 
-def rehearsal_clients(spec: Any, **client_kwargs: Any) -> AzureClients:
-    """Clients for the sandbox (started for this process if none runs), once the spec's
-    existing prerequisites exist there (made once per process and sandbox)."""
+def rehearsal_clients(
+    spec: Any, say: Callable[[str], None] | None = None, **client_kwargs: Any
+) -> AzureClients:
+    """Clients for the sandbox (started for this process if none runs, told to `say`),
+    once the spec's existing prerequisites exist there (made once per process and sandbox)."""
     from batchimage.azure import cloud
     from batchimage.azure.clients import AzureClients
     from batchimage.redact import register_secret
     from batchimage.sandbox.runtime import ensure_running
 
-    conn = ensure_running()
+    conn = ensure_running(say=say)
     profile = cloud.sandbox(conn)
     register_secret(profile.client_secret)
     clients = AzureClients(profile, spec.subscription, **client_kwargs)

@@ -1,7 +1,8 @@
 """Progress display: events from the engine, shown three ways.
 
-- `LiveSink`: on a terminal, a rich live table of steps (spinner, elapsed time, what
-  each step is doing now, e.g. "waiting for build VM bi-demo-vm").
+- `LiveSink` (in `ui_live`): on a terminal, a rich live table of steps (spinner, elapsed
+  time, what each step is doing now, e.g. "waiting for build VM bi-demo-vm"), drawn from
+  the run's start and fitted to the screen; other lines above it at column 0.
 - `PlainSink`: when not a terminal, one timestamped line per event, each saying once what
   happens in plain words ("creating gallery g", "still waiting for VM v (2 min so far)",
   "created gallery g in 3.1 s"); times only where they tell something (1 s or more).
@@ -175,7 +176,7 @@ def describe(event: Event) -> str | None:
     return None
 
 
-def _for_text(event: Event) -> bool:
+def shows_in_text(event: Event) -> bool:
     """Whether a text sink shows `event` (a run that ended well is summed up on stdout)."""
     return not (event.kind == "run_finished" and event.data.get("result") == "ok")
 
@@ -188,7 +189,7 @@ class PlainSink:
         self._lock = threading.Lock()
 
     def emit(self, event: Event) -> None:
-        text = describe(event) if _for_text(event) else None
+        text = describe(event) if shows_in_text(event) else None
         if text is None:
             return
         stamp = datetime.fromtimestamp(event.ts).strftime("%H:%M:%S")
@@ -201,107 +202,13 @@ class PlainSink:
         pass
 
 
-@dataclass
-class _Row:
-    status: str = "pending"
-    running: bool = False
-    started: float | None = None
-    finished: float | None = None
-    activity: str = ""
-    mark: str = " "
-
-
-class LiveSink:
-    """A rich live table of steps: status with spinner, elapsed time, current activity."""
-
-    def __init__(self, stream: TextIO) -> None:
-        from rich.console import Console
-        from rich.live import Live
-
-        self.console = Console(file=stream)
-        self.rows: dict[str, _Row] = {}
-        self.notes: list[str] = []
-        self._lock = threading.Lock()
-        self.live = Live(self, console=self.console, refresh_per_second=8, transient=False)
-        self.live.start()
-
-    def emit(self, event: Event) -> None:
-        with self._lock:
-            self._apply(event)
-        # The table is final when the run ends: stop redrawing it, so what the command
-        # prints next (its summary) comes below it; a new run starts it again.
-        if event.kind == "run_finished":
-            self.live.stop()
-        elif event.kind == "run_started" and not self.live.is_started:
-            self.live.start()
-
-    def _apply(self, event: Event) -> None:
-        if event.kind == "run_started":
-            for key in event.data.get("steps", []):
-                self.rows.setdefault(key, _Row())
-            return
-        if event.step is None:
-            text = describe(event) if _for_text(event) else None
-            if text:
-                self.notes.append(redact(text))
-            return
-        row = self.rows.setdefault(event.step, _Row())
-        text = describe(event) or ""
-        kind, d = event.kind, event.data
-        if kind == "step_checking":
-            row.status, row.running, row.started = "checking", True, event.ts
-        elif kind == "step_applying":
-            row.status = str(d.get("verb") or d.get("action", "applying"))
-        elif kind == "step_destroying":
-            row.status, row.running, row.started = "deleting", True, event.ts
-        elif kind in {"step_done", "step_destroyed"}:
-            outcome = str(d.get("outcome", "done"))
-            row.status = "up to date" if outcome == "unchanged" else str(d.get("verb") or outcome)
-            row.running, row.finished, row.mark = False, event.ts, _MARKS["done"]
-            if kind == "step_done" and outcome != "unchanged":
-                text = str(d.get("done") or text)  # the time column shows how long it took
-        elif kind == "step_planned":
-            row.status = str(d.get("action"))
-        elif kind in {"step_skipped", "step_failed", "step_interrupted"}:
-            row.status = kind.removeprefix("step_")
-            row.running, row.finished, row.mark = False, event.ts, _MARKS[row.status]
-        row.activity = redact(text)
-
-    def __rich__(self) -> Any:
-        from rich.spinner import Spinner
-        from rich.table import Table
-
-        table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
-        for column in ("", "step", "status", "time", "activity"):
-            table.add_column(column)
-        now = time.time()
-        with self._lock:
-            for key, row in self.rows.items():
-                mark: Any = Spinner("dots") if row.running else row.mark
-                end = row.finished or now
-                elapsed = f"{end - row.started:.0f}s" if row.started else ""
-                table.add_row(mark, key, row.status, elapsed, row.activity[:100])
-            for note in self.notes[-3:]:
-                table.add_row("", "", "", "", note)
-        return table
-
-    def close(self) -> None:
-        self.live.stop()
-
-
-_MARKS = {
-    "done": "[green]✓[/]",
-    "skipped": "[dim]-[/]",
-    "failed": "[red]✗[/]",
-    "interrupted": "[yellow]![/]",
-}
-
-
 def make_sink(log_format: str, stream: TextIO | None = None) -> EventSink:
     """The sink for `--log-format` on `stream` (stderr): json, live table on a TTY, or lines."""
     out = stream or sys.stderr
     if log_format == "json":
         return JsonSink(out)
     if out.isatty():
+        from batchimage.ui_live import LiveSink
+
         return LiveSink(out)
     return PlainSink(out)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import ssl
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +22,11 @@ if TYPE_CHECKING:
     from batchimage.sandbox.connection import Connection
 
 BATCH_SCOPE = "https://batch.core.windows.net//.default"
+SANDBOX_SCRIPT_NOTE = (
+    "the sandbox does not run scripts: it records this one and reports exit code 0 unless "
+    "a download in it fails or it reads an unset variable; to simulate a failing script, "
+    'add a compute.script_failures rule (docs/sandbox-compute.md, "Configuration")'
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,9 @@ class CloudProfile:
     disable_instance_discovery: bool = False
     polling_interval: float | None = None
     unmanaged_disks: bool = True
+    # Said beside every customize script run in this cloud, when the cloud treats scripts
+    # otherwise than Azure does (the sandbox runs none); the tool prints it, nothing more.
+    script_note: str | None = None
 
     @property
     def verify(self) -> str | bool:
@@ -150,14 +159,18 @@ def sandbox(conn: Connection) -> CloudProfile:
         disable_instance_discovery=True,
         polling_interval=conn.polling_interval,
         unmanaged_disks=conn.cloud != "public",
+        script_note=SANDBOX_SCRIPT_NOTE,
     )
 
 
-def resolve(cloud: str, sandbox_folder: Path | None = None) -> CloudProfile:
+def resolve(
+    cloud: str, sandbox_folder: Path | None = None, say: Callable[[str], None] | None = None
+) -> CloudProfile:
     """A profile by name ('public', 'usgov', 'china', 'sandbox') or ARM endpoint URL.
 
     'sandbox' joins the user's running sandbox or starts one (it runs while this process
-    does; see `batchimage.sandbox.runtime`).
+    does; see `batchimage.sandbox.runtime`); `say` hears what takes time meanwhile
+    ("starting the sandbox…").
     """
     key = cloud.strip().lower()
     if key in ALIASES:
@@ -165,7 +178,7 @@ def resolve(cloud: str, sandbox_folder: Path | None = None) -> CloudProfile:
     if key == "sandbox":
         from batchimage.sandbox.runtime import ensure_running
 
-        return sandbox(ensure_running(sandbox_folder))
+        return sandbox(ensure_running(sandbox_folder, say=say))
     if key.startswith("https://"):
         return from_metadata(cloud)
     raise UsageError(

@@ -35,7 +35,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from batchimage.errors import AzureError, PermanentAzureError, TransientAzureError
+from batchimage.errors import AzureError, PermanentAzureError, TransientAzureError, run_again
 from batchimage.redact import redact
 
 # Keyword arguments for every SDK client: a bounded per-request retry (the SDK default is
@@ -145,8 +145,9 @@ def is_run_command_busy(err: AzureError) -> bool:
     return (err.code or "") == "Conflict" and bool(RUN_COMMAND_BUSY.search(err.message))
 
 
-def next_action(err: AzureError) -> str:
-    """What a person should do about `err`, in one sentence."""
+def next_action(err: AzureError, command: str = "apply") -> str:
+    """What a person should do about `err`, in one sentence; `command` is the one to run
+    again (apply, plan, destroy)."""
     code = (err.code or "").lower()
     if is_run_command_busy(err):
         return (
@@ -158,19 +159,20 @@ def next_action(err: AzureError) -> str:
             "and run apply again."
         )
     if isinstance(err, TransientAzureError):
-        return "Azure kept failing with a passing error; run apply again later to resume."
+        return f"Azure kept failing with a passing error; run {command} again later to resume."
     wrong_audience = code == "invalidauthenticationtokenaudience" or AUDIENCE in err.message
     if err.status == 401 and wrong_audience:
         return (
             "the access token was issued for another service than the one called: each service "
             "takes only its own audience (ARM: the cloud's resource manager audience; Batch: "
             "https://batch.core.windows.net//.default, with both slashes; Storage: "
-            "https://storage.azure.com/.default); fix the cloud profile, then run apply again."
+            f"https://storage.azure.com/.default); fix the cloud profile, then run {command} "
+            "again."
         )
     if err.status == 401 or "authentic" in code or code == "invalidauthenticationtoken":
         return (
             "sign in (az login) or set AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET "
-            "for a service principal, then run apply again."
+            f"for a service principal, then run {command} again."
         )
     if code == "authorizationfailure" and err.operation and BATCH_DATA.search(err.operation):
         return (
@@ -178,12 +180,12 @@ def next_action(err: AzureError) -> str:
             "(Microsoft.Batch/batchAccounts/jobs/*) that Owner and Contributor do not grant; "
             "assign 'Azure Batch Data Contributor' (or 'Azure Batch Job Submitter') on the Batch "
             'account: az role assignment create --role "Azure Batch Data Contributor" '
-            "--assignee <your object id> --scope <the account's id>, then run apply again."
+            f"--assignee <your object id> --scope <the account's id>, then run {command} again."
         )
     if err.status == 403 or "authorization" in code or "forbidden" in code:
         return (
             "give the identity a role that allows this operation on the resource (for example "
-            "Contributor on the resource group), then run apply again."
+            f"Contributor on the resource group), then run {command} again."
         )
     if "quota" in code or QUOTA_MESSAGE.search(err.message) or "skunotavailable" in code:
         return "request a quota increase or choose another VM size or region in the spec."
@@ -192,8 +194,8 @@ def next_action(err: AzureError) -> str:
     if err.status == 404 or code in {c.lower() for c in NOT_FOUND_CODES}:
         return "check that the resource named in the spec exists and the name is spelt right."
     if err.status == 400 or "invalid" in code or "badrequest" in code:
-        return "fix the spec field the message points at, then run apply again."
-    return "fix the cause above, then run apply again; finished steps are not repeated."
+        return f"fix the spec field the message points at, then run {command} again."
+    return f"fix the cause above, then {run_again(command)}."
 
 
 def _from_response(exc: HttpResponseError, operation: str | None) -> AzureError:

@@ -6,7 +6,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from batchimage.commands.common import Options, Session, azure_options, confirm, require_terminal
+from batchimage.commands.common import (
+    Options,
+    Session,
+    azure_options,
+    confirm,
+    require_terminal,
+    shown_path,
+    terminal_width,
+)
 
 if TYPE_CHECKING:
     from batchimage.engine import Engine
@@ -40,8 +48,8 @@ def run(session: Session, *, target: str | None = None) -> int:
         session.connect()
         engine = session.engine(journal)
         changes = quiet_plan(engine, session, target)
-        where = journal.store.where if journal.store else ""
-        click.echo(render_plan(session.spec.name, where, changes))
+        where = shown_path(journal.store.where) if journal.store else ""
+        click.echo(render_plan(session.spec.name, where, changes, width=terminal_width()))
         if has_changes(changes) and not confirm("Apply these changes?", session.opts):
             click.echo("apply cancelled; nothing was changed", err=True)
             return 1
@@ -57,9 +65,9 @@ def quiet_plan(engine: Engine, session: Session, target: str | None) -> list[Cha
     from batchimage.ui import NullSink
 
     if session.opts.log_format == "json":
-        return engine.plan(target=target)
+        return engine.plan(target=target, command="apply")
     events, engine.ctx.events = engine.ctx.events, NullSink()
     try:
-        return engine.plan(target=target)
+        return engine.plan(target=target, command="apply")
     finally:
         engine.ctx.events = events

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -148,7 +149,12 @@ class Session:
             sink: EventSink = make_sink(opts.log_format)
         else:
             sink = JsonSink(sys.stderr) if opts.log_format == "json" else NullSink()
-        factory = functools.cache(functools.partial(make_clients, spec, opts.sandbox))
+        # What takes seconds before any step (starting the local Azure) is said even by a
+        # command whose steps stay quiet.
+        notes = sink if events or opts.log_format == "json" else make_sink(opts.log_format)
+        factory = functools.cache(
+            functools.partial(make_clients, spec, opts.sandbox, say=note_to(notes))
+        )
         session = cls(
             spec=spec,
             steps=build_steps(spec),
@@ -199,6 +205,16 @@ class Session:
     def close(self) -> None:
         """Stop the progress display."""
         self.sink.close()
+
+
+def note_to(sink: EventSink) -> Callable[[str], None]:
+    """A `say(text)` that shows `text` on `sink` as a note of the run (no step)."""
+    from batchimage.ui import Event
+
+    def say(text: str) -> None:
+        sink.emit(Event("run_note", message=text))
+
+    return say
 
 
 def spec_hash(spec: Any) -> str | None:
@@ -255,9 +271,10 @@ def _blob_store(spec: Any, opts: Options, clients: Callable[[], Any]) -> StateSt
     return BlobStateStore(container, blob)
 
 
-def make_clients(spec: Any, sandbox: bool) -> Any:
+def make_clients(spec: Any, sandbox: bool, say: Callable[[str], None] | None = None) -> Any:
     """The Azure clients for the spec's cloud (or, rehearsing, the sandbox with the spec's
-    existing prerequisites made there), with bounded SDK retry."""
+    existing prerequisites made there), with bounded SDK retry; `say` hears what takes
+    time meanwhile (starting the local Azure)."""
     from batchimage.azure.clients import AzureClients
     from batchimage.azure.errors import SDK_RETRY
     from batchimage.redact import register_secret
@@ -265,21 +282,21 @@ def make_clients(spec: Any, sandbox: bool) -> Any:
     if sandbox:
         from batchimage.rehearsal import rehearsal_clients
 
-        return rehearsal_clients(spec, **SDK_RETRY)
-    profile = cloud_profile(spec, sandbox)
+        return rehearsal_clients(spec, say=say, **SDK_RETRY)
+    profile = cloud_profile(spec, sandbox, say)
     register_secret(profile.client_secret)
     return AzureClients(profile, spec.subscription, **SDK_RETRY)
 
 
-def cloud_profile(spec: Any, sandbox: bool) -> Any:
+def cloud_profile(spec: Any, sandbox: bool, say: Callable[[str], None] | None = None) -> Any:
     """The cloud profile for `spec.cloud`, or the sandbox's for --sandbox."""
     from batchimage.azure import cloud
 
     if sandbox:
-        return cloud.resolve("sandbox")
+        return cloud.resolve("sandbox", say=say)
     name = spec.cloud
     if isinstance(name, str):
-        return cloud.resolve(CLOUD_NAMES.get(name, name))
+        return cloud.resolve(CLOUD_NAMES.get(name, name), say=say)
     return cloud.custom(
         str(name.arm_endpoint),
         str(name.authority_host or cloud.PUBLIC.authority_host),
@@ -304,8 +321,16 @@ class _Redacting(logging.Filter):
 
 
 def configure_logging(verbose: int) -> None:
-    """-v: Azure request/response lines; -vv: everything at DEBUG. Always redacted."""
+    """-v: Azure request/response lines; -vv: everything at DEBUG. Always redacted.
+
+    Without -v the Azure SDKs' own log records are not shown (Python would print their
+    warnings raw, e.g. azure-identity's many-line list of credentials it tried): the
+    tool says what failed itself, in its own words.
+    """
     if verbose <= 0:
+        azure = logging.getLogger("azure")
+        if not any(isinstance(h, logging.NullHandler) for h in azure.handlers):
+            azure.addHandler(logging.NullHandler())
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_Redacting())
@@ -318,6 +343,24 @@ def configure_logging(verbose: int) -> None:
     logging.getLogger("batchimage").setLevel(logging.INFO)
     if verbose >= 2:
         root.setLevel(logging.DEBUG)
+
+
+def terminal_width() -> int | None:
+    """The columns of the terminal stdout shows on; None when stdout is not a terminal."""
+    if not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
+
+
+def shown_path(where: str) -> str:
+    """A state's place as a person reads it: a local path relative to the current
+    directory when it lies inside it; anything else (a blob URL) as it is."""
+    if "://" in where:
+        return where
+    try:
+        return str(Path(where).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return where
 
 
 def confirm(question: str, opts: Options) -> bool:

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from batchimage.commands.common import Options, Session, azure_options, format_option
+from batchimage.commands.common import (
+    Options,
+    Session,
+    azure_options,
+    format_option,
+    shown_path,
+    terminal_width,
+)
 
 if TYPE_CHECKING:
     from batchimage.engine import Engine
@@ -48,7 +56,7 @@ def command(opts: Options, offline: bool, target: str | None, output_format: str
                 session.connect()
             engine = session.engine(journal, offline=offline)
             changes = engine.plan(offline=offline, target=target)
-            where = journal.store.where if journal.store else ""
+            where = shown_path(journal.store.where) if journal.store else ""
     finally:
         session.close()
     report = preflight_report(engine)
@@ -58,7 +66,8 @@ def command(opts: Options, offline: bool, target: str | None, output_format: str
         document["preflight"] = preflight_document(report, not_run)
         click.echo(json.dumps(document, indent=2))
     else:
-        click.echo(render_plan(session.spec.name, where, changes, preflight_lines(report, not_run)))
+        checks = preflight_lines(report, not_run)
+        click.echo(render_plan(session.spec.name, where, changes, checks, terminal_width()))
     return EXIT_CHANGES if has_changes(changes) else EXIT_NO_CHANGES
 
 
@@ -103,19 +112,29 @@ def preflight_document(report: Report | None, not_run: str) -> dict[str, Any]:
 
 
 def render_plan(
-    name: str, where: str, changes: list[Change], preflight: list[str] | None = None
+    name: str,
+    where: str,
+    changes: list[Change],
+    preflight: list[str] | None = None,
+    width: int | None = None,
 ) -> str:
     """The plan as text: one line per step (symbol, action, key, reason), the preflight
-    checks under the preflight step (when given), and a summary."""
+    checks under the preflight step (when given), and a summary; with a `width` (a
+    terminal's), longer lines wrap under their own text."""
     from batchimage.steps.run_preflight import RunPreflight
 
-    lines = [f"plan for {name} (state {where}):"]
-    checks = [CHECK_INDENT + line for line in preflight or []]
+    lines = fold(f"plan for {name} (state {where}):", "  ", width)
+    checks = [
+        part
+        for line in preflight or []
+        for part in fold(CHECK_INDENT + line, CHECK_INDENT + "     ", width)
+    ]
     if checks and not any(c.kind == RunPreflight.kind for c in changes):
         lines += checks
-    width = max((len(c.key) for c in changes), default=0)
+    key_w = max((len(c.key) for c in changes), default=0)
     for c in changes:
-        lines.append(f"  {SYMBOLS.get(c.action, '?')} {c.action:<8} {c.key:<{width}}  {c.reason}")
+        head = f"  {SYMBOLS.get(c.action, '?')} {c.action:<8} {c.key:<{key_w}}  "
+        lines += fold(head + c.reason, " " * len(head), width)
         if c.kind == RunPreflight.kind:
             lines += checks
     counts = summary(changes)
@@ -127,6 +146,23 @@ def render_plan(
     else:
         lines.append("No changes: Azure matches the spec.")
     return "\n".join(lines)
+
+
+def fold(line: str, indent: str, width: int | None) -> list[str]:
+    """`line` as lines no wider than `width` (words kept whole), the later ones after
+    `indent` (after CHECK_INDENT when `indent` would take half the width); as it is
+    without a width."""
+    if width is None or len(line) <= width:
+        return [line]
+    if len(indent) > width // 2:
+        indent = CHECK_INDENT
+    return textwrap.wrap(
+        line,
+        width,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [line]
 
 
 def plan_document(name: str, where: str, changes: list[Change]) -> dict[str, Any]:

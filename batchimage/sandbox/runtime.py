@@ -7,9 +7,10 @@ data, connection file) is `$BATCHIMAGE_SANDBOX_DIR`, else `$XDG_STATE_HOME/batch
 `ensure_running(folder)` joins the live sandbox of `folder` as one of its owners (it then
 runs as long as this process does); when none runs, or the one there is stopping (it waits
 for it to end), it installs Azurite if needed (in the foreground, before any health wait),
-says on stderr which folder it starts a sandbox in, and starts `batchimage sandbox serve`
-as a child that lives as long as its owners (`batchimage.sandbox.owners`). `start(folder)`
-always starts one and returns a handle to stop it.
+says which folder it starts a sandbox in (through `say`, else on stderr), and starts
+`batchimage sandbox serve` as a child that lives as long as its owners
+(`batchimage.sandbox.owners`). `start(folder)` always starts one and returns a handle to
+stop it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,9 +197,14 @@ def _tail(log_path: Path) -> str:
     return log_path.read_text(errors="replace")[-1500:].rstrip()
 
 
-def ensure_running(folder: Path | None = None, timeout: float = 30.0) -> Connection:
+def ensure_running(
+    folder: Path | None = None,
+    timeout: float = 30.0,
+    say: Callable[[str], None] | None = None,
+) -> Connection:
     """A live sandbox for `folder` (default: `default_folder()`) that runs at least as long
-    as this process: the one already running, or one started for this process.
+    as this process: the one already running, or one started for this process (`say`
+    hears what takes time: waiting for another sandbox, starting one; default: stderr).
 
     One process starts it at a time (`start.lock`); the others then join that one. A sandbox
     that is stopping (e.g. its starter was killed) is waited for, then replaced; one whose
@@ -218,12 +225,12 @@ def ensure_running(folder: Path | None = None, timeout: float = 30.0) -> Connect
             f"{2 * timeout + 10:.0f} s; see {folder / 'serve.log'}"
         ) from None
     try:
-        return _join(folder) or _replace(folder, timeout)
+        return _join(folder) or _replace(folder, timeout, say or _to_stderr)
     finally:
         starting.release()
 
 
-def _replace(folder: Path, timeout: float) -> Connection:
+def _replace(folder: Path, timeout: float, say: Callable[[str], None]) -> Connection:
     """Start a sandbox for `folder` once the one there (if any) has stopped."""
     deadline = time.monotonic() + timeout
     said = False
@@ -241,21 +248,13 @@ def _replace(folder: Path, timeout: float) -> Connection:
             )
         if not said:
             said = True
-            print(
-                f"waiting for the sandbox in {folder} (process {pid or '?'}) to start or stop",
-                file=sys.stderr,
-                flush=True,
-            )
+            say(f"waiting for the sandbox in {folder} (process {pid or '?'}) to start or stop")
         time.sleep(0.1)
-    print(
-        f"starting the sandbox (a local Azure) in {folder}; it stops when no command uses it",
-        file=sys.stderr,
-        flush=True,
-    )
+    say(f"starting the sandbox (a local Azure) in {folder}; it stops when no command uses it")
     try:
         child = start(folder, timeout=timeout)
     except AlreadyServing:  # a `serve` by hand took the folder meanwhile: use that one
-        return _replace(folder, timeout)
+        return _replace(folder, timeout, say)
     atexit.register(child.release)
     return child.connection
 
@@ -274,3 +273,7 @@ def _leave(conn: Connection) -> None:
     """At exit: this process no longer needs the sandbox it joined."""
     with contextlib.suppress(SandboxError):
         SandboxAdmin(conn).remove_owner(os.getpid())
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

@@ -188,6 +188,9 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
         else:
             script = getattr(entry, entry.action).read_text(encoding="utf-8")
         ctx.say(f"in VM {vm.name}")
+        note = getattr(ctx.clients.profile, "script_note", None)
+        if note and entry.action != "file":  # a file's fetch is checked, even there
+            ctx.say(note, notice=True)
         return run(
             ctx,
             vm.group,

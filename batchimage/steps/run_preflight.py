@@ -34,9 +34,9 @@ class RunPreflight(Step[NoOutputs]):
         problems = [result for result in report.results if result.status != "pass"]
         for result in problems:
             ctx.say(result.line(), check=result.name, status=result.status)
+        report.raise_if_failed()  # the failure says the summary
         if problems:  # else the step's done line says "ran preflight checks: 13 passed"
             ctx.say(f"preflight checks: {report.summary()}")
-        report.raise_if_failed()
         return NoOutputs()
 
     def apply(self, ctx: RunContext) -> NoOutputs | None:

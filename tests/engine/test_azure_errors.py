@@ -199,6 +199,9 @@ def test_next_action_speaks_to_a_person(server: Scripted, tls_dir: Path) -> None
         )
     )
     assert "batchimage destroy" in next_action(busy) and "instance view" in next_action(busy)
+    # the command to run again is the one that failed: plan does not send you to apply
+    assert next_action(forbidden, "plan").endswith("then run plan again.")
+    assert "apply" not in next_action(forbidden, "plan")
 
 
 def test_sdk_retry_is_bounded_to_four_requests(server: Scripted, tls_dir: Path) -> None:

@@ -3,12 +3,15 @@ custom-ARM-endpoint profile read from the cloud's /metadata/endpoints (here: the
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from batchimage.azure import cloud
 from batchimage.azure.clients import AzureClients, make_credential
 from batchimage.errors import UsageError
 from batchimage.sandbox.connection import Connection
+from batchimage.sandbox.runtime import ensure_running
 
 
 def test_named_profiles() -> None:
@@ -17,10 +20,20 @@ def test_named_profiles() -> None:
     assert cloud.resolve("china").arm_scope == "https://management.chinacloudapi.cn/.default"
     with pytest.raises(UsageError):
         cloud.resolve("mars")
+    assert cloud.resolve("public").script_note is None  # Azure runs scripts: nothing to say
+
+
+def test_a_running_sandbox_is_reused_without_a_word(
+    sandbox_folder: Path, sandbox: Connection
+) -> None:
+    said: list[str] = []
+    assert ensure_running(sandbox_folder, say=said.append).pid == sandbox.pid
+    assert said == []  # "starting the sandbox…" only when it starts one (test_terminal.py)
 
 
 def test_sandbox_profile(sandbox: Connection) -> None:
     profile = cloud.sandbox(sandbox)
+    assert profile.script_note and "does not run scripts" in profile.script_note
     assert profile.arm_endpoint == sandbox.arm_endpoint
     assert profile.verify == sandbox.ca_bundle
     assert profile.disable_instance_discovery is True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from batchimage.redact import redact
+from batchimage.azure.signin import why_no_token
 from batchimage.steps.preflight.facts import Facts
 from batchimage.steps.preflight.report import CheckResult, fail, ok
 
@@ -13,7 +13,7 @@ SIGN_IN = (
 
 
 def check_credentials(facts: Facts) -> list[CheckResult]:
-    """Get one token per audience; a failure lists what the credential chain tried."""
+    """Get one token per audience; a failure says in one line what the credential tried."""
     clients = facts.clients
     audiences = [("Azure Resource Manager", clients.profile.arm_scope)]
     if facts.spec.pools:
@@ -23,8 +23,8 @@ def check_credentials(facts: Facts) -> list[CheckResult]:
         try:
             clients.credential.get_token(scope)
         except Exception as exc:  # azure.identity raises several kinds; all mean "no token"
-            tried = " ".join(redact(str(exc)).split())[:600]
-            results.append(fail("credentials", f"no token for {label}: {tried}. Next: {SIGN_IN}"))
+            why = why_no_token(exc, clients.credential).rstrip(".")
+            results.append(fail("credentials", f"no token for {label}: {why}. Next: {SIGN_IN}"))
             return results
         results.append(ok("credentials", f"token for {label} obtained"))
     return results

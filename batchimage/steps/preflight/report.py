@@ -82,6 +82,4 @@ class Report:
         if not self.failed:
             return
         lines = [r.line() for r in self.results if r.status != "pass"]
-        raise PreflightError(
-            f"preflight failed ({self.summary()}); nothing was created:\n  " + "\n  ".join(lines)
-        )
+        raise PreflightError(f"{self.summary()}; nothing was created:\n  " + "\n  ".join(lines))
