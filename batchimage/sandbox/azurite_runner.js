@@ -15,11 +15,13 @@
 
 "use strict";
 
+const Module = require("module");
 const path = require("path");
 const readline = require("readline");
 
 const main = process.env.BATCHIMAGE_AZURITE_BLOB_MAIN;
 const blobDir = path.dirname(main);
+stubTelemetry();
 const { BlobServerFactory } = require(path.join(blobDir, "BlobServerFactory"));
 const Logger = require(path.join(blobDir, "..", "common", "Logger"));
 
@@ -32,6 +34,27 @@ process.stdout.on("error", () => shutdown(0)); // the owner closed its end
 
 let server;
 let closing = false;
+
+// With --disableTelemetry Azurite never uses the `applicationinsights` package, yet its
+// Telemetry module requires it on load, and with it the OpenTelemetry stack: most of
+// Azurite's start-up (measured: 2.5 s of the 2.8 s of CPU that loading the blob server
+// takes). An empty stand-in in the module cache takes its place.
+function stubTelemetry() {
+  if (!process.argv.includes("--disableTelemetry")) {
+    return;
+  }
+  let resolved;
+  try {
+    resolved = require.resolve("applicationinsights", { paths: [blobDir] });
+  } catch (err) {
+    return; // a later Azurite without it
+  }
+  const standIn = new Module(resolved, null);
+  standIn.filename = resolved;
+  standIn.loaded = true;
+  standIn.exports = {};
+  require.cache[resolved] = standIn;
+}
 
 function say(line) {
   if (!closing) {
