@@ -17,6 +17,7 @@ from azure.core.exceptions import HttpResponseError
 
 from batchimage.azure.clients import AzureClients
 from batchimage.azure.gallery import wanted_definition
+from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.spec import load_spec_text
 from tests.sandbox import batch_support
 from tests.sandbox.batch_support import pool_options, wait_nodes, wait_steady
@@ -24,6 +25,7 @@ from tests.sandbox.compute_helpers import (
     UBUNTU,
     UBUNTU_GEN1,
     create_vm,
+    deprovision,
     error_code,
     linux_body,
     make_group,
@@ -74,14 +76,15 @@ def put_definition(clients: AzureClients, group: str, name: str, security: str |
     return images.begin_create_or_update(group, "gal", name, definition(security)).result()
 
 
-def build_vm(clients: AzureClients, group: str, name: str, security: dict[str, Any]) -> str:
+def build_vm(
+    clients: AzureClients, admin: SandboxAdmin, group: str, name: str, security: dict[str, Any]
+) -> str:
     """A generalized VM with `security` as its securityProfile; returns its id."""
     body = linux_body(make_nic(clients, group, f"{name}-nic"))
     body["properties"]["securityProfile"] = security
     vm = create_vm(clients, group, name, body)
     vms = clients.compute.virtual_machines
-    deprovision = {"commandId": "RunShellScript", "script": ["waagent -deprovision+user -force"]}
-    vms.begin_run_command(group, name, deprovision).result()
+    deprovision(clients, admin, group, name)
     vms.begin_deallocate(group, name).result()
     vms.generalize(group, name)
     return str(vm.id)
@@ -133,13 +136,13 @@ def test_security_type_takes_documented_values_only(clients: AzureClients, group
 
 
 def test_trusted_launch_vm_feeds_trusted_launch_definitions_only(
-    clients: AzureClients, group: str
+    clients: AzureClients, group: str, admin: SandboxAdmin
 ) -> None:
     put_definition(clients, group, "supported", "TrustedLaunchSupported")
     put_definition(clients, group, "both", "TrustedLaunchAndConfidentialVmSupported")
     put_definition(clients, group, "trusted", "TrustedLaunch")
     # the build VM the tool made for a *Supported definition before: a Trusted Launch one
-    trusted_vm = build_vm(clients, group, "tlvm", TRUSTED)
+    trusted_vm = build_vm(clients, admin, group, "tlvm", TRUSTED)
     for name, security in (
         ("supported", "TrustedLaunchSupported"),
         ("both", "TrustedLaunchAndConfidentialVmSupported"),
@@ -154,12 +157,14 @@ def test_trusted_launch_vm_feeds_trusted_launch_definitions_only(
             f"sources are supported for '{security}' images."
         )
     assert version_from(clients, group, "trusted", trusted_vm).provisioning_state == "Succeeded"
-    standard_vm = build_vm(clients, group, "stdvm", {"securityType": "Standard"})
+    standard_vm = build_vm(clients, admin, group, "stdvm", {"securityType": "Standard"})
     assert version_from(clients, group, "supported", standard_vm).provisioning_state == "Succeeded"
 
 
-def test_no_managed_image_from_a_trusted_launch_vm(clients: AzureClients, group: str) -> None:
-    trusted_vm = build_vm(clients, group, "tlvm", TRUSTED)
+def test_no_managed_image_from_a_trusted_launch_vm(
+    clients: AzureClients, group: str, admin: SandboxAdmin
+) -> None:
+    trusted_vm = build_vm(clients, admin, group, "tlvm", TRUSTED)
     body = {"location": "eastus", "properties": {"sourceVirtualMachine": {"id": trusted_vm}}}
     with pytest.raises(HttpResponseError) as refused:
         clients.compute.images.begin_create_or_update(group, "img", body).result()
@@ -168,17 +173,19 @@ def test_no_managed_image_from_a_trusted_launch_vm(clients: AzureClients, group:
         "Creation of managed images are not supported for virtual machine with TrustedLaunch "
         "security type."
     )
-    standard_vm = build_vm(clients, group, "stdvm", {"securityType": "Standard"})
+    standard_vm = build_vm(clients, admin, group, "stdvm", {"securityType": "Standard"})
     body["properties"]["sourceVirtualMachine"]["id"] = standard_vm
     made = clients.compute.images.begin_create_or_update(group, "img", body).result()
     assert made.provisioning_state == "Succeeded"
 
 
 def test_trusted_launch_definition_backs_only_trusted_launch_vms(
-    clients: AzureClients, group: str
+    clients: AzureClients, group: str, admin: SandboxAdmin
 ) -> None:
     put_definition(clients, group, "trusted", "TrustedLaunch")
-    version = version_from(clients, group, "trusted", build_vm(clients, group, "tlvm", TRUSTED))
+    version = version_from(
+        clients, group, "trusted", build_vm(clients, admin, group, "tlvm", TRUSTED)
+    )
     image = {"id": version.id}
     plain = linux_body(make_nic(clients, group, "nic1"), image=image)
     with pytest.raises(HttpResponseError) as refused:
@@ -209,10 +216,16 @@ def test_trusted_launch_vm_needs_an_image_that_boots_one(clients: AzureClients, 
 
 
 def test_pool_on_a_trusted_launch_image_must_ask_for_it(
-    clients: AzureClients, group: str, batch: BatchClient, unique: Callable[[str], str]
+    clients: AzureClients,
+    group: str,
+    admin: SandboxAdmin,
+    batch: BatchClient,
+    unique: Callable[[str], str],
 ) -> None:
     put_definition(clients, group, "trusted", "TrustedLaunch")
-    version = version_from(clients, group, "trusted", build_vm(clients, group, "tlvm", TRUSTED))
+    version = version_from(
+        clients, group, "trusted", build_vm(clients, admin, group, "tlvm", TRUSTED)
+    )
     vmc = bm.VirtualMachineConfiguration(
         image_reference=bm.BatchVmImageReference(virtual_machine_image_id=version.id),
         node_agent_sku_id="batch.node.ubuntu 24.04",
