@@ -262,7 +262,9 @@ def test_a_stopping_sandbox_is_waited_for_then_replaced(tmp_path: Path, spec_dir
         )
         assert plan.stderr is not None
         first = plan.stderr.readline()
-        assert first.startswith(f"waiting for the sandbox in {folder} (process {holder.pid})")
+        stamp, _, said = first.partition(" ")  # a pipe's lines start with the time (HH:MM:SS)
+        assert re.fullmatch(r"\d\d:\d\d:\d\d", stamp), first
+        assert said.startswith(f"waiting for the sandbox in {folder} (process {holder.pid})")
         assert holder.stdin is not None
         holder.stdin.close()  # the old sandbox has stopped
         out, rest = plan.communicate(timeout=120)

@@ -54,7 +54,7 @@ def test_a_first_apply_on_a_terminal(tmp_path: Path) -> None:
 
     term.expect("Apply these changes?")
     term.wait_for(lambda: bool(term.find("Apply these changes?")), "question on the screen")
-    starting = term.find(r"starting the sandbox \(the local Azure\) in sandbox…$")
+    starting = term.find(r"starting the sandbox \(a local Azure\) in \S+/sandbox; it stops when")
     plan = term.find("plan for quickstart")
     assert starting and plan and starting[0] < plan[0], term.shown()
     assert not term.find(HEADER), f"a table before the question:\n{term.shown()}"

@@ -206,7 +206,7 @@ def test_pool_cores_count_in_the_batch_account_region(
     assert "FAIL quota Standard DSv5 Family vCPUs in westus: pool " in message
     assert "need 4 vCPUs; 0 of 3 are in use in westus" in message
     assert "FAIL quota Standard DSv5 Family vCPUs:" not in message  # eastus has room
-    assert "preflight failed (15 passed, 1 failed)" in message  # the one above
+    assert "step preflight failed: 16 passed, 1 failed;" in message  # the one above
 
 
 def test_pool_vm_size_must_boot_the_image_generation(pipeline: Harness) -> None:
