@@ -157,17 +157,8 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                 hint=f"start the VM (az vm start -g {vm.group} -n {vm.name}) and run apply again",
             )
         found = self._read(ctx)
-        tags = tags_of(found)
-        if tags.get(IMAGE_TAG) != self.names.image:
-            begin_and_wait(
-                ctx,
-                f"tag VM {vm.name}",
-                f"{vm.name} tags",
-                compute.virtual_machines.begin_update,
-                vm.group,
-                vm.name,
-                {"tags": resource_tags(ctx, tags, **{IMAGE_TAG: self.names.image})},
-            )
+        if tags_of(found).get(IMAGE_TAG) != self.names.image:
+            self._tag(ctx, vm, found, **{IMAGE_TAG: self.names.image})
         if power_state(found) != "deallocated":
             begin_and_wait(
                 ctx,
@@ -215,8 +206,12 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
         return previous is not None and previous.succeeded
 
     def _mark_launched(self, ctx: RunContext, vm: Any) -> None:
-        tags = tags_of(self._read(ctx))
-        tags.update({LAUNCHED_TAG: self.deprovision_name, IMAGE_TAG: self.names.image})
+        extra = {LAUNCHED_TAG: self.deprovision_name, IMAGE_TAG: self.names.image}
+        self._tag(ctx, vm, self._read(ctx), **extra)
+
+    def _tag(self, ctx: RunContext, vm: Any, found: Any, **extra: str) -> None:
+        """Add `extra` to the build VM's tags and keep the rest: the VM stays build.vm's
+        (its step and fingerprint tags are what build.vm's check compares)."""
         begin_and_wait(
             ctx,
             f"tag VM {vm.name}",
@@ -224,7 +219,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
             ctx.clients.compute.virtual_machines.begin_update,
             vm.group,
             vm.name,
-            {"tags": resource_tags(ctx, tags)},
+            {"tags": {**tags_of(found), **extra}},
         )
 
     def _run_in_guest(self, ctx: RunContext, vm: Any, script: str, **options: Any) -> Any:
