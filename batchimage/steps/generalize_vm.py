@@ -28,7 +28,7 @@ from batchimage.azure.errors import azure_call
 from batchimage.azure.guest import agent_ready, power_state, read_vm
 from batchimage.azure.names import IMAGE_TAG, BuildNames
 from batchimage.azure.runcommand import GuestGone, observe, run
-from batchimage.errors import StepFailedError
+from batchimage.errors import AzureError, StepFailedError
 from batchimage.steps.base import RunContext, Step, Verb, short_hash
 from batchimage.steps.create_vm import CreateVm, VmOutputs, is_generalized
 from batchimage.steps.generalize_scripts import (
@@ -359,7 +359,9 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
 
     def _diagnose(self, ctx: RunContext, vm: Any) -> SysprepState | None:
         """Read the guest's setup state and the tail of setuperr.log; None when the check
-        could not finish (sysprep stopped the VM, or the agent, under it)."""
+        could not finish (sysprep stopped the VM, or the agent, under it) or could not start
+        (sysprep stopped the VM between the last read and the check: Azure refuses a run
+        command on a VM that is not running)."""
         try:
             result = run(
                 ctx,
@@ -374,6 +376,11 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
             )
         except GuestGone as exc:
             ctx.say(f"the sysprep check ended with the guest: {exc.reason}")
+            return None
+        except AzureError as err:
+            if err.code != "OperationNotAllowed" or not self._stopped_now(ctx):
+                raise
+            ctx.say(f"the sysprep check found {vm.name} stopped already")
             return None
         return SysprepState.parse(result.stdout)
 

@@ -3,7 +3,8 @@ systemd unit so its run command reports first, then waits for the VM to power of
 cut short after that resumes without deprovisioning twice; a VM stopped before it was
 deprovisioned is started and deprovisioned; a generalized VM stays build.vm's and is never
 updated (Azure refuses any update to it); a custom command is scheduled the same way;
-Windows sysprep that stops the VM under the tool's own check is a success."""
+Windows sysprep that stops the VM under the tool's own check, or just before it, is a
+success."""
 
 from __future__ import annotations
 
@@ -166,3 +167,30 @@ def test_sysprep_stopping_the_vm_under_its_check_is_a_success(
     said = [e.message for e in pipeline.events.events if e.kind == "step_progress"]
     assert any("the sysprep check ended with the guest: stopped" in m for m in said)
     assert elapsed < 300, elapsed  # not the check's own timeout
+
+
+def test_sysprep_stopping_the_vm_before_its_check_starts_is_a_success(
+    pipeline: Harness, clients: AzureClients
+) -> None:
+    """Sysprep shuts the VM down between the tool's read (running) and its first sysprep
+    check: Azure refuses that run command (409 OperationNotAllowed, the VM is not running),
+    and the step takes the stop as sysprep's success. The check's PUT is held 8 s at the
+    sandbox's door; sysprep ends 4 s (4,000 simulated s) after it started."""
+    spec_path = pipeline.spec("windows-server.yaml")
+    pipeline.admin.configure(durations={"vm.sysprep": 4000.0})
+    held = {
+        "kind": "delay",
+        "method": "PUT",
+        "path": "/runCommands/generalize-diagnose$",
+        "delay": 8.0,
+        "times": 1,
+    }
+    pipeline.admin.set_faults([held])
+    try:
+        pipeline.apply(spec_path)
+    finally:
+        pipeline.admin.configure(durations={"vm.sysprep": 60.0})
+    content = pipeline.image_content(pipeline.outputs(spec_path, "capture.version")["version_id"])
+    assert content["deprovisioned"] is True
+    said = [e.message for e in pipeline.events.events if e.kind == "step_progress"]
+    assert any("the sysprep check found" in m and "stopped already" in m for m in said), said
