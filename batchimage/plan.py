@@ -121,7 +121,8 @@ def decide(
     if found is not None and found.observed_fingerprint is not None:
         if found.observed_fingerprint == fingerprint:
             return "no-op", "up to date"
-        why = changed_inputs(record.inputs, hashes) if record and record.inputs else None
+        moved = record is not None and record.inputs and record.inputs != hashes
+        why = changed_inputs(record.inputs, hashes) if record and moved else None
         return changed, why or "exists with other inputs (its fingerprint tag differs)"
     if found is not None:
         if record is None:

@@ -117,7 +117,10 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
         return self._outputs(ctx, found)
 
     def _outputs(self, ctx: RunContext, found: Any) -> VmOutputs:
+        """The VM's outputs; one generalized for this image has done its work: Azure refuses
+        any update to it, so it counts as up to date whatever its tags say."""
         tags = tags_of(found)
+        fingerprint = ctx.fingerprint if is_generalized(found) else observed(ctx, tags)
         vm_ref = ref_for(ctx, found.id, VM, tags)
         disk = found.storage_profile.os_disk
         refs = [vm_ref]
@@ -148,7 +151,7 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
             group=self.names.group,
             os_type=ctx.spec.os_type,
             resources=tuple(refs),
-            observed_fingerprint=observed(ctx, tags),
+            observed_fingerprint=fingerprint,
             **out,
         )
 
@@ -172,6 +175,9 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
             ctx.say(f"{n.vm} was generalized for an older image; re-creating it")
             type(self).destroy(ctx, self._outputs(ctx, old))
             old = None
+        if old is not None and is_generalized(old):
+            ctx.say(f"{n.vm} is generalized for this image already: nothing to change")
+            return None
         tags = resource_tags(
             ctx,
             tags_of(old) if old is not None else None,

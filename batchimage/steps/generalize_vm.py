@@ -28,7 +28,7 @@ from batchimage.azure.errors import azure_call
 from batchimage.azure.guest import agent_ready, power_state, read_vm
 from batchimage.azure.names import IMAGE_TAG, BuildNames
 from batchimage.azure.runcommand import GuestGone, observe, run
-from batchimage.errors import StepFailedError
+from batchimage.errors import AzureError, StepFailedError
 from batchimage.steps.base import RunContext, Step, Verb, short_hash
 from batchimage.steps.create_vm import CreateVm, VmOutputs, is_generalized
 from batchimage.steps.generalize_scripts import (
@@ -157,17 +157,8 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                 hint=f"start the VM (az vm start -g {vm.group} -n {vm.name}) and run apply again",
             )
         found = self._read(ctx)
-        tags = tags_of(found)
-        if tags.get(IMAGE_TAG) != self.names.image:
-            begin_and_wait(
-                ctx,
-                f"tag VM {vm.name}",
-                f"{vm.name} tags",
-                compute.virtual_machines.begin_update,
-                vm.group,
-                vm.name,
-                {"tags": resource_tags(ctx, tags, **{IMAGE_TAG: self.names.image})},
-            )
+        if tags_of(found).get(IMAGE_TAG) != self.names.image:
+            self._tag(ctx, vm, found, **{IMAGE_TAG: self.names.image})
         if power_state(found) != "deallocated":
             begin_and_wait(
                 ctx,
@@ -215,8 +206,12 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
         return previous is not None and previous.succeeded
 
     def _mark_launched(self, ctx: RunContext, vm: Any) -> None:
-        tags = tags_of(self._read(ctx))
-        tags.update({LAUNCHED_TAG: self.deprovision_name, IMAGE_TAG: self.names.image})
+        extra = {LAUNCHED_TAG: self.deprovision_name, IMAGE_TAG: self.names.image}
+        self._tag(ctx, vm, self._read(ctx), **extra)
+
+    def _tag(self, ctx: RunContext, vm: Any, found: Any, **extra: str) -> None:
+        """Add `extra` to the build VM's tags and keep the rest: the VM stays build.vm's
+        (its step and fingerprint tags are what build.vm's check compares)."""
         begin_and_wait(
             ctx,
             f"tag VM {vm.name}",
@@ -224,7 +219,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
             ctx.clients.compute.virtual_machines.begin_update,
             vm.group,
             vm.name,
-            {"tags": resource_tags(ctx, tags)},
+            {"tags": {**tags_of(found), **extra}},
         )
 
     def _run_in_guest(self, ctx: RunContext, vm: Any, script: str, **options: Any) -> Any:
@@ -364,7 +359,9 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
 
     def _diagnose(self, ctx: RunContext, vm: Any) -> SysprepState | None:
         """Read the guest's setup state and the tail of setuperr.log; None when the check
-        could not finish (sysprep stopped the VM, or the agent, under it)."""
+        could not finish (sysprep stopped the VM, or the agent, under it) or could not start
+        (sysprep stopped the VM between the last read and the check: Azure refuses a run
+        command on a VM that is not running)."""
         try:
             result = run(
                 ctx,
@@ -379,6 +376,11 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
             )
         except GuestGone as exc:
             ctx.say(f"the sysprep check ended with the guest: {exc.reason}")
+            return None
+        except AzureError as err:
+            if err.code != "OperationNotAllowed" or not self._stopped_now(ctx):
+                raise
+            ctx.say(f"the sysprep check found {vm.name} stopped already")
             return None
         return SysprepState.parse(result.stdout)
 

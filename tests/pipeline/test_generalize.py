@@ -1,8 +1,10 @@
 """Generalize against the sandbox's guest agent: Linux schedules the deprovisioning in a
 systemd unit so its run command reports first, then waits for the VM to power off; a run
 cut short after that resumes without deprovisioning twice; a VM stopped before it was
-deprovisioned is started and deprovisioned; a custom command is scheduled the same way;
-Windows sysprep that stops the VM under the tool's own check is a success."""
+deprovisioned is started and deprovisioned; a generalized VM stays build.vm's and is never
+updated (Azure refuses any update to it); a custom command is scheduled the same way;
+Windows sysprep that stops the VM under the tool's own check, or just before it, is a
+success."""
 
 from __future__ import annotations
 
@@ -10,11 +12,13 @@ import time
 from typing import Any
 
 import pytest
+import yaml
 
 from batchimage.azure.clients import AzureClients
 from batchimage.azure.names import BuildNames
 from batchimage.errors import StepFailedError
 from batchimage.spec import load_spec
+from batchimage.steps.base import FINGERPRINT_TAG, STEP_TAG
 from tests.pipeline.harness import Harness
 from tests.sandbox.compute_helpers import power_state
 
@@ -100,6 +104,36 @@ def test_a_vm_stopped_before_it_was_deprovisioned_is_started_first(
     assert any("was not deprovisioned: starting it" in m for m in said)
 
 
+def test_a_run_stopped_after_generalize_resumes_without_touching_the_vm(
+    pipeline: Harness, clients: AzureClients
+) -> None:
+    """Generalize tags the VM but leaves build.vm's step and fingerprint tags on it, so a
+    run resumed before capture finds the build VM up to date instead of updating it."""
+    spec_path = pipeline.spec("quickstart.yaml", keep_vm)
+    pipeline.apply(spec_path, target="generalize")
+    vm = BuildNames.of(load_spec(spec_path)).vm
+    tags = clients.compute.virtual_machines.get("sandbox-rg", vm).tags
+    record = pipeline.state(spec_path).steps["build.vm"]
+    assert (tags[STEP_TAG], tags[FINGERPRINT_TAG]) == ("build.vm", record.fingerprint)
+    assert "batchimage-generalize" in tags
+    result = pipeline.apply(spec_path)
+    assert result.outcomes["build.vm"] == "unchanged"
+    assert result.outcomes["capture.version"] == "created"
+
+
+def test_a_generalized_vm_of_the_same_image_is_never_updated(pipeline: Harness) -> None:
+    """A spec change that does not change the image (its tags) after generalize: the VM's
+    work is done, so build.vm leaves it as it is and capture goes on."""
+    spec_path = pipeline.spec("quickstart.yaml", keep_vm)
+    pipeline.apply(spec_path, target="generalize")
+    data = yaml.safe_load(spec_path.read_text())
+    data["tags"]["owner"] = "someone-else"
+    spec_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    result = pipeline.apply(spec_path)
+    assert result.outcomes["build.vm"] == "unchanged"
+    assert result.outcomes["capture.version"] == "created"
+
+
 def test_a_custom_generalize_command_is_scheduled_the_same_way(pipeline: Harness) -> None:
     custom = "rm -rf /var/cache/apt/archives/*.deb && waagent -force -deprovision"
 
@@ -133,3 +167,30 @@ def test_sysprep_stopping_the_vm_under_its_check_is_a_success(
     said = [e.message for e in pipeline.events.events if e.kind == "step_progress"]
     assert any("the sysprep check ended with the guest: stopped" in m for m in said)
     assert elapsed < 300, elapsed  # not the check's own timeout
+
+
+def test_sysprep_stopping_the_vm_before_its_check_starts_is_a_success(
+    pipeline: Harness, clients: AzureClients
+) -> None:
+    """Sysprep shuts the VM down between the tool's read (running) and its first sysprep
+    check: Azure refuses that run command (409 OperationNotAllowed, the VM is not running),
+    and the step takes the stop as sysprep's success. The check's PUT is held 8 s at the
+    sandbox's door; sysprep ends 4 s (4,000 simulated s) after it started."""
+    spec_path = pipeline.spec("windows-server.yaml")
+    pipeline.admin.configure(durations={"vm.sysprep": 4000.0})
+    held = {
+        "kind": "delay",
+        "method": "PUT",
+        "path": "/runCommands/generalize-diagnose$",
+        "delay": 8.0,
+        "times": 1,
+    }
+    pipeline.admin.set_faults([held])
+    try:
+        pipeline.apply(spec_path)
+    finally:
+        pipeline.admin.configure(durations={"vm.sysprep": 60.0})
+    content = pipeline.image_content(pipeline.outputs(spec_path, "capture.version")["version_id"])
+    assert content["deprovisioned"] is True
+    said = [e.message for e in pipeline.events.events if e.kind == "step_progress"]
+    assert any("the sysprep check found" in m and "stopped already" in m for m in said), said

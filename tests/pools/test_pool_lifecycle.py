@@ -132,11 +132,15 @@ def test_counts_start_task_and_metadata_update_in_place(pools: PoolHarness) -> N
 def test_pending_resize_is_stopped_before_a_new_size(
     pools: PoolHarness, durations: Callable[..., None]
 ) -> None:
-    durations(**{"pool.allocate": 20000})  # 20 s: the first resize is still pending
+    """An allocation of 80,000 simulated s (80 s here) inside the pool's resize timeout (the
+    24 h maximum; Batch ends a resize at its timeout, 15 min by default): the first resize
+    is still pending when the second apply comes, with a wide margin."""
+    allocation = 80000
+    durations(**{"pool.allocate": allocation})
 
     def quick(count: int) -> Callable[[dict[str, Any]], None]:
         def edit(data: dict[str, Any]) -> None:
-            data["pools"][0].update(dedicated_nodes=count, wait_for="none")
+            data["pools"][0].update(dedicated_nodes=count, wait_for="none", resize_timeout_s=86400)
 
         return edit
 
@@ -151,7 +155,11 @@ def test_pending_resize_is_stopped_before_a_new_size(
     said = [e.message for e in pools.events.events if e.step == f"pool.{pool_id}"]
     assert any("stopping the pending resize" in m for m in said)
     live = pools.batch.get_pool(pool_id)
-    assert live.target_dedicated_nodes == 1
+    assert live.target_dedicated_nodes == 1 and live.allocation_state == "resizing"
+    pools.admin.advance(allocation)  # the new resize completes, within its timeout
+    live = pools.batch.get_pool(pool_id)
+    assert (live.allocation_state, live.current_dedicated_nodes) == ("steady", 1)
+    assert not live.resize_errors
 
 
 def test_autoscale_formula_is_evaluated_in_plan_and_updated_in_place(
