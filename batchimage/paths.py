@@ -1,4 +1,4 @@
-"""Local paths a person gives (spec path fields, `--state`, the spec FILE), checked before
+"""Local paths a person gives (spec path fields, `--state`), checked before
 use: every way such a path can fail is one `PathProblem` whose message says what is wrong
 and what to do, never an OSError or RuntimeError traceback, never a read that hangs.
 

@@ -314,6 +314,9 @@ class SecretRef(SpecModel):
                 raise UsageError(f"secret {self.describe()}: the variable is not set")
             return SecretStr(value)
         if self.file is not None:
+            problem = paths.kind_problem(self.file)  # a pipe made since the spec was checked
+            if problem:
+                raise UsageError(f"secret {self.describe()}: {problem}")
             try:
                 return SecretStr(self.file.read_text(encoding="utf-8").rstrip("\r\n"))
             except OSError as exc:

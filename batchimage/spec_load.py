@@ -11,7 +11,6 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from batchimage import paths
 from batchimage.errors import SpecError, SpecProblem
 from batchimage.spec_interpolate import interpolate
 from batchimage.spec_problems import field_path, problems_from_error
@@ -29,14 +28,7 @@ def load_spec(
     """
     source = Path(path)
     try:
-        problem = paths.kind_problem(paths.resolve(source, Path.cwd(), expand_user=False))
-        if problem:
-            raise paths.PathProblem(problem)
         raw = source.read_bytes()
-    except paths.PathProblem as exc:
-        raise SpecError(
-            [SpecProblem(str(path), 1, 1, "", f"cannot read the file: {exc}")]
-        ) from None
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise SpecError(
