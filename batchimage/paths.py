@@ -1,6 +1,6 @@
-"""Local paths a person gives (spec path fields, `--state`), checked before
-use: every way such a path can fail is one `PathProblem` whose message says what is wrong
-and what to do, never an OSError or RuntimeError traceback, never a read that hangs.
+"""Local paths a person gives (spec path fields, `--state`), checked before use: every way
+such a path can fail is one `PathProblem` whose message says what is wrong and what to do,
+never an OSError or RuntimeError traceback, never a read that hangs.
 
 `resolve` makes a path absolute against a folder (`~` and `~user` expanded) and follows its
 links, refusing a NUL character, a `~user` that names nobody, a name over `NAME_MAX` bytes
