@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
+from batchimage import paths
 from batchimage.errors import UsageError
 
 Rule = tuple[tuple[str | int, ...], str]
@@ -211,22 +212,48 @@ def _base_dir(info: ValidationInfo) -> Path:
     return Path(context.get("base_dir") or Path.cwd())
 
 
-def _resolve(value: Path, info: ValidationInfo) -> Path:
-    return (_base_dir(info) / value.expanduser()).resolve()
+STATE_NAME_ROOM = len(".sandbox") + len(".") + 7 + len(".") + 8 + len(".tmp") + len(".")
+"""Bytes a state file's name grows by in the files made beside it: `--sandbox` adds
+`.sandbox`; a write goes through `.<name>.<pid>.<8 hex>.tmp` (pids have up to 7 digits)."""
 
 
-def _resolve_existing(value: Path, info: ValidationInfo) -> Path:
-    resolved = _resolve(value, info)
-    if (info.context or {}).get("check_files", True) and not resolved.is_file():
-        raise PydanticCustomError("file_missing", f"no such file: {resolved}")
+def _local_path(value: Path, info: ValidationInfo, *, must_exist: bool, name_room: int = 0) -> Path:
+    """The shared check of every path field (`batchimage.paths`), as a located problem."""
+    try:
+        resolved = paths.resolve(value, _base_dir(info), name_room=name_room)
+        if must_exist and (info.context or {}).get("check_files", True):
+            paths.require_file(resolved)
+        else:
+            problem = paths.kind_problem(resolved)
+            if problem:
+                raise paths.PathProblem(problem)
+    except paths.PathProblem as problem:
+        raise PydanticCustomError("path_rule", str(problem)) from None
     return resolved
 
 
-SpecPath = Annotated[Path, AfterValidator(_resolve)]
-"""A path; relative paths resolve against the spec file's folder."""
+def _spec_path(value: Path, info: ValidationInfo) -> Path:
+    return _local_path(value, info, must_exist=False)
 
-InputFile = Annotated[Path, AfterValidator(_resolve_existing)]
-"""A file that must exist; relative paths resolve against the spec file's folder."""
+
+def _input_file(value: Path, info: ValidationInfo) -> Path:
+    return _local_path(value, info, must_exist=True)
+
+
+def _state_file(value: Path, info: ValidationInfo) -> Path:
+    return _local_path(value, info, must_exist=False, name_room=STATE_NAME_ROOM)
+
+
+SpecPath = Annotated[Path, AfterValidator(_spec_path)]
+"""A path; relative paths resolve against the spec file's folder. When it exists it must
+be a regular file (not a folder, pipe, device or kernel file)."""
+
+InputFile = Annotated[Path, AfterValidator(_input_file)]
+"""A regular file that must exist and be readable; relative paths resolve against the spec
+file's folder."""
+
+StateFile = Annotated[Path, AfterValidator(_state_file)]
+"""A state file path: a `SpecPath` whose name leaves room for the files kept beside it."""
 
 
 class SecretRef(SpecModel):
@@ -287,6 +314,9 @@ class SecretRef(SpecModel):
                 raise UsageError(f"secret {self.describe()}: the variable is not set")
             return SecretStr(value)
         if self.file is not None:
+            problem = paths.kind_problem(self.file)  # a pipe made since the spec was checked
+            if problem:
+                raise UsageError(f"secret {self.describe()}: {problem}")
             try:
                 return SecretStr(self.file.read_text(encoding="utf-8").rstrip("\r\n"))
             except OSError as exc:

@@ -31,8 +31,37 @@ from batchimage.spec_common import (
 )
 
 OsType = Literal["linux", "windows"]
+# Marketplace identifiers. Partner Center allows lowercase letters, digits, '-' and '_' in a
+# publisher ID (learn.microsoft.com/azure/marketplace/add-publishers, "PublisherID"), and the
+# same, up to 50 characters, in an offer ID and a plan ID, the image SKU (MicrosoftDocs/
+# azure-docs articles/marketplace/azure-vm-offer-setup.md, azure-vm-create-plans.md). Azure
+# matches them case-insensitively and older images keep capitals and, in SKUs, dots
+# ("Canonical:UbuntuServer:18.04-LTS", "OpenLogic:CentOS:7.5", "SUSE:openSUSE-Leap:42.3":
+# articles/virtual-machines/linux/cli-ps-findimage.md). A version is Major.Minor.Build of
+# decimal numbers, or 'latest' (ImageReference.version, Azure/azure-rest-api-specs Compute).
+MarketplacePublisher = Annotated[
+    str,
+    Checked(
+        r"[A-Za-z0-9_-]+", "use the publisher's ID: letters, digits, '-' and '_', like 'Canonical'"
+    ),
+]
+MarketplaceOffer = Annotated[
+    str,
+    Checked(
+        r"[A-Za-z0-9_-]{1,50}",
+        "use the offer's ID: 1-50 letters, digits, '-' and '_', like 'ubuntu-24_04-lts'",
+    ),
+]
+MarketplaceSku = Annotated[
+    str,
+    Checked(
+        r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,49}",
+        "use the SKU (plan) ID: 1-50 letters, digits, '-', '_' and '.', not starting with '.', "
+        "like 'server' or '18.04-LTS'",
+    ),
+]
 MarketplaceVersion = Annotated[
-    str, Checked(r"latest|\d+\.\d+\.\d+", "use 'latest' or an exact version like '1.2.3'")
+    str, Checked(r"latest|[0-9]+\.[0-9]+\.[0-9]+", "use 'latest' or an exact version like '1.2.3'")
 ]
 GalleryVersion = Annotated[
     str,
@@ -69,17 +98,17 @@ WINDOWS_PUBLISHERS = frozenset(
 class PurchasePlan(SpecModel):
     """Marketplace purchase plan; found automatically when omitted."""
 
-    name: str = Field(description="Plan name (usually the SKU).", min_length=1)
-    product: str = Field(description="Plan product (usually the offer).", min_length=1)
-    publisher: str = Field(description="Plan publisher.", min_length=1)
+    name: MarketplaceSku = Field(description="Plan name (usually the SKU).")
+    product: MarketplaceOffer = Field(description="Plan product (usually the offer).")
+    publisher: MarketplacePublisher = Field(description="Plan publisher.")
 
 
 class Marketplace(SpecModel):
     """A Marketplace image, e.g. Canonical:ubuntu-24_04-lts:server."""
 
-    publisher: str = Field(description="Image publisher, e.g. Canonical.", min_length=1)
-    offer: str = Field(description="Image offer, e.g. ubuntu-24_04-lts.", min_length=1)
-    sku: str = Field(description="Image SKU, e.g. server.", min_length=1)
+    publisher: MarketplacePublisher = Field(description="Image publisher, e.g. Canonical.")
+    offer: MarketplaceOffer = Field(description="Image offer, e.g. ubuntu-24_04-lts.")
+    sku: MarketplaceSku = Field(description="Image SKU, e.g. server.")
     version: MarketplaceVersion = Field(
         "latest",
         description="Exact image version, or 'latest' (resolved once and pinned in state).",

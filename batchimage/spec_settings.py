@@ -13,7 +13,7 @@ from batchimage.spec_common import (
     InputFile,
     ResourceGroupName,
     SpecModel,
-    SpecPath,
+    StateFile,
     StorageAccountName,
     raise_rules,
 )
@@ -66,7 +66,7 @@ class LocalState(SpecModel):
     """State kept in a local JSON file, locked against concurrent runs."""
 
     backend: Literal["local"] = Field("local", description="Keep state in a local file.")
-    path: SpecPath | None = Field(
+    path: StateFile | None = Field(
         None,
         description="State file path (relative to the spec's folder); "
         "default .batchimage/state/<name>.json beside the spec.",

@@ -29,6 +29,10 @@ from batchimage.redact import find_secret
 
 SCHEMA_VERSION = 1
 RUN_HISTORY = 50
+MAX_DEPTH = 64
+"""Deepest nesting of lists and maps a state document may have: the state's own shape goes
+about 8 levels deep; a document far deeper is damaged or foreign (and could not be written
+back: serialising stops at 255 levels)."""
 
 
 def utcnow() -> datetime:
@@ -207,6 +211,11 @@ def parse_state(data: bytes, *, where: str, backup: str) -> State:
         raw = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise corrupt(f"not valid JSON ({exc})") from exc
+    except RecursionError:
+        raise corrupt(f"nested deeper than a state ever is (over {MAX_DEPTH} levels)") from None
+    depth = nesting_depth(raw)
+    if depth > MAX_DEPTH:
+        raise corrupt(f"nested {depth} levels deep; a state has at most {MAX_DEPTH}")
     if not isinstance(raw, dict) or not isinstance(raw.get("schema_version"), int):
         raise corrupt("not a batchimage state document (no schema_version)")
     version = raw["schema_version"]
@@ -223,6 +232,19 @@ def parse_state(data: bytes, *, where: str, backup: str) -> State:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         raise corrupt(f"{loc}: {first['msg']}") from exc
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply lists and maps nest in parsed JSON (a scalar is 0), without recursion."""
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            deepest = max(deepest, depth + 1)
+            pending.extend((item, depth + 1) for item in node)
+    return deepest
 
 
 def migrate(raw: dict[str, Any]) -> dict[str, Any]:

@@ -11,9 +11,11 @@ Files beside the state (`<name>.json`):
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -45,6 +47,32 @@ def write_atomic(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
+class NotRegularFile(OSError):
+    """A state or lock path that is a named pipe, device, socket or folder."""
+
+
+def open_regular(path: Path, flags: int, mode: int = 0o600) -> int:
+    """A descriptor of `path`, opened without blocking (a named pipe would wait for a
+    writer); NotRegularFile, the descriptor closed, unless it is a regular file."""
+    fd = os.open(path, flags | os.O_NONBLOCK | os.O_NOCTTY, mode)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotRegularFile(errno.EINVAL, "not a regular file", str(path))
+    return fd
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of the regular file `path` (NotRegularFile for anything else)."""
+    fd = open_regular(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def fsync_dir(folder: Path) -> None:
     """Make a rename in `folder` durable."""
     fd = os.open(folder, os.O_RDONLY)
@@ -74,7 +102,10 @@ class LocalStateStore:
         if self._lock_fd is not None:
             return None
         self._ensure_folder()
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = open_regular(self.lock_path, os.O_RDWR | os.O_CREAT)
+        except NotRegularFile:
+            raise self._not_regular(self.lock_path) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -122,9 +153,11 @@ class LocalStateStore:
         if self._lock_fd is not None:
             return _read_holder(self._lock_fd)
         try:
-            fd = os.open(self.lock_path, os.O_RDONLY)
+            fd = open_regular(self.lock_path, os.O_RDONLY)
         except FileNotFoundError:
             return None
+        except NotRegularFile:
+            raise self._not_regular(self.lock_path) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -138,9 +171,11 @@ class LocalStateStore:
     def read(self) -> State | None:
         """The stored state, None if there is no file; StateError if it cannot be used."""
         try:
-            data = self.path.read_bytes()
+            data = read_regular(self.path)
         except FileNotFoundError:
             return None
+        except NotRegularFile:
+            raise self._not_regular(self.path) from None
         except OSError as exc:
             raise StateError(f"cannot read state {self.where}: {exc.strerror}") from exc
         state = parse_state(data, where=self.where, backup=str(self.backup))
@@ -165,6 +200,13 @@ class LocalStateStore:
                 "still in place; fix the problem (disk full? permissions?) and run apply again."
             ) from exc
         self._last_written = data
+
+    def _not_regular(self, path: Path) -> StateError:
+        return StateError(
+            f"{path} is not a regular file (a named pipe, device, socket or folder): point "
+            "state.path or --state at a regular file, or move it aside. batchimage did not "
+            "change it."
+        )
 
     def _ensure_folder(self) -> None:
         try:

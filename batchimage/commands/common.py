@@ -227,12 +227,28 @@ def make_store(spec: Any, opts: Options, clients: Callable[[], Any]) -> StateSto
     from batchimage.state_local import LocalStateStore
 
     if opts.state_path:
-        return LocalStateStore(Path(opts.state_path))
+        return LocalStateStore(state_option_path(opts.state_path))
     backend = getattr(spec.state, "backend", "local")
     if backend == "local":
         path = Path(spec.state.path)
         return LocalStateStore(sandboxed(path) if opts.sandbox else path)
     return _blob_store(spec, opts, clients)
+
+
+def state_option_path(value: str) -> Path:
+    """The `--state` file as given, checked as the spec's `state.path` is (UsageError, exit
+    2): a name with room for the files kept beside it, no link loop, a regular file if any."""
+    from batchimage import paths
+    from batchimage.spec_common import STATE_NAME_ROOM
+
+    try:
+        resolved = paths.resolve(value, Path.cwd(), expand_user=False, name_room=STATE_NAME_ROOM)
+        problem = paths.kind_problem(resolved)
+        if problem:
+            raise paths.PathProblem(problem)
+    except paths.PathProblem as exc:
+        raise UsageError(f"--state {paths.shown(value)}: {exc}") from None
+    return Path(value)
 
 
 def sandboxed(path: Path) -> Path:
