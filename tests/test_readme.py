@@ -52,7 +52,7 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory) -> Quickstart:
     root = tmp_path_factory.mktemp("readme")
     command, _ = two_commands()
     shutil.copytree(REPO / "specs", root / "specs")
-    env = child_env(BATCHIMAGE_SANDBOX_TIME_SCALE="0.002", XDG_STATE_HOME=str(root / "state"))
+    env = child_env(BATCHIMAGE_SANDBOX_TIME_SCALE="0.0005", XDG_STATE_HOME=str(root / "state"))
     env.pop("BATCHIMAGE_SANDBOX_DIR", None)
     for part in command.removeprefix(INSTALL).split(" && "):
         argv = shlex.split(part)

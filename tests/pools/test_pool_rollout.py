@@ -6,6 +6,7 @@ passed) or by recreate; a failed new pool or smoke test leaves the old pool serv
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from batchimage.azure.pool_config import META_SMOKE
 from batchimage.errors import BatchImageError
 from batchimage.spec import load_spec
 from tests.pools.harness import PoolHarness
-from tests.sandbox.batch_support import wait_for
+from tests.sandbox.batch_support import HELD, wait_for
 
 SHARED = "pools-ubuntu"
 
@@ -171,17 +172,24 @@ def test_old_pool_is_retired_once_its_running_tasks_finish(
     spec = pools.spec("quickstart.yaml", name=SHARED)
     old = pool_of(spec)
     pools.apply(spec)
-    durations(**{"task.run": 3000})  # 3 s: still running when the rollout wants to retire
+    durations(**{"task.run": HELD})  # running until the test moves the clock on
     job = f"work-{old}"
     batch = pools.batch
     batch.create_job(bm.BatchJobCreateOptions(id=job, pool_info=bm.BatchPoolInfo(pool_id=old)))
     batch.create_task(job, bm.BatchTaskCreateOptions(id="t1", command_line="/bin/sh -c 'work'"))
     wait_for(lambda: batch.get_task(job, "t1").state == "running", "the task to run")
     pools.edit(spec, setting(vm_size="Standard_D4s_v5"))
-    pools.apply(spec)
-    assert any(
-        f"waiting for tasks on pool {old} to finish" in m for m in said(pools, f"pool.{old}.retire")
-    )
+    waits = f"waiting for tasks on pool {old} to finish"
+    with ThreadPoolExecutor(1) as runner:
+        rollout = runner.submit(pools.apply, spec)
+        wait_for(
+            lambda: any(waits in m for m in said(pools, f"pool.{old}.retire")) or rollout.done(),
+            "the rollout to wait for the running task",
+            timeout=120,
+        )
+        assert not rollout.done() and batch.get_task(job, "t1").state == "running"
+        pools.admin.advance(HELD)  # the task ends; the old pool can go
+        rollout.result(timeout=120)
     task = batch.get_task(job, "t1")
     assert task.state == "completed" and task.execution_info.exit_code == 0
     assert pools.pool_ids(old) == [f"{old}-v1-0-0"]

@@ -68,6 +68,11 @@ def pool_options(pool_id: str, **changes: Any) -> bm.BatchPoolCreateOptions:
     return bm.BatchPoolCreateOptions(**options)
 
 
+# Simulated seconds of a duration that ends only when a test moves the sandbox's clock on
+# (admin.advance): 200 s of real time at the tests' time scale, far beyond any wait.
+HELD = 1e6
+
+
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
     """Poll `check` until it returns something truthy; fail after `timeout` real seconds."""
     deadline = time.monotonic() + timeout

@@ -28,7 +28,7 @@ from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.sandbox.connection import Connection
 from batchimage.sandbox.runtime import SandboxProcess, start
 
-TEST_TIME_SCALE = "0.001"
+TEST_TIME_SCALE = "0.0002"  # a simulated minute in 12 ms
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,11 @@ from azure.batch import models as bm
 from azure.core.exceptions import ResourceExistsError
 
 from batchimage.azure.clients import AzureClients
+from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.sandbox.connection import Connection
 from tests.sandbox import batch_support
 from tests.sandbox.batch_support import (
+    HELD,
     allocation_failed,
     new_account,
     pool_options,
@@ -32,11 +34,18 @@ regional_quota = batch_support.regional_quota
 durations = batch_support.durations
 
 
-def test_nodes_reach_idle(batch: BatchClient, unique: Callable[[str], str]) -> None:
+def test_nodes_reach_idle(
+    batch: BatchClient,
+    unique: Callable[[str], str],
+    admin: SandboxAdmin,
+    durations: Callable[..., None],
+) -> None:
     pool_id = unique("idle")
+    durations(**{"node.start": HELD})  # the nodes start once the clock is moved on
     batch.create_pool(pool_options(pool_id, target_dedicated_nodes=2))
     assert batch.get_pool(pool_id).allocation_state == bm.AllocationState.RESIZING
-    seen: set[str] = set()
+    seen = {n.state or "" for n in wait_nodes(batch, pool_id, {"creating", "starting"}, 2)}
+    admin.advance(HELD)
 
     def idle() -> list[bm.BatchNode] | None:
         nodes = list(batch.list_nodes(pool_id))

@@ -22,11 +22,13 @@ from azure.core.exceptions import (
 )
 
 from batchimage.azure.clients import AzureClients
+from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.sandbox.connection import Connection
 from tests.sandbox import batch_support
-from tests.sandbox.batch_support import pool_options, wait_steady
+from tests.sandbox.batch_support import HELD, pool_options, wait_steady
 
-batch = batch_support.batch  # fixture
+batch = batch_support.batch  # fixtures
+durations = batch_support.durations
 
 
 def _code(exc: HttpResponseError) -> str:
@@ -70,7 +72,12 @@ def test_supported_images(batch: BatchClient) -> None:
     assert len(list(batch.list_supported_images(max_results=2))) == len(images)  # paged
 
 
-def test_pool_lifecycle(batch: BatchClient, unique: Callable[[str], str]) -> None:
+def test_pool_lifecycle(
+    batch: BatchClient,
+    unique: Callable[[str], str],
+    admin: SandboxAdmin,
+    durations: Callable[..., None],
+) -> None:
     pool_id = unique("pool")
     start = bm.BatchStartTask(command_line="/bin/sh -c 'echo hi'", wait_for_success=True)
     meta = [bm.BatchMetadataItem(name="pipeline", value="demo")]
@@ -96,11 +103,13 @@ def test_pool_lifecycle(batch: BatchClient, unique: Callable[[str], str]) -> Non
         batch.create_pool(pool_options(pool_id))
     assert dup.value.status_code == 409 and _code(dup.value) == "PoolExists"
 
+    durations(**{"pool.delete": HELD})  # deleting until the clock is moved on
     poller = batch.begin_delete_pool(pool_id, polling_interval=0)
-    assert batch.get_pool(pool_id).state in (bm.BatchPoolState.DELETING, None) or poller.done()
+    assert batch.get_pool(pool_id).state == bm.BatchPoolState.DELETING
     with pytest.raises(ResourceExistsError) as deleting:
         batch.update_pool(pool_id, bm.BatchPoolUpdateOptions(metadata=[]))
     assert _code(deleting.value) == "PoolBeingDeleted"
+    admin.advance(HELD)
     poller.result()
     with pytest.raises(ResourceNotFoundError) as gone:
         batch.get_pool(pool_id)
