@@ -50,7 +50,18 @@ from batchimage.errors import (
     UsageError,
     run_again,
 )
-from batchimage.plan import CHANGES, DONE_WORDS, Action, Change, decide, outputs_hash
+from batchimage.plan import (
+    CHANGES,
+    DONE_WORDS,
+    Action,
+    Change,
+    blocked,
+    cleaned_by,
+    decide,
+    gone_reason,
+    outputs_hash,
+    upstream_edits,
+)
 from batchimage.redact import redact
 from batchimage.state import (
     ErrorRecord,
@@ -211,6 +222,7 @@ class Node:
     outcome: str = ""  # what its run came to (RunResult.outcomes)
     prechecked: bool = False  # `absent` was asked this walk
     early: bool = False  # decided by `absent`: no check before its apply
+    wanted_by: str = ""  # the step whose apply needs it (an `apply_needs` chain), if any
 
 
 @dataclass
@@ -609,7 +621,7 @@ class _Walk:
         self.target = target
         for node in engine.nodes:
             node.phase, node.change, node.attempts, node.applied = Phase.IDLE, None, 0, None
-            node.outcome, node.prechecked, node.early = "", False, False
+            node.outcome, node.prechecked, node.early, node.wanted_by = "", False, False, ""
         if target is not None:
             chosen = next((n for n in engine.nodes if n.step.key == target), None)
             if chosen is None:
@@ -622,11 +634,11 @@ class _Walk:
                 if node.step.key not in conditional:
                     self.demand(node)
 
-    def demand(self, node: Node) -> None:
+    def demand(self, node: Node, by: str = "") -> None:
         if node.phase is Phase.IDLE:
-            node.phase = Phase.WAIT_DEPS
+            node.phase, node.wanted_by = Phase.WAIT_DEPS, by
             for dep in node.deps:
-                self.demand(dep)
+                self.demand(dep, by)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -785,17 +797,37 @@ class _Walk:
 
     def _blocked(self, node: Node) -> None:
         """Plan: a dependency will change, so this step cannot be observed yet."""
+        rec = self.e.journal.state.steps.get(node.step.key)
+        changing: dict[str, str] = {
+            d.step.key: d.change.action if d.change else d.step.change
+            for d in node.deps
+            if d.phase is Phase.CHANGING
+        }
+        action, reason = blocked(node.step, rec, changing, self._gone(node))
+        self._changing(node, action, reason)
+
+    def _gone(self, node: Node) -> str | None:
+        """Why the node's recorded result is missing, when a cleanup step deleted it."""
+        e = self.e
+        cleaner = cleaned_by(node.step.key, e.index, e.journal.state)
+        return gone_reason(cleaner, node.wanted_by) if cleaner else None
+
+    def _decide(
+        self, node: Node, found: Outputs | None, fingerprint: str, hashes: dict[str, str]
+    ) -> tuple[Action, str]:
         e = self.e
         rec = e.journal.state.steps.get(node.step.key)
-        upstream = ", ".join(d.step.key for d in node.deps if d.phase is Phase.CHANGING)
-        action: Action
-        if node.step.read_only:
-            action, reason = "read", f"after {upstream} changes"
-        elif rec is None or rec.status != StepStatus.DONE:
-            action, reason = "create", f"does not exist yet (after {upstream})"
-        else:
-            action, reason = node.step.change, f"may change: {upstream} changes first"
-        self._changing(node, action, reason)
+        edits = upstream_edits(node.step, e.index, e.journal.state)
+        gone = self._gone(node) if found is None else None
+        done = {word: action for action, word in DONE_WORDS.items()}
+        changed = {
+            d.step.key: done.get(d.change.action, d.change.action)
+            for d in node.deps
+            if d.change is not None and d.change.action not in ("no-op", "read")
+        }
+        return decide(
+            node.step, rec, found, fingerprint, hashes, edits=edits, gone=gone, changed_deps=changed
+        )
 
     def _changing(self, node: Node, action: Action, reason: str) -> None:
         node.phase = Phase.CHANGING
@@ -804,7 +836,7 @@ class _Walk:
             Event("step_planned", step=node.step.key, data={"action": action, "reason": reason})
         )
         for need in node.needs:
-            self.demand(need)
+            self.demand(need, node.step.key)
 
     # -- results -------------------------------------------------------------------------
 
@@ -825,18 +857,18 @@ class _Walk:
         if not absent:
             node.phase = Phase.WAIT_DEPS  # the check decides, once the dependencies are done
             return
-        rec = self.e.journal.state.steps.get(node.step.key)
-        action, reason = decide(node.step, rec, None, "", {})
         step = node.step
+        rec = self.e.journal.state.steps.get(step.key)
+        recorded = {k: v for k, v in (rec.inputs if rec else {}).items() if k.startswith("@")}
+        hashes = {**recorded, **step.input_hashes()}  # its dependencies' outputs: as recorded
+        action, reason = self._decide(node, None, fingerprint_of(hashes), hashes)
         node.change = Change(step.key, step.kind, action, reason, step.describe())
         node.phase, node.early = Phase.WAIT_NEEDS, True
         for need in node.needs:
-            self.demand(need)
+            self.demand(need, node.step.key)
 
     def _checked(self, node: Node, found: Outputs | None) -> None:
-        e = self.e
-        rec = e.journal.state.steps.get(node.step.key)
-        action, reason = decide(node.step, rec, found, node.fingerprint, node.hashes)
+        action, reason = self._decide(node, found, node.fingerprint, node.hashes)
         if action == "no-op" or (action == "read" and found is not None):
             assert found is not None
             self._done(node, found, action, reason)
@@ -847,7 +879,7 @@ class _Walk:
         node.change = Change(node.step.key, node.step.kind, action, reason, node.step.describe())
         node.phase = Phase.WAIT_NEEDS
         for need in node.needs:
-            self.demand(need)
+            self.demand(need, node.step.key)
 
     def _applied(self, node: Node, found: Outputs | None) -> None:
         if found is None:

@@ -10,6 +10,7 @@ cleanup step)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from batchimage.azure.arm import GROUP, delete, exists, order_for_delete
@@ -117,6 +118,7 @@ class CleanupBuild(Step[CleanupOutputs]):
 
     def __init__(self, spec: Any, build_keys: list[str], capture: list[Step[Any]]) -> None:
         self.build_keys = list(build_keys)
+        self.cleans = tuple(build_keys)
         self.depends_on = tuple(capture)
         self.policy = spec.cleanup
 
@@ -167,3 +169,8 @@ class CleanupBuild(Step[CleanupOutputs]):
 
     def describe(self) -> str:
         return "delete build resources"
+
+    def planned_after(
+        self, changing: Mapping[str, str], recorded: Mapping[str, Any] | None
+    ) -> tuple[str, str] | None:
+        return "delete", f"deletes the build resources once {', '.join(changing)} is done"

@@ -321,6 +321,15 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
                     progress=progress,
                 )
 
+    def input_words(self, name: str) -> str | None:
+        return {"image": "the image's content", "replicas": "the replicas"}.get(name)
+
+    def explain_change(self, changed: list[str], upstream: list[str]) -> str | None:
+        if "image" not in changed:
+            return None
+        why = "; ".join(upstream) if upstream else "the image's content changed"
+        return f"a new image version: {why}"
+
     def describe(self) -> str:
         what = "the next image version" if self.wanted == "auto" else f"image version {self.wanted}"
         return f"{what} of {self.definition.definition.name} (image {self.image[:8]})"

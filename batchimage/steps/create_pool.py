@@ -13,6 +13,7 @@ reaching its `wait_for` state and verified (image id and node agent SKU).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from azure.batch import models as bm
@@ -93,6 +94,24 @@ class CreatePool(Step[PoolOutputs]):
             "wait_for": p.wait_for,
             "rollout": p.rollout,
         }
+
+    def planned_after(
+        self, changing: Mapping[str, str], recorded: Mapping[str, Any] | None
+    ) -> tuple[str, str] | None:
+        """A new image version rolls the pool out (the spec's `rollout`)."""
+        if changing.get(self.version_step.key) not in ("create", "replace"):
+            return None
+        old = str((recorded or {}).get("pool_id") or self.pool.id)
+        if self.pool.rollout == "recreate":
+            return "replace", (
+                f"recreate onto the new image version: apply will delete pool {old} and "
+                "create it again"
+            )
+        smoke = " and passes its smoke test" if self.pool.smoke_test else ""
+        return "replace", (
+            f"blue/green rollout onto the new image version: apply will create a new pool "
+            f"beside {old}, wait until it is {self.pool.wait_for}{smoke}, then retire {old}"
+        )
 
     def describe(self) -> str:
         p = self.pool
