@@ -36,7 +36,7 @@ def test_destroy_removes_what_apply_created_and_keeps_the_rest(
     first = progress_lines(applied.stderr)
     assert re.fullmatch(rf"apply {spec.name}: 15 steps \(run \S+\)", first[0]), first[0]
     for line in (
-        "preflight: ran preflight checks: 15 passed",
+        "preflight: ran preflight checks: 16 passed",
         f"capture.gallery: creating gallery {gallery}",
         "customize.0: ran customize step 0 'install tools'",
         "cleanup: deleting build resources",
