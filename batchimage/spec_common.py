@@ -295,3 +295,25 @@ class SecretRef(SpecModel):
             raise UsageError(f"secret {self.describe()}: no Key Vault reader given")
         assert self.key_vault is not None
         return SecretStr(key_vault(self.key_vault))
+
+
+def secret_refs(model: BaseModel, path: str = "") -> list[tuple[str, SecretRef]]:
+    """Every secret reference under `model`, with its field path
+    (`image.customize[0].secret_env.TOKEN`), in field order."""
+    found: list[tuple[str, SecretRef]] = []
+
+    def visit(value: Any, where: str) -> None:
+        if isinstance(value, SecretRef):
+            found.append((where, value))
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                visit(getattr(value, name), f"{where}.{name}" if where else name)
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                visit(item, f"{where}.{key}")
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                visit(item, f"{where}[{index}]")
+
+    visit(model, path)
+    return found

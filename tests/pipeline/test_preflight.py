@@ -297,3 +297,32 @@ def test_preflight_says_unknown_region_before_images_and_sizes(pipeline: Harness
     assert "1 failed" in message
     for misleading in ("base image", "quota", "vm size", "image definition"):
         assert f"FAIL {misleading}" not in message
+
+
+def test_every_secret_reference_is_checked_before_anything_is_created(
+    pipeline: Harness, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unset variable (the build VM's admin password, a customize step's secret_env)
+    and an unreadable file stop preflight; nothing is created and no value is shown."""
+    monkeypatch.delenv("BI_TEST_ADMIN_PASSWORD", raising=False)
+    monkeypatch.setenv("BI_TEST_TOKEN", "s3cret-token-value")
+
+    def secrets(data: dict[str, Any]) -> None:
+        data["image"]["build"]["admin_password"] = {"env": "BI_TEST_ADMIN_PASSWORD"}
+        step = data["image"]["customize"][0]
+        step["secret_env"] = {
+            "TOKEN": {"env": "BI_TEST_TOKEN"},
+            "KEY": {"file": str(tmp_path / "missing-key.txt")},
+        }
+
+    spec = pipeline.spec("windows-server.yaml", secrets)
+    message = failed_preflight(pipeline, spec)
+    assert (
+        "FAIL secrets: image.build.admin_password: environment variable "
+        "BI_TEST_ADMIN_PASSWORD is not set; set it before running again"
+    ) in message
+    assert (
+        "FAIL secrets: image.customize[0].secret_env.KEY: file "
+        f"{tmp_path / 'missing-key.txt'} cannot be read (No such file or directory)"
+    ) in message
+    assert "secret_env.TOKEN" not in message and "s3cret-token-value" not in message

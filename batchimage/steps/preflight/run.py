@@ -22,6 +22,7 @@ from batchimage.steps.preflight.providers import check_providers
 from batchimage.steps.preflight.quota import check_quota
 from batchimage.steps.preflight.region import check_region
 from batchimage.steps.preflight.report import CheckResult, Report, fail
+from batchimage.steps.preflight.secrets import check_secrets
 from batchimage.steps.preflight.storage import check_storage
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 Check = Callable[[Facts], list[CheckResult]]
 
 CHECKS: list[tuple[str, Check]] = [
+    ("secrets", check_secrets),
     ("providers", check_providers),
     ("storage", check_storage),
     ("batch accounts", check_batch_accounts),
