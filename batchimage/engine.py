@@ -128,6 +128,7 @@ class RunResult:
     changes: list[Change] = field(default_factory=list)
     outcomes: dict[str, str] = field(default_factory=dict)
     duration_s: float = 0.0
+    kept: list[str] = field(default_factory=list)  # destroy: "<step>: <what> kept: <why>"
 
     def count(self, action: str) -> int:
         """How many steps ended with `action` (e.g. "created", "no-op")."""
@@ -327,11 +328,24 @@ class Engine:
             self.journal.finish(outcome)
             self._emit_end(command, outcome, result)
 
-    def destroy_plan(self) -> list[tuple[str, ResourceRef]]:
-        """What destroy would delete, per resource, in the order it deletes."""
+    def destroy_plan(self, *, observe: bool = False) -> list[tuple[str, ResourceRef]]:
+        """What destroy would delete, per resource, in the order it deletes; `observe`: only
+        what still exists (read-only; a resource that cannot be read counts as there)."""
         order = list(reversed(self.orphans())) + [n.step.key for n in reversed(self.nodes)]
         steps = self.journal.state.steps
-        return [(key, ref) for key in order if key in steps for ref in steps[key].created]
+        doomed = [(key, ref) for key in order if key in steps for ref in steps[key].created]
+        if not observe:
+            return doomed
+        return [(key, ref) for key, ref in doomed if self._still_there(key, ref)]
+
+    def _still_there(self, key: str, ref: ResourceRef) -> bool:
+        cls = STEP_KINDS.get(self.journal.state.steps[key].kind)
+        step = self.index.by_key.get(key)
+        view = self.ctx.for_step(step, "") if step else self.ctx
+        try:
+            return cls is None or cls.exists(view, ref)
+        except Exception:  # cannot tell: list it, destroy will find out
+            return True
 
     def orphans(self) -> list[str]:
         """Steps in the state, no longer in the spec, that created resources (to delete)."""
@@ -514,30 +528,34 @@ class Engine:
         started = self.ctx.clock.monotonic()
         view = self.ctx.for_step(step, rec.fingerprint or "") if step else self.ctx
         try:
-            self.call(node, lambda: cls.destroy(view, typed))
+            kept = self.call(node, lambda: cls.destroy(view, typed)) or []
         except StepInterrupted as exc:
             raise Interrupted(self._interrupted_message()) from exc
         except BatchImageError as exc:
             rec.last_error = _error_record(exc)
             self.journal.save()
             raise _step_failed(key, ", ".join(r.id for r in rec.created), exc, "destroy") from exc
+        rec.finished_at = utcnow()
+        took = round(self.ctx.clock.monotonic() - started, 3)
+        if kept:  # still recorded: a later destroy deletes them once they are free
+            rec.created = [ref for ref, _ in kept]
+            self.journal.save()
+            why = "; ".join(f"{ref.id.rsplit('/', 1)[-1]}: {reason}" for ref, reason in kept)
+            result.outcomes[key] = "unchanged"
+            result.kept.append(f"{key}: {why}")
+            data = {"action": "kept", "outcome": "unchanged", "duration_s": took}
+            self.ctx.events.emit(
+                Event("step_destroyed", step=key, message=f"kept {why}", data=data)
+            )
+            return Change(key, rec.kind, "no-op", f"kept {why}")
         rec.status = StepStatus.DESTROYED
         rec.created = []
         rec.outputs = None
-        rec.finished_at = utcnow()
         self.journal.save()
         result.outcomes[key] = "deleted"
+        data = {"action": "destroyed", "outcome": "deleted", "duration_s": took}
         self.ctx.events.emit(
-            Event(
-                "step_destroyed",
-                step=key,
-                message=f"deleted {names}",
-                data={
-                    "action": "destroyed",
-                    "outcome": "deleted",
-                    "duration_s": round(self.ctx.clock.monotonic() - started, 3),
-                },
-            )
+            Event("step_destroyed", step=key, message=f"deleted {names}", data=data)
         )
         return Change(key, rec.kind, "delete", f"deleted {names}")
 

@@ -240,10 +240,18 @@ class Step(ABC, Generic[OutT]):
         return False
 
     @classmethod
-    def destroy(cls, ctx: RunContext, outputs: OutT) -> None:
-        """Delete `outputs.created()`; a step that creates resources must override this."""
+    def destroy(cls, ctx: RunContext, outputs: OutT) -> list[tuple[ResourceRef, str]] | None:
+        """Delete `outputs.created()`; a step that creates resources must override this.
+        Returns what it kept on purpose, each with why (e.g. a gallery others still use)."""
         if outputs.created():
             raise NotImplementedError(f"step kind {cls.kind} created resources but cannot destroy")
+        return None
+
+    @classmethod
+    def exists(cls, ctx: RunContext, ref: ResourceRef) -> bool:
+        """Whether `ref`, a resource this step created, is still there (read-only; True
+        when the step cannot tell)."""
+        return True
 
     def describe(self) -> str:
         """One line for people: what this step makes."""

@@ -333,16 +333,32 @@ class CreatePool(Step[PoolOutputs]):
         """Delete the pools this pipeline created (every generation; gone ones are fine)."""
         accounts: dict[str, BatchPools] = {}
         for ref in outputs.created():
-            parts = parse_id(ref.id)
-            names = parts.get("names", "").split("/")
-            if len(names) != 2:
-                continue
-            account_name, pool_id = names
-            if account_name not in accounts:
-                account = find_account(ctx.clients, parts.get("group", ""), account_name)
-                accounts[account_name] = BatchPools(ctx.clients, account)
-            result = accounts[account_name].delete(ctx, pool_id, timeout_s=_delete_timeout(ctx))
-            ctx.say(f"pool {pool_id} {result}")
+            found = _pool_of(ctx, ref, accounts)
+            if found is not None:
+                pools, pool_id = found
+                result = pools.delete(ctx, pool_id, timeout_s=_delete_timeout(ctx))
+                ctx.say(f"pool {pool_id} {result}")
+
+    @classmethod
+    def exists(cls, ctx: RunContext, ref: ResourceRef) -> bool:
+        found = _pool_of(ctx, ref, {})
+        return found is None or found[0].get(found[1]) is not None
+
+
+def _pool_of(
+    ctx: RunContext, ref: ResourceRef, accounts: dict[str, BatchPools]
+) -> tuple[BatchPools, str] | None:
+    """The account's pools and the pool id a pool ref names (None for another id shape);
+    `accounts` caches the accounts found."""
+    parts = parse_id(ref.id)
+    names = parts.get("names", "").split("/")
+    if len(names) != 2:
+        return None
+    account_name, pool_id = names
+    if account_name not in accounts:
+        account = find_account(ctx.clients, parts.get("group", ""), account_name)
+        accounts[account_name] = BatchPools(ctx.clients, account)
+    return accounts[account_name], pool_id
 
 
 def _delete_timeout(ctx: RunContext) -> float:

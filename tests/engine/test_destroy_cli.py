@@ -1,7 +1,7 @@
 """`batchimage apply --yes` then `batchimage destroy --yes` as real subprocesses on a
 sandbox spec: everything the pipeline created is gone (gallery, definition, version,
 pools, build resources), the seeded resources it only used remain, and a second destroy
-is a no-op that exits 0.
+is a no-op that exits 0. Destroy lists only what still exists.
 
 The same runs check what a CI log shows (stderr is not a terminal): one time-stamped line
 per event, no line twice, each step's own verb (cleanup deletes, customize runs), times
@@ -64,6 +64,17 @@ def test_destroy_removes_what_apply_created_and_keeps_the_rest(
     destroyed = cli(spec_path.parent, env, "destroy", spec_path.name, "--yes")
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
     assert "destroy complete" in destroyed.stdout
+    # Only what exists is listed: cleanup deleted the build (VM, disk, NIC, network, file).
+    listed = [x for x in destroyed.stdout.splitlines() if x.startswith("  - ")]
+    kinds = sorted(x.split()[1].rsplit("/", 1)[-1] for x in listed)
+    assert kinds == ["galleries", "images", "pools", "versions"], destroyed.stdout
+    assert f"destroy {spec.name} will delete 4 resource(s):" in destroyed.stdout
+    assert re.search(
+        r"^  \(\d+ more the state records are gone already \(deleted by cleanup or outside "
+        r"batchimage\)\)$",
+        destroyed.stdout,
+        re.M,
+    ), destroyed.stdout
     gone = progress_lines(destroyed.stderr)
     assert re.fullmatch(rf"destroy {spec.name} \(run \S+\)", gone[0]), gone[0]
     assert f"pool.{pool_id}: deleting {pool_id}" in gone
