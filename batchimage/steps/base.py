@@ -191,6 +191,7 @@ class Step(ABC, Generic[OutT]):
     depends_on: Sequence[type[Step[Any]] | Step[Any]] = ()
     apply_needs: Sequence[type[Step[Any]] | Step[Any]] = ()
     cleans: Sequence[str] = ()  # keys of steps whose results this one deletes (cleanup)
+    shown: ClassVar[tuple[str, ...]] = ()  # outputs `batchimage output` shows unasked
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -116,9 +116,17 @@ class CleanupBuild(Step[CleanupOutputs]):
     key = "cleanup"
     verb = DELETE
 
-    def __init__(self, spec: Any, build_keys: list[str], capture: list[Step[Any]]) -> None:
+    def __init__(
+        self,
+        spec: Any,
+        build_keys: list[str],
+        capture: list[Step[Any]],
+        vm_steps: list[str] | None = None,
+    ) -> None:
+        """`build_keys`: the steps whose created resources it deletes; `vm_steps`: steps
+        whose result lives on the build VM only (generalize), gone with it."""
         self.build_keys = list(build_keys)
-        self.cleans = tuple(build_keys)
+        self.cleans = (*build_keys, *(vm_steps or []))
         self.depends_on = tuple(capture)
         self.policy = spec.cleanup
 

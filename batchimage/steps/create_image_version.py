@@ -49,6 +49,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
 
     kind = "create_image_version"
     key = "capture.version"
+    shown = ("version_id", "version", "regions")
 
     def __init__(
         self,

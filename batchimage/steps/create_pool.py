@@ -68,6 +68,7 @@ class CreatePool(Step[PoolOutputs]):
     """One spec pool on the image: created, updated in place or rolled out."""
 
     kind = "create_pool"
+    shown = ("pool_id", "account", "image_version", "node_agent_sku", "vm_size")
 
     def __init__(self, spec: Any, pool: Any, version_step: Step[Any], base_step: Step[Any]):
         self.pool = pool

@@ -9,6 +9,7 @@ only where they tell something, and the summary on stdout."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -60,6 +61,35 @@ def test_destroy_removes_what_apply_created_and_keeps_the_rest(
         g.name for g in clients.compute.galleries.list_by_resource_group("sandbox-rg")
     }
     assert pools.pool_ids(pool_id)
+
+    shown = cli(spec_path.parent, env, "output", spec_path.name)
+    assert shown.returncode == 0, shown.stderr
+    fields = [x.split(" = ")[0] for x in shown.stdout.splitlines() if " = " in x]
+    assert fields == [
+        "capture.version.version_id",
+        "capture.version.version",
+        "capture.version.regions",
+        f"pool.{pool_id}.pool_id",
+        f"pool.{pool_id}.account",
+        f"pool.{pool_id}.image_version",
+        f"pool.{pool_id}.node_agent_sku",
+        f"pool.{pool_id}.vm_size",
+    ]
+    assert f"capture.version.version_id = {version_id}" in shown.stdout
+    assert re.search(r"^# \d+ more output\(s\) of other steps: batchimage output --all$",
+                     shown.stdout, re.M), shown.stdout  # fmt: skip
+    every = cli(spec_path.parent, env, "output", spec_path.name, "--all").stdout
+    assert "capture.gallery.name = " in every and "resolve_image.version = " in every
+    assert not [x for x in every.splitlines() if x.startswith(("build.", "generalize."))]
+    assert (
+        "# build.network, build.nic, build.vm, customize.0, customize.1, generalize: "
+        "deleted by cleanup after the last apply"
+    ) in every
+    as_json = json.loads(
+        cli(spec_path.parent, env, "output", spec_path.name, "--format", "json").stdout
+    )
+    assert as_json["capture.version"]["version_id"] == version_id  # every step, as before
+    assert as_json[f"pool.{pool_id}"]["pool_id"] == pool_id and "build.vm" in as_json
 
     destroyed = cli(spec_path.parent, env, "destroy", spec_path.name, "--yes")
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
