@@ -70,11 +70,13 @@ def one_of_schema(*names: str) -> ConfigDict:
 @dataclass(frozen=True)
 class Checked:
     """Annotation for a string checked against `pattern`, whose error states `rule` in
-    plain words (`Annotated[str, Checked(...)]`); `normalize` runs first."""
+    plain words (`Annotated[str, Checked(...)]`); `normalize` runs first, so the JSON
+    Schema states `written` (what a spec may hold before normalizing) when given."""
 
     pattern: str
     rule: str
     normalize: Callable[[str], str] | None = None
+    written: str | None = None
 
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
@@ -84,7 +86,7 @@ class Checked:
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> dict[str, Any]:
-        return {"type": "string", "pattern": f"^(?:{self.pattern})$"}
+        return {"type": "string", "pattern": f"^(?:{self.written or self.pattern})$"}
 
     def _check(self, value: str) -> str:
         value = self.normalize(value) if self.normalize else value
@@ -108,6 +110,7 @@ Region = Annotated[
         r"[a-z0-9]+",
         "use the region's name, like 'eastus' or 'westeurope'",
         normalize=lambda value: value.replace(" ", "").lower(),
+        written=r"[A-Za-z0-9][A-Za-z0-9 ]*",  # a display name too: 'East US'
     ),
 ]
 ResourceGroupName = Annotated[
@@ -160,6 +163,7 @@ Uuid = Annotated[
         r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
         "use a GUID like '00000000-0000-0000-0000-000000000000'",
         normalize=str.lower,
+        written=r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
     ),
 ]
 SubnetId = Annotated[
