@@ -172,7 +172,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                 compute.virtual_machines.begin_update,
                 vm.group,
                 vm.name,
-                {"tags": resource_tags(ctx, tags, **{IMAGE_TAG: self.names.image})},
+                {"tags": {**tags, IMAGE_TAG: self.names.image}},  # the VM's own tags kept
             )
         if power_state(found) != "deallocated":
             begin_and_wait(
@@ -221,7 +221,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
         return previous is not None and previous.succeeded
 
     def _mark_launched(self, ctx: RunContext, vm: Any) -> None:
-        tags = tags_of(self._read(ctx))
+        tags = tags_of(self._read(ctx))  # build.vm's (its fingerprint too): markers added
         tags.update({LAUNCHED_TAG: self.deprovision_name, IMAGE_TAG: self.names.image})
         begin_and_wait(
             ctx,
@@ -230,7 +230,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
             ctx.clients.compute.virtual_machines.begin_update,
             vm.group,
             vm.name,
-            {"tags": resource_tags(ctx, tags)},
+            {"tags": tags},
         )
 
     def _run_in_guest(self, ctx: RunContext, vm: Any, script: str, **options: Any) -> Any:
