@@ -50,7 +50,18 @@ from batchimage.errors import (
     UsageError,
     run_again,
 )
-from batchimage.plan import CHANGES, DONE_WORDS, Action, Change, decide, outputs_hash
+from batchimage.plan import (
+    CHANGES,
+    DONE_WORDS,
+    Action,
+    Change,
+    blocked,
+    cleaned_by,
+    decide,
+    gone_reason,
+    outputs_hash,
+    upstream_edits,
+)
 from batchimage.redact import redact
 from batchimage.state import (
     ErrorRecord,
@@ -117,6 +128,7 @@ class RunResult:
     changes: list[Change] = field(default_factory=list)
     outcomes: dict[str, str] = field(default_factory=dict)
     duration_s: float = 0.0
+    kept: list[str] = field(default_factory=list)  # destroy: "<step>: <what> kept: <why>"
 
     def count(self, action: str) -> int:
         """How many steps ended with `action` (e.g. "created", "no-op")."""
@@ -211,6 +223,7 @@ class Node:
     outcome: str = ""  # what its run came to (RunResult.outcomes)
     prechecked: bool = False  # `absent` was asked this walk
     early: bool = False  # decided by `absent`: no check before its apply
+    wanted_by: str = ""  # the step whose apply needs it (an `apply_needs` chain), if any
 
 
 @dataclass
@@ -315,11 +328,24 @@ class Engine:
             self.journal.finish(outcome)
             self._emit_end(command, outcome, result)
 
-    def destroy_plan(self) -> list[tuple[str, ResourceRef]]:
-        """What destroy would delete, per resource, in the order it deletes."""
+    def destroy_plan(self, *, observe: bool = False) -> list[tuple[str, ResourceRef]]:
+        """What destroy would delete, per resource, in the order it deletes; `observe`: only
+        what still exists (read-only; a resource that cannot be read counts as there)."""
         order = list(reversed(self.orphans())) + [n.step.key for n in reversed(self.nodes)]
         steps = self.journal.state.steps
-        return [(key, ref) for key in order if key in steps for ref in steps[key].created]
+        doomed = [(key, ref) for key in order if key in steps for ref in steps[key].created]
+        if not observe:
+            return doomed
+        return [(key, ref) for key, ref in doomed if self._still_there(key, ref)]
+
+    def _still_there(self, key: str, ref: ResourceRef) -> bool:
+        cls = STEP_KINDS.get(self.journal.state.steps[key].kind)
+        step = self.index.by_key.get(key)
+        view = self.ctx.for_step(step, "") if step else self.ctx
+        try:
+            return cls is None or cls.exists(view, ref)
+        except Exception:  # cannot tell: list it, destroy will find out
+            return True
 
     def orphans(self) -> list[str]:
         """Steps in the state, no longer in the spec, that created resources (to delete)."""
@@ -502,30 +528,34 @@ class Engine:
         started = self.ctx.clock.monotonic()
         view = self.ctx.for_step(step, rec.fingerprint or "") if step else self.ctx
         try:
-            self.call(node, lambda: cls.destroy(view, typed))
+            kept = self.call(node, lambda: cls.destroy(view, typed)) or []
         except StepInterrupted as exc:
             raise Interrupted(self._interrupted_message()) from exc
         except BatchImageError as exc:
             rec.last_error = _error_record(exc)
             self.journal.save()
             raise _step_failed(key, ", ".join(r.id for r in rec.created), exc, "destroy") from exc
+        rec.finished_at = utcnow()
+        took = round(self.ctx.clock.monotonic() - started, 3)
+        if kept:  # still recorded: a later destroy deletes them once they are free
+            rec.created = [ref for ref, _ in kept]
+            self.journal.save()
+            why = "; ".join(f"{ref.id.rsplit('/', 1)[-1]}: {reason}" for ref, reason in kept)
+            result.outcomes[key] = "unchanged"
+            result.kept.append(f"{key}: {why}")
+            data = {"action": "kept", "outcome": "unchanged", "duration_s": took}
+            self.ctx.events.emit(
+                Event("step_destroyed", step=key, message=f"kept {why}", data=data)
+            )
+            return Change(key, rec.kind, "no-op", f"kept {why}")
         rec.status = StepStatus.DESTROYED
         rec.created = []
         rec.outputs = None
-        rec.finished_at = utcnow()
         self.journal.save()
         result.outcomes[key] = "deleted"
+        data = {"action": "destroyed", "outcome": "deleted", "duration_s": took}
         self.ctx.events.emit(
-            Event(
-                "step_destroyed",
-                step=key,
-                message=f"deleted {names}",
-                data={
-                    "action": "destroyed",
-                    "outcome": "deleted",
-                    "duration_s": round(self.ctx.clock.monotonic() - started, 3),
-                },
-            )
+            Event("step_destroyed", step=key, message=f"deleted {names}", data=data)
         )
         return Change(key, rec.kind, "delete", f"deleted {names}")
 
@@ -609,7 +639,7 @@ class _Walk:
         self.target = target
         for node in engine.nodes:
             node.phase, node.change, node.attempts, node.applied = Phase.IDLE, None, 0, None
-            node.outcome, node.prechecked, node.early = "", False, False
+            node.outcome, node.prechecked, node.early, node.wanted_by = "", False, False, ""
         if target is not None:
             chosen = next((n for n in engine.nodes if n.step.key == target), None)
             if chosen is None:
@@ -622,11 +652,11 @@ class _Walk:
                 if node.step.key not in conditional:
                     self.demand(node)
 
-    def demand(self, node: Node) -> None:
+    def demand(self, node: Node, by: str = "") -> None:
         if node.phase is Phase.IDLE:
-            node.phase = Phase.WAIT_DEPS
+            node.phase, node.wanted_by = Phase.WAIT_DEPS, by
             for dep in node.deps:
-                self.demand(dep)
+                self.demand(dep, by)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -785,17 +815,37 @@ class _Walk:
 
     def _blocked(self, node: Node) -> None:
         """Plan: a dependency will change, so this step cannot be observed yet."""
+        rec = self.e.journal.state.steps.get(node.step.key)
+        changing: dict[str, str] = {
+            d.step.key: d.change.action if d.change else d.step.change
+            for d in node.deps
+            if d.phase is Phase.CHANGING
+        }
+        action, reason = blocked(node.step, rec, changing, self._gone(node))
+        self._changing(node, action, reason)
+
+    def _gone(self, node: Node) -> str | None:
+        """Why the node's recorded result is missing, when a cleanup step deleted it."""
+        e = self.e
+        cleaner = cleaned_by(node.step.key, e.index, e.journal.state)
+        return gone_reason(cleaner, node.wanted_by) if cleaner else None
+
+    def _decide(
+        self, node: Node, found: Outputs | None, fingerprint: str, hashes: dict[str, str]
+    ) -> tuple[Action, str]:
         e = self.e
         rec = e.journal.state.steps.get(node.step.key)
-        upstream = ", ".join(d.step.key for d in node.deps if d.phase is Phase.CHANGING)
-        action: Action
-        if node.step.read_only:
-            action, reason = "read", f"after {upstream} changes"
-        elif rec is None or rec.status != StepStatus.DONE:
-            action, reason = "create", f"does not exist yet (after {upstream})"
-        else:
-            action, reason = node.step.change, f"may change: {upstream} changes first"
-        self._changing(node, action, reason)
+        edits = upstream_edits(node.step, e.index, e.journal.state)
+        gone = self._gone(node) if found is None else None
+        done = {word: action for action, word in DONE_WORDS.items()}
+        changed = {
+            d.step.key: done.get(d.change.action, d.change.action)
+            for d in node.deps
+            if d.change is not None and d.change.action not in ("no-op", "read")
+        }
+        return decide(
+            node.step, rec, found, fingerprint, hashes, edits=edits, gone=gone, changed_deps=changed
+        )
 
     def _changing(self, node: Node, action: Action, reason: str) -> None:
         node.phase = Phase.CHANGING
@@ -804,7 +854,7 @@ class _Walk:
             Event("step_planned", step=node.step.key, data={"action": action, "reason": reason})
         )
         for need in node.needs:
-            self.demand(need)
+            self.demand(need, node.step.key)
 
     # -- results -------------------------------------------------------------------------
 
@@ -825,18 +875,18 @@ class _Walk:
         if not absent:
             node.phase = Phase.WAIT_DEPS  # the check decides, once the dependencies are done
             return
-        rec = self.e.journal.state.steps.get(node.step.key)
-        action, reason = decide(node.step, rec, None, "", {})
         step = node.step
+        rec = self.e.journal.state.steps.get(step.key)
+        recorded = {k: v for k, v in (rec.inputs if rec else {}).items() if k.startswith("@")}
+        hashes = {**recorded, **step.input_hashes()}  # its dependencies' outputs: as recorded
+        action, reason = self._decide(node, None, fingerprint_of(hashes), hashes)
         node.change = Change(step.key, step.kind, action, reason, step.describe())
         node.phase, node.early = Phase.WAIT_NEEDS, True
         for need in node.needs:
-            self.demand(need)
+            self.demand(need, node.step.key)
 
     def _checked(self, node: Node, found: Outputs | None) -> None:
-        e = self.e
-        rec = e.journal.state.steps.get(node.step.key)
-        action, reason = decide(node.step, rec, found, node.fingerprint, node.hashes)
+        action, reason = self._decide(node, found, node.fingerprint, node.hashes)
         if action == "no-op" or (action == "read" and found is not None):
             assert found is not None
             self._done(node, found, action, reason)
@@ -847,7 +897,7 @@ class _Walk:
         node.change = Change(node.step.key, node.step.kind, action, reason, node.step.describe())
         node.phase = Phase.WAIT_NEEDS
         for need in node.needs:
-            self.demand(need)
+            self.demand(need, node.step.key)
 
     def _applied(self, node: Node, found: Outputs | None) -> None:
         if found is None:

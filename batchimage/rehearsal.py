@@ -61,17 +61,21 @@ def prerequisites(spec: Any, subscription: str) -> list[dict[str, Any]]:
                 "group": state.resource_group,
             }
         )
+    staging = staging_store(spec, subscription)
+    if staging is not None:
+        add(staging)
     for pool in spec.pools:
         account = pool.batch_account
-        add(
-            {
-                "kind": "batch_account",
-                "name": account.name,
-                "group": account.resource_group or spec.resource_group,
-                "location": account.location or spec.location,
-                "pool_allocation_mode": "UserSubscription",
-            }
-        )
+        batch = {
+            "kind": "batch_account",
+            "name": account.name,
+            "group": account.resource_group or spec.resource_group,
+            "location": account.location or spec.location,
+            "pool_allocation_mode": "UserSubscription",
+        }
+        if staging is not None and staging["for"] == account.name:
+            batch["auto_storage"] = staging["id"]
+        add(batch)
     subnets = [(spec.image.build.network.subnet_id, spec.location)]
     subnets += [
         (pool.network.subnet_id, pool.batch_account.location or spec.location)
@@ -98,6 +102,31 @@ def prerequisites(spec: Any, subscription: str) -> list[dict[str, Any]]:
             }
         )
     return list(items.values())
+
+
+def staging_store(spec: Any, subscription: str) -> dict[str, Any] | None:
+    """The storage account a rehearsal gives the first pool's Batch account as its
+    auto-storage, when a `file` customize step needs one to stage in and the spec names no
+    other (on Azure that account's auto-storage does it); None otherwise."""
+    from batchimage.azure.staging import candidates
+    from batchimage.steps.base import short_hash
+
+    if not any(step.action == "file" for step in spec.image.customize):
+        return None
+    if candidates(spec) or not spec.pools:
+        return None
+    account = spec.pools[0].batch_account
+    group = account.resource_group or spec.resource_group
+    name = "bistage" + short_hash([subscription.lower(), group.lower(), account.name])[:12]
+    return {
+        "kind": "storage_account",
+        "name": name,
+        "group": group,
+        "location": account.location or spec.location,
+        "for": account.name,
+        "id": f"/subscriptions/{subscription}/resourceGroups/{group}/providers/"
+        f"Microsoft.Storage/storageAccounts/{name}",
+    }
 
 
 def _vnet_of(item: dict[str, Any]) -> str | None:

@@ -71,11 +71,13 @@ def one_of_schema(*names: str) -> ConfigDict:
 @dataclass(frozen=True)
 class Checked:
     """Annotation for a string checked against `pattern`, whose error states `rule` in
-    plain words (`Annotated[str, Checked(...)]`); `normalize` runs first."""
+    plain words (`Annotated[str, Checked(...)]`); `normalize` runs first, so the JSON
+    Schema states `written` (what a spec may hold before normalizing) when given."""
 
     pattern: str
     rule: str
     normalize: Callable[[str], str] | None = None
+    written: str | None = None
 
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
@@ -85,7 +87,7 @@ class Checked:
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> dict[str, Any]:
-        return {"type": "string", "pattern": f"^(?:{self.pattern})$"}
+        return {"type": "string", "pattern": f"^(?:{self.written or self.pattern})$"}
 
     def _check(self, value: str) -> str:
         value = self.normalize(value) if self.normalize else value
@@ -109,6 +111,7 @@ Region = Annotated[
         r"[a-z0-9]+",
         "use the region's name, like 'eastus' or 'westeurope'",
         normalize=lambda value: value.replace(" ", "").lower(),
+        written=r"[A-Za-z0-9][A-Za-z0-9 ]*",  # a display name too: 'East US'
     ),
 ]
 ResourceGroupName = Annotated[
@@ -161,6 +164,7 @@ Uuid = Annotated[
         r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
         "use a GUID like '00000000-0000-0000-0000-000000000000'",
         normalize=str.lower,
+        written=r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
     ),
 ]
 SubnetId = Annotated[
@@ -325,3 +329,25 @@ class SecretRef(SpecModel):
             raise UsageError(f"secret {self.describe()}: no Key Vault reader given")
         assert self.key_vault is not None
         return SecretStr(key_vault(self.key_vault))
+
+
+def secret_refs(model: BaseModel, path: str = "") -> list[tuple[str, SecretRef]]:
+    """Every secret reference under `model`, with its field path
+    (`image.customize[0].secret_env.TOKEN`), in field order."""
+    found: list[tuple[str, SecretRef]] = []
+
+    def visit(value: Any, where: str) -> None:
+        if isinstance(value, SecretRef):
+            found.append((where, value))
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                visit(getattr(value, name), f"{where}.{name}" if where else name)
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                visit(item, f"{where}.{key}")
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                visit(item, f"{where}[{index}]")
+
+    visit(model, path)
+    return found

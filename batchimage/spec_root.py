@@ -119,6 +119,7 @@ class Spec(SpecModel):
         rules += self._os_rules()
         rules += self._pool_rules()
         rules += self._disk_rules()
+        rules += self._region_rules()
         raise_rules(rules)
         self._fill_defaults(Path((info.context or {}).get("base_dir") or Path.cwd()))
         return self
@@ -146,6 +147,30 @@ class Spec(SpecModel):
         if os_type == "linux" and build.admin_password is not None:
             rules.append((("image", "build", "admin_password"), "only Windows images take this"))
         return rules
+
+    def _region_rules(self) -> list[Rule]:
+        """Region names of the public cloud are known (batchimage/data/azure_public_regions.json);
+        other clouds' are checked by preflight against the subscription's locations."""
+        if self.cloud != "AzurePublicCloud":
+            return []
+        from batchimage.spec_regions import public_regions, unknown_region
+
+        known = public_regions()
+        named: list[tuple[tuple[str | int, ...], str | None]] = [(("location",), self.location)]
+        named += [
+            (("pools", i, "batch_account", "location"), pool.batch_account.location)
+            for i, pool in enumerate(self.pools)
+        ]
+        named += [
+            (("image", "capture", "gallery", "replicas", i, "region"), replica.region)
+            for i, replica in enumerate(self.image.capture.gallery.replicas or [])
+        ]
+        where = "in the Azure public cloud"
+        return [
+            (at, unknown_region(name, known, where))
+            for at, name in named
+            if name is not None and name not in known
+        ]
 
     def _disk_rules(self) -> list[Rule]:
         """Public Azure retired unmanaged disks (docs/azure-behaviours.md, Disks)."""

@@ -112,3 +112,18 @@ def test_plan_from_any_directory_sees_what_the_quickstart_made(
     assert f"starting the sandbox (a local Azure) in {quickstart.sandbox};" in started[0]
     for cwd, _ in places:
         assert not (cwd / ".batchimage" / "sandbox").exists()
+
+
+@pytest.mark.parametrize(
+    ("doc", "lead"),
+    [
+        ("README.md", "This is `specs/quickstart.yaml`"),
+        ("docs/spec.md", "`specs/quickstart.yaml`, which runs against the sandbox"),
+    ],
+)
+def test_the_quickstart_shown_is_the_file_as_it_is(doc: str, lead: str) -> None:
+    """The README (and the spec guide) show specs/quickstart.yaml whole, byte for byte."""
+    text = (REPO / doc).read_text(encoding="utf-8")
+    after = text[text.index(lead) :]
+    shown = after.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert shown == (REPO / "specs" / "quickstart.yaml").read_text(encoding="utf-8")

@@ -13,13 +13,13 @@ naming the operation.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from azure.core.exceptions import AzureError as SdkAzureError
 
 from batchimage.azure.errors import azure_call, is_not_found, translate
 from batchimage.azure.names import parse_id
-from batchimage.errors import AzureError
+from batchimage.errors import AzureError, TransientAzureError
 from batchimage.state import ResourceRef
 from batchimage.steps.base import FINGERPRINT_TAG, PIPELINE_TAG, RUN_TAG
 
@@ -44,6 +44,7 @@ NSG = "Microsoft.Network/networkSecurityGroups"
 GROUP = "Microsoft.Resources/resourceGroups"
 STORAGE = "Microsoft.Storage/storageAccounts"
 BLOB = "blob"
+NESTED = "CannotDeleteResource"  # 409: a parent with nested resources (gallery, definition)
 
 # Delete order: what holds a reference goes before what it references.
 DELETE_ORDER = (
@@ -178,22 +179,51 @@ def delete(ctx: RunContext, ref: ResourceRef, *, timeout_s: float | None = None)
         return "deleted" if delete_blob(clients, ref.id) else "gone"
     if ref.kind == GROUP:
         return _delete_group(ctx, ref, timeout_s)
+    if ref.kind == GALLERY and (held := _gallery_holds(clients, ref)):
+        return held
     start = _deleter(clients, ref)
     if start is None:
         raise AzureError(f"batchimage cannot delete resources of kind {ref.kind} ({ref.id})")
     try:
         poller = start()
-    except SdkAzureError as exc:
-        if is_not_found(exc):
-            return "gone"
-        raise translate(exc, f"delete {name}") from exc
-    try:
         wait(ctx, poller, f"{name} to be deleted", f"delete {name}", timeout_s=timeout_s)
-    except AzureError as err:
+    except (SdkAzureError, AzureError) as exc:
+        err = exc if isinstance(exc, AzureError) else translate(exc, f"delete {name}")
         if is_not_found(err):
             return "gone"
-        raise
+        if ref.kind == GALLERY and err.code == NESTED:
+            return _gallery_holds(clients, ref) or _nested_lag(err)
+        if err is exc:
+            raise
+        raise err from exc
     return "deleted"
+
+
+def _gallery_holds(clients: AzureClients, ref: ResourceRef) -> str:
+    """ "kept: ..." when the gallery holds image definitions (others' by now: this
+    pipeline's own are deleted before it), else "". Azure refuses to delete a gallery with
+    nested resources (409 CannotDeleteResource), so it stays for them."""
+    p = parse_id(ref.id)
+    with azure_call(f"list image definitions of gallery {p['name']}"):
+        found = clients.compute.gallery_images.list_by_gallery(p["group"], p["name"])
+        names = sorted(text(d.name) for d in found)
+    if not names:
+        return ""
+    return (
+        f"kept: it still holds {len(names)} image definition(s) of other pipelines "
+        f"({', '.join(names[:5])}); destroy again once they are gone to delete it"
+    )
+
+
+def _nested_lag(err: AzureError) -> NoReturn:
+    """A gallery whose last definition was just deleted can still be refused for a while
+    (Azure/azure-sdk-for-go#8314): a transient failure, retried by the engine."""
+    raise TransientAzureError(
+        f"{err.message} (its image definitions are being deleted)",
+        code=err.code,
+        status=err.status,
+        operation=err.operation,
+    )
 
 
 def _delete_group(ctx: RunContext, ref: ResourceRef, timeout_s: float | None) -> str:
@@ -260,17 +290,27 @@ def _deleter(clients: AzureClients, ref: ResourceRef) -> Callable[[], Poller] | 
     return _call_for(clients, ref, "begin_delete")
 
 
-def delete_created(ctx: RunContext, outputs: Outputs) -> None:
-    """Delete what `outputs` says this pipeline created, in dependency order."""
+def delete_created(ctx: RunContext, outputs: Outputs) -> list[tuple[ResourceRef, str]]:
+    """Delete what `outputs` says this pipeline created, in dependency order; the ones
+    kept on purpose (a group or gallery holding others' resources), each with why."""
+    kept: list[tuple[ResourceRef, str]] = []
     for ref in order_for_delete(outputs.created()):
         result = delete(ctx, ref)
         if result.startswith("kept"):
             ctx.say(f"{ref.id.rsplit('/', 1)[-1]} {result}")
+            kept.append((ref, result.removeprefix("kept: ")))
+    return kept
 
 
 class DeletesCreated:
     """Mixin for a step whose `destroy` deletes its outputs' created resources."""
 
     @classmethod
-    def destroy(cls, ctx: RunContext, outputs: Any) -> None:
-        delete_created(ctx, outputs)
+    def destroy(cls, ctx: RunContext, outputs: Any) -> list[tuple[ResourceRef, str]]:
+        return delete_created(ctx, outputs)
+
+    @classmethod
+    def exists(cls, ctx: RunContext, ref: ResourceRef) -> bool:
+        if ref.kind not in (BLOB, GROUP) and ref.kind not in _OPERATIONS:
+            return True  # not known how to read: say it may be there
+        return exists(ctx.clients, ref)

@@ -24,25 +24,41 @@ def command(opts: Options) -> int:
 
 
 def run(session: Session) -> int:
-    """Lock the state, list what will go, confirm, delete in reverse order."""
+    """Lock the state, list what will go (what still exists), confirm, delete in reverse
+    order; what is kept on purpose (a gallery others use) is said, and destroy succeeds."""
     from batchimage.engine import handle_signals
 
+    name = session.spec.name
     with session.journal(lock="destroy") as journal:
         engine = session.engine(journal)
-        doomed = engine.destroy_plan()
-        if not doomed:
-            click.echo(
-                f"nothing to destroy: the state records no resources created by {session.spec.name}"
-            )
+        recorded = engine.destroy_plan()
+        if not recorded:
+            click.echo(f"nothing to destroy: the state records no resources created by {name}")
             return 0
         session.connect()
-        click.echo(f"destroy {session.spec.name} will delete {len(doomed)} resource(s):")
-        for key, ref in doomed:
-            click.echo(f"  - {ref.kind} {ref.id} (step {key})")
-        if not confirm("Delete these resources?", session.opts):
-            click.echo("destroy cancelled; nothing was deleted", err=True)
-            return 1
+        doomed = engine.destroy_plan(observe=True)
+        gone = len(recorded) - len(doomed)
+        gone_note = (
+            f"{gone} more the state records are gone already (deleted by cleanup or outside "
+            "batchimage)"
+        )
+        if doomed:
+            click.echo(f"destroy {name} will delete {len(doomed)} resource(s):")
+            for key, ref in doomed:
+                click.echo(f"  - {ref.kind} {ref.id} (step {key})")
+            if gone:
+                click.echo(f"  ({gone_note})")
+            if not confirm("Delete these resources?", session.opts):
+                click.echo("destroy cancelled; nothing was deleted", err=True)
+                return 1
+        else:
+            click.echo(f"nothing to destroy: the {gone} resource(s) the state records are gone")
         with handle_signals(engine.flag):
-            result = engine.destroy()
-    click.echo(f"destroy complete: {len(result.changes)} step(s) removed (run {result.run_id})")
+            result = engine.destroy()  # gone ones are only marked so in the state
+    if not doomed:
+        return 0
+    removed = sum(1 for change in result.changes if change.action == "delete")
+    click.echo(f"destroy complete: {removed} step(s) removed (run {result.run_id})")
+    for note in result.kept:
+        click.echo(f"  kept {note}")
     return 0

@@ -1,4 +1,9 @@
-"""`batchimage output FILE [NAME]`: the pipeline's outputs, for people or CI (from state)."""
+"""`batchimage output FILE [NAME]`: the pipeline's outputs, for people or CI (from state).
+
+Text shows what the pipeline made and a person uses: the image version, each pool, a
+VHD or managed image (the outputs each step kind lists in `Step.shown`); `--all` every
+finished step's outputs but those of build steps cleanup deleted (named in one line).
+JSON is every finished step's outputs, `{step: {field: value}}`, unchanged for CI."""
 
 from __future__ import annotations
 
@@ -10,21 +15,29 @@ import click
 from batchimage.commands.common import Options, Session, azure_options, format_option
 from batchimage.errors import UsageError
 
-HIDDEN = {"resources", "observed_fingerprint"}
+HIDDEN = {"resources", "observed_fingerprint", "drift", "drift_action"}
 
 
 @click.command("output")
 @azure_options()
 @click.argument("name", required=False, metavar="[STEP.FIELD]")
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Text: every finished step's outputs (build steps cleanup deleted are only named).",
+)
 @format_option()
-def command(opts: Options, name: str | None, output_format: str) -> int:
-    """Print the outputs of finished steps (image version id, VHD URL, pool ids, ...).
+def command(opts: Options, name: str | None, show_all: bool, output_format: str) -> int:
+    """Print what the pipeline made: the image version, pools, VHD or managed image.
 
-    With STEP.FIELD, print that one value alone (raw), e.g. for a CI variable.
+    With STEP.FIELD, print that one value alone (raw), e.g. for a CI variable. --all shows
+    every step's outputs; --format json gives every step's outputs as one JSON object.
     """
     session = Session.load(opts, events=False)
     with session.journal(lock=None) as journal:
-        outputs = collect(journal.state)
+        state = journal.state
+    outputs = collect(state)
     if name is not None:
         value = lookup(outputs, name)
         click.echo(value if isinstance(value, str) else json.dumps(value))
@@ -32,10 +45,8 @@ def command(opts: Options, name: str | None, output_format: str) -> int:
     if output_format == "json":
         click.echo(json.dumps(outputs, indent=2))
         return 0
-    for key, fields in outputs.items():
-        for field, value in fields.items():
-            shown = value if isinstance(value, str) else json.dumps(value)
-            click.echo(f"{key}.{field} = {shown}")
+    for line in text_lines(session, state, outputs, show_all):
+        click.echo(line)
     return 0
 
 
@@ -48,6 +59,38 @@ def collect(state: Any) -> dict[str, dict[str, Any]]:
         for key, rec in state.steps.items()
         if rec.status == StepStatus.DONE and rec.outputs
     }
+
+
+def text_lines(
+    session: Session, state: Any, outputs: dict[str, dict[str, Any]], show_all: bool
+) -> list[str]:
+    """`step.field = value` lines: the main outputs, or (`show_all`) all but cleaned ones."""
+    from batchimage.plan import cleaned_by
+    from batchimage.steps.base import STEP_KINDS, StepIndex
+
+    index = StepIndex(session.steps)
+    cleaned = [key for key in outputs if cleaned_by(key, index, state)]
+    lines: list[str] = []
+    rest = 0
+    for key, fields in outputs.items():
+        kind = STEP_KINDS.get(state.steps[key].kind)
+        shown = kind.shown if kind is not None else ()
+        for field, value in fields.items():
+            if (key not in cleaned) if show_all else (field in shown):
+                lines.append(f"{key}.{field} = {_text(value)}")
+            elif key not in cleaned:
+                rest += 1
+    if not lines:
+        lines.append(f"no outputs yet: run `batchimage apply {session.opts.spec_file}`")
+    if cleaned and show_all:
+        lines.append(f"# {', '.join(cleaned)}: deleted by cleanup after the last apply")
+    if rest and not show_all:
+        lines.append(f"# {rest} more output(s) of other steps: batchimage output --all")
+    return lines
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def lookup(outputs: dict[str, dict[str, Any]], name: str) -> Any:

@@ -190,6 +190,8 @@ class Step(ABC, Generic[OutT]):
     key: str = ""
     depends_on: Sequence[type[Step[Any]] | Step[Any]] = ()
     apply_needs: Sequence[type[Step[Any]] | Step[Any]] = ()
+    cleans: Sequence[str] = ()  # keys of steps whose results this one deletes (cleanup)
+    shown: ClassVar[tuple[str, ...]] = ()  # outputs `batchimage output` shows unasked
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -239,14 +241,40 @@ class Step(ABC, Generic[OutT]):
         return False
 
     @classmethod
-    def destroy(cls, ctx: RunContext, outputs: OutT) -> None:
-        """Delete `outputs.created()`; a step that creates resources must override this."""
+    def destroy(cls, ctx: RunContext, outputs: OutT) -> list[tuple[ResourceRef, str]] | None:
+        """Delete `outputs.created()`; a step that creates resources must override this.
+        Returns what it kept on purpose, each with why (e.g. a gallery others still use)."""
         if outputs.created():
             raise NotImplementedError(f"step kind {cls.kind} created resources but cannot destroy")
+        return None
+
+    @classmethod
+    def exists(cls, ctx: RunContext, ref: ResourceRef) -> bool:
+        """Whether `ref`, a resource this step created, is still there (read-only; True
+        when the step cannot tell)."""
+        return True
 
     def describe(self) -> str:
         """One line for people: what this step makes."""
         return self.key
+
+    # -- plan's words (see batchimage.plan.decide) ---------------------------------------
+
+    def input_words(self, name: str) -> str | None:
+        """How a person names input `name` ("the script"); None: by its name."""
+        return None
+
+    def explain_change(self, changed: list[str], upstream: list[str]) -> str | None:
+        """Why this step changes, given its own `changed` input names and what changed
+        upstream in a person's words ("the script of customize.0"); None: the inputs named."""
+        return None
+
+    def planned_after(
+        self, changing: Mapping[str, str], recorded: Mapping[str, Any] | None
+    ) -> tuple[str, str] | None:
+        """Plan, when the steps `changing` ({key: action}) this one depends on change first:
+        (action, reason) this step will take, from its `recorded` outputs; None: "may change"."""
+        return None
 
     def wording(self, action: str) -> Verb:
         """The words for applying `action`: the step's own verb, else the action's."""
@@ -257,6 +285,16 @@ class Step(ABC, Generic[OutT]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.key}>"
+
+
+def runs_again(vm_key: str, changing: Mapping[str, str], doing: str) -> tuple[str, str] | None:
+    """`planned_after` of a step that acts on the build VM (`vm_key`): it runs on a new VM
+    when that one is created, or again after the changing steps before it."""
+    if changing.get(vm_key) == "create":
+        return "update", f"{doing} the new build VM"
+    if changing:
+        return "update", f"runs again after {', '.join(changing)}"
+    return None
 
 
 def canonical_json(value: Any) -> str:

@@ -31,6 +31,7 @@ class CaptureClassic(DeletesCreated, Step[ClassicOutputs]):
 
     kind = "capture_classic"
     key = "capture.classic"
+    shown = ("vhd_url",)
 
     def __init__(self, spec: Any, generalize: GeneralizeVm) -> None:
         self.depends_on = (RunPreflight,)

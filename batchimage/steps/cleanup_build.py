@@ -10,6 +10,7 @@ cleanup step)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from batchimage.azure.arm import GROUP, delete, exists, order_for_delete
@@ -115,8 +116,17 @@ class CleanupBuild(Step[CleanupOutputs]):
     key = "cleanup"
     verb = DELETE
 
-    def __init__(self, spec: Any, build_keys: list[str], capture: list[Step[Any]]) -> None:
+    def __init__(
+        self,
+        spec: Any,
+        build_keys: list[str],
+        capture: list[Step[Any]],
+        vm_steps: list[str] | None = None,
+    ) -> None:
+        """`build_keys`: the steps whose created resources it deletes; `vm_steps`: steps
+        whose result lives on the build VM only (generalize), gone with it."""
         self.build_keys = list(build_keys)
+        self.cleans = (*build_keys, *(vm_steps or []))
         self.depends_on = tuple(capture)
         self.policy = spec.cleanup
 
@@ -167,3 +177,8 @@ class CleanupBuild(Step[CleanupOutputs]):
 
     def describe(self) -> str:
         return "delete build resources"
+
+    def planned_after(
+        self, changing: Mapping[str, str], recorded: Mapping[str, Any] | None
+    ) -> tuple[str, str] | None:
+        return "delete", f"deletes the build resources once {', '.join(changing)} is done"

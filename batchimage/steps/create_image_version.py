@@ -49,6 +49,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
 
     kind = "create_image_version"
     key = "capture.version"
+    shown = ("version_id", "version", "regions")
 
     def __init__(
         self,
@@ -320,6 +321,15 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
                     region=region,
                     progress=progress,
                 )
+
+    def input_words(self, name: str) -> str | None:
+        return {"image": "the image's content", "replicas": "the replicas"}.get(name)
+
+    def explain_change(self, changed: list[str], upstream: list[str]) -> str | None:
+        if "image" not in changed:
+            return None
+        why = "; ".join(upstream) if upstream else "the image's content changed"
+        return f"a new image version: {why}"
 
     def describe(self) -> str:
         what = "the next image version" if self.wanted == "auto" else f"image version {self.wanted}"

@@ -35,6 +35,7 @@ class CreateManagedImage(DeletesCreated, Step[ManagedImageOutputs]):
 
     kind = "create_managed_image"
     key = "capture.managed_image"
+    shown = ("image_id",)
     change = "replace"
 
     def __init__(self, spec: Any, group: Step[Any], generalize: GeneralizeVm) -> None:

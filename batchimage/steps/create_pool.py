@@ -13,6 +13,7 @@ reaching its `wait_for` state and verified (image id and node agent SKU).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from azure.batch import models as bm
@@ -67,6 +68,7 @@ class CreatePool(Step[PoolOutputs]):
     """One spec pool on the image: created, updated in place or rolled out."""
 
     kind = "create_pool"
+    shown = ("pool_id", "account", "image_version", "node_agent_sku", "vm_size")
 
     def __init__(self, spec: Any, pool: Any, version_step: Step[Any], base_step: Step[Any]):
         self.pool = pool
@@ -93,6 +95,24 @@ class CreatePool(Step[PoolOutputs]):
             "wait_for": p.wait_for,
             "rollout": p.rollout,
         }
+
+    def planned_after(
+        self, changing: Mapping[str, str], recorded: Mapping[str, Any] | None
+    ) -> tuple[str, str] | None:
+        """A new image version rolls the pool out (the spec's `rollout`)."""
+        if changing.get(self.version_step.key) not in ("create", "replace"):
+            return None
+        old = str((recorded or {}).get("pool_id") or self.pool.id)
+        if self.pool.rollout == "recreate":
+            return "replace", (
+                f"recreate onto the new image version: apply will delete pool {old} and "
+                "create it again"
+            )
+        smoke = " and passes its smoke test" if self.pool.smoke_test else ""
+        return "replace", (
+            f"blue/green rollout onto the new image version: apply will create a new pool "
+            f"beside {old}, wait until it is {self.pool.wait_for}{smoke}, then retire {old}"
+        )
 
     def describe(self) -> str:
         p = self.pool
@@ -314,16 +334,32 @@ class CreatePool(Step[PoolOutputs]):
         """Delete the pools this pipeline created (every generation; gone ones are fine)."""
         accounts: dict[str, BatchPools] = {}
         for ref in outputs.created():
-            parts = parse_id(ref.id)
-            names = parts.get("names", "").split("/")
-            if len(names) != 2:
-                continue
-            account_name, pool_id = names
-            if account_name not in accounts:
-                account = find_account(ctx.clients, parts.get("group", ""), account_name)
-                accounts[account_name] = BatchPools(ctx.clients, account)
-            result = accounts[account_name].delete(ctx, pool_id, timeout_s=_delete_timeout(ctx))
-            ctx.say(f"pool {pool_id} {result}")
+            found = _pool_of(ctx, ref, accounts)
+            if found is not None:
+                pools, pool_id = found
+                result = pools.delete(ctx, pool_id, timeout_s=_delete_timeout(ctx))
+                ctx.say(f"pool {pool_id} {result}")
+
+    @classmethod
+    def exists(cls, ctx: RunContext, ref: ResourceRef) -> bool:
+        found = _pool_of(ctx, ref, {})
+        return found is None or found[0].get(found[1]) is not None
+
+
+def _pool_of(
+    ctx: RunContext, ref: ResourceRef, accounts: dict[str, BatchPools]
+) -> tuple[BatchPools, str] | None:
+    """The account's pools and the pool id a pool ref names (None for another id shape);
+    `accounts` caches the accounts found."""
+    parts = parse_id(ref.id)
+    names = parts.get("names", "").split("/")
+    if len(names) != 2:
+        return None
+    account_name, pool_id = names
+    if account_name not in accounts:
+        account = find_account(ctx.clients, parts.get("group", ""), account_name)
+        accounts[account_name] = BatchPools(ctx.clients, account)
+    return accounts[account_name], pool_id
 
 
 def _delete_timeout(ctx: RunContext) -> float:

@@ -41,6 +41,7 @@ class ExportVhd(DeletesCreated, Step[ExportOutputs]):
 
     kind = "export_vhd"
     key = "capture.vhd_export"
+    shown = ("vhd_url",)
 
     def __init__(self, spec: Any, version: CreateImageVersion, source: Step[Any]) -> None:
         """`source`: GeneralizeVm (managed OS disk) or CaptureClassic (captured VHD)."""

@@ -15,6 +15,7 @@ again."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from batchimage.azure.arm import (
@@ -29,7 +30,7 @@ from batchimage.azure.guest import agent_ready, power_state, read_vm
 from batchimage.azure.names import IMAGE_TAG, BuildNames
 from batchimage.azure.runcommand import GuestGone, observe, run
 from batchimage.errors import AzureError, StepFailedError
-from batchimage.steps.base import RunContext, Step, Verb, short_hash
+from batchimage.steps.base import RunContext, Step, Verb, runs_again, short_hash
 from batchimage.steps.create_vm import CreateVm, VmOutputs, is_generalized
 from batchimage.steps.generalize_scripts import (
     DEPROVISION_DELAY_S,
@@ -82,6 +83,11 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
     @property
     def enabled(self) -> bool:
         return bool(self.settings["enabled"])
+
+    def planned_after(
+        self, changing: Mapping[str, str], recorded: Mapping[str, Any] | None
+    ) -> tuple[str, str] | None:
+        return runs_again(CreateVm.key, changing, "generalizes" if self.enabled else "deallocates")
 
     def inputs(self) -> dict[str, Any]:
         return {"generalize": self.settings}

@@ -112,7 +112,8 @@ def make_image_steps(spec: Any) -> ImageSteps:
         )
     if spec.cleanup != "never" and build_keys:
         finals = [s for s in out.capture if s not in (gallery, definition)]
-        out.cleanup.append(CleanupBuild(spec, build_keys, finals))
+        vm_steps = [generalize.key] if generalize is not None else []
+        out.cleanup.append(CleanupBuild(spec, build_keys, finals, vm_steps))
     return out
 
 

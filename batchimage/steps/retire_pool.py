@@ -9,6 +9,7 @@ created are never deleted (they are listed in `kept`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from batchimage.azure.batch_pools import BatchPools, find_account, poll_or_raise
@@ -42,6 +43,15 @@ class RetirePool(Step[RetireOutputs]):
 
     def describe(self) -> str:
         return f"retire old generations of pool {self.pool.id}"
+
+    def planned_after(
+        self, changing: Mapping[str, str], recorded: Mapping[str, Any] | None
+    ) -> tuple[str, str] | None:
+        """A blue/green rollout of the pool: the pool serving now is retired after it."""
+        if changing.get(self.pool_step.key) != "replace" or self.pool.rollout != "blue_green":
+            return None
+        active = str((recorded or {}).get("active_pool_id") or self.pool.id)
+        return "delete", f"will delete pool {active} once the new pool is {self.pool.wait_for}"
 
     def _old(self, ctx: RunContext) -> tuple[BatchPools, str, list[Any], list[str]]:
         account = find_account(ctx.clients, self.group, self.pool.batch_account.name)

@@ -10,6 +10,7 @@ run command resource."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from batchimage.azure.arm import (
@@ -29,10 +30,19 @@ from batchimage.azure.runcommand import GuestGone, RunResult, observe, run
 from batchimage.azure.staging import FETCH_URL, fetch_script, stage_file, staging_account
 from batchimage.errors import StepFailedError
 from batchimage.state import ResourceRef
-from batchimage.steps.base import RUN_TAG, Outputs, RunContext, Step, short_hash
+from batchimage.steps.base import RUN_TAG, Outputs, RunContext, Step, runs_again, short_hash
 from batchimage.steps.create_vm import CreateVm
 
 STAGED_TAG = "batchimage-staged"
+# How plan names a customize entry's content, per action ("the script changed").
+CONTENT_WORDS = {
+    "shell": "the script",
+    "powershell": "the script",
+    "shell_file": "the script file",
+    "powershell_file": "the script file",
+    "file": "the file",
+    "restart": "the restart",
+}
 
 
 class CustomizeOutputs(Outputs):
@@ -233,3 +243,13 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
 
     def describe(self) -> str:
         return self.label
+
+    def input_words(self, name: str) -> str | None:
+        if name == "content":
+            return CONTENT_WORDS.get(self.entry.action, "the step")
+        return {"timeout_s": "the time limit"}.get(name)
+
+    def planned_after(
+        self, changing: Mapping[str, str], recorded: Mapping[str, Any] | None
+    ) -> tuple[str, str] | None:
+        return runs_again(CreateVm.key, changing, "runs on")

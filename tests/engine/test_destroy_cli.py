@@ -1,7 +1,7 @@
 """`batchimage apply --yes` then `batchimage destroy --yes` as real subprocesses on a
 sandbox spec: everything the pipeline created is gone (gallery, definition, version,
 pools, build resources), the seeded resources it only used remain, and a second destroy
-is a no-op that exits 0.
+is a no-op that exits 0. Destroy lists only what still exists.
 
 The same runs check what a CI log shows (stderr is not a terminal): one time-stamped line
 per event, no line twice, each step's own verb (cleanup deletes, customize runs), times
@@ -9,6 +9,7 @@ only where they tell something, and the summary on stdout."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -36,7 +37,7 @@ def test_destroy_removes_what_apply_created_and_keeps_the_rest(
     first = progress_lines(applied.stderr)
     assert re.fullmatch(rf"apply {spec.name}: 15 steps \(run \S+\)", first[0]), first[0]
     for line in (
-        "preflight: ran preflight checks: 15 passed",
+        "preflight: ran preflight checks: 16 passed",
         f"capture.gallery: creating gallery {gallery}",
         "customize.0: ran customize step 0 'install tools'",
         "cleanup: deleting build resources",
@@ -61,9 +62,49 @@ def test_destroy_removes_what_apply_created_and_keeps_the_rest(
     }
     assert pools.pool_ids(pool_id)
 
+    shown = cli(spec_path.parent, env, "output", spec_path.name)
+    assert shown.returncode == 0, shown.stderr
+    fields = [x.split(" = ")[0] for x in shown.stdout.splitlines() if " = " in x]
+    assert fields == [
+        "capture.version.version_id",
+        "capture.version.version",
+        "capture.version.regions",
+        f"pool.{pool_id}.pool_id",
+        f"pool.{pool_id}.account",
+        f"pool.{pool_id}.image_version",
+        f"pool.{pool_id}.node_agent_sku",
+        f"pool.{pool_id}.vm_size",
+    ]
+    assert f"capture.version.version_id = {version_id}" in shown.stdout
+    assert re.search(r"^# \d+ more output\(s\) of other steps: batchimage output --all$",
+                     shown.stdout, re.M), shown.stdout  # fmt: skip
+    every = cli(spec_path.parent, env, "output", spec_path.name, "--all").stdout
+    assert "capture.gallery.name = " in every and "resolve_image.version = " in every
+    assert not [x for x in every.splitlines() if x.startswith(("build.", "generalize."))]
+    assert (
+        "# build.network, build.nic, build.vm, customize.0, customize.1, generalize: "
+        "deleted by cleanup after the last apply"
+    ) in every
+    as_json = json.loads(
+        cli(spec_path.parent, env, "output", spec_path.name, "--format", "json").stdout
+    )
+    assert as_json["capture.version"]["version_id"] == version_id  # every step, as before
+    assert as_json[f"pool.{pool_id}"]["pool_id"] == pool_id and "build.vm" in as_json
+
     destroyed = cli(spec_path.parent, env, "destroy", spec_path.name, "--yes")
     assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
     assert "destroy complete" in destroyed.stdout
+    # Only what exists is listed: cleanup deleted the build (VM, disk, NIC, network, file).
+    listed = [x for x in destroyed.stdout.splitlines() if x.startswith("  - ")]
+    kinds = sorted(x.split()[1].rsplit("/", 1)[-1] for x in listed)
+    assert kinds == ["galleries", "images", "pools", "versions"], destroyed.stdout
+    assert f"destroy {spec.name} will delete 4 resource(s):" in destroyed.stdout
+    assert re.search(
+        r"^  \(\d+ more the state records are gone already \(deleted by cleanup or outside "
+        r"batchimage\)\)$",
+        destroyed.stdout,
+        re.M,
+    ), destroyed.stdout
     gone = progress_lines(destroyed.stderr)
     assert re.fullmatch(rf"destroy {spec.name} \(run \S+\)", gone[0]), gone[0]
     assert f"pool.{pool_id}: deleting {pool_id}" in gone

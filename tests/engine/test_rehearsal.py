@@ -179,3 +179,37 @@ def test_plan_and_apply_rehearse_a_spec_written_for_azure(
     assert reapplied.returncode == 0, reapplied.stderr
     assert admin.counters()["writes"] == 0
     assert not (state_dir / "contoso-worker.json").exists()
+
+
+def test_a_file_step_stages_in_the_auto_storage_the_rehearsal_gives_the_batch_account(
+    azure_spec: tuple[Path, str],
+    sandbox_folder: Path,
+    clients: AzureClients,  # noqa: F811
+) -> None:
+    """On Azure a file step stages in the pool's Batch account auto-storage when the spec
+    names no storage account; the rehearsal's Batch account gets one, so preflight and
+    apply pass (before: FAIL file staging)."""
+    path, tag = azure_spec
+    text = path.read_text()
+    start = text.index("    vhd_export:")
+    text = text[:start] + text[text.index("pools:") :]
+    path.write_text(text)
+    env = ci_env(sandbox_folder)
+    checked = cli(path.parent, env, "preflight", path.name, "--sandbox")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    spec = load_spec_text(text, base_dir=path.parent)
+    items = prerequisites(spec, SUB)
+    store = next(i for i in items if i["kind"] == "storage_account")
+    batch = next(i for i in items if i["kind"] == "batch_account")
+    assert (store["group"], store["location"]) == (f"contoso-batch-{tag}", "northeurope")
+    assert batch["auto_storage"].endswith(f"/storageAccounts/{store['name']}")
+    assert (
+        f"ok   file staging: files are staged in {store['name']} (auto-storage of "
+        f"contosobatch{tag})"
+    ) in checked.stdout
+    applied = cli(path.parent, env, "apply", path.name, "--sandbox", "--yes")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert f"customize.1: staging reference-data.txt (10 bytes) in {store['name']}" in (
+        applied.stderr
+    )

@@ -101,7 +101,7 @@ def test_failed_check_stops_the_plan(pipeline: Harness, sandbox_folder: Path) ->
 
     proc = plan(sandbox_folder, pipeline.spec("quickstart.yaml", edit))
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "error: step preflight failed: 14 passed, 1 failed; nothing was created:" in proc.stderr
+    assert "error: step preflight failed: 15 passed, 1 failed; nothing was created:" in proc.stderr
     assert proc.stderr.count("1 failed") == 1  # said once
     assert (
         "FAIL node agent (sandboxbatch): node agent SKU 'batch.node.debian 8' is not offered"

@@ -206,7 +206,7 @@ def test_pool_cores_count_in_the_batch_account_region(
     assert "FAIL quota Standard DSv5 Family vCPUs in westus: pool " in message
     assert "need 4 vCPUs; 0 of 3 are in use in westus" in message
     assert "FAIL quota Standard DSv5 Family vCPUs:" not in message  # eastus has room
-    assert "step preflight failed: 16 passed, 1 failed;" in message  # the one above
+    assert "step preflight failed: 17 passed, 1 failed;" in message  # the one above
 
 
 def test_pool_vm_size_must_boot_the_image_generation(pipeline: Harness) -> None:
@@ -278,3 +278,51 @@ def test_customize_on_a_vhd_base(pipeline: Harness) -> None:
 
     message = failed_preflight(pipeline, pipeline.spec("vhd-upload.yaml", edit))
     assert "customize steps on a VHD base are not supported yet" in message
+
+
+def test_preflight_says_unknown_region_before_images_and_sizes(pipeline: Harness) -> None:
+    """The sandbox is not the public cloud: validate passes, preflight reads the
+    subscription's locations and names the region - not a missing image, size or quota."""
+
+    def typo(data: dict[str, Any]) -> None:
+        data["location"] = "eastuss"
+        data["image"]["capture"]["gallery"].pop("replicas", None)
+
+    spec = pipeline.spec("quickstart.yaml", typo)
+    message = failed_preflight(pipeline, spec)
+    assert (
+        "FAIL region: unknown region 'eastuss' (location): not a location of subscription "
+        "00000000-0000-4000-8000-000000000001; did you mean 'eastus'?"
+    ) in message
+    assert "1 failed" in message
+    for misleading in ("base image", "quota", "vm size", "image definition"):
+        assert f"FAIL {misleading}" not in message
+
+
+def test_every_secret_reference_is_checked_before_anything_is_created(
+    pipeline: Harness, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unset variable (the build VM's admin password, a customize step's secret_env)
+    and an unreadable file stop preflight; nothing is created and no value is shown."""
+    monkeypatch.delenv("BI_TEST_ADMIN_PASSWORD", raising=False)
+    monkeypatch.setenv("BI_TEST_TOKEN", "s3cret-token-value")
+
+    def secrets(data: dict[str, Any]) -> None:
+        data["image"]["build"]["admin_password"] = {"env": "BI_TEST_ADMIN_PASSWORD"}
+        step = data["image"]["customize"][0]
+        step["secret_env"] = {
+            "TOKEN": {"env": "BI_TEST_TOKEN"},
+            "KEY": {"file": str(tmp_path / "missing-key.txt")},
+        }
+
+    spec = pipeline.spec("windows-server.yaml", secrets)
+    message = failed_preflight(pipeline, spec)
+    assert (
+        "FAIL secrets: image.build.admin_password: environment variable "
+        "BI_TEST_ADMIN_PASSWORD is not set; set it before running again"
+    ) in message
+    assert (
+        "FAIL secrets: image.customize[0].secret_env.KEY: file "
+        f"{tmp_path / 'missing-key.txt'} cannot be read (No such file or directory)"
+    ) in message
+    assert "secret_env.TOKEN" not in message and "s3cret-token-value" not in message

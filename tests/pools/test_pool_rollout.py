@@ -148,8 +148,28 @@ def test_changed_customize_script_rolls_out_a_new_image(pools: PoolHarness, roll
 
     pools.edit(spec, script)
     plan = pools.plan(spec)
-    assert pools.change(plan, "capture.version").action == "create"
-    assert pools.change(plan, f"pool.{pool_id}").reason.startswith("may change")
+    reasons = {c.key: (c.action, c.reason) for c in plan}
+    # What changed, what it causes, and nothing false (cleanup deleted the last build).
+    assert reasons["capture.version"] == (
+        "create",
+        "a new image version: the script of customize.0 changed",
+    )
+    assert reasons["customize.0"][1].startswith("the script changed")
+    assert not [k for k, (_, why) in reasons.items() if "deleted outside" in why]
+    assert reasons["build.network"] == (
+        "create",
+        "deleted by cleanup after the last apply; made again for capture.version",
+    )
+    action, why = reasons[f"pool.{pool_id}"]
+    assert action == "replace"
+    if rollout == "blue_green":
+        assert why.startswith("blue/green rollout onto the new image version")
+        assert reasons[f"pool.{pool_id}.retire"] == (
+            "delete",
+            f"will delete pool {pool_id} once the new pool is idle",
+        )
+    else:
+        assert why.startswith("recreate onto the new image version")
     pools.apply(spec)
     version = pools.outputs(spec, "capture.version")
     assert version["version"] == "1.0.1"

@@ -181,3 +181,24 @@ def test_provision_rehearsal_prerequisites(admin: SandboxAdmin, clients: AzureCl
     assert there.network.virtual_networks.get(
         "net-rg", "their-vnet"
     ).address_space.address_prefixes == ["10.40.0.0/16"]
+
+
+def test_subscription_lists_its_locations(clients: AzureClients) -> None:
+    """Subscriptions - List Locations: the regions the sandbox's catalogue offers."""
+    from azure.core.rest import HttpRequest
+
+    from batchimage.azure.regions import subscription_locations
+    from batchimage.sandbox.services.compute import catalog
+
+    sub = clients.subscription_id
+    raw = clients.resource.send_request(
+        HttpRequest("GET", f"/subscriptions/{sub}/locations", params={"api-version": "2022-12-01"})
+    )
+    assert raw.status_code == 200
+    first = raw.json()["value"][0]
+    assert first["id"] == f"/subscriptions/{sub}/locations/{first['name']}"
+    assert first["type"] == "Region" and first["metadata"]["regionType"] == "Physical"
+    assert first["regionalDisplayName"].endswith(first["displayName"])
+    found = subscription_locations(clients)
+    assert sorted(found) == sorted(catalog.regions())
+    assert found["eastus"] == "East US"

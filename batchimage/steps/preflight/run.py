@@ -1,4 +1,5 @@
-"""Run every preflight check (credentials first, the rest concurrently) into one Report."""
+"""Run every preflight check (credentials, then the regions, then the rest concurrently)
+into one Report."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from batchimage.steps.preflight.os_disk import check_os_disk
 from batchimage.steps.preflight.permissions import check_permissions
 from batchimage.steps.preflight.providers import check_providers
 from batchimage.steps.preflight.quota import check_quota
+from batchimage.steps.preflight.region import check_region
 from batchimage.steps.preflight.report import CheckResult, Report, fail
+from batchimage.steps.preflight.secrets import check_secrets
 from batchimage.steps.preflight.storage import check_storage
 
 if TYPE_CHECKING:
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
 Check = Callable[[Facts], list[CheckResult]]
 
 CHECKS: list[tuple[str, Check]] = [
+    ("secrets", check_secrets),
     ("providers", check_providers),
     ("storage", check_storage),
     ("batch accounts", check_batch_accounts),
@@ -58,6 +62,9 @@ def run_checks(ctx: RunContext, *, pinned_version: str | None = None, workers: i
     facts = Facts(ctx, pinned_version=pinned_version)
     report = Report(_guarded("credentials", check_credentials, facts))
     if report.failed:
+        return report
+    report.results.extend(_guarded("region", check_region, facts))
+    if report.failed:  # the other checks read the region: theirs would be false failures
         return report
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="preflight") as pool:
         futures = [pool.submit(_guarded, name, check, facts) for name, check in CHECKS]

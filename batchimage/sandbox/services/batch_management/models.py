@@ -98,7 +98,12 @@ def provision(world: World, item: dict[str, Any]) -> str:
     """Make sure Batch account `item["name"]` exists (default UserSubscription mode)."""
     check_name(item["name"])
     rid = arm.resource_id(item["subscription"], item["group"], NS, "batchAccounts", item["name"])
-    if arm.get(world, rid) is None:
+    found = arm.get(world, rid)
+    props_now = (found or {}).get("properties") or {}
+    if found is not None and item.get("auto_storage") and not props_now.get("autoStorage"):
+        props_now["autoStorage"] = {"storageAccountId": item["auto_storage"]}  # asked for now
+        arm.put(world, {**found, "properties": props_now})
+    if found is None:
         props: dict[str, Any] = {
             "poolAllocationMode": item.get("pool_allocation_mode", "UserSubscription")
         }

@@ -47,7 +47,19 @@ PROVIDER_TYPES: dict[str, list[str]] = {
     ],
 }
 ALWAYS_REGISTERED = {"microsoft.resources"}
-LOCATIONS = ["East US", "East US 2", "West US 2", "West Europe", "North Europe", "Japan East"]
+# The sandbox's regions (those of its compute catalogue, data/marketplace.json): name ->
+# (display name, geography group), as Subscriptions - List Locations gives them.
+REGIONS: dict[str, tuple[str, str]] = {
+    "eastus": ("East US", "US"),
+    "eastus2": ("East US 2", "US"),
+    "westus": ("West US", "US"),
+    "westus2": ("West US 2", "US"),
+    "centralus": ("Central US", "US"),
+    "westeurope": ("West Europe", "Europe"),
+    "northeurope": ("North Europe", "Europe"),
+    "japaneast": ("Japan East", "Asia Pacific"),
+}
+LOCATIONS = [display for display, _ in REGIONS.values()]
 
 _GROUP_NAME = re.compile(r"[-\w._()]{1,90}")
 _GROUP_CHAR = re.compile(r"[-\w._()]")
@@ -80,6 +92,26 @@ def add_subscription(world: World, subscription: str, display_name: str, registe
         for ns in PROVIDER_TYPES
     }
     world.store.touch()
+
+
+def location_records(subscription: str) -> list[dict[str, Any]]:
+    """The subscription's regions as Subscriptions - List Locations renders them (the
+    GetLocations example of Azure/azure-rest-api-specs, Microsoft.Resources 2022-12-01)."""
+    return [
+        {
+            "id": f"/subscriptions/{subscription}/locations/{name}",
+            "name": name,
+            "type": "Region",
+            "displayName": display,
+            "regionalDisplayName": f"({geography}) {display}",
+            "metadata": {
+                "regionType": "Physical",
+                "regionCategory": "Recommended",
+                "geographyGroup": geography,
+            },
+        }
+        for name, (display, geography) in REGIONS.items()
+    ]
 
 
 def check_group_name(name: str) -> None:

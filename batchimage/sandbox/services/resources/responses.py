@@ -19,6 +19,11 @@ def get_subscription(call: Call) -> Reply:
     return Reply(200, models.subscription_record(call.world, sub))
 
 
+def list_locations(call: Call) -> Reply:
+    sub = arm.check_subscription(call)
+    return Reply(200, {"value": models.location_records(sub)})
+
+
 def _group(call: Call) -> dict[str, Any]:
     sub = arm.check_subscription(call)
     record = arm.get(call.world, arm.group_id(sub, call.params["group"]))

@@ -11,6 +11,7 @@ GROUP = SUB + "/resourcegroups/{group}"
 ROUTES = [
     Route("GET", "/subscriptions", r.list_subscriptions, "Subscriptions_List"),
     Route("GET", SUB, r.get_subscription, "Subscriptions_Get"),
+    Route("GET", SUB + "/locations", r.list_locations, "Subscriptions_ListLocations"),
     Route("HEAD", GROUP, r.head_group, "ResourceGroups_CheckExistence"),
     Route("GET", GROUP, r.get_group, "ResourceGroups_Get"),
     Route("PUT", GROUP, r.put_group, "ResourceGroups_CreateOrUpdate"),
