@@ -154,8 +154,9 @@ def test_sysprep_stopping_the_vm_under_its_check_is_a_success(
     """Sysprep finishes (and shuts the VM down) while the tool's first sysprep check waits
     to report: that check never ends, and the step takes the stop as sysprep's success."""
     spec_path = pipeline.spec("windows-server.yaml")
-    # Sysprep runs 1,000 simulated seconds; a run command reports 2,000 after its PUT.
-    pipeline.admin.configure(durations={"vm.sysprep": 1000.0, "run_command.create": 2000.0})
+    # Sysprep runs 5,000 simulated seconds (a second here); a run command reports 10,000
+    # after its PUT.
+    pipeline.admin.configure(durations={"vm.sysprep": 5000.0, "run_command.create": 10000.0})
     try:
         started = time.monotonic()
         pipeline.apply(spec_path)
@@ -175,7 +176,7 @@ def test_sysprep_stopping_the_vm_before_its_check_starts_is_a_success(
     """Sysprep shuts the VM down between the tool's read (running) and its first sysprep
     check: Azure refuses that run command (409 OperationNotAllowed, the VM is not running),
     and the step takes the stop as sysprep's success. The check's PUT is held 8 s at the
-    sandbox's door; sysprep ends 4 s (4,000 simulated s) after it started."""
+    sandbox's door; sysprep ends 4,000 simulated s (under a second) after it started."""
     spec_path = pipeline.spec("windows-server.yaml")
     pipeline.admin.configure(durations={"vm.sysprep": 4000.0})
     held = {
