@@ -20,12 +20,14 @@ Per step (`Engine.apply`):
   cut short stays `in_flight` and the next apply re-runs it (apply is idempotent).
 
 `Engine.plan` runs the same walk read-only and returns a `Change` per step;
-`Engine.destroy` deletes what the state says this pipeline created, newest first.
+`Engine.destroy` deletes what the state says this pipeline created, and what the steps'
+`leftovers` find in Azure by the pipeline's tags that the state does not list, newest first.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import queue
 import random
 import secrets
@@ -243,6 +245,7 @@ class Engine:
         self.max_workers = max(1, max_workers)
         self.grace_s = grace_s
         self.flag = stop_flag or StopFlag()
+        self._adopted: int | None = None  # resources `adopt_leftovers` added (None: not asked)
         self.nodes = self._build_nodes()
         self._load_recorded()
 
@@ -277,7 +280,9 @@ class Engine:
         return result
 
     def destroy(self) -> RunResult:
-        """Delete what this pipeline created (state says so), dependants first."""
+        """Delete what this pipeline created (state says so, or Azure by the pipeline's
+        marks: `adopt_leftovers`), dependants first."""
+        self.adopt_leftovers()
         result = RunResult(self.ctx.run_id)
         with self._recorded_run("destroy", result):
             keys = list(reversed(self.orphans()))
@@ -314,6 +319,32 @@ class Engine:
             result.duration_s = round(self.ctx.clock.monotonic() - started, 3)
             self.journal.finish(outcome)
             self._emit_end(command, outcome, result)
+
+    def adopt_leftovers(self) -> int:
+        """Before destroy: add to each step's record what its `leftovers` finds in Azure
+        and no record lists (a lost state, a step cut short); kept in memory until destroy
+        saves. Returns how many resources were added (asked once per engine)."""
+        if self._adopted is not None:
+            return self._adopted
+        self._adopted = 0
+        steps = self.journal.state.steps
+        known = {ref.id.lower() for rec in steps.values() for ref in rec.created}
+        for node in self.nodes:
+            step = node.step
+            if type(step).leftovers is Step.leftovers:
+                continue
+            node.deadline = self.ctx.clock.monotonic() + self.retry.step_deadline_s
+            found = self.call(node, functools.partial(step.leftovers, self.ctx.for_step(step, "")))
+            new = [r for r in found if r.created_by_run and r.id.lower() not in known]
+            if not new:
+                continue
+            known |= {ref.id.lower() for ref in new}
+            rec = self.journal.record(step.key, step.kind)
+            rec.created = _merge(rec.created, new)
+            if rec.status == StepStatus.DESTROYED:
+                rec.status = StepStatus.PENDING
+            self._adopted += len(new)
+        return self._adopted
 
     def destroy_plan(self) -> list[tuple[str, ResourceRef]]:
         """What destroy would delete, per resource, in the order it deletes."""

@@ -4,6 +4,10 @@ nothing else is left in it - in dependency order, each idempotent. Never anythin
 did not create. What cannot be deleted is listed (in the error, hence in state) and retried
 by the next apply.
 
+What to delete is what the build steps recorded in the state plus what Azure shows by the
+pipeline's marks (`batchimage.azure.build_inventory`), so a state lost before cleanup ended
+leaves nothing behind: the next apply finds the rest and deletes it.
+
 Policy (spec `cleanup`): on_success (default; after a failure the VM is kept to debug),
 always (also after a failed customize/generalize/capture: see `after_failure`), never (no
 cleanup step)."""
@@ -13,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from batchimage.azure.arm import GROUP, delete, exists, order_for_delete
+from batchimage.azure.build_inventory import build_leftovers
 from batchimage.errors import BatchImageError, StepFailedError, TransientAzureError
 from batchimage.state import ResourceRef
 from batchimage.steps.base import DELETE, Outputs, RunContext, Step
@@ -39,6 +44,16 @@ def build_refs(ctx: RunContext, keys: list[str]) -> list[ResourceRef]:
                 seen.add(ref.id)
                 refs.append(ref)
     return refs
+
+
+def build_resources(
+    ctx: RunContext, keys: list[str]
+) -> tuple[list[ResourceRef], list[ResourceRef]]:
+    """(found in Azure by the pipeline's marks, recorded by the build steps `keys` but not
+    found so): every build resource this pipeline may have left."""
+    found = build_leftovers(ctx)
+    seen = {ref.id.lower() for ref in found}
+    return found, [ref for ref in build_refs(ctx, keys) if ref.id.lower() not in seen]
 
 
 def _group_holds_others(ctx: RunContext, ref: ResourceRef) -> bool:
@@ -99,8 +114,8 @@ def after_failure(ctx: RunContext, error: BaseException | None) -> str:
         )
         ctx.say(note)
         return note
-    refs = build_refs(ctx, cleanup.build_keys)
-    deleted, _, failures = delete_build(ctx, refs)
+    found, recorded = build_resources(ctx, cleanup.build_keys)
+    deleted, _, failures = delete_build(ctx, found + recorded)
     note = f"cleanup: always, so the build resources were deleted ({len(deleted)})"
     if failures:
         note += "; could not delete: " + "; ".join(failures)
@@ -124,23 +139,19 @@ class CleanupBuild(Step[CleanupOutputs]):
         return {"policy": self.policy, "build_steps": self.build_keys}
 
     def _alive(self, ctx: RunContext) -> tuple[list[ResourceRef], list[str], list[str]]:
-        alive, gone, kept = [], [], []
-        for ref in build_refs(ctx, self.build_keys):
-            if not exists(ctx.clients, ref):
-                gone.append(ref.id)
-            elif (
-                ref.kind == GROUP
-                and _group_holds_others(ctx, ref)
-                and self._only_group_left(ctx, ref)
-            ):
-                kept.append(ref.id)
-            else:
+        """(to delete, gone already, kept on purpose: a group that holds others)."""
+        found, recorded = build_resources(ctx, self.build_keys)
+        alive, gone, kept = list(found), [], []
+        for ref in recorded:
+            if exists(ctx.clients, ref):
                 alive.append(ref)
+            else:
+                gone.append(ref.id)
+        if all(ref.kind == GROUP for ref in alive):  # only a group left: keep it if not empty
+            for ref in [r for r in alive if _group_holds_others(ctx, r)]:
+                alive.remove(ref)
+                kept.append(ref.id)
         return alive, gone, kept
-
-    def _only_group_left(self, ctx: RunContext, group: ResourceRef) -> bool:
-        others = [r for r in build_refs(ctx, self.build_keys) if r.kind != GROUP]
-        return not any(exists(ctx.clients, r) for r in others)
 
     def check(self, ctx: RunContext) -> CleanupOutputs | None:
         alive, gone, kept = self._alive(ctx)
