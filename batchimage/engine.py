@@ -12,7 +12,7 @@ Per step (`Engine.apply`):
 - `apply_needs` steps run only when the step that needs them has to apply.
 - Independent steps run concurrently on at most `max_workers` threads; the main thread
   alone touches the journal (state), saving after every step transition.
-- A transient Azure error is retried with tenacity (Retry-After honoured, else
+- A transient Azure error is retried (`batchimage.retry`: Retry-After honoured, else
   exponential backoff with jitter), up to `max_attempts` and the per-step deadline;
   anything else fails the step at once.
 - SIGINT/SIGTERM (`handle_signals`): no new work starts, in-flight calls get `grace_s` to
@@ -20,14 +20,15 @@ Per step (`Engine.apply`):
   cut short stays `in_flight` and the next apply re-runs it (apply is idempotent).
 
 `Engine.plan` runs the same walk read-only and returns a `Change` per step;
-`Engine.destroy` deletes what the state says this pipeline created, newest first.
+`Engine.destroy` deletes what the state says this pipeline created, and what the steps'
+`leftovers` find in Azure by the pipeline's tags that the state does not list, newest first.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import queue
-import random
 import secrets
 import signal
 import threading
@@ -37,8 +38,6 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Literal, TypeVar
 
-import tenacity
-
 from batchimage.errors import (
     AzureError,
     BatchImageError,
@@ -46,7 +45,6 @@ from batchimage.errors import (
     PreflightError,
     StateError,
     StepFailedError,
-    TransientAzureError,
     UsageError,
     run_again,
 )
@@ -63,6 +61,7 @@ from batchimage.plan import (
     upstream_edits,
 )
 from batchimage.redact import redact
+from batchimage.retry import RetryPolicy, retry_transient
 from batchimage.state import (
     ErrorRecord,
     Journal,
@@ -81,26 +80,6 @@ from batchimage.steps.base import (
     fingerprint_of,
 )
 from batchimage.ui import Event, format_duration
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Step-level retry of transient failures (from `spec.retry`)."""
-
-    max_attempts: int = 6
-    initial_delay_s: float = 2.0
-    max_delay_s: float = 60.0
-    step_deadline_s: float = 3600.0
-
-    @classmethod
-    def from_spec(cls, retry: Any) -> RetryPolicy:
-        """Read the knobs from a spec's `retry` section (missing ones keep the defaults)."""
-        if retry is None:
-            return cls()
-        names = ("max_attempts", "initial_delay_s", "max_delay_s", "step_deadline_s")
-        values = {n: getattr(retry, n) for n in names if getattr(retry, n, None) is not None}
-        return cls(**values)
-
 
 # What a step's run came to, in the summary's order; the first four are always counted.
 OUTCOMES = (
@@ -256,6 +235,7 @@ class Engine:
         self.max_workers = max(1, max_workers)
         self.grace_s = grace_s
         self.flag = stop_flag or StopFlag()
+        self._adopted: int | None = None  # resources `adopt_leftovers` added (None: not asked)
         self.nodes = self._build_nodes()
         self._load_recorded()
 
@@ -290,7 +270,9 @@ class Engine:
         return result
 
     def destroy(self) -> RunResult:
-        """Delete what this pipeline created (state says so), dependants first."""
+        """Delete what this pipeline created (state says so, or Azure by the pipeline's
+        marks: `adopt_leftovers`), dependants first."""
+        self.adopt_leftovers()
         result = RunResult(self.ctx.run_id)
         with self._recorded_run("destroy", result):
             keys = list(reversed(self.orphans()))
@@ -327,6 +309,32 @@ class Engine:
             result.duration_s = round(self.ctx.clock.monotonic() - started, 3)
             self.journal.finish(outcome)
             self._emit_end(command, outcome, result)
+
+    def adopt_leftovers(self) -> int:
+        """Before destroy: add to each step's record what its `leftovers` finds in Azure
+        and no record lists (a lost state, a step cut short); kept in memory until destroy
+        saves. Returns how many resources were added (asked once per engine)."""
+        if self._adopted is not None:
+            return self._adopted
+        self._adopted = 0
+        steps = self.journal.state.steps
+        known = {ref.id.lower() for rec in steps.values() for ref in rec.created}
+        for node in self.nodes:
+            step = node.step
+            if type(step).leftovers is Step.leftovers:
+                continue
+            node.deadline = self.ctx.clock.monotonic() + self.retry.step_deadline_s
+            found = self.call(node, functools.partial(step.leftovers, self.ctx.for_step(step, "")))
+            new = [r for r in found if r.created_by_run and r.id.lower() not in known]
+            if not new:
+                continue
+            known |= {ref.id.lower() for ref in new}
+            rec = self.journal.record(step.key, step.kind)
+            rec.created = _merge(rec.created, new)
+            if rec.status == StepStatus.DESTROYED:
+                rec.status = StepStatus.PENDING
+            self._adopted += len(new)
+        return self._adopted
 
     def destroy_plan(self, *, observe: bool = False) -> list[tuple[str, ResourceRef]]:
         """What destroy would delete, per resource, in the order it deletes; `observe`: only
@@ -425,58 +433,37 @@ class Engine:
         return fingerprint_of(hashes), hashes
 
     def call(self, node: Node, fn: Callable[[], T], *, counts: bool = False) -> T:
-        """Run `fn` with step-level retry of transient failures (see RetryPolicy)."""
-        policy = self.retry
-        clock = self.ctx.clock
+        """Run `fn` with step-level retry of transient failures (see RetryPolicy); `counts`:
+        each try is an attempt of the step's apply."""
 
-        def wait(rs: tenacity.RetryCallState) -> float:
-            exc = rs.outcome.exception() if rs.outcome else None
-            after = getattr(exc, "retry_after", None)
-            if after is not None:
-                return float(after)
-            base = min(policy.max_delay_s, policy.initial_delay_s * 2 ** (rs.attempt_number - 1))
-            return base / 2 + random.uniform(0, base / 2)
+        def attempt() -> T:
+            if counts:
+                node.attempts += 1
+            return fn()
 
-        def stop(rs: tenacity.RetryCallState) -> bool:
-            if rs.attempt_number >= policy.max_attempts:
-                return True
-            return clock.monotonic() + (rs.upcoming_sleep or 0) > node.deadline
-
-        def before_sleep(rs: tenacity.RetryCallState) -> None:
-            exc = rs.outcome.exception() if rs.outcome else None
+        def retrying(exc: BaseException | None, number: int, delay: float) -> None:
             self.ctx.events.emit(
                 Event(
                     "step_retrying",
                     step=node.step.key,
                     message=redact(str(exc)),
                     data={
-                        "attempt": rs.attempt_number,
-                        "max_attempts": policy.max_attempts,
-                        "delay_s": round(rs.upcoming_sleep or 0, 3),
+                        "attempt": number,
+                        "max_attempts": self.retry.max_attempts,
+                        "delay_s": round(delay, 3),
                         "code": getattr(exc, "code", None),
                     },
                 )
             )
 
-        def attempt() -> T:
-            if counts:
-                node.attempts += 1
-            try:
-                return fn()
-            except (BatchImageError, StepInterrupted):
-                raise
-            except Exception as exc:
-                raise _foreign(exc) from exc
-
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(TransientAzureError),
-            stop=stop,
-            wait=wait,
-            sleep=lambda seconds: clock.sleep(seconds, self.ctx.stop),
-            before_sleep=before_sleep,
-            reraise=True,
+        return retry_transient(
+            attempt,
+            self.retry,
+            clock=self.ctx.clock,
+            stop=self.ctx.stop,
+            deadline=node.deadline,
+            on_retry=retrying,
         )
-        return retrying(attempt)
 
     def _check_stop(self) -> None:
         if self.flag.requested:
@@ -1055,27 +1042,17 @@ def _typed_outputs(cls: type[Step[Any]], rec: StepRecord) -> Outputs:
 
 def _error_record(error: BaseException) -> ErrorRecord:
     cause = error.cause if isinstance(error, StepFailedError) else error
+    azure = error.azure if isinstance(error, StepFailedError) else cause
     fields: dict[str, Any] = {}
-    if isinstance(cause, AzureError):
+    if isinstance(azure, AzureError):
         fields = {
-            "code": cause.code,
-            "status": cause.status,
-            "operation": cause.operation,
-            "request_id": cause.request_id,
+            "code": azure.code,
+            "status": azure.status,
+            "operation": azure.operation,
+            "request_id": azure.request_id,
         }
-        message = cause.message
-    else:
-        message = str(cause)
+    message = cause.message if isinstance(cause, AzureError) else str(cause)
     return ErrorRecord(message=redact(message)[:2000], **fields)
-
-
-def _foreign(exc: Exception) -> BaseException:
-    """Map an exception a step let escape: Azure SDK ones through the Azure boundary."""
-    if type(exc).__module__.startswith("azure."):
-        from batchimage.azure.errors import translate
-
-        return translate(exc)
-    return exc
 
 
 def _step_failed(

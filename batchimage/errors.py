@@ -131,7 +131,8 @@ class PreflightError(BatchImageError):
 
 
 class StepFailedError(BatchImageError):
-    """A pipeline step failed; names the step, the resource and what to do next."""
+    """A pipeline step failed; names the step, the resource and what to do next (`azure`:
+    the Azure error behind a cause told in words, for its code and request id)."""
 
     def __init__(
         self,
@@ -140,11 +141,15 @@ class StepFailedError(BatchImageError):
         *,
         resource: str | None = None,
         hint: str | None = None,
+        azure: AzureError | None = None,
     ) -> None:
         self.step = step
         self.cause = cause
         self.resource = resource
         self.hint = hint
+        self.azure = azure if azure is not None or not isinstance(cause, AzureError) else cause
+        self.code = self.azure.code if self.azure is not None else None
+        self.request_id = self.azure.request_id if self.azure is not None else None
         parts = [f"step {step} failed"]
         if resource:
             parts.append(f"on {resource}")

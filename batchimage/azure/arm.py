@@ -5,6 +5,7 @@
     ref = ref_for(found.id, VM, found.tags)      # created_by_run read back from the tags
     wait(ctx, poller, "VM x to be created", "create VM x", timeout_s=1800)
     delete(ctx, ref)                             # by kind; a resource already gone is fine
+                                                 # (a build VM's OS disk is marked first)
 
 Every SDK exception leaves these functions as ours (`batchimage.azure.errors.translate`),
 naming the operation.
@@ -181,6 +182,10 @@ def delete(ctx: RunContext, ref: ResourceRef, *, timeout_s: float | None = None)
         return _delete_group(ctx, ref, timeout_s)
     if ref.kind == GALLERY and (held := _gallery_holds(clients, ref)):
         return held
+    if ref.kind == VM:  # its OS disk stays findable if the run stops after this delete
+        from batchimage.azure.build_inventory import mark_os_disk
+
+        mark_os_disk(ctx, ref)
     start = _deleter(clients, ref)
     if start is None:
         raise AzureError(f"batchimage cannot delete resources of kind {ref.kind} ({ref.id})")

@@ -12,8 +12,10 @@ from batchimage.commands.common import Options, Session, azure_options, confirm,
 def command(opts: Options) -> int:
     """Delete every resource the state says this pipeline created, and nothing else.
 
-    Resources that existed before the pipeline (an existing gallery, subnet, Batch
-    account) are never deleted. Asks first (--yes to skip; required without a terminal).
+    Build resources the state does not list (it was lost, or a run stopped) are found by
+    the pipeline's tags and deleted too. Resources that existed before the pipeline (an
+    existing gallery, subnet, Batch account) are never deleted. Asks first (--yes to skip;
+    required without a terminal).
     """
     require_terminal(opts, "to confirm the deletion")
     session = Session.load(opts)
@@ -24,18 +26,27 @@ def command(opts: Options) -> int:
 
 
 def run(session: Session) -> int:
-    """Lock the state, list what will go (what still exists), confirm, delete in reverse
-    order; what is kept on purpose (a gallery others use) is said, and destroy succeeds."""
+    """Lock the state, find what the pipeline's tags show that the state does not list, list
+    what will go (what still exists), confirm, delete in reverse order; what is kept on
+    purpose (a gallery others use) is said, and destroy succeeds."""
     from batchimage.engine import handle_signals
 
     name = session.spec.name
     with session.journal(lock="destroy") as journal:
+        session.connect()
         engine = session.engine(journal)
+        found = engine.adopt_leftovers()
         recorded = engine.destroy_plan()
         if not recorded:
-            click.echo(f"nothing to destroy: the state records no resources created by {name}")
+            click.echo(
+                f"nothing to destroy: neither the state nor Azure (by the pipeline's tags) shows "
+                f"resources created by {name}"
+            )
             return 0
-        session.connect()
+        if found:
+            click.echo(
+                f"found {found} resource(s) of {name} by their tags that the state did not list"
+            )
         doomed = engine.destroy_plan(observe=True)
         gone = len(recorded) - len(doomed)
         gone_note = (

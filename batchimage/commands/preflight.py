@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
 from batchimage.commands.common import Options, Session, azure_options, format_option
+
+if TYPE_CHECKING:
+    from batchimage.steps.base import RunContext
+    from batchimage.steps.preflight import Report
 
 
 @click.command("preflight")
@@ -17,7 +23,8 @@ def command(opts: Options, output_format: str) -> int:
     accounts, base image, gallery, node agent and quota. Creates nothing.
 
     Prints one line per check (ok / WARN / FAIL with the next action). Exit 0: no check
-    failed; 1: at least one failed.
+    failed; 1: at least one failed. A passing Azure error (throttling, 5xx) runs the checks
+    again, as the spec's `retry` says.
     """
     from batchimage.engine import new_run_id
     from batchimage.steps.base import RunContext
@@ -40,7 +47,8 @@ def command(opts: Options, output_format: str) -> int:
             recorded = None
             if record is not None and record.outputs:
                 recorded = BaseImageOutputs.model_validate(record.outputs)
-            report = run_checks(ctx, pinned_version=pinned_for(ctx, recorded))
+            pinned = pinned_for(ctx, recorded)
+            report = retrying(lambda: run_checks(ctx, pinned_version=pinned), ctx, opts)
     finally:
         session.close()
     if output_format == "json":
@@ -49,3 +57,32 @@ def command(opts: Options, output_format: str) -> int:
     else:
         click.echo(report.render())
     return 1 if report.failed else 0
+
+
+def retrying(checks: Callable[[], Report], ctx: RunContext, opts: Options) -> Report:
+    """`checks()`, run again after a transient Azure failure (the spec's `retry`), each
+    retry said on stderr (a `step_retrying` event with --log-format json)."""
+    from batchimage.redact import redact
+    from batchimage.retry import RetryPolicy, retry_transient
+    from batchimage.ui import Event
+
+    policy = RetryPolicy.from_spec(getattr(ctx.spec, "retry", None))
+
+    def say(exc: BaseException | None, attempt: int, delay: float) -> None:
+        code = getattr(exc, "code", None)
+        if opts.log_format == "json":
+            data = {
+                "attempt": attempt,
+                "max_attempts": policy.max_attempts,
+                "delay_s": round(delay, 3),
+                "code": code,
+            }
+            event = Event("step_retrying", step="preflight", message=redact(str(exc)), data=data)
+            ctx.events.emit(event)
+        else:
+            click.echo(f"{code or 'Azure error'}: checking again in {delay:.0f} s", err=True)
+
+    deadline = ctx.clock.monotonic() + policy.step_deadline_s
+    return retry_transient(
+        checks, policy, clock=ctx.clock, stop=ctx.stop, deadline=deadline, on_retry=say
+    )

@@ -34,6 +34,8 @@ Contracts the engine relies on:
 - `absent` (optional) answers early, from the step's own inputs, "the result certainly
   does not exist" (e.g. a GET under a gallery that is not there yet is a 404), so the
   steps `apply_needs` names start while `depends_on` ones are still being made.
+- `leftovers` (optional) finds what the step may have made by its tags and marks alone,
+  so destroy deletes it even when the state does not list it.
 """
 
 from __future__ import annotations
@@ -239,6 +241,14 @@ class Step(ABC, Generic[OutT]):
         check that finds nothing: what `apply_needs` names starts at once, while the
         dependencies are made. False (the default) means "not known": the check decides."""
         return False
+
+    def leftovers(self, ctx: RunContext) -> list[ResourceRef]:
+        """Read-only, asked by destroy: what this pipeline may have made for this step and
+        that exists now, found by its tags and marks whatever the state says (a state lost
+        or replaced, a step cut short); destroy deletes it with this step's `destroy`, which
+        then may get outputs holding nothing but `resources`. Refs carry the run that made
+        them. Default: nothing."""
+        return []
 
     @classmethod
     def destroy(cls, ctx: RunContext, outputs: OutT) -> list[tuple[ResourceRef, str]] | None:

@@ -1,8 +1,15 @@
 """Step `cleanup`: delete the build resources this pipeline created - VM, OS disk (or VHD),
 NIC, public IP, VNet, NSG, staged files, and the build resource group if we created it and
 nothing else is left in it - in dependency order, each idempotent. Never anything the run
-did not create. What cannot be deleted is listed (in the error, hence in state) and retried
-by the next apply.
+did not create. A transient failure (throttling, 5xx, a dropped connection, a delete
+operation that failed) stops the deletes and leaves the step as Azure's error, so the engine
+tries the step again as it does any step; what cannot be deleted for good is listed (in
+the error, with the first one's code and request id, hence in state) and retried by the
+next apply.
+
+What to delete is what the build steps recorded in the state plus what Azure shows by the
+pipeline's marks (`batchimage.azure.build_inventory`), so a state lost before cleanup ended
+leaves nothing behind: the next apply finds the rest and deletes it.
 
 Policy (spec `cleanup`): on_success (default; after a failure the VM is kept to debug),
 always (also after a failed customize/generalize/capture: see `after_failure`), never (no
@@ -11,10 +18,13 @@ cleanup step)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from batchimage.azure.arm import GROUP, delete, exists, order_for_delete
-from batchimage.errors import BatchImageError, StepFailedError, TransientAzureError
+from batchimage.azure.build_inventory import build_leftovers
+from batchimage.errors import AzureError, BatchImageError, StepFailedError, TransientAzureError
+from batchimage.retry import RetryPolicy, retry_transient
 from batchimage.state import ResourceRef
 from batchimage.steps.base import DELETE, Outputs, RunContext, Step
 
@@ -42,6 +52,16 @@ def build_refs(ctx: RunContext, keys: list[str]) -> list[ResourceRef]:
     return refs
 
 
+def build_resources(
+    ctx: RunContext, keys: list[str]
+) -> tuple[list[ResourceRef], list[ResourceRef]]:
+    """(found in Azure by the pipeline's marks, recorded by the build steps `keys` but not
+    found so): every build resource this pipeline may have left."""
+    found = build_leftovers(ctx)
+    seen = {ref.id.lower() for ref in found}
+    return found, [ref for ref in build_refs(ctx, keys) if ref.id.lower() not in seen]
+
+
 def _group_holds_others(ctx: RunContext, ref: ResourceRef) -> bool:
     from batchimage.azure.errors import azure_call
     from batchimage.azure.names import parse_id
@@ -51,33 +71,52 @@ def _group_holds_others(ctx: RunContext, ref: ResourceRef) -> bool:
         return any(True for _ in ctx.clients.resource.resources.list_by_resource_group(group))
 
 
-def delete_build(
-    ctx: RunContext, refs: list[ResourceRef]
-) -> tuple[list[str], list[str], list[str]]:
-    """Delete `refs` in dependency order: (deleted ids, kept with reason, failures)."""
-    deleted: list[str] = []
-    kept: list[str] = []
-    failures: list[str] = []
+@dataclass
+class Deleted:
+    """What `delete_build` did: ids deleted (or gone already), kept with the reason, and
+    each failure in words with its error."""
+
+    deleted: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    failures: list[tuple[str, BatchImageError]] = field(default_factory=list)
+
+    def failed(self) -> str:
+        """e.g. "could not delete: Microsoft.Network/networkSecurityGroups n: InUse..."."""
+        return "could not delete: " + "; ".join(text for text, _ in self.failures)
+
+    def azure_error(self) -> AzureError | None:
+        """The first failure's Azure error (its code and request id), if any."""
+        return next((e for _, e in self.failures if isinstance(e, AzureError)), None)
+
+
+def delete_build(ctx: RunContext, refs: list[ResourceRef]) -> Deleted:
+    """Delete `refs` in dependency order. A transient failure stops at once and is raised,
+    for the caller to try the whole again (what is deleted is gone then); a permanent one
+    is listed, and the rest is still deleted."""
+    done = Deleted()
     timeout = getattr(getattr(ctx.spec, "timeouts", None), "delete_s", None)
     for ref in order_for_delete(refs):
         name = ref.id.rsplit("/", 1)[-1]
         try:
             result = delete(ctx, ref, timeout_s=timeout)
+        except TransientAzureError:
+            raise
         except BatchImageError as err:
-            failures.append(f"{ref.kind} {name}: {err}")
+            done.failures.append((f"{ref.kind} {name}: {err}", err))
             continue
         if result.startswith("kept"):
-            kept.append(f"{ref.id} ({result})")
+            done.kept.append(f"{ref.id} ({result})")
             ctx.say(f"kept {name}: {result[6:]}")
         else:
-            deleted.append(ref.id)
+            done.deleted.append(ref.id)
             if result == "deleted":
                 ctx.say(f"deleted {name}")
-    return deleted, kept, failures
+    return done
 
 
 def after_failure(ctx: RunContext, error: BaseException | None) -> str:
-    """After a build step failed for good: delete the build when `cleanup: always`.
+    """After a build step failed for good: delete the build when `cleanup: always`
+    (transient failures of the deletes retried as the spec's `retry` says).
 
     Returns a sentence for the error message saying whether the build VM was kept.
     """
@@ -100,11 +139,29 @@ def after_failure(ctx: RunContext, error: BaseException | None) -> str:
         )
         ctx.say(note)
         return note
-    refs = build_refs(ctx, cleanup.build_keys)
-    deleted, _, failures = delete_build(ctx, refs)
-    note = f"cleanup: always, so the build resources were deleted ({len(deleted)})"
-    if failures:
-        note += "; could not delete: " + "; ".join(failures)
+    retry = RetryPolicy.from_spec(getattr(ctx.spec, "retry", None))
+
+    def delete_all() -> Deleted:
+        found, recorded = build_resources(ctx, cleanup.build_keys)
+        return delete_build(ctx, found + recorded)
+
+    def retrying(exc: BaseException | None, attempt: int, delay: float) -> None:
+        ctx.say(f"cleanup: {getattr(exc, 'code', None) or exc}; trying again in {delay:.0f} s")
+
+    try:
+        done = retry_transient(
+            delete_all,
+            retry,
+            clock=ctx.clock,
+            stop=ctx.stop,
+            deadline=ctx.clock.monotonic() + retry.step_deadline_s,
+            on_retry=retrying,
+        )
+    except TransientAzureError as err:
+        done = Deleted(failures=[(f"build resources: {err}", err)])
+    note = f"cleanup: always, so the build resources were deleted ({len(done.deleted)})"
+    if done.failures:
+        note += "; " + done.failed()
     ctx.say(note)
     return note
 
@@ -134,23 +191,19 @@ class CleanupBuild(Step[CleanupOutputs]):
         return {"policy": self.policy, "build_steps": self.build_keys}
 
     def _alive(self, ctx: RunContext) -> tuple[list[ResourceRef], list[str], list[str]]:
-        alive, gone, kept = [], [], []
-        for ref in build_refs(ctx, self.build_keys):
-            if not exists(ctx.clients, ref):
-                gone.append(ref.id)
-            elif (
-                ref.kind == GROUP
-                and _group_holds_others(ctx, ref)
-                and self._only_group_left(ctx, ref)
-            ):
-                kept.append(ref.id)
-            else:
+        """(to delete, gone already, kept on purpose: a group that holds others)."""
+        found, recorded = build_resources(ctx, self.build_keys)
+        alive, gone, kept = list(found), [], []
+        for ref in recorded:
+            if exists(ctx.clients, ref):
                 alive.append(ref)
+            else:
+                gone.append(ref.id)
+        if all(ref.kind == GROUP for ref in alive):  # only a group left: keep it if not empty
+            for ref in [r for r in alive if _group_holds_others(ctx, r)]:
+                alive.remove(ref)
+                kept.append(ref.id)
         return alive, gone, kept
-
-    def _only_group_left(self, ctx: RunContext, group: ResourceRef) -> bool:
-        others = [r for r in build_refs(ctx, self.build_keys) if r.kind != GROUP]
-        return not any(exists(ctx.clients, r) for r in others)
 
     def check(self, ctx: RunContext) -> CleanupOutputs | None:
         alive, gone, kept = self._alive(ctx)
@@ -163,15 +216,18 @@ class CleanupBuild(Step[CleanupOutputs]):
         )
 
     def apply(self, ctx: RunContext) -> CleanupOutputs | None:
+        """Delete what is left; a transient failure leaves as it is (the engine tries the
+        step again), permanent ones fail the step with the list."""
         alive, _, _ = self._alive(ctx)
-        _, _, failures = delete_build(ctx, alive)
-        if failures:
+        done = delete_build(ctx, alive)
+        if done.failures:
             raise StepFailedError(
                 self.key,
-                "could not delete: " + "; ".join(failures),
+                done.failed(),
                 resource="build resources",
                 hint="these leftovers are retried by the next apply; `batchimage destroy` also "
                 "deletes them",
+                azure=done.azure_error(),
             )
         return None
 

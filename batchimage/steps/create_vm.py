@@ -263,6 +263,13 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
             body["plan"] = dict(base.plan)
         return body
 
+    def leftovers(self, ctx: RunContext) -> list[ResourceRef]:
+        """Every build resource of this pipeline, found by its marks (the build VM's step
+        answers for the whole build: a lost state records none of it)."""
+        from batchimage.azure.build_inventory import build_leftovers
+
+        return build_leftovers(ctx)
+
     def describe(self) -> str:
         return f"build VM {self.names.vm}"
 

@@ -5,10 +5,11 @@ BATCHIMAGE_* settings but the sandbox folder."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import certifi
 
@@ -49,3 +50,14 @@ def spawn(cwd: Path, env: dict[str, str], stderr: IO[bytes], *args: str) -> subp
         stdout=subprocess.DEVNULL,
         stderr=stderr,
     )
+
+
+def events(log: Path) -> list[dict[str, Any]]:
+    """The JSON progress events a run wrote before it ended (a torn last line is dropped)."""
+    out = []
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out

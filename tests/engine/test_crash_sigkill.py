@@ -21,7 +21,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -34,7 +33,7 @@ from batchimage.azure.cloud import sandbox as sandbox_profile
 from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.sandbox.runtime import start
 from tests.engine.procs import REPO
-from tests.engine.sandbox_cli import ci_env, spawn
+from tests.engine.sandbox_cli import ci_env, events, spawn
 
 TIME_SCALE = "0.0002"
 KILLS = 8
@@ -122,17 +121,6 @@ def wait_for_start(proc: subprocess.Popen[bytes], log: Path) -> float | None:
             return time.monotonic()
         time.sleep(0.005)
     return None
-
-
-def events(log: Path) -> list[dict[str, Any]]:
-    """The JSON progress events a run wrote before it ended (a torn last line is dropped)."""
-    out = []
-    for line in log.read_text(errors="replace").splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
 
 
 def inventory(world: World) -> dict[str, list[str]]:

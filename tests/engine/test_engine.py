@@ -10,9 +10,19 @@ import pytest
 
 from batchimage.engine import RetryPolicy, StopFlag
 from batchimage.errors import Interrupted, StepFailedError, UsageError
-from batchimage.state import StepStatus
-from batchimage.steps.base import Clock, RunContext
-from tests.engine.fakes import FakeSpec, Harness, Probe, Thing, World, permanent, transient
+from batchimage.state import ResourceRef, StepStatus
+from batchimage.steps.base import PIPELINE_TAG, RUN_TAG, Clock, RunContext
+from tests.engine.fakes import (
+    KIND,
+    FakeSpec,
+    Harness,
+    Probe,
+    Thing,
+    ThingOutputs,
+    World,
+    permanent,
+    transient,
+)
 
 
 def chain(value_a: str = "v1", value_c: str = "v1") -> list[Thing]:
@@ -314,6 +324,52 @@ def test_destroy_leaves_pre_existing_resources_alone(h: Harness, tagged: bool) -
     h.destroy(steps)
     assert h.spec.world.log == ["delete mine"]
     assert h.spec.world.get("shared") is not None
+
+
+class Swept(Thing):
+    """A thing whose step also finds, by tags alone, every thing of the pipeline (as the
+    build VM's step finds the whole build)."""
+
+    kind = "test_swept"
+
+    def leftovers(self, ctx: RunContext) -> list[ResourceRef]:
+        world: World = ctx.spec.world
+        world.maybe_fail(self.key, "leftovers")
+        found = []
+        for name in sorted(world.things):
+            tags = (world.get(name) or {}).get("tags", {})
+            run = tags.get(RUN_TAG) if tags.get(PIPELINE_TAG) == ctx.pipeline else None
+            found.append(ResourceRef(id=f"/things/{name}", kind=KIND, created_by_run=run))
+        return found
+
+    @classmethod
+    def destroy(cls, ctx: RunContext, outputs: ThingOutputs) -> None:
+        """From `resources` alone: a record destroy adopted has no other outputs."""
+        for ref in outputs.created():
+            ctx.spec.world.delete(ref.id.rsplit("/", 1)[-1])
+
+
+def test_destroy_finds_by_tags_what_a_lost_state_forgot(h: Harness) -> None:
+    world = h.spec.world
+    h.apply([Swept("a"), Thing("b")])
+    world.put("theirs", "x", {})  # someone else's: never deleted
+    world.put("older", "x", {PIPELINE_TAG: "demo", RUN_TAG: "20260101T000000Z-abcdef"})
+    h.state_path.unlink()
+    world.fail("a", "leftovers", transient())  # the search is retried like any call
+    world.log.clear()
+    h.destroy([Swept("a"), Thing("b")])
+    assert sorted(world.log) == ["delete a", "delete b", "delete older"]
+    assert world.get("theirs") is not None
+    record = h.state().steps["a"]
+    assert record.status == StepStatus.DESTROYED and record.created == []
+    # with the state intact, what the state lists is not listed twice
+    h.apply([Swept("a"), Thing("b")])
+    engine = h.engine([Swept("a"), Thing("b")])
+    try:
+        assert engine.adopt_leftovers() == 0
+        assert [key for key, _ in engine.destroy_plan()] == ["b", "a"]
+    finally:
+        engine.journal.close()
 
 
 def test_output_of_undeclared_dependency_is_refused(h: Harness) -> None:

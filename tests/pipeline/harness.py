@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -171,3 +173,17 @@ class Harness:
             return False
         container, name = split_blob_url(account, url)
         return bool(blob_service(self.clients, account).get_blob_client(container, name).exists())
+
+
+def preflight_command(spec: Path, sandbox_folder: Path) -> subprocess.CompletedProcess[str]:
+    """`batchimage preflight SPEC` as a subprocess against the sandbox in `sandbox_folder`."""
+    from tests.engine.procs import child_env
+
+    return subprocess.run(
+        [sys.executable, "-m", "batchimage", "preflight", str(spec)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=child_env(BATCHIMAGE_SANDBOX_DIR=str(sandbox_folder)),
+        timeout=120,
+    )

@@ -1,7 +1,8 @@
 """Failures: a failing customize script (message, VM kept or deleted per cleanup policy,
 re-apply continues from the fixed step), a failed or interrupted capture (retried for a
 passing error code, reported for a permanent one, never a second version), cleanup
-leftovers retried by the next apply, and never deleting what the run did not create."""
+leftovers retried by the next apply (their Azure code and request id recorded), and never
+deleting what the run did not create."""
 
 from __future__ import annotations
 
@@ -196,6 +197,14 @@ def test_cleanup_leftovers_are_retried(pipeline: Harness, clients: AzureClients)
     assert f"could not delete: Microsoft.Network/networkSecurityGroups {nsg}" in str(caught.value)
     assert "retried by the next apply" in str(caught.value)
     assert pipeline.build_resources("sandbox-rg", spec.name) == [nsg]  # the rest is gone
+    # permanent: not retried, and the failure says what a support ticket needs
+    assert not [e for e in pipeline.events.events if e.kind == "step_retrying"]
+    [failed] = [e for e in pipeline.events.events if e.kind == "step_failed"]
+    assert failed.data["code"] == "InUseNetworkSecurityGroupCannotBeDeleted"
+    assert failed.data["request_id"]
+    error = pipeline.state(spec_path).steps["cleanup"].last_error
+    assert error is not None and error.code == "InUseNetworkSecurityGroupCannotBeDeleted"
+    assert error.request_id == failed.data["request_id"] and error.status == 409
     pipeline.admin.clear_faults()
     pipeline.apply(spec_path)
     assert pipeline.build_resources("sandbox-rg", spec.name) == []

@@ -4,8 +4,6 @@ preflight FILE` prints every check."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -16,8 +14,7 @@ import pytest
 from batchimage.azure.clients import AzureClients
 from batchimage.errors import PreflightError, StepFailedError
 from batchimage.sandbox.connection import Connection
-from tests.engine.procs import REPO, child_env
-from tests.pipeline.harness import Harness
+from tests.pipeline.harness import Harness, preflight_command
 
 
 def failed_preflight(pipeline: Harness, spec: Any) -> str:
@@ -244,14 +241,7 @@ def test_hyper_v_generation_mismatch(pipeline: Harness) -> None:
 
 def test_preflight_command_prints_every_check(pipeline: Harness, sandbox_folder: Any) -> None:
     spec = pipeline.spec("two-pools.yaml")
-    proc = subprocess.run(
-        [sys.executable, "-m", "batchimage", "preflight", str(spec)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=child_env(BATCHIMAGE_SANDBOX_DIR=str(sandbox_folder)),
-        timeout=60,
-    )
+    proc = preflight_command(spec, sandbox_folder)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "ok   credentials: token for Azure Resource Manager obtained" in out

@@ -9,7 +9,7 @@ from typing import Any
 from batchimage.azure.blobs import account_for_url, blob_service, split_blob_url
 from batchimage.azure.gallery import trusted_launch_only
 from batchimage.azure.vhdblob import inspect_vhd_blob
-from batchimage.errors import AzureError
+from batchimage.errors import AzureError, TransientAzureError
 from batchimage.steps.preflight.facts import Facts
 from batchimage.steps.preflight.report import CheckResult, fail, ok
 
@@ -39,6 +39,8 @@ def _marketplace(facts: Facts) -> CheckResult:
     mp = spec.image.base.marketplace
     try:
         image = facts.marketplace()
+    except TransientAzureError:
+        raise
     except AzureError as err:
         return fail(NAME, err.message)
     problems = []
@@ -123,6 +125,8 @@ def _vhd_url(facts: Facts, vhd_url: Any) -> CheckResult:
             container, name = split_blob_url(account, url)
             blob = blob_service(clients, account).get_blob_client(container, name)
         size, problem = inspect_vhd_blob(blob)
+    except TransientAzureError:
+        raise
     except AzureError as err:
         return fail(NAME, f"cannot read {url}: {err}")
     if problem:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from batchimage.azure.arm import get_or_none
 from batchimage.azure.gallery import definition_problems, wanted_definition
-from batchimage.errors import AzureError
+from batchimage.errors import AzureError, TransientAzureError
 from batchimage.steps.preflight.facts import Facts
 from batchimage.steps.preflight.report import CheckResult, fail, ok
 
@@ -33,6 +33,8 @@ def check_gallery(facts: Facts) -> list[CheckResult]:
     if spec.image.base.marketplace is not None:
         try:
             plan = facts.marketplace().plan
+        except TransientAzureError:
+            raise
         except AzureError:
             plan = None  # the base image check reports it
     if raw is None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from batchimage.azure.node_agents import agents_for, match_marketplace
-from batchimage.errors import AzureError
+from batchimage.errors import AzureError, TransientAzureError
 from batchimage.steps.preflight.facts import Facts, pool_accounts
 from batchimage.steps.preflight.report import CheckResult, fail, ok, warn
 
@@ -25,6 +25,8 @@ def check_node_agents(facts: Facts) -> list[CheckResult]:
             continue  # the batch account check reports it
         try:
             images = facts.supported(account.endpoint)
+        except TransientAzureError:
+            raise
         except AzureError as err:
             results.append(fail(label, f"cannot list the account's supported images: {err}"))
             continue

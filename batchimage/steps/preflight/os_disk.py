@@ -5,7 +5,7 @@ Marketplace base image does not disallow them (Gen2 images report
 
 from __future__ import annotations
 
-from batchimage.errors import AzureError
+from batchimage.errors import AzureError, TransientAzureError
 from batchimage.steps.preflight.facts import Facts
 from batchimage.steps.preflight.report import CheckResult, fail, ok
 
@@ -34,6 +34,8 @@ def check_os_disk(facts: Facts) -> list[CheckResult]:
     if spec.image.base.marketplace is not None:
         try:
             image = facts.marketplace()
+        except TransientAzureError:
+            raise
         except AzureError:
             return []  # the base image check reports it
         if image.disallowed_disk.lower() == "unmanaged":

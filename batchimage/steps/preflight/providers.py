@@ -6,7 +6,7 @@ from typing import Any
 
 from batchimage.azure.arm import get_or_none, text
 from batchimage.azure.gallery import builds_vm
-from batchimage.errors import AzureError
+from batchimage.errors import AzureError, TransientAzureError
 from batchimage.steps.preflight.facts import Facts, storage_uses
 from batchimage.steps.preflight.report import CheckResult, fail, ok, warn
 
@@ -31,6 +31,8 @@ def check_providers(facts: Facts) -> list[CheckResult]:
     for ns in namespaces(facts.spec):
         try:
             provider = get_or_none(f"read provider {ns}", clients.resource.providers.get, ns)
+        except TransientAzureError:
+            raise
         except AzureError as err:
             if (err.code or "") == "SubscriptionNotFound":
                 return [

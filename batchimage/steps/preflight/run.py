@@ -7,7 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from batchimage.errors import AzureError, BatchImageError
+from batchimage.errors import AzureError, BatchImageError, TransientAzureError
 from batchimage.redact import redact
 from batchimage.steps.preflight.base_image import check_base_image
 from batchimage.steps.preflight.batch import check_batch_accounts
@@ -46,9 +46,12 @@ CHECKS: list[tuple[str, Check]] = [
 
 
 def _guarded(name: str, check: Check, facts: Facts) -> list[CheckResult]:
-    """A check whose Azure failure becomes its failed result (the others still run)."""
+    """A check whose Azure failure becomes its failed result (the others still run); a
+    transient one leaves as it is, for the checks to run again (the engine retries)."""
     try:
         return check(facts)
+    except TransientAzureError:
+        raise
     except AzureError as err:
         from batchimage.azure.errors import next_action
 
@@ -58,7 +61,8 @@ def _guarded(name: str, check: Check, facts: Facts) -> list[CheckResult]:
 
 
 def run_checks(ctx: RunContext, *, pinned_version: str | None = None, workers: int = 8) -> Report:
-    """All checks for `ctx.spec`; none writes anything."""
+    """All checks for `ctx.spec`; none writes anything. A transient Azure failure in any
+    check is raised (TransientAzureError), not reported: run them all again."""
     facts = Facts(ctx, pinned_version=pinned_version)
     report = Report(_guarded("credentials", check_credentials, facts))
     if report.failed:

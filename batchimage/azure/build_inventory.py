@@ -1,0 +1,212 @@
+"""Find a pipeline's build resources in Azure by their marks, whatever the state says; mark
+a build VM's OS disk before the VM is deleted, so the disk is still found afterwards.
+
+    refs = build_leftovers(ctx)    # every build resource of ctx.pipeline that exists now
+    mark_os_disk(ctx, vm_ref)      # before a build VM goes: its managed disk carries our tags
+
+The state lists what the runs created, but a state can be lost (deleted, or replaced by an
+old copy) while the build still stands: between the image version and the end of cleanup,
+say. Cleanup and destroy therefore also look in Azure. What counts as this pipeline's
+build, and how it is known as ours (never by its name alone):
+
+- VMs, NICs, public IPs, VNets, NSGs and managed disks in the build group (the spec's
+  `resource_group`) tagged with the pipeline, a run and role `build`: every build step
+  tags what it writes, and a VM's OS disk is marked before its VM is deleted (Azure copies
+  a VM's tags to its OS disk only when it makes the disk; the sandbox not even then);
+- each such VM's OS disk: its managed disk, or the VHD blob of an unmanaged one; an
+  unmanaged VHD left by a deleted VM is its build's (`<stem>-vm-osdisk.vhd` in the spec's
+  container) while another resource of that build (`<stem>-nic`, ...) still carries the
+  marks, as it does until cleanup has deleted the VHD (it goes before the NIC);
+- the build group itself, when its tags say the pipeline created it (cleanup still
+  deletes it only when nothing else is left in it);
+- staged files: blobs under `<pipeline>/` in the staging container whose metadata names the
+  pipeline and the run that wrote them.
+
+Every ref carries the run that made it (`created_by_run`), read from those marks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from batchimage.azure.arm import (
+    BLOB,
+    DISK,
+    GROUP,
+    NIC,
+    NSG,
+    PUBLIC_IP,
+    VM,
+    VNET,
+    begin_and_wait,
+    get_or_none,
+    owned,
+    ref_for,
+    tags_of,
+    text,
+)
+from batchimage.azure.errors import azure_call, is_not_found
+from batchimage.azure.names import (
+    BUILD_ROLE,
+    ROLE_TAG,
+    STAGING_CONTAINER,
+    blob_creator,
+    parse_id,
+)
+from batchimage.errors import AzureError, PermanentAzureError
+from batchimage.state import ResourceRef
+from batchimage.steps.base import PIPELINE_TAG, RUN_TAG, STEP_TAG
+
+if TYPE_CHECKING:
+    from batchimage.steps.base import RunContext
+
+# What a build leaves in its group, by the type ARM lists (compared without case).
+BUILD_KINDS = {kind.lower(): kind for kind in (VM, DISK, NIC, PUBLIC_IP, VNET, NSG)}
+
+
+def build_leftovers(ctx: RunContext) -> list[ResourceRef]:
+    """Every build resource of `ctx.pipeline` that exists now (see the module docstring)."""
+    refs = _in_group(ctx, ctx.spec.resource_group) + _staged(ctx)
+    seen: set[str] = set()
+    unique = []
+    for ref in refs:
+        if ref.id.lower() not in seen:
+            seen.add(ref.id.lower())
+            unique.append(ref)
+    return unique
+
+
+def _in_group(ctx: RunContext, group: str) -> list[ResourceRef]:
+    resource = ctx.clients.resource
+    found = get_or_none(f"read group {group}", resource.resource_groups.get, group)
+    if found is None:
+        return []
+    refs = []
+    if owned(ctx, tags_of(found)):
+        refs.append(ref_for(ctx, found.id, GROUP, tags_of(found)))
+    with azure_call(f"list resources in group {group}"):
+        items = list(resource.resources.list_by_resource_group(group))
+    runs: dict[str, str] = {}  # build name stem -> the run its marked resources name
+    for item in items:
+        tags = tags_of(item)
+        kind = BUILD_KINDS.get(text(item.type).lower())
+        if kind is None or not owned(ctx, tags) or tags.get(ROLE_TAG) != BUILD_ROLE:
+            continue
+        refs.append(ref_for(ctx, item.id, kind, tags))
+        runs.setdefault(text(item.name).rsplit("-", 1)[0], tags[RUN_TAG])
+        if kind == VM:
+            refs += _os_disk(ctx, group, text(item.name), tags[RUN_TAG])
+    return refs + _unmanaged_vhds(ctx, runs)
+
+
+def _os_disk(ctx: RunContext, group: str, vm_name: str, run: str) -> list[ResourceRef]:
+    """The OS disk of build VM `vm_name` (made by the VM's run)."""
+    vms = ctx.clients.compute.virtual_machines
+    vm = get_or_none(f"read VM {vm_name}", vms.get, group, vm_name)
+    disk = getattr(getattr(vm, "storage_profile", None), "os_disk", None)
+    if disk is None:
+        return []
+    if disk.managed_disk is not None and disk.managed_disk.id:
+        return [ResourceRef(id=disk.managed_disk.id, kind=DISK, created_by_run=run)]
+    if disk.vhd is not None and disk.vhd.uri:
+        from batchimage.azure.blobs import account_for_url, blob_id, split_blob_url
+
+        account = account_for_url(ctx.clients, disk.vhd.uri)
+        if account is not None:
+            container, blob = split_blob_url(account, disk.vhd.uri)
+            ref_id = blob_id(account, container, blob)
+            return [ResourceRef(id=ref_id, kind=BLOB, created_by_run=run)]
+    return []
+
+
+def _unmanaged_vhds(ctx: RunContext, runs: dict[str, str]) -> list[ResourceRef]:
+    """The unmanaged OS disk VHDs of builds whose VM is gone (see the module docstring)."""
+    disk = ctx.spec.image.build.os_disk
+    if disk.type != "unmanaged" or not disk.storage_account or not runs:
+        return []
+    from batchimage.azure.blobs import blob_id, blob_service, find_account
+
+    account = find_account(ctx.clients, disk.storage_account, ctx.spec.resource_group)
+    if account is None:
+        return []
+    container_name = disk.container or "vhds"
+    container = blob_service(ctx.clients, account).get_container_client(container_name)
+    refs = []
+    with azure_call(f"list VHDs in {account.name}/{container_name}"):
+        if not container.exists():
+            return []
+        for blob in container.list_blobs(name_starts_with=f"{ctx.pipeline}-"):
+            stem = blob.name.removesuffix("-vm-osdisk.vhd")
+            leased = text(getattr(blob.lease, "state", None)).lower() == "leased"
+            if stem != blob.name and stem in runs and not leased:
+                ref_id = blob_id(account, container_name, blob.name)
+                refs.append(ResourceRef(id=ref_id, kind=BLOB, created_by_run=runs[stem]))
+    return refs
+
+
+def _staged(ctx: RunContext) -> list[ResourceRef]:
+    """Files this pipeline staged for its build VMs (blobs marked with a run)."""
+    if not any(step.action == "file" for step in ctx.spec.image.customize):
+        return []
+    from batchimage.azure.blobs import blob_id, blob_service
+    from batchimage.azure.staging import staging_account
+
+    try:
+        account = staging_account(ctx)
+    except PermanentAzureError as err:
+        if err.code != "NoStagingAccount":
+            raise
+        return []  # no account to stage in: nothing was staged
+    container = blob_service(ctx.clients, account).get_container_client(STAGING_CONTAINER)
+    refs = []
+    try:
+        with azure_call(f"list staged files in {account.name}/{STAGING_CONTAINER}"):
+            listed = list(
+                container.list_blobs(name_starts_with=f"{ctx.pipeline}/", include=["metadata"])
+            )
+    except AzureError as err:
+        if not is_not_found(err):
+            raise
+        return []  # no staging container yet
+    for blob in listed:
+        run = blob_creator(ctx.pipeline, blob.metadata)
+        if run:
+            ref_id = blob_id(account, STAGING_CONTAINER, blob.name)
+            refs.append(ResourceRef(id=ref_id, kind=BLOB, created_by_run=run))
+    return refs
+
+
+def mark_os_disk(ctx: RunContext, vm_ref: ResourceRef) -> None:
+    """Before build VM `vm_ref` is deleted: tag its managed OS disk as this pipeline's
+    (the VM's run and step, role build), unless it is so tagged already."""
+    p = parse_id(vm_ref.id)
+    compute = ctx.clients.compute
+    vm = get_or_none(f"read VM {p['name']}", compute.virtual_machines.get, p["group"], p["name"])
+    if vm is None:
+        return
+    vm_tags = tags_of(vm)
+    managed = vm.storage_profile.os_disk.managed_disk
+    if not owned(ctx, vm_tags) or managed is None or not managed.id:
+        return
+    d = parse_id(managed.id)
+    disk = get_or_none(f"read disk {d['name']}", compute.disks.get, d["group"], d["name"])
+    if disk is None:
+        return
+    tags = tags_of(disk)
+    marks = {
+        PIPELINE_TAG: ctx.pipeline,
+        RUN_TAG: vm_tags[RUN_TAG],
+        STEP_TAG: vm_tags.get(STEP_TAG, ""),
+        ROLE_TAG: BUILD_ROLE,
+    }
+    if all(tags.get(name) == value for name, value in marks.items()):
+        return
+    begin_and_wait(
+        ctx,
+        f"tag disk {d['name']}",
+        f"disk {d['name']} tags",
+        compute.disks.begin_update,
+        d["group"],
+        d["name"],
+        {"tags": {**tags, **marks}},
+    )
