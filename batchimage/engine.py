@@ -42,7 +42,9 @@ import tenacity
 from batchimage.errors import (
     AzureError,
     BatchImageError,
+    CallsStopped,
     Interrupted,
+    LockLostError,
     PreflightError,
     StateError,
     StepFailedError,
@@ -153,6 +155,14 @@ class StopFlag:
         self.requested = False
         self.forced = False
         self.signal_name = ""
+        self.error: BatchImageError | None = None
+
+    def abort(self, error: BatchImageError) -> None:
+        """Stop now, with no grace, and end the run with `error` (the lock was lost; any
+        thread may call it: it only sets attributes)."""
+        self.error = error
+        self.requested = True
+        self.forced = True
 
     def request(self, signum: int = signal.SIGINT) -> None:
         """Ask the run to stop (called from a signal handler: only sets attributes)."""
@@ -307,7 +317,7 @@ class Engine:
         try:
             yield
             outcome = "ok"
-        except Interrupted:
+        except (Interrupted, LockLostError):
             outcome = "interrupted"
             raise
         finally:
@@ -453,6 +463,8 @@ class Engine:
         return retrying(attempt)
 
     def _check_stop(self) -> None:
+        if self.flag.error is not None:
+            raise self.flag.error
         if self.flag.requested:
             raise Interrupted(self._interrupted_message())
 
@@ -914,7 +926,7 @@ class _Walk:
         e = self.e
         step = node.step
         was_applying = node.phase is Phase.APPLYING
-        if isinstance(error, StepInterrupted):
+        if isinstance(error, StepInterrupted | CallsStopped):
             node.phase = Phase.INTERRUPTED  # its record stays in_flight: the next run resumes
             node.outcome = "interrupted"
             self.interrupted = True
@@ -972,6 +984,8 @@ class _Walk:
     def raise_outcome(self, command: str) -> None:
         """After a walk: raise the first failure (its hint: run `command` again), or
         Interrupted."""
+        if self.e.flag.error is not None:
+            raise self.e.flag.error
         if self.failures:
             node, error = self.failures[0]
             if isinstance(error, StepFailedError):

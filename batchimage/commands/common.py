@@ -29,6 +29,7 @@ import click
 from batchimage.errors import StateError, UsageError
 
 if TYPE_CHECKING:
+    from batchimage.azure.gate import CallGate
     from batchimage.engine import Engine
     from batchimage.state import Journal, StateStore
     from batchimage.steps.base import Step
@@ -135,6 +136,7 @@ class Session:
     sink: EventSink
     clients_factory: Callable[[], Any] | None = None
     opts: Options = field(default_factory=lambda: Options(spec_file=""))
+    gate: CallGate = field(default_factory=lambda: _new_gate())
 
     @classmethod
     def load(cls, opts: Options, *, events: bool = True) -> Session:
@@ -152,8 +154,9 @@ class Session:
         # What takes seconds before any step (starting the local Azure) is said even by a
         # command whose steps stay quiet.
         notes = sink if events or opts.log_format == "json" else make_sink(opts.log_format)
+        gate = _new_gate()
         factory = functools.cache(
-            functools.partial(make_clients, spec, opts.sandbox, say=note_to(notes))
+            functools.partial(make_clients, spec, opts.sandbox, say=note_to(notes), hook=gate.hook)
         )
         session = cls(
             spec=spec,
@@ -162,6 +165,7 @@ class Session:
             sink=sink,
             clients_factory=factory,
             opts=opts,
+            gate=gate,
         )
         return session
 
@@ -200,11 +204,33 @@ class Session:
             clients_factory=None if offline else self.clients_factory,
         )
         retry = RetryPolicy.from_spec(getattr(self.spec, "retry", None))
-        return Engine(self.steps, ctx, journal, retry=retry)
+        engine = Engine(self.steps, ctx, journal, retry=retry)
+        if journal.store is not None:
+            journal.store.on_lost(functools.partial(_lost, engine, self.gate, journal.store.where))
+        return engine
 
     def close(self) -> None:
         """Stop the progress display."""
         self.sink.close()
+
+
+def _new_gate() -> CallGate:
+    from batchimage.azure.gate import CallGate
+
+    return CallGate()
+
+
+def _lost(engine: Engine, gate: CallGate, where: str, message: str) -> None:
+    """The run lost its state lock: end it with LockLostError, then refuse every Azure call."""
+    from batchimage.errors import LockLostError
+
+    engine.flag.abort(
+        LockLostError(
+            f"{message}. This run stopped calling Azure at once; what it had done is saved "
+            f"in {where} (run apply again to resume once the other run is over)."
+        )
+    )
+    gate.close(message)
 
 
 def note_to(sink: EventSink) -> Callable[[str], None]:
@@ -268,24 +294,31 @@ def _blob_store(spec: Any, opts: Options, clients: Callable[[], Any]) -> StateSt
         connection_verify=azure.profile.verify,
         **SDK_RETRY,
     )
-    return BlobStateStore(container, blob)
+    return BlobStateStore(container, blob, lease_s=cfg.lease_s)
 
 
-def make_clients(spec: Any, sandbox: bool, say: Callable[[str], None] | None = None) -> Any:
+def make_clients(
+    spec: Any,
+    sandbox: bool,
+    say: Callable[[str], None] | None = None,
+    hook: Callable[[Any], None] | None = None,
+) -> Any:
     """The Azure clients for the spec's cloud (or, rehearsing, the sandbox with the spec's
     existing prerequisites made there), with bounded SDK retry; `say` hears what takes
-    time meanwhile (starting the local Azure)."""
+    time meanwhile (starting the local Azure); `hook` sees every request before it leaves
+    (a `CallGate`'s)."""
     from batchimage.azure.clients import AzureClients
     from batchimage.azure.errors import SDK_RETRY
     from batchimage.redact import register_secret
 
+    kwargs = {**SDK_RETRY, **({"raw_request_hook": hook} if hook is not None else {})}
     if sandbox:
         from batchimage.rehearsal import rehearsal_clients
 
-        return rehearsal_clients(spec, say=say, **SDK_RETRY)
+        return rehearsal_clients(spec, say=say, **kwargs)
     profile = cloud_profile(spec, sandbox, say)
     register_secret(profile.client_secret)
-    return AzureClients(profile, spec.subscription, **SDK_RETRY)
+    return AzureClients(profile, spec.subscription, **kwargs)
 
 
 def cloud_profile(spec: Any, sandbox: bool, say: Callable[[str], None] | None = None) -> Any:

@@ -9,11 +9,20 @@ from batchimage.commands.common import Options, Session, azure_options, confirm,
 
 @click.command("force-unlock")
 @azure_options(yes=True)
-def command(opts: Options) -> int:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Break a blob lease even though its holder may still be running (it then stops "
+    "at once, saving what it can).",
+)
+def command(opts: Options, force: bool) -> int:
     """Break the lock on FILE's state (blob lease, or a dead run's local lock record).
 
-    A local lock held by a live process is not broken: its holder is named instead, so
-    you can stop it. Asks first (--yes to skip).
+    A holder that is still running is not broken: it is named instead, so you can stop it
+    (exit 3). A blob lease held from another machine counts as running, since its holder
+    renews it; one that died loses it within a minute by itself. `--force` breaks a blob
+    lease anyway, with a warning; a local kernel lock cannot be broken. Asks first (--yes
+    to skip).
     """
     require_terminal(opts, "to confirm")
     session = Session.load(opts, events=False)
@@ -23,5 +32,12 @@ def command(opts: Options) -> int:
     if not confirm("Break the lock? Only do this if that run is gone.", opts):
         click.echo("force-unlock cancelled", err=True)
         return 1
-    click.echo(session.store.force_unlock())
+    if force and holder is not None:
+        click.echo(
+            f"warning: breaking the lock of {holder.describe()} even if it still runs: it "
+            "stops calling Azure as soon as it notices (at its next lease renewal); run "
+            "apply again to carry on from what it saved",
+            err=True,
+        )
+    click.echo(session.store.force_unlock(force=force))
     return 0

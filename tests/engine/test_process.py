@@ -170,6 +170,27 @@ def test_two_concurrent_applies_one_runs_the_other_fails_fast(pipeline: Pipeline
     assert pipeline.world().writes == {"a": 1, "b": 1, "c": 1, "d": 1}
 
 
+def test_removing_the_lock_file_does_not_let_a_second_apply_run(pipeline: Pipeline) -> None:
+    first = pipeline.start({"a": {"wait_forever": True}})
+    wait_for_event(first, "step_waiting", "a")
+    lock_file = pipeline.state_path.with_name("demo.json.lock")
+    lock_file.unlink()
+    second = pipeline.run()
+    assert second.returncode == 3, second.stderr
+    assert f"in use by `batchimage apply` (pid {first.pid} on" in second.stderr
+    assert "was removed" in second.stderr
+    assert first.poll() is None  # the first run goes on, alone
+    first.send_signal(signal.SIGINT)
+    _, stderr = first.communicate(timeout=30)
+    assert first.returncode == 130, stderr
+    assert [r.result for r in pipeline.state().runs] == ["interrupted"]  # no second run
+    assert pipeline.world().writes == {"d": 1}  # the first run's own, made once
+
+    again = pipeline.run()
+    assert again.returncode == 0, again.stderr
+    assert pipeline.world().writes == {"a": 1, "b": 1, "c": 1, "d": 1}
+
+
 def test_a_killed_holder_leaves_a_lock_the_next_apply_takes_over(pipeline: Pipeline) -> None:
     first = pipeline.start({"a": {"sleep_s": 30}})
     wait_for_event(first, "step_applying", "a")
