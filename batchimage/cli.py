@@ -58,7 +58,7 @@ def group() -> None:
     """batchimage: one YAML spec to a ready Azure Batch pool on a custom VM image.
 
     Exit codes: 0 success; 1 failed (Azure, state, preflight, step); 2 invalid input
-    (spec, usage; for `plan`: changes pending); 3 state locked by another run;
+    (spec, usage; for `plan`: changes pending); 3 state or pipeline in use by another run;
     130 interrupted (progress saved, run `apply` again to resume).
     """
 

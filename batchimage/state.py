@@ -138,6 +138,7 @@ class LockHolder(BaseModel):
     started_at: datetime = Field(default_factory=utcnow)
     run_id: str = ""
     command: str = ""
+    state: str = Field("", description="Where the holder's state is (path or blob URL).")
 
     def describe(self) -> str:
         """One line naming the holder: command, pid, host, user, start time."""

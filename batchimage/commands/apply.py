@@ -46,6 +46,7 @@ def run(session: Session, *, target: str | None = None) -> int:
 
     with session.journal(lock="apply") as journal:
         session.connect()
+        session.check_pipeline()
         engine = session.engine(journal)
         changes = quiet_plan(engine, session, target)
         where = shown_path(journal.store.where) if journal.store else ""
@@ -53,6 +54,8 @@ def run(session: Session, *, target: str | None = None) -> int:
         if has_changes(changes) and not confirm("Apply these changes?", session.opts):
             click.echo("apply cancelled; nothing was changed", err=True)
             return 1
+        if has_changes(changes):
+            session.claim_pipeline()
         with handle_signals(engine.flag):
             result = engine.apply(target=target)
     took = format_duration(result.duration_s)

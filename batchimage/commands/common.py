@@ -31,6 +31,7 @@ from batchimage.errors import StateError, UsageError
 if TYPE_CHECKING:
     from batchimage.azure.gate import CallGate
     from batchimage.engine import Engine
+    from batchimage.pipeline_guard import PipelineGuard
     from batchimage.state import Journal, StateStore
     from batchimage.steps.base import Step
     from batchimage.ui import EventSink
@@ -137,6 +138,8 @@ class Session:
     clients_factory: Callable[[], Any] | None = None
     opts: Options = field(default_factory=lambda: Options(spec_file=""))
     gate: CallGate = field(default_factory=lambda: _new_gate())
+    guard: PipelineGuard | None = None
+    lost: Callable[[str], None] = lambda message: None
 
     @classmethod
     def load(cls, opts: Options, *, events: bool = True) -> Session:
@@ -171,17 +174,45 @@ class Session:
 
     @contextlib.contextmanager
     def journal(self, *, lock: str | None) -> Iterator[Journal]:
-        """The state, locked for `lock` (a command name) or read-only when None."""
+        """The state, locked for `lock` (a command name) or read-only when None; a locked
+        journal gets the pipeline's guard (`batchimage.pipeline_guard`), taken by
+        `check_pipeline` and released with the journal."""
+        from batchimage.pipeline_guard import PipelineGuard
         from batchimage.state import Journal, LockHolder
 
-        holder = LockHolder(command=lock) if lock else None
+        holder = LockHolder(command=lock, state=self.store.where) if lock else None
         journal = Journal.open(
             self.store, self.spec.name, spec_hash=spec_hash(self.spec), lock=holder
         )
         try:
+            if holder is not None and self.clients_factory is not None:
+                self.guard = PipelineGuard(self.spec, holder)
             yield journal
         finally:
-            journal.close()
+            guard, self.guard = self.guard, None
+            try:
+                if guard is not None:
+                    guard.release()
+            finally:
+                journal.close()
+
+    def check_pipeline(self) -> None:
+        """Take the pipeline's lock on this machine, and stop (StateLockedError) if another
+        run's marker stands on its group: before the plan, so before any write. Azure
+        failing to answer is left to the plan's preflight to report (the marker is read
+        again before the first write)."""
+        from batchimage.errors import AzureError
+
+        if self.guard is not None and self.clients_factory is not None:
+            clients = self.clients_factory()
+            self.guard.lock_here(clients)
+            with contextlib.suppress(AzureError):
+                self.guard.check(clients)
+
+    def claim_pipeline(self) -> None:
+        """Mark this run on the pipeline's group before its first write (see `journal`)."""
+        if self.guard is not None and self.clients_factory is not None:
+            self.guard.claim(self.clients_factory(), self.lost, say=note_to(self.sink))
 
     def connect(self) -> None:
         """Reach the spec's cloud now (a `cloud: sandbox` spec starts or joins its sandbox):
@@ -206,7 +237,8 @@ class Session:
         retry = RetryPolicy.from_spec(getattr(self.spec, "retry", None))
         engine = Engine(self.steps, ctx, journal, retry=retry)
         if journal.store is not None:
-            journal.store.on_lost(functools.partial(_lost, engine, self.gate, journal.store.where))
+            self.lost = functools.partial(_lost, engine, self.gate, journal.store.where)
+            journal.store.on_lost(self.lost)
         return engine
 
     def close(self) -> None:

@@ -36,12 +36,14 @@ def run(session: Session) -> int:
             )
             return 0
         session.connect()
+        session.check_pipeline()
         click.echo(f"destroy {session.spec.name} will delete {len(doomed)} resource(s):")
         for key, ref in doomed:
             click.echo(f"  - {ref.kind} {ref.id} (step {key})")
         if not confirm("Delete these resources?", session.opts):
             click.echo("destroy cancelled; nothing was deleted", err=True)
             return 1
+        session.claim_pipeline()
         with handle_signals(engine.flag):
             result = engine.destroy()
     click.echo(f"destroy complete: {len(result.changes)} step(s) removed (run {result.run_id})")

@@ -21,8 +21,8 @@ def command(opts: Options, force: bool) -> int:
     A holder that is still running is not broken: it is named instead, so you can stop it
     (exit 3). A blob lease held from another machine counts as running, since its holder
     renews it; one that died loses it within a minute by itself. `--force` breaks a blob
-    lease anyway, with a warning; a local kernel lock cannot be broken. Asks first (--yes
-    to skip).
+    lease anyway, with a warning, and removes the pipeline's run marker from its resource
+    group; a local kernel lock cannot be broken. Asks first (--yes to skip).
     """
     require_terminal(opts, "to confirm")
     session = Session.load(opts, events=False)
@@ -40,4 +40,24 @@ def command(opts: Options, force: bool) -> int:
             err=True,
         )
     click.echo(session.store.force_unlock(force=force))
+    if force:
+        click.echo(remove_marker(session))
     return 0
+
+
+def remove_marker(session: Session) -> str:
+    """Take the run marker off the pipeline's resource group (--force), saying whose it was."""
+    from batchimage.azure.run_marker import read_marker, write_marker
+    from batchimage.pipeline_guard import parse_marker
+
+    if session.clients_factory is None:
+        return "no cloud to look for a run marker in"
+    clients = session.clients_factory()
+    group = session.spec.resource_group
+    _, value = read_marker(clients, group)
+    if value is None:
+        return f"no run marker on resource group {group}"
+    write_marker(clients, group, None)
+    marker = parse_marker(value)
+    who = marker.describe() if marker else "an unknown run"
+    return f"removed the run marker of {who} from resource group {group}"
