@@ -470,7 +470,8 @@ class Engine:
 
     def _interrupted_message(self) -> str:
         where = self.journal.store.where if self.journal.store else "the state"
-        return f"interrupted; progress saved in {where}. Run apply again to resume."
+        by = f" by {self.flag.signal_name}" if self.flag.signal_name else ""
+        return f"interrupted{by}; progress saved in {where}. Run apply again to resume."
 
     def _orphan_change(self, key: str) -> Change:
         rec = self.journal.state.steps[key]

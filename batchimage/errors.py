@@ -100,6 +100,7 @@ class AzureError(BatchImageError):
         request_id: str | None = None,
         retry_after: float | None = None,
         correlation_id: str | None = None,
+        ended: str | None = None,
     ) -> None:
         self.message = message
         self.code = code
@@ -108,6 +109,7 @@ class AzureError(BatchImageError):
         self.request_id = request_id
         self.retry_after = retry_after
         self.correlation_id = correlation_id
+        self.ended = ended  # a long-running operation's final status (Failed, Canceled)
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -115,7 +117,9 @@ class AzureError(BatchImageError):
         extras = []
         if self.status is not None:
             extras.append(f"HTTP {self.status}")
-        if self.operation:
+        if self.operation and self.ended:
+            extras.append(f"operation {self.operation} ended {self.ended}")
+        elif self.operation:
             extras.append(f"operation {self.operation}")
         if self.request_id:
             extras.append(f"request id {self.request_id}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from batchimage.commands.common import Options, Session, azure_options, confirm, require_terminal
+from batchimage.ui_lines import say
 
 
 @click.command("destroy")
@@ -41,7 +42,7 @@ def run(session: Session) -> int:
         for key, ref in doomed:
             click.echo(f"  - {ref.kind} {ref.id} (step {key})")
         if not confirm("Delete these resources?", session.opts):
-            click.echo("destroy cancelled; nothing was deleted", err=True)
+            say("destroy cancelled; nothing was deleted")
             return 1
         session.claim_pipeline()
         with handle_signals(engine.flag):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from batchimage.commands.common import Options, Session, azure_options, confirm, require_terminal
+from batchimage.ui_lines import say
 
 
 @click.command("force-unlock")
@@ -30,14 +31,14 @@ def command(opts: Options, force: bool) -> int:
     if holder is not None:
         click.echo(f"the state {session.store.where} is locked by {holder.describe()}")
     if not confirm("Break the lock? Only do this if that run is gone.", opts):
-        click.echo("force-unlock cancelled", err=True)
+        say("force-unlock cancelled")
         return 1
     if force and holder is not None:
-        click.echo(
+        say(
             f"warning: breaking the lock of {holder.describe()} even if it still runs: it "
             "stops calling Azure as soon as it notices (at its next lease renewal); run "
             "apply again to carry on from what it saved",
-            err=True,
+            event="warning",
         )
     click.echo(session.store.force_unlock(force=force))
     if force:

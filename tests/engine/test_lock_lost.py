@@ -45,11 +45,13 @@ def test_a_run_whose_lease_is_broken_stops_at_once_and_the_next_apply_resumes(
             first.kill()
             first.wait()
     assert first.returncode == 3, stderr
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    said = [e for e in seen + events(stderr) if e["event"] == "run_finished"]
-    assert said and said[-1]["result"] == "interrupted"
-    error = next(line for line in lines if line.startswith("error: lost the lock on state"))
-    assert "it was broken" in error and "stopped calling Azure at once" in error
+    said = seen + events(stderr)
+    assert [e["result"] for e in said if e["event"] == "run_finished"] == ["interrupted"]
+    error = said[-1]  # the last line: the command's error, as JSON like every line
+    assert error["event"] == "error" and error["exit_code"] == 3
+    assert error["message"].startswith("lost the lock on state")
+    assert "it was broken" in error["message"]
+    assert "stopped calling Azure at once" in error["message"]
     group = yaml.safe_load(spec.read_text())["resource_group"]
     vms = pools.clients.compute.virtual_machines.list(group)
     mine = [vm for vm in vms if (vm.tags or {}).get("batchimage-pipeline") == spec.stem]

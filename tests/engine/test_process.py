@@ -107,7 +107,7 @@ def test_sigint_lets_the_in_flight_call_settle_then_exits_130(pipeline: Pipeline
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
-    assert "interrupted; progress saved" in stderr
+    assert "interrupted by SIGINT; progress saved" in stderr
     state = pipeline.state()
     assert state.steps["b"].status == StepStatus.DONE  # settled, recorded
     assert "c" not in state.steps  # nothing new started after the signal
