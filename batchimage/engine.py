@@ -39,6 +39,7 @@ from typing import Any, Literal, TypeVar
 
 import tenacity
 
+from batchimage.clip import clip
 from batchimage.errors import (
     AzureError,
     BatchImageError,
@@ -142,6 +143,7 @@ def new_run_id() -> str:
 
 
 T = TypeVar("T")
+ERROR_CHARS = 2000  # the most of a step's error the state keeps (its start and its end)
 __all__ = ["CHANGES", "Change", "Engine", "Journal", "RetryPolicy", "RunResult", "StopFlag"]
 
 
@@ -1031,7 +1033,7 @@ def _error_record(error: BaseException) -> ErrorRecord:
         message = cause.message
     else:
         message = str(cause)
-    return ErrorRecord(message=redact(message)[:2000], **fields)
+    return ErrorRecord(message=clip(redact(message), ERROR_CHARS), **fields)
 
 
 def _foreign(exc: Exception) -> BaseException:

@@ -268,7 +268,9 @@ def migrate(raw: dict[str, Any]) -> dict[str, Any]:
 def dump_state(state: State) -> bytes:
     """State -> bytes; refuses (StateError) to serialise anything that looks like a secret."""
     text = state.model_dump_json(indent=2) + "\n"
-    kind = find_secret(text)
+    # Scanned as JSON, and with its escaped line breaks as line breaks (a secret that
+    # starts a line of a recorded error starts a line there).
+    kind = find_secret(text) or find_secret(text.replace("\\n", "\n").replace("\\t", "\t"))
     if kind is not None:
         raise StateError(
             f"refusing to write state: it would contain a {kind}. This is a bug in a step's "

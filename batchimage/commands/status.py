@@ -9,6 +9,7 @@ import click
 
 from batchimage.commands.common import Options, Session, azure_options, format_option
 from batchimage.liveness import process_state
+from batchimage.redact import redact
 
 if TYPE_CHECKING:
     from batchimage.state import RunRecord
@@ -52,7 +53,8 @@ def command(opts: Options, output_format: str) -> int:
                 if value
             )
             click.echo(
-                f"  {'':<{width}}  last error: {err.message}" + (f" ({extra})" if extra else "")
+                f"  {'':<{width}}  last error: {redact(err.message)}"
+                + (f" ({extra})" if extra else "")
             )
     for run in state.runs[-5:]:
         click.echo(run_line(run))
