@@ -9,8 +9,10 @@ with its `exit_code` (see `batchimage.errors`), never a traceback.
 from __future__ import annotations
 
 import importlib
+import os
+import signal
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -58,8 +60,9 @@ def group() -> None:
     """batchimage: one YAML spec to a ready Azure Batch pool on a custom VM image.
 
     Exit codes: 0 success; 1 failed (Azure, state, preflight, step); 2 invalid input
-    (spec, usage; for `plan`: changes pending); 3 state locked by another run;
-    130 interrupted (progress saved, run `apply` again to resume).
+    (spec, usage; for `plan`: changes pending); 3 state or pipeline in use by another run;
+    130 interrupted by Ctrl-C or SIGTERM at any moment (the message says what was saved;
+    run `apply` again to resume).
     """
 
 
@@ -77,20 +80,67 @@ LazyGroup.format_commands = _format_commands  # type: ignore[method-assign]
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with the documented code; expected failures print no traceback.
 
-    A command returns its exit code as an int (e.g. `plan` returns 2 when changes are pending).
+    A command returns its exit code as an int (e.g. `plan` returns 2 when changes are
+    pending). Run as the program (`argv` None), SIGINT and SIGTERM never end it silently:
+    see `_catch_signals`.
     """
+    from batchimage import ui_lines
+
+    program = argv is None
+    if program:
+        _catch_signals()
+    ui_lines.use_json(ui_lines.json_requested(sys.argv[1:] if argv is None else argv))
     try:
         rc = group.main(args=argv, prog_name="batchimage", standalone_mode=False)
     except BatchImageError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(err.exit_code)
+        ui_lines.error(str(err), err.exit_code)
+        _exit(err.exit_code, program)
     except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        ui_lines.error(_stopped(), EXIT_INTERRUPTED, prefix="")
+        _exit(EXIT_INTERRUPTED, program)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        if ui_lines.json_lines():
+            ui_lines.error(exc.format_message(), exc.exit_code)
+        else:
+            exc.show()
+        _exit(exc.exit_code, program)
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    sys.exit(rc if isinstance(rc, int) else 0)
+        ui_lines.error(_stopped(), EXIT_INTERRUPTED, prefix="")
+        _exit(EXIT_INTERRUPTED, program)
+    _exit(rc if isinstance(rc, int) else 0, program)
+
+
+_caught: list[str] = []  # the signals received, by name
+
+
+def _catch_signals() -> None:
+    """SIGTERM is handled as SIGINT is: it raises KeyboardInterrupt wherever the command
+    is (a run's engine takes both over while it applies, to stop gracefully), so it
+    stops with a message and exit 130 instead of dying silently with 143."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        _caught.append(signal.Signals(signum).name)
+        raise KeyboardInterrupt(_caught[-1])
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, interrupt)
+
+
+def _stopped() -> str:
+    """What an interruption outside a run's steps says (a run says `progress saved`)."""
+    name = _caught[-1] if _caught else "SIGINT"
+    return f"interrupted by {name}; nothing was being changed, so nothing is left half done"
+
+
+def _exit(code: int, program: bool) -> NoReturn:
+    """Exit with `code`. The final message is out: a signal from now on (a second Ctrl-C
+    or SIGTERM while the process winds down) ends it at once with the same code."""
+    if program:
+
+        def now(_signum: int, _frame: object) -> None:
+            sys.stderr.flush()
+            os._exit(code)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, now)
+    sys.exit(code)

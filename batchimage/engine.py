@@ -38,10 +38,13 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Literal, TypeVar
 
+from batchimage.clip import clip
 from batchimage.errors import (
     AzureError,
     BatchImageError,
+    CallsStopped,
     Interrupted,
+    LockLostError,
     PreflightError,
     StateError,
     StepFailedError,
@@ -131,6 +134,7 @@ def new_run_id() -> str:
 
 
 T = TypeVar("T")
+ERROR_CHARS = 2000  # the most of a step's error the state keeps (its start and its end)
 __all__ = ["CHANGES", "Change", "Engine", "Journal", "RetryPolicy", "RunResult", "StopFlag"]
 
 
@@ -144,6 +148,14 @@ class StopFlag:
         self.requested = False
         self.forced = False
         self.signal_name = ""
+        self.error: BatchImageError | None = None
+
+    def abort(self, error: BatchImageError) -> None:
+        """Stop now, with no grace, and end the run with `error` (the lock was lost; any
+        thread may call it: it only sets attributes)."""
+        self.error = error
+        self.requested = True
+        self.forced = True
 
     def request(self, signum: int = signal.SIGINT) -> None:
         """Ask the run to stop (called from a signal handler: only sets attributes)."""
@@ -302,7 +314,7 @@ class Engine:
         try:
             yield
             outcome = "ok"
-        except Interrupted:
+        except (Interrupted, LockLostError):
             outcome = "interrupted"
             raise
         finally:
@@ -466,12 +478,15 @@ class Engine:
         )
 
     def _check_stop(self) -> None:
+        if self.flag.error is not None:
+            raise self.flag.error
         if self.flag.requested:
             raise Interrupted(self._interrupted_message())
 
     def _interrupted_message(self) -> str:
         where = self.journal.store.where if self.journal.store else "the state"
-        return f"interrupted; progress saved in {where}. Run apply again to resume."
+        by = f" by {self.flag.signal_name}" if self.flag.signal_name else ""
+        return f"interrupted{by}; progress saved in {where}. Run apply again to resume."
 
     def _orphan_change(self, key: str) -> Change:
         rec = self.journal.state.steps[key]
@@ -951,7 +966,7 @@ class _Walk:
         e = self.e
         step = node.step
         was_applying = node.phase is Phase.APPLYING
-        if isinstance(error, StepInterrupted):
+        if isinstance(error, StepInterrupted | CallsStopped):
             node.phase = Phase.INTERRUPTED  # its record stays in_flight: the next run resumes
             node.outcome = "interrupted"
             self.interrupted = True
@@ -1009,6 +1024,8 @@ class _Walk:
     def raise_outcome(self, command: str) -> None:
         """After a walk: raise the first failure (its hint: run `command` again), or
         Interrupted."""
+        if self.e.flag.error is not None:
+            raise self.e.flag.error
         if self.failures:
             node, error = self.failures[0]
             if isinstance(error, StepFailedError):
@@ -1052,7 +1069,7 @@ def _error_record(error: BaseException) -> ErrorRecord:
             "request_id": azure.request_id,
         }
     message = cause.message if isinstance(cause, AzureError) else str(cause)
-    return ErrorRecord(message=redact(message)[:2000], **fields)
+    return ErrorRecord(message=clip(redact(message), ERROR_CHARS), **fields)
 
 
 def _step_failed(

@@ -5,12 +5,14 @@
     ├── UsageError                  a command used wrongly (exit 2)
     ├── StateError                  state file unreadable, corrupt or too new (exit 1)
     │   └── StateLockedError        another run holds the state lock (exit 3)
+    │       └── LockLostError       this run lost its lock to another run or a forced break
     ├── SandboxError                the local Azure could not start or answer (exit 1)
     ├── AzureError                  Azure said no; carries code, status, request id (exit 1)
     │   ├── TransientAzureError     worth retrying: throttling, 5xx, timeouts, conflicts that clear
     │   └── PermanentAzureError     not worth retrying: bad request, auth, quota, not found
     ├── PreflightError              one or more preflight checks failed (exit 1)
     ├── StepFailedError             a pipeline step failed; names step and cause (exit 1)
+    ├── CallsStopped                an Azure call refused by this run: it is stopping
     └── Interrupted                 Ctrl-C / SIGTERM; progress saved (exit 130)
 
 Foreign exceptions (azure.core, OSError, yaml) are mapped to these at the boundary that
@@ -77,6 +79,10 @@ class StateLockedError(StateError):
     exit_code = EXIT_LOCKED
 
 
+class LockLostError(StateLockedError):
+    """This run lost its state lock (a blob lease broken or taken) and stopped at once."""
+
+
 class SandboxError(BatchImageError):
     """The local Azure (sandbox) could not be started or reached."""
 
@@ -94,6 +100,7 @@ class AzureError(BatchImageError):
         request_id: str | None = None,
         retry_after: float | None = None,
         correlation_id: str | None = None,
+        ended: str | None = None,
     ) -> None:
         self.message = message
         self.code = code
@@ -102,6 +109,7 @@ class AzureError(BatchImageError):
         self.request_id = request_id
         self.retry_after = retry_after
         self.correlation_id = correlation_id
+        self.ended = ended  # a long-running operation's final status (Failed, Canceled)
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -109,7 +117,9 @@ class AzureError(BatchImageError):
         extras = []
         if self.status is not None:
             extras.append(f"HTTP {self.status}")
-        if self.operation:
+        if self.operation and self.ended:
+            extras.append(f"operation {self.operation} ended {self.ended}")
+        elif self.operation:
             extras.append(f"operation {self.operation}")
         if self.request_id:
             extras.append(f"request id {self.request_id}")
@@ -164,6 +174,10 @@ def run_again(command: str) -> str:
     if command == "apply":
         return "run apply again; finished steps are not repeated"
     return f"run {command} again"
+
+
+class CallsStopped(BatchImageError):
+    """An Azure call this run no longer makes: it lost its lock and is stopping."""
 
 
 class Interrupted(BatchImageError):

@@ -1,8 +1,12 @@
 """Secret redaction: one place that knows what a secret looks like in text.
 
-Used by the request log (`-v`), the event stream and the state writer, so a SAS
-signature, an account key, a bearer token or a registered secret value never reaches
-a log line or the state file.
+Used by the request log (`-v`), the event stream, the state writer and every error
+message, so a secret never reaches a log line, a status or the state file: a registered
+value (a key read from the environment, a spec secret), and anything shaped like one
+though nobody said so - a SAS signature (`sig=`), an account key (`AccountKey=`, a bare
+88-character base64 key), a shared access key, a connection string's password, a URL's
+password, a bearer or basic authorization, a JWT, an Entra client secret, a variable
+named for a secret (`AZURE_CLIENT_SECRET=...`), a private key block.
 """
 
 from __future__ import annotations
@@ -13,13 +17,19 @@ import threading
 MASK = "REDACTED"
 
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    # Group 1 is kept, the rest of the match is the secret.
-    ("SAS signature", re.compile(r"([?&;]sig=)[^&\s\"'<>]+", re.IGNORECASE)),
-    ("account key", re.compile(r"(AccountKey=)[^;\s\"'<>]+", re.IGNORECASE)),
-    ("SAS token", re.compile(r"(SharedAccessSignature=)[^;\s\"'<>]+", re.IGNORECASE)),
-    ("shared key signature", re.compile(r"(SharedKey\s+[^:\s]+:)[^\s\"'<>]+")),
+    # Group 1 is kept, the rest of the match is the secret. A value stops at a backslash:
+    # no secret has one, and in JSON text (a serialized state, an event) it starts an
+    # escape such as the `\n` between two lines of a script's output.
+    ("SAS signature", re.compile(r"(\bsig=)[^&\s\"'<>\\]+", re.IGNORECASE)),
+    ("account key", re.compile(r"(AccountKey=)[^;\s\"'<>\\]+", re.IGNORECASE)),
+    ("shared access key", re.compile(r"(SharedAccessKey=)[^;\s\"'<>\\]+", re.IGNORECASE)),
+    ("SAS token", re.compile(r"(SharedAccessSignature=)[^;\s\"'<>\\]+", re.IGNORECASE)),
+    ("connection string password", re.compile(r"(\b(?:Password|Pwd)=)[^;\s\"'<>\\]+", re.I)),
+    ("password in a URL", re.compile(r"(://[^/\s:@\"'<>]+:)[^@\s/\"'<>\\]+(?=@)")),
+    ("shared key signature", re.compile(r"(SharedKey\s+[^:\s]+:)[^\s\"'<>\\]+")),
     ("bearer token", re.compile(r"(Bearer\s+)[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)),
-    ("client secret", re.compile(r"(client_secret=)[^&\s\"'<>]+", re.IGNORECASE)),
+    ("basic credentials", re.compile(r"(Authorization:\s*Basic\s+)[A-Za-z0-9+/]+=*", re.I)),
+    ("client secret", re.compile(r"(client_secret=)[^&\s\"'<>\\]+", re.IGNORECASE)),
     (
         "secret field",
         re.compile(
@@ -29,8 +39,20 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
             re.IGNORECASE,
         ),
     ),
+    # An environment variable named for a secret, set: AZURE_CLIENT_SECRET=..., X_KEY=...
+    (
+        "secret variable",
+        re.compile(r"(\b[A-Z][A-Z0-9_]*(?:SECRET|PASSWORD|PASSWD|TOKEN|_KEY|_PWD)=)[^\s\"'&;\\]+"),
+    ),
     # A JSON Web Token anywhere (three base64url parts, the first a JSON header).
     ("JSON web token", re.compile(r"()eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+")),
+    # A bare 512-bit key in base64 (88 characters ending ==): storage and Batch account keys.
+    ("account key", re.compile(r"()(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])")),
+    # An Entra ID client secret as the portal makes them (the third to sixth characters
+    # are a digit, "Q" and "~").
+    ("client secret", re.compile(r"()(?<![\w~.-])[\w~.-]{3}\dQ~[\w~.-]{31,34}(?![\w~.-])")),
+    # A private key's body (base64 lines: everything up to the END line's dashes).
+    ("private key", re.compile(r"(-----BEGIN [A-Z ]*PRIVATE KEY-----\s*)[^-]+")),
 )
 
 _known: set[str] = set()

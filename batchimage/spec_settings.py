@@ -85,6 +85,13 @@ class AzureBlobState(SpecModel):
     resource_group: ResourceGroupName | None = Field(
         None, description="Resource group of the storage account; default: the spec's."
     )
+    lease_s: int = Field(
+        60,
+        ge=15,
+        le=60,
+        description="Seconds the blob lease lasts (15-60, renewed every third): how soon a "
+        "crashed run's lock frees itself, and a run whose lease was broken stops.",
+    )
 
 
 def _state_kind(value: Any) -> str | None:

@@ -18,13 +18,14 @@ import getpass
 import json
 import os
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from batchimage.errors import StateError
+from batchimage.errors import StateError, StateLockedError
 from batchimage.redact import find_secret
 
 SCHEMA_VERSION = 1
@@ -141,6 +142,7 @@ class LockHolder(BaseModel):
     started_at: datetime = Field(default_factory=utcnow)
     run_id: str = ""
     command: str = ""
+    state: str = Field("", description="Where the holder's state is (path or blob URL).")
 
     def describe(self) -> str:
         """One line naming the holder: command, pid, host, user, start time."""
@@ -154,6 +156,32 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def live_run(state: State) -> RunRecord | None:
+    """A run the state records as running whose process still runs on this host (not us)."""
+    from batchimage.liveness import process_state
+
+    for run in reversed(state.runs):
+        if run.result != "running" or run.pid == os.getpid():
+            continue
+        if process_state(run.pid, run.host, run.started_at) == "alive":
+            return run
+    return None
+
+
+def refuse_live_run(state: State, where: str) -> None:
+    """StateLockedError when the state records a run that is still running (a lock that was
+    bypassed: its lock file removed, say): the holder's pid is checked, not only the lock."""
+    run = live_run(state)
+    if run is None:
+        return
+    since = run.started_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    raise StateLockedError(
+        f"state {where} is in use by `batchimage {run.command}` (pid {run.pid} on {run.host}, "
+        f"run {run.run_id}, since {since}), which is still running although the state's lock "
+        f"is free. Wait for it to finish, or stop it (kill {run.pid}) and run apply again."
+    )
 
 
 class StateStore(Protocol):
@@ -180,8 +208,14 @@ class StateStore(Protocol):
         """Store `state` atomically (the previous good copy is kept as a backup)."""
         ...
 
-    def force_unlock(self) -> str:
-        """Break a lock left by a run that is gone; return what was done, for the user."""
+    def force_unlock(self, *, force: bool = False) -> str:
+        """Break a lock left by a run that is gone; return what was done, for the user.
+        A holder that may be alive is refused (StateLockedError) unless `force` (and the
+        backend can break it)."""
+        ...
+
+    def on_lost(self, callback: Callable[[str], None] | None) -> None:
+        """Have `callback(message)` called as soon as this run loses the lock."""
         ...
 
     def holder(self) -> LockHolder | None:
@@ -256,7 +290,9 @@ def migrate(raw: dict[str, Any]) -> dict[str, Any]:
 def dump_state(state: State) -> bytes:
     """State -> bytes; refuses (StateError) to serialise anything that looks like a secret."""
     text = state.model_dump_json(indent=2) + "\n"
-    kind = find_secret(text)
+    # Scanned as JSON, and with its escaped line breaks as line breaks (a secret that
+    # starts a line of a recorded error starts a line there).
+    kind = find_secret(text) or find_secret(text.replace("\\n", "\n").replace("\\t", "\t"))
     if kind is not None:
         raise StateError(
             f"refusing to write state: it would contain a {kind}. This is a bug in a step's "
@@ -296,6 +332,8 @@ class Journal:
                     f"state {store.where} belongs to pipeline {state.pipeline!r}, not "
                     f"{pipeline!r}; point --state at this pipeline's file"
                 )
+            if lock is not None:
+                refuse_live_run(state, store.where)
         except BaseException:
             if lock is not None:
                 store.unlock()

@@ -5,7 +5,13 @@ that, so a run that crashes loses its lock by itself within a minute (an infinit
 would need a manual break). Every write carries the lease id and the ETag last seen, so
 a writer that lost its lease, or a document changed behind its back, is refused by the
 service instead of overwriting. The holder's pid/host/user/start time live in the blob's
-metadata so a second run can name it. `force_unlock` breaks the lease at once.
+metadata so a second run can name it.
+
+`force_unlock` breaks the lease only when its holder is gone (a process on this host that
+no longer runs), or when forced. The renewing thread notices a lost lease at its next
+renewal and tells the run (`on_lost`), which stops calling Azure at once; its last write
+goes without the lease, on the last ETag, so it saves progress only if nobody else has
+taken the state meanwhile.
 
 This module is the storage boundary for state: azure.core / azure.storage exceptions are
 mapped here to StateError / StateLockedError.
@@ -16,9 +22,11 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from batchimage.errors import StateError, StateLockedError
+from batchimage.liveness import ProcessState, process_state
 from batchimage.state import LockHolder, State, dump_state, parse_state
 
 if TYPE_CHECKING:
@@ -69,6 +77,7 @@ class BlobStateStore:
         self._renewer: threading.Thread | None = None
         self._lost: str | None = None
         self._holder_json = ""
+        self._lost_callback: Callable[[str], None] | None = None
         self.renewals = 0
 
     # -- lock ---------------------------------------------------------------------------
@@ -130,8 +139,9 @@ class BlobStateStore:
         except AzureError:
             pass  # the lease expires by itself within lease_s
 
-    def force_unlock(self) -> str:
-        """Break the lease now and report whose it was."""
+    def force_unlock(self, *, force: bool = False) -> str:
+        """Break the lease of a run that is gone and report whose it was; a holder that may
+        be alive is refused (StateLockedError) unless `force`."""
         from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
         from azure.storage.blob import BlobLeaseClient
 
@@ -144,11 +154,27 @@ class BlobStateStore:
         if props.lease.state not in {"leased", "breaking"}:
             return f"no lock on {self.where}"
         holder = _holder_from(props.metadata)
+        who = holder.describe() if holder else "an unknown run"
+        alive = holder_state(holder)
+        if alive != "gone" and not force:
+            raise StateLockedError(
+                f"not breaking the lease on {self.where}: it is held by {who}, "
+                + (
+                    "which is still running. Stop that process first; "
+                    if alive == "alive"
+                    else "which renewed it less than "
+                    f"{self.lease_s} s ago, so it is probably running. "
+                )
+                + f"a run that dies loses its lease within {self.lease_s} s by itself. "
+                "To break it anyway (that run then stops at once, saving what it can), run "
+                "force-unlock again with --force."
+            )
         try:
             BlobLeaseClient(self.blob).break_lease(lease_break_period=0)
         except HttpResponseError as exc:
             raise _state_error(f"cannot break the lease on {self.where}", exc) from exc
-        who = holder.describe() if holder else "an unknown run"
+        if alive == "gone":
+            return f"broke the lease on {self.where} held by {who}, which is no longer running"
         return f"broke the lease on {self.where} held by {who}"
 
     def holder(self) -> LockHolder | None:
@@ -168,6 +194,10 @@ class BlobStateStore:
     def _holder(self) -> LockHolder | None:
         return _holder_from(self.blob.get_blob_properties().metadata)
 
+    def on_lost(self, callback: Callable[[str], None] | None) -> None:
+        """Call `callback(message)` (from the renewing thread) the moment the lease is lost."""
+        self._lost_callback = callback
+
     def _renew_loop(self) -> None:
         from azure.core.exceptions import AzureError
 
@@ -182,8 +212,24 @@ class BlobStateStore:
                 # A transient failure is retried at the next tick; the lease still has
                 # two thirds of its time. A lost lease is final: writes will refuse.
                 if _code(exc) in LEASE_GONE:
-                    self._lost = f"{_code(exc)}: the lease on {self.where} was lost"
+                    self._lose(_code(exc) or "")
                     return
+
+    def _lose(self, code: str) -> None:
+        """The lease is gone: say who has the state now, and tell the run at once."""
+        from azure.core.exceptions import AzureError
+
+        taker = None
+        with contextlib.suppress(AzureError):
+            taker = self._holder()
+        if taker is not None and taker.model_dump_json() != self._holder_json:
+            by = f"{taker.describe()} holds it now"
+        else:
+            by = "it was broken (batchimage force-unlock --force)"
+        self._lost = f"lost the lock on state {self.where} ({code}): {by}"
+        callback = self._lost_callback
+        if callback is not None:
+            callback(self._lost)
 
     # -- read / write -------------------------------------------------------------------
 
@@ -207,35 +253,52 @@ class BlobStateStore:
         return state
 
     def write(self, state: State) -> None:
-        """Upload under the lease and the last ETag; keep the pre-run copy as `<blob>.bak`."""
+        """Upload under the lease and the last ETag; keep the pre-run copy as `<blob>.bak`.
+
+        After the lease was lost, one more write is tried without it, still on the last
+        ETag: the service takes it only if nobody changed the document and no other run
+        holds a lease, so a stopped run saves its progress without overwriting anyone.
+        """
         from azure.core import MatchConditions
         from azure.core.exceptions import AzureError
 
-        if self._lease is None:
+        if self._lease is None and not self._lost:
             raise StateError(f"state {self.where} is not locked by this run; cannot write it")
-        if self._lost:
-            raise StateError(f"{self._lost}; this run stopped writing. Run apply again to resume.")
         data = dump_state(state)
         if data == self._last_written:
             return
+        lease = None if self._lost else self._lease
         try:
-            if not self._backed_up and self._loaded:
+            if not self._backed_up and self._loaded and lease is not None:
                 self.backup_blob.upload_blob(self._loaded, overwrite=True)
             self._backed_up = True
             conditions: dict[str, Any] = {}
             if self._etag:
                 conditions = {"etag": self._etag, "match_condition": MatchConditions.IfNotModified}
             result = self.blob.upload_blob(
-                data, overwrite=True, lease=self._lease, metadata=self._metadata(), **conditions
+                data, overwrite=True, lease=lease, metadata=self._metadata(), **conditions
             )
         except AzureError as exc:
+            if self._lost:
+                raise StateError(
+                    f"{self._lost}; this run stopped, and could not save its last progress "
+                    f"({_code(exc) or type(exc).__name__}): the run holding the state now "
+                    "finds what this one made by its names and tags"
+                ) from exc
             raise _state_error(f"cannot write state {self.where}", exc) from exc
         self._etag = str(result["etag"]) if result.get("etag") else None
         self._last_written = data
 
     def _metadata(self) -> dict[str, str]:
-        """upload_blob replaces metadata: carry the holder record over."""
-        return {HOLDER_KEY: self._holder_json} if self._holder_json else {}
+        """upload_blob replaces metadata: carry the holder record over (none once lost)."""
+        return {HOLDER_KEY: self._holder_json} if self._holder_json and not self._lost else {}
+
+
+def holder_state(holder: LockHolder | None) -> ProcessState:
+    """Whether the run that holds a lease still runs: "unknown" unless it is on this host."""
+    if holder is None:
+        return "unknown"
+    return process_state(holder.pid, holder.host, holder.started_at)
 
 
 def _holder_from(metadata: dict[str, str] | None) -> LockHolder | None:

@@ -6,6 +6,10 @@ Files beside the state (`<name>.json`):
   pid/host/user/start time as JSON so a second run can name it. The kernel drops the lock
   when the holder dies, so a dead run's lock is taken over at once (and reported); the
   file is never deleted (deleting a lock file races with a waiting opener).
+
+A lock file can still be deleted by hand. So the holder also takes a name lock keyed on
+the state's real path (`batchimage.namelock`: an abstract socket on Linux, which no file
+stands for): a second run refused by it names the holder, whatever became of the file.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ import fcntl
 import os
 import secrets
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from batchimage.errors import StateError, StateLockedError
+from batchimage.namelock import NameLock, ask
 from batchimage.state import LockHolder, State, dump_state, parse_state
 
 
@@ -91,6 +97,7 @@ class LocalStateStore:
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.where = str(self.path)
         self._lock_fd: int | None = None
+        self._name_lock: NameLock | None = None
         self._loaded: bytes | None = None  # the bytes read (a known-good copy) for the backup
         self._backed_up = False
         self._last_written: bytes | None = None
@@ -98,35 +105,61 @@ class LocalStateStore:
     # -- lock ---------------------------------------------------------------------------
 
     def lock(self, holder: LockHolder) -> LockHolder | None:
-        """Take the flock or raise StateLockedError naming the live holder."""
+        """Take the flock and the state's name lock, or raise StateLockedError naming the
+        live holder."""
         if self._lock_fd is not None:
             return None
         self._ensure_folder()
-        try:
-            fd = open_regular(self.lock_path, os.O_RDWR | os.O_CREAT)
-        except NotRegularFile:
-            raise self._not_regular(self.lock_path) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            current = _read_holder(fd)
+        fd = self._flock()
+        name_lock = NameLock(f"state:{os.path.realpath(self.path)}", holder.model_dump_json())
+        said = name_lock.acquire()
+        if said is not None:  # the lock file was removed under a live run: it still runs
             os.close(fd)
-            who = current.describe() if current else "another process"
+            current = _holder_from_text(said)
             raise StateLockedError(
-                f"state {self.where} is locked by {who}. Wait for it to finish; if that "
-                f"process is stuck, stop it (kill {current.pid if current else 'PID'}) and run "
-                "apply again."
-            ) from None
+                f"state {self.where} is in use by {_who(current)}, although its lock file "
+                f"{self.lock_path} was removed. Wait for it to finish; if that process is "
+                f"stuck, stop it (kill {current.pid if current else 'PID'}) and run apply again."
+            )
         stale = _read_holder(fd)
         os.ftruncate(fd, 0)
         os.pwrite(fd, holder.model_dump_json().encode(), 0)
         os.fsync(fd)
         self._lock_fd = fd
+        self._name_lock = name_lock
         return stale
+
+    def _flock(self) -> int:
+        """The lock file, opened and flocked (the file at the path once locked, should a
+        deleter race with us); StateLockedError naming a live holder."""
+        while True:
+            try:
+                fd = open_regular(self.lock_path, os.O_RDWR | os.O_CREAT)
+            except NotRegularFile:
+                raise self._not_regular(self.lock_path) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                current = _read_holder(fd)
+                os.close(fd)
+                raise StateLockedError(
+                    f"state {self.where} is locked by {_who(current)}. Wait for it to finish; "
+                    f"if that process is stuck, stop it (kill {current.pid if current else 'PID'}) "
+                    "and run apply again."
+                ) from None
+            try:
+                if os.stat(self.lock_path).st_ino == os.fstat(fd).st_ino:
+                    return fd
+            except FileNotFoundError:
+                pass
+            os.close(fd)  # removed or replaced while we locked it: lock the one there now
 
     def unlock(self) -> None:
         """Clear the holder record and drop the flock."""
         fd, self._lock_fd = self._lock_fd, None
+        name_lock, self._name_lock = self._name_lock, None
+        if name_lock is not None:
+            name_lock.release()
         if fd is None:
             return
         try:
@@ -135,8 +168,9 @@ class LocalStateStore:
         finally:
             os.close(fd)
 
-    def force_unlock(self) -> str:
-        """Clear a lock record left by a dead run; a live holder is named, not broken."""
+    def force_unlock(self, *, force: bool = False) -> str:
+        """Clear a lock record left by a dead run; a live holder is named, not broken (a
+        kernel lock cannot be, `force` or not)."""
         if not self.lock_path.exists():
             return f"no lock on {self.where}"
         probe = LocalStateStore(self.path)
@@ -148,14 +182,18 @@ class LocalStateStore:
             return f"no lock on {self.where}"
         return f"cleared the lock left by {stale.describe()}, which is no longer running"
 
+    def on_lost(self, callback: Callable[[str], None] | None) -> None:
+        """A kernel lock is never lost while its process lives: nothing to call."""
+
     def holder(self) -> LockHolder | None:
-        """The live holder of the lock, or None when it is free (a dead run's record is not)."""
+        """The live holder of the lock, or None when it is free (a dead run's record is not);
+        a run whose lock file was removed is still found (by the name lock)."""
         if self._lock_fd is not None:
             return _read_holder(self._lock_fd)
         try:
             fd = open_regular(self.lock_path, os.O_RDONLY)
         except FileNotFoundError:
-            return None
+            return self._name_holder()
         except NotRegularFile:
             raise self._not_regular(self.lock_path) from None
         try:
@@ -164,7 +202,13 @@ class LocalStateStore:
             return _read_holder(fd)
         finally:
             os.close(fd)
-        return None
+        return self._name_holder()
+
+    def _name_holder(self) -> LockHolder | None:
+        said = ask(f"state:{os.path.realpath(self.path)}")
+        if said is None:
+            return None
+        return _holder_from_text(said) or LockHolder(pid=0, user="unknown")
 
     # -- read / write -------------------------------------------------------------------
 
@@ -216,9 +260,17 @@ class LocalStateStore:
 
 
 def _read_holder(fd: int) -> LockHolder | None:
-    data = os.pread(fd, 65536, 0)
+    return _holder_from_text(os.pread(fd, 65536, 0).decode(errors="replace"))
+
+
+def _holder_from_text(data: str) -> LockHolder | None:
+    """A holder record (JSON) as the lock file or the name lock gives it; None if unusable."""
     if not data.strip():
         return None
     with contextlib.suppress(ValidationError, ValueError):
         return LockHolder.model_validate_json(data)
     return None
+
+
+def _who(holder: LockHolder | None) -> str:
+    return holder.describe() if holder else "another process"

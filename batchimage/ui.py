@@ -45,6 +45,9 @@ class Event:
         if self.message:
             doc["message"] = self.message
         doc.update(self.data)
+        # Masked as text first (a secret at the start of a line is still at a line start),
+        # then as JSON, for anything nested.
+        doc = {k: redact(v) if isinstance(v, str) else v for k, v in doc.items()}
         return redact(json.dumps(doc, default=str))
 
 

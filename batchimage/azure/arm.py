@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from azure.core.exceptions import AzureError as SdkAzureError
 
-from batchimage.azure.errors import azure_call, is_not_found, translate
+from batchimage.azure.errors import azure_call, failed_operation, is_not_found, translate
 from batchimage.azure.names import parse_id
 from batchimage.errors import AzureError, TransientAzureError
 from batchimage.state import ResourceRef
@@ -132,9 +132,12 @@ def poll_interval(ctx: RunContext, default: float) -> float:
 def wait(
     ctx: RunContext, poller: Poller, what: str, operation: str, *, timeout_s: float | None = None
 ) -> Any:
-    """Wait for an LRO (progress shown as `what`); a failure leaves as ours, naming `operation`."""
-    with azure_call(operation):
+    """Wait for an LRO (progress shown as `what`); a failure leaves as ours, naming `operation`
+    with the operation's final status and the request id that started it."""
+    try:
         return ctx.wait(poller, what, timeout_s=timeout_s)
+    except (SdkAzureError, TimeoutError, ConnectionError) as exc:
+        raise failed_operation(exc, poller, operation) from exc
 
 
 def begin_and_wait(

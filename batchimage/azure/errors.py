@@ -18,6 +18,7 @@ correlation id, and the Retry-After the service asked for.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -120,6 +121,51 @@ def translate(exc: BaseException, operation: str | None = None) -> AzureError:
             str(exc) or type(exc).__name__, code=type(exc).__name__, operation=operation
         )
     return PermanentAzureError(_first_line(exc) or type(exc).__name__, operation=operation)
+
+
+def failed_operation(exc: BaseException, poller: Any, operation: str) -> AzureError:
+    """Map what waiting on `poller` raised. A long-running operation that ended Failed or
+    Canceled surfaces as the last poll's answer (HTTP 200, the poll's request id): report it
+    as the operation's - its final status, and the request id and correlation id of the
+    request that started it, which is what Azure support can trace."""
+    err = translate(exc, operation)
+    status = getattr(exc, "status_code", None)
+    if not isinstance(exc, HttpResponseError) or status is None or not 200 <= status < 300:
+        return err
+    started = _initial_headers(poller)
+    ended = _final_status(exc) or "Failed"
+    return type(err)(
+        err.message,
+        code=err.code,
+        operation=operation,
+        request_id=started.get("x-ms-request-id") or err.request_id,
+        correlation_id=started.get("x-ms-correlation-request-id") or err.correlation_id,
+        retry_after=err.retry_after,
+        ended=ended,
+    )
+
+
+def _initial_headers(poller: Any) -> dict[str, str]:
+    """The headers of the response that started a poller's operation (empty if unknown)."""
+    try:
+        method = poller.polling_method()
+        initial = method._initial_response  # azure-core LROBasePolling keeps it
+        headers = initial.http_response.headers
+    except AttributeError:
+        return {}
+    return {str(k).lower(): str(v) for k, v in headers.items()}
+
+
+def _final_status(exc: HttpResponseError) -> str | None:
+    """`status` of the operation's last answer (Failed, Canceled), from its JSON body."""
+    try:
+        body = json.loads(exc.response.text()) if exc.response is not None else None
+    except (ValueError, AttributeError, DecodeError):
+        return None
+    if not isinstance(body, Mapping):
+        return None
+    value = body.get("status") or (body.get("properties") or {}).get("provisioningState")
+    return str(value) if value else None
 
 
 @contextmanager

@@ -31,6 +31,7 @@ from batchimage.azure.batch_quota import (
     read_sizes,
 )
 from batchimage.azure.pool_causes import BuiltImage, allocation_causes, unusable_causes
+from batchimage.clip import tail_lines
 from batchimage.errors import AzureError, PermanentAzureError
 
 if TYPE_CHECKING:
@@ -371,9 +372,9 @@ def _quota_numbers(
 
 
 def _tail(content: str | None, lines: int = TAIL_LINES) -> str:
-    if not content:
+    kept = tail_lines(content, lines)
+    if not kept:
         return "    (empty)"
-    kept = content.rstrip("\n").splitlines()[-lines:]
     return "\n".join(f"    | {line}" for line in kept)
 
 

@@ -19,6 +19,7 @@ from azure.batch import models as bm
 
 from batchimage.azure.arm import text
 from batchimage.azure.batch_pools import poll_or_raise
+from batchimage.clip import tail_lines
 from batchimage.errors import PermanentAzureError
 
 if TYPE_CHECKING:
@@ -46,8 +47,8 @@ def smoke_job_id(pool_id: str, command_line: str) -> str:
 
 
 def tail(content: str, lines: int = TAIL_LINES) -> str:
-    """The last `lines` lines of `content`."""
-    return "\n".join(content.rstrip("\n").splitlines()[-lines:])
+    """The last `lines` non-empty lines of `content`, each bounded."""
+    return "\n".join(tail_lines(content, lines))
 
 
 def run_smoke_test(

@@ -27,6 +27,7 @@ from azure.core.exceptions import AzureError as SdkAzureError
 from batchimage.azure.arm import begin_and_wait, get_or_none, poll_interval, text
 from batchimage.azure.errors import azure_call, is_not_found, translate
 from batchimage.azure.guest import agent_ready, power_state, read_vm
+from batchimage.clip import TAIL_LINES, tail_lines
 from batchimage.errors import AzureError, BatchImageError
 from batchimage.redact import redact, register_secret
 
@@ -79,11 +80,12 @@ class RunResult:
         """No longer running."""
         return self.state.lower() not in ("running", "pending", "")
 
-    def tail(self, lines: int = 20) -> str:
-        """The last lines of stdout and stderr, redacted, for an error message."""
+    def tail(self, lines: int = TAIL_LINES) -> str:
+        """The last lines of stdout and stderr (each line bounded), redacted, for an error
+        message."""
         parts = []
         for label, output in (("stdout", self.stdout), ("stderr", self.stderr)):
-            kept = [line for line in (output or "").splitlines() if line.strip()][-lines:]
+            kept = tail_lines(output, lines)
             if kept:
                 cut = len((output or "").encode("utf-8")) >= OUTPUT_LIMIT
                 note = " (Azure keeps only its last 4 KiB)" if cut else ""

@@ -15,6 +15,7 @@ from batchimage.commands.common import (
     shown_path,
     terminal_width,
 )
+from batchimage.ui_lines import say
 
 if TYPE_CHECKING:
     from batchimage.engine import Engine
@@ -46,13 +47,16 @@ def run(session: Session, *, target: str | None = None) -> int:
 
     with session.journal(lock="apply") as journal:
         session.connect()
+        session.check_pipeline()
         engine = session.engine(journal)
         changes = quiet_plan(engine, session, target)
         where = shown_path(journal.store.where) if journal.store else ""
         click.echo(render_plan(session.spec.name, where, changes, width=terminal_width()))
         if has_changes(changes) and not confirm("Apply these changes?", session.opts):
-            click.echo("apply cancelled; nothing was changed", err=True)
+            say("apply cancelled; nothing was changed")
             return 1
+        if has_changes(changes):
+            session.claim_pipeline()
         with handle_signals(engine.flag):
             result = engine.apply(target=target)
     took = format_duration(result.duration_s)

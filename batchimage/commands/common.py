@@ -29,7 +29,9 @@ import click
 from batchimage.errors import StateError, UsageError
 
 if TYPE_CHECKING:
+    from batchimage.azure.gate import CallGate
     from batchimage.engine import Engine
+    from batchimage.pipeline_guard import PipelineGuard
     from batchimage.state import Journal, StateStore
     from batchimage.steps.base import Step
     from batchimage.ui import EventSink
@@ -135,6 +137,9 @@ class Session:
     sink: EventSink
     clients_factory: Callable[[], Any] | None = None
     opts: Options = field(default_factory=lambda: Options(spec_file=""))
+    gate: CallGate = field(default_factory=lambda: _new_gate())
+    guard: PipelineGuard | None = None
+    lost: Callable[[str], None] = lambda message: None
 
     @classmethod
     def load(cls, opts: Options, *, events: bool = True) -> Session:
@@ -144,7 +149,7 @@ class Session:
         from batchimage.ui import JsonSink, NullSink, make_sink
 
         spec = load_spec(opts.spec_file)
-        configure_logging(opts.verbose)
+        configure_logging(opts.verbose, opts.log_format)
         if events:
             sink: EventSink = make_sink(opts.log_format)
         else:
@@ -152,8 +157,9 @@ class Session:
         # What takes seconds before any step (starting the local Azure) is said even by a
         # command whose steps stay quiet.
         notes = sink if events or opts.log_format == "json" else make_sink(opts.log_format)
+        gate = _new_gate()
         factory = functools.cache(
-            functools.partial(make_clients, spec, opts.sandbox, say=note_to(notes))
+            functools.partial(make_clients, spec, opts.sandbox, say=note_to(notes), hook=gate.hook)
         )
         session = cls(
             spec=spec,
@@ -162,22 +168,51 @@ class Session:
             sink=sink,
             clients_factory=factory,
             opts=opts,
+            gate=gate,
         )
         return session
 
     @contextlib.contextmanager
     def journal(self, *, lock: str | None) -> Iterator[Journal]:
-        """The state, locked for `lock` (a command name) or read-only when None."""
+        """The state, locked for `lock` (a command name) or read-only when None; a locked
+        journal gets the pipeline's guard (`batchimage.pipeline_guard`), taken by
+        `check_pipeline` and released with the journal."""
+        from batchimage.pipeline_guard import PipelineGuard
         from batchimage.state import Journal, LockHolder
 
-        holder = LockHolder(command=lock) if lock else None
+        holder = LockHolder(command=lock, state=self.store.where) if lock else None
         journal = Journal.open(
             self.store, self.spec.name, spec_hash=spec_hash(self.spec), lock=holder
         )
         try:
+            if holder is not None and self.clients_factory is not None:
+                self.guard = PipelineGuard(self.spec, holder)
             yield journal
         finally:
-            journal.close()
+            guard, self.guard = self.guard, None
+            try:
+                if guard is not None:
+                    guard.release()
+            finally:
+                journal.close()
+
+    def check_pipeline(self) -> None:
+        """Take the pipeline's lock on this machine, and stop (StateLockedError) if another
+        run's marker stands on its group: before the plan, so before any write. Azure
+        failing to answer is left to the plan's preflight to report (the marker is read
+        again before the first write)."""
+        from batchimage.errors import AzureError
+
+        if self.guard is not None and self.clients_factory is not None:
+            clients = self.clients_factory()
+            self.guard.lock_here(clients)
+            with contextlib.suppress(AzureError):
+                self.guard.check(clients)
+
+    def claim_pipeline(self) -> None:
+        """Mark this run on the pipeline's group before its first write (see `journal`)."""
+        if self.guard is not None and self.clients_factory is not None:
+            self.guard.claim(self.clients_factory(), self.lost, say=note_to(self.sink))
 
     def connect(self) -> None:
         """Reach the spec's cloud now (a `cloud: sandbox` spec starts or joins its sandbox):
@@ -200,11 +235,34 @@ class Session:
             clients_factory=None if offline else self.clients_factory,
         )
         retry = RetryPolicy.from_spec(getattr(self.spec, "retry", None))
-        return Engine(self.steps, ctx, journal, retry=retry)
+        engine = Engine(self.steps, ctx, journal, retry=retry)
+        if journal.store is not None:
+            self.lost = functools.partial(_lost, engine, self.gate, journal.store.where)
+            journal.store.on_lost(self.lost)
+        return engine
 
     def close(self) -> None:
         """Stop the progress display."""
         self.sink.close()
+
+
+def _new_gate() -> CallGate:
+    from batchimage.azure.gate import CallGate
+
+    return CallGate()
+
+
+def _lost(engine: Engine, gate: CallGate, where: str, message: str) -> None:
+    """The run lost its state lock: end it with LockLostError, then refuse every Azure call."""
+    from batchimage.errors import LockLostError
+
+    engine.flag.abort(
+        LockLostError(
+            f"{message}. This run stopped calling Azure at once; what it had done is saved "
+            f"in {where} (run apply again to resume once the other run is over)."
+        )
+    )
+    gate.close(message)
 
 
 def note_to(sink: EventSink) -> Callable[[str], None]:
@@ -284,24 +342,31 @@ def _blob_store(spec: Any, opts: Options, clients: Callable[[], Any]) -> StateSt
         connection_verify=azure.profile.verify,
         **SDK_RETRY,
     )
-    return BlobStateStore(container, blob)
+    return BlobStateStore(container, blob, lease_s=cfg.lease_s)
 
 
-def make_clients(spec: Any, sandbox: bool, say: Callable[[str], None] | None = None) -> Any:
+def make_clients(
+    spec: Any,
+    sandbox: bool,
+    say: Callable[[str], None] | None = None,
+    hook: Callable[[Any], None] | None = None,
+) -> Any:
     """The Azure clients for the spec's cloud (or, rehearsing, the sandbox with the spec's
     existing prerequisites made there), with bounded SDK retry; `say` hears what takes
-    time meanwhile (starting the local Azure)."""
+    time meanwhile (starting the local Azure); `hook` sees every request before it leaves
+    (a `CallGate`'s)."""
     from batchimage.azure.clients import AzureClients
     from batchimage.azure.errors import SDK_RETRY
     from batchimage.redact import register_secret
 
+    kwargs = {**SDK_RETRY, **({"raw_request_hook": hook} if hook is not None else {})}
     if sandbox:
         from batchimage.rehearsal import rehearsal_clients
 
-        return rehearsal_clients(spec, say=say, **SDK_RETRY)
+        return rehearsal_clients(spec, say=say, **kwargs)
     profile = cloud_profile(spec, sandbox, say)
     register_secret(profile.client_secret)
-    return AzureClients(profile, spec.subscription, **SDK_RETRY)
+    return AzureClients(profile, spec.subscription, **kwargs)
 
 
 def cloud_profile(spec: Any, sandbox: bool, say: Callable[[str], None] | None = None) -> Any:
@@ -336,23 +401,48 @@ class _Redacting(logging.Filter):
         return True
 
 
-def configure_logging(verbose: int) -> None:
+class _NotAzure(logging.Filter):
+    """Drops the Azure SDKs' records (shown only with -v)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.name.startswith("azure")
+
+
+def configure_logging(verbose: int, log_format: str = "text") -> None:
     """-v: Azure request/response lines; -vv: everything at DEBUG. Always redacted.
 
     Without -v the Azure SDKs' own log records are not shown (Python would print their
     warnings raw, e.g. azure-identity's many-line list of credentials it tried): the
-    tool says what failed itself, in its own words.
+    tool says what failed itself, in its own words. With `--log-format json` every record
+    shown (and Python's warnings) is a `log` event: the stream holds only JSON lines.
     """
+    from batchimage.ui_lines import JsonLogHandler
+
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "batchimage", False)]:
+        root.removeHandler(old)
+    json_lines = log_format == "json"
+    handler: logging.Handler
     if verbose <= 0:
         azure = logging.getLogger("azure")
         if not any(isinstance(h, logging.NullHandler) for h in azure.handlers):
             azure.addHandler(logging.NullHandler())
-        return
-    handler = logging.StreamHandler(sys.stderr)
+        if not json_lines:
+            return
+        handler = JsonLogHandler(logging.WARNING)
+        handler.addFilter(_NotAzure())
+    elif json_lines:
+        handler = JsonLogHandler()
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
     handler.addFilter(_Redacting())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
-    root = logging.getLogger()
+    setattr(handler, "batchimage", True)  # noqa: B010 - replaced on the next call
     root.addHandler(handler)
+    if json_lines:
+        logging.captureWarnings(True)
+    if verbose <= 0:
+        return
     root.setLevel(logging.WARNING)
     http = logging.getLogger("azure.core.pipeline.policies.http_logging_policy")
     http.setLevel(logging.INFO)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from batchimage.commands.common import Options, Session, azure_options, confirm, require_terminal
+from batchimage.ui_lines import say
 
 
 @click.command("destroy")
@@ -34,6 +35,7 @@ def run(session: Session) -> int:
     name = session.spec.name
     with session.journal(lock="destroy") as journal:
         session.connect()
+        session.check_pipeline()
         engine = session.engine(journal)
         found = engine.adopt_leftovers()
         recorded = engine.destroy_plan()
@@ -60,8 +62,9 @@ def run(session: Session) -> int:
             if gone:
                 click.echo(f"  ({gone_note})")
             if not confirm("Delete these resources?", session.opts):
-                click.echo("destroy cancelled; nothing was deleted", err=True)
+                say("destroy cancelled; nothing was deleted")
                 return 1
+            session.claim_pipeline()
         else:
             click.echo(f"nothing to destroy: the {gone} resource(s) the state records are gone")
         with handle_signals(engine.flag):

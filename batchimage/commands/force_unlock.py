@@ -5,15 +5,25 @@ from __future__ import annotations
 import click
 
 from batchimage.commands.common import Options, Session, azure_options, confirm, require_terminal
+from batchimage.ui_lines import say
 
 
 @click.command("force-unlock")
 @azure_options(yes=True)
-def command(opts: Options) -> int:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Break a blob lease even though its holder may still be running (it then stops "
+    "at once, saving what it can).",
+)
+def command(opts: Options, force: bool) -> int:
     """Break the lock on FILE's state (blob lease, or a dead run's local lock record).
 
-    A local lock held by a live process is not broken: its holder is named instead, so
-    you can stop it. Asks first (--yes to skip).
+    A holder that is still running is not broken: it is named instead, so you can stop it
+    (exit 3). A blob lease held from another machine counts as running, since its holder
+    renews it; one that died loses it within a minute by itself. `--force` breaks a blob
+    lease anyway, with a warning, and removes the pipeline's run marker from its resource
+    group; a local kernel lock cannot be broken. Asks first (--yes to skip).
     """
     require_terminal(opts, "to confirm")
     session = Session.load(opts, events=False)
@@ -21,7 +31,34 @@ def command(opts: Options) -> int:
     if holder is not None:
         click.echo(f"the state {session.store.where} is locked by {holder.describe()}")
     if not confirm("Break the lock? Only do this if that run is gone.", opts):
-        click.echo("force-unlock cancelled", err=True)
+        say("force-unlock cancelled")
         return 1
-    click.echo(session.store.force_unlock())
+    if force and holder is not None:
+        say(
+            f"warning: breaking the lock of {holder.describe()} even if it still runs: it "
+            "stops calling Azure as soon as it notices (at its next lease renewal); run "
+            "apply again to carry on from what it saved",
+            event="warning",
+        )
+    click.echo(session.store.force_unlock(force=force))
+    if force:
+        click.echo(remove_marker(session))
     return 0
+
+
+def remove_marker(session: Session) -> str:
+    """Take the run marker off the pipeline's resource group (--force), saying whose it was."""
+    from batchimage.azure.run_marker import read_marker, write_marker
+    from batchimage.pipeline_guard import parse_marker
+
+    if session.clients_factory is None:
+        return "no cloud to look for a run marker in"
+    clients = session.clients_factory()
+    group = session.spec.resource_group
+    _, value = read_marker(clients, group)
+    if value is None:
+        return f"no run marker on resource group {group}"
+    write_marker(clients, group, None)
+    marker = parse_marker(value)
+    who = marker.describe() if marker else "an unknown run"
+    return f"removed the run marker of {who} from resource group {group}"

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from batchimage.commands.common import Options, Session, azure_options, format_option
+from batchimage.liveness import process_state
+from batchimage.redact import redact
+
+if TYPE_CHECKING:
+    from batchimage.state import RunRecord
 
 
 @click.command("status")
@@ -23,6 +28,9 @@ def command(opts: Options, output_format: str) -> int:
         doc: dict[str, Any] = json.loads(state.model_dump_json())
         doc["state"] = session.store.where
         doc["locked_by"] = holder.model_dump(mode="json") if holder else None
+        for run, shown in zip(state.runs, doc["runs"], strict=True):
+            if run.result == "running":
+                shown["process"] = process_state(run.pid, run.host, run.started_at)
         click.echo(json.dumps(doc, indent=2))
         return 0
     click.echo(f"{state.pipeline}: state {session.store.where}")
@@ -45,10 +53,26 @@ def command(opts: Options, output_format: str) -> int:
                 if value
             )
             click.echo(
-                f"  {'':<{width}}  last error: {err.message}" + (f" ({extra})" if extra else "")
+                f"  {'':<{width}}  last error: {redact(err.message)}"
+                + (f" ({extra})" if extra else "")
             )
     for run in state.runs[-5:]:
-        started = run.started_at.strftime("%Y-%m-%d %H:%M:%S")
-        where = f"pid {run.pid} on {run.host}"
-        click.echo(f"run {run.run_id}: {run.command} {run.result} (started {started}, {where})")
+        click.echo(run_line(run))
     return 0
+
+
+def run_line(run: RunRecord) -> str:
+    """One recorded run as status shows it. A run recorded as running is checked: one whose
+    process is gone (killed, crashed) is not shown as running."""
+    started = run.started_at.strftime("%Y-%m-%d %H:%M:%S")
+    where = f"pid {run.pid} on {run.host}"
+    result: str = run.result
+    if run.result == "running":
+        alive = process_state(run.pid, run.host, run.started_at)
+        if alive == "gone":
+            result = "did not finish"
+            where += " is gone; the next apply resumes"
+        elif alive == "unknown":
+            result = "running or stopped"
+            where += ", another machine: not checked"
+    return f"run {run.run_id}: {run.command} {result} (started {started}, {where})"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -61,3 +62,30 @@ def events(log: Path) -> list[dict[str, Any]]:
         except ValueError:
             continue
     return out
+
+
+def blob_state(account: str, **settings: Any) -> Callable[[dict[str, Any]], None]:
+    """A spec edit that keeps the state in a blob of `account` (container `pipelines`)."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data["state"] = {
+            "backend": "azure_blob",
+            "storage_account": account,
+            "container": "pipelines",
+            **settings,
+        }
+
+    return edit
+
+
+def start_json(cwd: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """`batchimage args... --log-format json` in the background, its output piped (text)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "batchimage", *args, "--log-format", "json"],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

@@ -6,14 +6,11 @@ run inside its lease while the second tries."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from batchimage.sandbox.connection import Connection
-from tests.engine.sandbox_cli import ci_env, cli
+from tests.engine.sandbox_cli import blob_state, ci_env, cli, start_json
 from tests.engine.sandbox_pipeline import admin, cloud, pools  # noqa: F401
 from tests.engine.test_process import wait_for_event
 from tests.pools.harness import PoolHarness
@@ -24,27 +21,12 @@ def test_two_applies_on_blob_state_one_runs_the_other_fails_fast(
     sandbox: Connection,
     sandbox_folder: Path,
 ) -> None:
-    def blob_state(data: dict[str, Any]) -> None:
-        data["state"] = {
-            "backend": "azure_blob",
-            "storage_account": sandbox.storage_account,
-            "container": "pipelines",
-        }
-
-    spec = pools.spec("quickstart.yaml", blob_state)
+    spec = pools.spec("quickstart.yaml", blob_state(sandbox.storage_account))
     env = ci_env(sandbox_folder)
     pools.admin.set_faults(
         [{"kind": "delay", "method": "PUT", "path": "/virtualMachines/", "delay": 4, "times": 1}]
     )
-    first = subprocess.Popen(
-        [sys.executable, "-m", "batchimage", "apply", spec.name, "--yes", "--log-format", "json"],
-        cwd=spec.parent,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = start_json(spec.parent, env, "apply", spec.name, "--yes")
     try:
         wait_for_event(first, "step_applying", "build.vm")
         started = time.monotonic()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.engine.procs import REPO, child_env, start_ready
+from tests.engine.test_process import wait_for_event
 
 SCRIPT = Path(__file__).with_name("pipeline_script.py")
 HOLDER = Path(__file__).with_name("lock_holder.py")
@@ -185,3 +186,37 @@ def test_help_does_not_import_the_azure_sdk() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=child_env()
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_status_does_not_show_a_killed_run_as_running(spec: Path, tmp_path: Path) -> None:
+    state = tmp_path / "killed.json"
+    args = [str(SCRIPT), str(tmp_path / "world.json"), str(state), "--yes", "--name", "quickstart"]
+    run = subprocess.Popen(
+        [sys.executable, *args, "--behaviour", json.dumps({"a": {"wait_forever": True}})],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=child_env(),
+    )
+    try:
+        wait_for_event(run, "step_waiting", "a")
+        alive = batchimage("status", str(spec), "--state", str(state))
+        assert "apply running (started " in alive.stdout and f"pid {run.pid} on" in alive.stdout
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    status = batchimage("status", str(spec), "--state", str(state))
+    assert status.returncode == 0, status.stderr
+    assert "apply running" not in status.stdout
+    assert "apply did not finish" in status.stdout
+    assert (
+        f"pid {run.pid} on" in status.stdout and "is gone; the next apply resumes" in status.stdout
+    )
+    doc = json.loads(
+        batchimage("status", str(spec), "--state", str(state), "--format", "json").stdout
+    )
+    assert [(r["result"], r["process"]) for r in doc["runs"]] == [("running", "gone")]
+    assert doc["locked_by"] is None

@@ -107,7 +107,7 @@ def test_sigint_lets_the_in_flight_call_settle_then_exits_130(pipeline: Pipeline
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
-    assert "interrupted; progress saved" in stderr
+    assert "interrupted by SIGINT; progress saved" in stderr
     state = pipeline.state()
     assert state.steps["b"].status == StepStatus.DONE  # settled, recorded
     assert "c" not in state.steps  # nothing new started after the signal
@@ -167,6 +167,27 @@ def test_two_concurrent_applies_one_runs_the_other_fails_fast(pipeline: Pipeline
     assert f"locked by `batchimage apply` (pid {first.pid} on" in second.stderr
     _, stderr = first.communicate(timeout=30)
     assert first.returncode == 0, stderr
+    assert pipeline.world().writes == {"a": 1, "b": 1, "c": 1, "d": 1}
+
+
+def test_removing_the_lock_file_does_not_let_a_second_apply_run(pipeline: Pipeline) -> None:
+    first = pipeline.start({"a": {"wait_forever": True}})
+    wait_for_event(first, "step_waiting", "a")
+    lock_file = pipeline.state_path.with_name("demo.json.lock")
+    lock_file.unlink()
+    second = pipeline.run()
+    assert second.returncode == 3, second.stderr
+    assert f"in use by `batchimage apply` (pid {first.pid} on" in second.stderr
+    assert "was removed" in second.stderr
+    assert first.poll() is None  # the first run goes on, alone
+    first.send_signal(signal.SIGINT)
+    _, stderr = first.communicate(timeout=30)
+    assert first.returncode == 130, stderr
+    assert [r.result for r in pipeline.state().runs] == ["interrupted"]  # no second run
+    assert pipeline.world().writes == {"d": 1}  # the first run's own, made once
+
+    again = pipeline.run()
+    assert again.returncode == 0, again.stderr
     assert pipeline.world().writes == {"a": 1, "b": 1, "c": 1, "d": 1}
 
 

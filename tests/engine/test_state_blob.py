@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -91,7 +92,7 @@ def test_write_without_lease_is_refused_by_the_service(container: ContainerClien
     first.lock(LockHolder(command="apply"))
     first.write(state("mine"))
     # Someone breaks the lease and a second run takes the lock and writes.
-    assert "broke the lease" in BlobStateStore(container, "demo.json").force_unlock()
+    assert "broke the lease" in BlobStateStore(container, "demo.json").force_unlock(force=True)
     second = BlobStateStore(container, "demo.json")
     second.lock(LockHolder(command="apply"))
     second.read()
@@ -130,6 +131,65 @@ def test_force_unlock_breaks_a_crashed_runs_lease(
     assert stale is not None and stale.run_id == "blob-holder-run"
     store.unlock()
     assert BlobStateStore(container, "demo.json").force_unlock().startswith("no lock")
+
+
+def test_force_unlock_refuses_a_live_holder_unless_forced(
+    azurite: AzuriteAccount, container: ContainerClient
+) -> None:
+    proc = start_holder(azurite, container, "demo.json", 60)
+    try:
+        store = BlobStateStore(container, "demo.json")
+        with pytest.raises(StateLockedError, match=f"pid {proc.pid} .*which is still running"):
+            store.force_unlock()
+        assert store.blob.get_blob_properties().lease.state == "leased"  # untouched
+        message = store.force_unlock(force=True)
+        assert message.startswith("broke the lease") and f"pid {proc.pid}" in message
+        assert store.blob.get_blob_properties().lease.state == "broken"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def held_then_broken(
+    container: ContainerClient,
+) -> tuple[BlobStateStore, list[str], threading.Event]:
+    """A store holding the lock (renewing often, saying when it loses it), written once,
+    whose lease is then broken: the store, what it was told, and when."""
+    lost: list[str] = []
+    told = threading.Event()
+    holder = BlobStateStore(container, "demo.json", lease_s=15, renew_every_s=0.2)
+    holder.on_lost(lambda message: (lost.append(message), told.set()))
+    holder.lock(LockHolder(command="apply", run_id="holder"))
+    holder.write(state("before"))
+    BlobStateStore(container, "demo.json").force_unlock(force=True)
+    return holder, lost, told
+
+
+def test_a_lost_lease_is_told_at_once_and_the_last_write_saves_progress(
+    container: ContainerClient,
+) -> None:
+    holder, lost, told = held_then_broken(container)
+    assert told.wait(30), "the renewing thread never noticed the broken lease"
+    assert "lost the lock on state" in lost[0] and "it was broken" in lost[0]
+    # Nobody holds the state now: the stopped run's last write lands, on its ETag alone.
+    holder.write(state("progress"))
+    holder.unlock()
+    assert BlobStateStore(container, "demo.json").read() == state("progress")
+
+
+def test_a_lost_lease_taken_by_another_run_keeps_the_stopped_runs_write_out(
+    container: ContainerClient,
+) -> None:
+    holder, lost, told = held_then_broken(container)
+    taker = BlobStateStore(container, "demo.json")
+    taker.lock(LockHolder(command="apply", run_id="taker"))
+    assert told.wait(30)
+    assert "lost the lock on state" in lost[0]  # broken, or held by the taker: as it was seen
+    with pytest.raises(StateError, match="could not save its last progress"):
+        holder.write(state("late"))
+    holder.unlock()
+    assert taker.read() == state("before")
+    taker.unlock()
 
 
 def test_lease_is_renewed_while_held_and_expires_after_a_crash(

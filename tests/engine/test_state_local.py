@@ -8,6 +8,7 @@ import signal
 import stat
 import subprocess
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,15 @@ import pytest
 from batchimage.errors import StateError, StateLockedError
 from batchimage.state import (
     SCHEMA_VERSION,
+    Journal,
     LockHolder,
     ResourceRef,
+    RunRecord,
     State,
     StepRecord,
     StepStatus,
     dump_state,
+    utcnow,
 )
 from batchimage.state_local import LocalStateStore
 from tests.engine.procs import start_ready
@@ -228,3 +232,55 @@ def test_unlock_releases_for_the_next_run(store: LocalStateStore) -> None:
     other = LocalStateStore(store.path)
     assert other.lock(LockHolder(command="apply")) is None  # clean release: nothing stale
     other.unlock()
+
+
+def test_removing_the_lock_file_does_not_free_a_held_lock(store: LocalStateStore) -> None:
+    proc = _start_holder(store.path, 30)
+    try:
+        store.lock_path.unlink()  # what a person "unsticking" the state might do
+        with pytest.raises(StateLockedError) as info:
+            store.lock(LockHolder(command="apply"))
+        message = str(info.value)
+        assert f"pid {proc.pid}" in message and "`batchimage apply`" in message
+        assert "lock file" in message and "was removed" in message
+        holder = store.holder()  # status still names it
+        assert holder is not None and holder.pid == proc.pid
+        with pytest.raises(StateLockedError, match=f"pid {proc.pid}"):
+            store.force_unlock()
+    finally:
+        proc.kill()
+        proc.wait()
+    # Its process gone, the kernel freed the name: the next run locks at once.
+    assert store.lock(LockHolder(command="apply")) is None
+
+
+def test_a_state_recording_a_live_run_is_refused_even_with_its_lock_free(
+    store: LocalStateStore,
+) -> None:
+    """The holder's pid is checked too: a run the state records as running, whose process
+    still runs on this host, keeps the state even if no lock is held (another mount of the
+    folder, a lock file removed on a system without the name lock)."""
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        run = RunRecord(run_id="r-live", command="apply", pid=sleeper.pid, started_at=utcnow())
+        store.lock(LockHolder(command="seed"))
+        store.write(State(pipeline="demo", runs=[run]))
+        store.unlock()
+        with pytest.raises(StateLockedError) as info:
+            Journal.open(store, "demo", lock=LockHolder(command="apply"))
+        assert f"pid {sleeper.pid}" in str(info.value) and "run r-live" in str(info.value)
+        assert store.holder() is None  # the refused run let go of the lock it had taken
+        # A record whose pid now belongs to a younger process is not that run (reused pid).
+        older = run.model_copy(update={"started_at": utcnow() - timedelta(hours=1)})
+        store.lock(LockHolder(command="seed"))
+        store.write(State(pipeline="demo", runs=[older]))
+        store.unlock()
+        Journal.open(store, "demo", lock=LockHolder(command="apply")).close()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # The process gone, the record is a dead run's: the next apply goes ahead.
+    store.lock(LockHolder(command="seed"))
+    store.write(State(pipeline="demo", runs=[run]))
+    store.unlock()
+    Journal.open(store, "demo", lock=LockHolder(command="apply")).close()

@@ -36,7 +36,7 @@ def row(key: str, status: str) -> str:
 def ends_at_column_0(term: Terminal) -> None:
     """The lines after Ctrl-C start at column 0, and the table was drawn once only."""
     lines = term.lines()
-    for start in ("SIGINT: stopping;", "apply interrupted after", "error: interrupted;"):
+    for start in ("SIGINT: stopping;", "apply interrupted after", "error: interrupted by SIGINT;"):
         assert term.find(re.escape(start)), f"no line starts with {start!r}:\n{term.shown()}"
         assert not any(start in line and not line.startswith(start) for line in lines)
     assert len(term.find(HEADER)) == 1, term.shown()

@@ -134,12 +134,26 @@ def test_capture_failing_for_good_is_reported(pipeline: Harness, clients: AzureC
             }
         ]
     )
+    seq = pipeline.admin.counters()["seq"]
     with pytest.raises(StepFailedError) as caught:
         pipeline.apply(spec_path)
     assert caught.value.step == "capture.version"
     message = str(caught.value)
     assert "OperationNotAllowed" in message and "not generalized" in message
     assert pipeline.admin.faults()["rules"][0]["fired"] == 1  # not retried
+    # The operation's own status and the id of the request that started it - not the
+    # last poll's "HTTP 200" and request id.
+    put = [
+        r
+        for r in pipeline.admin.requests(since=seq)
+        if r["method"] == "PUT" and "/images/quickstart-ubuntu/versions/" in r["path"]
+    ]
+    assert len(put) == 1
+    assert "HTTP 200" not in message
+    assert "ended Failed" in message and f"request id {put[0]['request_id']}" in message
+    error = pipeline.state(spec_path).steps["capture.version"].last_error
+    assert error is not None and error.status is None
+    assert error.request_id == put[0]["request_id"]
     spec = load_spec(spec_path)
     assert BuildNames.of(spec).vm in vm_names(clients)  # kept to debug (on_success)
 
