@@ -64,8 +64,9 @@ def main() -> int:
         "(resources, gallery versions, blobs, pools, every sandbox record), then a re-apply "
         "with zero writes.",
         "",
-        f"Result: {tail} in {took:.0f} s; {len(kills)} kills landed inside a run "
-        f"({len(by_step)} distinct steps); every seed that passed ended with zero orphans, "
+        f"Result: pytest says {tail!r} ({took:.0f} s in all); {len(kills)} kills landed "
+        f"inside a run ({len(by_step)} distinct steps); every seed that passed ended with zero "
+        "orphans, "
         "zero duplicates and zero writes on re-apply.",
         "",
         "| step the run was in when killed | kills |",
