@@ -26,7 +26,7 @@ from batchimage.sandbox.connection import read_connection
 from batchimage.sandbox.owners import alive
 from batchimage.sandbox.runtime import ensure_running, healthy
 from tests.engine.procs import REPO, child_env
-from tests.engine.sandbox_cli import ci_env, cli, spawn
+from tests.engine.sandbox_cli import ci_env, cli, spawn, start
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and sh are POSIX")
 
@@ -251,15 +251,7 @@ def test_a_stopping_sandbox_is_waited_for_then_replaced(tmp_path: Path, spec_dir
         with pytest.raises(SandboxError, match=f"held by process {holder.pid}, which neither"):
             ensure_running(folder, timeout=0.5)
 
-        plan = subprocess.Popen(
-            [sys.executable, "-m", "batchimage", "plan", "quickstart.yaml"],
-            cwd=spec_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        plan = start(spec_dir, env, "plan", "quickstart.yaml")
         assert plan.stderr is not None
         first = plan.stderr.readline()
         stamp, _, said = first.partition(" ")  # a pipe's lines start with the time (HH:MM:SS)

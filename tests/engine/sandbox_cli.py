@@ -80,8 +80,13 @@ def blob_state(account: str, **settings: Any) -> Callable[[dict[str, Any]], None
 
 def start_json(cwd: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     """`batchimage args... --log-format json` in the background, its output piped (text)."""
+    return start(cwd, env, *args, "--log-format", "json")
+
+
+def start(cwd: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """`batchimage args...` in the background, stdin closed, its output piped (text)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "batchimage", *args, "--log-format", "json"],
+        [sys.executable, "-m", "batchimage", *args],
         cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
