@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Literal, TypeVar
 
+from batchimage import threads
 from batchimage.clip import clip
 from batchimage.errors import (
     AzureError,
@@ -736,7 +737,7 @@ class _Walk:
             except BaseException as exc:  # everything goes back to the main thread
                 self.inbox.put(_Msg(node, what, error=exc))
 
-        threading.Thread(target=work, name=f"step-{node.step.key}", daemon=True).start()
+        threads.start(work, name=f"step-{node.step.key}")
 
     def _may_precheck(self, node: Node) -> bool:
         """Whether to ask the step `absent` now, while its dependencies are still running:

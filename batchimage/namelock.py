@@ -25,6 +25,8 @@ import struct
 import sys
 import threading
 
+from batchimage import threads
+
 SUPPORTED = sys.platform.startswith("linux")
 _PREFIX = b"\0batchimage-lock/"
 _ASK_TIMEOUT_S = 2.0
@@ -58,10 +60,7 @@ class NameLock:
             return ""
         sock.listen(8)
         self._sock = sock
-        self._thread = threading.Thread(
-            target=self._answer, args=(sock,), name="batchimage-name-lock", daemon=True
-        )
-        self._thread.start()
+        self._thread = threads.start(self._answer, args=(sock,), name="batchimage-name-lock")
         return None
 
     def release(self) -> None:

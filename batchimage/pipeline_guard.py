@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from batchimage import threads
 from batchimage.errors import AzureError, BatchImageError, StateLockedError
 from batchimage.liveness import process_state
 from batchimage.namelock import NameLock
@@ -152,10 +153,7 @@ class PipelineGuard:
                 "pipeline from other machines will not see this one"
             )
         self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._renew_loop, name="batchimage-run-marker", daemon=True
-        )
-        self._thread.start()
+        self._thread = threads.start(self._renew_loop, name="batchimage-run-marker")
 
     def tick(self) -> None:
         """Renew the marker once: read it back first; another run's in its place (or a

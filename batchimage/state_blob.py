@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from batchimage import threads
 from batchimage.errors import StateError, StateLockedError
 from batchimage.liveness import ProcessState, process_state
 from batchimage.state import LockHolder, State, dump_state, parse_state
@@ -116,10 +117,7 @@ class BlobStateStore:
         self._lease = lease
         self._lost = None
         self._stop.clear()
-        self._renewer = threading.Thread(
-            target=self._renew_loop, name="batchimage-lease-renewer", daemon=True
-        )
-        self._renewer.start()
+        self._renewer = threads.start(self._renew_loop, name="batchimage-lease-renewer")
         return stale
 
     def unlock(self) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import select
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -474,7 +475,23 @@ def confirm(question: str, opts: Options) -> bool:
     if opts.yes:
         return True
     require_terminal(opts, "to confirm")
-    return click.confirm(question, default=False, err=True)
+    while True:
+        click.echo(f"{question} [y/N]: ", nl=False, err=True)
+        answer = read_line().strip().lower()
+        if answer in {"y", "yes", "n", "no", ""}:
+            return answer in {"y", "yes"}
+        click.echo("Error: invalid input", err=True)
+
+
+def read_line() -> str:
+    """A line typed on stdin (Abort at end of input). It waits in short slices, not in one
+    blocking read, so the main thread is awake to handle a signal wherever it landed."""
+    while not select.select([sys.stdin], [], [], 0.2)[0]:
+        pass
+    line = sys.stdin.readline()
+    if not line:
+        raise click.exceptions.Abort()
+    return line
 
 
 def require_terminal(opts: Options, why: str) -> None:

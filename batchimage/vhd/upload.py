@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from azure.core.exceptions import AzureError as SdkError
 from azure.core.exceptions import ResourceNotFoundError
 
+from batchimage import threads
 from batchimage.azure.errors import translate
 from batchimage.errors import AzureError
 from batchimage.vhd.digest import Fingerprint, SparseDigest, blob_digest, file_digest, read_block
@@ -297,7 +298,9 @@ class _Transfer:
             free.put(bytearray(BLOCK))
         with open(self.info.path, "rb", buffering=0) as handle:
             self.data_blocks_total = sum(1 for _ in data_blocks(handle.fileno(), size))
-            pool = ThreadPoolExecutor(self.workers, thread_name_prefix="vhd-put")
+            pool = ThreadPoolExecutor(
+                self.workers, thread_name_prefix="vhd-put", initializer=threads.block_signals
+            )
             try:
                 for index in data_blocks(handle.fileno(), size):
                     buf = self._take(free)

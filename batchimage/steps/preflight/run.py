@@ -7,6 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from batchimage import threads
 from batchimage.errors import AzureError, BatchImageError, TransientAzureError
 from batchimage.redact import redact
 from batchimage.steps.preflight.base_image import check_base_image
@@ -70,7 +71,9 @@ def run_checks(ctx: RunContext, *, pinned_version: str | None = None, workers: i
     report.results.extend(_guarded("region", check_region, facts))
     if report.failed:  # the other checks read the region: theirs would be false failures
         return report
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="preflight") as pool:
+    with ThreadPoolExecutor(
+        max_workers=workers, thread_name_prefix="preflight", initializer=threads.block_signals
+    ) as pool:
         futures = [pool.submit(_guarded, name, check, facts) for name, check in CHECKS]
         for future in futures:
             report.results.extend(future.result())
