@@ -15,7 +15,7 @@ from tests.engine.procs import REPO
 
 
 def test_threads_started_by_batchimage_block_both_signals() -> None:
-    seen: list[set[signal.Signals]] = []
+    seen: list[set[int]] = []
     thread = threads.start(
         lambda: seen.append(signal.pthread_sigmask(signal.SIG_BLOCK, [])), name="t"
     )
