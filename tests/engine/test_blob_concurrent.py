@@ -1,19 +1,20 @@
 """Two `batchimage apply --yes` processes at once on one spec whose state lives in a blob
-(Azurite, through the sandbox): exactly one runs to success, the other exits 3 within
-seconds naming the lease holder. A delay fault on the build VM's PUT keeps the first
-run inside its lease while the second tries."""
+(Azurite, through the sandbox): exactly one runs to success, the other exits 3 at once,
+naming the lease holder. The build VM takes simulated time that passes only when the test
+moves the clock, so the first run is inside its lease, waiting, while the second tries."""
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
+from batchimage.sandbox.config import DEFAULT_DURATIONS
 from batchimage.sandbox.connection import Connection
 from tests.engine.sandbox_cli import blob_state, ci_env, cli, start_json
 from tests.engine.sandbox_pipeline import admin, cloud, pools  # noqa: F401
 from tests.engine.test_process import wait_for_event
 from tests.pools.harness import PoolHarness
+from tests.sandbox.batch_support import HELD
 
 
 def test_two_applies_on_blob_state_one_runs_the_other_fails_fast(
@@ -23,26 +24,22 @@ def test_two_applies_on_blob_state_one_runs_the_other_fails_fast(
 ) -> None:
     spec = pools.spec("quickstart.yaml", blob_state(sandbox.storage_account))
     env = ci_env(sandbox_folder)
-    pools.admin.set_faults(
-        [{"kind": "delay", "method": "PUT", "path": "/virtualMachines/", "delay": 4, "times": 1}]
-    )
+    pools.admin.configure(durations={"vm.create": HELD})  # not done until the clock moves
     first = start_json(spec.parent, env, "apply", spec.name, "--yes")
     try:
-        wait_for_event(first, "step_applying", "build.vm")
-        started = time.monotonic()
+        wait_for_event(first, "step_waiting", "build.vm")
         second = cli(spec.parent, env, "apply", spec.name, "--yes")
-        took = time.monotonic() - started
         assert first.poll() is None, "the first apply ended before the second tried"
         assert second.returncode == 3, second.stdout + second.stderr
-        assert took < 5, f"the locked-out apply took {took:.1f}s"
         assert f"locked by `batchimage apply` (pid {first.pid} on" in second.stderr
+        pools.admin.advance(HELD)  # the first run's VM is made; it goes on to the end
         _, stderr = first.communicate(timeout=120)
     finally:
+        pools.admin.configure(durations={"vm.create": DEFAULT_DURATIONS["vm.create"]})
         if first.poll() is None:
             first.kill()
             first.wait()
     assert first.returncode == 0, stderr
-    assert pools.admin.faults()["rules"][0]["fired"] == 1  # the delay held the first run
 
     status = json.loads(cli(spec.parent, env, "status", spec.name, "--format", "json").stdout)
     assert status["state"].endswith(f"/pipelines/{spec.stem}.json")
