@@ -57,13 +57,17 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 _known: set[str] = set()
 _known_lock = threading.Lock()
+_clean_lines: set[str] = set()  # lines `find_secret_in_lines` found clean (see there)
+_CLEAN_LINES_MAX = 50_000
 
 
 def register_secret(value: str | None) -> None:
     """Remember a secret value (e.g. a key read from the environment) so it is always masked."""
     if value and len(value) >= 4:
         with _known_lock:
-            _known.add(value)
+            if value not in _known:
+                _known.add(value)
+                _clean_lines.clear()  # a line found clean may hold this value
 
 
 def redact(text: str) -> str:
@@ -86,4 +90,25 @@ def find_secret(text: str) -> str | None:
     with _known_lock:
         if any(value in text for value in _known):
             return "a registered secret value"
+    return None
+
+
+def find_secret_in_lines(text: str) -> str | None:
+    """`find_secret` for text written again and again with small changes (the state file,
+    one JSON field a line): each line is scanned as it is and with its escaped line breaks
+    as line breaks, and a line found clean is not scanned again. No secret spans two
+    lines (every pattern stops at a line break or is whole within one JSON string)."""
+    with _known_lock:
+        if len(_clean_lines) > _CLEAN_LINES_MAX:
+            _clean_lines.clear()
+        known = len(_known)
+    for line in text.splitlines():
+        if line in _clean_lines:
+            continue
+        kind = find_secret(line) or find_secret(line.replace("\\n", "\n").replace("\\t", "\t"))
+        if kind is not None:
+            return kind
+        with _known_lock:
+            if len(_known) == known:  # no secret registered meanwhile
+                _clean_lines.add(line)
     return None

@@ -1,9 +1,11 @@
 """One factory for the real Azure SDK clients of a cloud profile.
 
 Every client gets the profile's ARM endpoint and token scope, and verifies TLS through the
-profile's CA bundle (`connection_verify`); the credential is `DefaultAzureCredential` for
-real clouds, or `ClientSecretCredential` when the profile carries a service principal (the
-sandbox: `authority=<sandbox URL>`, `disable_instance_discovery=True`).
+profile's CA bundle (`connection_verify`); all of one `AzureClients`' clients send through
+one pool of kept-alive connections (a TLS handshake per host and thread, not per client).
+The credential is `DefaultAzureCredential` for real clouds, or `ClientSecretCredential`
+when the profile carries a service principal (the sandbox: `authority=<sandbox URL>`,
+`disable_instance_discovery=True`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ def make_credential(profile: CloudProfile) -> TokenCredential:
     )
 
 
+POOL_SIZE = 32  # connections kept per host: the engine's step threads plus preflight's
+
+
 class AzureClients:
     """Lazily built SDK clients for one profile + subscription (+ credential)."""
 
@@ -67,6 +72,28 @@ class AzureClients:
         self._extra = client_kwargs
 
     @cached_property
+    def _session(self) -> Any:
+        """One requests session (connection pool) for every client made here."""
+        import requests
+
+        session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=POOL_SIZE)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return session
+
+    def _transport(self) -> dict[str, Any]:
+        """`transport=`: a transport over the shared session (unless the caller gave one)."""
+        if "transport" in self._extra:
+            return {}
+        from azure.core.pipeline.transport import RequestsTransport
+
+        transport = RequestsTransport(
+            session=self._session, session_owner=False, connection_verify=self.profile.verify
+        )
+        return {"transport": transport}
+
+    @cached_property
     def credential(self) -> TokenCredential:
         return self._credential or make_credential(self.profile)
 
@@ -75,6 +102,7 @@ class AzureClients:
             "base_url": self.profile.arm_endpoint,
             "credential_scopes": [self.profile.arm_scope],
             "connection_verify": self.profile.verify,
+            **self._transport(),
         }
         if self.profile.polling_interval is not None:
             kwargs["polling_interval"] = self.profile.polling_interval
@@ -131,6 +159,7 @@ class AzureClients:
             account_url,
             credential=credential or self.credential,
             connection_verify=self.profile.verify,
+            **self._transport(),
             **self._extra,
         )
 
@@ -144,5 +173,6 @@ class AzureClients:
             self.credential,
             credential_scopes=[self.profile.batch_scope],
             connection_verify=self.profile.verify,
+            **self._transport(),
             **self._extra,
         )

@@ -1,8 +1,9 @@
 """The sandbox's world: named tables of JSON records, persisted atomically, one lock.
 
 Every request runs inside `Store.transaction()`: the lock is held, and when the request
-changed anything the whole world is written to `state.json` (temp file, fsync, rename),
-so a killed sandbox loses nothing and a restarted one sees the same cloud.
+changed anything the whole world is written to `state.json` (temp file, rename), so a
+killed sandbox loses nothing it answered and a restarted one sees the same cloud. (No
+fsync: the file outlives the process, not the machine, which is all a sandbox needs.)
 """
 
 from __future__ import annotations
@@ -77,15 +78,14 @@ class Store:
                     self.save()
 
     def save(self) -> None:
-        """Write the world to `path` atomically (temp, fsync, rename)."""
+        """Write the world to `path` atomically (temp, rename). One `dumps` (the C encoder;
+        `json.dump` would encode in Python, 3x slower on a big world)."""
         with self.lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".state-", dir=self.path.parent)
             try:
                 with os.fdopen(fd, "w") as out:
-                    json.dump(self.data, out, separators=(",", ":"), sort_keys=True)
-                    out.flush()
-                    os.fsync(out.fileno())
+                    out.write(json.dumps(self.data, separators=(",", ":")))
                 os.replace(tmp, self.path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)

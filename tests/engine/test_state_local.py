@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from batchimage.errors import StateError, StateLockedError
+from batchimage.redact import register_secret
 from batchimage.state import (
     SCHEMA_VERSION,
     Journal,
@@ -169,6 +170,25 @@ def test_secret_in_outputs_is_refused(store: LocalStateStore) -> None:
     with pytest.raises(StateError, match="SAS signature"):
         store.write(state)
     assert not store.path.exists()
+
+
+def test_each_save_scans_what_changed_and_what_a_new_secret_touches(
+    store: LocalStateStore,
+) -> None:
+    # Saves skip lines already found clean: a secret in a changed line is still refused,
+    # and a value registered as secret later is found in a line that was clean before.
+    state = sample_state()
+    store.lock(LockHolder(command="apply"))
+    state.steps["rg"].outputs = {"name": "group-one-of-a-kind"}
+    store.write(state)
+    state.steps["rg"].outputs = {"name": "group-one-of-a-kind", "url": "x?sig=abc%3D"}
+    with pytest.raises(StateError, match="SAS signature"):
+        store.write(state)
+    state.steps["rg"].outputs = {"name": "group-one-of-a-kind"}
+    store.write(state)
+    register_secret("one-of-a-kind")
+    with pytest.raises(StateError, match="registered secret"):
+        store.write(state)
 
 
 def test_second_lock_in_process_fails_naming_holder(store: LocalStateStore) -> None:
