@@ -1,6 +1,9 @@
-"""Shared fixtures: a TLS certificate authority and a real Azurite blob service; and, for
-every test, a temporary XDG_STATE_HOME, so a sandbox started by the default folder rule
-never uses the developer's own (~/.local/state/batchimage/sandbox).
+"""Bytecode for batchimage, compiled once before the tests (so each of the suite's hundreds
+of `batchimage` child processes loads it instead of compiling every module, as it would
+under PYTHONDONTWRITEBYTECODE). Shared fixtures: a TLS certificate authority and a real
+Azurite blob service; and, for every test, a temporary XDG_STATE_HOME, so a sandbox
+started by the default folder rule never uses the developer's own
+(~/.local/state/batchimage/sandbox).
 
 Every sandbox the tests start (in this process or in a child) answers only the error codes
 registered in docs/azure-behaviours.md (`batchimage.sandbox.register`).
@@ -9,6 +12,7 @@ registered in docs/azure-behaviours.md (`batchimage.sandbox.register`).
 from __future__ import annotations
 
 import base64
+import compileall
 import hashlib
 import os
 from collections.abc import Iterator
@@ -21,8 +25,19 @@ import trustme
 from batchimage.sandbox import register
 from batchimage.sandbox.azurite import Azurite
 
-REGISTER = Path(__file__).resolve().parents[1] / "docs" / "azure-behaviours.md"
+REPO = Path(__file__).resolve().parents[1]
+REGISTER = REPO / "docs" / "azure-behaviours.md"
 os.environ.setdefault(register.ENV, str(REGISTER))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the controller, before any worker starts
+        compileall.compile_dir(REPO / "batchimage", quiet=1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files marked `long` first (in their order), so no worker starts one last."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
 @dataclass(frozen=True)

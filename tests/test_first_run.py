@@ -28,7 +28,10 @@ from batchimage.sandbox.runtime import ensure_running, healthy
 from tests.engine.procs import REPO, child_env
 from tests.engine.sandbox_cli import ci_env, cli, spawn, start
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and sh are POSIX")
+pytestmark = [
+    pytest.mark.long,
+    pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and sh are POSIX"),
+]
 
 STARTING = "starting the sandbox (a local Azure) in "
 NODE_HELP = "https://nodejs.org/en/download"

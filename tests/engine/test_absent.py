@@ -3,7 +3,6 @@ start while its dependencies are still being made, with every other guarantee un
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +53,11 @@ def real_clock_harness(tmp: Path, behaviour: dict[str, dict[str, Any]]) -> Harne
 def test_needs_start_while_the_dependencies_are_made(tmp_path: Path) -> None:
     h = real_clock_harness(tmp_path, {"gallery": {"sleep_s": 0.4}, "build": {"sleep_s": 0.4}})
     steps = pipeline()
-    started = time.monotonic()
     result = h.apply(list(steps.values()))
-    took = time.monotonic() - started
     log = h.spec.world.log
-    assert set(log[:2]) == {"put gallery", "put build"}  # side by side, not one after the other
+    assert set(log[:2]) == {"put gallery", "put build"}
+    assert h.spec.world.max_active == 2  # side by side, not one after the other
     assert log[2:] == ["put image", "put pool"]
-    assert took < 0.75  # 0.4 + 0.4 when the build waited for the gallery
     image = steps["image"]
     assert isinstance(image, Early)
     assert image.asked == 1 and image.checked == 1  # the check after its apply only

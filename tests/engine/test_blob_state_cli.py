@@ -19,6 +19,8 @@ from batchimage.state import LockHolder, State
 from batchimage.state_blob import BlobStateStore
 from tests.engine.procs import REPO, child_env
 
+pytestmark = pytest.mark.long  # 20 s or more: scheduled first
+
 STATE_BLOCK = """
 state:
   backend: azure_blob

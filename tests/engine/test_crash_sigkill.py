@@ -35,6 +35,8 @@ from batchimage.sandbox.runtime import start
 from tests.engine.procs import REPO
 from tests.engine.sandbox_cli import ci_env, events, spawn
 
+pytestmark = pytest.mark.long  # 20 s or more: scheduled first
+
 TIME_SCALE = "0.0002"
 KILLS = 8
 # One seed in the suite; bench/crash_sweep.py runs many (BATCHIMAGE_CRASH_SEEDS=1,2,...) and

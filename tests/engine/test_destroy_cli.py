@@ -14,11 +14,15 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from batchimage.azure.clients import AzureClients
 from batchimage.spec import load_spec
 from tests.engine.sandbox_cli import ci_env, cli
 from tests.engine.sandbox_pipeline import admin, clients, cloud, pools  # noqa: F401
 from tests.pools.harness import PoolHarness
+
+pytestmark = pytest.mark.long  # 20 s or more: scheduled first
 
 
 def test_destroy_removes_what_apply_created_and_keeps_the_rest(

@@ -414,7 +414,7 @@ def test_interrupt_during_a_wait_leaves_the_step_in_flight(tmp_path: Path) -> No
     started = time.monotonic()
     with pytest.raises(Interrupted):
         h.apply(chain(), stop_flag=flag)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 60  # the wait would never end by itself
     assert h.state().steps["a"].status == StepStatus.IN_FLIGHT
     waits = [e for e in h.sink.events if e.kind == "step_waiting"]
     assert [(e.message, e.data["what"]) for e in waits] == [

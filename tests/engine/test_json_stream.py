@@ -14,6 +14,8 @@ from tests.engine.sandbox_cli import ci_env, cli
 from tests.engine.sandbox_pipeline import admin, cloud, pools  # noqa: F401
 from tests.pools.harness import PoolHarness
 
+pytestmark = pytest.mark.long  # 20 s or more: scheduled first
+
 DROPS = [
     {"kind": "drop", "method": "GET", "path": "/virtualMachines/", "nth": 1, "times": 2},
     {"kind": "drop", "method": "GET", "path": "/networkInterfaces/", "nth": 1, "times": 1},

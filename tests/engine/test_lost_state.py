@@ -32,6 +32,8 @@ from batchimage.sandbox.runtime import start
 from tests.engine.procs import REPO
 from tests.engine.sandbox_cli import ci_env, cli, events, spawn
 
+pytestmark = pytest.mark.long  # 20 s or more: scheduled first
+
 HOLD_S = 240  # far longer than the rest of a test: the held delete stays unanswered
 
 

@@ -27,6 +27,8 @@ from tests.engine.test_process import wait_for_event
 from tests.pools.harness import PoolHarness
 from tests.sandbox.conftest import clients  # noqa: F401
 
+pytestmark = pytest.mark.long  # 20 s or more: scheduled first
+
 
 def marker(pid: int, host: str, *, minutes: float = 5) -> str:
     """A marker as another run would have set it."""

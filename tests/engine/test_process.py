@@ -122,11 +122,9 @@ def test_sigint_lets_the_in_flight_call_settle_then_exits_130(pipeline: Pipeline
 def test_sigterm_during_a_long_wait_records_in_flight_and_resumes(pipeline: Pipeline) -> None:
     proc = pipeline.start({"a": {"wait_forever": True}})
     wait_for_event(proc, "step_waiting", "a")
-    started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=30)
+    _, stderr = proc.communicate(timeout=30)  # the wait would never end by itself
     assert proc.returncode == 130, stderr
-    assert time.monotonic() - started < 5
     assert pipeline.state().steps["a"].status == StepStatus.IN_FLIGHT
 
     again = pipeline.run()
@@ -158,11 +156,10 @@ def test_crash_at_any_step_resumes_at_that_step(pipeline: Pipeline, step: str, m
 
 
 def test_two_concurrent_applies_one_runs_the_other_fails_fast(pipeline: Pipeline) -> None:
-    first = pipeline.start({"a": {"sleep_s": 2.0}})
+    first = pipeline.start({"a": {"sleep_s": 8.0}})
     wait_for_event(first, "step_applying", "a")
-    started = time.monotonic()
     second = pipeline.run()
-    assert time.monotonic() - started < 5
+    assert first.poll() is None  # the second did not wait for the first
     assert second.returncode == 3
     assert f"locked by `batchimage apply` (pid {first.pid} on" in second.stderr
     _, stderr = first.communicate(timeout=30)
@@ -251,5 +248,5 @@ def test_a_second_signal_stops_at_once(pipeline: Pipeline) -> None:
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 15  # not the 20 s the step sleeps
     assert pipeline.state().steps["a"].status == StepStatus.IN_FLIGHT

@@ -18,6 +18,8 @@ from batchimage.spec import load_spec_text
 from tests.engine.sandbox_cli import ci_env, cli
 from tests.sandbox.conftest import admin, clients, cloud  # noqa: F401  (fixtures)
 
+pytestmark = pytest.mark.long  # 20 s or more: scheduled first
+
 SUB = "6f1c3a52-8d4e-4b7a-9c1e-2a5b7d9e0f13"
 NET = f"/subscriptions/{SUB}/resourceGroups/contoso-net-rg/providers/Microsoft.Network"
 

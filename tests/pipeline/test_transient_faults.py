@@ -19,6 +19,8 @@ from batchimage.errors import StepFailedError
 from batchimage.spec import load_spec
 from tests.pipeline.harness import Harness, preflight_command
 
+pytestmark = pytest.mark.long  # 20 s or more: scheduled first
+
 # What cleanup deletes through ARM (the staged file is a blob: Azurite takes no faults).
 DELETES = (
     "virtualMachines",

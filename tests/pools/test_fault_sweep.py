@@ -25,6 +25,8 @@ from batchimage.errors import BatchImageError
 from batchimage.spec import load_spec
 from tests.pools.harness import PoolHarness
 
+pytestmark = pytest.mark.long  # 20 s or more: scheduled first
+
 SDK_TRIES = 4  # retry_total=3 (batchimage.azure.errors.SDK_RETRY)
 FAULTS: dict[str, dict[str, Any]] = {
     "503": {"kind": "status", "status": 503, "times": SDK_TRIES},
