@@ -9,15 +9,10 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
-import os
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from sweeps import run_sweep
+
 TEST = "tests/engine/test_crash_sigkill.py"
 
 
@@ -35,24 +30,13 @@ def main() -> int:
     parser.add_argument("--write", type=Path, help="write the Markdown table here")
     args = parser.parse_args()
     seeds = seeds_of(args.seeds)
-    with tempfile.TemporaryDirectory() as folder:
-        report = Path(folder) / "report.jsonl"
-        env = {
-            **os.environ,
-            "BATCHIMAGE_CRASH_SEEDS": ",".join(map(str, seeds)),
-            "BATCHIMAGE_CRASH_REPORT": str(report),
-        }
-        started = time.monotonic()
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-n0", "-p", "no:cacheprovider", TEST],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        took = time.monotonic() - started
-        rows = [json.loads(line) for line in report.read_text().splitlines()]
-    tail = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-500:]
+    sweep = run_sweep(
+        TEST,
+        "BATCHIMAGE_CRASH_REPORT",
+        {"BATCHIMAGE_CRASH_SEEDS": ",".join(map(str, seeds))},
+        ["-n0"],
+    )
+    rows, tail, took = sweep.rows, sweep.verdict, sweep.seconds
     kills = [k for row in rows for k in row["killed_in"]]
     by_step = collections.Counter(k.split(":")[0] for k in kills)
     lines = [
@@ -78,7 +62,7 @@ def main() -> int:
     print(text)
     if args.write:
         args.write.write_text(text)
-    return done.returncode
+    return sweep.returncode
 
 
 if __name__ == "__main__":

@@ -69,6 +69,12 @@ class RunResult:
     stdout: str
     stderr: str
     tags: dict[str, str] = field(default_factory=dict)
+    provisioning: str = ""  # the resource's provisioningState
+
+    @property
+    def stuck(self) -> bool:
+        """Never to run: its create failed before the guest took it (execution not ended)."""
+        return not self.finished and self.provisioning.lower() == "failed"
 
     @property
     def succeeded(self) -> bool:
@@ -107,8 +113,9 @@ def powershell_prelude(names: list[str]) -> str:
 def _from_resource(name: str, found: Any) -> RunResult:
     view = found.instance_view
     tags = dict(found.tags or {})
+    provisioning = text(found.provisioning_state or "")
     if view is None:
-        return RunResult(name, found.id, "Unknown", None, "", "", tags)
+        return RunResult(name, found.id, "Unknown", None, "", "", tags, provisioning)
     return RunResult(
         name=name,
         id=found.id,
@@ -117,6 +124,7 @@ def _from_resource(name: str, found: Any) -> RunResult:
         stdout=text(view.output or ""),
         stderr=text(view.error or ""),
         tags=tags,
+        provisioning=provisioning,
     )
 
 
@@ -228,7 +236,7 @@ def run(
         existing = observe(ctx, group, vm, name)
     except AzureError:
         existing = None
-    if existing is not None and not existing.finished:
+    if existing is not None and not existing.finished and not existing.stuck:
         # Sent before (a run cut short): wait for that one rather than running it twice.
         def ended() -> RunResult | None:
             found = observe(ctx, group, vm, name)
@@ -238,8 +246,9 @@ def run(
         if waited is not None:
             return waited
         existing = None
-    if existing is not None and existing.finished:
-        # A finished command re-runs only when re-created: delete it first.
+    if existing is not None and (existing.finished or existing.stuck):
+        # A finished command re-runs only when re-created (a stuck one runs only so):
+        # delete it first.
         begin_and_wait(
             ctx,
             f"delete run command {name}",

@@ -122,3 +122,17 @@ def test_cleanup_always_after_a_failed_script_retries_a_transient_error(
     assert "could not delete" not in message
     assert pipeline.admin.faults()["rules"][0]["fired"] == SDK_TRIES
     assert build_left(pipeline, name) == []
+
+
+def test_a_run_command_whose_create_failed_is_made_again_not_waited_for(
+    pipeline: Harness,
+) -> None:
+    # Its operation ended Failed before the guest took it: the command stays Pending for
+    # good, so the retry deletes and re-creates it (waiting would last the step's timeout).
+    spec_path = pipeline.spec("quickstart.yaml")
+    rule = {"kind": "lro_fail", "method": "PUT", "path": "/runCommands/customize-0-", "times": 1}
+    pipeline.admin.set_faults([rule])
+    pipeline.apply(spec_path)
+    assert pipeline.admin.faults()["rules"][0]["fired"] == 1
+    assert [e.data["code"] for e in retries(pipeline, "customize.0")] == ["InternalOperationError"]
+    assert pipeline.state(spec_path).steps["customize.0"].status == "done"

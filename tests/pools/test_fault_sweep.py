@@ -39,12 +39,13 @@ REPORT = os.environ.get("BATCHIMAGE_FAULT_REPORT")
 
 
 def positions(fault: str, requests: int, operations: int) -> list[int]:
-    """The n to sweep: every one (`all`) or one drawn from a seed (`seed:N`)."""
+    """The n to sweep: every one (`all`) or one drawn from a seed (`seed:N`), then within
+    the first 80 % of the requests (runs differ by some polls, so a later n may not come)."""
     last = operations if fault == "failed operation" else requests
     if POSITIONS == "all":
         return list(range(1, last + 1))
     rng = random.Random(f"{POSITIONS}:{fault}")
-    return [rng.randint(1, last)]
+    return [rng.randint(1, max(1, last * 4 // 5))]
 
 
 def report(row: dict[str, Any]) -> None:
@@ -86,7 +87,7 @@ def test_a_transient_fault_at_any_request_never_fails_the_apply(
         left = pools.build_resources("sandbox-rg", name)
         pool = pools.state(spec).steps.get(f"pool.{load_spec(spec).pools[0].id}")
         pool_done = pool is not None and pool.status == "done"
-        ok = bool(fired) and not error and not left and pool_done
+        ok = not error and not left and pool_done
         report(
             {
                 "fault": fault,
@@ -101,7 +102,8 @@ def test_a_transient_fault_at_any_request_never_fails_the_apply(
             }
         )
         if not ok:
-            why = error or left or ("pool not done" if fired else "the fault never fired")
-            failed.append(f"{fault} at request {nth}: {why}")
+            failed.append(f"{fault} at request {nth}: {error or left or 'pool not done'}")
+        elif not fired and POSITIONS != "all":  # a sweep counts the positions not reached
+            failed.append(f"{fault} at request {nth}: the run ended before it")
         pools.destroy(spec)
     assert failed == []
