@@ -168,9 +168,17 @@ def _watch(
 
 
 def _await(
-    ctx: RunContext, poller: Poller, group: str, vm: str, name: str, timeout_s: float
+    ctx: RunContext,
+    poller: Poller,
+    where: tuple[str, str, str],
+    timeout_s: float,
+    *,
+    managed: bool,
 ) -> Any:
-    """The LRO's result once it ends (errors ours), watching the VM (see `_watch`)."""
+    """The LRO's result once it ends (errors ours), watching the VM (see `_watch`). For a
+    managed command the resource's instance view also says whether it ended: the poller
+    may lag behind, e.g. sleeping on a throttled poll's Retry-After while the VM stops."""
+    group, vm, name = where
 
     def probe() -> bool | None:
         return True if poller.done() else None
@@ -178,10 +186,13 @@ def _await(
     def settle() -> bool | None:
         # The client polls on its own clock: give it time to see an end that came first.
         poller.wait(max(1.0, 10 * poll_interval(ctx, 30)))
+        if probe() is None and managed:
+            found = observe(ctx, group, vm, name)
+            return True if found is not None and found.finished else None
         return probe()
 
     with azure_call(f"run command {name} on {vm}"):
-        _watch(ctx, (group, vm, name), probe, settle, timeout_s)
+        _watch(ctx, where, probe, settle, timeout_s)
         return poller.result()
 
 
@@ -275,7 +286,7 @@ def run(
                 timeout_s=timeout_s,
             )
         raise
-    _await(ctx, poller, group, vm, name, timeout_s + 300)
+    _await(ctx, poller, (group, vm, name), timeout_s + 300, managed=True)
     found = observe(ctx, group, vm, name)
     if found is None:
         return RunResult(name, None, "Unknown", None, "", "the run command vanished")
@@ -303,7 +314,7 @@ def run_action(
     body = {"commandId": command_id, "script": script.splitlines(), "parameters": params}
     with azure_call(f"run command {name} on {vm}"):
         poller = ctx.clients.compute.virtual_machines.begin_run_command(group, vm, body)
-    result = _await(ctx, poller, group, vm, name, timeout_s + 300)
+    result = _await(ctx, poller, (group, vm, name), timeout_s + 300, managed=False)
     stdout, stderr, failed = "", "", False
     for status in getattr(result, "value", None) or []:
         code = text(status.code or "")
