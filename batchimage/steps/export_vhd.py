@@ -27,6 +27,7 @@ from batchimage.steps.create_image_version import CreateImageVersion
 
 GRANT_SECONDS = 3600
 META_VERIFIED = "batchimage_verified"
+META_FINGERPRINT = "batchimage_fingerprint"  # the step's fingerprint, as ARM's tag holds it
 
 
 class ExportOutputs(Outputs):
@@ -92,7 +93,10 @@ class ExportVhd(DeletesCreated, Step[ExportOutputs]):
             created_by_run=blob_creator(ctx.pipeline, meta),
         )
         return ExportOutputs(
-            vhd_url=account.blob_url(self.container, name), size=size, resources=(ref,)
+            vhd_url=account.blob_url(self.container, name),
+            size=size,
+            resources=(ref,),
+            observed_fingerprint=meta.get(META_FINGERPRINT),  # a lost state adopts it as done
         )
 
     def apply(self, ctx: RunContext) -> ExportOutputs | None:
@@ -119,6 +123,7 @@ class ExportVhd(DeletesCreated, Step[ExportOutputs]):
             meta = dict(dest.get_blob_properties().metadata or {})
             meta.update(blob_marks(ctx.pipeline, ctx.run_id, self.image))
             meta[META_VERIFIED] = "true"
+            meta[META_FINGERPRINT] = ctx.fingerprint
             dest.set_blob_metadata(meta)
         ctx.say(f"exported {size / 2**30:.1f} GiB VHD to {account.name}/{container}/{name}")
         return None

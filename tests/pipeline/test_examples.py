@@ -194,3 +194,22 @@ def test_destroy_removes_what_the_pipeline_made(pipeline: Harness, clients: Azur
     names = {g.name for g in clients.compute.galleries.list_by_resource_group("sandbox-rg")}
     assert gallery not in names
     assert clients.resource.resource_groups.get("sandbox-rg").name == "sandbox-rg"  # not ours
+
+
+def test_a_lost_state_adopts_the_exported_vhd_without_a_new_build(pipeline: Harness) -> None:
+    """The crash sweep's find (seed 29): a state lost after the export (the cleanup had
+    deleted the build VM) made the next apply re-export, so re-create the build VM."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data["image"]["capture"]["vhd_export"] = {"storage_account": "sandboxstore"}
+
+    spec_path = pipeline.spec("quickstart.yaml", edit)
+    pipeline.apply(spec_path)
+    state = pipeline.store(spec_path).path
+    for path in (state, state.with_name(state.name + ".bak")):
+        path.unlink(missing_ok=True)
+    plan = {c.key: c.action for c in pipeline.plan(spec_path)}
+    assert plan["capture.vhd_export"] == "no-op", plan
+    assert plan["build.vm"] != "create", plan
+    pipeline.apply(spec_path)
+    assert pipeline.outputs(spec_path, "capture.vhd_export")["vhd_url"].endswith("-1.0.0.vhd")
