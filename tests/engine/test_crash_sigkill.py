@@ -1,8 +1,14 @@
-"""Process-level crash test (issue 4): `batchimage apply` as a subprocess, SIGKILLed at
+"""Process-level crash test (issues 4 and 13): `batchimage` as a subprocess, SIGKILLed at
 seeded random moments spread over a clean run's duration, re-run until it exits 0. Every
 time, the sandbox's final inventory (resources by type via ARM, gallery versions, blobs,
 Batch pools, and every record the sandbox's store holds) equals a clean run's: no
-duplicates, no orphans. A final re-apply then makes zero write calls.
+duplicates, no orphans. Three phases:
+- apply: a first apply; after about every other kill (seeded) the state file and its .bak
+  are deleted too (the build resources are adopted by their tags); then a re-apply makes
+  zero write calls;
+- update: an apply after the first customize script's edit (a new image version, the pool
+  rolled out), then a re-apply makes zero write calls;
+- destroy: after a converged apply; nothing of the pipeline is left.
 
 The spec is the quickstart (image pipeline and its Batch pool) plus a VHD export to the
 seeded storage account. Its own sandbox runs at time scale 0.001, so a clean apply takes
@@ -18,7 +24,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +44,9 @@ from tests.engine.sandbox_cli import ci_env, events, spawn
 pytestmark = pytest.mark.long  # 20 s or more: scheduled first
 
 TIME_SCALE = "0.0002"
-KILLS = 8
+KILLS = 8  # of the first apply per seed
+# Of an update's apply and of a destroy per seed: few in the suite, more in the bench.
+PHASE_KILLS = int(os.environ.get("BATCHIMAGE_CRASH_PHASE_KILLS", "3"))
 # One seed in the suite; bench/crash_sweep.py runs many (BATCHIMAGE_CRASH_SEEDS=1,2,...) and
 # reads each seed's kill points from BATCHIMAGE_CRASH_REPORT (a JSON line per seed).
 SEEDS = tuple(int(s) for s in os.environ.get("BATCHIMAGE_CRASH_SEEDS", "29").split(","))
@@ -54,18 +62,40 @@ class World:
     admin: SandboxAdmin
     profile: CloudProfile
     spec: Path
+    original: str  # the spec's text as first written
 
     def fresh(self) -> None:
-        """A fresh seeded sandbox and no state: as before any run."""
+        """A fresh seeded sandbox, no state and the spec as first written: as before any run."""
         self.admin.reset()
         shutil.rmtree(self.spec.parent / ".batchimage", ignore_errors=True)
+        self.spec.write_text(self.original)
 
     def apply(self, log: Path) -> subprocess.Popen[bytes]:
+        return self.run("apply", log)
+
+    def destroy(self, log: Path) -> subprocess.Popen[bytes]:
+        return self.run("destroy", log)
+
+    def run(self, command: str, log: Path) -> subprocess.Popen[bytes]:
+        """`batchimage <command> <spec> --yes --log-format json`, its stderr to `log`."""
         with log.open("wb") as err:
             return spawn(
-                self.spec.parent, self.env, err, "apply", self.spec.name, "--yes",
+                self.spec.parent, self.env, err, command, self.spec.name, "--yes",
                 "--log-format", "json",
             )  # fmt: skip
+
+    def edit_script(self, line: str) -> None:
+        """Set the last line of the first customize step's script (a new image version)."""
+        data = yaml.safe_load(self.spec.read_text())
+        step = data["image"]["customize"][0]
+        step["shell"] = "\n".join([*step["shell"].rstrip("\n").split("\n")[:-1], line, ""])
+        self.spec.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def lose_state(self) -> None:
+        """Delete the state file and its .bak (the lock file stays, as a crash leaves it)."""
+        state = self.spec.parent / ".batchimage" / "state" / f"{self.spec.stem}.json"
+        for path in (state, state.with_name(state.name + ".bak")):
+            path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -95,6 +125,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             admin=SandboxAdmin(conn),
             profile=sandbox_profile(conn),
             spec=spec,
+            original=spec.read_text(),
         )
     finally:
         proc.stop()
@@ -172,13 +203,19 @@ def inventory(world: World) -> dict[str, list[str]]:
     }
 
 
-def kill_delays(seed: int, clean: CleanRun) -> list[float]:
+def kill_delays(seed: int | str, work: float, kills: int = KILLS) -> list[float]:
     """Seconds after each run's start of work to kill it: kill k lands at a random point p_k
-    of the clean run's work (sorted, seeded); a resumed run skips what is done in moments,
-    so it reaches p_k about p_k - p_(k-1) after it starts working."""
+    of a clean run's `work` seconds (sorted, seeded); a resumed run skips what is done in
+    moments, so it reaches p_k about p_k - p_(k-1) after it starts working."""
     rng = random.Random(seed)
-    points = sorted(rng.uniform(0.0, clean.work) for _ in range(KILLS))
+    points = sorted(rng.uniform(0.0, work) for _ in range(kills))
     return [b - a for a, b in zip([0.0, *points], points, strict=False)]
+
+
+def state_losses(seed: int, kills: int = KILLS) -> set[int]:
+    """The kills after which the state file is deleted: about every other one (seeded)."""
+    rng = random.Random(f"state-loss-{seed}")
+    return {k for k in range(kills) if rng.random() < 0.5}
 
 
 def last_step(log: Path) -> str:
@@ -189,15 +226,20 @@ def last_step(log: Path) -> str:
     return f"{named[-1]['step']}:{named[-1]['event']}" if named else "startup"
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_sigkill_at_random_moments_leaves_what_a_clean_run_leaves(
-    seed: int, world: World, clean: CleanRun, tmp_path: Path
-) -> None:
-    world.fresh()
+def kill_runs(
+    run: Callable[[Path], subprocess.Popen[bytes]],
+    delays: list[float],
+    folder: Path,
+    lose: tuple[set[int], Callable[[], None]] = (set(), lambda: None),
+) -> tuple[list[str], list[str]]:
+    """Start `run` once per delay and SIGKILL it that long after its work starts (a run
+    that ends first must exit 0); after kill k in `lose[0]`, call `lose[1]` (lose the
+    state). The steps killed in, and those of them the state was lost after."""
     killed_in: list[str] = []
-    for index, delay in enumerate(kill_delays(seed, clean)):
-        log = tmp_path / f"run{index}.log"
-        proc = world.apply(log)
+    lost_in: list[str] = []
+    for index, delay in enumerate(delays):
+        log = folder / f"run{index}.log"
+        proc = run(log)
         started = wait_for_start(proc, log)
         try:
             code = proc.wait(timeout=delay if started is not None else 0)
@@ -206,23 +248,135 @@ def test_sigkill_at_random_moments_leaves_what_a_clean_run_leaves(
             code = proc.wait(timeout=30)
         if code == -signal.SIGKILL:
             killed_in.append(last_step(log))
+            if index in lose[0]:
+                lose[1]()
+                lost_in.append(killed_in[-1])
         else:
             assert code == 0, log.read_text()[-3000:]
-    for attempt in range(3):
-        log = tmp_path / f"final{attempt}.log"
-        if world.apply(log).wait(timeout=60) == 0:
-            break
-    else:
-        pytest.fail(f"apply did not finish after the kills:\n{log.read_text()[-3000:]}")
+    return killed_in, lost_in
 
+
+def converge(run: Callable[[Path], subprocess.Popen[bytes]], folder: Path) -> None:
+    """Re-run until it exits 0 (three tries)."""
+    for attempt in range(3):
+        log = folder / f"final{attempt}.log"
+        if run(log).wait(timeout=60) == 0:
+            return
+    pytest.fail(f"the run did not finish after the kills:\n{log.read_text()[-3000:]}")
+
+
+def report(seed: int, phase: str, killed_in: list[str], **extra: list[str]) -> None:
+    """One JSON line for bench/crash_sweep.py: the seed, the phase, where the kills landed."""
     if REPORT:
         with open(REPORT, "a", encoding="utf-8") as out:
-            out.write(json.dumps({"seed": seed, "killed_in": killed_in}) + "\n")
-    assert len(killed_in) >= KILLS - 2, killed_in  # the kills landed inside runs
-    assert len({k.split(":")[0] for k in killed_in}) >= 4, killed_in  # spread over steps
-    assert inventory(world) == clean.inventory, killed_in
+            line = {"seed": seed, "phase": phase, "killed_in": killed_in, **extra}
+            out.write(json.dumps(line) + "\n")
 
+
+def assert_reapply_writes_nothing(world: World, folder: Path) -> None:
     world.admin.reset_counters()
-    log = tmp_path / "reapply.log"
+    log = folder / "reapply.log"
     assert world.apply(log).wait(timeout=60) == 0, log.read_text()[-3000:]
     assert world.admin.counters()["writes"] == 0
+
+
+def sweep(
+    world: World,
+    seed: int,
+    phase: str,
+    clean: CleanRun,
+    folder: Path,
+    lose: tuple[set[int], Callable[[], None]] = (set(), lambda: None),
+) -> list[str]:
+    """A phase's kills (apply, update or destroy), its re-runs until exit 0 and its report
+    line; the inventory must be the clean run's. The steps killed in."""
+    kills = KILLS if phase == "apply" else PHASE_KILLS
+    delays = kill_delays(seed if phase == "apply" else f"{phase}-{seed}", clean.work, kills)
+
+    def run(log: Path) -> subprocess.Popen[bytes]:
+        return world.run("destroy" if phase == "destroy" else "apply", log)
+
+    killed_in, lost = kill_runs(run, delays, folder, lose)
+    converge(run, folder)
+    report(seed, phase, killed_in, state_lost=lost)
+    assert len(killed_in) >= kills - max(1, kills // 4), killed_in  # the kills landed in runs
+    assert inventory(world) == clean.inventory, (killed_in, lost)
+    return killed_in
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_sigkill_at_random_moments_leaves_what_a_clean_run_leaves(
+    seed: int, world: World, clean: CleanRun, tmp_path: Path
+) -> None:
+    """Kills of a first apply; after the seed's choice of them the state is lost too."""
+    world.fresh()
+    lose = (state_losses(seed), world.lose_state)
+    killed_in = sweep(world, seed, "apply", clean, tmp_path, lose)
+    assert len({k.split(":")[0] for k in killed_in}) >= 4, killed_in  # spread over steps
+    assert_reapply_writes_nothing(world, tmp_path)
+
+
+UPDATE_LINE = 'echo "built by batchimage, update" > /etc/batchimage-release'
+
+
+def converged(world: World, folder: Path) -> None:
+    """A fresh sandbox and one clean apply of the spec as the world fixture wrote it."""
+    world.fresh()
+    log = folder / "converged.log"
+    assert world.apply(log).wait(timeout=60) == 0, log.read_text()[-3000:]
+
+
+def timed(run: Callable[[Path], subprocess.Popen[bytes]], log: Path) -> float:
+    """Seconds from the run's `run_started` event to its end (it must exit 0)."""
+    proc = run(log)
+    started = wait_for_start(proc, log)
+    assert proc.wait(timeout=60) == 0, log.read_text()[-3000:]
+    assert started is not None
+    return time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def clean_update(world: World, tmp_path_factory: pytest.TempPathFactory) -> CleanRun:
+    """An un-killed update: the first script line edited after a converged apply."""
+    folder = tmp_path_factory.mktemp("clean_update")
+    converged(world, folder)
+    world.edit_script(UPDATE_LINE)
+    work = timed(world.apply, folder / "update.log")
+    found = inventory(world)
+    assert len(found["gallery_versions"]) == 2, found["gallery_versions"]  # 1.0.0 kept
+    assert len(found["pools"]) == 1 and "/versions/1.0.0" not in found["pools"][0], found
+    return CleanRun(work, found)
+
+
+@pytest.fixture(scope="module")
+def clean_destroy(world: World, tmp_path_factory: pytest.TempPathFactory) -> CleanRun:
+    """An un-killed destroy after a converged apply; its inventory is a fresh sandbox's but
+    for the two blob containers apply made (staging, VHD export), left empty: destroy deletes
+    blobs, not containers (others' blobs may share them)."""
+    folder = tmp_path_factory.mktemp("clean_destroy")
+    world.fresh()
+    before = inventory(world)
+    converged(world, folder)
+    work = timed(world.destroy, folder / "destroy.log")
+    found = inventory(world)
+    empty = ["sandboxstore/batchimage-staging/", "sandboxstore/vhds/"]
+    assert found == {**before, "blobs": sorted([*before["blobs"], *empty])}
+    return CleanRun(work, found)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_sigkill_during_an_update_leaves_what_a_clean_update_leaves(
+    seed: int, world: World, clean_update: CleanRun, tmp_path: Path
+) -> None:
+    converged(world, tmp_path)
+    world.edit_script(UPDATE_LINE)
+    sweep(world, seed, "update", clean_update, tmp_path)
+    assert_reapply_writes_nothing(world, tmp_path)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_sigkill_during_destroy_leaves_nothing(
+    seed: int, world: World, clean_destroy: CleanRun, tmp_path: Path
+) -> None:
+    converged(world, tmp_path)
+    sweep(world, seed, "destroy", clean_destroy, tmp_path)
