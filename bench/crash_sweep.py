@@ -76,8 +76,8 @@ def main() -> int:
         f"image version rolled out to the pool) and {args.phase_kills} of `batchimage destroy` "
         "(quickstart + VHD export, sandbox at time scale 0.0002). Each phase is re-run until "
         "exit 0 and its inventory compared with a clean run's (resources, gallery versions, "
-        "blobs, pools, every sandbox record; after destroy, a fresh sandbox's), then an apply "
-        "re-run with zero writes.",
+        "blobs, pools, every sandbox record; after destroy, a fresh sandbox's but for two empty "
+        "blob containers), then, after apply and update, a re-apply with zero writes.",
         "",
         f"Result: pytest says {tail!r} ({took:.0f} s in all); {total} kills landed inside a "
         f"run ({len(by_point)} distinct phase and step pairs); every phase that passed ended "
