@@ -210,11 +210,17 @@ def delete(ctx: RunContext, ref: ResourceRef, *, timeout_s: float | None = None)
 def _gallery_holds(clients: AzureClients, ref: ResourceRef) -> str:
     """ "kept: ..." when the gallery holds image definitions (others' by now: this
     pipeline's own are deleted before it), else "". Azure refuses to delete a gallery with
-    nested resources (409 CannotDeleteResource), so it stays for them."""
+    nested resources (409 CannotDeleteResource), so it stays for them. A gallery already
+    gone (404 ParentResourceNotFound: a destroy resumed after its delete) holds nothing."""
     p = parse_id(ref.id)
-    with azure_call(f"list image definitions of gallery {p['name']}"):
-        found = clients.compute.gallery_images.list_by_gallery(p["group"], p["name"])
-        names = sorted(text(d.name) for d in found)
+    try:
+        with azure_call(f"list image definitions of gallery {p['name']}"):
+            found = clients.compute.gallery_images.list_by_gallery(p["group"], p["name"])
+            names = sorted(text(d.name) for d in found)
+    except AzureError as err:
+        if is_not_found(err):
+            return ""
+        raise
     if not names:
         return ""
     return (

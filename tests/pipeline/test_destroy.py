@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchimage.azure.arm import GALLERY
-from batchimage.state import StepStatus
+from batchimage.azure.arm import GALLERY, _gallery_holds
+from batchimage.state import ResourceRef, StepStatus
 from tests.pipeline.harness import Harness
 
 
@@ -46,3 +46,12 @@ def test_a_gallery_holding_another_pipelines_definition_is_kept(pipeline: Harnes
     assert again.kept == []
     assert pipeline.resource(gallery_id) is None
     assert pipeline.state(first).steps["capture.gallery"].status == StepStatus.DESTROYED
+
+
+def test_a_gallery_already_gone_holds_nothing(pipeline: Harness) -> None:
+    # A destroy resumed after its gallery delete: listing the gallery's definitions is a
+    # 404 ParentResourceNotFound, which must read as "holds nothing", not fail the step.
+    sub = pipeline.clients.subscription_id
+    gone = f"/subscriptions/{sub}/resourceGroups/sandbox-rg/providers/Microsoft.Compute/galleries"
+    gone += "/g_gone"
+    assert _gallery_holds(pipeline.clients, ResourceRef(kind=GALLERY, id=gone)) == ""
