@@ -18,7 +18,7 @@ import collections
 from pathlib import Path
 from typing import Any
 
-from sweeps import run_sweep
+from sweeps import publish, run_sweep
 
 TEST = "tests/engine/test_crash_sigkill.py"
 
@@ -89,10 +89,7 @@ def main() -> int:
         "",
     ]
     text = "\n".join(lines)
-    print(text)
-    if args.write:
-        args.write.write_text(text)
-    return sweep.returncode
+    return publish(text, args.write, sweep)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sweeps import run_sweep
+from sweeps import publish, run_sweep
 
 TEST = "tests/pools/test_fault_sweep.py"
 
@@ -65,10 +65,7 @@ def main() -> int:
         ["-n", args.workers, "--dist", "load", "-o", "timeout=0"],
     )
     text = table(sweep.rows, args.positions, sweep.verdict, sweep.seconds)
-    print(text)
-    if args.write:
-        args.write.write_text(text)
-    return sweep.returncode
+    return publish(text, args.write, sweep)
 
 
 if __name__ == "__main__":

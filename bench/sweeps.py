@@ -1,5 +1,6 @@
 """What the sweep benchmarks share: run one of the suite's sweep tests with its report file
-(one JSON line per case) and return pytest's verdict, the time taken and the rows."""
+(one JSON line per case) and return pytest's verdict, the time taken and the rows; then
+print the Markdown report and write it where asked."""
 
 from __future__ import annotations
 
@@ -43,3 +44,11 @@ def run_sweep(test: str, report_var: str, env: dict[str, str], pytest_args: list
     out = done.stdout.strip()
     verdict = out.splitlines()[-1] if out else done.stderr[-500:]
     return Sweep(done.returncode, verdict, seconds, [json.loads(line) for line in lines])
+
+
+def publish(text: str, write: Path | None, sweep: Sweep) -> int:
+    """Print the report, write it to `write` if given; the sweep's exit code."""
+    print(text)
+    if write:
+        write.write_text(text)
+    return sweep.returncode

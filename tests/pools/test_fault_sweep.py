@@ -74,7 +74,7 @@ def test_a_transient_fault_at_any_request_never_fails_the_apply(
     failed: list[str] = []
     for nth in positions(fault, requests, operations):
         spec = pools.spec("quickstart.yaml")
-        name = load_spec(spec).name
+        loaded = load_spec(spec)
         pools.admin.set_faults([{**FAULTS[fault], "nth": nth}])
         started = time.monotonic()
         error = ""
@@ -84,8 +84,8 @@ def test_a_transient_fault_at_any_request_never_fails_the_apply(
             error = str(exc)
         fired = pools.admin.faults()["rules"][0]["fired"]
         pools.admin.clear_faults()
-        left = pools.build_resources("sandbox-rg", name)
-        pool = pools.state(spec).steps.get(f"pool.{load_spec(spec).pools[0].id}")
+        left = pools.build_resources("sandbox-rg", loaded.name)
+        pool = pools.state(spec).steps.get(f"pool.{loaded.pools[0].id}")
         pool_done = pool is not None and pool.status == "done"
         ok = not error and not left and pool_done
         report(
