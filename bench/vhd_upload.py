@@ -307,15 +307,18 @@ def start_azurite(scratch: Path) -> tuple[Any, dict[str, Any]]:
 
 
 def median_figures(rounds: list[dict]) -> dict[str, dict[str, float]]:
-    """Per method: the median of each figure over the rounds."""
+    """Per method: the median of each figure over the rounds (of a count: a count measured,
+    the lower middle one, so an even number of rounds still gives a whole number)."""
     out: dict[str, dict[str, float]] = {}
     for method in rounds[0]["results"]:
         rows = [r["results"][method] for r in rounds]
-        out[method] = {
-            key: statistics.median(row[key] for row in rows)
-            for key in ("wall", "cpu", "bytes", "requests", "writes", "rss_mb")
-        }
+        out[method] = {key: statistics.median(row[key] for row in rows) for key in TIMES}
+        out[method] |= {key: statistics.median_low(row[key] for row in rows) for key in COUNTS}
     return out
+
+
+TIMES = ("wall", "cpu", "rss_mb")
+COUNTS = ("bytes", "requests", "writes")
 
 
 def summary(kind: str, facts: dict, res: dict[str, dict[str, float]], rounds: int) -> list[str]:

@@ -1,0 +1,22 @@
+"""bench/vhd_upload.py's report over several rounds (the benchmark itself is not run here)."""
+
+from __future__ import annotations
+
+from bench.vhd_upload import fmt_row, median_figures, summary
+
+
+def round_of(wall: float, requests: int) -> dict:
+    row = {"wall": wall, "cpu": wall / 2, "bytes": 100 * requests, "requests": requests}
+    return {"results": {"batchimage": row | {"writes": requests, "rss_mb": 80.0}}}
+
+
+def test_two_rounds_give_whole_counts_and_a_printable_summary() -> None:
+    medians = median_figures([round_of(2.0, 173), round_of(3.0, 1597)])
+    ours = medians["batchimage"]
+    assert ours["wall"] == 2.5
+    assert ours["requests"] == 173  # a count that was measured, not 885.0
+    assert "requests    173" in fmt_row(ours)
+    facts = {"size": 2**30, "nonzero": 17300, "runs": 5, "chunks": 3}
+    lines = summary("b", facts, medians, 2)
+    assert "(medians of 2 round(s))" in lines[0]
+    assert "bytes 1.0000x non-zero" in lines[-1]
