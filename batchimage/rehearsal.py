@@ -3,7 +3,7 @@
 A spec names some things as already existing: the storage accounts of a VHD upload, a VHD
 export, an unmanaged OS disk or the blob state; the Batch accounts of its pools; existing
 subnets (build VM, pools). Before a rehearsal talks to the sandbox, `rehearsal_clients`
-makes those exist there (idempotent; `SandboxAdmin.provision`) in the spec's subscription
+makes those exist there (idempotent; `sandbox_client.provision`) in the spec's subscription
 and regions, then hands back the SDK clients. Everything the pipeline itself creates
 (resource groups, the gallery and its definition, the build network) is left to it.
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from batchimage.azure.clients import AzureClients
-    from batchimage.sandbox.connection import Connection
+    from batchimage.sandbox_client import Connection
 
 SUBNET_ID = re.compile(
     r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<group>[^/]+)/providers/"
@@ -38,7 +38,7 @@ _done_lock = threading.Lock()
 
 
 def prerequisites(spec: Any, subscription: str) -> list[dict[str, Any]]:
-    """What `spec` expects to exist already, as `SandboxAdmin.provision` items (deduplicated,
+    """What `spec` expects to exist already, as `sandbox_client.provision` items (deduplicated,
     groups before what they hold is the provisioner's job)."""
     from batchimage.spec_settings import AzureBlobState
     from batchimage.steps.preflight.facts import storage_uses
@@ -143,7 +143,7 @@ def rehearsal_clients(
     from batchimage.azure import cloud
     from batchimage.azure.clients import AzureClients
     from batchimage.redact import register_secret
-    from batchimage.sandbox.runtime import ensure_running
+    from batchimage.sandbox_client import ensure_running
 
     conn = ensure_running(say=say)
     profile = cloud.sandbox(conn)
@@ -163,16 +163,15 @@ def provision(
 ) -> list[str]:
     """Make the subscription known (providers registered) if the sandbox lacks it, then
     the items; returns their resource ids."""
+    from batchimage import sandbox_client
     from batchimage.azure.errors import azure_call
     from batchimage.errors import AzureError
-    from batchimage.sandbox.admin import SandboxAdmin
 
-    admin = SandboxAdmin(conn)
     try:
         with azure_call("read the rehearsal's subscription"):
             clients.resource.providers.get("Microsoft.Compute")
     except AzureError as err:
         if err.code != "SubscriptionNotFound":
             raise
-        admin.add_subscription(clients.subscription_id, registered=True)
-    return admin.provision(clients.subscription_id, location, items)
+        sandbox_client.add_subscription(conn, clients.subscription_id, registered=True)
+    return sandbox_client.provision(conn, clients.subscription_id, location, items)

@@ -61,7 +61,7 @@ METHODS = (
 
 def make_random_chunks(path: Path, size: int, share: float, seed: int) -> None:
     """A fixed VHD of `size` bytes where `share` of the 4 MiB chunks are random, the rest zero."""
-    from batchimage.vhd.footer import append_footer
+    from batchimage.core.vhd_footer import append_footer
 
     rng = random.Random(seed)
     with path.open("wb") as out:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from batchimage.errors import SandboxError
 from batchimage.sandbox.azurite import AZURITE_VERSION, NODE_MAJOR, find_azurite
+from batchimage.sandbox.errors import SandboxError
 from batchimage.sandbox.owners import alive
 
 FAKE_NPM = """#!{python}

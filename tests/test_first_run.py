@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from batchimage.errors import SandboxError
 from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.sandbox.azurite import AZURITE_VERSION, blob_main, find_azurite
 from batchimage.sandbox.connection import read_connection
+from batchimage.sandbox.errors import SandboxError
 from batchimage.sandbox.owners import alive
 from batchimage.sandbox.runtime import ensure_running, healthy
 from tests.engine.procs import REPO, child_env

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from batchimage.errors import UsageError
 
 if TYPE_CHECKING:
-    from batchimage.sandbox.connection import Connection
+    from batchimage.sandbox_client import Connection
 
 BATCH_SCOPE = "https://batch.core.windows.net//.default"
 SANDBOX_SCRIPT_NOTE = (
@@ -169,14 +169,14 @@ def resolve(
     """A profile by name ('public', 'usgov', 'china', 'sandbox') or ARM endpoint URL.
 
     'sandbox' joins the user's running sandbox or starts one (it runs while this process
-    does; see `batchimage.sandbox.runtime`); `say` hears what takes time meanwhile
+    does; see `batchimage.sandbox_client`); `say` hears what takes time meanwhile
     ("starting the sandbox…").
     """
     key = cloud.strip().lower()
     if key in ALIASES:
         return ALIASES[key]
     if key == "sandbox":
-        from batchimage.sandbox.runtime import ensure_running
+        from batchimage.sandbox_client import ensure_running
 
         return sandbox(ensure_running(sandbox_folder, say=say))
     if key.startswith("https://"):

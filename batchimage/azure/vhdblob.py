@@ -10,7 +10,7 @@ from typing import Any
 
 from batchimage.azure.arm import text
 from batchimage.azure.errors import azure_call
-from batchimage.vhd.footer import parse_footer
+from batchimage.core.vhd_footer import parse_footer
 
 FOOTER = 512
 

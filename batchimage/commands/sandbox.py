@@ -16,7 +16,7 @@ FOLDER_HELP = (
 
 
 def _folder(value: str | None) -> Path:
-    from batchimage.sandbox.runtime import default_folder
+    from batchimage.sandbox_client import default_folder
 
     return Path(value) if value else default_folder()
 
@@ -52,49 +52,23 @@ def command() -> None:
 )
 def serve(folder: str | None, port: int, time_scale: float | None, exit_with: int) -> int:
     """Serve the sandbox until interrupted (Ctrl-C)."""
-    import os
+    from batchimage import sandbox_client
 
-    import filelock
+    def say(line: str) -> None:
+        click.echo(line)
+        sys.stdout.flush()
 
-    from batchimage.errors import SandboxError
-    from batchimage.sandbox.azurite import find_azurite
-    from batchimage.sandbox.config import load_config
-    from batchimage.sandbox.runtime import ALREADY_SERVING, LOCK_FILE, PID_FILE
-    from batchimage.sandbox.server import SandboxServer
+    def complain(line: str) -> None:
+        click.echo(line, err=True)
 
-    find_azurite()  # installs it on first use, here in the foreground
-    path = _folder(folder)
-    path.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(str(path / LOCK_FILE))
-    try:  # a moment's wait: `ensure_running` may be looking whether the lock is free
-        lock.acquire(timeout=0.5)
-    except filelock.Timeout:
-        click.echo(f"error: another process already serves the sandbox in {path}", err=True)
-        return ALREADY_SERVING
-    try:
-        (path / PID_FILE).write_text(f"{os.getpid()}\n")
-        config = load_config(path)
-        if time_scale is not None:
-            if time_scale < 0:
-                raise SandboxError("--time-scale must be 0 or more")
-            config.time_scale = time_scale
-        server = SandboxServer(path, port=port, config=config)
-
-        def ready(conn: object) -> None:
-            click.echo(f"sandbox serving at {server.world.base_url} (folder {server.folder})")
-            click.echo(
-                f"connection file: {server.folder / 'connection.json'}; "
-                "`batchimage sandbox env` prints shell exports"
-            )
-            sys.stdout.flush()
-
-        server.on_ready = ready
-        server.run(exit_with)  # returns on Ctrl-C / SIGTERM, after stopping Azurite
-        click.echo("sandbox stopped; its state is kept (`batchimage sandbox serve` resumes it)")
-    finally:
-        (path / PID_FILE).unlink(missing_ok=True)
-        lock.release()
-    return 0
+    return sandbox_client.serve(
+        _folder(folder),
+        port=port,
+        time_scale=time_scale,
+        exit_with=exit_with,
+        say=say,
+        complain=complain,
+    )
 
 
 @command.command("status")
@@ -102,12 +76,11 @@ def serve(folder: str | None, port: int, time_scale: float | None, exit_with: in
 @click.option("--json", "as_json", is_flag=True, help="Print the connection as JSON.")
 def status(folder: str | None, as_json: bool) -> int:
     """Say whether the sandbox runs, and where (exit 0 running, 1 not running)."""
-    from batchimage.sandbox.connection import read_connection
-    from batchimage.sandbox.runtime import healthy
+    from batchimage.sandbox_client import running
 
     path = _folder(folder)
-    conn = read_connection(path)
-    alive = conn is not None and healthy(conn)
+    conn = running(path)
+    alive = conn is not None
     if as_json:
         data = {"running": alive, "folder": str(path.resolve())}
         if conn is not None and alive:
@@ -130,20 +103,14 @@ def status(folder: str | None, as_json: bool) -> int:
 @click.option("--folder", type=click.Path(file_okay=False), help=FOLDER_HELP)
 def reset(folder: str | None) -> int:
     """Forget every resource and start from the seeded world (identity and TLS are kept)."""
-    import shutil
-
-    from batchimage.sandbox.admin import SandboxAdmin
-    from batchimage.sandbox.runtime import running
+    from batchimage.sandbox_client import reset as reset_folder
 
     path = _folder(folder)
-    conn = running(path)
+    conn = reset_folder(path)
     if conn is not None:
-        SandboxAdmin(conn).reset()
         click.echo(f"sandbox reset (still serving at {conn.arm_endpoint})")
-        return 0
-    (path / "state.json").unlink(missing_ok=True)
-    shutil.rmtree(path / "azurite", ignore_errors=True)
-    click.echo(f"sandbox reset: the next start begins from the seeded world (folder {path})")
+    else:
+        click.echo(f"sandbox reset: the next start begins from the seeded world (folder {path})")
     return 0
 
 
@@ -152,7 +119,7 @@ def reset(folder: str | None) -> int:
 def env(folder: str | None) -> int:
     """Print shell exports for Azure SDK clients (use: eval "$(batchimage sandbox env)")."""
     from batchimage.errors import SandboxError
-    from batchimage.sandbox.runtime import running
+    from batchimage.sandbox_client import running
 
     path = _folder(folder)
     conn = running(path)

@@ -11,8 +11,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from batchimage.errors import SandboxError
 from batchimage.sandbox.connection import Connection
+from batchimage.sandbox.errors import SandboxError
 
 
 class SandboxAdmin:

@@ -9,11 +9,11 @@ import hmac
 import os
 from typing import Any
 
-from batchimage.errors import SandboxError
 from batchimage.sandbox import arm
 from batchimage.sandbox.apierrors import ApiError
 from batchimage.sandbox.config import apply_mapping
 from batchimage.sandbox.context import Call, Reply
+from batchimage.sandbox.errors import SandboxError
 from batchimage.sandbox.faults import injector
 from batchimage.sandbox.routing import Route
 

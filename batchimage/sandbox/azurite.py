@@ -29,7 +29,7 @@ from pathlib import Path
 
 import filelock
 
-from batchimage.errors import SandboxError
+from batchimage.sandbox.errors import SandboxError
 
 AZURITE_VERSION = "3.37.0"
 NODE_MAJOR = 22  # Azurite 3.37.0's package.json: "engines": {"node": ">=22.0.0"}

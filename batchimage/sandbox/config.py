@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batchimage.errors import SandboxError
+from batchimage.sandbox.errors import SandboxError
 
 # The default scale turns the quickstart pipeline (~25 simulated minutes) into ~20 s.
 DEFAULT_TIME_SCALE = 0.015

@@ -10,7 +10,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from batchimage.errors import SandboxError
+from batchimage.sandbox.errors import SandboxError
 
 FILE_NAME = "connection.json"
 BATCH_SCOPE = "https://batch.core.windows.net//.default"

@@ -27,8 +27,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from batchimage.errors import SandboxError
 from batchimage.sandbox import register
+from batchimage.sandbox.errors import SandboxError
 
 if TYPE_CHECKING:
     from batchimage.sandbox.context import Call, World

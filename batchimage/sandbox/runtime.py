@@ -30,10 +30,10 @@ from pathlib import Path
 
 import filelock
 
-from batchimage.errors import SandboxError
 from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.sandbox.azurite import find_azurite
 from batchimage.sandbox.connection import Connection, read_connection
+from batchimage.sandbox.errors import SandboxError
 
 ALREADY_SERVING = 75  # exit code of `serve` when another process serves the folder
 LOCK_FILE = "serve.lock"  # held by the process serving the folder, while it starts and stops

@@ -21,7 +21,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from batchimage.errors import SandboxError
 from batchimage.sandbox import seed
 from batchimage.sandbox.app import SandboxApp, build_router
 from batchimage.sandbox.azurite import Azurite, free_port
@@ -29,6 +28,7 @@ from batchimage.sandbox.clock import Clock
 from batchimage.sandbox.config import SandboxConfig, load_config
 from batchimage.sandbox.connection import Connection, read_connection, write_connection
 from batchimage.sandbox.context import Identity, World
+from batchimage.sandbox.errors import SandboxError
 from batchimage.sandbox.faults import FaultInjector
 from batchimage.sandbox.owners import Owners
 from batchimage.sandbox.requestlog import RequestLog

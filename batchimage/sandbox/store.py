@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from batchimage.errors import SandboxError
+from batchimage.sandbox.errors import SandboxError
 
 FORMAT_VERSION = 1
 

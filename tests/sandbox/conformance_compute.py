@@ -15,8 +15,8 @@ from typing import Any
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
 from batchimage.azure.clients import AzureClients
+from batchimage.core.vhd_footer import build_footer
 from batchimage.sandbox.connection import Connection
-from batchimage.vhd.footer import build_footer
 from tests.sandbox.compute_helpers import (
     account_blob,
     container,

@@ -11,8 +11,8 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from batchimage.azure.clients import AzureClients
+from batchimage.core.vhd_footer import parse_footer
 from batchimage.sandbox.admin import SandboxAdmin
-from batchimage.vhd.footer import parse_footer
 from tests.sandbox.compute_helpers import (
     ALMA,
     ALMA_PLAN,

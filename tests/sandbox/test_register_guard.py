@@ -10,9 +10,9 @@ from azure.core.exceptions import HttpResponseError
 
 from batchimage.azure.clients import AzureClients
 from batchimage.azure.cloud import sandbox as sandbox_profile
-from batchimage.errors import SandboxError
 from batchimage.sandbox import register
 from batchimage.sandbox.admin import SandboxAdmin
+from batchimage.sandbox.errors import SandboxError
 from batchimage.sandbox.runtime import SandboxProcess, start
 from tests.conftest import REGISTER
 from tests.sandbox.conftest import TEST_TIME_SCALE

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from batchimage.vhd.footer import append_footer
+from batchimage.core.vhd_footer import append_footer
 
 MIB = 1 << 20
 

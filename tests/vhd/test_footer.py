@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batchimage.vhd.footer import (
+from batchimage.core.vhd_footer import (
     DISK_TYPE_DYNAMIC,
     DISK_TYPE_FIXED,
     FIXED_DATA_OFFSET,

@@ -20,7 +20,7 @@ import secrets
 import uuid
 from typing import Any
 
-from batchimage.rbac import block_grants, built_in_roles, find_role
+from batchimage.core.rbac import block_grants, built_in_roles, find_role
 from batchimage.sandbox import arm, seed
 from batchimage.sandbox.context import World
 

@@ -1,0 +1,68 @@
+"""The layers hold: `lint-imports` keeps the contracts of pyproject.toml (core imports nothing
+else of batchimage; the sandbox imports only itself and core; only sandbox_client imports
+the sandbox), and breaks each of them when a copy of the package gets a forbidden import."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# what the `lint-imports` script runs, with this interpreter wherever its scripts are
+LINT_IMPORTS = (
+    "import sys; from importlinter.cli import lint_imports_command; "
+    "sys.exit(lint_imports_command())"
+)
+CONTRACTS = (
+    "batchimage.core imports nothing else of batchimage",
+    "batchimage.sandbox imports only batchimage.sandbox and batchimage.core",
+    "only sandbox_client (and the sandbox itself) imports batchimage.sandbox",
+)
+# one forbidden import per contract, appended to a module of a copy of the package
+MUTATIONS = {
+    "batchimage/core/rbac.py": "import batchimage.errors",
+    "batchimage/sandbox/tls.py": "import batchimage.spec",
+    "batchimage/rehearsal.py": "import batchimage.sandbox.admin",
+}
+
+
+def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    """`lint-imports --no-cache` in `root`, whose batchimage it checks (not an installed one)."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run(
+        [sys.executable, "-c", LINT_IMPORTS, "--no-cache"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_contracts_are_kept() -> None:
+    done = lint_imports(REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in CONTRACTS:
+        assert f"{name} KEPT" in " ".join(done.stdout.split())
+    assert "Contracts: 3 kept, 0 broken." in done.stdout
+
+
+def test_a_forbidden_import_breaks_its_contract(tmp_path: Path) -> None:
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    shutil.copytree(
+        REPO / "batchimage",
+        tmp_path / "batchimage",
+        ignore=shutil.ignore_patterns("__pycache__", "*.json", "*.js"),
+    )
+    for module, line in MUTATIONS.items():
+        with (tmp_path / module).open("a") as out:
+            out.write(f"\n{line}\n")
+    done = lint_imports(tmp_path)
+    assert done.returncode != 0
+    said = " ".join(done.stdout.split())
+    for name in CONTRACTS:
+        assert f"{name} BROKEN" in said, done.stdout + done.stderr
+    assert "Contracts: 0 kept, 3 broken." in done.stdout
