@@ -249,6 +249,9 @@ class Engine:
         self.grace_s = grace_s
         self.flag = stop_flag or StopFlag()
         self._adopted: int | None = None  # resources `adopt_leftovers` added (None: not asked)
+        # What the last plan's checks found, per step: (fingerprint, outputs); an apply that
+        # follows at once (`reuse_plan`) takes these instead of asking Azure again.
+        self._observed: dict[str, tuple[str, Outputs]] = {}
         self.nodes = self._build_nodes()
         self._load_recorded()
 
@@ -259,6 +262,7 @@ class Engine:
     ) -> list[Change]:
         """What apply would do, per step in order (read-only; `offline`: from state alone);
         a failure's hint says to run `command` again (apply, when it plans first)."""
+        self._observed = {}
         walk = _Walk(self, "offline" if offline else "plan", target)
         walk.run()
         walk.raise_outcome(command)
@@ -267,11 +271,16 @@ class Engine:
             changes += [self._orphan_change(key) for key in self.orphans()]
         return changes
 
-    def apply(self, *, target: str | None = None, command: str = "apply") -> RunResult:
-        """Bring Azure to what the steps say; resume after any failure; raise on failure."""
+    def apply(
+        self, *, target: str | None = None, command: str = "apply", reuse_plan: bool = False
+    ) -> RunResult:
+        """Bring Azure to what the steps say; resume after any failure; raise on failure.
+        `reuse_plan`: the plan just made is still fresh (no wait since), so a step whose
+        check it answered with the same fingerprint is not checked again."""
         result = RunResult(self.ctx.run_id)
+        observed, self._observed = (self._observed if reuse_plan else {}), {}
         with self._recorded_run(command, result):
-            walk = _Walk(self, "apply", target)
+            walk = _Walk(self, "apply", target, observed)
             walk.run()
             result.changes = [n.change for n in self.nodes if n.change is not None]
             result.outcomes = {n.step.key: n.outcome for n in self.nodes if n.outcome}
@@ -629,10 +638,15 @@ class _Walk:
     """One pass over the steps: plan (observe), offline plan (state only) or apply."""
 
     def __init__(
-        self, engine: Engine, mode: Literal["plan", "offline", "apply"], target: str | None
+        self,
+        engine: Engine,
+        mode: Literal["plan", "offline", "apply"],
+        target: str | None,
+        observed: dict[str, tuple[str, Outputs]] | None = None,
     ):
         self.e = engine
         self.mode = mode
+        self.observed = observed or {}
         self.inbox: queue.Queue[_Msg] = queue.Queue()
         self.running = 0
         self.stopping = False
@@ -776,6 +790,11 @@ class _Walk:
             self.running += 1
             self.inbox.put(_Msg(node, "checked", value=e.ctx.recorded_outputs.get(step.key)))
             return
+        seen = self.observed.get(step.key)
+        if seen is not None and seen[0] == node.fingerprint:  # the plan just looked
+            self.running += 1
+            self.inbox.put(_Msg(node, "checked", value=seen[1]))
+            return
         view = e.ctx.for_step(step, node.fingerprint)
         self._spawn(node, "checked", lambda: e.call(node, lambda: step.check(view)))
 
@@ -889,6 +908,8 @@ class _Walk:
             self.demand(need, node.step.key)
 
     def _checked(self, node: Node, found: Outputs | None) -> None:
+        if self.mode == "plan" and found is not None:
+            self.e._observed[node.step.key] = (node.fingerprint, found)
         action, reason = self._decide(node, found, node.fingerprint, node.hashes)
         if action == "no-op" or (action == "read" and found is not None):
             assert found is not None

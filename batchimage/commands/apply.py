@@ -57,8 +57,9 @@ def run(session: Session, *, target: str | None = None) -> int:
             return 1
         if has_changes(changes):
             session.claim_pipeline()
+        fresh = session.opts.yes or not has_changes(changes)  # nobody was asked: no wait
         with handle_signals(engine.flag):
-            result = engine.apply(target=target)
+            result = engine.apply(target=target, reuse_plan=fresh)
     took = format_duration(result.duration_s)
     click.echo(f"apply complete in {took}: {result.summary()} (run {result.run_id})")
     return 0

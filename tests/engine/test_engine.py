@@ -481,3 +481,38 @@ def test_step_kinds_are_unique_and_outputs_may_not_hold_secrets() -> None:
 
         class Leaky(Outputs):
             password: SecretStr | None = None
+
+
+def test_apply_right_after_its_plan_does_not_ask_again_what_the_plan_found(h: Harness) -> None:
+    h.apply(chain())
+    engine = h.engine(chain(value_c="v2"))
+    try:
+        planned = {c.key: c.action for c in engine.plan()}
+        assert planned == {"a": "no-op", "b": "no-op", "c": "update", "d": "no-op"}
+        # a check of a, b or d now would fail: the apply must take the plan's answers
+        for name in "abd":
+            h.spec.world.fail(name, "check", permanent())
+        result = engine.apply(reuse_plan=True)
+    finally:
+        engine.journal.close()
+    assert {c.key: c.action for c in result.changes}["c"] == "updated"
+    assert h.spec.world.get("c")["value"] == "v2(v1(v1))"
+    # without reuse the queued failures are still there: a fresh apply meets them
+    with pytest.raises(StepFailedError):
+        h.apply(chain(value_c="v2"))
+
+
+def test_apply_checks_again_a_step_whose_dependency_changed_since_the_plan(h: Harness) -> None:
+    h.apply(chain())
+    engine = h.engine(chain(value_a="v2"))
+    try:
+        engine.plan()
+        result = engine.apply(reuse_plan=True)
+    finally:
+        engine.journal.close()
+    assert [(c.key, c.action) for c in result.changes][:3] == [
+        ("a", "updated"),
+        ("b", "updated"),
+        ("c", "updated"),
+    ]
+    assert h.spec.world.get("c")["value"] == "v1(v1(v2))"
