@@ -15,6 +15,7 @@ import base64
 import compileall
 import hashlib
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,23 @@ class AzuriteAccount:
     @property
     def credential(self) -> dict[str, str]:
         return {"account_name": self.name, "account_key": self.key}
+
+
+@pytest.fixture(autouse=True)
+def no_poller_left() -> Iterator[None]:
+    """A test leaves no SDK polling thread behind: one that polls an operation nobody waits
+    for keeps a worker and its sandbox busy for the rest of the session. A poller whose
+    operation has ended gets a moment to see it; one still polling after that fails the test."""
+    before = set(threading.enumerate())
+    yield
+    left = [t for t in threading.enumerate() if t not in before and t.name.startswith("LROPoller")]
+    for thread in left:
+        thread.join(POLLER_GRACE_S)
+    still = [t.name for t in left if t.is_alive()]
+    assert not still, f"SDK pollers still polling after the test: {still}"
+
+
+POLLER_GRACE_S = 30.0  # a poller that saw its operation end stops at its next poll
 
 
 @pytest.fixture(scope="session", autouse=True)

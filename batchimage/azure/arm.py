@@ -20,6 +20,7 @@ from azure.core.exceptions import AzureError as SdkAzureError
 
 from batchimage.azure.errors import azure_call, failed_operation, is_not_found, translate
 from batchimage.azure.names import parse_id
+from batchimage.azure.pollers import abandon
 from batchimage.errors import AzureError, TransientAzureError
 from batchimage.state import ResourceRef
 from batchimage.steps.base import FINGERPRINT_TAG, PIPELINE_TAG, RUN_TAG
@@ -138,6 +139,8 @@ def wait(
         return ctx.wait(poller, what, timeout_s=timeout_s)
     except (SdkAzureError, TimeoutError, ConnectionError) as exc:
         raise failed_operation(exc, poller, operation) from exc
+    finally:
+        abandon(poller)  # a wait given up (Ctrl-C, timeout) leaves no thread polling
 
 
 def begin_and_wait(

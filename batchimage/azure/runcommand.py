@@ -27,6 +27,7 @@ from azure.core.exceptions import AzureError as SdkAzureError
 from batchimage.azure.arm import begin_and_wait, get_or_none, poll_interval, text
 from batchimage.azure.errors import azure_call, is_not_found, translate
 from batchimage.azure.guest import agent_ready, power_state, read_vm
+from batchimage.azure.pollers import abandon
 from batchimage.clip import TAIL_LINES, tail_lines
 from batchimage.errors import AzureError, BatchImageError
 from batchimage.redact import redact, register_secret
@@ -191,9 +192,12 @@ def _await(
             return True if found is not None and found.finished else None
         return probe()
 
-    with azure_call(f"run command {name} on {vm}"):
-        _watch(ctx, where, probe, settle, timeout_s)
-        return poller.result()
+    try:
+        with azure_call(f"run command {name} on {vm}"):
+            _watch(ctx, where, probe, settle, timeout_s)
+            return poller.result()
+    finally:
+        abandon(poller)  # the VM went away or the run stops: no thread left polling
 
 
 def observe(ctx: RunContext, group: str, vm: str, name: str) -> RunResult | None:

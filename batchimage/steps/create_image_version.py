@@ -27,6 +27,7 @@ from batchimage.azure.arm import (
 from batchimage.azure.errors import azure_call, is_not_found
 from batchimage.azure.gallery import next_version, replica_plan, version_key
 from batchimage.azure.names import IMAGE_TAG, image_fingerprint
+from batchimage.azure.pollers import abandon
 from batchimage.errors import AzureError, PermanentAzureError
 from batchimage.steps.base import PIPELINE_TAG, Outputs, RunContext, Step
 from batchimage.steps.create_image_definition import CreateImageDefinition
@@ -291,13 +292,19 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
             else:
                 ctx.sleep(left)
 
-        raw = ctx.poll(
-            probe,
-            f"image version {name} to be created and replicated",
-            interval_s=interval,
-            timeout_s=self.timeout_s,
-            waiter=pause,
-        )
+        try:
+            raw = ctx.poll(
+                probe,
+                f"image version {name} to be created and replicated",
+                interval_s=interval,
+                timeout_s=self.timeout_s,
+                waiter=pause,
+            )
+        except BaseException:
+            if poller is not None:
+                abandon(poller)  # the wait stopped: no thread left polling
+            raise
+
         if poller is not None and poller.done():  # else its thread ends at its next poll
             wait(ctx, poller, f"image version {name}", f"create image version {name}")
         if text(raw.provisioning_state).lower() == "failed":

@@ -12,6 +12,7 @@ import pytest
 
 from batchimage.azure.clients import AzureClients
 from batchimage.azure.names import BuildNames
+from batchimage.azure.pollers import abandon
 from batchimage.errors import StepFailedError
 from batchimage.spec import load_spec
 from tests.pipeline.harness import NO_MANAGED_RUN_COMMANDS, Harness
@@ -43,7 +44,7 @@ def test_a_run_command_in_progress_stops_the_step_at_once(
     pipeline.apply(spec_path, target="build.vm")
     vm = BuildNames.of(load_spec(spec_path)).vm
     stuck = {"commandId": "RunShellScript", "script": ["waagent -deprovision+user -force"]}
-    clients.compute.virtual_machines.begin_run_command("sandbox-rg", vm, stuck)
+    abandon(clients.compute.virtual_machines.begin_run_command("sandbox-rg", vm, stuck))
     error, elapsed = apply_fails(pipeline, spec_path)
     message = str(error)
     assert error.step == "customize.0"

@@ -14,6 +14,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 
 from batchimage.azure.clients import AzureClients
+from batchimage.azure.pollers import abandon
 from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.steps.generalize_scripts import LINUX_DEPROVISION, linux_launcher
 from tests.sandbox import batch_support
@@ -102,6 +103,8 @@ def test_old_action_deprovision_never_reports_and_blocks_every_later_run_command
         "Creating",
         "Pending",
     )
+    abandon(poller)  # they never end: no thread left polling them
+    abandon(later)
 
 
 def test_old_managed_deprovision_never_reports(
@@ -130,6 +133,7 @@ def test_old_managed_deprovision_never_reports(
         409,
         "AnotherOperationInProgress",
     )
+    abandon(poller)
 
 
 def test_deprovisioning_in_a_later_systemd_unit_reports_first(
@@ -158,6 +162,7 @@ def test_deprovisioning_in_a_later_systemd_unit_reports_first(
     admin.advance(600)
     assert not poller.done()
     assert agent_status(clients, group, "soon")[2] == "Not Ready"
+    abandon(poller)
 
 
 def test_one_action_at_a_time_and_its_ninety_minutes(
@@ -248,3 +253,4 @@ def test_a_managed_command_in_flight_when_sysprep_stops_the_vm_never_ends(
     with pytest.raises(HttpResponseError) as stopped:
         commands.begin_create_or_update(group, "win", "again", old_generalize_body("dir"))
     assert error_code(stopped.value) == "OperationNotAllowed"
+    abandon(check)
