@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from batchimage.core.ownership import Marks
 from batchimage.engine import (
     Change,
     Engine,
@@ -29,7 +30,7 @@ from batchimage.engine import (
 from batchimage.errors import PermanentAzureError, TransientAzureError
 from batchimage.state import LockHolder, ResourceRef, State
 from batchimage.state_local import LocalStateStore
-from batchimage.steps.base import FINGERPRINT_TAG, RUN_TAG, Clock, Outputs, RunContext, Step
+from batchimage.steps.base import Clock, Outputs, RunContext, Step
 from batchimage.ui import CollectSink
 
 KIND = "test/thing"
@@ -162,13 +163,13 @@ class Thing(Step[ThingOutputs]):
         if item is None:
             return None
         tags = item["tags"]
-        by_run = tags.get(RUN_TAG) if self.tagged else None
+        by_run = tags.get(Marks.Tag.RUN) if self.tagged else None
         ref = ResourceRef(id=f"/things/{self.key}", kind=KIND, created_by_run=by_run)
         return ThingOutputs(
             name=self.key,
             value=item["value"],
             resources=(ref,),
-            observed_fingerprint=tags.get(FINGERPRINT_TAG) if self.tagged else None,
+            observed_fingerprint=tags.get(Marks.Tag.FINGERPRINT) if self.tagged else None,
         )
 
     def apply(self, ctx: RunContext) -> ThingOutputs | None:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from batchimage.core.ownership import Marks
 from batchimage.engine import RetryPolicy, StopFlag
 from batchimage.errors import Interrupted, StepFailedError, UsageError
 from batchimage.state import ResourceRef, StepStatus
-from batchimage.steps.base import PIPELINE_TAG, RUN_TAG, Clock, RunContext
+from batchimage.steps.base import Clock, RunContext
 from tests.engine.fakes import (
     KIND,
     FakeSpec,
@@ -338,7 +339,7 @@ class Swept(Thing):
         found = []
         for name in sorted(world.things):
             tags = (world.get(name) or {}).get("tags", {})
-            run = tags.get(RUN_TAG) if tags.get(PIPELINE_TAG) == ctx.pipeline else None
+            run = Marks.Tag.creator(tags, ctx.pipeline)
             found.append(ResourceRef(id=f"/things/{name}", kind=KIND, created_by_run=run))
         return found
 
@@ -353,7 +354,7 @@ def test_destroy_finds_by_tags_what_a_lost_state_forgot(h: Harness) -> None:
     world = h.spec.world
     h.apply([Swept("a"), Thing("b")])
     world.put("theirs", "x", {})  # someone else's: never deleted
-    world.put("older", "x", {PIPELINE_TAG: "demo", RUN_TAG: "20260101T000000Z-abcdef"})
+    world.put("older", "x", {Marks.Tag.PIPELINE: "demo", Marks.Tag.RUN: "20260101T000000Z-abcdef"})
     h.state_path.unlink()
     world.fail("a", "leftovers", transient())  # the search is retried like any call
     world.log.clear()
