@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from batchimage.azure.errors import AZURE
 from batchimage.core.ownership import Marks
 from batchimage.engine import (
     Change,
@@ -28,6 +29,7 @@ from batchimage.engine import (
     new_run_id,
 )
 from batchimage.errors import PermanentAzureError, TransientAzureError
+from batchimage.failures import Failures
 from batchimage.state import LockHolder, ResourceRef, State
 from batchimage.state_local import LocalStateStore
 from batchimage.steps.base import Clock, Outputs, RunContext, Step
@@ -284,7 +286,9 @@ class Harness:
         max_workers: int = 4,
         stop_flag: StopFlag | None = None,
         grace_s: float = 5.0,
+        failures: Failures = AZURE,
     ) -> Engine:
+        """An engine over `steps` that meets exceptions as the commands' does (`failures`)."""
         store = LocalStateStore(self.state_path)
         holder = LockHolder(command="apply") if lock else None
         journal = Journal.open(store, self.spec.name, spec_hash="h", lock=holder)
@@ -300,6 +304,7 @@ class Harness:
             ctx,
             journal,
             retry=retry or RetryPolicy(),
+            failures=failures,
             max_workers=max_workers,
             stop_flag=stop_flag,
             grace_s=grace_s,
