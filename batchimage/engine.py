@@ -54,6 +54,7 @@ from batchimage.errors import (
     UsageError,
     run_again,
 )
+from batchimage.events import Event, format_duration
 from batchimage.failures import Failures
 from batchimage.plan import (
     CHANGES,
@@ -86,7 +87,6 @@ from batchimage.steps.base import (
     StepInterrupted,
     fingerprint_of,
 )
-from batchimage.ui import Event, format_duration
 
 # What a step's run came to, in the summary's order; the first four are always counted.
 OUTCOMES = (

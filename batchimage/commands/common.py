@@ -32,10 +32,10 @@ from batchimage.errors import StateError, UsageError
 if TYPE_CHECKING:
     from batchimage.azure.gate import CallGate
     from batchimage.engine import Engine
+    from batchimage.events import EventSink
     from batchimage.pipeline_guard import PipelineGuard
     from batchimage.state import Journal, StateStore
     from batchimage.steps.base import Step
-    from batchimage.ui import EventSink
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -269,7 +269,7 @@ def _lost(engine: Engine, gate: CallGate, where: str, message: str) -> None:
 
 def note_to(sink: EventSink) -> Callable[[str], None]:
     """A `say(text)` that shows `text` on `sink` as a note of the run (no step)."""
-    from batchimage.ui import Event
+    from batchimage.events import Event
 
     def say(text: str) -> None:
         sink.emit(Event("run_note", message=text))

@@ -53,8 +53,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, Typ
 from pydantic import BaseModel, ConfigDict, SecretBytes, SecretStr
 
 from batchimage.core.ownership import Marks
+from batchimage.events import Event, EventSink
 from batchimage.state import ResourceRef
-from batchimage.ui import Event, EventSink
 
 if TYPE_CHECKING:
     from batchimage.state import State
