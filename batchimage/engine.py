@@ -14,7 +14,9 @@ Per step (`Engine.apply`):
   alone touches the journal (state), saving after every step transition.
 - A transient Azure error is retried (`batchimage.retry`: Retry-After honoured, else
   exponential backoff with jitter), up to `max_attempts` and the per-step deadline;
-  anything else fails the step at once.
+  anything else fails the step at once. The engine knows no cloud: the `Failures` it is
+  given (`batchimage.failures`; the commands give `batchimage.azure.errors.AZURE`) map a
+  foreign exception to ours and say what to do about a failure.
 - SIGINT/SIGTERM (`handle_signals`): no new work starts, in-flight calls get `grace_s` to
   settle (waits stop at once), state is saved, `Interrupted` (exit 130) is raised; a step
   cut short stays `in_flight` and the next apply re-runs it (apply is idempotent).
@@ -52,6 +54,8 @@ from batchimage.errors import (
     UsageError,
     run_again,
 )
+from batchimage.events import Event, format_duration
+from batchimage.failures import Failures
 from batchimage.plan import (
     CHANGES,
     DONE_WORDS,
@@ -83,7 +87,6 @@ from batchimage.steps.base import (
     StepInterrupted,
     fingerprint_of,
 )
-from batchimage.ui import Event, format_duration
 
 # What a step's run came to, in the summary's order; the first four are always counted.
 OUTCOMES = (
@@ -236,6 +239,7 @@ class Engine:
         journal: Journal,
         *,
         retry: RetryPolicy | None = None,
+        failures: Failures | None = None,
         max_workers: int = 4,
         grace_s: float = 20.0,
         stop_flag: StopFlag | None = None,
@@ -245,6 +249,7 @@ class Engine:
         self.ctx.index = self.index
         self.journal = journal
         self.retry = retry or RetryPolicy()
+        self.failures = failures or Failures()
         self.max_workers = max(1, max_workers)
         self.grace_s = grace_s
         self.flag = stop_flag or StopFlag()
@@ -485,6 +490,7 @@ class Engine:
             stop=self.ctx.stop,
             deadline=node.deadline,
             on_retry=retrying,
+            classify=self.failures.classify,
         )
 
     def _check_stop(self) -> None:
@@ -546,7 +552,8 @@ class Engine:
         except BatchImageError as exc:
             rec.last_error = _error_record(exc)
             self.journal.save()
-            raise _step_failed(key, ", ".join(r.id for r in rec.created), exc, "destroy") from exc
+            where = ", ".join(r.id for r in rec.created)
+            raise _step_failed(self.failures, key, where, exc, "destroy") from exc
         rec.finished_at = utcnow()
         took = round(self.ctx.clock.monotonic() - started, 3)
         if kept:  # still recorded: a later destroy deletes them once they are free
@@ -1052,7 +1059,8 @@ class _Walk:
             node, error = self.failures[0]
             if isinstance(error, StepFailedError):
                 raise error
-            raise _step_failed(node.step.key, node.step.describe(), error, command) from error
+            where = node.step.describe()
+            raise _step_failed(self.e.failures, node.step.key, where, error, command) from error
         if self.interrupted or self.e.flag.requested:
             raise Interrupted(self.e._interrupted_message())
 
@@ -1095,25 +1103,33 @@ def _error_record(error: BaseException) -> ErrorRecord:
 
 
 def _step_failed(
-    key: str, resource: str | None, error: BaseException, command: str = "apply"
+    failures: Failures,
+    key: str,
+    resource: str | None,
+    error: BaseException,
+    command: str = "apply",
 ) -> StepFailedError:
-    """The error a failed step ends the run with; the hint names `command` to run again."""
-    hint: str
-    if isinstance(error, AzureError):
-        from batchimage.azure.errors import next_action
-
-        hint = next_action(error, command)
-    elif isinstance(error, TimeoutError):
-        hint = (
-            "the operation took longer than its timeout; raise `timeouts` in the spec or "
-            f"check the resource, then run {command} again"
-        )
-    elif isinstance(error, PreflightError):  # its message says what was checked, once
-        resource, hint = None, f"fix what the FAIL lines say, then run {command} again"
-    elif isinstance(error, BatchImageError):
-        hint = f"fix the cause above, then {run_again(command)}"
-    else:
-        hint = "this is a bug in batchimage; please report it with the output of -v"
+    """The error a failed step ends the run with; the hint (`failures.hint`'s when it has
+    one) names `command` to run again."""
+    hint = failures.hint(error, command)
+    if hint is None:
+        if isinstance(error, PreflightError):  # its message says what was checked, once
+            resource = None
+        hint = _own_hint(error, command)
     return StepFailedError(
         key, redact(str(error)) or type(error).__name__, resource=resource, hint=hint
     )
+
+
+def _own_hint(error: BaseException, command: str) -> str:
+    """What to do about a failure the run's `Failures` say nothing of."""
+    if isinstance(error, TimeoutError):
+        return (
+            "the operation took longer than its timeout; raise `timeouts` in the spec or "
+            f"check the resource, then run {command} again"
+        )
+    if isinstance(error, PreflightError):
+        return f"fix what the FAIL lines say, then run {command} again"
+    if isinstance(error, BatchImageError):
+        return f"fix the cause above, then {run_again(command)}"
+    return "this is a bug in batchimage; please report it with the output of -v"

@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from batchimage import threads
+from batchimage.core.ownership import Marks
 from batchimage.errors import AzureError, BatchImageError, StateLockedError
 from batchimage.liveness import process_state
 from batchimage.namelock import NameLock
@@ -127,7 +128,7 @@ class PipelineGuard:
         if other is not None and not self._mine(other) and other.counts():
             raise StateLockedError(
                 f"pipeline {self.name} is being changed by {other.describe()}: its run marker "
-                f"(tag batchimage-active-run) is on resource group {self.group}, until "
+                f"(tag {Marks.Tag.ACTIVE_RUN}) is on resource group {self.group}, until "
                 f"{other.until.strftime('%H:%M:%S UTC')} unless renewed. Wait for it to "
                 "finish; a run that died stops counting then (at once if it ran on this "
                 "machine), or `batchimage force-unlock --force` removes the marker."

@@ -4,11 +4,13 @@ loop that applies it, for the engine's step calls and for commands that call Azu
 
     policy = RetryPolicy.from_spec(spec.retry)
     value = retry_transient(fn, policy, clock=clock, stop=stop_event, deadline=t,
-                            on_retry=lambda error, attempt, delay: ...)
+                            on_retry=lambda error, attempt, delay: ...,
+                            classify=AZURE.classify)
 
 Only `TransientAzureError` is retried (`batchimage.azure.errors` decides what is transient:
 429, 5xx, dropped connections, timeouts, failed operations and conflicts that clear);
-an Azure SDK exception that escapes `fn` is mapped there first. The wait is the error's
+an exception that escapes `fn` is mapped by `classify` first (`batchimage.failures`: the
+Azure one maps the SDK's exceptions, and this module knows no cloud). The wait is the error's
 Retry-After when Azure sent one, else exponential backoff with jitter; the loop stops after
 `max_attempts` tries or before a wait that would pass `deadline`, and a set `stop` event
 ends a wait at once (StepInterrupted).
@@ -57,9 +59,11 @@ def retry_transient(
     stop: threading.Event,
     deadline: float,
     on_retry: Callable[[BaseException | None, int, float], None],
+    classify: Callable[[BaseException], BatchImageError | None],
 ) -> T:
     """`fn()`, tried again after each transient failure as the module docstring says;
-    `on_retry(error, attempt, delay_s)` is told before each wait."""
+    `on_retry(error, attempt, delay_s)` is told before each wait; an exception `fn` lets
+    escape is raised as `classify` maps it (as it is when that says None)."""
 
     def wait(rs: tenacity.RetryCallState) -> float:
         exc = rs.outcome.exception() if rs.outcome else None
@@ -84,7 +88,10 @@ def retry_transient(
         except (BatchImageError, StepInterrupted):
             raise
         except Exception as exc:
-            raise foreign(exc) from exc
+            ours = classify(exc)
+            if ours is None:
+                raise
+            raise ours from exc
 
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(TransientAzureError),
@@ -95,12 +102,3 @@ def retry_transient(
         reraise=True,
     )
     return retrying(attempt)
-
-
-def foreign(exc: Exception) -> BaseException:
-    """Map an exception a step let escape: Azure SDK ones through the Azure boundary."""
-    if type(exc).__module__.startswith("azure."):
-        from batchimage.azure.errors import translate
-
-        return translate(exc)
-    return exc

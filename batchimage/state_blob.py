@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from batchimage import threads
+from batchimage.core.ownership import Marks
 from batchimage.errors import StateError, StateLockedError
 from batchimage.liveness import ProcessState, process_state
 from batchimage.state import LockHolder, State, dump_state, parse_state
@@ -33,7 +34,6 @@ from batchimage.state import LockHolder, State, dump_state, parse_state
 if TYPE_CHECKING:
     from azure.storage.blob import BlobClient, BlobLeaseClient, ContainerClient
 
-HOLDER_KEY = "batchimage_lock_holder"
 MIN_LEASE_S = 15
 MAX_LEASE_S = 60
 LEASE_GONE = {
@@ -110,7 +110,9 @@ class BlobStateStore:
                 raise
             stale = self._holder()
             self._holder_json = holder.model_dump_json()
-            props = self.blob.set_blob_metadata({HOLDER_KEY: self._holder_json}, lease=lease)
+            props = self.blob.set_blob_metadata(
+                {Marks.Blob.LOCK_HOLDER: self._holder_json}, lease=lease
+            )
             self._etag = str(props["etag"]) if props.get("etag") else None
         except AzureError as exc:
             raise _state_error(f"cannot lock state {self.where}", exc) from exc
@@ -289,7 +291,11 @@ class BlobStateStore:
 
     def _metadata(self) -> dict[str, str]:
         """upload_blob replaces metadata: carry the holder record over (none once lost)."""
-        return {HOLDER_KEY: self._holder_json} if self._holder_json and not self._lost else {}
+        return (
+            {Marks.Blob.LOCK_HOLDER: self._holder_json}
+            if self._holder_json and not self._lost
+            else {}
+        )
 
 
 def holder_state(holder: LockHolder | None) -> ProcessState:
@@ -300,7 +306,7 @@ def holder_state(holder: LockHolder | None) -> ProcessState:
 
 
 def _holder_from(metadata: dict[str, str] | None) -> LockHolder | None:
-    raw = (metadata or {}).get(HOLDER_KEY)
+    raw = (metadata or {}).get(Marks.Blob.LOCK_HOLDER)
     if not raw:
         return None
     try:

@@ -17,8 +17,9 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
+from batchimage.events import Event
 from batchimage.redact import redact
-from batchimage.ui import Event, describe, shows_in_text
+from batchimage.ui import describe, shows_in_text
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult

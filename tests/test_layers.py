@@ -1,6 +1,7 @@
 """The layers hold: `lint-imports` keeps the contracts of pyproject.toml (core imports nothing
 else of batchimage; the sandbox imports only itself and core; only sandbox_client imports
-the sandbox), and breaks each of them when a copy of the package gets a forbidden import."""
+the sandbox; the engine imports neither batchimage.azure nor the display, not even through
+another module), and breaks each of them when a copy of the package gets a forbidden import."""
 
 from __future__ import annotations
 
@@ -20,13 +21,17 @@ CONTRACTS = (
     "batchimage.core imports nothing else of batchimage",
     "batchimage.sandbox imports only batchimage.sandbox and batchimage.core",
     "only sandbox_client (and the sandbox itself) imports batchimage.sandbox",
+    "batchimage.engine imports neither batchimage.azure nor the display",
 )
 # one forbidden import per contract, appended to a module of a copy of the package
 MUTATIONS = {
     "batchimage/core/rbac.py": "import batchimage.errors",
     "batchimage/sandbox/tls.py": "import batchimage.spec",
     "batchimage/rehearsal.py": "import batchimage.sandbox.admin",
+    "batchimage/plan.py": "import batchimage.azure.errors",  # the engine imports plan
 }
+# the engine's other half: the display, reached through a module the engine imports
+DISPLAY = {"batchimage/steps/base.py": "import batchimage.ui_lines"}
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
@@ -47,22 +52,33 @@ def test_the_contracts_are_kept() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     for name in CONTRACTS:
         assert f"{name} KEPT" in " ".join(done.stdout.split())
-    assert "Contracts: 3 kept, 0 broken." in done.stdout
+    assert f"Contracts: {len(CONTRACTS)} kept, 0 broken." in done.stdout
 
 
-def test_a_forbidden_import_breaks_its_contract(tmp_path: Path) -> None:
+def mutated(tmp_path: Path, mutations: dict[str, str]) -> str:
+    """`lint-imports` on a copy of the package with `mutations` appended: what it said."""
     shutil.copy(REPO / "pyproject.toml", tmp_path)
     shutil.copytree(
         REPO / "batchimage",
         tmp_path / "batchimage",
         ignore=shutil.ignore_patterns("__pycache__", "*.json", "*.js"),
     )
-    for module, line in MUTATIONS.items():
+    for module, line in mutations.items():
         with (tmp_path / module).open("a") as out:
             out.write(f"\n{line}\n")
     done = lint_imports(tmp_path)
-    assert done.returncode != 0
-    said = " ".join(done.stdout.split())
+    assert done.returncode != 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_a_forbidden_import_breaks_its_contract(tmp_path: Path) -> None:
+    said = mutated(tmp_path, MUTATIONS)
     for name in CONTRACTS:
-        assert f"{name} BROKEN" in said, done.stdout + done.stderr
-    assert "Contracts: 0 kept, 3 broken." in done.stdout
+        assert f"{name} BROKEN" in " ".join(said.split()), said
+    assert f"Contracts: 0 kept, {len(CONTRACTS)} broken." in said
+
+
+def test_the_engine_reaches_no_display(tmp_path: Path) -> None:
+    said = mutated(tmp_path, DISPLAY)
+    assert f"{CONTRACTS[-1]} BROKEN" in " ".join(said.split()), said
+    assert f"Contracts: {len(CONTRACTS) - 1} kept, 1 broken." in said

@@ -21,9 +21,9 @@ from azure.core.exceptions import AzureError as SdkAzureError
 from batchimage.azure.errors import azure_call, failed_operation, is_not_found, translate
 from batchimage.azure.names import parse_id
 from batchimage.azure.pollers import abandon
+from batchimage.core.ownership import Marks
 from batchimage.errors import AzureError, TransientAzureError
 from batchimage.state import ResourceRef
-from batchimage.steps.base import FINGERPRINT_TAG, PIPELINE_TAG, RUN_TAG
 
 if TYPE_CHECKING:
     from batchimage.azure.clients import AzureClients
@@ -95,15 +95,14 @@ def tags_of(resource: Any) -> dict[str, str]:
 
 def owned(ctx: RunContext, tags: Mapping[str, str] | None) -> bool:
     """Whether this pipeline created the resource carrying `tags` (its pipeline and run tags)."""
-    tags = tags or {}
-    return tags.get(PIPELINE_TAG) == ctx.pipeline and bool(tags.get(RUN_TAG))
+    return bool(Marks.Tag.creator(tags, ctx.pipeline))
 
 
 def ref_for(
     ctx: RunContext, resource_id: str, kind: str, tags: Mapping[str, str] | None
 ) -> ResourceRef:
     """A ResourceRef whose creator is read back from the tags (None: not this pipeline's)."""
-    run = (tags or {}).get(RUN_TAG) if owned(ctx, tags) else None
+    run = Marks.Tag.creator(tags, ctx.pipeline) or None
     return ResourceRef(id=resource_id, kind=kind, created_by_run=run)
 
 
@@ -111,7 +110,7 @@ def observed(ctx: RunContext, tags: Mapping[str, str] | None) -> str | None:
     """The fingerprint to compare: the tag of a resource we made; for one we only use (made
     by someone else), the current fingerprint, since we take it as it is and never write it."""
     if owned(ctx, tags):
-        return (tags or {}).get(FINGERPRINT_TAG)
+        return (tags or {}).get(Marks.Tag.FINGERPRINT)
     return ctx.fingerprint
 
 

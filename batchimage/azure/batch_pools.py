@@ -23,7 +23,7 @@ from azure.core.exceptions import AzureError as SdkAzureError
 from batchimage.azure.arm import get_or_none, poll_interval, text
 from batchimage.azure.errors import is_not_found, translate
 from batchimage.azure.node_agents import BatchAccount, batch_account, supported_images
-from batchimage.azure.pool_config import META_PIPELINE, META_POOL, META_RUN
+from batchimage.core.ownership import Marks
 from batchimage.errors import AzureError, PermanentAzureError
 
 if TYPE_CHECKING:
@@ -123,7 +123,9 @@ class BatchPools:
         out = []
         for pool in found:
             meta = metadata_of(pool)
-            ours = meta.get(META_PIPELINE) == pipeline and meta.get(META_POOL) == base_id
+            ours = (
+                meta.get(Marks.Pool.PIPELINE) == pipeline and meta.get(Marks.Pool.POOL) == base_id
+            )
             if str(pool.id).lower() == base_id.lower() or ours:
                 out.append(pool)
         return out
@@ -290,12 +292,6 @@ def _read(operation: str, fetch: Any) -> str | None:
         if is_not_found(exc):
             return None
         raise translate(exc, operation) from exc
-
-
-def created_by(pool: Any, pipeline: str) -> str | None:
-    """The run of `pipeline` that created `pool` (None: not made by this pipeline)."""
-    meta = metadata_of(pool)
-    return meta.get(META_RUN) if meta.get(META_PIPELINE) == pipeline else None
 
 
 def state_of(pool: Any) -> str:

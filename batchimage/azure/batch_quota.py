@@ -22,7 +22,7 @@ from batchimage.azure.arm import text
 from batchimage.azure.batch_pools import metadata_of
 from batchimage.azure.errors import azure_call
 from batchimage.azure.node_agents import batch_account_raw
-from batchimage.azure.pool_config import META_PIPELINE, META_POOL
+from batchimage.core.ownership import Marks
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient
@@ -112,7 +112,9 @@ def _use(pool: Any) -> PoolUse:
         dedicated = max(dedicated, int(pool.target_dedicated_nodes or 0))
         low = max(low, int(pool.target_low_priority_nodes or 0))
     meta = metadata_of(pool)
-    owner = (meta[META_PIPELINE], meta.get(META_POOL, "")) if META_PIPELINE in meta else None
+    owner = None
+    if Marks.Pool.PIPELINE in meta:
+        owner = (meta[Marks.Pool.PIPELINE], meta.get(Marks.Pool.POOL, ""))
     return PoolUse(str(pool.id), str(pool.vm_size or ""), dedicated, low, owner)
 
 

@@ -46,16 +46,10 @@ from batchimage.azure.arm import (
     text,
 )
 from batchimage.azure.errors import azure_call, is_not_found
-from batchimage.azure.names import (
-    BUILD_ROLE,
-    ROLE_TAG,
-    STAGING_CONTAINER,
-    blob_creator,
-    parse_id,
-)
+from batchimage.azure.names import BUILD_ROLE, STAGING_CONTAINER, parse_id
+from batchimage.core.ownership import Marks
 from batchimage.errors import AzureError, PermanentAzureError
 from batchimage.state import ResourceRef
-from batchimage.steps.base import PIPELINE_TAG, RUN_TAG, STEP_TAG
 
 if TYPE_CHECKING:
     from batchimage.steps.base import RunContext
@@ -90,12 +84,12 @@ def _in_group(ctx: RunContext, group: str) -> list[ResourceRef]:
     for item in items:
         tags = tags_of(item)
         kind = BUILD_KINDS.get(text(item.type).lower())
-        if kind is None or not owned(ctx, tags) or tags.get(ROLE_TAG) != BUILD_ROLE:
+        if kind is None or not owned(ctx, tags) or tags.get(Marks.Tag.ROLE) != BUILD_ROLE:
             continue
         refs.append(ref_for(ctx, item.id, kind, tags))
-        runs.setdefault(text(item.name).rsplit("-", 1)[0], tags[RUN_TAG])
+        runs.setdefault(text(item.name).rsplit("-", 1)[0], tags[Marks.Tag.RUN])
         if kind == VM:
-            refs += _os_disk(ctx, group, text(item.name), tags[RUN_TAG])
+            refs += _os_disk(ctx, group, text(item.name), tags[Marks.Tag.RUN])
     return refs + _unmanaged_vhds(ctx, runs)
 
 
@@ -169,7 +163,7 @@ def _staged(ctx: RunContext) -> list[ResourceRef]:
             raise
         return []  # no staging container yet
     for blob in listed:
-        run = blob_creator(ctx.pipeline, blob.metadata)
+        run = Marks.Blob.creator(blob.metadata, ctx.pipeline)
         if run:
             ref_id = blob_id(account, STAGING_CONTAINER, blob.name)
             refs.append(ResourceRef(id=ref_id, kind=BLOB, created_by_run=run))
@@ -194,10 +188,10 @@ def mark_os_disk(ctx: RunContext, vm_ref: ResourceRef) -> None:
         return
     tags = tags_of(disk)
     marks = {
-        PIPELINE_TAG: ctx.pipeline,
-        RUN_TAG: vm_tags[RUN_TAG],
-        STEP_TAG: vm_tags.get(STEP_TAG, ""),
-        ROLE_TAG: BUILD_ROLE,
+        Marks.Tag.PIPELINE: ctx.pipeline,
+        Marks.Tag.RUN: vm_tags[Marks.Tag.RUN],
+        Marks.Tag.STEP: vm_tags.get(Marks.Tag.STEP, ""),
+        Marks.Tag.ROLE: BUILD_ROLE,
     }
     if all(tags.get(name) == value for name, value in marks.items()):
         return

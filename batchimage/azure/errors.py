@@ -2,6 +2,7 @@
 
     translate(exc, operation) -> TransientAzureError | PermanentAzureError
     with azure_call("create VM bi-demo-vm"): ...   # raises ours `from` theirs
+    Engine(..., failures=AZURE)                     # SDK exceptions mapped, next actions said
 
 Transient (the engine retries the step): HTTP 408/429/5xx, connection and read
 failures, timeouts, and conflict codes that clear by themselves (another operation in
@@ -37,6 +38,7 @@ from azure.core.exceptions import (
 )
 
 from batchimage.errors import AzureError, PermanentAzureError, TransientAzureError, run_again
+from batchimage.failures import Failures
 from batchimage.redact import redact
 
 # Keyword arguments for every SDK client: a bounded per-request retry (the SDK default is
@@ -121,6 +123,18 @@ def translate(exc: BaseException, operation: str | None = None) -> AzureError:
             str(exc) or type(exc).__name__, code=type(exc).__name__, operation=operation
         )
     return PermanentAzureError(_first_line(exc) or type(exc).__name__, operation=operation)
+
+
+def classify(exc: BaseException) -> AzureError | None:
+    """An exception of the Azure SDKs (a module under `azure.`) as ours; None for any other."""
+    if type(exc).__module__.startswith("azure."):
+        return translate(exc)
+    return None
+
+
+def hint_for(err: BaseException, command: str) -> str | None:
+    """`next_action` for an AzureError; None for any other error."""
+    return next_action(err, command) if isinstance(err, AzureError) else None
 
 
 def failed_operation(exc: BaseException, poller: Any, operation: str) -> AzureError:
@@ -242,6 +256,10 @@ def next_action(err: AzureError, command: str = "apply") -> str:
     if err.status == 400 or "invalid" in code or "badrequest" in code:
         return f"fix the spec field the message points at, then run {command} again."
     return f"fix the cause above, then {run_again(command)}."
+
+
+# what the engine and `retry_transient` are given to meet Azure's exceptions
+AZURE = Failures(classify=classify, hint=hint_for)
 
 
 def _from_response(exc: HttpResponseError, operation: str | None) -> AzureError:

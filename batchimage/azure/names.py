@@ -27,30 +27,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batchimage.core.ownership import Marks
 from batchimage.steps.base import fingerprint_of, short_hash
 
-IMAGE_TAG = "batchimage-image"
-ROLE_TAG = "batchimage-role"
-BUILD_ROLE = "build"
+BUILD_ROLE = "build"  # the value of tag `Marks.Tag.ROLE` on the build VM and its network
 STAGING_CONTAINER = "batchimage-staging"
-# Blob metadata names (identifiers: no hyphens) marking what a pipeline wrote.
-META_PIPELINE = "batchimage_pipeline"
-META_RUN = "batchimage_run"
-META_IMAGE = "batchimage_image"
 
 
 def blob_marks(pipeline: str, run_id: str, image: str | None = None) -> dict[str, str]:
     """Metadata that marks a blob as written by `pipeline` in run `run_id` (for `image`)."""
-    marks = {META_PIPELINE: pipeline, META_RUN: run_id}
+    marks = {Marks.Blob.PIPELINE: pipeline, Marks.Blob.RUN: run_id}
     if image:
-        marks[META_IMAGE] = image
+        marks[Marks.Blob.IMAGE] = image
     return marks
-
-
-def blob_creator(pipeline: str, metadata: dict[str, str] | None) -> str | None:
-    """The run that wrote a blob, when its metadata says this pipeline did; else None."""
-    meta = metadata or {}
-    return meta.get(META_RUN) if meta.get(META_PIPELINE) == pipeline else None
 
 
 def file_sha256(path: Path) -> str:

@@ -26,14 +26,11 @@ from typing import Any, Literal
 from azure.batch import models as bm
 
 from batchimage.azure.arm import text
+from batchimage.core.ownership import Marks
 
-# Metadata batchimage writes on every pool it manages (names like the ARM tags it uses).
-META_PIPELINE = "batchimage-pipeline"
-META_POOL = "batchimage-pool"
-META_IMAGE = "batchimage-image-version"
-META_RUN = "batchimage-run"  # the run that created the pool: only such pools are deleted
-META_SMOKE = "batchimage-smoke-test"  # the smoke test that passed on this pool
-KEPT_META = (META_RUN, META_SMOKE)  # kept from the live pool, never compared
+# the metadata batchimage writes on every pool it manages is `Marks.Pool`; these two are
+# kept from the live pool, never compared
+KEPT_META = (Marks.Pool.RUN, Marks.Pool.SMOKE_TEST)
 
 IMMUTABLE = (
     "vm_size",

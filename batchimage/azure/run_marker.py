@@ -3,9 +3,9 @@
     found, value = read_marker(clients, "build-rg")   # (group exists, the tag's value)
     write_marker(clients, "build-rg", value)          # set it; None removes it; False: no group
 
-The tag is `batchimage-active-run`; its value is whatever the caller puts there (a short
-JSON record of the run). Writing reads the group's tags and patches them with only this
-one changed, so the group's other tags stay as they are.
+The tag is `Marks.Tag.ACTIVE_RUN` (`batchimage-active-run`); its value is whatever the
+caller puts there (a short JSON record of the run). Writing reads the group's tags and
+patches them with only this one changed, so the group's other tags stay as they are.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 from batchimage.azure.arm import get_or_none, tags_of
 from batchimage.azure.errors import azure_call
+from batchimage.core.ownership import Marks
 
 if TYPE_CHECKING:
     from batchimage.azure.clients import AzureClients
 
-MARKER_TAG = "batchimage-active-run"
 MAX_VALUE = 256  # Azure's limit on a tag value
 
 
@@ -27,7 +27,7 @@ def read_marker(clients: AzureClients, group: str) -> tuple[bool, str | None]:
     found = get_or_none(f"read group {group}", clients.resource.resource_groups.get, group)
     if found is None:
         return False, None
-    return True, tags_of(found).get(MARKER_TAG)
+    return True, tags_of(found).get(Marks.Tag.ACTIVE_RUN)
 
 
 def write_marker(clients: AzureClients, group: str, value: str | None) -> bool:
@@ -39,12 +39,12 @@ def write_marker(clients: AzureClients, group: str, value: str | None) -> bool:
     if found is None:
         return False
     tags = tags_of(found)
-    if tags.get(MARKER_TAG) == value:
+    if tags.get(Marks.Tag.ACTIVE_RUN) == value:
         return True
     if value is None:
-        tags.pop(MARKER_TAG, None)
+        tags.pop(Marks.Tag.ACTIVE_RUN, None)
     else:
-        tags[MARKER_TAG] = value
+        tags[Marks.Tag.ACTIVE_RUN] = value
     with azure_call(f"mark the run on group {group}"):
         groups.update(group, {"tags": tags})
     return True

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING
 
 from batchimage.azure.blobs import StorageAccount, blob_id, blob_service, find_account
 from batchimage.azure.errors import azure_call
-from batchimage.azure.names import STAGING_CONTAINER, blob_creator, blob_marks
+from batchimage.azure.names import STAGING_CONTAINER, blob_marks
 from batchimage.azure.node_agents import batch_account_raw
+from batchimage.core.ownership import Marks
 from batchimage.errors import PermanentAzureError
 
 if TYPE_CHECKING:
@@ -95,16 +96,16 @@ def stage_file(ctx: RunContext, account: StorageAccount, path: Path, sha256: str
     name = staged_blob_name(ctx.pipeline, path, sha256)
     container = blob_service(ctx.clients, account).get_container_client(STAGING_CONTAINER)
     blob = container.get_blob_client(name)
-    marks = {"sha256": sha256, **blob_marks(ctx.pipeline, ctx.run_id)}
+    marks = {Marks.Blob.STAGED_SHA256: sha256, **blob_marks(ctx.pipeline, ctx.run_id)}
     with azure_call(f"stage {path.name} in {account.name}/{STAGING_CONTAINER}"):
         if not container.exists():
             container.create_container()
         metadata = blob.get_blob_properties().metadata if blob.exists() else {}
-        if metadata.get("sha256") != sha256:
+        if metadata.get(Marks.Blob.STAGED_SHA256) != sha256:
             ctx.say(f"staging {path.name} ({path.stat().st_size} bytes) in {account.name}")
             with open(path, "rb") as handle:
                 blob.upload_blob(handle, overwrite=True, metadata=marks)
-        elif blob_creator(ctx.pipeline, metadata) is None:  # staged before runs were marked
+        elif Marks.Blob.creator(metadata, ctx.pipeline) is None:  # staged before runs were marked
             blob.set_blob_metadata({**metadata, **marks})
     return StagedFile(blob=name, id=blob_id(account, STAGING_CONTAINER, name), url=blob.url)
 

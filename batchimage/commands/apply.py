@@ -43,7 +43,7 @@ def run(session: Session, *, target: str | None = None) -> int:
     """Lock the state, plan, confirm, apply; raises BatchImageError on failure."""
     from batchimage.commands.plan import has_changes, render_plan
     from batchimage.engine import handle_signals
-    from batchimage.ui import format_duration
+    from batchimage.events import format_duration
 
     with session.journal(lock="apply") as journal:
         session.connect()

@@ -7,7 +7,7 @@ real one); `--state`
 (a local state file instead of the spec's backend); `--log-format text|json`; `-v`
 (Azure request logging, secrets redacted; `-vv` for more); `--yes` where a command asks.
 
-A `Session` holds the loaded spec, its steps (from `batchimage.plan`), the state store,
+A `Session` holds the loaded spec, its steps (from `batchimage.steps.stages`), the state store,
 the event sink and a lazy Azure client factory (made once; `connect()` makes it now).
 Heavy imports happen inside functions: importing this module costs only click.
 """
@@ -32,10 +32,10 @@ from batchimage.errors import StateError, UsageError
 if TYPE_CHECKING:
     from batchimage.azure.gate import CallGate
     from batchimage.engine import Engine
+    from batchimage.events import EventSink
     from batchimage.pipeline_guard import PipelineGuard
     from batchimage.state import Journal, StateStore
     from batchimage.steps.base import Step
-    from batchimage.ui import EventSink
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -145,8 +145,8 @@ class Session:
     @classmethod
     def load(cls, opts: Options, *, events: bool = True) -> Session:
         """Load the spec and set up logging, events, clients and the state store."""
-        from batchimage.plan import build_steps
         from batchimage.spec import load_spec
+        from batchimage.steps.stages import build_steps
         from batchimage.ui import JsonSink, NullSink, make_sink
 
         spec = load_spec(opts.spec_file)
@@ -224,6 +224,7 @@ class Session:
 
     def engine(self, journal: Journal, *, offline: bool = False) -> Engine:
         """An engine over this session's steps (no clients when `offline`)."""
+        from batchimage.azure.errors import AZURE
         from batchimage.engine import Engine, RetryPolicy, new_run_id
         from batchimage.steps.base import RunContext
 
@@ -236,7 +237,7 @@ class Session:
             clients_factory=None if offline else self.clients_factory,
         )
         retry = RetryPolicy.from_spec(getattr(self.spec, "retry", None))
-        engine = Engine(self.steps, ctx, journal, retry=retry)
+        engine = Engine(self.steps, ctx, journal, retry=retry, failures=AZURE)
         if journal.store is not None:
             self.lost = functools.partial(_lost, engine, self.gate, journal.store.where)
             journal.store.on_lost(self.lost)
@@ -268,7 +269,7 @@ def _lost(engine: Engine, gate: CallGate, where: str, message: str) -> None:
 
 def note_to(sink: EventSink) -> Callable[[str], None]:
     """A `say(text)` that shows `text` on `sink` as a note of the run (no step)."""
-    from batchimage.ui import Event
+    from batchimage.events import Event
 
     def say(text: str) -> None:
         sink.emit(Event("run_note", message=text))

@@ -62,9 +62,10 @@ def command(opts: Options, output_format: str) -> int:
 def retrying(checks: Callable[[], Report], ctx: RunContext, opts: Options) -> Report:
     """`checks()`, run again after a transient Azure failure (the spec's `retry`), each
     retry said on stderr (a `step_retrying` event with --log-format json)."""
+    from batchimage.azure.errors import AZURE
+    from batchimage.events import Event
     from batchimage.redact import redact
     from batchimage.retry import RetryPolicy, retry_transient
-    from batchimage.ui import Event
 
     policy = RetryPolicy.from_spec(getattr(ctx.spec, "retry", None))
 
@@ -84,5 +85,11 @@ def retrying(checks: Callable[[], Report], ctx: RunContext, opts: Options) -> Re
 
     deadline = ctx.clock.monotonic() + policy.step_deadline_s
     return retry_transient(
-        checks, policy, clock=ctx.clock, stop=ctx.stop, deadline=deadline, on_retry=say
+        checks,
+        policy,
+        clock=ctx.clock,
+        stop=ctx.stop,
+        deadline=deadline,
+        on_retry=say,
+        classify=AZURE.classify,
     )

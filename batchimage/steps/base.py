@@ -52,18 +52,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, Typ
 
 from pydantic import BaseModel, ConfigDict, SecretBytes, SecretStr
 
+from batchimage.core.ownership import Marks
+from batchimage.events import Event, EventSink
 from batchimage.state import ResourceRef
-from batchimage.ui import Event, EventSink
 
 if TYPE_CHECKING:
     from batchimage.state import State
 
 ChangeKind = Literal["update", "replace"]
-
-PIPELINE_TAG = "batchimage-pipeline"
-RUN_TAG = "batchimage-run"
-STEP_TAG = "batchimage-step"
-FINGERPRINT_TAG = "batchimage-fingerprint"
 
 
 class Outputs(BaseModel):
@@ -447,10 +443,10 @@ class RunContext:
         """
         tags = dict(existing or {})
         if existing is None:
-            tags[RUN_TAG] = self.run_id
-        tags[PIPELINE_TAG] = self.pipeline
-        tags[STEP_TAG] = self.step.key if self.step else ""
-        tags[FINGERPRINT_TAG] = self.fingerprint
+            tags[Marks.Tag.RUN] = self.run_id
+        tags[Marks.Tag.PIPELINE] = self.pipeline
+        tags[Marks.Tag.STEP] = self.step.key if self.step else ""
+        tags[Marks.Tag.FINGERPRINT] = self.fingerprint
         return tags
 
     def say(self, message: str, **data: Any) -> None:

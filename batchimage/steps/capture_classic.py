@@ -10,7 +10,8 @@ from typing import Any
 from batchimage.azure.arm import BLOB, DeletesCreated, begin_and_wait
 from batchimage.azure.blobs import blob_id, blob_service, require_account
 from batchimage.azure.errors import azure_call
-from batchimage.azure.names import blob_creator, blob_marks, image_fingerprint
+from batchimage.azure.names import blob_marks, image_fingerprint
+from batchimage.core.ownership import Marks
 from batchimage.state import ResourceRef
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.generalize_vm import GeneralizeVm
@@ -63,7 +64,7 @@ class CaptureClassic(DeletesCreated, Step[ClassicOutputs]):
         if not found:
             return None
         blob = sorted(found, key=lambda b: b.name)[-1]
-        run = blob_creator(ctx.pipeline, blob.metadata)
+        run = Marks.Blob.creator(blob.metadata, ctx.pipeline)
         return ClassicOutputs(
             vhd_url=account.blob_url(SYSTEM, blob.name),
             storage_account_id=account.id,

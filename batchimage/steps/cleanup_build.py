@@ -23,6 +23,7 @@ from typing import Any
 
 from batchimage.azure.arm import GROUP, delete, exists, order_for_delete
 from batchimage.azure.build_inventory import build_leftovers
+from batchimage.azure.errors import AZURE
 from batchimage.errors import AzureError, BatchImageError, StepFailedError, TransientAzureError
 from batchimage.retry import RetryPolicy, retry_transient
 from batchimage.state import ResourceRef
@@ -156,6 +157,7 @@ def after_failure(ctx: RunContext, error: BaseException | None) -> str:
             stop=ctx.stop,
             deadline=ctx.clock.monotonic() + retry.step_deadline_s,
             on_retry=retrying,
+            classify=AZURE.classify,
         )
     except TransientAzureError as err:
         done = Deleted(failures=[(f"build resources: {err}", err)])

@@ -26,10 +26,11 @@ from batchimage.azure.arm import (
 )
 from batchimage.azure.errors import azure_call, is_not_found
 from batchimage.azure.gallery import next_version, replica_plan, version_key
-from batchimage.azure.names import IMAGE_TAG, image_fingerprint
+from batchimage.azure.names import image_fingerprint
 from batchimage.azure.pollers import abandon
+from batchimage.core.ownership import Marks
 from batchimage.errors import AzureError, PermanentAzureError
-from batchimage.steps.base import PIPELINE_TAG, Outputs, RunContext, Step
+from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_image_definition import CreateImageDefinition
 
 BUSY = ("creating", "updating", "deleting", "migrating")
@@ -121,7 +122,9 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
 
     def _mine(self, ctx: RunContext, raw: Any) -> bool:
         tags = tags_of(raw)
-        return tags.get(IMAGE_TAG) == self.image and tags.get(PIPELINE_TAG) == ctx.pipeline
+        return (
+            tags.get(Marks.Tag.IMAGE) == self.image and tags.get(Marks.Tag.PIPELINE) == ctx.pipeline
+        )
 
     def _find(self, ctx: RunContext) -> tuple[Any | None, list[str]]:
         """The version holding this image (or None), and every version name."""
@@ -210,7 +213,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         if name is None:
             name = self.wanted if self.wanted != "auto" else next_version(names)
         existing_tags = tags_of(found) if found is not None else None
-        body = self._body(ctx, resource_tags(ctx, existing_tags, **{IMAGE_TAG: self.image}))
+        body = self._body(ctx, resource_tags(ctx, existing_tags, **{Marks.Tag.IMAGE: self.image}))
         ctx.say(
             f"creating image version {definition}/{name} in "
             + ", ".join(region for region, _ in self.replicas)

@@ -18,7 +18,8 @@ from batchimage.azure.arm import (
     tags_of,
     text,
 )
-from batchimage.azure.names import IMAGE_TAG, image_fingerprint
+from batchimage.azure.names import image_fingerprint
+from batchimage.core.ownership import Marks
 from batchimage.errors import PermanentAzureError
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.generalize_vm import GeneralizeVm
@@ -62,7 +63,7 @@ class CreateManagedImage(DeletesCreated, Step[ManagedImageOutputs]):
         if found is None or text(found.provisioning_state) != "Succeeded":
             return None
         tags = tags_of(found)
-        if tags.get(IMAGE_TAG) != self.image:
+        if tags.get(Marks.Tag.IMAGE) != self.image:
             return None
         return ManagedImageOutputs(
             image_id=found.id,
@@ -80,13 +81,13 @@ class CreateManagedImage(DeletesCreated, Step[ManagedImageOutputs]):
                     code="ImageExists",
                     status=409,
                 )
-            if tags_of(found).get(IMAGE_TAG) != self.image:
+            if tags_of(found).get(Marks.Tag.IMAGE) != self.image:
                 ctx.say(f"managed image {self.name} holds an older image; replacing it")
                 delete(ctx, ref_for(ctx, found.id, IMAGE, tags_of(found)))
         vm = ctx.output(GeneralizeVm)
         body = {
             "location": self.location,
-            "tags": resource_tags(ctx, None, **{IMAGE_TAG: self.image}),
+            "tags": resource_tags(ctx, None, **{Marks.Tag.IMAGE: self.image}),
             "properties": {
                 "sourceVirtualMachine": {"id": vm.vm_id},
                 "hyperVGeneration": self.hyper_v,

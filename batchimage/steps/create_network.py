@@ -18,7 +18,8 @@ from batchimage.azure.arm import (
     resource_tags,
     tags_of,
 )
-from batchimage.azure.names import BUILD_ROLE, ROLE_TAG, BuildNames
+from batchimage.azure.names import BUILD_ROLE, BuildNames
+from batchimage.core.ownership import Marks
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_group import CreateGroup
 
@@ -115,7 +116,7 @@ class CreateNetwork(DeletesCreated, Step[NetworkOutputs]):
             n.nsg,
             {
                 "location": self.location,
-                "tags": resource_tags(ctx, _tags(old_nsg), **{ROLE_TAG: BUILD_ROLE}),
+                "tags": resource_tags(ctx, _tags(old_nsg), **{Marks.Tag.ROLE: BUILD_ROLE}),
                 "properties": {"securityRules": []},
             },
         )
@@ -130,7 +131,7 @@ class CreateNetwork(DeletesCreated, Step[NetworkOutputs]):
             n.vnet,
             {
                 "location": self.location,
-                "tags": resource_tags(ctx, _tags(old_vnet), **{ROLE_TAG: BUILD_ROLE}),
+                "tags": resource_tags(ctx, _tags(old_vnet), **{Marks.Tag.ROLE: BUILD_ROLE}),
                 "properties": {
                     "addressSpace": {"addressPrefixes": [space]},
                     "subnets": [

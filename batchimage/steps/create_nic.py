@@ -16,7 +16,8 @@ from batchimage.azure.arm import (
     resource_tags,
     tags_of,
 )
-from batchimage.azure.names import BUILD_ROLE, ROLE_TAG, BuildNames
+from batchimage.azure.names import BUILD_ROLE, BuildNames
+from batchimage.core.ownership import Marks
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_network import CreateNetwork
 
@@ -86,7 +87,7 @@ class CreateNic(DeletesCreated, Step[NicOutputs]):
             "subnet": {"id": ctx.output(CreateNetwork).subnet_id},
             "privateIPAllocationMethod": "Dynamic",
         }
-        role = {ROLE_TAG: BUILD_ROLE}
+        role = {Marks.Tag.ROLE: BUILD_ROLE}
         if self.public_ip:
             old = get_or_none(
                 f"read public IP {n.public_ip}", network.public_ip_addresses.get, group, n.public_ip

@@ -26,15 +26,9 @@ from batchimage.azure.batch_pools import (
     pool_resource_id,
 )
 from batchimage.azure.names import parse_id
-from batchimage.azure.pool_config import (
-    META_RUN,
-    config_of,
-    describe,
-    diff,
-    resize_timeout_s,
-    start_task,
-)
+from batchimage.azure.pool_config import config_of, describe, diff, resize_timeout_s, start_task
 from batchimage.azure.pool_health import pool_quota_error, verify, wait_healthy
+from batchimage.core.ownership import Marks
 from batchimage.errors import PermanentAzureError
 from batchimage.state import ResourceRef
 from batchimage.steps.base import RunContext, Step
@@ -252,7 +246,7 @@ class CreatePool(Step[PoolOutputs]):
             ctx.say(f"recreate: deleting pool {new_id} ({describe(seen.changes) or 'deleting'})")
             pools.delete(ctx, new_id, timeout_s=self.delete_timeout_s)
         options = seen.options(
-            new_id, lambda ref: ctx.secret(ref).get_secret_value(), {META_RUN: ctx.run_id}
+            new_id, lambda ref: ctx.secret(ref).get_secret_value(), {Marks.Pool.RUN: ctx.run_id}
         )
         ctx.say(f"creating pool {new_id} on image {seen.image.version}")
         try:

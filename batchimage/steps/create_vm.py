@@ -25,7 +25,8 @@ from batchimage.azure.arm import (
 from batchimage.azure.blobs import blob_id, require_account, split_blob_url
 from batchimage.azure.gallery import STANDARD, build_vm_security
 from batchimage.azure.guest import read_vm, statuses
-from batchimage.azure.names import BUILD_ROLE, IMAGE_TAG, ROLE_TAG, BuildNames
+from batchimage.azure.names import BUILD_ROLE, BuildNames
+from batchimage.core.ownership import Marks
 from batchimage.errors import PermanentAzureError
 from batchimage.redact import register_secret
 from batchimage.state import ResourceRef
@@ -107,7 +108,9 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
         """A VM of ours already generalized for another image: it cannot be customized again."""
         tags = tags_of(found)
         return (
-            is_generalized(found) and owned(ctx, tags) and tags.get(IMAGE_TAG) != self.names.image
+            is_generalized(found)
+            and owned(ctx, tags)
+            and tags.get(Marks.Tag.IMAGE) != self.names.image
         )
 
     def check(self, ctx: RunContext) -> VmOutputs | None:
@@ -181,7 +184,7 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
         tags = resource_tags(
             ctx,
             tags_of(old) if old is not None else None,
-            **{ROLE_TAG: BUILD_ROLE, IMAGE_TAG: n.image},
+            **{Marks.Tag.ROLE: BUILD_ROLE, Marks.Tag.IMAGE: n.image},
         )
         body = self._body(ctx, base, tags)
         ctx.say(f"VM size {spec.image.build.vm_size}")

@@ -17,8 +17,9 @@ from batchimage.azure.blobs import (
     split_blob_url,
 )
 from batchimage.azure.errors import azure_call
-from batchimage.azure.names import META_IMAGE, blob_creator, blob_marks, image_fingerprint, parse_id
+from batchimage.azure.names import blob_marks, image_fingerprint, parse_id
 from batchimage.azure.vhdblob import inspect_vhd_blob
+from batchimage.core.ownership import Marks
 from batchimage.errors import PermanentAzureError
 from batchimage.redact import register_secret
 from batchimage.state import ResourceRef
@@ -26,8 +27,6 @@ from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_image_version import CreateImageVersion
 
 GRANT_SECONDS = 3600
-META_VERIFIED = "batchimage_verified"
-META_FINGERPRINT = "batchimage_fingerprint"  # the step's fingerprint, as ARM's tag holds it
 
 
 class ExportOutputs(Outputs):
@@ -82,7 +81,7 @@ class ExportVhd(DeletesCreated, Step[ExportOutputs]):
                 return None
             props = blob.get_blob_properties()
         meta = dict(props.metadata or {})
-        if meta.get(META_IMAGE) != self.image or meta.get(META_VERIFIED) != "true":
+        if meta.get(Marks.Blob.IMAGE) != self.image or meta.get(Marks.Blob.VERIFIED) != "true":
             return None
         size, problem = inspect_vhd_blob(blob)
         if problem:
@@ -90,13 +89,13 @@ class ExportVhd(DeletesCreated, Step[ExportOutputs]):
         ref = ResourceRef(
             id=blob_id(account, self.container, name),
             kind=BLOB,
-            created_by_run=blob_creator(ctx.pipeline, meta),
+            created_by_run=Marks.Blob.creator(meta, ctx.pipeline),
         )
         return ExportOutputs(
             vhd_url=account.blob_url(self.container, name),
             size=size,
             resources=(ref,),
-            observed_fingerprint=meta.get(META_FINGERPRINT),  # a lost state adopts it as done
+            observed_fingerprint=meta.get(Marks.Blob.FINGERPRINT),  # a lost state adopts it as done
         )
 
     def apply(self, ctx: RunContext) -> ExportOutputs | None:
@@ -122,8 +121,8 @@ class ExportVhd(DeletesCreated, Step[ExportOutputs]):
         with azure_call(f"mark {container}/{name} verified"):
             meta = dict(dest.get_blob_properties().metadata or {})
             meta.update(blob_marks(ctx.pipeline, ctx.run_id, self.image))
-            meta[META_VERIFIED] = "true"
-            meta[META_FINGERPRINT] = ctx.fingerprint
+            meta[Marks.Blob.VERIFIED] = "true"
+            meta[Marks.Blob.FINGERPRINT] = ctx.fingerprint
             dest.set_blob_metadata(meta)
         ctx.say(f"exported {size / 2**30:.1f} GiB VHD to {account.name}/{container}/{name}")
         return None

@@ -10,8 +10,8 @@ Windows: sysprep `/generalize /oobe /shutdown /mode:vm` runs asynchronously and 
 waits for the VM to stop, asking the guest now and then whether sysprep failed (a check
 the stopping VM cuts short means sysprep finished). A VM found stopped or deallocated
 before its guest was deprovisioned is started to deprovision it; one whose deprovisioning
-was started before (by a run cut short: the VM carries `LAUNCHED_TAG`) is not deprovisioned
-again."""
+was started before (by a run cut short: the VM carries tag `Marks.Tag.GENERALIZE`) is not
+deprovisioned again."""
 
 from __future__ import annotations
 
@@ -27,8 +27,9 @@ from batchimage.azure.arm import (
 )
 from batchimage.azure.errors import azure_call
 from batchimage.azure.guest import agent_ready, power_state, read_vm
-from batchimage.azure.names import IMAGE_TAG, BuildNames
+from batchimage.azure.names import BuildNames
 from batchimage.azure.runcommand import GuestGone, observe, run
+from batchimage.core.ownership import Marks
 from batchimage.errors import AzureError, StepFailedError
 from batchimage.steps.base import RunContext, Step, Verb, runs_again, short_hash
 from batchimage.steps.create_vm import CreateVm, VmOutputs, is_generalized
@@ -44,7 +45,6 @@ from batchimage.steps.generalize_scripts import (
 )
 
 DIAGNOSE_EVERY = 6  # polls (a minute at Azure's 10 s interval) between guest checks
-LAUNCHED_TAG = "batchimage-generalize"  # VM tag: which deprovisioning command was started
 STOPPED = ("stopped", "deallocated")
 AGENT_DOWN_HINT = (
     "no run command can reach a VM whose guest agent is down; delete the build VM "
@@ -163,8 +163,8 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                 hint=f"start the VM (az vm start -g {vm.group} -n {vm.name}) and run apply again",
             )
         found = self._read(ctx)
-        if tags_of(found).get(IMAGE_TAG) != self.names.image:
-            self._tag(ctx, vm, found, **{IMAGE_TAG: self.names.image})
+        if tags_of(found).get(Marks.Tag.IMAGE) != self.names.image:
+            self._tag(ctx, vm, found, **{Marks.Tag.IMAGE: self.names.image})
         if power_state(found) != "deallocated":
             begin_and_wait(
                 ctx,
@@ -206,13 +206,13 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
     def _launched(self, ctx: RunContext, vm: Any, found: Any) -> bool:
         """Whether this deprovisioning command was started in the guest (also by a run cut
         short): the VM's tag, or the managed run command that succeeded."""
-        if tags_of(found).get(LAUNCHED_TAG) == self.deprovision_name:
+        if tags_of(found).get(Marks.Tag.GENERALIZE) == self.deprovision_name:
             return True
         previous = observe(ctx, vm.group, vm.name, self.deprovision_name)
         return previous is not None and previous.succeeded
 
     def _mark_launched(self, ctx: RunContext, vm: Any) -> None:
-        extra = {LAUNCHED_TAG: self.deprovision_name, IMAGE_TAG: self.names.image}
+        extra = {Marks.Tag.GENERALIZE: self.deprovision_name, Marks.Tag.IMAGE: self.names.image}
         self._tag(ctx, vm, self._read(ctx), **extra)
 
     def _tag(self, ctx: RunContext, vm: Any, found: Any, **extra: str) -> None:

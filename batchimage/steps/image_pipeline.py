@@ -1,5 +1,5 @@
 """The image pipeline's steps for a spec, built together (they reference each other) and
-handed to `batchimage.plan.STAGES` one stage at a time:
+handed to `batchimage.steps.stages.STAGES` one stage at a time:
 
     preflight  -> preflight
     resolve    -> resolve_image, upload_vhd (a local VHD base)

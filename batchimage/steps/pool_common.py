@@ -18,15 +18,12 @@ from typing import Any, Literal
 from pydantic import Field
 
 from batchimage.azure.arm import text
-from batchimage.azure.batch_pools import BatchPools, created_by, find_account, metadata_of
+from batchimage.azure.batch_pools import BatchPools, find_account, metadata_of
 from batchimage.azure.gallery import trusted_launch_only
 from batchimage.azure.pool_agent import ImageBase, resolve_node_agent
 from batchimage.azure.pool_causes import BuiltImage
 from batchimage.azure.pool_config import (
     KEPT_META,
-    META_IMAGE,
-    META_PIPELINE,
-    META_POOL,
     Desired,
     Difference,
     PoolConfig,
@@ -35,6 +32,7 @@ from batchimage.azure.pool_config import (
     diff,
 )
 from batchimage.azure.pool_health import Health, health_of
+from batchimage.core.ownership import Marks
 from batchimage.steps.base import Outputs, RunContext, Step, short_hash
 from batchimage.steps.generalize_vm import deprovision_command
 
@@ -99,9 +97,9 @@ def desired_metadata(ctx: RunContext, pool: Any, image: PoolImage) -> dict[str, 
         **dict(ctx.spec.tags),
         **dict(pool.tags),
         **dict(pool.metadata),
-        META_PIPELINE: ctx.pipeline,
-        META_POOL: pool.id,
-        META_IMAGE: image.version,
+        Marks.Pool.PIPELINE: ctx.pipeline,
+        Marks.Pool.POOL: pool.id,
+        Marks.Pool.IMAGE_VERSION: image.version,
     }
 
 
@@ -194,4 +192,4 @@ def kept_metadata(live: Any) -> dict[str, str]:
 
 def owned_by(ctx: RunContext, live: Any) -> str | None:
     """The run of this pipeline that created `live`, or None (someone else's pool)."""
-    return created_by(live, ctx.pipeline)
+    return Marks.Pool.creator(metadata_of(live), ctx.pipeline)

@@ -1,4 +1,4 @@
-"""The pool stage of a spec, for `batchimage.plan.STAGES`: per spec pool, in order,
+"""The pool stage of a spec, for `batchimage.steps.stages.STAGES`: per spec pool, in order,
 
     pool.<id>          CreatePool    create / adopt / update in place / roll out; wait; verify
     pool.<id>.smoke    RunSmokeTest  the spec's smoke test (only when it has one)

@@ -28,12 +28,12 @@ from batchimage.azure.guest import agent_ready, power_state, read_vm
 from batchimage.azure.names import STAGING_CONTAINER, BuildNames, customize_inputs
 from batchimage.azure.runcommand import GuestGone, RunResult, observe, run
 from batchimage.azure.staging import FETCH_URL, fetch_script, stage_file, staging_account
+from batchimage.core.ownership import Marks
 from batchimage.errors import StepFailedError
 from batchimage.state import ResourceRef
-from batchimage.steps.base import RUN_TAG, Outputs, RunContext, Step, runs_again, short_hash
+from batchimage.steps.base import Outputs, RunContext, Step, runs_again, short_hash
 from batchimage.steps.create_vm import CreateVm
 
-STAGED_TAG = "batchimage-staged"
 # How plan names a customize entry's content, per action ("the script changed").
 CONTENT_WORDS = {
     "shell": "the script",
@@ -83,7 +83,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
     @property
     def mark_tag(self) -> str:
         """The VM tag recording that this step ran (restart, or an action run command)."""
-        return f"batchimage-{self.key}"
+        return Marks.Tag.step_ran(self.key)
 
     def check(self, ctx: RunContext) -> CustomizeOutputs | None:
         vm = ctx.output(CreateVm)
@@ -106,9 +106,9 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             return None
         tags = found.tags
         refs: list[ResourceRef] = []
-        staged = tags.get(STAGED_TAG)
+        staged = tags.get(Marks.Tag.STAGED)
         if staged and owned(ctx, tags):
-            refs.append(ResourceRef(id=staged, kind=BLOB, created_by_run=tags.get(RUN_TAG)))
+            refs.append(ResourceRef(id=staged, kind=BLOB, created_by_run=tags.get(Marks.Tag.RUN)))
         return CustomizeOutputs(
             index=self.index,
             action=self.entry.action,
@@ -192,7 +192,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             )
             script = fetch_script(spec.os_type, entry.file.destination, sha)
             secret_env[FETCH_URL] = url  # a protected parameter, not script text
-            extra_tags[STAGED_TAG] = staged.id
+            extra_tags[Marks.Tag.STAGED] = staged.id
         elif entry.action in ("shell", "powershell"):
             script = getattr(entry, entry.action)
         else:

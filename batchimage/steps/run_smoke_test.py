@@ -13,8 +13,8 @@ from typing import Any
 from azure.batch import models as bm
 
 from batchimage.azure.batch_pools import BatchPools, find_account, metadata_of
-from batchimage.azure.pool_config import META_SMOKE
 from batchimage.azure.pool_smoke import run_smoke_test
+from batchimage.core.ownership import Marks
 from batchimage.steps.base import RunContext, Step, Verb, short_hash
 from batchimage.steps.create_pool import CreatePool
 from batchimage.steps.pool_common import DriftOutputs, account_group
@@ -59,7 +59,7 @@ class RunSmokeTest(Step[SmokeOutputs]):
         live = self._pools(ctx).get(pool_id)
         if live is None:
             return None
-        if metadata_of(live).get(META_SMOKE) == self.mark:
+        if metadata_of(live).get(Marks.Pool.SMOKE_TEST) == self.mark:
             return SmokeOutputs(
                 pool_id=pool_id, test=self.mark, observed_fingerprint=ctx.fingerprint
             )
@@ -76,7 +76,7 @@ class RunSmokeTest(Step[SmokeOutputs]):
         run_smoke_test(ctx, pools, pool_id, self.command_line, timeout_s=self.timeout_s)
         live = pools.get(pool_id)
         if live is not None:
-            meta = {**metadata_of(live), META_SMOKE: self.mark}
+            meta = {**metadata_of(live), Marks.Pool.SMOKE_TEST: self.mark}
             items = [bm.BatchMetadataItem(name=k, value=v) for k, v in meta.items()]
             pools.update(pool_id, bm.BatchPoolUpdateOptions(metadata=items))
         return None

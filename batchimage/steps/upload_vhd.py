@@ -10,7 +10,8 @@ from typing import Any
 from batchimage.azure.arm import BLOB, DeletesCreated
 from batchimage.azure.blobs import blob_id, blob_service, require_account
 from batchimage.azure.errors import azure_call
-from batchimage.azure.names import blob_creator, blob_marks
+from batchimage.azure.names import blob_marks
+from batchimage.core.ownership import Marks
 from batchimage.state import ResourceRef
 from batchimage.steps.base import RunContext, Step
 from batchimage.steps.pool_common import DriftOutputs
@@ -74,7 +75,7 @@ class UploadVhd(DeletesCreated, Step[UploadOutputs]):
         ref = ResourceRef(
             id=blob_id(account, self.container, self.blob),
             kind=BLOB,
-            created_by_run=blob_creator(ctx.pipeline, meta),
+            created_by_run=Marks.Blob.creator(meta, ctx.pipeline),
         )
         return UploadOutputs(
             vhd_url=account.blob_url(self.container, self.blob),
@@ -110,7 +111,7 @@ class UploadVhd(DeletesCreated, Step[UploadOutputs]):
         result = upload_vhd(self.path, blob, progress=progress)
         with azure_call(f"mark {self.container}/{self.blob}"):
             meta = dict(blob.get_blob_properties().metadata or {})
-            if blob_creator(ctx.pipeline, meta) is None:
+            if Marks.Blob.creator(meta, ctx.pipeline) is None:
                 meta.update(blob_marks(ctx.pipeline, ctx.run_id))
                 blob.set_blob_metadata(meta)
         if result.direct_off and result.direct_requests < result.requests:

@@ -44,6 +44,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from batchimage import threads
 from batchimage.azure.errors import translate
+from batchimage.core.ownership import Marks
 from batchimage.errors import AzureError
 from batchimage.vhd.digest import Fingerprint, SparseDigest, blob_digest, file_digest, read_block
 from batchimage.vhd.direct import DirectPutter
@@ -55,14 +56,6 @@ from batchimage.vhd.scan import BLOCK, Merger, data_blocks, data_runs, is_zero
 if TYPE_CHECKING:
     from azure.storage.blob import BlobClient
 
-META_STATUS = "batchimage_status"
-META_SIZE = "batchimage_source_size"
-META_MTIME = "batchimage_source_mtime_ns"
-META_SAMPLE = "batchimage_source_sample"
-META_LAYOUT = "batchimage_layout"
-META_DIGEST = "batchimage_xxh3_sparse"
-META_DATA_BYTES = "batchimage_data_bytes"
-META_VERIFIED = "batchimage_verified"
 STATUS_UPLOADING = "uploading"
 STATUS_COMPLETE = "complete"
 STATUS_INVALID = "invalid"
@@ -135,11 +128,11 @@ class _Layout:
 
 def _source_metadata(fingerprint: Fingerprint, layout: _Layout, status: str) -> dict[str, str]:
     return {
-        META_STATUS: status,
-        META_SIZE: str(fingerprint.size),
-        META_MTIME: str(fingerprint.mtime_ns),
-        META_SAMPLE: fingerprint.sample,
-        META_LAYOUT: layout.encode(),
+        Marks.Blob.UPLOAD_STATUS: status,
+        Marks.Blob.SOURCE_SIZE: str(fingerprint.size),
+        Marks.Blob.SOURCE_MTIME: str(fingerprint.mtime_ns),
+        Marks.Blob.SOURCE_SAMPLE: fingerprint.sample,
+        Marks.Blob.LAYOUT: layout.encode(),
     }
 
 
@@ -180,7 +173,7 @@ class _Found:
     @property
     def ours(self) -> bool:
         """True if batchimage wrote this blob."""
-        return META_STATUS in self.metadata
+        return Marks.Blob.UPLOAD_STATUS in self.metadata
 
     def holds(self, info: VhdInfo, fingerprint: Fingerprint) -> bool:
         """True if the blob is (being) filled from this very file."""
@@ -203,16 +196,16 @@ class _Found:
         return (
             self.ours
             and self.props.size == info.file_size
-            and self.metadata.get(META_SIZE) == str(fingerprint.size)
-            and self.metadata.get(META_SAMPLE) == fingerprint.sample
+            and self.metadata.get(Marks.Blob.SOURCE_SIZE) == str(fingerprint.size)
+            and self.metadata.get(Marks.Blob.SOURCE_SAMPLE) == fingerprint.sample
         )
 
     def _same_mtime(self, fingerprint: Fingerprint) -> bool:
-        return self.metadata.get(META_MTIME) == str(fingerprint.mtime_ns)
+        return self.metadata.get(Marks.Blob.SOURCE_MTIME) == str(fingerprint.mtime_ns)
 
     def _complete(self) -> bool:
-        return self.metadata.get(META_STATUS) == STATUS_COMPLETE and bool(
-            self.metadata.get(META_DIGEST)
+        return self.metadata.get(Marks.Blob.UPLOAD_STATUS) == STATUS_COMPLETE and bool(
+            self.metadata.get(Marks.Blob.DIGEST)
         )
 
 
@@ -491,10 +484,10 @@ def upload_vhd(
         if done is not None:
             return done
         # the read-back content differs from the recorded digest: start the blob over
-    stored_layout = _Layout.decode(found.metadata.get(META_LAYOUT))
+    stored_layout = _Layout.decode(found.metadata.get(Marks.Blob.LAYOUT))
     resume = (
         found.holds(info, fingerprint)
-        and found.metadata.get(META_STATUS) == STATUS_UPLOADING
+        and found.metadata.get(Marks.Blob.UPLOAD_STATUS) == STATUS_UPLOADING
         and stored_layout is not None
     )
     if resume:
@@ -535,9 +528,9 @@ def upload_vhd(
     final = _source_metadata(fingerprint, layout, STATUS_COMPLETE)
     final.update(
         {
-            META_DIGEST: digest,
-            META_DATA_BYTES: str(transfer.ranges.total),
-            META_VERIFIED: verified,
+            Marks.Blob.DIGEST: digest,
+            Marks.Blob.DATA_BYTES: str(transfer.ranges.total),
+            Marks.Blob.VERIFIED: verified,
         }
     )
     response = _call("set blob metadata", blob.set_blob_metadata, final)
@@ -566,10 +559,10 @@ def _adopt_touched(
 ) -> _Found:
     """For a file whose mtime alone changed: if its digest is the blob's, record the new
     mtime (one metadata write) and return what the blob now says; else `found` unchanged."""
-    if file_digest(info.path) != found.metadata.get(META_DIGEST):
+    if file_digest(info.path) != found.metadata.get(Marks.Blob.DIGEST):
         return found
     metadata = dict(found.metadata)
-    metadata[META_MTIME] = str(fingerprint.mtime_ns)
+    metadata[Marks.Blob.SOURCE_MTIME] = str(fingerprint.mtime_ns)
     response = _call("set blob metadata", blob.set_blob_metadata, metadata)
     found.props.etag = response.get("etag", found.props.etag)
     return _Found(found.props, metadata)
@@ -618,13 +611,13 @@ def _already_uploaded(
 ) -> UploadResult | None:
     """The result for a blob that holds this file, complete; None if `readback` disagrees."""
     metadata = found.metadata
-    digest = metadata[META_DIGEST]
-    verified = metadata.get(META_VERIFIED, "page-ranges")
+    digest = metadata[Marks.Blob.DIGEST]
+    verified = metadata.get(Marks.Blob.VERIFIED, "page-ranges")
     if readback:
         if _call("download blob ranges", blob_digest, blob, info.file_size) != digest:
             return None
         verified = "readback"
-    data_bytes = int(metadata.get(META_DATA_BYTES, "0"))
+    data_bytes = int(metadata.get(Marks.Blob.DATA_BYTES, "0"))
     return UploadResult(
         blob_url=blob.url,
         size=info.file_size,

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from batchimage.azure.errors import AZURE
+from batchimage.core.ownership import Marks
 from batchimage.engine import (
     Change,
     Engine,
@@ -27,9 +29,10 @@ from batchimage.engine import (
     new_run_id,
 )
 from batchimage.errors import PermanentAzureError, TransientAzureError
+from batchimage.failures import Failures
 from batchimage.state import LockHolder, ResourceRef, State
 from batchimage.state_local import LocalStateStore
-from batchimage.steps.base import FINGERPRINT_TAG, RUN_TAG, Clock, Outputs, RunContext, Step
+from batchimage.steps.base import Clock, Outputs, RunContext, Step
 from batchimage.ui import CollectSink
 
 KIND = "test/thing"
@@ -162,13 +165,13 @@ class Thing(Step[ThingOutputs]):
         if item is None:
             return None
         tags = item["tags"]
-        by_run = tags.get(RUN_TAG) if self.tagged else None
+        by_run = tags.get(Marks.Tag.RUN) if self.tagged else None
         ref = ResourceRef(id=f"/things/{self.key}", kind=KIND, created_by_run=by_run)
         return ThingOutputs(
             name=self.key,
             value=item["value"],
             resources=(ref,),
-            observed_fingerprint=tags.get(FINGERPRINT_TAG) if self.tagged else None,
+            observed_fingerprint=tags.get(Marks.Tag.FINGERPRINT) if self.tagged else None,
         )
 
     def apply(self, ctx: RunContext) -> ThingOutputs | None:
@@ -283,7 +286,9 @@ class Harness:
         max_workers: int = 4,
         stop_flag: StopFlag | None = None,
         grace_s: float = 5.0,
+        failures: Failures = AZURE,
     ) -> Engine:
+        """An engine over `steps` that meets exceptions as the commands' does (`failures`)."""
         store = LocalStateStore(self.state_path)
         holder = LockHolder(command="apply") if lock else None
         journal = Journal.open(store, self.spec.name, spec_hash="h", lock=holder)
@@ -299,6 +304,7 @@ class Harness:
             ctx,
             journal,
             retry=retry or RetryPolicy(),
+            failures=failures,
             max_workers=max_workers,
             stop_flag=stop_flag,
             grace_s=grace_s,

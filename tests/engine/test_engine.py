@@ -7,11 +7,14 @@ import time
 from pathlib import Path
 
 import pytest
+from azure.core.exceptions import ServiceRequestError
 
+from batchimage.core.ownership import Marks
 from batchimage.engine import RetryPolicy, StopFlag
 from batchimage.errors import Interrupted, StepFailedError, UsageError
+from batchimage.failures import Failures
 from batchimage.state import ResourceRef, StepStatus
-from batchimage.steps.base import PIPELINE_TAG, RUN_TAG, Clock, RunContext
+from batchimage.steps.base import Clock, RunContext
 from tests.engine.fakes import (
     KIND,
     FakeSpec,
@@ -141,6 +144,20 @@ def test_transient_errors_stop_at_max_attempts(h: Harness) -> None:
     assert "run apply again later" in str(info.value)
     assert h.state().steps["a"].status == StepStatus.FAILED
     assert h.state().steps["a"].attempts == 3
+
+
+def test_an_engine_knows_no_cloud_but_what_it_is_given(h: Harness) -> None:
+    bare = Failures()  # the default: no exception mapped, the engine's own hints
+    h.spec.world.fail("a", "apply", ServiceRequestError("connection dropped"))
+    with pytest.raises(StepFailedError, match="this is a bug in batchimage"):
+        h.apply(chain(), failures=bare)
+    h.spec.world.fail("a", "apply", permanent("AuthorizationFailed"))
+    with pytest.raises(StepFailedError, match="next: fix the cause above, then run apply"):
+        h.apply(chain(), failures=bare)
+    assert h.clock.sleeps == []
+    h.spec.world.fail("a", "apply", ServiceRequestError("connection dropped"))
+    h.apply(chain())  # the commands' (Azure's): a dropped connection is retried
+    assert len(h.clock.sleeps) == 1
 
 
 def test_step_deadline_stops_retrying_before_a_long_wait(h: Harness) -> None:
@@ -338,7 +355,7 @@ class Swept(Thing):
         found = []
         for name in sorted(world.things):
             tags = (world.get(name) or {}).get("tags", {})
-            run = tags.get(RUN_TAG) if tags.get(PIPELINE_TAG) == ctx.pipeline else None
+            run = Marks.Tag.creator(tags, ctx.pipeline)
             found.append(ResourceRef(id=f"/things/{name}", kind=KIND, created_by_run=run))
         return found
 
@@ -353,7 +370,7 @@ def test_destroy_finds_by_tags_what_a_lost_state_forgot(h: Harness) -> None:
     world = h.spec.world
     h.apply([Swept("a"), Thing("b")])
     world.put("theirs", "x", {})  # someone else's: never deleted
-    world.put("older", "x", {PIPELINE_TAG: "demo", RUN_TAG: "20260101T000000Z-abcdef"})
+    world.put("older", "x", {Marks.Tag.PIPELINE: "demo", Marks.Tag.RUN: "20260101T000000Z-abcdef"})
     h.state_path.unlink()
     world.fail("a", "leftovers", transient())  # the search is retried like any call
     world.log.clear()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from batchimage.core.ownership import Marks
 from batchimage.sandbox.config import DEFAULT_DURATIONS
 from batchimage.sandbox.connection import Connection
 from tests.engine.sandbox_cli import blob_state, ci_env, cli, start_json
@@ -54,7 +55,7 @@ def test_a_run_whose_lease_is_broken_stops_at_once_and_the_next_apply_resumes(
     assert "stopped calling Azure at once" in error["message"]
     group = yaml.safe_load(spec.read_text())["resource_group"]
     vms = pools.clients.compute.virtual_machines.list(group)
-    mine = [vm for vm in vms if (vm.tags or {}).get("batchimage-pipeline") == spec.stem]
+    mine = [vm for vm in vms if (vm.tags or {}).get(Marks.Tag.PIPELINE) == spec.stem]
     assert [vm.provisioning_state for vm in mine] == ["Creating"]  # the run did not wait
 
     status = json.loads(cli(spec.parent, env, "status", spec.name, "--format", "json").stdout)

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from batchimage.azure.clients import AzureClients
-from batchimage.azure.run_marker import MARKER_TAG, read_marker, write_marker
+from batchimage.azure.run_marker import read_marker, write_marker
+from batchimage.core.ownership import Marks
 from batchimage.errors import StateLockedError
 from batchimage.liveness import this_host
 from batchimage.pipeline_guard import PipelineGuard, RunMarker
@@ -119,7 +120,9 @@ def test_a_marker_from_another_machine_stops_apply_before_any_write(
         assert applied.returncode == 0, applied.stderr
         ops = pools.admin.counters()["operations"]
         assert ops.get("ResourceGroups_Update") == 2  # marked, then unmarked
-        assert MARKER_TAG not in (pools.clients.resource.resource_groups.get(group).tags or {})
+        assert Marks.Tag.ACTIVE_RUN not in (
+            pools.clients.resource.resource_groups.get(group).tags or {}
+        )
 
         pools.admin.reset_counters()
         again = cli(spec.parent, env, "apply", spec.name, "--yes")  # nothing to change

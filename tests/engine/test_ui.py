@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import json
 
-from batchimage.ui import Event, JsonSink, PlainSink, format_duration, make_sink
+from batchimage.events import Event, format_duration
+from batchimage.ui import JsonSink, PlainSink, make_sink
 from batchimage.ui_live import LiveSink
 
 SAS = "https://a.blob.core.windows.net/c/x.vhd?sv=1&sig=SECRETSIG"

@@ -22,9 +22,9 @@ import yaml
 
 from batchimage.azure.clients import AzureClients
 from batchimage.azure.cloud import CloudProfile
-from batchimage.azure.errors import SDK_RETRY
+from batchimage.azure.errors import AZURE, SDK_RETRY
 from batchimage.engine import Engine, RetryPolicy, RunResult, new_run_id
-from batchimage.plan import STAGES, Change, build_steps
+from batchimage.plan import Change
 from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.sandbox.connection import Connection
 from batchimage.spec import load_spec
@@ -32,6 +32,7 @@ from batchimage.state import Journal, LockHolder, State
 from batchimage.state_local import LocalStateStore
 from batchimage.steps.base import RunContext
 from batchimage.steps.image_pipeline import STAGE_NAMES
+from batchimage.steps.stages import STAGES, build_steps
 from batchimage.ui import CollectSink
 
 REPO = Path(__file__).resolve().parents[2]
@@ -97,7 +98,7 @@ class Harness:
             state=journal.state,
             clients_factory=lambda: AzureClients(self.cloud, spec.subscription, **SDK_RETRY),
         )
-        return Engine(steps, ctx, journal, retry=FAST_RETRY)
+        return Engine(steps, ctx, journal, retry=FAST_RETRY, failures=AZURE)
 
     def store(self, path: Path) -> LocalStateStore:
         spec = load_spec(path)

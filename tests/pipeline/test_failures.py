@@ -14,6 +14,7 @@ import pytest
 
 from batchimage.azure.clients import AzureClients
 from batchimage.azure.names import BuildNames
+from batchimage.core.ownership import Marks
 from batchimage.errors import StepFailedError
 from batchimage.spec import load_spec
 from tests.pipeline.harness import NO_MANAGED_RUN_COMMANDS, Harness
@@ -276,6 +277,6 @@ def test_clouds_without_managed_run_commands_use_the_action(
     assert content["deprovisioned"] is True
     spec = load_spec(spec_path)
     vm = clients.compute.virtual_machines.get("sandbox-rg", BuildNames.of(spec).vm)
-    assert {"batchimage-customize.0", "batchimage-customize.1"} <= set(vm.tags)
+    assert {Marks.Tag.step_ran("customize.0"), Marks.Tag.step_ran("customize.1")} <= set(vm.tags)
     pipeline.admin.clear_faults()
     assert pipeline.writes(lambda: pipeline.apply(spec_path)) == 0

@@ -16,9 +16,9 @@ import yaml
 
 from batchimage.azure.clients import AzureClients
 from batchimage.azure.names import BuildNames
+from batchimage.core.ownership import Marks
 from batchimage.errors import StepFailedError
 from batchimage.spec import load_spec
-from batchimage.steps.base import FINGERPRINT_TAG, STEP_TAG
 from tests.pipeline.harness import Harness
 from tests.sandbox.compute_helpers import power_state
 
@@ -58,7 +58,7 @@ def test_linux_deprovisioning_is_scheduled_after_the_run_command(
     assert (found.instance_view.execution_state, found.instance_view.exit_code) == ("Succeeded", 0)
     said = [e.message for e in pipeline.events.events if e.kind == "step_progress"]
     assert any("in 60 s, then powering it off: waagent" in m for m in said)
-    assert "batchimage-generalize" in clients.compute.virtual_machines.get("sandbox-rg", vm).tags
+    assert Marks.Tag.GENERALIZE in clients.compute.virtual_machines.get("sandbox-rg", vm).tags
 
 
 def test_a_run_cut_short_after_the_launch_does_not_deprovision_twice(
@@ -114,8 +114,8 @@ def test_a_run_stopped_after_generalize_resumes_without_touching_the_vm(
     vm = BuildNames.of(load_spec(spec_path)).vm
     tags = clients.compute.virtual_machines.get("sandbox-rg", vm).tags
     record = pipeline.state(spec_path).steps["build.vm"]
-    assert (tags[STEP_TAG], tags[FINGERPRINT_TAG]) == ("build.vm", record.fingerprint)
-    assert "batchimage-generalize" in tags
+    assert (tags[Marks.Tag.STEP], tags[Marks.Tag.FINGERPRINT]) == ("build.vm", record.fingerprint)
+    assert Marks.Tag.GENERALIZE in tags
     result = pipeline.apply(spec_path)
     assert result.outcomes["build.vm"] == "unchanged"
     assert result.outcomes["capture.version"] == "created"

@@ -13,8 +13,6 @@ from azure.batch import models as bm
 
 from batchimage.azure.pool_agent import ImageBase
 from batchimage.azure.pool_config import (
-    META_RUN,
-    META_SMOKE,
     Desired,
     config_of,
     create_options,
@@ -23,6 +21,7 @@ from batchimage.azure.pool_config import (
     diff,
     resize_timeout_s,
 )
+from batchimage.core.ownership import Marks
 from batchimage.spec import Pool
 from batchimage.steps.pool_common import Observed, PoolImage
 
@@ -49,7 +48,7 @@ def spec_pool(**changes: Any) -> Pool:
 
 
 def options(pool: Pool, image: str = IMAGE, secret: str = "KEY_A") -> bm.BatchPoolCreateOptions:
-    desired = Desired(pool.id, image, AGENT, {**pool.metadata, "batchimage-pipeline": "p"})
+    desired = Desired(pool.id, image, AGENT, {**pool.metadata, Marks.Pool.PIPELINE: "p"})
     return create_options(pool, desired, lambda ref: SECRETS[secret])
 
 
@@ -57,7 +56,7 @@ def live_from(opts: bm.BatchPoolCreateOptions, **changes: Any) -> bm.BatchPool:
     """A live pool as Batch returns one created from `opts` (with `changes` applied)."""
     data = opts.as_dict()
     data.update(state="active", allocationState="steady", taskSlotsPerNode=1)
-    data["metadata"] = [*data.get("metadata", []), {"name": META_RUN, "value": "run-1"}]
+    data["metadata"] = [*data.get("metadata", []), {"name": Marks.Pool.RUN, "value": "run-1"}]
     pool = bm.BatchPool(data)
     for name, value in changes.items():
         setattr(pool, name, value)
@@ -86,7 +85,7 @@ def test_kept_metadata_and_secrets_are_not_compared() -> None:
     }
     pool = spec_pool(mounts=[blob])
     live = live_from(options(pool, secret="KEY_A"))
-    live.metadata = [*live.metadata, bm.BatchMetadataItem(name=META_SMOKE, value="abc")]
+    live.metadata = [*live.metadata, bm.BatchMetadataItem(name=Marks.Pool.SMOKE_TEST, value="abc")]
     want = options(pool, secret="KEY_B")  # another key value: not a difference
     assert diff(config_of(live), config_of(want)) == []
     assert "secret-one" not in repr(config_of(live))
@@ -205,7 +204,7 @@ def test_create_options_carry_the_spec() -> None:
         opts.network_configuration.public_ip_address_configuration.ip_address_provisioning_type
         == "nopublicipaddresses"
     )
-    assert {m.name: m.value for m in opts.metadata}["batchimage-pipeline"] == "p"
+    assert {m.name: m.value for m in opts.metadata}[Marks.Pool.PIPELINE] == "p"
 
 
 def observed(rollout: str, taken: set[str], version: str = "1.0.1") -> Observed:

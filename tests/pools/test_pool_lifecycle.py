@@ -13,7 +13,7 @@ from typing import Any
 
 from azure.batch import models as bm
 
-from batchimage.azure.pool_config import META_IMAGE, META_PIPELINE, META_POOL, META_RUN
+from batchimage.core.ownership import Marks
 from batchimage.spec import load_spec
 from tests.pools.harness import PoolHarness
 
@@ -45,9 +45,9 @@ def test_quickstart_pool_is_created_verified_and_reapplied_without_writes(
     assert len(nodes) == 2 and {n.state for n in nodes} == {"idle"}  # wait_for: idle
     assert all(n.start_task_info.exit_code == 0 for n in nodes)
     marks = meta(live)
-    assert marks[META_PIPELINE] == load_spec(spec).name and marks[META_POOL] == pool_id
-    assert marks[META_IMAGE] == version["version"] == "1.0.0"
-    assert marks[META_RUN] == pools.state(spec).steps[f"pool.{pool_id}"].run_id
+    assert marks[Marks.Pool.PIPELINE] == load_spec(spec).name and marks[Marks.Pool.POOL] == pool_id
+    assert marks[Marks.Pool.IMAGE_VERSION] == version["version"] == "1.0.0"
+    assert marks[Marks.Pool.RUN] == pools.state(spec).steps[f"pool.{pool_id}"].run_id
     assert marks["project"] == "batchimage-quickstart"  # the spec's tags, as metadata
 
     outputs = pools.outputs(spec, f"pool.{pool_id}")
@@ -124,7 +124,7 @@ def test_counts_start_task_and_metadata_update_in_place(pools: PoolHarness) -> N
     assert live.start_task.command_line == "/bin/sh -c 'echo ready'"
     assert {e.name: e.value for e in live.start_task.environment_settings} == {"MODE": "fast"}
     marks = meta(live)
-    assert marks["owner"] == "lab" and META_RUN in marks  # the creator mark is kept
+    assert marks["owner"] == "lab" and Marks.Pool.RUN in marks  # the creator mark is kept
     assert len(list(pools.batch.list_nodes(pool_id))) == 1
     assert pools.writes(lambda: pools.apply(spec)) == 0
 

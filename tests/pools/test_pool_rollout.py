@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from azure.batch import models as bm
 
-from batchimage.azure.pool_config import META_SMOKE
+from batchimage.core.ownership import Marks
 from batchimage.errors import BatchImageError
 from batchimage.spec import load_spec
 from tests.pools.harness import PoolHarness
@@ -111,7 +111,7 @@ def test_smoke_test_gates_the_rollout(pools: PoolHarness, batch_rules: Callable[
     result = pools.apply(spec)
     assert pools.change(result.changes, f"pool.{old}.smoke").action == "created"
     marks = {m.name: m.value for m in pools.batch.get_pool(old).metadata}
-    assert marks[META_SMOKE] == pools.outputs(spec, f"pool.{old}.smoke")["test"]
+    assert marks[Marks.Pool.SMOKE_TEST] == pools.outputs(spec, f"pool.{old}.smoke")["test"]
     assert list(pools.batch.list_jobs()) == [] or all(
         not str(j.id).startswith("batchimage-smoke-" + old) for j in pools.batch.list_jobs()
     )

@@ -4,9 +4,9 @@ base image it reads), `pool.<id>.smoke` when the spec has a smoke test, then
 
 from __future__ import annotations
 
-from batchimage.plan import build_steps
 from batchimage.spec import load_spec
 from batchimage.steps.base import StepIndex
+from batchimage.steps.stages import build_steps
 from tests.pipeline.harness import SPECS
 
 

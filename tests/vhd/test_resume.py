@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from azure.storage.blob import ContainerClient
 
+from batchimage.core.ownership import Marks
 from batchimage.vhd import VhdChangedError, VhdVerifyError
 from batchimage.vhd.digest import file_digest
 from batchimage.vhd.upload import UploadProgress, find_uploaded, upload_vhd
@@ -62,7 +63,7 @@ def test_interrupted_upload_resumes_without_resending(
     with pytest.raises(Stop):
         upload_vhd(many_runs_vhd, make_blob(recorder=stop_after(12)), workers=2)
     blob = make_blob()
-    assert blob.get_blob_properties().metadata["batchimage_status"] == "uploading"
+    assert blob.get_blob_properties().metadata[Marks.Blob.UPLOAD_STATUS] == "uploading"
     assert find_uploaded(many_runs_vhd, blob) is None  # a partial upload is not done
     before = written(blob)
     present = sum(end - start for start, end in before)
@@ -97,7 +98,7 @@ def test_pages_written_by_someone_else_fail_verification_then_restart(
     blob.upload_page(b"\x55" * 512, 11 * MIB, 512)  # a page the file has as zeros
     with pytest.raises(VhdVerifyError, match="marked for a fresh upload"):
         upload_vhd(many_runs_vhd, make_blob())
-    assert blob.get_blob_properties().metadata["batchimage_status"] == "invalid"
+    assert blob.get_blob_properties().metadata[Marks.Blob.UPLOAD_STATUS] == "invalid"
     result = upload_vhd(many_runs_vhd, make_blob())
     assert result.restarted and not result.resumed
     assert blob.download_blob().readall() == many_runs_vhd.read_bytes()
@@ -143,7 +144,7 @@ def test_killed_upload_resumes_without_resending(
     assert child.returncode == -signal.SIGKILL
 
     blob = make_blob()
-    assert blob.get_blob_properties().metadata["batchimage_status"] == "uploading"
+    assert blob.get_blob_properties().metadata[Marks.Blob.UPLOAD_STATUS] == "uploading"
     before = written(blob)
     present = sum(end - start for start, end in before)
     total = data_bytes(many_runs_vhd)

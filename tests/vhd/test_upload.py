@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobClient, ContainerClient
 
+from batchimage.core.ownership import Marks
 from batchimage.errors import PermanentAzureError
 from batchimage.vhd import VhdChangedError, VhdError, VhdVerifyError
 from batchimage.vhd.digest import blob_digest, file_digest
@@ -62,8 +63,8 @@ def test_sparse_upload_sends_only_non_zero_pages(sparse_vhd: Path, make_blob: Bl
     assert result.size == blob.get_blob_properties().size == 9 * MIB + 512
     assert not (result.resumed or result.restarted or result.skipped_upload)
     metadata = blob.get_blob_properties().metadata
-    assert metadata["batchimage_status"] == "complete"
-    assert metadata["batchimage_xxh3_sparse"] == result.digest
+    assert metadata[Marks.Blob.UPLOAD_STATUS] == "complete"
+    assert metadata[Marks.Blob.DIGEST] == result.digest
     assert result.direct_requests == result.requests > 0 and not result.direct_off
 
 

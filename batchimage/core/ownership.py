@@ -1,0 +1,83 @@
+"""The names batchimage writes on Azure resources - tags, pool metadata, blob metadata - to
+say who made a resource and what it knows about it; every one is defined here, in `Marks`.
+
+    Marks.Tag.PIPELINE                          "batchimage-pipeline" (an ARM tag)
+    Marks.Pool.RUN                              "batchimage-run" (Batch pool metadata)
+    Marks.Blob.PIPELINE                         "batchimage_pipeline" (blob metadata)
+    Marks.Tag.creator(tags, "demo")             the run of pipeline "demo" that made it, or None
+
+The values are what existing deployments carry: changing one makes batchimage lose track of
+what it made before, so they never change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+
+class _Store:
+    """One place Azure keeps marks, with the pair of names that say who made a resource."""
+
+    PIPELINE: ClassVar[str]
+    RUN: ClassVar[str]
+
+    @classmethod
+    def creator(cls, marks: Mapping[str, str] | None, pipeline: str) -> str | None:
+        """The run named by `marks` when they say `pipeline` made the resource, else None."""
+        marks = marks or {}
+        return marks.get(cls.RUN) if marks.get(cls.PIPELINE) == pipeline else None
+
+
+class Marks:
+    """Every name batchimage writes on an Azure resource, grouped by where Azure keeps it."""
+
+    class Tag(_Store):
+        """ARM tags, on resource groups, VMs, NICs, disks, networks, images and gallery items.
+        Tag names may hold hyphens, so they read `batchimage-<what>`."""
+
+        PIPELINE = "batchimage-pipeline"  # the spec's name
+        RUN = "batchimage-run"  # the run that created the resource
+        STEP = "batchimage-step"  # the step that wrote it
+        FINGERPRINT = "batchimage-fingerprint"  # that step's fingerprint
+        IMAGE = "batchimage-image"  # the image fingerprint it was made or generalized for
+        ROLE = "batchimage-role"  # "build" on the build VM and its network
+        STAGED = "batchimage-staged"  # on the VM: the blob a customize step staged
+        GENERALIZE = "batchimage-generalize"  # on the VM: the deprovisioning started
+        ACTIVE_RUN = "batchimage-active-run"  # on the group: the run changing it now
+
+        @staticmethod
+        def step_ran(step_key: str) -> str:
+            """The VM tag recording that customize step `step_key` ran ("batchimage-<key>")."""
+            return f"batchimage-{step_key}"
+
+    class Pool(_Store):
+        """Batch pool metadata (name/value pairs on the pool). Batch allows hyphens in the
+        names, so they read like the ARM tags, `batchimage-<what>`."""
+
+        PIPELINE = "batchimage-pipeline"  # the spec's name
+        POOL = "batchimage-pool"  # the spec's pool id (a generation is `<id>-*`)
+        IMAGE_VERSION = "batchimage-image-version"  # the gallery version it runs
+        RUN = "batchimage-run"  # the run that created it: only such pools are deleted
+        SMOKE_TEST = "batchimage-smoke-test"  # the smoke test that passed on it
+
+    class Blob(_Store):
+        """Blob metadata. Its names must be C# identifiers (no hyphens), so they read
+        `batchimage_<what>`."""
+
+        PIPELINE = "batchimage_pipeline"  # the spec's name
+        RUN = "batchimage_run"  # the run that wrote the blob
+        IMAGE = "batchimage_image"  # the image fingerprint an exported VHD holds
+        FINGERPRINT = "batchimage_fingerprint"  # the export step's fingerprint
+        # an exported VHD: "true" once checked; an uploaded one: "page-ranges" or "readback"
+        VERIFIED = "batchimage_verified"
+        LOCK_HOLDER = "batchimage_lock_holder"  # the state blob: who holds its lease
+        STAGED_SHA256 = "sha256"  # a staged customize file: its SHA-256 (named before the prefix)
+        # an uploaded VHD: how far the upload got and what it was made from
+        UPLOAD_STATUS = "batchimage_status"  # uploading, complete or invalid
+        SOURCE_SIZE = "batchimage_source_size"
+        SOURCE_MTIME = "batchimage_source_mtime_ns"
+        SOURCE_SAMPLE = "batchimage_source_sample"
+        LAYOUT = "batchimage_layout"
+        DIGEST = "batchimage_xxh3_sparse"
+        DATA_BYTES = "batchimage_data_bytes"
