@@ -1,5 +1,5 @@
-"""Crash sweep: per seed, three phases SIGKILLed at seeded random moments, each re-run until it
-exits 0 and the sandbox's inventory compared with a clean run's (the suite's
+"""Crash sweep: per seed, three phases SIGKILLed at seeded random points of their work, each
+re-run until it exits 0 and the sandbox's inventory compared with a clean run's (the suite's
 tests/engine/test_crash_sigkill.py, which runs one seed with fewer kills per phase):
 - apply: a first apply, 8 kills; after about every other kill the state file (and its .bak)
   is deleted too (a state loss), then a re-apply makes zero writes;

@@ -55,6 +55,12 @@ class AzuriteAccount:
         return {"account_name": self.name, "account_key": self.key}
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Workers for `-n auto`: two per core (at most 8). A worker spends about half its time
+    waiting on child processes and the sandbox's clock, which a second worker per core fills."""
+    return max(2, min(2 * (os.cpu_count() or 1), 8))
+
+
 @pytest.fixture(autouse=True)
 def no_poller_left() -> Iterator[None]:
     """A test leaves no SDK polling thread behind: one that polls an operation nobody waits

@@ -1,5 +1,7 @@
 """Process-level crash test (issues 4 and 13): `batchimage` as a subprocess, SIGKILLed at
-seeded random moments spread over a clean run's duration, re-run until it exits 0. Every
+seeded random points spread over a clean run's work (counted in its events of work, so
+where the kills land does not depend on the machine's speed or load), re-run until it
+exits 0. Every
 time, the sandbox's final inventory (resources by type via ARM, gallery versions, blobs,
 Batch pools, and every record the sandbox's store holds) equals a clean run's: no
 duplicates, no orphans. Three phases:
@@ -11,7 +13,7 @@ duplicates, no orphans. Three phases:
 - destroy: after a converged apply; nothing of the pipeline is left.
 
 The spec is the quickstart (image pipeline and its Batch pool) plus a VHD export to the
-seeded storage account. Its own sandbox runs at time scale 0.001, so a clean apply takes
+seeded storage account. Its own sandbox runs at time scale 0.0002, so a clean apply takes
 a few seconds.
 """
 
@@ -102,7 +104,7 @@ class World:
 class CleanRun:
     """What a clean apply took and left."""
 
-    work: float  # seconds from its run_started event to its end
+    work: int  # events of work it wrote (see `work_done`)
     inventory: dict[str, list[str]]
 
 
@@ -135,25 +137,30 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 def clean(world: World, tmp_path_factory: pytest.TempPathFactory) -> CleanRun:
     world.fresh()
     log = tmp_path_factory.mktemp("clean") / "apply.log"
-    proc = world.apply(log)
-    started = wait_for_start(proc, log)
-    assert proc.wait(timeout=60) == 0, log.read_text()
-    assert started is not None
+    work = worked(world.apply, log)
     found = inventory(world)
     assert len(found["gallery_versions"]) == 1 and "1.0.0 succeeded" in found["gallery_versions"][0]
     assert any(b.endswith(".vhd 32212255232") for b in found["blobs"]), found["blobs"]
     assert not [r for r in found["store"] if "crashtest-" in r], found["store"]  # cleaned up
     assert len(found["pools"]) == 1 and found["pools"][0].endswith("/versions/1.0.0"), found
-    return CleanRun(time.monotonic() - started, found)
+    return CleanRun(work, found)
 
 
-def wait_for_start(proc: subprocess.Popen[bytes], log: Path) -> float | None:
-    """When the run's `run_started` event appeared (monotonic), or None if it ended first."""
-    while proc.poll() is None:
-        if '"event": "run_started"' in log.read_text(errors="replace"):
-            return time.monotonic()
-        time.sleep(0.005)
-    return None
+WORK = {"step_applying", "step_waiting", "step_progress", "step_destroying", "step_destroyed"}
+
+
+def work_done(log: Path) -> int:
+    """The events of work (not of checks) the run in `log` has written since it started:
+    how far it got, counted the same however fast or loaded the machine is."""
+    seen = events(log)
+    starts = [i for i, e in enumerate(seen) if e["event"] == "run_started"]
+    if not starts:
+        return 0
+    return sum(
+        1
+        for e in seen[starts[-1] :]
+        if e["event"] in WORK or (e["event"] == "step_done" and e.get("outcome") != "unchanged")
+    )
 
 
 def inventory(world: World) -> dict[str, list[str]]:
@@ -203,13 +210,13 @@ def inventory(world: World) -> dict[str, list[str]]:
     }
 
 
-def kill_delays(seed: int | str, work: float, kills: int = KILLS) -> list[float]:
-    """Seconds after each run's start of work to kill it: kill k lands at a random point p_k
-    of a clean run's `work` seconds (sorted, seeded); a resumed run skips what is done in
-    moments, so it reaches p_k about p_k - p_(k-1) after it starts working."""
+def kill_points(seed: int | str, work: int, kills: int = KILLS) -> list[int]:
+    """How many events of work each run writes before it is killed: kill k lands at a random
+    point p_k of a clean run's `work` events (sorted, seeded); a resumed run skips what is
+    done without work events, so it reaches p_k after p_k - p_(k-1) of its own."""
     rng = random.Random(seed)
-    points = sorted(rng.uniform(0.0, work) for _ in range(kills))
-    return [b - a for a, b in zip([0.0, *points], points, strict=False)]
+    points = sorted(rng.randint(1, work) for _ in range(kills))
+    return [max(1, b - a) for a, b in zip([0, *points], points, strict=False)]
 
 
 def state_losses(seed: int, kills: int = KILLS) -> set[int]:
@@ -228,24 +235,22 @@ def last_step(log: Path) -> str:
 
 def kill_runs(
     run: Callable[[Path], subprocess.Popen[bytes]],
-    delays: list[float],
+    points: list[int],
     folder: Path,
     lose: tuple[set[int], Callable[[], None]] = (set(), lambda: None),
 ) -> tuple[list[str], list[str]]:
-    """Start `run` once per delay and SIGKILL it that long after its work starts (a run
-    that ends first must exit 0); after kill k in `lose[0]`, call `lose[1]` (lose the
-    state). The steps killed in, and those of them the state was lost after."""
+    """Start `run` once per point and SIGKILL it once it has written that many events of
+    work (a run that ends first must exit 0); after kill k in `lose[0]`, call `lose[1]`
+    (lose the state). The steps killed in, and those of them the state was lost after."""
     killed_in: list[str] = []
     lost_in: list[str] = []
-    for index, delay in enumerate(delays):
+    for index, point in enumerate(points):
         log = folder / f"run{index}.log"
         proc = run(log)
-        started = wait_for_start(proc, log)
-        try:
-            code = proc.wait(timeout=delay if started is not None else 0)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)  # a run that just ended is a zombie: no effect
-            code = proc.wait(timeout=30)
+        while proc.poll() is None and work_done(log) < point:
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)  # a run that just ended is a zombie: no effect
+        code = proc.wait(timeout=30)
         if code == -signal.SIGKILL:
             killed_in.append(last_step(log))
             if index in lose[0]:
@@ -291,18 +296,18 @@ def sweep(
     """A phase's kills (apply, update or destroy), its re-runs until exit 0 and its report
     line; the inventory must be the clean run's. The steps killed in."""
     kills = KILLS if phase == "apply" else PHASE_KILLS
-    delays = kill_delays(seed if phase == "apply" else f"{phase}-{seed}", clean.work, kills)
+    points = kill_points(seed if phase == "apply" else f"{phase}-{seed}", clean.work, kills)
 
     def run(log: Path) -> subprocess.Popen[bytes]:
         return world.run("destroy" if phase == "destroy" else "apply", log)
 
-    killed_in, lost = kill_runs(run, delays, folder, lose)
+    killed_in, lost = kill_runs(run, points, folder, lose)
     converge(run, folder)
     report(seed, phase, killed_in, state_lost=lost)
     assert inventory(world) == clean.inventory, (killed_in, lost)
-    # Kills land by wall-clock delays: most inside a first apply; an update's or destroy's
-    # resumed runs end sooner than the delay model says, so only one is required of them
-    # (the sweep's report counts how many landed).
+    # Kills land by events of work: most inside a first apply; an update's or destroy's
+    # resumed runs may skip work the killed one finished in Azure, so only one is required
+    # of them (the sweep's report counts how many landed).
     assert len(killed_in) >= (kills - 2 if phase == "apply" else 1), killed_in
     return killed_in
 
@@ -329,13 +334,10 @@ def converged(world: World, folder: Path) -> None:
     assert world.apply(log).wait(timeout=60) == 0, log.read_text()[-3000:]
 
 
-def timed(run: Callable[[Path], subprocess.Popen[bytes]], log: Path) -> float:
-    """Seconds from the run's `run_started` event to its end (it must exit 0)."""
-    proc = run(log)
-    started = wait_for_start(proc, log)
-    assert proc.wait(timeout=60) == 0, log.read_text()[-3000:]
-    assert started is not None
-    return time.monotonic() - started
+def worked(run: Callable[[Path], subprocess.Popen[bytes]], log: Path) -> int:
+    """The events of work of a run left to its end (it must exit 0)."""
+    assert run(log).wait(timeout=60) == 0, log.read_text()[-3000:]
+    return work_done(log)
 
 
 @pytest.fixture(scope="module")
@@ -344,7 +346,7 @@ def clean_update(world: World, tmp_path_factory: pytest.TempPathFactory) -> Clea
     folder = tmp_path_factory.mktemp("clean_update")
     converged(world, folder)
     world.edit_script(UPDATE_LINE)
-    work = timed(world.apply, folder / "update.log")
+    work = worked(world.apply, folder / "update.log")
     found = inventory(world)
     assert len(found["gallery_versions"]) == 2, found["gallery_versions"]  # 1.0.0 kept
     assert len(found["pools"]) == 1 and "/versions/1.0.0" not in found["pools"][0], found
@@ -360,7 +362,7 @@ def clean_destroy(world: World, tmp_path_factory: pytest.TempPathFactory) -> Cle
     world.fresh()
     before = inventory(world)
     converged(world, folder)
-    work = timed(world.destroy, folder / "destroy.log")
+    work = worked(world.destroy, folder / "destroy.log")
     found = inventory(world)
     empty = ["sandboxstore/batchimage-staging/", "sandboxstore/vhds/"]
     assert found == {**before, "blobs": sorted([*before["blobs"], *empty])}
