@@ -20,7 +20,7 @@ from azure.core.exceptions import AzureError as SdkAzureError
 
 from batchimage.azure.errors import azure_call, failed_operation, is_not_found, translate
 from batchimage.azure.names import parse_id
-from batchimage.azure.pollers import abandon
+from batchimage.azure.pollers import abandon, fixed_rate
 from batchimage.core.ownership import Marks
 from batchimage.errors import AzureError, TransientAzureError
 from batchimage.state import ResourceRef
@@ -135,7 +135,7 @@ def wait(
     """Wait for an LRO (progress shown as `what`); a failure leaves as ours, naming `operation`
     with the operation's final status and the request id that started it."""
     try:
-        return ctx.wait(poller, what, timeout_s=timeout_s)
+        return ctx.wait(fixed_rate(poller), what, timeout_s=timeout_s)
     except (SdkAzureError, TimeoutError, ConnectionError) as exc:
         raise failed_operation(exc, poller, operation) from exc
     finally:

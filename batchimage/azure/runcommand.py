@@ -27,7 +27,7 @@ from azure.core.exceptions import AzureError as SdkAzureError
 from batchimage.azure.arm import begin_and_wait, get_or_none, poll_interval, text
 from batchimage.azure.errors import azure_call, is_not_found, translate
 from batchimage.azure.guest import agent_ready, power_state, read_vm
-from batchimage.azure.pollers import abandon
+from batchimage.azure.pollers import abandon, fixed_rate
 from batchimage.clip import TAIL_LINES, tail_lines
 from batchimage.errors import AzureError, BatchImageError
 from batchimage.redact import redact, register_secret
@@ -180,6 +180,7 @@ def _await(
     managed command the resource's instance view also says whether it ended: the poller
     may lag behind, e.g. sleeping on a throttled poll's Retry-After while the VM stops."""
     group, vm, name = where
+    fixed_rate(poller)
 
     def probe() -> bool | None:
         return True if poller.done() else None

@@ -27,7 +27,7 @@ from batchimage.azure.arm import (
 from batchimage.azure.errors import azure_call, is_not_found
 from batchimage.azure.gallery import next_version, replica_plan, version_key
 from batchimage.azure.names import image_fingerprint
-from batchimage.azure.pollers import abandon
+from batchimage.azure.pollers import abandon, fixed_rate
 from batchimage.core.ownership import Marks
 from batchimage.errors import AzureError, PermanentAzureError
 from batchimage.steps.base import Outputs, RunContext, Step
@@ -266,6 +266,8 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         times do not add up), and at once when the LRO's poller sees the end: the wait ends
         with whichever sees the version created and replicated first."""
         shown: dict[str, str] = {}
+        if poller is not None:
+            fixed_rate(poller)
         interval = poll_interval(ctx, 5)
         due = [ctx.clock.monotonic()]  # when the next read is due
         ended = [poller is None]  # the LRO's end was seen (and read after)
