@@ -40,7 +40,7 @@ _done_lock = threading.Lock()
 def prerequisites(spec: Any, subscription: str) -> list[dict[str, Any]]:
     """What `spec` expects to exist already, as `sandbox_client.provision` items (deduplicated,
     groups before what they hold is the provisioner's job)."""
-    from batchimage.spec_settings import AzureBlobState
+    from batchimage.spec.settings import AzureBlobState
     from batchimage.steps.preflight.facts import storage_uses
 
     items: dict[tuple[str, ...], dict[str, Any]] = {}

@@ -1,7 +1,9 @@
 """The layers hold: `lint-imports` keeps the contracts of pyproject.toml (core imports nothing
 else of batchimage; the sandbox imports only itself and core; only sandbox_client imports
 the sandbox; the engine imports neither batchimage.azure nor the display, not even through
-another module), and breaks each of them when a copy of the package gets a forbidden import."""
+another module; the spec language imports none of azure, steps, engine, commands and plan,
+not even through another module), and breaks each of them when a copy of the package gets a
+forbidden import."""
 
 from __future__ import annotations
 
@@ -22,16 +24,21 @@ CONTRACTS = (
     "batchimage.sandbox imports only batchimage.sandbox and batchimage.core",
     "only sandbox_client (and the sandbox itself) imports batchimage.sandbox",
     "batchimage.engine imports neither batchimage.azure nor the display",
+    "batchimage.spec imports none of azure, steps, engine, commands, plan",
 )
+ENGINE, SPEC = CONTRACTS[3], CONTRACTS[4]
 # one forbidden import per contract, appended to a module of a copy of the package
 MUTATIONS = {
     "batchimage/core/rbac.py": "import batchimage.errors",
     "batchimage/sandbox/tls.py": "import batchimage.spec",
     "batchimage/rehearsal.py": "import batchimage.sandbox.admin",
     "batchimage/plan.py": "import batchimage.azure.errors",  # the engine imports plan
+    "batchimage/spec/root.py": "import batchimage.steps.base",
 }
 # the engine's other half: the display, reached through a module the engine imports
 DISPLAY = {"batchimage/steps/base.py": "import batchimage.ui_lines"}
+# the plan, reached by the spec through a module it imports (paths)
+PLAN = {"batchimage/paths.py": "import batchimage.plan"}
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
@@ -80,5 +87,11 @@ def test_a_forbidden_import_breaks_its_contract(tmp_path: Path) -> None:
 
 def test_the_engine_reaches_no_display(tmp_path: Path) -> None:
     said = mutated(tmp_path, DISPLAY)
-    assert f"{CONTRACTS[-1]} BROKEN" in " ".join(said.split()), said
+    assert f"{ENGINE} BROKEN" in " ".join(said.split()), said
+    assert f"Contracts: {len(CONTRACTS) - 1} kept, 1 broken." in said
+
+
+def test_the_spec_reaches_no_plan(tmp_path: Path) -> None:
+    said = mutated(tmp_path, PLAN)
+    assert f"{SPEC} BROKEN" in " ".join(said.split()), said
     assert f"Contracts: {len(CONTRACTS) - 1} kept, 1 broken." in said

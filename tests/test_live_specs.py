@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from batchimage.spec_load import load_spec_text
+from batchimage.spec.load import load_spec_text
 from tests.live.test_live import VARIANTS, variant_spec
 
 ENV = {

@@ -299,7 +299,7 @@ def state_option_path(value: str) -> Path:
     """The `--state` file as given, checked as the spec's `state.path` is (UsageError, exit
     2): a name with room for the files kept beside it, no link loop, a regular file if any."""
     from batchimage import paths
-    from batchimage.spec_common import STATE_NAME_ROOM
+    from batchimage.spec.common import STATE_NAME_ROOM
 
     try:
         resolved = paths.resolve(value, Path.cwd(), expand_user=False, name_room=STATE_NAME_ROOM)

@@ -26,7 +26,7 @@ def command(to_stdout: bool, output: Path, check: bool) -> int:
     `# yaml-language-server: $schema=../schemas/batchimage.schema.json`.
     """
     from batchimage.errors import UsageError
-    from batchimage.spec_schema import schema_text
+    from batchimage.spec.schema import schema_text
 
     text = schema_text()
     if to_stdout:

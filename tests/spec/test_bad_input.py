@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batchimage.cli import main
-from batchimage.spec_common import SpecModel
+from batchimage.spec.common import SpecModel
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "specs").glob("*.yaml"))

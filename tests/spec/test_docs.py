@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from batchimage.spec import load_spec_text
-from batchimage.spec_common import SpecModel
+from batchimage.spec.common import SpecModel
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ import pytest
 
 from batchimage.errors import SpecError, SpecProblem
 from batchimage.spec import load_spec, load_spec_text
-from batchimage.spec_problems import field_path
+from batchimage.spec.problems import field_path
 
 BAD = """\
 name: Demo

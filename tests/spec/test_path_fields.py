@@ -24,7 +24,7 @@ import pytest
 
 from batchimage.cli import main
 from batchimage.errors import UsageError
-from batchimage.spec_common import SecretRef, SpecModel
+from batchimage.spec.common import SecretRef, SpecModel
 from tests.engine.procs import child_env
 from tests.spec.conftest import MINIMAL
 

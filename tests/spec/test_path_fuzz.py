@@ -18,7 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batchimage.spec_problems import field_path
+from batchimage.spec.problems import field_path
 from tests.spec.test_bad_input import SEEDS, _walk
 from tests.spec.test_path_fields import (
     make_fifo,

@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from batchimage.spec_regions import PUBLIC_FILE, public_regions, unknown_region
+from batchimage.spec.regions import PUBLIC_FILE, public_regions, unknown_region
 from tests.spec.test_cli import run
 
 from .conftest import MINIMAL

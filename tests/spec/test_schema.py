@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from batchimage.spec import load_spec_text
-from batchimage.spec_schema import schema_text
-from batchimage.spec_yaml import read_yaml
+from batchimage.spec.schema import schema_text
+from batchimage.spec.yaml import read_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = REPO / "schemas/batchimage.schema.json"

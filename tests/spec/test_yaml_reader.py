@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from batchimage.spec_yaml import MAX_DEPTH, Position, decode, read_yaml
+from batchimage.spec.yaml import MAX_DEPTH, Position, decode, read_yaml
 
 
 def test_reads_data_and_positions_of_keys_and_values() -> None:

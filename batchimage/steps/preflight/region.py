@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from batchimage.azure.regions import subscription_locations
-from batchimage.spec_regions import unknown_region
+from batchimage.spec.regions import unknown_region
 from batchimage.steps.preflight.facts import Facts
 from batchimage.steps.preflight.report import CheckResult, fail, ok
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from batchimage.spec_yaml import DataPath, Position, YamlDocument, YamlProblem
+from batchimage.spec.yaml import DataPath, Position, YamlDocument, YamlProblem
 
 _REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
 

@@ -3,7 +3,7 @@ paths, secret references, and the helper that reports cross-field rule violation
 
 Rule violations are raised as a `ValidationError` holding one `spec_rule` error per broken
 rule, located at the field concerned, so they are reported together with every other
-problem (see `batchimage.spec_problems`).
+problem (see `batchimage.spec.problems`).
 """
 
 from __future__ import annotations

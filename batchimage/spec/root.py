@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
-from batchimage.spec_common import (
+from batchimage.spec.common import (
     PipelineName,
     Region,
     ResourceGroupName,
@@ -19,9 +19,9 @@ from batchimage.spec_common import (
     Uuid,
     raise_rules,
 )
-from batchimage.spec_image import Image, OsType, Replica
-from batchimage.spec_pool import Pool
-from batchimage.spec_settings import (
+from batchimage.spec.image import Image, OsType, Replica
+from batchimage.spec.pool import Pool
+from batchimage.spec.settings import (
     AzureBlobState,
     Cloud,
     LocalState,
@@ -153,7 +153,7 @@ class Spec(SpecModel):
         other clouds' are checked by preflight against the subscription's locations."""
         if self.cloud != "AzurePublicCloud":
             return []
-        from batchimage.spec_regions import public_regions, unknown_region
+        from batchimage.spec.regions import public_regions, unknown_region
 
         known = public_regions()
         named: list[tuple[tuple[str | int, ...], str | None]] = [(("location",), self.location)]

@@ -12,10 +12,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from batchimage.errors import SpecError, SpecProblem
-from batchimage.spec_interpolate import interpolate
-from batchimage.spec_problems import field_path, problems_from_error
-from batchimage.spec_root import Spec
-from batchimage.spec_yaml import YamlProblem, decode, read_yaml
+from batchimage.spec.interpolate import interpolate
+from batchimage.spec.problems import field_path, problems_from_error
+from batchimage.spec.root import Spec
+from batchimage.spec.yaml import YamlProblem, decode, read_yaml
 
 
 def load_spec(

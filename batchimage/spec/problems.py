@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from batchimage.errors import SpecProblem
-from batchimage.spec_yaml import DataPath, YamlDocument
+from batchimage.spec.yaml import DataPath, YamlDocument
 
 _UNION_TAGS = frozenset({"named", "profile", "local", "azure_blob"})
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")

@@ -1,5 +1,5 @@
-"""Azure region names: the public cloud's regions (`data/azure_public_regions.json`, with
-its source), and the words for a name that is not one ("unknown region ...; did you mean").
+"""Azure region names: the public cloud's regions (`batchimage/data/azure_public_regions.json`,
+with its source), and the words for a name that is not one ("unknown region ...; did you mean").
 
     public_regions()["eastus"] -> "East US"
     unknown_region("eastuss", public_regions()) -> "unknown region 'eastuss'; did you mean ..."
@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
-PUBLIC_FILE = Path(__file__).resolve().parent / "data" / "azure_public_regions.json"
+PUBLIC_FILE = Path(__file__).resolve().parents[1] / "data" / "azure_public_regions.json"
 
 
 @cache

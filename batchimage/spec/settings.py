@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
-from batchimage.spec_common import (
+from batchimage.spec.common import (
     ContainerName,
     HttpsUrl,
     InputFile,

@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from batchimage.spec_common import (
+from batchimage.spec.common import (
     Checked,
     ContainerName,
     EnvName,

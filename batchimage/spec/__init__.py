@@ -2,16 +2,16 @@
 
 Public API: `load_spec(path) -> Spec` and `load_spec_text(text, path) -> Spec`, both
 raising `batchimage.errors.SpecError` whose `problems` locate every problem
-(`path:line:col: field.path: message`). The models live in `spec_root` (top level),
-`spec_image`, `spec_pool`, `spec_settings` and `spec_common`; the loader in `spec_load`
-(YAML positions in `spec_yaml`, `${VAR}` in `spec_interpolate`, messages in
-`spec_problems`). Docs: docs/spec.md.
+(`path:line:col: field.path: message`). The models live in `spec.root` (top level),
+`spec.image`, `spec.pool`, `spec.settings` and `spec.common`; the loader in `spec.load`
+(YAML positions in `spec.yaml`, `${VAR}` in `spec.interpolate`, messages in
+`spec.problems`). Docs: docs/spec.md.
 """
 
 from __future__ import annotations
 
-from batchimage.spec_common import SecretRef, SpecModel
-from batchimage.spec_image import (
+from batchimage.spec.common import SecretRef, SpecModel
+from batchimage.spec.image import (
     BaseImage,
     Build,
     BuildNetwork,
@@ -32,8 +32,8 @@ from batchimage.spec_image import (
     VhdFile,
     VhdUrl,
 )
-from batchimage.spec_load import load_spec, load_spec_bytes, load_spec_text
-from batchimage.spec_pool import (
+from batchimage.spec.load import load_spec, load_spec_bytes, load_spec_text
+from batchimage.spec.pool import (
     Autoscale,
     AzureBlobMount,
     AzureFilesMount,
@@ -47,8 +47,8 @@ from batchimage.spec_pool import (
     SmokeTest,
     StartTask,
 )
-from batchimage.spec_root import Spec
-from batchimage.spec_settings import (
+from batchimage.spec.root import Spec
+from batchimage.spec.settings import (
     AzureBlobState,
     CloudName,
     CloudProfile,

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from batchimage.spec_common import (
+from batchimage.spec.common import (
     BatchAccountName,
     Checked,
     EnvName,

@@ -12,7 +12,7 @@ from typing import Any
 
 SCHEMA_PATH = "schemas/batchimage.schema.json"
 
-# A scalar holding an interpolation (`spec_interpolate`): it is checked once substituted.
+# A scalar holding an interpolation (`spec.interpolate`): it is checked once substituted.
 INTERPOLATED = {"type": "string", "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"}
 NUMERIC_TEXT = {"type": "string", "pattern": r"^\s*[-+]?[0-9]+(\.[0-9]+)?\s*$"}
 SCALARS = ("string", "integer", "number", "boolean")
@@ -24,7 +24,7 @@ NESTED_ONE = ("items", "additionalProperties", "not")
 
 def json_schema() -> dict[str, Any]:
     """The spec's JSON Schema (draft 2020-12) as a dict."""
-    from batchimage.spec_root import Spec
+    from batchimage.spec.root import Spec
 
     body = loosen(Spec.model_json_schema(mode="validation"))
     body["patternProperties"] = {"^x-": {"description": "Ignored: a place for YAML anchors."}}
