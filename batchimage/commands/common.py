@@ -284,7 +284,7 @@ def spec_hash(spec: Any) -> str | None:
 
 def make_store(spec: Any, opts: Options, clients: Callable[[], Any]) -> StateStore:
     """The state store: --state, else the spec's backend; --sandbox keeps a separate one."""
-    from batchimage.state_local import LocalStateStore
+    from batchimage.state.local import LocalStateStore
 
     if opts.state_path:
         return LocalStateStore(state_option_path(opts.state_path))
@@ -322,7 +322,7 @@ def _blob_store(spec: Any, opts: Options, clients: Callable[[], Any]) -> StateSt
 
     from batchimage.azure.errors import SDK_RETRY, azure_call
     from batchimage.redact import register_secret
-    from batchimage.state_blob import BlobStateStore
+    from batchimage.state.blob import BlobStateStore
 
     cfg = spec.state
     account, group = cfg.storage_account, cfg.resource_group or spec.resource_group

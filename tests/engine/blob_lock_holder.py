@@ -13,7 +13,7 @@ import time
 from azure.storage.blob import ContainerClient
 
 from batchimage.state import LockHolder
-from batchimage.state_blob import BlobStateStore
+from batchimage.state.blob import BlobStateStore
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from azure.storage.blob import ContainerClient
 
 from batchimage.errors import StateError, StateLockedError
 from batchimage.state import LockHolder, State, StepRecord, StepStatus
-from batchimage.state_blob import BlobStateStore
+from batchimage.state.blob import BlobStateStore
 from tests.conftest import AzuriteAccount
 from tests.engine.procs import start_ready
 
