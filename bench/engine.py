@@ -26,7 +26,7 @@ from typing import Any
 
 from batchimage.engine import Engine, RetryPolicy, new_run_id
 from batchimage.state import Journal, LockHolder, ResourceRef
-from batchimage.state_local import LocalStateStore
+from batchimage.state.local import LocalStateStore
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.ui import NullSink
 

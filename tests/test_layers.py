@@ -2,7 +2,8 @@
 else of batchimage; the sandbox imports only itself and core; only sandbox_client imports
 the sandbox; the engine imports neither batchimage.azure nor the display, not even through
 another module; the spec language imports none of azure, steps, engine, commands and plan,
-not even through another module), and breaks each of them when a copy of the package gets a
+not even through another module; the state imports none of them nor the Azure SDK, not even
+through another module), and breaks each of them when a copy of the package gets a
 forbidden import."""
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ CONTRACTS = (
     "only sandbox_client (and the sandbox itself) imports batchimage.sandbox",
     "batchimage.engine imports neither batchimage.azure nor the display",
     "batchimage.spec imports none of azure, steps, engine, commands, plan",
+    "batchimage.state imports none of the Azure SDK, azure, steps, engine, commands, plan",
 )
-ENGINE, SPEC = CONTRACTS[3], CONTRACTS[4]
+ENGINE, SPEC, STATE = CONTRACTS[3], CONTRACTS[4], CONTRACTS[5]
 # one forbidden import per contract, appended to a module of a copy of the package
 MUTATIONS = {
     "batchimage/core/rbac.py": "import batchimage.errors",
@@ -34,11 +36,15 @@ MUTATIONS = {
     "batchimage/rehearsal.py": "import batchimage.sandbox.admin",
     "batchimage/plan.py": "import batchimage.azure.errors",  # the engine imports plan
     "batchimage/spec/root.py": "import batchimage.steps.base",
+    "batchimage/state/local.py": "import batchimage.commands.common",
 }
 # the engine's other half: the display, reached through a module the engine imports
 DISPLAY = {"batchimage/steps/base.py": "import batchimage.ui_lines"}
 # the plan, reached by the spec through a module it imports (paths)
 PLAN = {"batchimage/paths.py": "import batchimage.plan"}
+# the state's: the Azure SDK (an external package), and the plan through a module it imports
+SDK = {"batchimage/state/blob.py": "import azure.storage.blob"}
+STATE_PLAN = {"batchimage/namelock.py": "import batchimage.plan"}
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
@@ -94,4 +100,16 @@ def test_the_engine_reaches_no_display(tmp_path: Path) -> None:
 def test_the_spec_reaches_no_plan(tmp_path: Path) -> None:
     said = mutated(tmp_path, PLAN)
     assert f"{SPEC} BROKEN" in " ".join(said.split()), said
+    assert f"Contracts: {len(CONTRACTS) - 1} kept, 1 broken." in said
+
+
+def test_the_state_reaches_no_sdk(tmp_path: Path) -> None:
+    said = mutated(tmp_path, SDK)
+    assert f"{STATE} BROKEN" in " ".join(said.split()), said
+    assert f"Contracts: {len(CONTRACTS) - 1} kept, 1 broken." in said
+
+
+def test_the_state_reaches_no_plan(tmp_path: Path) -> None:
+    said = mutated(tmp_path, STATE_PLAN)
+    assert f"{STATE} BROKEN" in " ".join(said.split()), said
     assert f"Contracts: {len(CONTRACTS) - 1} kept, 1 broken." in said

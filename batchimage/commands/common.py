@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from batchimage.errors import StateError, UsageError
+from batchimage.errors import UsageError
 
 if TYPE_CHECKING:
     from batchimage.azure.gate import CallGate
@@ -284,7 +284,7 @@ def spec_hash(spec: Any) -> str | None:
 
 def make_store(spec: Any, opts: Options, clients: Callable[[], Any]) -> StateStore:
     """The state store: --state, else the spec's backend; --sandbox keeps a separate one."""
-    from batchimage.state_local import LocalStateStore
+    from batchimage.state.local import LocalStateStore
 
     if opts.state_path:
         return LocalStateStore(state_option_path(opts.state_path))
@@ -317,34 +317,22 @@ def sandboxed(path: Path) -> Path:
 
 
 def _blob_store(spec: Any, opts: Options, clients: Callable[[], Any]) -> StateStore:
-    """The blob backend: the account's blob endpoint and key come from ARM (list keys)."""
-    from azure.storage.blob import ContainerClient
-
-    from batchimage.azure.errors import SDK_RETRY, azure_call
-    from batchimage.redact import register_secret
-    from batchimage.state_blob import BlobStateStore
+    """The blob backend: the Azure edge finds the spec's storage account and opens the
+    blob (`batchimage.azure.state_store`); --sandbox keeps a separate blob."""
+    from batchimage.azure.state_store import store_in_account
 
     cfg = spec.state
-    account, group = cfg.storage_account, cfg.resource_group or spec.resource_group
     blob = cfg.blob or f"{spec.name}.json"
     if opts.sandbox:
         blob = sandboxed(Path(blob)).as_posix()
-    azure = clients()
-    with azure_call(f"read storage account {account} for the state"):
-        props = azure.storage.storage_accounts.get_properties(group, account)
-        keys = azure.storage.storage_accounts.list_keys(group, account).keys_property or []
-    if not keys or not keys[0].value:
-        raise StateError(f"storage account {account} returned no access key for the state")
-    key = keys[0].value
-    register_secret(key)
-    container = ContainerClient(
-        props.primary_endpoints.blob,
-        cfg.container,
-        credential={"account_name": account, "account_key": key},
-        connection_verify=azure.profile.verify,
-        **SDK_RETRY,
+    return store_in_account(
+        clients(),
+        account=cfg.storage_account,
+        group=cfg.resource_group or spec.resource_group,
+        container=cfg.container,
+        blob=blob,
+        lease_s=cfg.lease_s,
     )
-    return BlobStateStore(container, blob, lease_s=cfg.lease_s)
 
 
 def make_clients(

@@ -12,8 +12,8 @@ import time
 
 from azure.storage.blob import ContainerClient
 
+from batchimage.azure.state_store import store_in_container
 from batchimage.state import LockHolder
-from batchimage.state_blob import BlobStateStore
 
 
 def main() -> None:
@@ -24,7 +24,7 @@ def main() -> None:
         credential={"account_name": account, "account_key": key},
         connection_verify=ca,
     )
-    store = BlobStateStore(client, blob, lease_s=int(lease_s))
+    store = store_in_container(client, blob, lease_s=int(lease_s))
     store.lock(LockHolder(command="apply", run_id="blob-holder-run"))
     print("locked", flush=True)
     time.sleep(float(seconds))

@@ -31,7 +31,7 @@ from batchimage.engine import (
 from batchimage.errors import PermanentAzureError, TransientAzureError
 from batchimage.failures import Failures
 from batchimage.state import LockHolder, ResourceRef, State
-from batchimage.state_local import LocalStateStore
+from batchimage.state.local import LocalStateStore
 from batchimage.steps.base import Clock, Outputs, RunContext, Step
 from batchimage.ui import CollectSink
 

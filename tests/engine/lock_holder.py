@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from batchimage.state import LockHolder
-from batchimage.state_local import LocalStateStore
+from batchimage.state.local import LocalStateStore
 
 
 def main() -> None:

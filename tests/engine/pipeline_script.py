@@ -22,7 +22,7 @@ from batchimage.commands import apply, destroy
 from batchimage.commands.common import Options, Session
 from batchimage.errors import BatchImageError, PermanentAzureError
 from batchimage.redact import register_secret
-from batchimage.state_local import LocalStateStore
+from batchimage.state.local import LocalStateStore
 from batchimage.ui import make_sink
 from tests.engine.fakes import FakeSpec, Thing, World
 

@@ -16,7 +16,7 @@ from batchimage.errors import StateError
 from batchimage.sandbox.connection import Connection
 from batchimage.spec import load_spec
 from batchimage.state import LockHolder, State
-from batchimage.state_blob import BlobStateStore
+from batchimage.state.blob import BlobStateStore
 from tests.engine.procs import REPO, child_env
 
 pytestmark = pytest.mark.long  # 20 s or more: scheduled first

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from batchimage.state import StepStatus
-from batchimage.state_local import LocalStateStore
+from batchimage.state.local import LocalStateStore
 from tests.engine.fakes import World
 from tests.engine.procs import REPO, child_env
 

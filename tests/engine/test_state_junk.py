@@ -17,7 +17,7 @@ import pytest
 from batchimage.cli import main
 from batchimage.errors import StateError
 from batchimage.state import MAX_DEPTH, LockHolder
-from batchimage.state_local import LocalStateStore
+from batchimage.state.local import LocalStateStore
 from tests.engine.procs import child_env
 from tests.spec.conftest import MINIMAL
 

@@ -27,7 +27,7 @@ from batchimage.state import (
     dump_state,
     utcnow,
 )
-from batchimage.state_local import LocalStateStore
+from batchimage.state.local import LocalStateStore
 from tests.engine.procs import start_ready
 
 HOLDER = Path(__file__).with_name("lock_holder.py")

@@ -29,7 +29,7 @@ from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.sandbox.connection import Connection
 from batchimage.spec import load_spec
 from batchimage.state import Journal, LockHolder, State
-from batchimage.state_local import LocalStateStore
+from batchimage.state.local import LocalStateStore
 from batchimage.steps.base import RunContext
 from batchimage.steps.image_pipeline import STAGE_NAMES
 from batchimage.steps.stages import STAGES, build_steps

@@ -1,4 +1,4 @@
-"""Azure blob state backend: the JSON document in a block blob, locked by a finite lease.
+"""Blob state backend: the JSON document in a block blob, locked by a finite lease.
 
 The lease is finite (60 s by default) and a background thread renews it every third of
 that, so a run that crashes loses its lock by itself within a minute (an infinite lease
@@ -13,8 +13,10 @@ renewal and tells the run (`on_lost`), which stops calling Azure at once; its la
 goes without the lease, on the last ETag, so it saves progress only if nobody else has
 taken the state meanwhile.
 
-This module is the storage boundary for state: azure.core / azure.storage exceptions are
-mapped here to StateError / StateLockedError.
+This module holds the protocol only, against a `LeasedBlob` it is given: the Azure edge
+(`batchimage.azure.state_store`) implements it with the storage SDK, owning the clients,
+the account key and the lease, and raises `BlobFailure` (and its kinds) for what the
+service refused; this module maps those to StateError / StateLockedError.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Protocol
 
 from batchimage import threads
 from batchimage.core.ownership import Marks
@@ -31,45 +34,120 @@ from batchimage.errors import StateError, StateLockedError
 from batchimage.liveness import ProcessState, process_state
 from batchimage.state import LockHolder, State, dump_state, parse_state
 
-if TYPE_CHECKING:
-    from azure.storage.blob import BlobClient, BlobLeaseClient, ContainerClient
-
 MIN_LEASE_S = 15
 MAX_LEASE_S = 60
-LEASE_GONE = {
-    "LeaseIdMismatchWithLeaseOperation",
-    "LeaseNotPresentWithLeaseOperation",
-    "LeaseIsBrokenAndCannotBeRenewed",
-    "LeaseAlreadyBroken",
-}
-WRITE_REFUSED = {
-    "LeaseIdMismatchWithBlobOperation",
-    "LeaseLost",
-    "LeaseIdMissing",
-    "ConditionNotMet",
-}
+
+
+class BlobFailure(Exception):
+    """A call to the blob service failed: the service's error code and HTTP status when it
+    answered, and the first line of what it said (`str()`); `kind` names the SDK's error."""
+
+    def __init__(
+        self, detail: str, *, code: str | None = None, status: int | None = None, kind: str = ""
+    ) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.status = status
+        self.kind = kind or type(self).__name__
+
+
+class BlobMissing(BlobFailure):
+    """The blob (or its container) does not exist."""
+
+
+class LeaseTaken(BlobFailure):
+    """The lease could not be acquired: another lease is on the blob (or being broken)."""
+
+
+class LeaseGone(BlobFailure):
+    """The lease cannot be renewed any more: it was broken, or another run holds the blob."""
+
+
+class WriteRefused(BlobFailure):
+    """A write was refused: the lease is not ours, or the blob changed since the ETag."""
+
+
+class Lease(Protocol):
+    """A lease held on the state blob (given back to the blob with every write under it)."""
+
+    def renew(self) -> None:
+        """Renew the lease for its duration again (BlobFailure, or LeaseGone when lost)."""
+        ...
+
+    def release(self) -> None:
+        """Give the lease up."""
+        ...
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """What the blob's properties say: whether a lease is on it (held or being broken),
+    and its metadata."""
+
+    leased: bool
+    metadata: dict[str, str]
+
+
+class LeasedBlob(Protocol):
+    """The state blob with its lease and its `.bak` copy, as the backend uses them; every
+    method raises BlobFailure (or one of its kinds) for what the service refused."""
+
+    where: str  # the blob's URL
+    backup_where: str  # the URL of `<blob>.bak`
+
+    def create(self) -> None:
+        """Make the container, and the blob empty, unless they exist."""
+        ...
+
+    def acquire(self, seconds: int) -> Lease:
+        """A new lease on the blob for `seconds` (LeaseTaken when another holds one)."""
+        ...
+
+    def break_lease(self) -> None:
+        """Break whatever lease is on the blob, at once."""
+        ...
+
+    def info(self) -> BlobInfo:
+        """The blob's lease and metadata (BlobMissing when there is no blob)."""
+        ...
+
+    def set_metadata(self, metadata: dict[str, str], lease: Lease) -> str | None:
+        """Replace the blob's metadata under `lease`; its new ETag."""
+        ...
+
+    def download(self) -> tuple[bytes, str | None]:
+        """The blob's bytes and ETag (BlobMissing when there is no blob)."""
+        ...
+
+    def upload(
+        self, data: bytes, *, lease: Lease | None, etag: str | None, metadata: dict[str, str]
+    ) -> str | None:
+        """Replace the blob with `data` and `metadata`, under `lease` when given, and only
+        if it still has `etag` when given (WriteRefused otherwise); its new ETag."""
+        ...
+
+    def upload_backup(self, data: bytes) -> None:
+        """Replace `<blob>.bak` with `data`."""
+        ...
 
 
 class BlobStateStore:
-    """State in `<container>/<blob>`; see the module docstring for the lease protocol."""
+    """State in a `LeasedBlob`; see the module docstring for the lease protocol."""
 
     def __init__(
         self,
-        container: ContainerClient,
-        blob: str,
+        blob: LeasedBlob,
         *,
         lease_s: int = MAX_LEASE_S,
         renew_every_s: float | None = None,
     ) -> None:
         if not MIN_LEASE_S <= lease_s <= MAX_LEASE_S:
             raise ValueError(f"lease_s must be {MIN_LEASE_S}..{MAX_LEASE_S}, got {lease_s}")
-        self.container = container
-        self.blob: BlobClient = container.get_blob_client(blob)
-        self.backup_blob: BlobClient = container.get_blob_client(blob + ".bak")
-        self.where = self.blob.url
+        self.blob = blob
+        self.where = blob.where
         self.lease_s = lease_s
         self.renew_every_s = renew_every_s if renew_every_s is not None else lease_s / 3
-        self._lease: BlobLeaseClient | None = None
+        self._lease: Lease | None = None
         self._etag: str | None = None
         self._loaded: bytes | None = None
         self._last_written: bytes | None = None
@@ -85,36 +163,24 @@ class BlobStateStore:
 
     def lock(self, holder: LockHolder) -> LockHolder | None:
         """Acquire the lease (creating container and empty blob if missing) and start renewing."""
-        from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
-        from azure.storage.blob import BlobLeaseClient
-
         if self._lease is not None:
             return None
         try:
-            with contextlib.suppress(ResourceExistsError):
-                self.container.create_container()
-            with contextlib.suppress(ResourceExistsError):
-                self.blob.upload_blob(b"", overwrite=False)
-            lease = BlobLeaseClient(self.blob)
+            self.blob.create()
             try:
-                lease.acquire(lease_duration=self.lease_s)
-            except HttpResponseError as exc:
-                if _code(exc) in {"LeaseAlreadyPresent", "LeaseIsBreakingAndCannotBeAcquired"}:
-                    current = self._holder()
-                    who = current.describe() if current else "another run"
-                    raise StateLockedError(
-                        f"state {self.where} is locked by {who}. Wait for it to finish; a run "
-                        f"that died loses the lock within {self.lease_s} s, or run "
-                        "`batchimage force-unlock SPEC` if you are sure it is gone."
-                    ) from None
-                raise
+                lease = self.blob.acquire(self.lease_s)
+            except LeaseTaken:
+                current = self._holder()
+                who = current.describe() if current else "another run"
+                raise StateLockedError(
+                    f"state {self.where} is locked by {who}. Wait for it to finish; a run "
+                    f"that died loses the lock within {self.lease_s} s, or run "
+                    "`batchimage force-unlock SPEC` if you are sure it is gone."
+                ) from None
             stale = self._holder()
             self._holder_json = holder.model_dump_json()
-            props = self.blob.set_blob_metadata(
-                {Marks.Blob.LOCK_HOLDER: self._holder_json}, lease=lease
-            )
-            self._etag = str(props["etag"]) if props.get("etag") else None
-        except AzureError as exc:
+            self._etag = self.blob.set_metadata({Marks.Blob.LOCK_HOLDER: self._holder_json}, lease)
+        except BlobFailure as exc:
             raise _state_error(f"cannot lock state {self.where}", exc) from exc
         self._lease = lease
         self._lost = None
@@ -124,8 +190,6 @@ class BlobStateStore:
 
     def unlock(self) -> None:
         """Stop renewing, clear the holder record and release the lease."""
-        from azure.core.exceptions import AzureError
-
         lease, self._lease = self._lease, None
         self._stop.set()
         if self._renewer is not None:
@@ -134,26 +198,23 @@ class BlobStateStore:
         if lease is None:
             return
         try:
-            self.blob.set_blob_metadata({}, lease=lease)
+            self.blob.set_metadata({}, lease)
             lease.release()
-        except AzureError:
+        except BlobFailure:
             pass  # the lease expires by itself within lease_s
 
     def force_unlock(self, *, force: bool = False) -> str:
         """Break the lease of a run that is gone and report whose it was; a holder that may
         be alive is refused (StateLockedError) unless `force`."""
-        from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
-        from azure.storage.blob import BlobLeaseClient
-
         try:
-            props = self.blob.get_blob_properties()
-        except ResourceNotFoundError:
+            info = self.blob.info()
+        except BlobMissing:
             return f"no state blob at {self.where}"
-        except AzureError as exc:
+        except BlobFailure as exc:
             raise _state_error(f"cannot read state {self.where}", exc) from exc
-        if props.lease.state not in {"leased", "breaking"}:
+        if not info.leased:
             return f"no lock on {self.where}"
-        holder = _holder_from(props.metadata)
+        holder = _holder_from(info.metadata)
         who = holder.describe() if holder else "an unknown run"
         alive = holder_state(holder)
         if alive != "gone" and not force:
@@ -170,8 +231,8 @@ class BlobStateStore:
                 "force-unlock again with --force."
             )
         try:
-            BlobLeaseClient(self.blob).break_lease(lease_break_period=0)
-        except HttpResponseError as exc:
+            self.blob.break_lease()
+        except BlobFailure as exc:
             raise _state_error(f"cannot break the lease on {self.where}", exc) from exc
         if alive == "gone":
             return f"broke the lease on {self.where} held by {who}, which is no longer running"
@@ -179,28 +240,24 @@ class BlobStateStore:
 
     def holder(self) -> LockHolder | None:
         """Who holds the lease now (None when the blob is not leased)."""
-        from azure.core.exceptions import AzureError, ResourceNotFoundError
-
         try:
-            props = self.blob.get_blob_properties()
-        except ResourceNotFoundError:
+            info = self.blob.info()
+        except BlobMissing:
             return None
-        except AzureError as exc:
+        except BlobFailure as exc:
             raise _state_error(f"cannot read state {self.where}", exc) from exc
-        if props.lease.state not in {"leased", "breaking"}:
+        if not info.leased:
             return None
-        return _holder_from(props.metadata) or LockHolder(pid=0, host="unknown", user="unknown")
+        return _holder_from(info.metadata) or LockHolder(pid=0, host="unknown", user="unknown")
 
     def _holder(self) -> LockHolder | None:
-        return _holder_from(self.blob.get_blob_properties().metadata)
+        return _holder_from(self.blob.info().metadata)
 
     def on_lost(self, callback: Callable[[str], None] | None) -> None:
         """Call `callback(message)` (from the renewing thread) the moment the lease is lost."""
         self._lost_callback = callback
 
     def _renew_loop(self) -> None:
-        from azure.core.exceptions import AzureError
-
         while not self._stop.wait(self.renew_every_s):
             lease = self._lease
             if lease is None:
@@ -208,19 +265,19 @@ class BlobStateStore:
             try:
                 lease.renew()
                 self.renewals += 1
-            except AzureError as exc:
+            except LeaseGone as exc:
+                # A lost lease is final: writes will refuse.
+                self._lose(exc.code or "")
+                return
+            except BlobFailure:
                 # A transient failure is retried at the next tick; the lease still has
-                # two thirds of its time. A lost lease is final: writes will refuse.
-                if _code(exc) in LEASE_GONE:
-                    self._lose(_code(exc) or "")
-                    return
+                # two thirds of its time.
+                pass
 
     def _lose(self, code: str) -> None:
         """The lease is gone: say who has the state now, and tell the run at once."""
-        from azure.core.exceptions import AzureError
-
         taker = None
-        with contextlib.suppress(AzureError):
+        with contextlib.suppress(BlobFailure):
             taker = self._holder()
         if taker is not None and taker.model_dump_json() != self._holder_json:
             by = f"{taker.describe()} holds it now"
@@ -235,20 +292,17 @@ class BlobStateStore:
 
     def read(self) -> State | None:
         """The stored state; None for a missing or empty blob; StateError if unusable."""
-        from azure.core.exceptions import AzureError, ResourceNotFoundError
-
         try:
-            downloader = self.blob.download_blob()
-            data = downloader.readall()
-        except ResourceNotFoundError:
+            data, etag = self.blob.download()
+        except BlobMissing:
             return None
-        except AzureError as exc:
+        except BlobFailure as exc:
             raise _state_error(f"cannot read state {self.where}", exc) from exc
-        self._etag = downloader.properties.etag
+        self._etag = etag
         self._last_written = data
         if not data:
             return None
-        state = parse_state(data, where=self.where, backup=self.backup_blob.url)
+        state = parse_state(data, where=self.where, backup=self.blob.backup_where)
         self._loaded = data
         return state
 
@@ -259,9 +313,6 @@ class BlobStateStore:
         ETag: the service takes it only if nobody changed the document and no other run
         holds a lease, so a stopped run saves its progress without overwriting anyone.
         """
-        from azure.core import MatchConditions
-        from azure.core.exceptions import AzureError
-
         if self._lease is None and not self._lost:
             raise StateError(f"state {self.where} is not locked by this run; cannot write it")
         data = dump_state(state)
@@ -270,27 +321,22 @@ class BlobStateStore:
         lease = None if self._lost else self._lease
         try:
             if not self._backed_up and self._loaded and lease is not None:
-                self.backup_blob.upload_blob(self._loaded, overwrite=True)
+                self.blob.upload_backup(self._loaded)
             self._backed_up = True
-            conditions: dict[str, Any] = {}
-            if self._etag:
-                conditions = {"etag": self._etag, "match_condition": MatchConditions.IfNotModified}
-            result = self.blob.upload_blob(
-                data, overwrite=True, lease=lease, metadata=self._metadata(), **conditions
-            )
-        except AzureError as exc:
+            etag = self.blob.upload(data, lease=lease, etag=self._etag, metadata=self._metadata())
+        except BlobFailure as exc:
             if self._lost:
                 raise StateError(
                     f"{self._lost}; this run stopped, and could not save its last progress "
-                    f"({_code(exc) or type(exc).__name__}): the run holding the state now "
+                    f"({exc.code or exc.kind}): the run holding the state now "
                     "finds what this one made by its names and tags"
                 ) from exc
             raise _state_error(f"cannot write state {self.where}", exc) from exc
-        self._etag = str(result["etag"]) if result.get("etag") else None
+        self._etag = etag
         self._last_written = data
 
     def _metadata(self) -> dict[str, str]:
-        """upload_blob replaces metadata: carry the holder record over (none once lost)."""
+        """upload replaces metadata: carry the holder record over (none once lost)."""
         return (
             {Marks.Blob.LOCK_HOLDER: self._holder_json}
             if self._holder_json and not self._lost
@@ -315,21 +361,11 @@ def _holder_from(metadata: dict[str, str] | None) -> LockHolder | None:
         return None
 
 
-def _code(exc: Exception) -> str | None:
-    code = getattr(exc, "error_code", None)
-    if code is None and getattr(exc, "error", None) is not None:
-        code = exc.error.code  # type: ignore[attr-defined]
-    return str(code.value if hasattr(code, "value") else code) if code else None
-
-
-def _state_error(what: str, exc: Exception) -> StateError:
-    code = _code(exc)
-    if code in WRITE_REFUSED:
+def _state_error(what: str, exc: BlobFailure) -> StateError:
+    if isinstance(exc, WriteRefused):
         return StateError(
-            f"{what}: {code}: another run took the lock or changed the state. This run "
+            f"{what}: {exc.code}: another run took the lock or changed the state. This run "
             "stopped writing; check `batchimage status SPEC` and run apply again."
         )
-    status = getattr(exc, "status_code", None)
-    detail = f"{code}: " if code else ""
-    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return StateError(f"{what}: {detail}{first}" + (f" (HTTP {status})" if status else ""))
+    detail = f"{exc.code}: " if exc.code else ""
+    return StateError(f"{what}: {detail}{exc}" + (f" (HTTP {exc.status})" if exc.status else ""))

@@ -5,8 +5,8 @@ per step: status, the fingerprint of the inputs it was applied with (plus one ha
 input, so `plan` can say which input changed), its typed outputs, the resources this
 pipeline created, attempts, the last error and timestamps; and a short run history.
 
-Backends implement `StateStore`: `batchimage.state_local.LocalStateStore` (a file with a
-kernel lock) and `batchimage.state_blob.BlobStateStore` (a blob with a renewed lease).
+Backends implement `StateStore`: `batchimage.state.local.LocalStateStore` (a file with a
+kernel lock) and `batchimage.state.blob.BlobStateStore` (a blob with a renewed lease).
 `parse_state` / `dump_state` are the only way bytes become a `State` and back: they refuse
 corrupt or newer documents with a message that says how to recover, and refuse to write
 anything that looks like a secret.
