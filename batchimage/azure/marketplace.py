@@ -126,9 +126,15 @@ def resolve_marketplace(
     wanted = pinned or (mp.version if mp.version != "latest" else versions[-1])
     if wanted not in versions:
         shown = ", ".join(versions[-5:])
+        then = (
+            "it was pinned by an earlier run and is no longer listed: `apply --refresh-base` "
+            "moves to the newest"
+            if pinned
+            else f"pick one from: {list_command(location, mp)}"
+        )
         raise PermanentAzureError(
             f"Marketplace image {urn} has no version {wanted} in {location} (newest: {shown}); "
-            f"pick one from: {list_command(location, mp)}",
+            f"{then}",
             code="ImageVersionNotFound",
             status=404,
         )

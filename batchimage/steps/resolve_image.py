@@ -199,12 +199,13 @@ class ResolveImage(Step[BaseImageOutputs]):
     def _update(
         self, ctx: RunContext, recorded: str | None, version: str, newest: str
     ) -> BaseUpdate | None:
-        """A newer version than the recorded pin: moved to (`version` is newer), or not."""
+        """The base moving away from the recorded pin (to a newer version, or to the newest
+        listed when the pin is no longer), or a newer version than the pin only reported."""
         mp = ctx.spec.image.base.marketplace
         if recorded is None:
             return None
         image = f"{mp.publisher}:{mp.offer}:{mp.sku}"
-        if newer(version, recorded):
+        if version != recorded:
             return BaseUpdate(image, recorded, version, moving=True, how=follows_latest(ctx))
         if newer(newest, recorded):
             return BaseUpdate(image, recorded, newest)

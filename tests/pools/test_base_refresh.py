@@ -22,7 +22,7 @@ from batchimage.azure.marketplace import version_date
 from batchimage.commands.common import base_update_of
 from batchimage.commands.plan import has_changes, plan_document, render_plan
 from batchimage.core.ownership import Marks
-from batchimage.errors import SpecError
+from batchimage.errors import BatchImageError, SpecError
 from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.spec import load_spec
 from tests.pipeline.harness import SPECS
@@ -50,8 +50,10 @@ def publish(admin: SandboxAdmin) -> Iterator[Callable[..., None]]:
         published.append(sku)
 
     yield release
+    still = {(p["sku"], p["version"]) for p in admin.published_images()}
     for sku in published:
-        admin.withdraw_image(*UBUNTU[:2], sku, NEWER)
+        if (sku, NEWER) in still:
+            admin.withdraw_image(*UBUNTU[:2], sku, NEWER)
 
 
 def pool_of(spec: Path) -> str:
@@ -297,4 +299,25 @@ def test_the_classic_flow_captures_the_new_base_again(
     version = pools.outputs(spec, "capture.version")
     assert version["version"] == "1.0.1"
     assert pools.image_content(version["version_id"])["source"]["version"] == NEWER
+    assert not has_changes(pools.plan(spec))
+
+
+def test_a_pin_no_longer_listed_says_how_to_move_on(
+    pools: PoolHarness, publish: Callable[..., None]
+) -> None:
+    """A publisher may take a version down: the run stops, saying so, and --refresh-base
+    moves to the newest listed."""
+    publish()
+    spec = pools.spec("quickstart.yaml")
+    pools.apply(spec)
+    assert pools.outputs(spec, "resolve_image")["version"] == NEWER
+    pools.admin.withdraw_image(*UBUNTU, NEWER)
+    with pytest.raises(BatchImageError) as stopped:
+        pools.plan(spec)
+    assert f"has no version {NEWER}" in str(stopped.value)
+    assert "no longer listed: `apply --refresh-base` moves to the newest" in str(stopped.value)
+    pools.apply(spec, refresh=True)
+    assert pools.outputs(spec, "resolve_image")["version"] == PINNED
+    version = pools.outputs(spec, "capture.version")
+    assert pools.image_content(version["version_id"])["source"]["version"] == PINNED
     assert not has_changes(pools.plan(spec))
