@@ -26,7 +26,7 @@ COMMANDS: dict[str, str] = {
     "apply": "Build the image and pools the spec describes; resumes after any failure.",
     "preflight": "Run the preflight checks alone.",
     "destroy": "Delete what this pipeline created, newest first.",
-    "status": "Show each step's state from the state file.",
+    "status": "Show each step's state, and whether a newer base image is out.",
     "output": "Print the pipeline's outputs (image version id, VHD URL, pool ids).",
     "force-unlock": "Release a state lock left by a run that is gone.",
     "sandbox": "Run and manage the local Azure (sandbox).",

@@ -9,7 +9,9 @@ Per step (`Engine.apply`):
 - The effective fingerprint of a step = its own inputs + the outputs of the steps it
   `depends_on`; a changed input re-runs the step, and its dependants only if its
   outputs changed. The hash per input is recorded so `plan` can name what changed.
-- `apply_needs` steps run only when the step that needs them has to apply.
+- `apply_needs` steps run only when the step that needs them has to apply; `reads` steps
+  run first like `depends_on` ones, but their outputs are not part of the fingerprint
+  (facts the step compares with what it finds, e.g. the exact base image).
 - Independent steps run concurrently on at most `max_workers` threads; the main thread
   alone touches the journal (state), saving after every step transition.
 - A transient Azure error is retried (`batchimage.retry`: Retry-After honoured, else
@@ -454,7 +456,10 @@ class Engine:
     def fingerprint(self, node: Node) -> tuple[str, dict[str, str]]:
         """The effective fingerprint: own input hashes + hashes of dependency outputs."""
         hashes = dict(node.step.input_hashes())
+        facts = {s.key for ref in node.step.reads for s in self.index.resolve(ref)}
         for dep in node.deps:
+            if dep.step.key in facts:  # read, compared with what it finds: not an input
+                continue
             out = self.ctx.results.get(dep.step.key)
             hashes[f"@{dep.step.key}"] = outputs_hash(out) if out is not None else "unknown"
         return fingerprint_of(hashes), hashes
@@ -865,7 +870,7 @@ class _Walk:
         e = self.e
         rec = e.journal.state.steps.get(node.step.key)
         edits = upstream_edits(node.step, e.index, e.journal.state)
-        gone = self._gone(node) if found is None else None
+        gone = (self._gone(node) or node.step.why_missing()) if found is None else None
         done = {word: action for action, word in DONE_WORDS.items()}
         changed = {
             d.step.key: done.get(d.change.action, d.change.action)

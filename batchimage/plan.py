@@ -48,14 +48,15 @@ def changed_inputs(
     words: Callable[[str], str | None] | None = None,
 ) -> str:
     """A phrase naming the inputs whose hashes differ, e.g. "input vm_size changed" (or in
-    the step's own words, e.g. "the script changed")."""
+    the step's own words, e.g. "the script changed"; a dependency's outputs as `@<key>`,
+    e.g. "the base image changed")."""
     names = changed_names(old, new)
     if not names:
         return "inputs changed"
     inputs = [n for n in names if not n.startswith("@")]
-    deps = [n[1:] for n in names if n.startswith("@")]
-    said = [w for w in (words(n) if words else None for n in inputs) if w]
+    said = [w for w in (words(n) if words else None for n in names) if w]
     plain = [n for n in inputs if not (words and words(n))]
+    deps = [n[1:] for n in names if n.startswith("@") and not (words and words(n))]
     parts = []
     if said:
         parts.append(", ".join(said) + " changed")
@@ -134,7 +135,8 @@ def decide(
         if found is None:
             return "read", "nothing recorded yet"
         if record and record.status == StepStatus.DONE and record.fingerprint == fingerprint:
-            return "no-op", "up to date"
+            read_why = step.read_moved(record.outputs, found)
+            return ("read", read_why) if read_why else ("no-op", "up to date")
         if record and record.inputs:
             return "read", input_change(step, record, hashes, edits, changed_deps)
         return "read", "first read"

@@ -3,6 +3,8 @@
 
     image = resolve_marketplace(clients, "eastus", spec.image.base.marketplace, pinned=None)
     image.version, image.plan, image.hyper_v_generation, image.os_type
+    image.newest                       # the newest version listed (newer than a pinned one?)
+    version_date("24.04.202503180")    # 2025-03-18: the date a version's number carries
 
 A missing image or version raises PermanentAzureError with the `az` command that lists
 what exists.
@@ -10,6 +12,7 @@ what exists.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +39,7 @@ class MarketplaceImage:
     os_disk_gb: int | None
     security_type: str = ""
     disallowed_disk: str = "None"
+    newest: str = ""  # the newest version listed when it was resolved
 
     @property
     def trusted_launch_capable(self) -> bool:
@@ -58,6 +62,35 @@ def version_key(version: str) -> tuple[int, ...]:
     return tuple(out)
 
 
+def version_date(version: str) -> dt.date | None:
+    """The date a Marketplace version's number carries, or None. The image API has no
+    publish date; publishers write one into the last part of the version (documented in
+    docs/image-pipeline.md, "Refreshing the base image"): eight digits YYYYMMDD
+    (WindowsServer 2012-R2 `4.127.20180315`), nine: YYYYMMDD and a serial (Canonical
+    `24.04.202503180`, AlmaLinux `9.5.202411260`), six: YYMMDD (WindowsServer
+    `20348.2966.241205`). Anything else, or a number that is no date, gives None."""
+    last = version.rsplit(".", 1)[-1]
+    if not last.isdigit() or "." not in version:
+        return None
+    if len(last) in (8, 9):
+        year, month, day = int(last[:4]), int(last[4:6]), int(last[6:8])
+    elif len(last) == 6:
+        year, month, day = 2000 + int(last[:2]), int(last[2:4]), int(last[4:6])
+    else:
+        return None
+    if not 2000 <= year <= 2099:
+        return None
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
+def newer(version: str, than: str) -> bool:
+    """Whether Marketplace version `version` sorts after `than` (as Azure orders them)."""
+    return version_key(version) > version_key(than)
+
+
 def list_command(location: str, mp: Any) -> str:
     """The `az` command that lists the versions of `mp` in `location`."""
     return (
@@ -66,16 +99,23 @@ def list_command(location: str, mp: Any) -> str:
     )
 
 
+def listed_versions(clients: AzureClients, location: str, mp: Any) -> list[str]:
+    """The versions of image `mp` listed in `location`, oldest first (empty when the
+    publisher, offer or SKU does not exist there)."""
+    images = clients.compute.virtual_machine_images
+    operation = f"list versions of image {mp.publisher}:{mp.offer}:{mp.sku} in {location}"
+    # a missing publisher, offer or sku answers 404: treated as "no versions"
+    found = get_or_none(operation, images.list, location, mp.publisher, mp.offer, mp.sku) or []
+    return sorted((text(v.name) for v in found), key=version_key)
+
+
 def resolve_marketplace(
     clients: AzureClients, location: str, mp: Any, *, pinned: str | None = None
 ) -> MarketplaceImage:
     """The exact image `mp` names: `pinned` or its explicit version, else the newest one."""
     images = clients.compute.virtual_machine_images
     urn = f"{mp.publisher}:{mp.offer}:{mp.sku}"
-    operation = f"list versions of image {urn} in {location}"
-    # a missing publisher, offer or sku answers 404: treated as "no versions"
-    found = get_or_none(operation, images.list, location, mp.publisher, mp.offer, mp.sku) or []
-    versions = sorted((text(v.name) for v in found), key=version_key)
+    versions = listed_versions(clients, location, mp)
     if not versions:
         raise PermanentAzureError(
             f"Marketplace image {urn} does not exist in {location} (or has no versions); check "
@@ -86,9 +126,15 @@ def resolve_marketplace(
     wanted = pinned or (mp.version if mp.version != "latest" else versions[-1])
     if wanted not in versions:
         shown = ", ".join(versions[-5:])
+        then = (
+            "it was pinned by an earlier run and is no longer listed: `apply --refresh-base` "
+            "moves to the newest"
+            if pinned
+            else f"pick one from: {list_command(location, mp)}"
+        )
         raise PermanentAzureError(
             f"Marketplace image {urn} has no version {wanted} in {location} (newest: {shown}); "
-            f"pick one from: {list_command(location, mp)}",
+            f"{then}",
             code="ImageVersionNotFound",
             status=404,
         )
@@ -101,10 +147,10 @@ def resolve_marketplace(
             code="ImageNotFound",
             status=404,
         )
-    return _facts(mp, wanted, raw)
+    return _facts(mp, wanted, raw, newest=versions[-1])
 
 
-def _facts(mp: Any, version: str, raw: Any) -> MarketplaceImage:
+def _facts(mp: Any, version: str, raw: Any, *, newest: str) -> MarketplaceImage:
     plan = raw.plan
     disk = getattr(raw, "os_disk_image", None)
     os_name = text(getattr(disk, "operating_system", "") or "")
@@ -128,4 +174,5 @@ def _facts(mp: Any, version: str, raw: Any) -> MarketplaceImage:
         os_disk_gb=getattr(disk, "size_in_gb", None) if disk is not None else None,
         security_type=features.get("securitytype", ""),
         disallowed_disk=text(getattr(disallowed, "vm_disk_type", None) or "None"),
+        newest=newest,
     )

@@ -71,7 +71,7 @@ def base_inputs(spec: Any) -> dict[str, Any]:
     base = spec.image.base
     out: dict[str, Any] = {"os_type": spec.os_type}
     if base.marketplace is not None:
-        out["marketplace"] = base.marketplace.model_dump(mode="json")
+        out["marketplace"] = base.marketplace.identity()
     elif base.vhd_url is not None:
         out["vhd_url"] = base.vhd_url.url
     elif base.vhd_file is not None:

@@ -10,7 +10,9 @@ from batchimage.commands.common import (
     Options,
     Session,
     azure_options,
+    base_update_of,
     confirm,
+    refresh_option,
     require_terminal,
     shown_path,
     terminal_width,
@@ -25,21 +27,23 @@ if TYPE_CHECKING:
 @click.command("apply")
 @azure_options(yes=True)
 @click.option("--target", metavar="STEP", help="Apply only this step and its dependencies.")
-def command(opts: Options, target: str | None) -> int:
+@refresh_option()
+def command(opts: Options, target: str | None, refresh_base: bool) -> int:
     """Build the image and pools FILE describes; safe to re-run, resumes after any failure.
 
     Shows the plan and asks before changing anything (--yes to skip; required when stdin
     is not a terminal). Ctrl-C stops cleanly (exit 130); run apply again to resume.
+    --refresh-base moves a pinned Marketplace base to its newest version.
     """
     require_terminal(opts, "to confirm the plan")
     session = Session.load(opts)
     try:
-        return run(session, target=target)
+        return run(session, target=target, refresh=refresh_base)
     finally:
         session.close()
 
 
-def run(session: Session, *, target: str | None = None) -> int:
+def run(session: Session, *, target: str | None = None, refresh: bool = False) -> int:
     """Lock the state, plan, confirm, apply; raises BatchImageError on failure."""
     from batchimage.commands.plan import has_changes, render_plan
     from batchimage.engine import handle_signals
@@ -48,10 +52,14 @@ def run(session: Session, *, target: str | None = None) -> int:
     with session.journal(lock="apply") as journal:
         session.connect()
         session.check_pipeline()
-        engine = session.engine(journal)
+        engine = session.engine(journal, refresh=refresh)
         changes = quiet_plan(engine, session, target)
         where = shown_path(journal.store.where) if journal.store else ""
-        click.echo(render_plan(session.spec.name, where, changes, width=terminal_width()))
+        update = base_update_of(engine)
+        notes = [update.message()] if update is not None else []
+        click.echo(
+            render_plan(session.spec.name, where, changes, width=terminal_width(), notes=notes)
+        )
         if has_changes(changes) and not confirm("Apply these changes?", session.opts):
             say("apply cancelled; nothing was changed")
             return 1

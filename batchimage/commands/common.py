@@ -116,6 +116,30 @@ def azure_options(*, yes: bool = False) -> Callable[[F], F]:
     return decorate
 
 
+def refresh_option() -> Callable[[F], F]:
+    """`--refresh-base` (as `refresh_base`): move a pinned Marketplace `latest` base to the
+    newest version for this run."""
+    return click.option(
+        "--refresh-base",
+        "refresh_base",
+        is_flag=True,
+        help="Resolve a Marketplace 'latest' base afresh for this run instead of using the "
+        "version pinned in state: a newer version builds a new image version and rolls it "
+        "out to the pools (the spec's follow_latest does it on every run).",
+    )
+
+
+def base_update_of(engine: Engine) -> Any:
+    """What the plan's base image step saw of a newer Marketplace version (a
+    `BaseUpdate`), or None."""
+    from batchimage.steps.resolve_image import ResolveImage
+
+    for node in engine.nodes:
+        if isinstance(node.step, ResolveImage):
+            return node.step.update
+    return None
+
+
 def format_option(help_text: str = "text for people, json for CI.") -> Callable[[F], F]:
     """`--format text|json` (as `output_format`)."""
     return click.option(
@@ -222,8 +246,9 @@ class Session:
         if self.clients_factory is not None:
             self.clients_factory()
 
-    def engine(self, journal: Journal, *, offline: bool = False) -> Engine:
-        """An engine over this session's steps (no clients when `offline`)."""
+    def engine(self, journal: Journal, *, offline: bool = False, refresh: bool = False) -> Engine:
+        """An engine over this session's steps (no clients when `offline`); `refresh`:
+        resolve a Marketplace `latest` base afresh (`--refresh-base`)."""
         from batchimage.azure.errors import AZURE
         from batchimage.engine import Engine, RetryPolicy, new_run_id
         from batchimage.steps.base import RunContext
@@ -235,6 +260,7 @@ class Session:
             events=self.sink,
             state=journal.state,
             clients_factory=None if offline else self.clients_factory,
+            refresh_base=refresh,
         )
         retry = RetryPolicy.from_spec(getattr(self.spec, "retry", None))
         engine = Engine(self.steps, ctx, journal, retry=retry, failures=AZURE)

@@ -12,7 +12,9 @@ from batchimage.commands.common import (
     Options,
     Session,
     azure_options,
+    base_update_of,
     format_option,
+    refresh_option,
     shown_path,
     terminal_width,
 )
@@ -42,32 +44,45 @@ CHECK_INDENT = "      "
 @azure_options()
 @click.option("--offline", is_flag=True, help="Decide from the state alone; do not call Azure.")
 @click.option("--target", metavar="STEP", help="Plan only this step and its dependencies.")
+@refresh_option()
 @format_option()
-def command(opts: Options, offline: bool, target: str | None, output_format: str) -> int:
+def command(
+    opts: Options, offline: bool, target: str | None, refresh_base: bool, output_format: str
+) -> int:
     """Show what `apply` would change for FILE, step by step, with the reason.
 
     Reads the state and observes Azure through each step's read-only check (unless
-    --offline). Exit 0: no changes; 2: changes pending; 1: error.
+    --offline). Says when the Marketplace lists a newer version of a pinned base image
+    (--refresh-base plans the move to it). Exit 0: no changes; 2: changes pending; 1: error.
     """
+    from batchimage.errors import UsageError
+
+    if offline and refresh_base:
+        raise UsageError("--refresh-base asks the Marketplace for its versions: drop --offline")
     session = Session.load(opts, events=False)
     try:
         with session.journal(lock=None) as journal:
             if not offline:
                 session.connect()
-            engine = session.engine(journal, offline=offline)
+            engine = session.engine(journal, offline=offline, refresh=refresh_base)
             changes = engine.plan(offline=offline, target=target)
             where = shown_path(journal.store.where) if journal.store else ""
     finally:
         session.close()
     report = preflight_report(engine)
+    update = base_update_of(engine)
     not_run = NOT_RUN_OFFLINE if offline else NOT_RUN
     if output_format == "json":
         document = plan_document(session.spec.name, where, changes)
+        document["base_image_update"] = update.to_json() if update is not None else None
         document["preflight"] = preflight_document(report, not_run)
         click.echo(json.dumps(document, indent=2))
     else:
         checks = preflight_lines(report, not_run)
-        click.echo(render_plan(session.spec.name, where, changes, checks, terminal_width()))
+        notes = [update.message()] if update is not None else []
+        click.echo(
+            render_plan(session.spec.name, where, changes, checks, terminal_width(), notes=notes)
+        )
     return EXIT_CHANGES if has_changes(changes) else EXIT_NO_CHANGES
 
 
@@ -117,10 +132,12 @@ def render_plan(
     changes: list[Change],
     preflight: list[str] | None = None,
     width: int | None = None,
+    *,
+    notes: list[str] | None = None,
 ) -> str:
     """The plan as text: one line per step (symbol, action, key, reason), the preflight
-    checks under the preflight step (when given), and a summary; with a `width` (a
-    terminal's), longer lines wrap under their own text."""
+    checks under the preflight step (when given), `notes` (e.g. a newer base image), and a
+    summary; with a `width` (a terminal's), longer lines wrap under their own text."""
     from batchimage.steps.run_preflight import RunPreflight
 
     lines = fold(f"plan for {name} (state {where}):", "  ", width)
@@ -137,6 +154,8 @@ def render_plan(
         lines += fold(head + c.reason, " " * len(head), width)
         if c.kind == RunPreflight.kind:
             lines += checks
+    for note in notes or []:
+        lines += fold(f"  note: {note}", "        ", width)
     counts = summary(changes)
     if has_changes(changes):
         lines.append(

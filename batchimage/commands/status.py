@@ -1,4 +1,6 @@
-"""`batchimage status FILE`: each step's state from the state file (no Azure calls)."""
+"""`batchimage status FILE`: each step's state from the state file, and - the one Azure
+call, skipped with --offline - whether the Marketplace lists a version of a pinned base
+image newer than the pin."""
 
 from __future__ import annotations
 
@@ -12,18 +14,29 @@ from batchimage.liveness import process_state
 from batchimage.redact import redact
 
 if TYPE_CHECKING:
-    from batchimage.state import RunRecord
+    from batchimage.state import RunRecord, State
 
 
 @click.command("status")
 @azure_options()
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Read the state alone: do not ask the Marketplace for a newer base image version.",
+)
 @format_option()
-def command(opts: Options, output_format: str) -> int:
-    """Show each step's status, attempts and last error, the lock holder, and recent runs."""
+def command(opts: Options, offline: bool, output_format: str) -> int:
+    """Show each step's status, attempts and last error, the lock holder, and recent runs;
+    and whether the Marketplace lists a newer version of a pinned base image (one read,
+    skipped with --offline; a failing read is shown, not an error)."""
     session = Session.load(opts, events=False)
-    with session.journal(lock=None) as journal:
-        state = journal.state
-        holder = session.store.holder()
+    try:
+        with session.journal(lock=None) as journal:
+            state = journal.state
+            holder = session.store.holder()
+        base = base_status(session, state, offline=offline)
+    finally:
+        session.close()
     if output_format == "json":
         doc: dict[str, Any] = json.loads(state.model_dump_json())
         doc["state"] = session.store.where
@@ -31,6 +44,7 @@ def command(opts: Options, output_format: str) -> int:
         for run, shown in zip(state.runs, doc["runs"], strict=True):
             if run.result == "running":
                 shown["process"] = process_state(run.pid, run.host, run.started_at)
+        doc["base_image"] = base
         click.echo(json.dumps(doc, indent=2))
         return 0
     click.echo(f"{state.pipeline}: state {session.store.where}")
@@ -56,9 +70,65 @@ def command(opts: Options, output_format: str) -> int:
                 f"  {'':<{width}}  last error: {redact(err.message)}"
                 + (f" ({extra})" if extra else "")
             )
+    if base is not None:
+        click.echo(base["message"])
     for run in state.runs[-5:]:
         click.echo(run_line(run))
     return 0
+
+
+def base_status(session: Session, state: State, *, offline: bool) -> dict[str, Any] | None:
+    """The pinned Marketplace base and the newest version listed, for a spec whose base is
+    a Marketplace `latest` pinned in `state` (else None): `image`, `pinned` and `newest`
+    (`{version, date}`), `newer`, `checked`, `error` (why it could not be checked) and a
+    `message` for people."""
+    from batchimage.azure.marketplace import listed_versions, newer
+    from batchimage.errors import BatchImageError
+    from batchimage.steps.resolve_image import (
+        BaseImageOutputs,
+        BaseUpdate,
+        ResolveImage,
+        dated,
+        dated_json,
+        recorded_pin,
+    )
+
+    record = state.steps.get(ResolveImage.key)
+    try:
+        recorded = BaseImageOutputs.model_validate(record.outputs) if record else None
+    except ValueError:
+        recorded = None
+    pin = recorded_pin(session.spec, recorded)
+    if pin is None:
+        return None
+    mp = session.spec.image.base.marketplace
+    image = f"{mp.publisher}:{mp.offer}:{mp.sku}"
+    how = "follow_latest" if mp.follow_latest else ""
+    doc: dict[str, Any] = {
+        "image": image,
+        "pinned": dated_json(pin),
+        "newest": None,
+        "newer": False,
+        "checked": False,
+        "error": None,
+    }
+    if offline:
+        message = f"pinned {dated(pin)} (not checked for a newer version: --offline)"
+        return {**doc, "message": f"base image {image}: {message}"}
+    try:
+        session.connect()
+        assert session.clients_factory is not None
+        versions = listed_versions(session.clients_factory(), session.spec.location, mp)
+    except BatchImageError as exc:
+        why = redact(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
+        message = f"base image {image}: pinned {dated(pin)}; could not check for a newer one: {why}"
+        return {**doc, "error": why, "message": message}
+    newest = versions[-1] if versions else None
+    doc |= {"checked": True, "newest": dated_json(newest) if newest else None}
+    if newest is not None and newer(newest, pin):
+        update = BaseUpdate(image, pin, newest, how=how)
+        return {**doc, "newer": True, "message": update.message()}
+    return {**doc, "message": f"base image {image}: pinned {dated(pin)}, the newest listed"}
 
 
 def run_line(run: RunRecord) -> str:

@@ -41,6 +41,7 @@ class Marks:
         STEP = "batchimage-step"  # the step that wrote it
         FINGERPRINT = "batchimage-fingerprint"  # that step's fingerprint
         IMAGE = "batchimage-image"  # the image fingerprint it was made or generalized for
+        BASE = "batchimage-base"  # the exact Marketplace image it was made from (p:o:s:v)
         ROLE = "batchimage-role"  # "build" on the build VM and its network
         STAGED = "batchimage-staged"  # on the VM: the blob a customize step staged
         GENERALIZE = "batchimage-generalize"  # on the VM: the deprovisioning started
@@ -68,6 +69,7 @@ class Marks:
         PIPELINE = "batchimage_pipeline"  # the spec's name
         RUN = "batchimage_run"  # the run that wrote the blob
         IMAGE = "batchimage_image"  # the image fingerprint an exported VHD holds
+        BASE = "batchimage_base"  # a captured VHD: the exact Marketplace image it holds
         FINGERPRINT = "batchimage_fingerprint"  # the export step's fingerprint
         # an exported VHD: "true" once checked; an uploaded one: "page-ranges" or "readback"
         VERIFIED = "batchimage_verified"

@@ -1,13 +1,14 @@
 """A small client for the sandbox's admin endpoint, for tests and benchmarks:
 request log, counters (reads vs writes), fault rules, clock, state, reset, principals and
-their role assignments; and for `batchimage.sandbox.runtime`, the processes a sandbox
-started for callers lives for."""
+their role assignments, Marketplace versions published over time; and for
+`batchimage.sandbox.runtime`, the processes a sandbox started for callers lives for."""
 
 from __future__ import annotations
 
 import json
 import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -135,6 +136,31 @@ class SandboxAdmin:
 
     def remove_role_assignment(self, name: str) -> None:
         self._call("DELETE", f"/role-assignments/{name}")
+
+    def publish_image(
+        self, publisher: str, offer: str, sku: str, version: str, *, after_s: float = 0
+    ) -> dict[str, Any]:
+        """Publish `version` of a catalogue Marketplace SKU (as its publisher releases one):
+        listed, and `latest`, from `after_s` simulated seconds on; idempotent."""
+        body = {
+            "publisher": publisher,
+            "offer": offer,
+            "sku": sku,
+            "version": version,
+            "after_s": after_s,
+        }
+        result: dict[str, Any] = self._call("POST", "/marketplace/versions", body)
+        return result
+
+    def published_images(self) -> list[dict[str, Any]]:
+        """Every version published with `publish_image` (`at`: listed from that sim time)."""
+        result: list[dict[str, Any]] = self._call("GET", "/marketplace/versions")["value"]
+        return result
+
+    def withdraw_image(self, publisher: str, offer: str, sku: str, version: str) -> None:
+        """Forget a version published with `publish_image` (the catalogue's own stay)."""
+        path = "/".join(urllib.parse.quote(p, safe="") for p in (publisher, offer, sku, version))
+        self._call("DELETE", f"/marketplace/versions/{path}")
 
     def owners(self) -> dict[str, Any]:
         """`{"tied", "stopping", "owners": [pid, ...]}`: who a sandbox started for callers

@@ -116,6 +116,32 @@ class Marketplace(SpecModel):
     plan: PurchasePlan | None = Field(
         None, description="Purchase plan, for images that have one; looked up when omitted."
     )
+    follow_latest: bool = Field(
+        False,
+        description="With version 'latest': resolve it afresh on every run instead of using "
+        "the version pinned in state, so a newer Marketplace version builds a new image "
+        "version and rolls it out to the pools (e.g. a scheduled CI job). Default false: "
+        "pinned; plan says when a newer version exists and `apply --refresh-base` moves to it.",
+    )
+
+    @model_validator(mode="after")
+    def _follow_needs_latest(self) -> Marketplace:
+        if self.follow_latest and self.version != "latest":
+            raise_rules(
+                [
+                    (
+                        ("follow_latest",),
+                        f"follow_latest needs version 'latest' (the version is {self.version}); "
+                        "drop one of them",
+                    )
+                ]
+            )
+        return self
+
+    def identity(self) -> dict[str, object]:
+        """What names the image (publisher, offer, SKU, version as written, plan): the
+        spec's part of the image and build fingerprints (how to resolve 'latest' is not)."""
+        return self.model_dump(mode="json", exclude={"follow_latest"})
 
     def inferred_os_type(self) -> OsType:
         """The OS this image runs, judged from its publisher and offer."""

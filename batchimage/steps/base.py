@@ -28,9 +28,11 @@ Contracts the engine relies on:
   has its own: `verb`, or by default the first word of its kind (steps are verb_noun:
   run_customize runs, generalize_vm generalizes, retire_pool retires).
 - A step reads other steps' outputs only through `ctx.output(...)`, and only of steps it
-  lists in `depends_on` (available to check and apply) or `apply_needs` (steps that
-  produce what apply consumes, e.g. the build VM for capture: they run only when this
-  step has to apply, so a captured image is not rebuilt after its VM was cleaned up).
+  lists in `depends_on` (available to check and apply), `reads` (read-only steps, the same
+  but outside its fingerprint: facts it compares with what it finds, e.g. the exact base
+  image an artifact was made from) or `apply_needs` (steps that produce what apply
+  consumes, e.g. the build VM for capture: they run only when this step has to apply, so
+  a captured image is not rebuilt after its VM was cleaned up).
 - `absent` (optional) answers early, from the step's own inputs, "the result certainly
   does not exist" (e.g. a GET under a gallery that is not there yet is a 404), so the
   steps `apply_needs` names start while `depends_on` ones are still being made.
@@ -188,6 +190,9 @@ class Step(ABC, Generic[OutT]):
     key: str = ""
     depends_on: Sequence[type[Step[Any]] | Step[Any]] = ()
     apply_needs: Sequence[type[Step[Any]] | Step[Any]] = ()
+    # read-only steps whose outputs check and apply read, run first like `depends_on`, but
+    # not part of this step's fingerprint: facts it compares with what it finds
+    reads: Sequence[type[Step[Any]] | Step[Any]] = ()
     cleans: Sequence[str] = ()  # keys of steps whose results this one deletes (cleanup)
     shown: ClassVar[tuple[str, ...]] = ()  # outputs `batchimage output` shows unasked
 
@@ -267,12 +272,23 @@ class Step(ABC, Generic[OutT]):
     # -- plan's words (see batchimage.plan.decide) ---------------------------------------
 
     def input_words(self, name: str) -> str | None:
-        """How a person names input `name` ("the script"); None: by its name."""
+        """How a person names input `name` ("the script"), or a dependency's outputs
+        (`@<key>`: "the base image"); None: by its name ("outputs of <key>")."""
         return None
 
     def explain_change(self, changed: list[str], upstream: list[str]) -> str | None:
         """Why this step changes, given its own `changed` input names and what changed
         upstream in a person's words ("the script of customize.0"); None: the inputs named."""
+        return None
+
+    def why_missing(self) -> str | None:
+        """Why the last check found nothing where the state records a result, when the step
+        knows (e.g. "it holds the image built from another base"); None: not known."""
+        return None
+
+    def read_moved(self, recorded: Mapping[str, Any] | None, found: Outputs) -> str | None:
+        """A read-only step whose inputs did not change: why what it read (`found`) is not
+        what it `recorded` (e.g. a base image moved on purpose); None: up to date."""
         return None
 
     def planned_after(
@@ -345,8 +361,10 @@ class StepIndex:
         return [step for step in self.steps if isinstance(step, ref)]
 
     def direct_deps(self, step: Step[Any], *, with_needs: bool = True) -> list[Step[Any]]:
-        """The steps `step` depends on directly (depends_on, and apply_needs if asked)."""
-        refs = list(step.depends_on) + (list(step.apply_needs) if with_needs else [])
+        """The steps `step` depends on directly (depends_on and reads, and apply_needs if
+        asked)."""
+        refs = list(step.depends_on) + list(step.reads)
+        refs += list(step.apply_needs) if with_needs else []
         out: list[Step[Any]] = []
         for ref in refs:
             for dep in self.resolve(ref):
@@ -378,6 +396,7 @@ class RunContext:
     clock: Clock = field(default_factory=Clock)
     step: Step[Any] | None = None
     fingerprint: str = ""
+    refresh_base: bool = False  # resolve a Marketplace 'latest' afresh (`--refresh-base`)
     _clients: list[Any] = field(default_factory=list)
     _clients_lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -15,6 +15,7 @@ from batchimage.core.ownership import Marks
 from batchimage.state import ResourceRef
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.generalize_vm import GeneralizeVm
+from batchimage.steps.resolve_image import ResolveImage, base_mark, made_from
 from batchimage.steps.run_preflight import RunPreflight
 
 SYSTEM = "system"
@@ -36,6 +37,7 @@ class CaptureClassic(DeletesCreated, Step[ClassicOutputs]):
 
     def __init__(self, spec: Any, generalize: GeneralizeVm) -> None:
         self.depends_on = (RunPreflight,)
+        self.reads = (ResolveImage,)  # the exact base: the VHD must hold it
         self.apply_needs = (generalize,)
         self.image = image_fingerprint(spec)
         self.container = spec.name
@@ -59,7 +61,7 @@ class CaptureClassic(DeletesCreated, Step[ClassicOutputs]):
                 for b in container.list_blobs(
                     name_starts_with=self._blob_prefix(), include=["metadata"]
                 )
-                if b.name.endswith(".vhd")
+                if b.name.endswith(".vhd") and made_from(ctx, b.metadata, Marks.Blob.BASE)
             ]
         if not found:
             return None
@@ -75,6 +77,14 @@ class CaptureClassic(DeletesCreated, Step[ClassicOutputs]):
 
     def apply(self, ctx: RunContext) -> ClassicOutputs | None:
         vm = ctx.output(GeneralizeVm)
+        account = require_account(ctx.clients, self.account, ctx.spec.resource_group)
+        container = blob_service(ctx.clients, account).get_container_client(SYSTEM)
+        with azure_call(f"list captured VHDs in {account.name}/{SYSTEM}"):
+            before = (
+                {b.name for b in container.list_blobs(name_starts_with=self._blob_prefix())}
+                if container.exists()
+                else set()
+            )
         ctx.say(f"capturing {vm.name} into {self.account}/{SYSTEM}/{self._blob_prefix()}*.vhd")
         begin_and_wait(
             ctx,
@@ -90,13 +100,17 @@ class CaptureClassic(DeletesCreated, Step[ClassicOutputs]):
             },
             timeout_s=ctx.spec.timeouts.capture_s,
         )
-        account = require_account(ctx.clients, self.account, ctx.spec.resource_group)
-        container = blob_service(ctx.clients, account).get_container_client(SYSTEM)
+        marks = blob_marks(ctx.pipeline, ctx.run_id, self.image)
+        base = base_mark(ctx.output(ResolveImage))
+        if base is not None:
+            marks[Marks.Blob.BASE] = base
         with azure_call(f"tag captured VHD in {account.name}/{SYSTEM}"):
             for blob in container.list_blobs(
                 name_starts_with=self._blob_prefix(), include=["metadata"]
             ):
-                meta = {**(blob.metadata or {}), **blob_marks(ctx.pipeline, ctx.run_id, self.image)}
+                if blob.name in before:  # an earlier capture (of another base): as it is
+                    continue
+                meta = {**(blob.metadata or {}), **marks}
                 container.get_blob_client(blob.name).set_blob_metadata(meta)
         return None
 

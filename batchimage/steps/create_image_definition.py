@@ -109,5 +109,10 @@ class CreateImageDefinition(DeletesCreated, Step[DefinitionOutputs]):
         )
         return None
 
+    def input_words(self, name: str) -> str | None:
+        if name == f"@{ResolveImage.key}":  # the plan it carries; a new version: its tag only
+            return "the base image"
+        return None
+
     def describe(self) -> str:
         return f"image definition {self.definition.name}"

@@ -2,13 +2,16 @@
 a VHD (the classic capture, a VHD URL, or an uploaded local VHD) - replicated to the spec's
 regions (at least one replica per 300 pool nodes), waiting with progress per region.
 
-Adopt before create: a version tagged with this image's fingerprint is the result, whatever
-its number, so a crash after the PUT never makes a second version. `auto` numbers a new
-version as the next patch after the highest existing one."""
+Adopt before create: a version tagged with this image's fingerprint (and made from this
+run's exact base image, tag `batchimage-base`) is the result, whatever its number, so a
+crash after the PUT never makes a second version, and a base moved to a newer Marketplace
+version makes a new one. `auto` numbers a new version as the next patch after the highest
+existing one."""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 from batchimage.azure.arm import (
@@ -32,6 +35,7 @@ from batchimage.core.ownership import Marks
 from batchimage.errors import AzureError, PermanentAzureError
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_image_definition import CreateImageDefinition
+from batchimage.steps.resolve_image import ResolveImage, base_mark, dated, made_from
 
 BUSY = ("creating", "updating", "deleting", "migrating")
 
@@ -60,12 +64,16 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         source: Step[Any],
         *,
         source_is_need: bool,
+        base: ResolveImage | None = None,
     ) -> None:
         """`source` produces the VM (GeneralizeVm) or VHD (CaptureClassic, ResolveImage,
         UploadVhd) the version is made from; a build source is an `apply_needs` (so a
         captured image is not rebuilt after its VM was cleaned up)."""
         self.definition = definition
         self.source = source
+        self.base = base  # the pipeline's base image step: says when the base moves
+        self.reads = (base or ResolveImage,)  # the exact base: the version is made from it
+        self.other_base: str | None = None  # the last check found this image on another base
         if source_is_need:
             self.depends_on = (definition,)
             self.apply_needs = (source,)
@@ -120,22 +128,33 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
             return all(text(v.name) != self.wanted for v in versions)
         return not any(self._mine(ctx, v) for v in versions)
 
-    def _mine(self, ctx: RunContext, raw: Any) -> bool:
+    def _this_image(self, ctx: RunContext, raw: Any) -> bool:
+        """Tagged by this pipeline with this image's fingerprint (whatever its base)."""
         tags = tags_of(raw)
         return (
             tags.get(Marks.Tag.IMAGE) == self.image and tags.get(Marks.Tag.PIPELINE) == ctx.pipeline
         )
 
+    def _mine(self, ctx: RunContext, raw: Any) -> bool:
+        """This image, made from this run's exact base image."""
+        return self._this_image(ctx, raw) and made_from(ctx, tags_of(raw), Marks.Tag.BASE)
+
     def _find(self, ctx: RunContext) -> tuple[Any | None, list[str]]:
         """The version holding this image (or None), and every version name."""
         versions = self._versions(ctx)
         names = [text(v.name) for v in versions]
+        self.other_base = None
         if self.wanted != "auto":
             found = next((v for v in versions if v.name == self.wanted), None)
             if found is not None and not self._mine(ctx, found):
+                what = (
+                    f"this image built from {self._base_of(found)}, not from {self._base(ctx)}"
+                    if self._this_image(ctx, found)
+                    else f"not this image {self.image[:8]}"
+                )
                 raise PermanentAzureError(
                     f"gallery image version {self.wanted} already exists with other content "
-                    f"(not this image {self.image[:8]}); versions cannot change: set "
+                    f"({what}); versions cannot change: set "
                     "image.capture.gallery.version to a new number, or to auto",
                     code="GalleryImageVersionExists",
                     status=409,
@@ -143,7 +162,38 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
             return found, names
         mine = [v for v in versions if self._mine(ctx, v)]
         found = max(mine, key=lambda v: version_key(text(v.name))) if mine else None
+        if found is None:
+            older = [v for v in versions if self._this_image(ctx, v)]
+            if older:
+                last = max(older, key=lambda v: version_key(text(v.name)))
+                self.other_base = (
+                    f"a new image version from {self._base(ctx)}: version {text(last.name)} "
+                    f"holds this image built from {self._base_of(last)}"
+                )
         return found, names
+
+    def _base(self, ctx: RunContext) -> str:
+        """This run's base image, for people: its version and the date that carries."""
+        base = ctx.output(ResolveImage)
+        return f"base {dated(base.version)}" if base.version else "this base"
+
+    def _base_of(self, raw: Any) -> str:
+        """The base a version of this image was built from, as its tag says."""
+        mark = tags_of(raw).get(Marks.Tag.BASE)
+        return f"base {dated(mark.rsplit(':', 1)[-1])}" if mark else "the base pinned before"
+
+    def why_missing(self) -> str | None:
+        return self.other_base
+
+    def planned_after(
+        self, changing: Mapping[str, str], recorded: Mapping[str, Any] | None
+    ) -> tuple[str, str] | None:
+        """Plan, while the definition is rewritten first: a base image moving to a newer
+        version makes a new image version."""
+        update = self.base.update if self.base is not None else None
+        if update is None or not update.moving:
+            return None
+        return "create", f"a new image version from base {dated(update.newest)}"
 
     def _read(self, ctx: RunContext, name: str) -> Any:
         group, gallery, definition = self._where(ctx)
@@ -213,7 +263,11 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         if name is None:
             name = self.wanted if self.wanted != "auto" else next_version(names)
         existing_tags = tags_of(found) if found is not None else None
-        body = self._body(ctx, resource_tags(ctx, existing_tags, **{Marks.Tag.IMAGE: self.image}))
+        marks = {Marks.Tag.IMAGE: self.image}
+        base = base_mark(ctx.output(ResolveImage))
+        if base is not None:
+            marks[Marks.Tag.BASE] = base
+        body = self._body(ctx, resource_tags(ctx, existing_tags, **marks))
         ctx.say(
             f"creating image version {definition}/{name} in "
             + ", ".join(region for region, _ in self.replicas)

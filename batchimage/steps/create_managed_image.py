@@ -23,6 +23,7 @@ from batchimage.core.ownership import Marks
 from batchimage.errors import PermanentAzureError
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.generalize_vm import GeneralizeVm
+from batchimage.steps.resolve_image import ResolveImage, base_mark, made_from
 
 
 class ManagedImageOutputs(Outputs):
@@ -42,6 +43,7 @@ class CreateManagedImage(DeletesCreated, Step[ManagedImageOutputs]):
     def __init__(self, spec: Any, group: Step[Any], generalize: GeneralizeVm) -> None:
         image = spec.image.capture.managed_image
         self.depends_on = (group,)
+        self.reads = (ResolveImage,)  # the exact base: the image must be made from it
         self.apply_needs = (generalize,)
         self.name = image.name
         self.group = image.resource_group or spec.resource_group
@@ -49,6 +51,7 @@ class CreateManagedImage(DeletesCreated, Step[ManagedImageOutputs]):
         self.hyper_v = spec.image.capture.gallery.definition.hyper_v_generation
         self.location = spec.location
         self.tags = dict(spec.tags)
+        self.other_base: str | None = None  # the last check found this image on another base
 
     def inputs(self) -> dict[str, Any]:
         return {"name": self.name, "group": self.group, "image": self.image, "tags": self.tags}
@@ -59,11 +62,14 @@ class CreateManagedImage(DeletesCreated, Step[ManagedImageOutputs]):
         )
 
     def check(self, ctx: RunContext) -> ManagedImageOutputs | None:
+        self.other_base = None
         found = self._read(ctx)
         if found is None or text(found.provisioning_state) != "Succeeded":
             return None
         tags = tags_of(found)
-        if tags.get(Marks.Tag.IMAGE) != self.image:
+        if not self._holds_image(ctx, tags):
+            if tags.get(Marks.Tag.IMAGE) == self.image:
+                self.other_base = "it holds this image built from another base: replaced"
             return None
         return ManagedImageOutputs(
             image_id=found.id,
@@ -81,13 +87,13 @@ class CreateManagedImage(DeletesCreated, Step[ManagedImageOutputs]):
                     code="ImageExists",
                     status=409,
                 )
-            if tags_of(found).get(Marks.Tag.IMAGE) != self.image:
+            if not self._holds_image(ctx, tags_of(found)):
                 ctx.say(f"managed image {self.name} holds an older image; replacing it")
                 delete(ctx, ref_for(ctx, found.id, IMAGE, tags_of(found)))
         vm = ctx.output(GeneralizeVm)
         body = {
             "location": self.location,
-            "tags": resource_tags(ctx, None, **{Marks.Tag.IMAGE: self.image}),
+            "tags": resource_tags(ctx, None, **self._marks(ctx)),
             "properties": {
                 "sourceVirtualMachine": {"id": vm.vm_id},
                 "hyperVGeneration": self.hyper_v,
@@ -104,6 +110,21 @@ class CreateManagedImage(DeletesCreated, Step[ManagedImageOutputs]):
             timeout_s=ctx.spec.timeouts.capture_s,
         )
         return None
+
+    def why_missing(self) -> str | None:
+        return self.other_base
+
+    def _holds_image(self, ctx: RunContext, tags: dict[str, str]) -> bool:
+        """Tagged with this image's fingerprint, and made from this run's base image."""
+        same = tags.get(Marks.Tag.IMAGE) == self.image
+        return same and made_from(ctx, tags, Marks.Tag.BASE)
+
+    def _marks(self, ctx: RunContext) -> dict[str, str]:
+        marks = {Marks.Tag.IMAGE: self.image}
+        base = base_mark(ctx.output(ResolveImage))
+        if base is not None:
+            marks[Marks.Tag.BASE] = base
+        return marks
 
     def describe(self) -> str:
         return f"managed image {self.name}"

@@ -33,7 +33,7 @@ from batchimage.state import ResourceRef
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_group import CreateGroup
 from batchimage.steps.create_nic import CreateNic
-from batchimage.steps.resolve_image import ResolveImage
+from batchimage.steps.resolve_image import ResolveImage, base_mark, made_from
 
 
 class VmOutputs(Outputs):
@@ -101,17 +101,21 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
     def inputs(self) -> dict[str, Any]:
         return dict(self.settings)
 
+    def input_words(self, name: str) -> str | None:
+        return "the base image" if name == f"@{ResolveImage.key}" else None
+
     def _read(self, ctx: RunContext) -> Any:
         return read_vm(ctx, self.names.group, self.names.vm)
 
     def stale(self, ctx: RunContext, found: Any) -> bool:
-        """A VM of ours already generalized for another image: it cannot be customized again."""
+        """A VM of ours already generalized for another image (it cannot be customized
+        again), or made from another base image than this run's (a VM's image cannot
+        change: a base moved to a newer Marketplace version gets a new VM of the same name)."""
         tags = tags_of(found)
-        return (
-            is_generalized(found)
-            and owned(ctx, tags)
-            and tags.get(Marks.Tag.IMAGE) != self.names.image
-        )
+        if not owned(ctx, tags):
+            return False
+        other_image = is_generalized(found) and tags.get(Marks.Tag.IMAGE) != self.names.image
+        return other_image or not made_from(ctx, tags, Marks.Tag.BASE)
 
     def check(self, ctx: RunContext) -> VmOutputs | None:
         found = self._read(ctx)
@@ -175,7 +179,7 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
         n = self.names
         old = self._read(ctx)
         if old is not None and self.stale(ctx, old):
-            ctx.say(f"{n.vm} was generalized for an older image; re-creating it")
+            ctx.say(f"{n.vm} was made for an older image; re-creating it")
             type(self).destroy(ctx, self._outputs(ctx, old))
             old = None
         if old is not None and is_generalized(old):
@@ -185,6 +189,7 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
             ctx,
             tags_of(old) if old is not None else None,
             **{Marks.Tag.ROLE: BUILD_ROLE, Marks.Tag.IMAGE: n.image},
+            **({Marks.Tag.BASE: mark} if (mark := base_mark(base)) else {}),
         )
         body = self._body(ctx, base, tags)
         ctx.say(f"VM size {spec.image.build.vm_size}")

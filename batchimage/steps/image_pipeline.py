@@ -102,7 +102,9 @@ def make_image_steps(spec: Any) -> ImageSteps:
     gallery = CreateGallery(spec, group(capture.gallery.resource_group))
     definition = CreateImageDefinition(spec, gallery)
     source = vm_source or base_source
-    version = CreateImageVersion(spec, definition, source, source_is_need=vm_source is not None)
+    version = CreateImageVersion(
+        spec, definition, source, source_is_need=vm_source is not None, base=resolve
+    )
     out.capture += [gallery, definition, version]
     if capture.vhd_export is not None:
         out.capture.append(ExportVhd(spec, version, source))

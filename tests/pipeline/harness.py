@@ -87,7 +87,11 @@ class Harness:
 
     # -- runs ----------------------------------------------------------------------------
 
-    def _engine(self, path: Path, journal: Journal, *, all_stages: bool = False) -> Engine:
+    def _engine(
+        self, path: Path, journal: Journal, *, all_stages: bool = False, refresh: bool = False
+    ) -> Engine:
+        """The engine over the spec's image stages (`all_stages`: every stage); `refresh`:
+        as `--refresh-base` (resolve a Marketplace `latest` afresh)."""
         spec = load_spec(path)
         steps = build_steps(spec, None if all_stages else IMAGE_STAGES)
         ctx = RunContext(
@@ -97,6 +101,7 @@ class Harness:
             events=self.events,
             state=journal.state,
             clients_factory=lambda: AzureClients(self.cloud, spec.subscription, **SDK_RETRY),
+            refresh_base=refresh,
         )
         return Engine(steps, ctx, journal, retry=FAST_RETRY, failures=AZURE)
 
@@ -104,20 +109,26 @@ class Harness:
         spec = load_spec(path)
         return LocalStateStore(Path(spec.state.path))
 
-    def apply(self, path: Path, *, target: str | None = None) -> RunResult:
-        """Apply the image stages of the spec at `path` (raises BatchImageError on failure)."""
+    def apply(self, path: Path, *, target: str | None = None, refresh: bool = False) -> RunResult:
+        """Apply the image stages of the spec at `path` (raises BatchImageError on failure);
+        `refresh`: as `apply --refresh-base`."""
         spec = load_spec(path)
         journal = Journal.open(self.store(path), spec.name, lock=LockHolder(command="apply"))
         try:
-            return self._engine(path, journal).apply(target=target)
+            return self._engine(path, journal, refresh=refresh).apply(target=target)
         finally:
             journal.close()
 
-    def plan(self, path: Path) -> list[Change]:
-        """What apply would do (read-only)."""
+    def plan(self, path: Path, *, refresh: bool = False) -> list[Change]:
+        """What apply would do (read-only); `refresh`: as `plan --refresh-base`."""
+        return self.planner(path, refresh=refresh).plan()
+
+    def planner(self, path: Path, *, refresh: bool = False) -> Engine:
+        """An engine for a read-only plan of the spec at `path` (its steps can be asked
+        what they saw after `plan()`)."""
         spec = load_spec(path)
         journal = Journal.open(self.store(path), spec.name, lock=None)
-        return self._engine(path, journal).plan()
+        return self._engine(path, journal, refresh=refresh)
 
     def destroy(self, path: Path) -> RunResult:
         spec = load_spec(path)

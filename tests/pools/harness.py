@@ -57,9 +57,11 @@ class PoolHarness(Harness):
         edit(data)
         path.write_text(yaml.safe_dump(data, sort_keys=False))
 
-    def _engine(self, path: Path, journal: Journal, *, all_stages: bool = True) -> Engine:
+    def _engine(
+        self, path: Path, journal: Journal, *, all_stages: bool = True, refresh: bool = False
+    ) -> Engine:
         """Every stage (the image pipeline harness runs only the image stages)."""
-        return super()._engine(path, journal, all_stages=True)
+        return super()._engine(path, journal, all_stages=True, refresh=refresh)
 
     def pool_ids(self, prefix: str) -> list[str]:
         """Ids of the live pools whose id starts with `prefix` (not being deleted)."""

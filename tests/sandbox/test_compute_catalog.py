@@ -1,12 +1,17 @@
-"""Marketplace image lists and properties, resource SKUs and usages through the real
-ComputeManagementClient."""
+"""Marketplace image lists and properties (with versions published over time), resource
+SKUs and usages through the real ComputeManagementClient."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
 from batchimage.azure.clients import AzureClients
+from batchimage.sandbox.admin import SandboxAdmin
+from batchimage.sandbox.errors import SandboxError
+from tests.sandbox.compute_helpers import create_vm, linux_body, make_group, make_nic
 
 
 def test_marketplace_walk(clients: AzureClients) -> None:
@@ -58,3 +63,49 @@ def test_resource_skus_and_usages(clients: AzureClients) -> None:
     usages = {u.name.value: u for u in clients.compute.usage.list("japaneast")}
     assert usages["cores"].name.localized_value == "Total Regional vCPUs"
     assert usages["standardFSv2Family"].limit >= 1 and usages["cores"].unit == "Count"
+
+
+def test_published_versions_join_the_catalogue(
+    clients: AzureClients, admin: SandboxAdmin, unique: Callable[[str], str]
+) -> None:
+    """A version a publisher releases is listed with the catalogue's, in version order, is
+    `latest` and can back a VM; one due later is listed only from its simulated time on."""
+    images = clients.compute.virtual_machine_images
+    sku = ("eastus", "Canonical", "ubuntu-22_04-lts", "server")
+    before = [v.name for v in images.list(*sku)]
+    newer, later = "22.04.202511050", "22.04.202512010"
+    admin.publish_image("canonical", "UBUNTU-22_04-LTS", "server", newer)
+    admin.publish_image("Canonical", "ubuntu-22_04-lts", "server", later, after_s=3600)
+    try:
+        assert [v.name for v in images.list(*sku)] == [*before, newer]
+        newest = images.list(*sku, top=1, orderby="name desc")
+        assert [v.name for v in newest] == [newer]
+        image = images.get(*sku, newer)
+        assert (image.hyper_v_generation, image.os_disk_image.operating_system) == ("V2", "Linux")
+        assert {f.name for f in image.features} >= {"SecurityType"}
+        published = {(p["sku"], p["version"]) for p in admin.published_images()}
+        assert published >= {("server", newer), ("server", later)}
+
+        group = make_group(clients, unique("rgpub"))
+        latest = {"publisher": "Canonical", "offer": "ubuntu-22_04-lts", "sku": "server"}
+        body = linux_body(make_nic(clients, group, "nic"), image={**latest, "version": "latest"})
+        ref = create_vm(clients, group, "vm", body).storage_profile.image_reference
+        assert (ref.version, ref.exact_version) == ("latest", newer)
+
+        admin.advance(3600)
+        assert [v.name for v in images.list(*sku)][-2:] == [newer, later]
+    finally:
+        admin.withdraw_image("Canonical", "ubuntu-22_04-lts", "server", newer)
+        admin.withdraw_image("Canonical", "ubuntu-22_04-lts", "server", later)
+    assert [v.name for v in images.list(*sku)] == before
+    with pytest.raises(ResourceNotFoundError):
+        images.get(*sku, newer)
+
+
+def test_publishing_checks_what_it_is_given(admin: SandboxAdmin) -> None:
+    with pytest.raises(SandboxError, match="no marketplace SKU"):
+        admin.publish_image("Canonical", "ubuntu-24_04-lts", "no-such-sku", "24.04.1")
+    with pytest.raises(SandboxError, match=r"Major\.Minor\.Build"):
+        admin.publish_image("Canonical", "ubuntu-24_04-lts", "server", "latest")
+    with pytest.raises(SandboxError, match="HTTP 404"):
+        admin.withdraw_image("Canonical", "ubuntu-24_04-lts", "server", "24.04.202503180")

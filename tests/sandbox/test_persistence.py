@@ -35,6 +35,9 @@ def test_state_survives_restart(tmp_path: Path) -> None:
             "a.txt", b"still here"
         )
         SandboxAdmin(first.connection).configure(durations={"network.create": 1500.0})
+        SandboxAdmin(first.connection).publish_image(
+            "Canonical", "ubuntu-24_04-lts", "server", "24.04.202511050"
+        )
         vnet = VirtualNetwork(
             location="eastus", address_space=AddressSpace(address_prefixes=["10.0.0.0/16"])
         )
@@ -64,6 +67,11 @@ def test_state_survives_restart(tmp_path: Path) -> None:
         assert endpoint == conn.blob_endpoint("keepstore")
         blob = clients.blob_service(endpoint, credential).get_blob_client("kept", "a.txt")
         assert blob.download_blob().readall() == b"still here"
+        images = clients.compute.virtual_machine_images
+        ubuntu = ("eastus", "Canonical", "ubuntu-24_04-lts", "server")
+        assert [v.name for v in images.list(*ubuntu)][-1] == "24.04.202511050"
+        SandboxAdmin(conn).reset()  # forgets what was published
+        assert [v.name for v in images.list(*ubuntu)][-1] == "24.04.202503180"
     finally:
         second.stop()
 

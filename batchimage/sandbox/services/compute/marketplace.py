@@ -1,5 +1,6 @@
 """Marketplace images (publishers, offers, SKUs, versions, one version's properties),
-usages (vCPU quota per region) and resource SKUs, from the sandbox's catalogues."""
+usages (vCPU quota per region) and resource SKUs, from the sandbox's catalogues (a SKU's
+versions: the catalogue's and those published since, `published.py`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from batchimage.sandbox import arm
 from batchimage.sandbox.apierrors import not_found
 from batchimage.sandbox.context import Call, Reply
-from batchimage.sandbox.services.compute import catalog, quota
+from batchimage.sandbox.services.compute import catalog, published, quota
 
 LOCATION = "/subscriptions/{subscription}/providers/Microsoft.Compute/locations/{location}"
 PUBLISHERS = LOCATION + "/publishers"
@@ -77,7 +78,7 @@ def _versions_prefix(call: Call, location: str) -> str:
 def list_versions(call: Call) -> Reply:
     location = _location(call)
     p = call.params
-    found = catalog.versions(p["publisher"], p["offer"], p["sku"])
+    found = published.versions(call.world, p["publisher"], p["offer"], p["sku"])
     if not found:
         raise _not_found()
     if (call.arg("$orderby") or "").lower().startswith("name desc"):
@@ -93,7 +94,7 @@ def list_versions(call: Call) -> Reply:
 
 def _properties(call: Call, version: str) -> dict[str, Any]:
     p = call.params
-    image = catalog.find(p["publisher"], p["offer"], p["sku"], version)
+    image = published.find(call.world, p["publisher"], p["offer"], p["sku"], version)
     if image is None:
         raise _not_found()
     data = image.data

@@ -5,6 +5,7 @@ from __future__ import annotations
 from batchimage.sandbox.arm import GENERIC_NAME, ResourceType
 from batchimage.sandbox.routing import Route
 from batchimage.sandbox.services.compute import (
+    admin,
     disks,
     extensions,
     galleries,
@@ -162,7 +163,18 @@ def _catalog_routes() -> list[Route]:
     ]
 
 
+def _admin_routes() -> list[Route]:
+    versions = "/_sandbox/marketplace/versions"
+    item = versions + "/{publisher}/{offer}/{sku}/{version}"
+    return [
+        Route("GET", versions, admin.list_published, "Admin_PublishedImages", plane="admin"),
+        Route("POST", versions, admin.publish, "Admin_PublishImage", plane="admin"),
+        Route("DELETE", item, admin.withdraw, "Admin_WithdrawImage", plane="admin"),
+    ]
+
+
 ROUTES: list[Route] = [
+    *_admin_routes(),
     *_catalog_routes(),
     *_vm_routes(),
     *EXTENSIONS.routes(),

@@ -13,7 +13,14 @@ from typing import Any
 from batchimage.sandbox import arm
 from batchimage.sandbox.apierrors import ApiError, bad_request, not_found
 from batchimage.sandbox.context import World
-from batchimage.sandbox.services.compute import catalog, content, errors, facts, security
+from batchimage.sandbox.services.compute import (
+    catalog,
+    content,
+    errors,
+    facts,
+    published,
+    security,
+)
 
 
 @dataclass
@@ -43,11 +50,12 @@ def _platform_not_found(ref: dict[str, Any]) -> ApiError:
     )
 
 
-def _marketplace(ref: dict[str, Any], location: str) -> ResolvedImage:
+def _marketplace(world: World, ref: dict[str, Any], location: str) -> ResolvedImage:
     for key in ("publisher", "offer", "sku"):
         if not ref.get(key):
             raise errors.missing(f"imageReference.{key}")
-    image = catalog.find(ref["publisher"], ref["offer"], ref["sku"], str(ref.get("version") or ""))
+    version = str(ref.get("version") or "")
+    image = published.find(world, ref["publisher"], ref["offer"], ref["sku"], version)
     if image is None or not catalog.offered_in(location):
         raise _platform_not_found(ref)
     data = image.data
@@ -130,7 +138,7 @@ def resolve_image(world: World, ref: dict[str, Any] | None, location: str) -> Re
             "Shared and community gallery images are not modelled by the batchimage sandbox.",
             "imageReference",
         )
-    return _marketplace(ref, location)
+    return _marketplace(world, ref, location)
 
 
 def check_plan(image: ResolvedImage, plan: dict[str, Any] | None, vm_id: str) -> None:
