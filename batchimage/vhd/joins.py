@@ -8,6 +8,13 @@ bank grows by `bound` x each block's data bytes and pays for every gap joined, s
 bytes joined never exceed `bound` x the data bytes seen. Joins stay inside one block, so a
 put is never more than 4 MiB (the Put Page limit).
 
+Blocks may be credited ahead of being planned (the uploader reads a few blocks ahead): their
+data grows the bank already, so a first block of file-system metadata, with wide gaps and
+little data, can be joined on the credit of the blocks after it; and a block spends only
+its share of the bank: what its gaps take when the gaps of all the blocks credited so far
+are joined smallest first, so it leaves the bank to the smaller gaps of the blocks after
+it.
+
 `plan_block` also serves a resumed upload (`missing` says what the blob lacks): a gap the
 blob already holds whole was joined by an earlier run and stays joined (charged to the
 bank); a new gap is joined only between two runs the blob lacks entirely, so nothing the
@@ -16,11 +23,18 @@ blob holds is sent again, however the earlier run's estimates differed.
 
 from __future__ import annotations
 
+import heapq
+from collections import deque
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 Range = tuple[int, int]
 Missing = Callable[[int, int], list[Range]]
+
+
+def gaps(runs: list[Range]) -> list[int]:
+    """The zero gaps between neighbouring `runs`: gaps(runs)[i] lies after runs[i]."""
+    return [runs[i + 1][0] - runs[i][1] for i in range(len(runs) - 1)]
 
 
 @dataclass
@@ -30,6 +44,15 @@ class Merger:
     bound: float = 0.10  # zero bytes joined, at most this share of the data bytes
     bank: float = 0.0  # zero bytes that may still be joined
     joined: int = 0  # zero bytes joined so far (gaps an earlier run joined included)
+    credited: int = 0  # data bytes credited so far
+    window: deque[list[int]] = field(default_factory=deque)  # sorted gaps, credited blocks
+
+    def credit(self, runs: list[Range]) -> None:
+        """Count a block's data runs, read ahead of its planning (blocks in file order)."""
+        data = sum(end - start for start, end in runs)
+        self.credited += data
+        self.bank += self.bound * data
+        self.window.append(sorted(gaps(runs)))
 
     def close(
         self,
@@ -38,27 +61,45 @@ class Merger:
         held: Collection[int] = (),
         allowed: Collection[int] | None = None,
     ) -> set[int]:
-        """Indexes i of the gaps between runs[i] and runs[i + 1] to join (sorted, disjoint
-        `runs` of one block): `held` ones always, others up to `join_gap` bytes, smallest
-        first, from `allowed` (default: all), while the bank pays for them."""
-        self.bank += self.bound * sum(end - start for start, end in runs)
+        """Indexes i of the gaps between runs[i] and runs[i + 1] to join, for the oldest block
+        credited (credited now if none is): `held` ones always; others from `allowed`
+        (default: all) up to `join_gap` bytes, smallest first, within the block's share."""
+        if not self.window:
+            self.credit(runs)
+        sizes = gaps(runs)
         closed = set(held)
         for index in closed:
-            gap = runs[index + 1][0] - runs[index][1]
-            self.bank -= gap
-            self.joined += gap
+            self.bank -= sizes[index]
+            self.joined += sizes[index]
+        share = self._share(join_gap)
+        self.window.popleft()
         candidates = sorted(
-            (runs[i + 1][0] - runs[i][1], i)
-            for i in (range(len(runs) - 1) if allowed is None else allowed)
-            if i not in closed and runs[i + 1][0] - runs[i][1] <= join_gap
+            (sizes[i], i)
+            for i in (range(len(sizes)) if allowed is None else allowed)
+            if i not in closed and sizes[i] <= join_gap
         )
         for gap, index in candidates:
-            if gap > self.bank:
+            if gap > share or gap > self.bank:
                 break
+            share -= gap
             self.bank -= gap
             self.joined += gap
             closed.add(index)
         return closed
+
+    def _share(self, join_gap: int) -> int:
+        """The oldest credited block's share of the bank: the bytes of its gaps among those
+        the bank pays for when all credited blocks' gaps up to `join_gap` are joined
+        smallest first."""
+        spent = share = 0
+        tagged = ([(gap, block) for gap in sizes] for block, sizes in enumerate(self.window))
+        for gap, block in heapq.merge(*tagged):
+            if gap > join_gap or spent + gap > self.bank:
+                break
+            spent += gap
+            if block == 0:
+                share += gap
+        return share
 
     def merge(self, runs: list[Range], join_gap: int) -> list[Range]:
         """`runs` with the gaps `close` chooses joined."""
@@ -119,4 +160,4 @@ def plan_block(
     return BlockPlan(joined(runs, closed), puts)
 
 
-__all__ = ["BlockPlan", "Merger", "joined", "plan_block"]
+__all__ = ["BlockPlan", "Merger", "gaps", "joined", "plan_block"]

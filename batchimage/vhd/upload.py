@@ -5,7 +5,8 @@
     upload_vhd(path_or_info, blob_client, workers=8, progress=callback) -> UploadResult
 
 - Only non-zero 512-byte pages are sent (see `scan`), in up to 4 MiB Put Page requests
-  run by `workers` threads; memory is (workers + 2) x 4 MiB buffers whatever the file size.
+  run by `workers` threads; memory is (workers + 6) x 4 MiB buffers whatever the file size
+  (4 of them for the blocks read ahead of planning, see `joins`).
 - Neighbouring runs of data are joined across a zero gap when sending the gap's zeros
   costs less time than one more request, as measured on this upload's own puts (`costs`:
   fixed time per request against throughput), with the zero bytes so sent bounded by
@@ -38,6 +39,7 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -62,6 +64,7 @@ from batchimage.vhd.scan import BLOCK, data_blocks, data_runs, is_zero
 if TYPE_CHECKING:
     from azure.storage.blob import BlobClient
 
+LOOKAHEAD = 4  # data blocks read (and their data credited to the zero bound) before planning
 STATUS_UPLOADING = "uploading"
 STATUS_COMPLETE = "complete"
 STATUS_INVALID = "invalid"
@@ -251,6 +254,16 @@ def find_touched(source: str | os.PathLike[str] | VhdInfo, blob: BlobClient) -> 
     return _already_uploaded(blob, info, found, False, started)
 
 
+@dataclass
+class _Read:
+    """A block read and scanned, waiting to be planned."""
+
+    index: int
+    length: int
+    buf: bytearray | None  # None: all zero (its buffer was freed at once)
+    runs: list[tuple[int, int]]  # its runs of non-zero pages, relative to the block
+
+
 class _Transfer:
     """One pass over the file: read, hash, scan, and put what the blob lacks."""
 
@@ -297,7 +310,7 @@ class _Transfer:
         """Read the whole file once and put every range the blob lacks; raise the first failure."""
         size = self.info.file_size
         free: queue.Queue[bytearray] = queue.Queue()
-        for _ in range(self.workers + 2):
+        for _ in range(self.workers + 2 + LOOKAHEAD):
             free.put(bytearray(BLOCK))
         with open(self.info.path, "rb", buffering=0) as handle:
             self.data_blocks_total = sum(1 for _ in data_blocks(handle.fileno(), size))
@@ -305,23 +318,25 @@ class _Transfer:
                 self.workers, thread_name_prefix="vhd-put", initializer=threads.block_signals
             )
             try:
+                ahead: deque[_Read] = deque()  # read, not planned yet (file order)
+                held = 0  # of which hold a buffer
                 for index in data_blocks(handle.fileno(), size):
                     buf = self._take(free)
                     length = self._read(handle, index, buf)
-                    puts = self._plan_block(index, buf, length)
-                    if not puts:
+                    if is_zero(buf, length):
                         free.put(buf)
-                        continue
-                    remaining = [len(puts)]
-                    with self.idle:
-                        self.outstanding += len(puts)
-                    for start, end in puts:
-                        view = memoryview(buf)[start - index * BLOCK : end - index * BLOCK]
-                        future = pool.submit(self._put, view, start)
-                        future.add_done_callback(
-                            functools.partial(self._finished, buf, remaining, free)
-                        )
-                    self._report()
+                        ahead.append(_Read(index, length, None, []))
+                    else:
+                        runs = data_runs(buf, length)
+                        self.merger.credit(runs)
+                        ahead.append(_Read(index, length, buf, runs))
+                        held += 1
+                    while ahead and (held > LOOKAHEAD or ahead[0].buf is None):
+                        item = ahead.popleft()
+                        held -= item.buf is not None
+                        self._launch(pool, free, item)
+                while ahead:
+                    self._launch(pool, free, ahead.popleft())
                 while True:
                     with self.idle:
                         if not self.outstanding or self.failure is not None:
@@ -377,16 +392,35 @@ class _Transfer:
         if last:
             free.put(buf)
 
-    def _plan_block(self, index: int, buf: bytearray, length: int) -> list[tuple[int, int]]:
-        """Record block `index` (digest, ranges) and return the absolute ranges to put."""
-        base = index * BLOCK
+    def _launch(self, pool: ThreadPoolExecutor, free: queue.Queue[bytearray], item: _Read) -> None:
+        """Plan a block read earlier and hand its puts to the workers (its buffer goes back
+        to `free` after its last put, or now if it has none)."""
+        puts = self._plan_block(item)
+        if item.buf is None:
+            return
+        buf = item.buf
+        if not puts:
+            free.put(buf)
+            return
+        remaining = [len(puts)]
+        with self.idle:
+            self.outstanding += len(puts)
+        base = item.index * BLOCK
+        for start, end in puts:
+            future = pool.submit(self._put, memoryview(buf)[start - base : end - base], start)
+            future.add_done_callback(functools.partial(self._finished, buf, remaining, free))
+        self._report()
+
+    def _plan_block(self, item: _Read) -> list[tuple[int, int]]:
+        """Record a block (digest, ranges) and return the absolute ranges to put."""
+        base = item.index * BLOCK
         puts: list[tuple[int, int]] = []
         planned = 0
-        if not is_zero(buf, length):
-            self.digest.add(index, memoryview(buf)[:length])
+        if item.buf is not None:
+            self.digest.add(item.index, memoryview(item.buf)[: item.length])
             plan = plan_block(
                 base,
-                data_runs(buf, length),
+                item.runs,
                 self.merger,
                 self.costs.estimate().join_gap,
                 None if self.coverage is None else self.coverage.missing,
@@ -397,7 +431,7 @@ class _Transfer:
             puts = plan.puts
         queued = sum(end - start for start, end in puts)
         with self.lock:  # one update, so a progress snapshot never sees half a block
-            self.scanned = base + length
+            self.scanned = base + item.length
             self.data_blocks_seen += 1
             self.planned += planned
             self.present += planned - queued

@@ -66,23 +66,52 @@ def test_the_smallest_gaps_go_first() -> None:
         max_size=6,
     ),
     bound=st.sampled_from([0.0, 0.01, 0.05, 0.10, 1000.0]),
+    ahead=st.sampled_from([0, 1, 4]),
 )
 def test_the_zero_bound_holds_over_any_blocks_and_estimates(
-    blocks: list[tuple[list[int], int, int]], bound: float
+    blocks: list[tuple[list[int], int, int]], bound: float, ahead: int
 ) -> None:
     merger = Merger(bound=bound)
-    data = extra = 0
-    for gaps, run_pages, join_gap in blocks:
-        runs = runs_with_gaps([g * PAGE for g in gaps], run_pages * PAGE)
+    all_runs = [runs_with_gaps([g * PAGE for g in gaps], pages * PAGE) for gaps, pages, _ in blocks]
+    credited = extra = 0
+    for index, (runs, (_, _, join_gap)) in enumerate(zip(all_runs, blocks, strict=True)):
+        while credited < min(len(blocks), index + 1 + ahead):  # blocks read ahead
+            merger.credit(all_runs[credited])
+            credited += 1
         merged = merger.merge(runs, join_gap)
-        data += sum(e - s for s, e in runs)
         extra += zeros(merged, runs)
-        assert extra <= bound * data + 1e-6 and extra == merger.joined  # after every block
+        assert extra == merger.joined <= bound * merger.credited + 1e-6  # after every block
         assert all(merged[i][1] < merged[i + 1][0] for i in range(len(merged) - 1))
         for start, end in runs:  # each run inside exactly one range
             assert sum(1 for s, e in merged if s <= start and end <= e) == 1
         if bound == 0.0:
             assert merged == runs
+
+
+def test_blocks_read_ahead_pay_for_a_sparse_first_block() -> None:
+    # file-system metadata first: little data, wide gaps; then dense blocks with small gaps
+    sparse = runs_with_gaps([60 * KIB] * 9, run=4 * KIB)  # 40 KiB of data, 540 KiB of gaps
+    dense = runs_with_gaps([PAGE] * 100, run=32 * KIB)  # 3.3 MB of data, 50 KiB of gaps
+    alone = Merger(bound=0.10)
+    assert len(alone.merge(sparse, BLOCK)) == 10  # a bank of 4 kB pays for nothing
+    ahead = Merger(bound=0.10)
+    for runs in (sparse, dense, dense, dense):
+        ahead.credit(runs)
+    assert len(ahead.merge(sparse, BLOCK)) == 1  # on the credit of the blocks after it
+    assert [len(ahead.merge(dense, BLOCK)) for _ in range(3)] == [1, 1, 1]
+    assert ahead.joined <= 0.10 * ahead.credited
+
+
+def test_a_block_leaves_the_bank_to_the_smaller_gaps_of_the_blocks_after_it() -> None:
+    wide = runs_with_gaps([3 * KIB] * 100, run=8 * KIB)
+    narrow = runs_with_gaps([PAGE] * 100, run=8 * KIB)
+    alone = Merger(bound=0.05)  # 41 kB a block: 13 of wide's gaps, then 83 of narrow's
+    assert [len(alone.merge(runs, BLOCK)) for runs in (wide, narrow)] == [88, 18]
+    ahead = Merger(bound=0.05)
+    for runs in (wide, narrow):
+        ahead.credit(runs)
+    # wide leaves 51 kB to narrow's 100 small gaps and joins 10 with the rest: 92 puts, not 106
+    assert [len(ahead.merge(runs, BLOCK)) for runs in (wide, narrow)] == [91, 1]
 
 
 def test_a_put_never_exceeds_4_mib() -> None:

@@ -17,7 +17,7 @@ from batchimage.core.ownership import Marks
 from batchimage.vhd import VhdChangedError, VhdVerifyError
 from batchimage.vhd.costs import PutCosts
 from batchimage.vhd.digest import file_digest
-from batchimage.vhd.upload import UploadProgress, find_uploaded, upload_vhd
+from batchimage.vhd.upload import LOOKAHEAD, UploadProgress, find_uploaded, upload_vhd
 from tests.conftest import AzuriteAccount
 from tests.vhd.conftest import BlobFactory, Recorder, written
 from tests.vhd.images import MIB, make_fixed_vhd, nonzero_runs, seeded_bytes
@@ -209,13 +209,15 @@ def test_progress_callback_can_cancel_and_the_next_run_resumes(
 
 
 def test_file_cut_short_during_upload_is_reported(tmp_path: Path, make_blob: BlobFactory) -> None:
-    blocks = [(i * 4 * MIB, seeded_bytes(i, 4096)) for i in range(10)]
-    path = make_fixed_vhd(tmp_path / "long.vhd", 40 * MIB, blocks)
+    blocks = [(i * 4 * MIB, seeded_bytes(i, 4096)) for i in range(12)]
+    path = make_fixed_vhd(tmp_path / "long.vhd", 48 * MIB, blocks)
+    # one worker: the blocks read before the first put ends fill its 1 + 2 + LOOKAHEAD buffers
+    unread = 1 + 2 + LOOKAHEAD
 
     def cut(request: Any) -> None:
         if request.method == "PUT" and "comp=page" in request.url:
-            with path.open("r+b") as handle:  # block 3 (12-16 MiB) is not read yet
-                handle.truncate(14 * MIB)
+            with path.open("r+b") as handle:  # block `unread` is cut in half
+                handle.truncate(unread * 4 * MIB + 2 * MIB)
 
     with pytest.raises(VhdChangedError, match=r"reading .* failed"):
         upload_vhd(path, make_blob(recorder=Recorder(before=cut)), workers=1)
