@@ -229,11 +229,12 @@ def child(args: argparse.Namespace) -> None:
             "skipped": result.skipped_upload, "digest": result.digest,
             "direct": result.direct_requests, "direct_off": result.direct_off,
         }  # fmt: skip
-        if result.costs is not None and result.costs.measured:
+        if result.costs is not None:
             extra["costs"] = {
                 "request_ms": result.costs.request_seconds * 1e3,
                 "put_mb_s": result.costs.bytes_per_second / 1e6,
                 "join_gap": result.costs.join_gap,
+                "measured": int(result.costs.measured),
             }
     wall = time.perf_counter() - start
     cpu = time.process_time() - start_cpu
@@ -303,8 +304,8 @@ def fmt_row(r: dict) -> str:
     if "costs" in r:
         c = r["costs"]
         row += (
-            f"  measured {c['request_ms']:.1f} ms/request, {c['put_mb_s']:.1f} MB/s a put: "
-            f"joins gaps <= {c['join_gap'] / 1e3:.0f} kB"
+            f"  fit {c['request_ms']:.1f} ms/request, {c['put_mb_s']:.1f} MB/s a put: joins "
+            f"gaps <= {c['join_gap'] / 1e3:.0f} kB{'' if c.get('measured', 1) else ' (prior)'}"
         )
     return row
 

@@ -23,7 +23,7 @@ def test_two_rounds_give_whole_counts_and_a_printable_summary() -> None:
 
 
 def test_the_summary_names_the_fastest_loop_and_the_measured_costs() -> None:
-    costs = {"request_ms": 5.0, "put_mb_s": 20.0, "join_gap": 100_000}
+    costs = {"request_ms": 5.0, "put_mb_s": 20.0, "join_gap": 100_000, "measured": 1}
     rounds = [
         {
             "results": {

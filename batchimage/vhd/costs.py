@@ -15,9 +15,13 @@ concurrency, so the throughput is the share of the link one put gets while the o
 the rule weighs a request against bytes the way the whole upload experiences them.
 
 Until the puts measured differ enough in size to tell the fixed time from the throughput,
-the estimate is a conservative prior (`PRIOR_GAP`: the tail of one 4 KiB file-system
-block). The break-even gap is never below `FLOOR_GAP`: a request's own headers (request and
-response) cost about that many bytes on the wire, on any link.
+and while the fixed time is within the noise of the measurements (less than twice its
+standard error: puts timed on a busy machine or link scatter), the estimate is a
+conservative prior (`PRIOR_GAP`: the tail of one 4 KiB file-system block). Once it is
+not, the gap is the fixed time x the lowest throughput the noise allows (the bytes' cost
+plus twice its standard error), so a noisy fit joins less rather than more. The gap is
+never below `FLOOR_GAP`: a request's own headers (request and response) cost about that
+many bytes on the wire, on any link.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from dataclasses import dataclass
 FLOOR_GAP = 1024  # bytes: about the HTTP headers of one Put Page and its answer
 PRIOR_GAP = 4096  # bytes: joined before anything is measured
 MAX_GAP = 4 << 20  # a gap inside one 4 MiB Put Page is smaller than this
-MIN_SAMPLES = 8.0  # weight of measurements needed before fitting
+MIN_SAMPLES = 16.0  # weight of measurements needed before fitting
 MIN_SPREAD = 0.25  # sizes must spread this much (standard deviation / mean) to fit a line
 
 
@@ -59,7 +63,7 @@ class PutCosts:
     def __init__(self, *, memory: int = 256) -> None:
         self._lock = threading.Lock()
         self._keep = 1.0 - 1.0 / memory
-        self._w = self._x = self._y = self._xx = self._xy = 0.0
+        self._w = self._ww = self._x = self._y = self._xx = self._xy = self._yy = 0.0
         self._samples = 0
         self._known: CostEstimate | None = None
 
@@ -81,34 +85,39 @@ class PutCosts:
         keep = self._keep
         with self._lock:
             self._w = self._w * keep + 1.0
+            self._ww = self._ww * keep * keep + 1.0
             self._x = self._x * keep + size
             self._y = self._y * keep + seconds
             self._xx = self._xx * keep + float(size) * size
             self._xy = self._xy * keep + size * seconds
+            self._yy = self._yy * keep + seconds * seconds
             self._samples += 1
 
     def estimate(self) -> CostEstimate:
-        """The fit so far, or the prior while the measurements cannot separate the two costs."""
+        """The fit so far; the prior while the measurements cannot separate the two costs, or
+        the fixed cost is within their noise (less than twice its standard error)."""
         if self._known is not None:
             return self._known
         with self._lock:
-            w, x, y, xx, xy, samples = self._w, self._x, self._y, self._xx, self._xy, self._samples
-        prior = CostEstimate(0.0, 0.0, PRIOR_GAP, samples, measured=False)
+            w, ww, x, y = self._w, self._ww, self._x, self._y
+            xx, xy, yy, samples = self._xx, self._xy, self._yy, self._samples
         if w < MIN_SAMPLES:
-            return prior
+            return CostEstimate(0.0, 0.0, PRIOR_GAP, samples, measured=False)
         mean_x, mean_y = x / w, y / w
         var_x = xx / w - mean_x * mean_x
         if var_x <= (MIN_SPREAD * mean_x) ** 2:
-            return prior
+            return CostEstimate(0.0, 0.0, PRIOR_GAP, samples, measured=False)
         slope = (xy / w - mean_x * mean_y) / var_x  # seconds per byte
-        fixed = max(mean_y - slope * mean_x, 0.0)
+        fixed = mean_y - slope * mean_x
+        residual = max(yy / w - mean_y * mean_y - slope * slope * var_x, 0.0)
+        count = w * w / ww  # effective number of measurements
+        slope_error = math.sqrt(residual / (count * var_x))
+        fixed_error = math.sqrt(residual / count * (1.0 + mean_x * mean_x / var_x))
         rate = 1.0 / slope if slope > 0 else math.inf
-        if fixed == 0.0:
-            gap = FLOOR_GAP  # no fixed cost visible: bytes are all that count
-        elif rate == math.inf:
-            gap = MAX_GAP  # no cost of bytes visible over these sizes: requests are all
-        else:
-            gap = break_even(fixed, rate)
+        if fixed <= 2 * fixed_error:
+            return CostEstimate(max(fixed, 0.0), rate, PRIOR_GAP, samples, measured=False)
+        slowest = slope + 2 * slope_error  # the bytes' cost, at most (within the noise)
+        gap = break_even(fixed, 1.0 / slowest) if slowest > 0 else MAX_GAP
         return CostEstimate(fixed, rate, gap, samples, measured=True)
 
 

@@ -24,6 +24,7 @@ blob holds is sent again, however the earlier run's estimates differed.
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import deque
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -92,7 +93,7 @@ class Merger:
         the bank pays for when all credited blocks' gaps up to `join_gap` are joined
         smallest first."""
         spent = share = 0
-        tagged = ([(gap, block) for gap in sizes] for block, sizes in enumerate(self.window))
+        tagged = (zip(sizes, itertools.repeat(block)) for block, sizes in enumerate(self.window))
         for gap, block in heapq.merge(*tagged):
             if gap > join_gap or spent + gap > self.bank:
                 break

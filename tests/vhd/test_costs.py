@@ -13,12 +13,19 @@ KIB = 1024
 SIZES = [KIB, 4 * KIB, 16 * KIB, 64 * KIB, 512 * KIB, 4096 * KIB]
 
 
-def feed(costs: PutCosts, request_seconds: float, rate: float, puts: int, seed: int = 1) -> None:
-    """`puts` measurements of a target with these costs, sizes mixed, with 10 % noise."""
+def feed(
+    costs: PutCosts,
+    request_seconds: float,
+    rate: float,
+    puts: int,
+    seed: int = 1,
+    noise: float = 0.1,
+) -> None:
+    """`puts` measurements of a target with these costs, sizes mixed, +- `noise` of each."""
     rng = random.Random(seed)
     for _ in range(puts):
         size = rng.choice(SIZES)
-        costs.observe(size, (request_seconds + size / rate) * rng.uniform(0.9, 1.1))
+        costs.observe(size, (request_seconds + size / rate) * rng.uniform(1 - noise, 1 + noise))
 
 
 def test_nothing_measured_gives_the_prior() -> None:
@@ -67,14 +74,29 @@ def test_the_gap_stays_between_the_floor_and_a_block() -> None:
     assert break_even(0.0, 1e9) == FLOOR_GAP
     assert break_even(10.0, 1e9) == MAX_GAP
     assert break_even(1.0, math.inf) == MAX_GAP
+    tiny = PutCosts()
+    feed(tiny, 0.0001, 5e6, 300, noise=0.001)  # 0.1 ms a request at 5 MB/s: 500 bytes
+    assert tiny.estimate().measured and tiny.estimate().join_gap == FLOOR_GAP
+    huge = PutCosts()
+    feed(huge, 2.0, 1e9, 300)  # 2 s a request: 2 GB
+    assert huge.estimate().measured and huge.estimate().join_gap == MAX_GAP
+
+
+def test_a_cost_within_the_noise_keeps_the_prior() -> None:
     bytes_only = PutCosts()
-    for size in SIZES * 10:
-        bytes_only.observe(size, size / 50e6)  # no fixed cost at all
-    assert bytes_only.estimate().join_gap == FLOOR_GAP
+    feed(bytes_only, 0.0, 50e6, 300)  # no fixed cost: the fit's is noise around zero
+    estimate = bytes_only.estimate()
+    assert (estimate.join_gap, estimate.measured, estimate.samples) == (PRIOR_GAP, False, 300)
+
+
+def test_a_throughput_within_the_noise_counts_at_its_lowest() -> None:
     requests_only = PutCosts()
-    for size in SIZES * 10:
-        requests_only.observe(size, 0.01 - size * 1e-12)  # bytes cost nothing visible
-    assert requests_only.estimate().join_gap == MAX_GAP
+    rng = random.Random(3)
+    for _ in range(300):  # bytes cost nothing visible: 10 ms, +- 5 ms, whatever the size
+        requests_only.observe(rng.choice(SIZES), rng.uniform(0.005, 0.015))
+    estimate = requests_only.estimate()
+    # 10 ms x the lowest throughput the scatter allows (over 4 MiB puts, +- 5 ms: some GB/s)
+    assert estimate.measured and estimate.join_gap == MAX_GAP
 
 
 def test_known_costs_are_not_learnt() -> None:
