@@ -1,27 +1,31 @@
 """Benchmark: uploading 2 GiB fixed VHDs to a page blob on Azurite (not a test).
 
-    python3 bench/vhd_upload.py [--size-gib 2] [--workers 4] [--kinds a,b,c] [--repeat 1]
+    python3 bench/vhd_upload.py [--size-gib 2] [--workers 4] [--kinds a,b,c,d] [--repeat 1]
 
 Disks (made in a scratch folder, deleted afterwards unless --keep):
   a  30 % of the 4 MiB chunks random, the rest zero (footer by batchimage's own code)
   b  an ext4 file system made with `mke2fs -d` from a copy of this Python's standard library
      (site-packages left out), converted with `qemu-img convert -O vpc -o subformat=fixed`
   c  the memory check: 8x the size, 1 % of the chunks random (only batchimage's upload runs)
+  d  many small files: ext4 (4 KiB blocks) made with `mke2fs -d` from a tree of --files files
+     of 1-8 KiB of random bytes, 100 to a folder, converted as b
 
 Methods, each in its own process (so peak RSS is its own), against one fresh Azurite:
   sdk           BlobClient.upload_blob(file, blob_type="PageBlob", max_concurrency=workers)
   loop-pages    the simplest parallel upload_page loop over the exact non-zero 512-byte page
                 runs (split at 4 MiB), computed beforehand and not timed
   loop-chunks   the same loop over the non-zero 4 MiB chunks
-  batchimage    batchimage.vhd.upload.upload_vhd(path, blob, workers=workers)
+  batchimage    batchimage.vhd.upload.upload_vhd(path, blob, workers=workers) (defaults:
+                joins measured from its own puts, zero bytes joined <= 10 % of the data)
   again         upload_vhd on the same blob again (already uploaded: must write nothing)
   viasdk        ablation: batchimage with every put sent through the SDK (direct=False)
   nodigest      ablation: batchimage with the content digest's hashing switched off
-  wide          batchimage with merge_budget=0.10 (more zero bytes, fewer requests)
+  wide          batchimage with zero_bound=0.5 (the measured joins, hardly bounded)
 
 Reported per method: wall time, client CPU time (user + system of the uploading process),
 bytes sent in Put Page bodies (counted where requests leave for the wire: urllib3, which
-both the SDK and the direct puts use), requests, peak RSS.
+both the SDK and the direct puts use), requests, peak RSS; for batchimage's uploads also the
+put costs they measured (fixed time per request, throughput per put, the gap worth joining).
 """
 
 from __future__ import annotations
@@ -83,13 +87,25 @@ def make_ext4(path: Path, size: int, scratch: Path, tree: Path | None) -> str:
     raw = scratch / "ext4.raw"
     with raw.open("wb") as out:
         out.truncate(size)
-    run("mke2fs", "-q", "-t", "ext4", "-F", "-d", str(tree), str(raw))
+    run("mke2fs", "-q", "-t", "ext4", "-b", "4096", "-F", "-d", str(tree), str(raw))
     run("qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=fixed,force_size",
         str(raw), str(path))  # fmt: skip
     raw.unlink()
     if tree.parent == scratch:
         shutil.rmtree(tree)
     return f"{used / 1e6:.0f} MB of files"
+
+
+def make_small_files(path: Path, size: int, scratch: Path, files: int, seed: int) -> str:
+    """A fixed VHD holding an ext4 file system of `files` files of 1-8 KiB random bytes."""
+    rng = random.Random(seed)
+    tree = scratch / "tree"
+    for index in range(files):
+        folder = tree / f"d{index // 100:04d}"
+        if index % 100 == 0:
+            folder.mkdir(parents=True)
+        (folder / f"f{index:06d}").write_bytes(rng.randbytes(rng.randint(1024, 8192)))
+    return make_ext4(path, size, scratch, tree)
 
 
 def run(*cmd: str) -> None:
@@ -205,14 +221,21 @@ def child(args: argparse.Namespace) -> None:
 
         if args.child == "nodigest":
             upload.SparseDigest.add = lambda self, index, block: None  # type: ignore[method-assign]
-        budget = 0.10 if args.child == "wide" else 0.05
+        bound = 0.5 if args.child == "wide" else 0.10
         result = upload.upload_vhd(
-            path, blob, workers=args.workers, merge_budget=budget, direct=args.child != "viasdk"
+            path, blob, workers=args.workers, zero_bound=bound, direct=args.child != "viasdk"
         )
         extra = {
             "skipped": result.skipped_upload, "digest": result.digest,
             "direct": result.direct_requests, "direct_off": result.direct_off,
         }  # fmt: skip
+        if result.costs is not None:
+            extra["costs"] = {
+                "request_ms": result.costs.request_seconds * 1e3,
+                "put_mb_s": result.costs.bytes_per_second / 1e6,
+                "join_gap": result.costs.join_gap,
+                "measured": int(result.costs.measured),
+            }
     wall = time.perf_counter() - start
     cpu = time.process_time() - start_cpu
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -274,10 +297,17 @@ def bench_disk(kind: str, disk: Path, ctx: dict[str, Any], methods: list[str]) -
 
 
 def fmt_row(r: dict) -> str:
-    return (
+    row = (
         f"wall {r['wall']:6.2f} s  cpu {r['cpu']:6.2f} s  sent {r['bytes'] / 1e6:8.1f} MB  "
         f"requests {r['requests']:6d}  writes {r['writes']:5d}  rss {r['rss_mb']:5.0f} MB"
     )
+    if "costs" in r:
+        c = r["costs"]
+        row += (
+            f"  fit {c['request_ms']:.1f} ms/request, {c['put_mb_s']:.1f} MB/s a put: joins "
+            f"gaps <= {c['join_gap'] / 1e3:.0f} kB{'' if c.get('measured', 1) else ' (prior)'}"
+        )
+    return row
 
 
 def start_azurite(scratch: Path) -> tuple[Any, dict[str, Any]]:
@@ -306,14 +336,19 @@ def start_azurite(scratch: Path) -> tuple[Any, dict[str, Any]]:
     return service, ctx
 
 
-def median_figures(rounds: list[dict]) -> dict[str, dict[str, float]]:
+def median_figures(rounds: list[dict]) -> dict[str, dict[str, Any]]:
     """Per method: the median of each figure over the rounds (of a count: a count measured,
     the lower middle one, so an even number of rounds still gives a whole number)."""
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for method in rounds[0]["results"]:
         rows = [r["results"][method] for r in rounds]
         out[method] = {key: statistics.median(row[key] for row in rows) for key in TIMES}
         out[method] |= {key: statistics.median_low(row[key] for row in rows) for key in COUNTS}
+        costs = [row["costs"] for row in rows if "costs" in row]
+        if costs:
+            out[method]["costs"] = {
+                key: statistics.median(c[key] for c in costs) for key in costs[0]
+            }
     return out
 
 
@@ -321,7 +356,7 @@ TIMES = ("wall", "cpu", "rss_mb")
 COUNTS = ("bytes", "requests", "writes")
 
 
-def summary(kind: str, facts: dict, res: dict[str, dict[str, float]], rounds: int) -> list[str]:
+def summary(kind: str, facts: dict, res: dict[str, dict[str, Any]], rounds: int) -> list[str]:
     """Ratios of batchimage's upload to each baseline, from the medians of `rounds` rounds."""
     lines = [
         f"{kind}: {facts['size'] / 2**30:.2f} GiB, non-zero {facts['nonzero'] / 1e6:.1f} MB in "
@@ -340,9 +375,14 @@ def summary(kind: str, facts: dict, res: dict[str, dict[str, float]], rounds: in
                 f"vs sdk: wall {ours['wall'] / res['sdk']['wall']:.2f}x, CPU "
                 f"{ours['cpu'] / res['sdk']['cpu']:.3f}x (1/{res['sdk']['cpu'] / ours['cpu']:.1f})"
             )
-        for loop in ("loop-pages", "loop-chunks"):
-            if loop in res:
-                parts.append(f"vs {loop}: wall {ours['wall'] / res[loop]['wall']:.2f}x")
+        loops = [loop for loop in ("loop-pages", "loop-chunks") if loop in res]
+        for loop in loops:
+            parts.append(f"vs {loop}: wall {ours['wall'] / res[loop]['wall']:.2f}x")
+        if loops:
+            fastest = min(loops, key=lambda loop: res[loop]["wall"])
+            parts.append(
+                f"vs the fastest loop ({fastest}): {ours['wall'] / res[fastest]['wall']:.2f}x"
+            )
         parts.append(f"peak RSS {ours['rss_mb']:.0f} MB")
         lines.append(f"  {variant}: " + "; ".join(parts))
     if "again" in res:
@@ -354,7 +394,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-gib", type=float, default=2.0)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--kinds", default="a,b,c")
+    parser.add_argument("--kinds", default="a,b,c,d")
+    parser.add_argument("--files", type=int, default=10_000, help="small files on disk d")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--tree", type=Path, help="folder for disk b (default: a stdlib copy)")
@@ -386,6 +427,8 @@ def main() -> None:
                 note = make_ext4(disk, size, scratch, args.tree)
             elif kind == "c":
                 make_random_chunks(disk, 8 * size, 0.01, seed=11)
+            elif kind == "d":
+                note = make_small_files(disk, size, scratch, args.files, seed=13)
             print(f"disk {kind}: made in {time.perf_counter() - began:.1f} s {note}", flush=True)
             kind_methods = ["batchimage", "again"] if kind == "c" else methods
             rounds = []

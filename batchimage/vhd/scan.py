@@ -3,9 +3,8 @@
 A page blob reads as zeros wherever nothing was written, so only non-zero pages need
 sending. The file is read in 4 MiB blocks (the largest Put Page); holes of a sparse
 local file are skipped without reading (SEEK_DATA), an all-zero block costs one memcmp,
-and inside a block the zero pages are found with `bytes.find` plus galloping compares.
-Neighbouring runs are merged across small zero gaps while the zero bytes this adds stay
-within a budget (a fraction of the data seen so far): fewer requests, bounded waste.
+and inside a block the zero pages are found with `bytes.find` plus galloping compares. Which
+of the zero gaps between runs are worth sending anyway is `joins`' business.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 PAGE = 512
 BLOCK = 4 << 20  # Put Page accepts at most 4 MiB per request
@@ -75,45 +73,6 @@ def data_runs(buf: bytes | bytearray, length: int) -> list[tuple[int, int]]:
     if run_start < length:
         runs.append((run_start, length))
     return runs
-
-
-@dataclass
-class Merger:
-    """Merges runs across zero gaps of at most `max_gap` bytes while the waste budget allows.
-
-    The budget grows by `budget` x (data bytes seen) and shrinks by each merged gap; within a
-    block the smallest gaps are merged first. The result depends only on the file's content
-    and these two settings, so a resumed upload computes the same ranges.
-    """
-
-    budget: float = 0.05
-    max_gap: int = 64 * 1024
-    bank: float = 0.0
-
-    def merge(self, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
-        """`runs` (sorted, disjoint) with some gaps closed; bytes added are charged to the bank."""
-        if not runs:
-            return runs
-        self.bank += self.budget * sum(end - start for start, end in runs)
-        gaps = sorted(
-            (runs[i + 1][0] - runs[i][1], i)
-            for i in range(len(runs) - 1)
-            if runs[i + 1][0] - runs[i][1] <= self.max_gap
-        )
-        closed: set[int] = set()
-        for gap, index in gaps:
-            if gap > self.bank:
-                break
-            self.bank -= gap
-            closed.add(index)
-        merged: list[tuple[int, int]] = []
-        start = runs[0][0]
-        for index, (_run_start, run_end) in enumerate(runs):
-            if index not in closed:
-                merged.append((start, run_end))
-                if index + 1 < len(runs):
-                    start = runs[index + 1][0]
-        return merged
 
 
 def data_blocks(fd: int, size: int) -> Iterator[int]:

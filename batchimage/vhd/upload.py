@@ -5,7 +5,12 @@
     upload_vhd(path_or_info, blob_client, workers=8, progress=callback) -> UploadResult
 
 - Only non-zero 512-byte pages are sent (see `scan`), in up to 4 MiB Put Page requests
-  run by `workers` threads; memory is (workers + 2) x 4 MiB buffers whatever the file size.
+  run by `workers` threads; memory is (workers + 6) x 4 MiB buffers whatever the file size
+  (4 of them for the blocks read ahead of planning, see `joins`).
+- Neighbouring runs of data are joined across a zero gap when sending the gap's zeros
+  costs less time than one more request, as measured on this upload's own puts (`costs`:
+  fixed time per request against throughput), with the zero bytes so sent bounded by
+  `zero_bound` x the data bytes (`joins`).
   The puts go straight over urllib3 with the blob client's credential (`direct`), falling
   back to the SDK's `upload_page` for any put that does not succeed that way.
 - The blob's metadata records the source file (size, mtime, sampled hash: `Fingerprint`),
@@ -34,6 +39,7 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,16 +52,19 @@ from batchimage import threads
 from batchimage.azure.errors import translate
 from batchimage.core.ownership import Marks
 from batchimage.errors import AzureError
+from batchimage.vhd.costs import CostEstimate, PutCosts
 from batchimage.vhd.digest import Fingerprint, SparseDigest, blob_digest, file_digest, read_block
 from batchimage.vhd.direct import DirectPutter
 from batchimage.vhd.errors import VhdChangedError, VhdError, VhdVerifyError
 from batchimage.vhd.formats import VhdInfo, validate_fixed_vhd
+from batchimage.vhd.joins import Merger, plan_block
 from batchimage.vhd.ranges import Coverage, RangeMap, blob_ranges
-from batchimage.vhd.scan import BLOCK, Merger, data_blocks, data_runs, is_zero
+from batchimage.vhd.scan import BLOCK, data_blocks, data_runs, is_zero
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobClient
 
+LOOKAHEAD = 4  # data blocks read (and their data credited to the zero bound) before planning
 STATUS_UPLOADING = "uploading"
 STATUS_COMPLETE = "complete"
 STATUS_INVALID = "invalid"
@@ -86,7 +95,7 @@ class UploadResult:
 
     blob_url: str
     size: int  # blob size = file size
-    data_bytes: int  # bytes in the blob's written ranges (non-zero pages + merged gaps)
+    data_bytes: int  # bytes in the blob's written ranges (non-zero pages + joined gaps)
     bytes_sent: int  # bytes put by this run (0 when skipped)
     zero_bytes_skipped: int  # file bytes never sent because they are zero
     already_present_bytes: int  # bytes an earlier, interrupted run had put
@@ -100,6 +109,7 @@ class UploadResult:
     skipped_upload: bool  # the blob was already complete and verified: nothing written
     etag: str | None
     elapsed: float
+    costs: CostEstimate | None = None  # the put costs measured at the end (None if skipped)
 
 
 ProgressCallback = Callable[[UploadProgress], None]
@@ -107,21 +117,22 @@ ProgressCallback = Callable[[UploadProgress], None]
 
 @dataclass(frozen=True)
 class _Layout:
-    """How the file is cut into put ranges; kept in metadata so a resume cuts it the same."""
+    """How the file is cut into put ranges, kept in metadata: a resume keeps the zero bound
+    (which gaps an earlier run joined, it reads from the blob's page ranges)."""
 
-    budget: float = 0.05
-    max_gap: int = 64 * 1024
+    zero_bound: float = 0.10
 
     def encode(self) -> str:
-        return f"block={BLOCK},budget={self.budget},max_gap={self.max_gap}"
+        return f"block={BLOCK},zero_bound={self.zero_bound},joins=measured"
 
     @classmethod
     def decode(cls, text: str | None) -> _Layout | None:
+        """The layout recorded, or None; `budget=` is what uploads before measured joins wrote."""
         try:
             fields = dict(item.split("=", 1) for item in (text or "").split(","))
             if int(fields["block"]) != BLOCK:
                 return None
-            return cls(budget=float(fields["budget"]), max_gap=int(fields["max_gap"]))
+            return cls(zero_bound=float(fields.get("zero_bound") or fields["budget"]))
         except (KeyError, ValueError):
             return None
 
@@ -243,6 +254,16 @@ def find_touched(source: str | os.PathLike[str] | VhdInfo, blob: BlobClient) -> 
     return _already_uploaded(blob, info, found, False, started)
 
 
+@dataclass
+class _Read:
+    """A block read and scanned, waiting to be planned."""
+
+    index: int
+    length: int
+    buf: bytearray | None  # None: all zero (its buffer was freed at once)
+    runs: list[tuple[int, int]]  # its runs of non-zero pages, relative to the block
+
+
 class _Transfer:
     """One pass over the file: read, hash, scan, and put what the blob lacks."""
 
@@ -256,11 +277,13 @@ class _Transfer:
         content_md5: bool,
         progress: ProgressCallback | None,
         direct: DirectPutter,
+        costs: PutCosts,
     ) -> None:
         self.blob = blob
         self.direct = direct
         self.info = info
-        self.merger = Merger(budget=layout.budget, max_gap=layout.max_gap)
+        self.merger = Merger(bound=layout.zero_bound)
+        self.costs = costs
         self.coverage = coverage
         self.workers = workers
         self.content_md5 = content_md5
@@ -287,7 +310,7 @@ class _Transfer:
         """Read the whole file once and put every range the blob lacks; raise the first failure."""
         size = self.info.file_size
         free: queue.Queue[bytearray] = queue.Queue()
-        for _ in range(self.workers + 2):
+        for _ in range(self.workers + 2 + LOOKAHEAD):
             free.put(bytearray(BLOCK))
         with open(self.info.path, "rb", buffering=0) as handle:
             self.data_blocks_total = sum(1 for _ in data_blocks(handle.fileno(), size))
@@ -295,23 +318,25 @@ class _Transfer:
                 self.workers, thread_name_prefix="vhd-put", initializer=threads.block_signals
             )
             try:
+                ahead: deque[_Read] = deque()  # read, not planned yet (file order)
+                held = 0  # of which hold a buffer
                 for index in data_blocks(handle.fileno(), size):
                     buf = self._take(free)
                     length = self._read(handle, index, buf)
-                    puts = self._plan_block(index, buf, length)
-                    if not puts:
+                    if is_zero(buf, length):
                         free.put(buf)
-                        continue
-                    remaining = [len(puts)]
-                    with self.idle:
-                        self.outstanding += len(puts)
-                    for start, end in puts:
-                        view = memoryview(buf)[start - index * BLOCK : end - index * BLOCK]
-                        future = pool.submit(self._put, view, start)
-                        future.add_done_callback(
-                            functools.partial(self._finished, buf, remaining, free)
-                        )
-                    self._report()
+                        ahead.append(_Read(index, length, None, []))
+                    else:
+                        runs = data_runs(buf, length)
+                        self.merger.credit(runs)
+                        ahead.append(_Read(index, length, buf, runs))
+                        held += 1
+                    while ahead and (held > LOOKAHEAD or ahead[0].buf is None):
+                        item = ahead.popleft()
+                        held -= item.buf is not None
+                        self._launch(pool, free, item)
+                while ahead:
+                    self._launch(pool, free, ahead.popleft())
                 while True:
                     with self.idle:
                         if not self.outstanding or self.failure is not None:
@@ -367,23 +392,46 @@ class _Transfer:
         if last:
             free.put(buf)
 
-    def _plan_block(self, index: int, buf: bytearray, length: int) -> list[tuple[int, int]]:
-        """Record block `index` (digest, ranges) and return the absolute ranges to put."""
-        base = index * BLOCK
+    def _launch(self, pool: ThreadPoolExecutor, free: queue.Queue[bytearray], item: _Read) -> None:
+        """Plan a block read earlier and hand its puts to the workers (its buffer goes back
+        to `free` after its last put, or now if it has none)."""
+        puts = self._plan_block(item)
+        if item.buf is None:
+            return
+        buf = item.buf
+        if not puts:
+            free.put(buf)
+            return
+        remaining = [len(puts)]
+        with self.idle:
+            self.outstanding += len(puts)
+        base = item.index * BLOCK
+        for start, end in puts:
+            future = pool.submit(self._put, memoryview(buf)[start - base : end - base], start)
+            future.add_done_callback(functools.partial(self._finished, buf, remaining, free))
+        self._report()
+
+    def _plan_block(self, item: _Read) -> list[tuple[int, int]]:
+        """Record a block (digest, ranges) and return the absolute ranges to put."""
+        base = item.index * BLOCK
         puts: list[tuple[int, int]] = []
         planned = 0
-        if not is_zero(buf, length):
-            self.digest.add(index, memoryview(buf)[:length])
-            for start, end in self.merger.merge(data_runs(buf, length)):
-                self.ranges.add(base + start, base + end)
+        if item.buf is not None:
+            self.digest.add(item.index, memoryview(item.buf)[: item.length])
+            plan = plan_block(
+                base,
+                item.runs,
+                self.merger,
+                self.costs.estimate().join_gap,
+                None if self.coverage is None else self.coverage.missing,
+            )
+            for start, end in plan.holds:
+                self.ranges.add(start, end)
                 planned += end - start
-                if self.coverage is None:
-                    puts.append((base + start, base + end))
-                else:
-                    puts.extend(self.coverage.missing(base + start, base + end))
+            puts = plan.puts
         queued = sum(end - start for start, end in puts)
         with self.lock:  # one update, so a progress snapshot never sees half a block
-            self.scanned = base + length
+            self.scanned = base + item.length
             self.data_blocks_seen += 1
             self.planned += planned
             self.present += planned - queued
@@ -393,7 +441,9 @@ class _Transfer:
     def _put(self, view: memoryview, offset: int) -> None:
         length = len(view)
         md5 = hashlib.md5(view).digest() if self.content_md5 else None
+        began = time.perf_counter()
         if self.direct.put(view, offset, md5):
+            self.costs.observe(length, time.perf_counter() - began)
             with self.lock:
                 self.sent += length
                 self.requests += 1
@@ -403,8 +453,10 @@ class _Transfer:
         if md5 is not None:
             options["transactional_content_md5"] = md5
         for attempt in (1, 2):
+            began = time.perf_counter()
             try:
                 _call("put page", self.blob.upload_page, view, offset, length, **options)
+                self.costs.observe(length, time.perf_counter() - began)
                 break
             except AzureError as exc:
                 if exc.code != "Md5Mismatch":
@@ -457,20 +509,26 @@ def upload_vhd(
     content_md5: bool | None = None,
     readback: bool = False,
     overwrite: bool = False,
-    merge_budget: float = 0.05,
+    zero_bound: float = 0.10,
     verify: bool | str | None = None,
     direct: bool = True,
+    costs: PutCosts | None = None,
 ) -> UploadResult:
     """Upload a fixed VHD to the page blob `blob`: skip it if done, resume it, or start it.
 
-    `verify` is the CA bundle (or False) for the direct puts (None: the blob client's own
+    `zero_bound` caps the zero bytes sent to join runs, as a share of the data bytes (a
+    resume keeps the bound the upload started with). `costs` is the put-cost estimate to
+    use and update (default: a new one, learnt from this upload's puts). `verify` is the CA
+    bundle (or False) for the direct puts (None: the blob client's own
     `connection_verify`); `direct=False` sends every put through the SDK.
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
+    if zero_bound < 0:
+        raise ValueError("zero_bound must not be negative")
     started = time.monotonic()
     info, fingerprint = _prepare(source)
-    layout = _Layout(budget=merge_budget)
+    layout = _Layout(zero_bound=zero_bound)
     found = _Found.look(blob)
     if found.props is not None and not found.ours and not overwrite:
         raise VhdError(
@@ -509,7 +567,10 @@ def upload_vhd(
         if direct
         else DirectPutter(blob, None, "switched off by the caller")
     )
-    transfer = _Transfer(blob, info, layout, coverage, workers, content_md5, progress, putter)
+    costs = PutCosts() if costs is None else costs
+    transfer = _Transfer(
+        blob, info, layout, coverage, workers, content_md5, progress, putter, costs
+    )
     try:
         transfer.run()
     finally:
@@ -551,6 +612,7 @@ def upload_vhd(
         skipped_upload=False,
         etag=response.get("etag"),
         elapsed=time.monotonic() - started,
+        costs=costs.estimate(),
     )
 
 

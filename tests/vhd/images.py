@@ -79,3 +79,24 @@ def nonzero_runs(path: Path) -> list[tuple[int, int]]:
             else:
                 runs.append((start, start + 512))
     return runs
+
+
+def small_files_vhd(path: Path, scratch: Path, files: int, size: int = 16 * MIB) -> Path:
+    """A fixed VHD (by qemu-img) holding an ext4 file system (by `mke2fs -d`) of `files`
+    files of 1-8 KiB of pseudo-random bytes: a fragmented disk, with a zero tail in most
+    4 KiB blocks."""
+    qemu = qemu_img()
+    mke2fs = shutil.which("mke2fs") or shutil.which("mkfs.ext4")
+    if not mke2fs:
+        pytest.skip("mke2fs is not installed (apt-get install e2fsprogs)")
+    tree = scratch / "tree"
+    for index in range(files):
+        folder = tree / f"d{index // 100:03d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        length = 1024 + int.from_bytes(seeded_bytes(index, 2), "big") % (7 * 1024 + 1)
+        (folder / f"f{index:05d}").write_bytes(seeded_bytes(10_000 + index, length))
+    raw = write_raw(scratch / "fs.raw", size)
+    run(mke2fs, "-q", "-t", "ext4", "-b", "4096", "-F", "-d", tree, raw)
+    run(qemu, "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=fixed,force_size", raw, path)
+    raw.unlink()
+    return path

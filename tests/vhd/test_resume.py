@@ -15,8 +15,9 @@ from azure.storage.blob import ContainerClient
 
 from batchimage.core.ownership import Marks
 from batchimage.vhd import VhdChangedError, VhdVerifyError
+from batchimage.vhd.costs import PutCosts
 from batchimage.vhd.digest import file_digest
-from batchimage.vhd.upload import UploadProgress, find_uploaded, upload_vhd
+from batchimage.vhd.upload import LOOKAHEAD, UploadProgress, find_uploaded, upload_vhd
 from tests.conftest import AzuriteAccount
 from tests.vhd.conftest import BlobFactory, Recorder, written
 from tests.vhd.images import MIB, make_fixed_vhd, nonzero_runs, seeded_bytes
@@ -83,10 +84,32 @@ def test_resume_keeps_the_layout_of_the_first_run(
     many_runs_vhd: Path, make_blob: BlobFactory
 ) -> None:
     with pytest.raises(Stop):
-        upload_vhd(many_runs_vhd, make_blob(recorder=stop_after(5)), merge_budget=0.0)
-    result = upload_vhd(many_runs_vhd, make_blob(), merge_budget=10.0)  # would merge all
+        upload_vhd(many_runs_vhd, make_blob(recorder=stop_after(5)), zero_bound=0.0)
+    result = upload_vhd(many_runs_vhd, make_blob(), zero_bound=10.0)  # would merge all
     assert result.resumed
     assert result.data_bytes == data_bytes(many_runs_vhd)  # cut as the first run cut it
+
+
+def test_a_resume_with_other_costs_keeps_the_joins_already_made(
+    tmp_path: Path, make_blob: BlobFactory
+) -> None:
+    # 12 MiB of 14 KiB runs with 2 KiB zero gaps
+    blocks = [(i * 16 * 1024, seeded_bytes(i, 14 * 1024)) for i in range(768)]
+    path = make_fixed_vhd(tmp_path / "gaps.vhd", 12 * MIB, blocks)
+    far = PutCosts.known(0.1, 10e6)  # joins every gap (1 MB would pay)
+    with pytest.raises(Stop):
+        upload_vhd(path, make_blob(recorder=stop_after(1)), workers=1, zero_bound=0.5, costs=far)
+    blob = make_blob()
+    before = written(blob)
+    assert before == [(0, 4 * MIB - 2048)]  # the first block, in one put
+
+    near = PutCosts.known(0.0001, 10e6)  # joins nothing wider than 1 KiB
+    recorder = Recorder()
+    result = upload_vhd(path, make_blob(recorder=recorder), workers=1, costs=near)
+    assert result.resumed and overlap(recorder.page_ranges, before) == 0
+    assert len(recorder.page_puts) == 2 * 256 + 1  # the other two blocks, one put per run; footer
+    assert blob.download_blob().readall() == path.read_bytes()
+    assert result.data_bytes == 4 * MIB - 2048 + 512 * 14 * 1024 + 512
 
 
 def test_pages_written_by_someone_else_fail_verification_then_restart(
@@ -186,13 +209,15 @@ def test_progress_callback_can_cancel_and_the_next_run_resumes(
 
 
 def test_file_cut_short_during_upload_is_reported(tmp_path: Path, make_blob: BlobFactory) -> None:
-    blocks = [(i * 4 * MIB, seeded_bytes(i, 4096)) for i in range(10)]
-    path = make_fixed_vhd(tmp_path / "long.vhd", 40 * MIB, blocks)
+    blocks = [(i * 4 * MIB, seeded_bytes(i, 4096)) for i in range(12)]
+    path = make_fixed_vhd(tmp_path / "long.vhd", 48 * MIB, blocks)
+    # one worker: the blocks read before the first put ends fill its 1 + 2 + LOOKAHEAD buffers
+    unread = 1 + 2 + LOOKAHEAD
 
     def cut(request: Any) -> None:
         if request.method == "PUT" and "comp=page" in request.url:
-            with path.open("r+b") as handle:  # block 3 (12-16 MiB) is not read yet
-                handle.truncate(14 * MIB)
+            with path.open("r+b") as handle:  # block `unread` is cut in half
+                handle.truncate(unread * 4 * MIB + 2 * MIB)
 
     with pytest.raises(VhdChangedError, match=r"reading .* failed"):
         upload_vhd(path, make_blob(recorder=Recorder(before=cut)), workers=1)

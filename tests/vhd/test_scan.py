@@ -1,4 +1,4 @@
-"""Zero-page scanning, gap merging and sparse-hole skipping, checked against naive versions."""
+"""Zero-page scanning and sparse-hole skipping, checked against naive versions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchimage.vhd.scan import BLOCK, PAGE, Merger, data_blocks, data_runs, is_zero
+from batchimage.vhd.scan import BLOCK, PAGE, data_blocks, data_runs, is_zero
 
 
 def naive_runs(buf: bytes) -> list[tuple[int, int]]:
@@ -60,37 +60,6 @@ def test_is_zero_for_sizes_that_are_not_powers_of_two() -> None:
     buf[6 * PAGE + 511] = 1
     assert not is_zero(buf, 7 * PAGE)
     assert is_zero(buf, 6 * PAGE)
-
-
-@given(
-    gaps=st.lists(st.integers(min_value=1, max_value=300), min_size=1, max_size=40),
-    budget=st.sampled_from([0.0, 0.01, 0.05, 1000.0]),
-)
-def test_merging_respects_the_waste_budget(gaps: list[int], budget: float) -> None:
-    runs, pos = [], 0
-    for gap in gaps:
-        runs.append((pos, pos + 2 * PAGE))
-        pos += 2 * PAGE + gap * PAGE
-    merger = Merger(budget=budget, max_gap=64 * PAGE)
-    merged = merger.merge(runs)
-    data = sum(e - s for s, e in runs)
-    sent = sum(e - s for s, e in merged)
-    assert sent - data <= budget * data + 1e-6
-    assert merger.bank >= -1e-6
-    # every data run is inside exactly one merged range, merged ranges are disjoint and sorted
-    assert all(merged[i][1] < merged[i + 1][0] for i in range(len(merged) - 1))
-    for start, end in runs:
-        assert sum(1 for s, e in merged if s <= start and end <= e) == 1
-    if budget == 1000.0:  # a generous budget closes every gap up to max_gap
-        assert len(merged) == 1 + sum(1 for g in gaps[:-1] if g > 64)
-    if budget == 0.0:
-        assert merged == runs
-
-
-def test_merging_prefers_small_gaps() -> None:
-    runs = [(0, 10 * PAGE), (11 * PAGE, 20 * PAGE), (30 * PAGE, 40 * PAGE)]
-    merged = Merger(budget=0.05).merge(runs)  # bank 1.5 pages: only the 1-page gap fits
-    assert merged == [(0, 20 * PAGE), (30 * PAGE, 40 * PAGE)]
 
 
 def test_data_blocks_skips_holes_of_sparse_files(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from azure.storage.blob import BlobClient, ContainerClient
 from batchimage.core.ownership import Marks
 from batchimage.errors import PermanentAzureError
 from batchimage.vhd import VhdChangedError, VhdError, VhdVerifyError
+from batchimage.vhd.costs import PutCosts
 from batchimage.vhd.digest import blob_digest, file_digest
 from batchimage.vhd.upload import UploadProgress, find_uploaded, upload_vhd
 from tests.conftest import AzuriteAccount
@@ -25,6 +26,7 @@ from tests.vhd.images import (
     qemu_img,
     run,
     seeded_bytes,
+    small_files_vhd,
     sparse_layout,
     write_raw,
 )
@@ -50,7 +52,7 @@ def sparse_vhd(tmp_path: Path) -> Path:
 def test_sparse_upload_sends_only_non_zero_pages(sparse_vhd: Path, make_blob: BlobFactory) -> None:
     recorder = Recorder()
     blob = make_blob(recorder=recorder)
-    result = upload_vhd(sparse_vhd, blob, workers=3, merge_budget=0.0)
+    result = upload_vhd(sparse_vhd, blob, workers=3, zero_bound=0.0)
 
     assert blob.download_blob().readall() == sparse_vhd.read_bytes()
     expected = nonzero_runs(sparse_vhd)
@@ -68,20 +70,49 @@ def test_sparse_upload_sends_only_non_zero_pages(sparse_vhd: Path, make_blob: Bl
     assert result.direct_requests == result.requests > 0 and not result.direct_off
 
 
-def test_merging_small_gaps_stays_within_the_budget(tmp_path: Path, make_blob: BlobFactory) -> None:
+def test_joining_small_gaps_stays_within_the_bound(tmp_path: Path, make_blob: BlobFactory) -> None:
     # 200 runs of 7.5 KiB separated by 512-byte zero gaps (each gap is 6.7 % of a run)
     blocks = [(i * 8192, seeded_bytes(i, 7680)) for i in range(200)]
     path = make_fixed_vhd(tmp_path / "tails.vhd", 2 * MIB, blocks)
     recorder = Recorder()
     blob = make_blob(recorder=recorder)
-    result = upload_vhd(path, blob, merge_budget=0.045)
+    result = upload_vhd(path, blob, zero_bound=0.045)
     assert blob.download_blob().readall() == path.read_bytes()
     data = sum(end - start for start, end in nonzero_runs(path))
     assert data < result.bytes_sent <= 1.05 * data
     assert len(recorder.page_puts) < 200 / 2  # far fewer requests than runs
     ranges = written(blob)
     assert sum(end - start for start, end in ranges) == result.bytes_sent
-    assert ranges[0] == (0, 135 * 8192 + 7680)  # bank 5 % x 1.5 MB = 135 gaps of 512 bytes
+    assert ranges[0] == (0, 135 * 8192 + 7680)  # bank 4.5 % x 1.5 MB = 135 gaps of 512 bytes
+
+
+def test_a_fragmented_file_system_takes_fewer_requests_than_runs(
+    tmp_path: Path, make_blob: BlobFactory
+) -> None:
+    path = small_files_vhd(tmp_path / "files.vhd", tmp_path, files=400)
+    runs = nonzero_runs(path)
+    data = sum(end - start for start, end in runs)
+    recorder = Recorder()
+    blob = make_blob(recorder=recorder)
+    result = upload_vhd(path, blob, workers=3)
+    assert blob.download_blob().readall() == path.read_bytes()
+    assert result.digest == file_digest(path)
+    # gaps up to 1 KiB are worth joining on any link; what the puts measured may add more
+    assert len(recorder.page_puts) == result.requests < len(runs) - 50
+    assert data < result.bytes_sent == recorder.page_bytes <= 1.10 * data
+    assert all(end - start <= 4 * MIB for start, end in recorder.page_ranges)
+    assert sum(end - start for start, end in written(blob)) == result.data_bytes
+    assert result.costs is not None and result.costs.samples == result.requests
+
+
+def test_a_slower_target_is_sent_fewer_requests(tmp_path: Path, make_blob: BlobFactory) -> None:
+    path = small_files_vhd(tmp_path / "files.vhd", tmp_path, files=400)
+    counts = {}
+    for name, costs in (("near", PutCosts.known(0.0001, 10e6)), ("far", PutCosts.known(0.1, 10e6))):
+        blob = make_blob(f"{name}.vhd")
+        counts[name] = upload_vhd(path, blob, zero_bound=1.0, costs=costs).requests
+        assert blob.download_blob().readall() == path.read_bytes()
+    assert counts["far"] < counts["near"] / 2
 
 
 def test_dense_disk_round_trips(tmp_path: Path, make_blob: BlobFactory) -> None:
