@@ -7,25 +7,33 @@ from __future__ import annotations
 from pathlib import Path
 
 from batchimage.spec import load_spec
-from batchimage.steps.base import RunContext
+from batchimage.steps.base import RunContext, StepIndex
 from batchimage.steps.create_image_version import CreateImageVersion
-from batchimage.steps.image_pipeline import make_image_steps
+from batchimage.steps.resolve_image import ResolveImage
+from batchimage.steps.stages import build_steps
 from batchimage.ui import NullSink
 from tests.pipeline.conftest import admin, cloud, pipeline  # noqa: F401  (fixtures)
 from tests.pipeline.harness import Harness
 
 
 def version_absent(harness: Harness, spec_path: Path) -> bool:
-    """Ask the spec's capture.version step `absent`, as the engine does (no outputs yet)."""
+    """Ask the spec's capture.version step `absent`, as the engine does: before the steps it
+    depends on are done, once the exact base image it reads is resolved."""
     spec = load_spec(spec_path)
-    step = next(s for s in make_image_steps(spec).capture if isinstance(s, CreateImageVersion))
+    steps = build_steps(spec)
+    step = next(s for s in steps if isinstance(s, CreateImageVersion))
+    resolve = next(s for s in steps if isinstance(s, ResolveImage))
     ctx = RunContext(
         spec=spec,
         pipeline=spec.name,
         run_id="r",
         events=NullSink(),
+        index=StepIndex(steps),
         clients_factory=lambda: harness.clients,
     )
+    base = resolve.check(ctx.for_step(resolve, ""))
+    assert base is not None
+    ctx.results[resolve.key] = base
     return step.absent(ctx.for_step(step, ""))
 
 
