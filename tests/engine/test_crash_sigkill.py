@@ -249,7 +249,7 @@ def kill_runs(
         proc = run(log)
         while proc.poll() is None and work_done(log) < point:
             time.sleep(0.005)
-        os.kill(proc.pid, signal.SIGKILL)  # a run that just ended is a zombie: no effect
+        proc.send_signal(signal.SIGKILL)  # nothing once the run has ended and been reaped
         code = proc.wait(timeout=30)
         if code == -signal.SIGKILL:
             killed_in.append(last_step(log))
