@@ -237,6 +237,39 @@ def test_a_sandbox_lives_while_any_command_that_joined_it_runs(tmp_path: Path) -
     _within(20, lambda: not alive(served))
 
 
+def test_a_command_that_joined_a_sandbox_gone_with_its_folder_ends_quietly(
+    tmp_path: Path,
+) -> None:
+    """The sandbox a command joined is stopped and its folder removed (as a benchmark or a
+    test cleans up): the command's exit handler has nobody to tell, and says nothing."""
+    folder = tmp_path / "sb"
+    env = _env(folder)
+    procs = []
+    for _ in range(2):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", JOINER, str(folder)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert proc.stdout is not None
+        word, pid = proc.stdout.readline().split()
+        assert word == "up"
+        procs.append(proc)
+    starter, joiner = procs
+    starter.kill()
+    starter.wait()
+    os.kill(int(pid), signal.SIGKILL)  # the sandbox itself
+    _within(20, lambda: not alive(int(pid)))
+    shutil.rmtree(folder)
+
+    _, err = joiner.communicate("", timeout=60)
+    assert joiner.returncode == 0, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+
+
 def test_a_stopping_sandbox_is_waited_for_then_replaced(tmp_path: Path, spec_dir: Path) -> None:
     """The folder is still held by a sandbox that is stopping: the next command waits for it
     (saying so) and starts its own; one that never lets go is named in the error."""

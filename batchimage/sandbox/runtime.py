@@ -270,8 +270,9 @@ def _join(folder: Path) -> Connection | None:
 
 
 def _leave(conn: Connection) -> None:
-    """At exit: this process no longer needs the sandbox it joined."""
-    with contextlib.suppress(SandboxError):
+    """At exit: this process no longer needs the sandbox it joined (nothing to say if the
+    sandbox and its folder are gone already)."""
+    with contextlib.suppress(SandboxError, OSError):
         SandboxAdmin(conn).remove_owner(os.getpid())
 
 
