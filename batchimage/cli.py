@@ -3,7 +3,7 @@
 Each command lives in `batchimage/commands/<name>.py` as a click command named `command`;
 heavy imports (the Azure SDKs) happen inside the command body, so `--help` and `validate`
 stay fast. Every expected failure is a `BatchImageError`: printed as one message, exited
-with its `exit_code` (see `batchimage.errors`), never a traceback.
+with its `exit_code` (see `batchimage.core.errors`), never a traceback.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 import click
 
 from batchimage import __version__
-from batchimage.errors import EXIT_INTERRUPTED, BatchImageError
+from batchimage.core.errors import EXIT_INTERRUPTED, BatchImageError
 
 COMMANDS: dict[str, str] = {
     "validate": "Check spec files and report every problem with file:line:column.",

@@ -17,7 +17,7 @@ Per step (`Engine.apply`):
 - A transient Azure error is retried (`batchimage.retry`: Retry-After honoured, else
   exponential backoff with jitter), up to `max_attempts` and the per-step deadline;
   anything else fails the step at once. The engine knows no cloud: the `Failures` it is
-  given (`batchimage.failures`; the commands give `batchimage.azure.errors.AZURE`) map a
+  given (`batchimage.core.failures`; the commands give `batchimage.azure.errors.AZURE`) map a
   foreign exception to ours and say what to do about a failure.
 - SIGINT/SIGTERM (`handle_signals`): no new work starts, in-flight calls get `grace_s` to
   settle (waits stop at once), state is saved, `Interrupted` (exit 130) is raised; a step
@@ -44,7 +44,7 @@ from typing import Any, Literal, TypeVar
 
 from batchimage import threads
 from batchimage.clip import clip
-from batchimage.errors import (
+from batchimage.core.errors import (
     AzureError,
     BatchImageError,
     CallsStopped,
@@ -56,8 +56,11 @@ from batchimage.errors import (
     UsageError,
     run_again,
 )
-from batchimage.events import Event, format_duration
-from batchimage.failures import Failures
+from batchimage.core.events import Event, format_duration
+from batchimage.core.failures import Failures
+from batchimage.core.hashing import fingerprint_of
+from batchimage.core.redact import redact
+from batchimage.core.refs import ResourceRef
 from batchimage.plan import (
     CHANGES,
     DONE_WORDS,
@@ -70,25 +73,9 @@ from batchimage.plan import (
     outputs_hash,
     upstream_edits,
 )
-from batchimage.redact import redact
 from batchimage.retry import RetryPolicy, retry_transient
-from batchimage.state import (
-    ErrorRecord,
-    Journal,
-    ResourceRef,
-    StepRecord,
-    StepStatus,
-    utcnow,
-)
-from batchimage.steps.base import (
-    STEP_KINDS,
-    Outputs,
-    RunContext,
-    Step,
-    StepIndex,
-    StepInterrupted,
-    fingerprint_of,
-)
+from batchimage.state import ErrorRecord, Journal, StepRecord, StepStatus, utcnow
+from batchimage.steps.base import STEP_KINDS, Outputs, RunContext, Step, StepIndex, StepInterrupted
 
 # What a step's run came to, in the summary's order; the first four are always counted.
 OUTCOMES = (

@@ -30,8 +30,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from batchimage import threads
+from batchimage.core.errors import AzureError, BatchImageError, StateLockedError
 from batchimage.core.ownership import Marks
-from batchimage.errors import AzureError, BatchImageError, StateLockedError
 from batchimage.liveness import process_state
 from batchimage.namelock import NameLock
 from batchimage.state import LockHolder, utcnow

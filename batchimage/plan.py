@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, cast
 
+from batchimage.core.hashing import short_hash
 from batchimage.state import State, StepRecord, StepStatus
-from batchimage.steps.base import Outputs, Step, StepIndex, short_hash
+from batchimage.steps.base import Outputs, Step, StepIndex
 
 Action = Literal["create", "update", "replace", "delete", "no-op", "read", "skip"]
 CHANGES: frozenset[str] = frozenset({"create", "update", "replace", "delete"})

@@ -109,7 +109,7 @@ def staging_store(spec: Any, subscription: str) -> dict[str, Any] | None:
     auto-storage, when a `file` customize step needs one to stage in and the spec names no
     other (on Azure that account's auto-storage does it); None otherwise."""
     from batchimage.azure.staging import candidates
-    from batchimage.steps.base import short_hash
+    from batchimage.core.hashing import short_hash
 
     if not any(step.action == "file" for step in spec.image.customize):
         return None
@@ -142,7 +142,7 @@ def rehearsal_clients(
     once the spec's existing prerequisites exist there (made once per process and sandbox)."""
     from batchimage.azure import cloud
     from batchimage.azure.clients import AzureClients
-    from batchimage.redact import register_secret
+    from batchimage.core.redact import register_secret
     from batchimage.sandbox_client import ensure_running
 
     conn = ensure_running(say=say)
@@ -165,7 +165,7 @@ def provision(
     the items; returns their resource ids."""
     from batchimage import sandbox_client
     from batchimage.azure.errors import azure_call
-    from batchimage.errors import AzureError
+    from batchimage.core.errors import AzureError
 
     try:
         with azure_call("read the rehearsal's subscription"):

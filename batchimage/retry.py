@@ -9,7 +9,7 @@ loop that applies it, for the engine's step calls and for commands that call Azu
 
 Only `TransientAzureError` is retried (`batchimage.azure.errors` decides what is transient:
 429, 5xx, dropped connections, timeouts, failed operations and conflicts that clear);
-an exception that escapes `fn` is mapped by `classify` first (`batchimage.failures`: the
+an exception that escapes `fn` is mapped by `classify` first (`batchimage.core.failures`: the
 Azure one maps the SDK's exceptions, and this module knows no cloud). The wait is the error's
 Retry-After when Azure sent one, else exponential backoff with jitter; the loop stops after
 `max_attempts` tries or before a wait that would pass `deadline`, and a set `stop` event
@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import tenacity
 
-from batchimage.errors import BatchImageError, TransientAzureError
+from batchimage.core.errors import BatchImageError, TransientAzureError
 from batchimage.steps.base import Clock, StepInterrupted
 
 T = TypeVar("T")

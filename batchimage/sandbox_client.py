@@ -1,7 +1,7 @@
 """The tool's one door to the sandbox (`batchimage.sandbox`, a program of its own in the same
 package): find, join or start it, read its connection, provision, reset and serve it.
 
-Every call turns the sandbox's own SandboxError into the tool's `batchimage.errors.
+Every call turns the sandbox's own SandboxError into the tool's `batchimage.core.errors.
 SandboxError` (same message), so the tool handles it and exits as with any other failure.
 Nothing else of the tool imports `batchimage.sandbox`; the import-linter contracts in
 pyproject.toml hold it so. The sandbox's machinery is imported on first use (a command that
@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from batchimage.errors import SandboxError
+from batchimage.core.errors import SandboxError
 from batchimage.sandbox import errors as sandbox_errors
 from batchimage.sandbox.connection import Connection
 

@@ -1,4 +1,4 @@
-"""Progress display: events from the engine (`batchimage.events`), shown three ways.
+"""Progress display: events from the engine (`batchimage.core.events`), shown three ways.
 
 - `LiveSink` (in `ui_live`): on a terminal, a rich live table of steps (spinner, elapsed
   time, what each step is doing now, e.g. "waiting for build VM bi-demo-vm"), drawn from
@@ -20,8 +20,8 @@ import threading
 from datetime import datetime
 from typing import Any, TextIO
 
-from batchimage.events import Event, EventSink, format_duration
-from batchimage.redact import redact
+from batchimage.core.events import Event, EventSink, format_duration
+from batchimage.core.redact import redact
 
 
 class NullSink:

@@ -15,8 +15,8 @@ import logging
 import sys
 from typing import Any
 
-from batchimage.events import Event
-from batchimage.redact import redact
+from batchimage.core.events import Event
+from batchimage.core.redact import redact
 
 _json = False
 

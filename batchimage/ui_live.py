@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
-from batchimage.events import Event
-from batchimage.redact import redact
+from batchimage.core.events import Event
+from batchimage.core.redact import redact
 from batchimage.ui import describe, shows_in_text
 
 if TYPE_CHECKING:

@@ -24,8 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from batchimage.core.refs import ResourceRef
 from batchimage.engine import Engine, RetryPolicy, new_run_id
-from batchimage.state import Journal, LockHolder, ResourceRef
+from batchimage.state import Journal, LockHolder
 from batchimage.state.local import LocalStateStore
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.ui import NullSink

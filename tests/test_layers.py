@@ -33,7 +33,7 @@ CONTRACTS = (
 ENGINE, SPEC, STATE = CONTRACTS[3], CONTRACTS[4], CONTRACTS[5]
 # one forbidden import per contract, appended to a module of a copy of the package
 MUTATIONS = {
-    "batchimage/core/rbac.py": "import batchimage.errors",
+    "batchimage/core/rbac.py": "import batchimage.paths",
     "batchimage/sandbox/tls.py": "import batchimage.spec",
     "batchimage/rehearsal.py": "import batchimage.sandbox.admin",
     "batchimage/plan.py": "import batchimage.azure.errors",  # the engine imports plan

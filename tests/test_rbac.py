@@ -8,8 +8,8 @@ import pytest
 
 from batchimage.azure.errors import next_action
 from batchimage.azure.permissions import Need, describe, missing, role_for
+from batchimage.core.errors import PermanentAzureError
 from batchimage.core.rbac import block_grants, find_role, granted
-from batchimage.errors import PermanentAzureError
 from batchimage.sandbox.services.authorization.enforce import arm_need
 
 JOBS = "Microsoft.Batch/batchAccounts/jobs/write"

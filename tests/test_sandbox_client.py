@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from batchimage import errors, sandbox_client
+from batchimage import sandbox_client
+from batchimage.core import errors
 from batchimage.sandbox import errors as sandbox_errors
 from tests.engine.procs import REPO, child_env
 

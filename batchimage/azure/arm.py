@@ -21,9 +21,9 @@ from azure.core.exceptions import AzureError as SdkAzureError
 from batchimage.azure.errors import azure_call, failed_operation, is_not_found, translate
 from batchimage.azure.names import parse_id
 from batchimage.azure.pollers import abandon, fixed_rate
+from batchimage.core.errors import AzureError, TransientAzureError
 from batchimage.core.ownership import Marks
-from batchimage.errors import AzureError, TransientAzureError
-from batchimage.state import ResourceRef
+from batchimage.core.refs import ResourceRef
 
 if TYPE_CHECKING:
     from batchimage.azure.clients import AzureClients

@@ -23,8 +23,8 @@ from azure.core.exceptions import AzureError as SdkAzureError
 from batchimage.azure.arm import get_or_none, poll_interval, text
 from batchimage.azure.errors import is_not_found, translate
 from batchimage.azure.node_agents import BatchAccount, batch_account, supported_images
+from batchimage.core.errors import AzureError, PermanentAzureError
 from batchimage.core.ownership import Marks
-from batchimage.errors import AzureError, PermanentAzureError
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient

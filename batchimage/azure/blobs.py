@@ -24,8 +24,8 @@ from azure.core.exceptions import AzureError as SdkAzureError
 
 from batchimage.azure.arm import text
 from batchimage.azure.errors import SDK_RETRY, azure_call, is_not_found, translate
-from batchimage.errors import PermanentAzureError
-from batchimage.redact import register_secret
+from batchimage.core.errors import PermanentAzureError
+from batchimage.core.redact import register_secret
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobClient, BlobServiceClient

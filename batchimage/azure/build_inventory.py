@@ -47,9 +47,9 @@ from batchimage.azure.arm import (
 )
 from batchimage.azure.errors import azure_call, is_not_found
 from batchimage.azure.names import BUILD_ROLE, STAGING_CONTAINER, parse_id
+from batchimage.core.errors import AzureError, PermanentAzureError
 from batchimage.core.ownership import Marks
-from batchimage.errors import AzureError, PermanentAzureError
-from batchimage.state import ResourceRef
+from batchimage.core.refs import ResourceRef
 
 if TYPE_CHECKING:
     from batchimage.steps.base import RunContext

@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from batchimage.azure.cloud import CloudProfile
-from batchimage.errors import UsageError
+from batchimage.core.errors import UsageError
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient

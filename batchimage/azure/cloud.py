@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batchimage.errors import UsageError
+from batchimage.core.errors import UsageError
 
 if TYPE_CHECKING:
     from batchimage.sandbox_client import Connection

@@ -1,4 +1,4 @@
-"""The one place that maps azure.core / azure.identity exceptions to batchimage.errors.
+"""The one place that maps azure.core / azure.identity exceptions to batchimage.core.errors.
 
     translate(exc, operation) -> TransientAzureError | PermanentAzureError
     with azure_call("create VM bi-demo-vm"): ...   # raises ours `from` theirs
@@ -37,9 +37,9 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from batchimage.errors import AzureError, PermanentAzureError, TransientAzureError, run_again
-from batchimage.failures import Failures
-from batchimage.redact import redact
+from batchimage.core.errors import AzureError, PermanentAzureError, TransientAzureError, run_again
+from batchimage.core.failures import Failures
+from batchimage.core.redact import redact
 
 # Keyword arguments for every SDK client: a bounded per-request retry (the SDK default is
 # 10 attempts with backoff up to 2 minutes; the engine retries whole steps on top).

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchimage.errors import CallsStopped
+from batchimage.core.errors import CallsStopped
 
 
 class CallGate:

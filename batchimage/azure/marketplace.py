@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from batchimage.azure.arm import get_or_none, text
-from batchimage.errors import PermanentAzureError
+from batchimage.core.errors import PermanentAzureError
 
 if TYPE_CHECKING:
     from batchimage.azure.clients import AzureClients

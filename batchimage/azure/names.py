@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batchimage.core.hashing import fingerprint_of, short_hash
 from batchimage.core.ownership import Marks
-from batchimage.steps.base import fingerprint_of, short_hash
 
 BUILD_ROLE = "build"  # the value of tag `Marks.Tag.ROLE` on the build VM and its network
 STAGING_CONTAINER = "batchimage-staging"

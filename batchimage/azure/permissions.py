@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from batchimage.azure.errors import azure_call, is_not_found
+from batchimage.core.errors import PermanentAzureError
 from batchimage.core.rbac import KEYS, block_grants, find_role
-from batchimage.errors import PermanentAzureError
 
 if TYPE_CHECKING:
     from batchimage.azure.clients import AzureClients

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from batchimage.azure.node_agents import SupportedImage, agents_for, match_marketplace
-from batchimage.errors import PermanentAzureError
+from batchimage.core.errors import PermanentAzureError
 
 AUTO = "auto"
 

@@ -22,7 +22,7 @@ from batchimage.azure.arm import get_or_none, text
 from batchimage.azure.batch_quota import read_sizes
 from batchimage.azure.names import parse_id
 from batchimage.azure.pool_agent import ImageBase, NodeAgentError, resolve_node_agent
-from batchimage.errors import AzureError
+from batchimage.core.errors import AzureError
 
 if TYPE_CHECKING:
     from batchimage.azure.batch_pools import BatchPools

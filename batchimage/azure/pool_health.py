@@ -32,7 +32,7 @@ from batchimage.azure.batch_quota import (
 )
 from batchimage.azure.pool_causes import BuiltImage, allocation_causes, unusable_causes
 from batchimage.clip import tail_lines
-from batchimage.errors import AzureError, PermanentAzureError
+from batchimage.core.errors import AzureError, PermanentAzureError
 
 if TYPE_CHECKING:
     from batchimage.azure.batch_pools import BatchPools

@@ -20,7 +20,7 @@ from azure.batch import models as bm
 from batchimage.azure.arm import text
 from batchimage.azure.batch_pools import poll_or_raise
 from batchimage.clip import tail_lines
-from batchimage.errors import PermanentAzureError
+from batchimage.core.errors import PermanentAzureError
 
 if TYPE_CHECKING:
     from batchimage.azure.batch_pools import BatchPools

@@ -29,8 +29,8 @@ from batchimage.azure.errors import azure_call, is_not_found, translate
 from batchimage.azure.guest import agent_ready, power_state, read_vm
 from batchimage.azure.pollers import abandon, fixed_rate
 from batchimage.clip import TAIL_LINES, tail_lines
-from batchimage.errors import AzureError, BatchImageError
-from batchimage.redact import redact, register_secret
+from batchimage.core.errors import AzureError, BatchImageError
+from batchimage.core.redact import redact, register_secret
 
 if TYPE_CHECKING:
     from batchimage.steps.base import Poller, RunContext

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from batchimage.redact import redact
+from batchimage.core.redact import redact
 
 NAMES = {
     "EnvironmentCredential": "environment variables",

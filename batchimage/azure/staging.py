@@ -28,8 +28,8 @@ from batchimage.azure.blobs import StorageAccount, blob_id, blob_service, find_a
 from batchimage.azure.errors import azure_call
 from batchimage.azure.names import STAGING_CONTAINER, blob_marks
 from batchimage.azure.node_agents import batch_account_raw
+from batchimage.core.errors import PermanentAzureError
 from batchimage.core.ownership import Marks
-from batchimage.errors import PermanentAzureError
 
 if TYPE_CHECKING:
     from batchimage.steps.base import RunContext

@@ -21,8 +21,8 @@ from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFo
 from azure.storage.blob import BlobLeaseClient, ContainerClient
 
 from batchimage.azure.errors import SDK_RETRY, azure_call
-from batchimage.errors import StateError
-from batchimage.redact import register_secret
+from batchimage.core.errors import StateError
+from batchimage.core.redact import register_secret
 from batchimage.state.blob import (
     MAX_LEASE_S,
     BlobFailure,

@@ -46,8 +46,8 @@ def command(opts: Options, target: str | None, refresh_base: bool) -> int:
 def run(session: Session, *, target: str | None = None, refresh: bool = False) -> int:
     """Lock the state, plan, confirm, apply; raises BatchImageError on failure."""
     from batchimage.commands.plan import has_changes, render_plan
+    from batchimage.core.events import format_duration
     from batchimage.engine import handle_signals
-    from batchimage.events import format_duration
 
     with session.journal(lock="apply") as journal:
         session.connect()

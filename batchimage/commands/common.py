@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from batchimage.errors import UsageError
+from batchimage.core.errors import UsageError
 
 if TYPE_CHECKING:
     from batchimage.azure.gate import CallGate
+    from batchimage.core.events import EventSink
     from batchimage.engine import Engine
-    from batchimage.events import EventSink
     from batchimage.pipeline_guard import PipelineGuard
     from batchimage.state import Journal, StateStore
     from batchimage.steps.base import Step
@@ -226,7 +226,7 @@ class Session:
         run's marker stands on its group: before the plan, so before any write. Azure
         failing to answer is left to the plan's preflight to report (the marker is read
         again before the first write)."""
-        from batchimage.errors import AzureError
+        from batchimage.core.errors import AzureError
 
         if self.guard is not None and self.clients_factory is not None:
             clients = self.clients_factory()
@@ -282,7 +282,7 @@ def _new_gate() -> CallGate:
 
 def _lost(engine: Engine, gate: CallGate, where: str, message: str) -> None:
     """The run lost its state lock: end it with LockLostError, then refuse every Azure call."""
-    from batchimage.errors import LockLostError
+    from batchimage.core.errors import LockLostError
 
     engine.flag.abort(
         LockLostError(
@@ -295,7 +295,7 @@ def _lost(engine: Engine, gate: CallGate, where: str, message: str) -> None:
 
 def note_to(sink: EventSink) -> Callable[[str], None]:
     """A `say(text)` that shows `text` on `sink` as a note of the run (no step)."""
-    from batchimage.events import Event
+    from batchimage.core.events import Event
 
     def say(text: str) -> None:
         sink.emit(Event("run_note", message=text))
@@ -373,7 +373,7 @@ def make_clients(
     (a `CallGate`'s)."""
     from batchimage.azure.clients import AzureClients
     from batchimage.azure.errors import SDK_RETRY
-    from batchimage.redact import register_secret
+    from batchimage.core.redact import register_secret
 
     kwargs = {**SDK_RETRY, **({"raw_request_hook": hook} if hook is not None else {})}
     if sandbox:
@@ -410,7 +410,7 @@ class _Redacting(logging.Filter):
     """Masks secrets in every log record (message and arguments)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from batchimage.redact import redact
+        from batchimage.core.redact import redact
 
         record.msg = redact(record.getMessage())
         record.args = None

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from batchimage.commands.common import Options, Session, azure_options, format_option
-from batchimage.errors import UsageError
+from batchimage.core.errors import UsageError
 
 HIDDEN = {"resources", "observed_fingerprint", "drift", "drift_action"}
 

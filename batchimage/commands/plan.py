@@ -55,7 +55,7 @@ def command(
     --offline). Says when the Marketplace lists a newer version of a pinned base image
     (--refresh-base plans the move to it). Exit 0: no changes; 2: changes pending; 1: error.
     """
-    from batchimage.errors import UsageError
+    from batchimage.core.errors import UsageError
 
     if offline and refresh_base:
         raise UsageError("--refresh-base asks the Marketplace for its versions: drop --offline")

@@ -63,8 +63,8 @@ def retrying(checks: Callable[[], Report], ctx: RunContext, opts: Options) -> Re
     """`checks()`, run again after a transient Azure failure (the spec's `retry`), each
     retry said on stderr (a `step_retrying` event with --log-format json)."""
     from batchimage.azure.errors import AZURE
-    from batchimage.events import Event
-    from batchimage.redact import redact
+    from batchimage.core.events import Event
+    from batchimage.core.redact import redact
     from batchimage.retry import RetryPolicy, retry_transient
 
     policy = RetryPolicy.from_spec(getattr(ctx.spec, "retry", None))

@@ -118,7 +118,7 @@ def reset(folder: str | None) -> int:
 @click.option("--folder", type=click.Path(file_okay=False), help=FOLDER_HELP)
 def env(folder: str | None) -> int:
     """Print shell exports for Azure SDK clients (use: eval "$(batchimage sandbox env)")."""
-    from batchimage.errors import SandboxError
+    from batchimage.core.errors import SandboxError
     from batchimage.sandbox_client import running
 
     path = _folder(folder)

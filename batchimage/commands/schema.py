@@ -25,7 +25,7 @@ def command(to_stdout: bool, output: Path, check: bool) -> int:
     Editors use it for completion and checks: example specs start with
     `# yaml-language-server: $schema=../schemas/batchimage.schema.json`.
     """
-    from batchimage.errors import UsageError
+    from batchimage.core.errors import UsageError
     from batchimage.spec.schema import schema_text
 
     text = schema_text()

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from batchimage.commands.common import Options, Session, azure_options, format_option
+from batchimage.core.redact import redact
 from batchimage.liveness import process_state
-from batchimage.redact import redact
 
 if TYPE_CHECKING:
     from batchimage.state import RunRecord, State
@@ -83,7 +83,7 @@ def base_status(session: Session, state: State, *, offline: bool) -> dict[str, A
     (`{version, date}`), `newer`, `checked`, `error` (why it could not be checked) and a
     `message` for people."""
     from batchimage.azure.marketplace import listed_versions, newer
-    from batchimage.errors import BatchImageError
+    from batchimage.core.errors import BatchImageError
     from batchimage.steps.resolve_image import (
         BaseImageOutputs,
         BaseUpdate,

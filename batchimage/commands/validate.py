@@ -25,7 +25,7 @@ def command(files: tuple[str, ...], output_format: str) -> int:
     contacted; referenced local files (scripts, uploads, VHDs) must exist and ${VAR}
     references must be set.
     """
-    from batchimage.errors import SpecError, SpecProblem
+    from batchimage.core.errors import SpecError, SpecProblem
     from batchimage.spec import load_spec
 
     checked: list[tuple[str, str | None, list[SpecProblem]]] = []

@@ -1,5 +1,5 @@
 """The sandbox's own error (the sandbox is a program of its own; the tool's
-`batchimage.sandbox_client` turns it into the tool's `batchimage.errors.SandboxError`)."""
+`batchimage.sandbox_client` turns it into the tool's `batchimage.core.errors.SandboxError`)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The spec language: pydantic models of one pipeline and the loader that validates a file.
 
 Public API: `load_spec(path) -> Spec` and `load_spec_text(text, path) -> Spec`, both
-raising `batchimage.errors.SpecError` whose `problems` locate every problem
+raising `batchimage.core.errors.SpecError` whose `problems` locate every problem
 (`path:line:col: field.path: message`). The models live in `spec.root` (top level),
 `spec.image`, `spec.pool`, `spec.settings` and `spec.common`; the loader in `spec.load`
 (YAML positions in `spec.yaml`, `${VAR}` in `spec.interpolate`, messages in

@@ -30,7 +30,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
 from batchimage import paths
-from batchimage.errors import UsageError
+from batchimage.core.errors import UsageError
 
 Rule = tuple[tuple[str | int, ...], str]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from batchimage.errors import SpecError, SpecProblem
+from batchimage.core.errors import SpecError, SpecProblem
 from batchimage.spec.interpolate import interpolate
 from batchimage.spec.problems import field_path, problems_from_error
 from batchimage.spec.root import Spec

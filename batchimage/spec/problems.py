@@ -16,7 +16,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from batchimage.errors import SpecProblem
+from batchimage.core.errors import SpecProblem
 from batchimage.spec.yaml import DataPath, YamlDocument
 
 _UNION_TAGS = frozenset({"named", "profile", "local", "azure_blob"})

@@ -25,8 +25,9 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from batchimage.errors import StateError, StateLockedError
-from batchimage.redact import find_secret_in_lines
+from batchimage.core.errors import StateError, StateLockedError
+from batchimage.core.redact import find_secret_in_lines
+from batchimage.core.refs import ResourceRef
 
 SCHEMA_VERSION = 1
 RUN_HISTORY = 50
@@ -49,23 +50,6 @@ class StepStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"
     DESTROYED = "destroyed"
-
-
-class ResourceRef(BaseModel):
-    """One Azure resource a step's result consists of.
-
-    `created_by_run` is the run id that created it (read back from the resource's tags
-    when a step adopts it after a crash), or None when the resource existed before this
-    pipeline touched it: destroy and cleanup delete only refs with a run id.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: str = Field(description="Azure resource id (or URL for a blob).")
-    kind: str = Field(description="What it is, e.g. Microsoft.Compute/virtualMachines.")
-    created_by_run: str | None = Field(
-        default=None, description="Run id that created it; None if it pre-existed."
-    )
 
 
 class ErrorRecord(BaseModel):

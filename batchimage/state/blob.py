@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from batchimage import threads
+from batchimage.core.errors import StateError, StateLockedError
 from batchimage.core.ownership import Marks
-from batchimage.errors import StateError, StateLockedError
 from batchimage.liveness import ProcessState, process_state
 from batchimage.state import LockHolder, State, dump_state, parse_state
 

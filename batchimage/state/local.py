@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from batchimage.errors import StateError, StateLockedError
+from batchimage.core.errors import StateError, StateLockedError
 from batchimage.namelock import NameLock, ask
 from batchimage.state import LockHolder, State, dump_state, parse_state
 

@@ -42,8 +42,6 @@ Contracts the engine relies on:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import threading
 import time
@@ -54,9 +52,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, Typ
 
 from pydantic import BaseModel, ConfigDict, SecretBytes, SecretStr
 
+from batchimage.core.events import Event, EventSink
+from batchimage.core.hashing import fingerprint_of, short_hash
 from batchimage.core.ownership import Marks
-from batchimage.events import Event, EventSink
-from batchimage.state import ResourceRef
+from batchimage.core.refs import ResourceRef
 
 if TYPE_CHECKING:
     from batchimage.state import State
@@ -319,31 +318,6 @@ def runs_again(vm_key: str, changing: Mapping[str, str], doing: str) -> tuple[st
     return None
 
 
-def canonical_json(value: Any) -> str:
-    """Stable JSON of `value` (pydantic models dumped; sorted keys) for hashing."""
-
-    def default(obj: Any) -> Any:
-        if isinstance(obj, BaseModel):
-            return obj.model_dump(mode="json")
-        if isinstance(obj, (set, frozenset)):
-            return sorted(obj, key=str)
-        if isinstance(obj, SecretStr | SecretBytes):
-            raise TypeError("a secret cannot be a step input; pass a reference to it")
-        return str(obj)
-
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=default)
-
-
-def short_hash(value: Any) -> str:
-    """A 16-hex-digit SHA-256 of the canonical JSON of `value`."""
-    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:16]
-
-
-def fingerprint_of(hashes: Mapping[str, str]) -> str:
-    """The fingerprint of a set of per-input hashes."""
-    return hashlib.sha256(canonical_json(dict(hashes)).encode()).hexdigest()[:32]
-
-
 @dataclass
 class StepIndex:
     """The steps of one run, found by key or by class (shared by every context view)."""
@@ -447,7 +421,7 @@ class RunContext:
 
     def secret(self, ref: Any) -> SecretStr:
         """Resolve a spec `SecretRef` and register its value so no log or state shows it."""
-        from batchimage.redact import register_secret
+        from batchimage.core.redact import register_secret
 
         value: SecretStr = ref.resolve()
         register_secret(value.get_secret_value())

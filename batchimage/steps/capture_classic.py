@@ -12,7 +12,7 @@ from batchimage.azure.blobs import blob_id, blob_service, require_account
 from batchimage.azure.errors import azure_call
 from batchimage.azure.names import blob_marks, image_fingerprint
 from batchimage.core.ownership import Marks
-from batchimage.state import ResourceRef
+from batchimage.core.refs import ResourceRef
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.generalize_vm import GeneralizeVm
 from batchimage.steps.resolve_image import ResolveImage, base_mark, made_from

@@ -24,9 +24,9 @@ from typing import Any
 from batchimage.azure.arm import GROUP, delete, exists, order_for_delete
 from batchimage.azure.build_inventory import build_leftovers
 from batchimage.azure.errors import AZURE
-from batchimage.errors import AzureError, BatchImageError, StepFailedError, TransientAzureError
+from batchimage.core.errors import AzureError, BatchImageError, StepFailedError, TransientAzureError
+from batchimage.core.refs import ResourceRef
 from batchimage.retry import RetryPolicy, retry_transient
-from batchimage.state import ResourceRef
 from batchimage.steps.base import DELETE, Outputs, RunContext, Step
 
 

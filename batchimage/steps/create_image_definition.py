@@ -20,7 +20,7 @@ from batchimage.azure.arm import (
     text,
 )
 from batchimage.azure.gallery import definition_problems, security_type_of, wanted_definition
-from batchimage.errors import PermanentAzureError
+from batchimage.core.errors import PermanentAzureError
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_gallery import CreateGallery
 from batchimage.steps.resolve_image import ResolveImage

@@ -31,8 +31,8 @@ from batchimage.azure.errors import azure_call, is_not_found
 from batchimage.azure.gallery import next_version, replica_plan, version_key
 from batchimage.azure.names import image_fingerprint
 from batchimage.azure.pollers import abandon, fixed_rate
+from batchimage.core.errors import AzureError, PermanentAzureError
 from batchimage.core.ownership import Marks
-from batchimage.errors import AzureError, PermanentAzureError
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_image_definition import CreateImageDefinition
 from batchimage.steps.resolve_image import ResolveImage, base_mark, dated, made_from

@@ -19,8 +19,8 @@ from batchimage.azure.arm import (
     text,
 )
 from batchimage.azure.names import image_fingerprint
+from batchimage.core.errors import PermanentAzureError
 from batchimage.core.ownership import Marks
-from batchimage.errors import PermanentAzureError
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.generalize_vm import GeneralizeVm
 from batchimage.steps.resolve_image import ResolveImage, base_mark, made_from

@@ -94,7 +94,7 @@ class CreateNetwork(DeletesCreated, Step[NetworkOutputs]):
 
     def apply(self, ctx: RunContext) -> NetworkOutputs | None:
         if self.network.subnet_id:
-            from batchimage.errors import PermanentAzureError
+            from batchimage.core.errors import PermanentAzureError
 
             raise PermanentAzureError(
                 f"subnet {self.network.subnet_id} (image.build.network.subnet_id) was not found; "

@@ -28,9 +28,9 @@ from batchimage.azure.batch_pools import (
 from batchimage.azure.names import parse_id
 from batchimage.azure.pool_config import config_of, describe, diff, resize_timeout_s, start_task
 from batchimage.azure.pool_health import pool_quota_error, verify, wait_healthy
+from batchimage.core.errors import PermanentAzureError
 from batchimage.core.ownership import Marks
-from batchimage.errors import PermanentAzureError
-from batchimage.state import ResourceRef
+from batchimage.core.refs import ResourceRef
 from batchimage.steps.base import RunContext, Step
 from batchimage.steps.pool_common import (
     DriftAction,

@@ -26,10 +26,10 @@ from batchimage.azure.blobs import blob_id, require_account, split_blob_url
 from batchimage.azure.gallery import STANDARD, build_vm_security
 from batchimage.azure.guest import read_vm, statuses
 from batchimage.azure.names import BUILD_ROLE, BuildNames
+from batchimage.core.errors import PermanentAzureError
 from batchimage.core.ownership import Marks
-from batchimage.errors import PermanentAzureError
-from batchimage.redact import register_secret
-from batchimage.state import ResourceRef
+from batchimage.core.redact import register_secret
+from batchimage.core.refs import ResourceRef
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_group import CreateGroup
 from batchimage.steps.create_nic import CreateNic

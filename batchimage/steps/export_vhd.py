@@ -19,10 +19,10 @@ from batchimage.azure.blobs import (
 from batchimage.azure.errors import azure_call
 from batchimage.azure.names import blob_marks, image_fingerprint, parse_id
 from batchimage.azure.vhdblob import inspect_vhd_blob
+from batchimage.core.errors import PermanentAzureError
 from batchimage.core.ownership import Marks
-from batchimage.errors import PermanentAzureError
-from batchimage.redact import register_secret
-from batchimage.state import ResourceRef
+from batchimage.core.redact import register_secret
+from batchimage.core.refs import ResourceRef
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_image_version import CreateImageVersion
 

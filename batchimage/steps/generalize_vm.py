@@ -29,9 +29,10 @@ from batchimage.azure.errors import azure_call
 from batchimage.azure.guest import agent_ready, power_state, read_vm
 from batchimage.azure.names import BuildNames
 from batchimage.azure.runcommand import GuestGone, observe, run
+from batchimage.core.errors import AzureError, StepFailedError
+from batchimage.core.hashing import short_hash
 from batchimage.core.ownership import Marks
-from batchimage.errors import AzureError, StepFailedError
-from batchimage.steps.base import RunContext, Step, Verb, runs_again, short_hash
+from batchimage.steps.base import RunContext, Step, Verb, runs_again
 from batchimage.steps.create_vm import CreateVm, VmOutputs, is_generalized
 from batchimage.steps.generalize_scripts import (
     DEPROVISION_DELAY_S,

@@ -32,8 +32,9 @@ from batchimage.azure.pool_config import (
     diff,
 )
 from batchimage.azure.pool_health import Health, health_of
+from batchimage.core.hashing import short_hash
 from batchimage.core.ownership import Marks
-from batchimage.steps.base import Outputs, RunContext, Step, short_hash
+from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.generalize_vm import deprovision_command
 
 DriftAction = Literal["create", "update", "replace", "delete"]

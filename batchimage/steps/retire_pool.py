@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from batchimage.azure.batch_pools import BatchPools, find_account, poll_or_raise
-from batchimage.errors import PermanentAzureError
+from batchimage.core.errors import PermanentAzureError
 from batchimage.steps.base import RunContext, Step
 from batchimage.steps.create_pool import CreatePool
 from batchimage.steps.pool_common import DriftOutputs, account_group, owned_by

@@ -28,10 +28,11 @@ from batchimage.azure.guest import agent_ready, power_state, read_vm
 from batchimage.azure.names import STAGING_CONTAINER, BuildNames, customize_inputs
 from batchimage.azure.runcommand import GuestGone, RunResult, observe, run
 from batchimage.azure.staging import FETCH_URL, fetch_script, stage_file, staging_account
+from batchimage.core.errors import StepFailedError
+from batchimage.core.hashing import short_hash
 from batchimage.core.ownership import Marks
-from batchimage.errors import StepFailedError
-from batchimage.state import ResourceRef
-from batchimage.steps.base import Outputs, RunContext, Step, runs_again, short_hash
+from batchimage.core.refs import ResourceRef
+from batchimage.steps.base import Outputs, RunContext, Step, runs_again
 from batchimage.steps.create_vm import CreateVm
 
 # How plan names a customize entry's content, per action ("the script changed").

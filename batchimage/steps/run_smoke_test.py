@@ -14,8 +14,9 @@ from azure.batch import models as bm
 
 from batchimage.azure.batch_pools import BatchPools, find_account, metadata_of
 from batchimage.azure.pool_smoke import run_smoke_test
+from batchimage.core.hashing import short_hash
 from batchimage.core.ownership import Marks
-from batchimage.steps.base import RunContext, Step, Verb, short_hash
+from batchimage.steps.base import RunContext, Step, Verb
 from batchimage.steps.create_pool import CreatePool
 from batchimage.steps.pool_common import DriftOutputs, account_group
 

@@ -12,7 +12,7 @@ from batchimage.azure.blobs import blob_id, blob_service, require_account
 from batchimage.azure.errors import azure_call
 from batchimage.azure.names import blob_marks
 from batchimage.core.ownership import Marks
-from batchimage.state import ResourceRef
+from batchimage.core.refs import ResourceRef
 from batchimage.steps.base import RunContext, Step
 from batchimage.steps.pool_common import DriftOutputs
 from batchimage.steps.run_preflight import RunPreflight

@@ -106,7 +106,7 @@ class _Auth:
         if self.kind == "account key":
             from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 
-            from batchimage.redact import register_secret
+            from batchimage.core.redact import register_secret
 
             now = datetime.now(UTC)
             self.query = generate_blob_sas(

@@ -5,13 +5,13 @@
     ├── VhdChangedError   the local file changed while it was being uploaded (exit 1)
     └── VhdVerifyError    the blob's content does not match the file (exit 1)
 
-Storage failures are batchimage.errors.AzureError (transient or permanent), mapped by
+Storage failures are batchimage.core.errors.AzureError (transient or permanent), mapped by
 batchimage.azure.errors.translate at each SDK call in `upload`.
 """
 
 from __future__ import annotations
 
-from batchimage.errors import EXIT_INVALID, BatchImageError
+from batchimage.core.errors import EXIT_INVALID, BatchImageError
 
 
 class VhdError(BatchImageError):

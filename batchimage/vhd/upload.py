@@ -50,8 +50,8 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from batchimage import threads
 from batchimage.azure.errors import translate
+from batchimage.core.errors import AzureError
 from batchimage.core.ownership import Marks
-from batchimage.errors import AzureError
 from batchimage.vhd.costs import CostEstimate, PutCosts
 from batchimage.vhd.digest import Fingerprint, SparseDigest, blob_digest, file_digest, read_block
 from batchimage.vhd.direct import DirectPutter

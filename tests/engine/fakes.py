@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from batchimage.azure.errors import AZURE
+from batchimage.core.errors import PermanentAzureError, TransientAzureError
+from batchimage.core.failures import Failures
 from batchimage.core.ownership import Marks
+from batchimage.core.refs import ResourceRef
 from batchimage.engine import (
     Change,
     Engine,
@@ -28,9 +31,7 @@ from batchimage.engine import (
     StopFlag,
     new_run_id,
 )
-from batchimage.errors import PermanentAzureError, TransientAzureError
-from batchimage.failures import Failures
-from batchimage.state import LockHolder, ResourceRef, State
+from batchimage.state import LockHolder, State
 from batchimage.state.local import LocalStateStore
 from batchimage.steps.base import Clock, Outputs, RunContext, Step
 from batchimage.ui import CollectSink

@@ -20,8 +20,8 @@ import click
 
 from batchimage.commands import apply, destroy
 from batchimage.commands.common import Options, Session
-from batchimage.errors import BatchImageError, PermanentAzureError
-from batchimage.redact import register_secret
+from batchimage.core.errors import BatchImageError, PermanentAzureError
+from batchimage.core.redact import register_secret
 from batchimage.state.local import LocalStateStore
 from batchimage.ui import make_sink
 from tests.engine.fakes import FakeSpec, Thing, World

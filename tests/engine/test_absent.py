@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from batchimage.errors import StepFailedError
+from batchimage.core.errors import StepFailedError
 from batchimage.state import StepStatus
 from batchimage.steps.base import Clock, RunContext
 from tests.engine.fakes import FakeSpec, Harness, Thing, World, permanent

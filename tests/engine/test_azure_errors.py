@@ -18,7 +18,7 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError
 
 from batchimage.azure.errors import SDK_RETRY, azure_call, is_not_found, next_action, translate
-from batchimage.errors import PermanentAzureError, TransientAzureError
+from batchimage.core.errors import PermanentAzureError, TransientAzureError
 
 
 @dataclass

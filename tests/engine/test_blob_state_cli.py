@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from batchimage.commands.common import Options, make_clients, make_store
-from batchimage.errors import StateError
+from batchimage.core.errors import StateError
 from batchimage.sandbox.connection import Connection
 from batchimage.spec import load_spec
 from batchimage.state import LockHolder, State

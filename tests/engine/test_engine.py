@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from azure.core.exceptions import ServiceRequestError
 
+from batchimage.core.errors import Interrupted, StepFailedError, UsageError
+from batchimage.core.failures import Failures
 from batchimage.core.ownership import Marks
+from batchimage.core.refs import ResourceRef
 from batchimage.engine import RetryPolicy, StopFlag
-from batchimage.errors import Interrupted, StepFailedError, UsageError
-from batchimage.failures import Failures
-from batchimage.state import ResourceRef, StepStatus
+from batchimage.state import StepStatus
 from batchimage.steps.base import Clock, RunContext
 from tests.engine.fakes import (
     KIND,

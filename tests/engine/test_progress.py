@@ -118,7 +118,7 @@ def test_apply_reports_each_steps_outcome_and_sums_them_up(tmp_path: Path) -> No
 
 
 def test_a_failed_apply_says_what_failed_and_what_did_not_run(tmp_path: Path) -> None:
-    from batchimage.errors import PermanentAzureError, StepFailedError
+    from batchimage.core.errors import PermanentAzureError, StepFailedError
 
     spec = FakeSpec()
     spec.world.fail("b", "apply", PermanentAzureError("broken", code="BadRequest"))

@@ -15,7 +15,7 @@ import pytest
 from azure.storage.blob import ContainerClient
 
 from batchimage.azure.state_store import AzureLease, store_in_container
-from batchimage.errors import StateError, StateLockedError
+from batchimage.core.errors import StateError, StateLockedError
 from batchimage.state import LockHolder, State, StepRecord, StepStatus
 from batchimage.state.blob import BlobStateStore
 from tests.conftest import AzuriteAccount

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from batchimage.cli import main
-from batchimage.errors import StateError
+from batchimage.core.errors import StateError
 from batchimage.state import MAX_DEPTH, LockHolder
 from batchimage.state.local import LocalStateStore
 from tests.engine.procs import child_env

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from batchimage.errors import StateError, StateLockedError
-from batchimage.redact import register_secret
+from batchimage.core.errors import StateError, StateLockedError
+from batchimage.core.redact import register_secret
+from batchimage.core.refs import ResourceRef
 from batchimage.state import (
     SCHEMA_VERSION,
     Journal,
     LockHolder,
-    ResourceRef,
     RunRecord,
     State,
     StepRecord,

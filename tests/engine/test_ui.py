@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from batchimage.events import Event, format_duration
+from batchimage.core.events import Event, format_duration
 from batchimage.ui import JsonSink, PlainSink, make_sink
 from batchimage.ui_live import LiveSink
 

@@ -8,7 +8,7 @@ import re
 
 from rich.console import Console
 
-from batchimage.events import Event
+from batchimage.core.events import Event
 from batchimage.ui_live import LiveSink
 
 KEYS = [f"customize.{n}" for n in range(24)] + ["pool.a", "pool.a.retire", "pool.b", "cleanup"]

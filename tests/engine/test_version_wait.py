@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from batchimage.errors import PermanentAzureError
+from batchimage.core.errors import PermanentAzureError
 from batchimage.steps.base import RunContext
 from batchimage.steps.create_image_version import CreateImageVersion
 from batchimage.ui import NullSink

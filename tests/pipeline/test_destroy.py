@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from batchimage.azure.arm import GALLERY, _gallery_holds
-from batchimage.state import ResourceRef, StepStatus
+from batchimage.core.refs import ResourceRef
+from batchimage.state import StepStatus
 from tests.pipeline.harness import Harness
 
 

@@ -14,8 +14,8 @@ import pytest
 
 from batchimage.azure.clients import AzureClients
 from batchimage.azure.names import BuildNames
+from batchimage.core.errors import StepFailedError
 from batchimage.core.ownership import Marks
-from batchimage.errors import StepFailedError
 from batchimage.spec import load_spec
 from tests.pipeline.harness import NO_MANAGED_RUN_COMMANDS, Harness
 

@@ -16,8 +16,8 @@ import yaml
 
 from batchimage.azure.clients import AzureClients
 from batchimage.azure.names import BuildNames
+from batchimage.core.errors import StepFailedError
 from batchimage.core.ownership import Marks
-from batchimage.errors import StepFailedError
 from batchimage.spec import load_spec
 from tests.pipeline.harness import Harness
 from tests.sandbox.compute_helpers import power_state

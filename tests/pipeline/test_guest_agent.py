@@ -13,7 +13,7 @@ import pytest
 from batchimage.azure.clients import AzureClients
 from batchimage.azure.names import BuildNames
 from batchimage.azure.pollers import abandon
-from batchimage.errors import StepFailedError
+from batchimage.core.errors import StepFailedError
 from batchimage.spec import load_spec
 from tests.pipeline.harness import NO_MANAGED_RUN_COMMANDS, Harness
 

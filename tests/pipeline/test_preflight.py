@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from batchimage.azure.clients import AzureClients
-from batchimage.errors import PreflightError, StepFailedError
+from batchimage.core.errors import PreflightError, StepFailedError
 from batchimage.sandbox.connection import Connection
 from tests.pipeline.harness import Harness, preflight_command
 

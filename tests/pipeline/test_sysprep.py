@@ -9,7 +9,7 @@ import time
 import pytest
 
 from batchimage.azure.clients import AzureClients
-from batchimage.errors import StepFailedError
+from batchimage.core.errors import StepFailedError
 from batchimage.spec import load_spec
 from batchimage.steps.generalize_scripts import SysprepState
 from tests.pipeline.harness import Harness

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from batchimage.errors import StepFailedError
+from batchimage.core.errors import StepFailedError
 from batchimage.spec import load_spec
 from tests.pipeline.harness import Harness, preflight_command
 

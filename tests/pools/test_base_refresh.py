@@ -21,8 +21,8 @@ import yaml
 from batchimage.azure.marketplace import version_date
 from batchimage.commands.common import base_update_of
 from batchimage.commands.plan import has_changes, plan_document, render_plan
+from batchimage.core.errors import BatchImageError, SpecError
 from batchimage.core.ownership import Marks
-from batchimage.errors import BatchImageError, SpecError
 from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.spec import load_spec
 from tests.pipeline.harness import SPECS

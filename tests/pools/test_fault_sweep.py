@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from batchimage.errors import BatchImageError
+from batchimage.core.errors import BatchImageError
 from batchimage.spec import load_spec
 from tests.pools.harness import PoolHarness
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from batchimage.errors import StepFailedError
+from batchimage.core.errors import StepFailedError
 from tests.pools.harness import PoolHarness
 from tests.pools.test_pool_lifecycle import SHARED, first_pool
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from azure.batch import models as bm
 
-from batchimage.errors import BatchImageError
+from batchimage.core.errors import BatchImageError
 from batchimage.spec import load_spec
 from tests.pools.harness import PoolHarness
 

@@ -18,7 +18,7 @@ from batchimage.azure.clients import AzureClients
 from batchimage.azure.pool_agent import ImageBase
 from batchimage.azure.pool_causes import BuiltImage
 from batchimage.azure.pool_health import explain_resize_error
-from batchimage.errors import BatchImageError
+from batchimage.core.errors import BatchImageError
 from batchimage.sandbox.connection import Connection
 from batchimage.spec import load_spec
 from tests.pools.harness import PoolHarness

@@ -19,7 +19,7 @@ from azure.mgmt.batch.models import AutoStorageBaseProperties, BatchAccountCreat
 from batchimage.azure.batch_pools import BatchPools, find_account
 from batchimage.azure.clients import AzureClients
 from batchimage.azure.pool_health import explain_resize_error, pool_quota_error
-from batchimage.errors import BatchImageError, PermanentAzureError, PreflightError
+from batchimage.core.errors import BatchImageError, PermanentAzureError, PreflightError
 from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.sandbox.connection import Connection
 from batchimage.spec import load_spec

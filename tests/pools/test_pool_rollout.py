@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from azure.batch import models as bm
 
+from batchimage.core.errors import BatchImageError
 from batchimage.core.ownership import Marks
-from batchimage.errors import BatchImageError
 from batchimage.spec import load_spec
 from tests.pools.harness import PoolHarness
 from tests.sandbox.batch_support import HELD, wait_for

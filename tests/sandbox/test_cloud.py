@@ -9,7 +9,7 @@ import pytest
 
 from batchimage.azure import cloud
 from batchimage.azure.clients import AzureClients, make_credential
-from batchimage.errors import UsageError
+from batchimage.core.errors import UsageError
 from batchimage.sandbox.connection import Connection
 from batchimage.sandbox.runtime import ensure_running
 

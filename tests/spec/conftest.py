@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from batchimage.errors import SpecError, SpecProblem
+from batchimage.core.errors import SpecError, SpecProblem
 from batchimage.spec import Spec, load_spec
 
 MINIMAL = """\

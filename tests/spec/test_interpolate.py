@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from batchimage.errors import SpecProblem
+from batchimage.core.errors import SpecProblem
 from batchimage.spec import Spec
 
 from .conftest import MINIMAL

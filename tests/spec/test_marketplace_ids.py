@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from batchimage.errors import SpecProblem
+from batchimage.core.errors import SpecProblem
 from batchimage.spec import Spec
 from tests.spec.conftest import MINIMAL
 

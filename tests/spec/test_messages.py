@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from batchimage.errors import SpecError, SpecProblem
+from batchimage.core.errors import SpecError, SpecProblem
 from batchimage.spec import load_spec, load_spec_text
 from batchimage.spec.problems import field_path
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from batchimage.errors import SpecProblem, UsageError
+from batchimage.core.errors import SpecProblem, UsageError
 from batchimage.spec import AzureBlobState, CloudProfile, LocalState, SecretRef, Spec, load_spec
 
 from .conftest import MINIMAL

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import pytest
 
 from batchimage.cli import main
-from batchimage.errors import UsageError
+from batchimage.core.errors import UsageError
 from batchimage.spec.common import SecretRef, SpecModel
 from tests.engine.procs import child_env
 from tests.spec.conftest import MINIMAL

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from batchimage.errors import EXIT_INVALID
+from batchimage.core.errors import EXIT_INVALID
 from batchimage.vhd import VhdError, validate_fixed_vhd
 from tests.vhd.images import MIB, make_fixed_vhd, qemu_img, run, seeded_bytes, write_raw
 

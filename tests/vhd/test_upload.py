@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobClient, ContainerClient
 
+from batchimage.core.errors import PermanentAzureError
 from batchimage.core.ownership import Marks
-from batchimage.errors import PermanentAzureError
 from batchimage.vhd import VhdChangedError, VhdError, VhdVerifyError
 from batchimage.vhd.costs import PutCosts
 from batchimage.vhd.digest import blob_digest, file_digest

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from batchimage.azure.arm import get_or_none
 from batchimage.azure.gallery import definition_problems, wanted_definition
-from batchimage.errors import AzureError, TransientAzureError
+from batchimage.core.errors import AzureError, TransientAzureError
 from batchimage.steps.preflight.facts import Facts
 from batchimage.steps.preflight.report import CheckResult, fail, ok
 

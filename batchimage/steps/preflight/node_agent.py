@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from batchimage.azure.node_agents import agents_for, match_marketplace
-from batchimage.errors import AzureError, TransientAzureError
+from batchimage.core.errors import AzureError, TransientAzureError
 from batchimage.steps.preflight.facts import Facts, pool_accounts
 from batchimage.steps.preflight.report import CheckResult, fail, ok, warn
 

@@ -5,7 +5,7 @@ Marketplace base image does not disallow them (Gen2 images report
 
 from __future__ import annotations
 
-from batchimage.errors import AzureError, TransientAzureError
+from batchimage.core.errors import AzureError, TransientAzureError
 from batchimage.steps.preflight.facts import Facts
 from batchimage.steps.preflight.report import CheckResult, fail, ok
 

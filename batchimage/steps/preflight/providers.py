@@ -6,7 +6,7 @@ from typing import Any
 
 from batchimage.azure.arm import get_or_none, text
 from batchimage.azure.gallery import builds_vm
-from batchimage.errors import AzureError, TransientAzureError
+from batchimage.core.errors import AzureError, TransientAzureError
 from batchimage.steps.preflight.facts import Facts, storage_uses
 from batchimage.steps.preflight.report import CheckResult, fail, ok, warn
 

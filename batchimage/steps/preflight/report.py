@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from batchimage.errors import PreflightError
+from batchimage.core.errors import PreflightError
 
 Status = Literal["pass", "warn", "fail"]
 MARKS: dict[str, str] = {"pass": "ok  ", "warn": "WARN", "fail": "FAIL"}

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from batchimage import threads
-from batchimage.errors import AzureError, BatchImageError, TransientAzureError
-from batchimage.redact import redact
+from batchimage.core.errors import AzureError, BatchImageError, TransientAzureError
+from batchimage.core.redact import redact
 from batchimage.steps.preflight.base_image import check_base_image
 from batchimage.steps.preflight.batch import check_batch_accounts
 from batchimage.steps.preflight.batch_quota import check_batch_quota

@@ -4,7 +4,7 @@ is created rather than in the step that needs it. Values are read and dropped, n
 
 from __future__ import annotations
 
-from batchimage.errors import UsageError
+from batchimage.core.errors import UsageError
 from batchimage.spec.common import SecretRef, secret_refs
 from batchimage.steps.preflight.facts import Facts
 from batchimage.steps.preflight.report import CheckResult, fail, ok

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from batchimage.errors import BatchImageError
+from batchimage.core.errors import BatchImageError
 
 
 def unknown(exc: BaseException) -> BatchImageError | None:

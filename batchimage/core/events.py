@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from batchimage.redact import redact
+from batchimage.core.redact import redact
 
 
 @dataclass(frozen=True)
