@@ -43,7 +43,7 @@ from enum import Enum
 from typing import Any, Literal, TypeVar
 
 from batchimage import threads
-from batchimage.clip import clip
+from batchimage.core.clip import clip
 from batchimage.core.errors import (
     AzureError,
     BatchImageError,
@@ -61,6 +61,7 @@ from batchimage.core.failures import Failures
 from batchimage.core.hashing import fingerprint_of
 from batchimage.core.redact import redact
 from batchimage.core.refs import ResourceRef
+from batchimage.core.waiting import StepInterrupted
 from batchimage.plan import (
     CHANGES,
     DONE_WORDS,
@@ -75,7 +76,7 @@ from batchimage.plan import (
 )
 from batchimage.retry import RetryPolicy, retry_transient
 from batchimage.state import ErrorRecord, Journal, StepRecord, StepStatus, utcnow
-from batchimage.steps.base import STEP_KINDS, Outputs, RunContext, Step, StepIndex, StepInterrupted
+from batchimage.steps.base import STEP_KINDS, Outputs, RunContext, Step, StepIndex
 
 # What a step's run came to, in the summary's order; the first four are always counted.
 OUTCOMES = (

@@ -108,8 +108,8 @@ def staging_store(spec: Any, subscription: str) -> dict[str, Any] | None:
     """The storage account a rehearsal gives the first pool's Batch account as its
     auto-storage, when a `file` customize step needs one to stage in and the spec names no
     other (on Azure that account's auto-storage does it); None otherwise."""
-    from batchimage.azure.staging import candidates
     from batchimage.core.hashing import short_hash
+    from batchimage.steps.staging import candidates
 
     if not any(step.action == "file" for step in spec.image.customize):
         return None

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import tenacity
 
 from batchimage.core.errors import BatchImageError, TransientAzureError
-from batchimage.steps.base import Clock, StepInterrupted
+from batchimage.core.waiting import Clock, StepInterrupted
 
 T = TypeVar("T")
 

@@ -1,7 +1,7 @@
 """The layers hold: `lint-imports` keeps the contracts of pyproject.toml (core imports nothing
 else of batchimage; the sandbox imports only itself and core; only sandbox_client imports
 the sandbox; the engine imports neither batchimage.azure nor the display, not even through
-another module; the spec language imports none of azure, steps, engine, commands and plan,
+another module; the Azure edge imports only itself and core; the spec language imports none of azure, steps, engine, commands and plan,
 not even through another module; the state imports none of them nor the Azure SDK, not even
 through another module), and breaks each of them when a copy of the package gets a
 forbidden import."""
@@ -27,16 +27,18 @@ CONTRACTS = (
     "batchimage.sandbox imports only batchimage.sandbox and batchimage.core",
     "only sandbox_client (and the sandbox itself) imports batchimage.sandbox",
     "batchimage.engine imports neither batchimage.azure nor the display",
+    "batchimage.azure imports only batchimage.azure and batchimage.core",
     "batchimage.spec imports none of azure, steps, engine, commands, plan",
     "batchimage.state imports none of the Azure SDK, azure, steps, engine, commands, plan",
 )
-ENGINE, SPEC, STATE = CONTRACTS[3], CONTRACTS[4], CONTRACTS[5]
+ENGINE, SPEC, STATE = CONTRACTS[3], CONTRACTS[5], CONTRACTS[6]
 # one forbidden import per contract, appended to a module of a copy of the package
 MUTATIONS = {
     "batchimage/core/rbac.py": "import batchimage.paths",
     "batchimage/sandbox/tls.py": "import batchimage.spec",
     "batchimage/rehearsal.py": "import batchimage.sandbox.admin",
     "batchimage/plan.py": "import batchimage.azure.errors",  # the engine imports plan
+    "batchimage/azure/guest.py": "import batchimage.steps.base",
     "batchimage/spec/root.py": "import batchimage.steps.base",
     "batchimage/state/local.py": "import batchimage.commands.common",
 }

@@ -45,7 +45,6 @@ PINNED = {
 }
 # `batchimage-` strings that are no tag or metadata name: (module, the string's start)
 OTHER_NAMES = {
-    ("azure/names.py", "batchimage-staging"),  # the staging container
     ("azure/pool_smoke.py", "batchimage-smoke-"),  # a smoke test's Batch job id
     ("steps/generalize_scripts.py", "batchimage-generalize"),  # the systemd unit in the VM
     ("vhd/digest.py", "batchimage-sparse-xxh3-128-v1 block="),  # the digest's header

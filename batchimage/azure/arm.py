@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from azure.core.exceptions import AzureError as SdkAzureError
 
 from batchimage.azure.errors import azure_call, failed_operation, is_not_found, translate
-from batchimage.azure.names import parse_id
+from batchimage.azure.ids import parse_id
 from batchimage.azure.pollers import abandon, fixed_rate
 from batchimage.core.errors import AzureError, TransientAzureError
-from batchimage.core.ownership import Marks
 from batchimage.core.refs import ResourceRef
 
 if TYPE_CHECKING:
+    from batchimage.azure.calls import Calls
     from batchimage.azure.clients import AzureClients
-    from batchimage.steps.base import Outputs, Poller, RunContext
+    from batchimage.core.waiting import Poller
 
 T = TypeVar("T")
 
@@ -93,36 +93,7 @@ def tags_of(resource: Any) -> dict[str, str]:
     return dict(tags or {})
 
 
-def owned(ctx: RunContext, tags: Mapping[str, str] | None) -> bool:
-    """Whether this pipeline created the resource carrying `tags` (its pipeline and run tags)."""
-    return bool(Marks.Tag.creator(tags, ctx.pipeline))
-
-
-def ref_for(
-    ctx: RunContext, resource_id: str, kind: str, tags: Mapping[str, str] | None
-) -> ResourceRef:
-    """A ResourceRef whose creator is read back from the tags (None: not this pipeline's)."""
-    run = Marks.Tag.creator(tags, ctx.pipeline) or None
-    return ResourceRef(id=resource_id, kind=kind, created_by_run=run)
-
-
-def observed(ctx: RunContext, tags: Mapping[str, str] | None) -> str | None:
-    """The fingerprint to compare: the tag of a resource we made; for one we only use (made
-    by someone else), the current fingerprint, since we take it as it is and never write it."""
-    if owned(ctx, tags):
-        return (tags or {}).get(Marks.Tag.FINGERPRINT)
-    return ctx.fingerprint
-
-
-def resource_tags(
-    ctx: RunContext, existing: Mapping[str, str] | None = None, **extra: str
-) -> dict[str, str]:
-    """Tags for a resource this step writes: the spec's tags, `extra`, and the pipeline's own
-    (run, pipeline, step, fingerprint; see `RunContext.tags`)."""
-    return {**dict(ctx.spec.tags), **extra, **ctx.tags(existing)}
-
-
-def poll_interval(ctx: RunContext, default: float) -> float:
+def poll_interval(ctx: Calls, default: float) -> float:
     """Seconds between polls: the cloud profile's polling interval when it sets one (the
     sandbox does, scaled to its clock), else `default`."""
     interval = getattr(ctx.clients.profile, "polling_interval", None)
@@ -130,7 +101,7 @@ def poll_interval(ctx: RunContext, default: float) -> float:
 
 
 def wait(
-    ctx: RunContext, poller: Poller, what: str, operation: str, *, timeout_s: float | None = None
+    ctx: Calls, poller: Poller, what: str, operation: str, *, timeout_s: float | None = None
 ) -> Any:
     """Wait for an LRO (progress shown as `what`); a failure leaves as ours, naming `operation`
     with the operation's final status and the request id that started it."""
@@ -143,7 +114,7 @@ def wait(
 
 
 def begin_and_wait(
-    ctx: RunContext,
+    ctx: Calls,
     operation: str,
     what: str,
     start: Callable[..., Poller],
@@ -163,6 +134,11 @@ def order_for_delete(refs: Iterable[ResourceRef]) -> list[ResourceRef]:
     return sorted(refs, key=lambda ref: rank.get(ref.kind, len(rank)))
 
 
+def readable(ref: ResourceRef) -> bool:
+    """Whether `exists` knows how to read resources of `ref`'s kind."""
+    return ref.kind in (BLOB, GROUP) or ref.kind in _OPERATIONS
+
+
 def exists(clients: AzureClients, ref: ResourceRef) -> bool:
     """Whether the resource `ref` names still exists (read-only)."""
     if ref.kind == BLOB:
@@ -175,7 +151,7 @@ def exists(clients: AzureClients, ref: ResourceRef) -> bool:
     return get_or_none(f"read {ref.id}", getter) is not None
 
 
-def delete(ctx: RunContext, ref: ResourceRef, *, timeout_s: float | None = None) -> str:
+def delete(ctx: Calls, ref: ResourceRef, *, timeout_s: float | None = None) -> str:
     """Delete one resource by kind; "deleted", "gone" (already), or "kept: <why>" for a group."""
     clients: AzureClients = ctx.clients
     name = ref.id.rsplit("/", 1)[-1]
@@ -187,10 +163,6 @@ def delete(ctx: RunContext, ref: ResourceRef, *, timeout_s: float | None = None)
         return _delete_group(ctx, ref, timeout_s)
     if ref.kind == GALLERY and (held := _gallery_holds(clients, ref)):
         return held
-    if ref.kind == VM:  # its OS disk stays findable if the run stops after this delete
-        from batchimage.azure.build_inventory import mark_os_disk
-
-        mark_os_disk(ctx, ref)
     start = _deleter(clients, ref)
     if start is None:
         raise AzureError(f"batchimage cannot delete resources of kind {ref.kind} ({ref.id})")
@@ -242,7 +214,7 @@ def _nested_lag(err: AzureError) -> NoReturn:
     )
 
 
-def _delete_group(ctx: RunContext, ref: ResourceRef, timeout_s: float | None) -> str:
+def _delete_group(ctx: Calls, ref: ResourceRef, timeout_s: float | None) -> str:
     """Delete a resource group only when nothing is left in it (never others' resources)."""
     clients: AzureClients = ctx.clients
     group = parse_id(ref.id)["group"]
@@ -304,29 +276,3 @@ def _getter(clients: AzureClients, ref: ResourceRef) -> Callable[[], Any] | None
 
 def _deleter(clients: AzureClients, ref: ResourceRef) -> Callable[[], Poller] | None:
     return _call_for(clients, ref, "begin_delete")
-
-
-def delete_created(ctx: RunContext, outputs: Outputs) -> list[tuple[ResourceRef, str]]:
-    """Delete what `outputs` says this pipeline created, in dependency order; the ones
-    kept on purpose (a group or gallery holding others' resources), each with why."""
-    kept: list[tuple[ResourceRef, str]] = []
-    for ref in order_for_delete(outputs.created()):
-        result = delete(ctx, ref)
-        if result.startswith("kept"):
-            ctx.say(f"{ref.id.rsplit('/', 1)[-1]} {result}")
-            kept.append((ref, result.removeprefix("kept: ")))
-    return kept
-
-
-class DeletesCreated:
-    """Mixin for a step whose `destroy` deletes its outputs' created resources."""
-
-    @classmethod
-    def destroy(cls, ctx: RunContext, outputs: Any) -> list[tuple[ResourceRef, str]]:
-        return delete_created(ctx, outputs)
-
-    @classmethod
-    def exists(cls, ctx: RunContext, ref: ResourceRef) -> bool:
-        if ref.kind not in (BLOB, GROUP) and ref.kind not in _OPERATIONS:
-            return True  # not known how to read: say it may be there
-        return exists(ctx.clients, ref)

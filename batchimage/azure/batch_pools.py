@@ -29,9 +29,9 @@ from batchimage.core.ownership import Marks
 if TYPE_CHECKING:
     from azure.batch import BatchClient
 
+    from batchimage.azure.calls import Calls
     from batchimage.azure.clients import AzureClients
     from batchimage.azure.node_agents import SupportedImage
-    from batchimage.steps.base import RunContext
 
 POOL_KIND = "Microsoft.Batch/batchAccounts/pools"
 GONE = "gone"
@@ -179,9 +179,7 @@ class BatchPools:
         with batch_call(f"update pool {pool_id}"):
             self.client.replace_pool_properties(pool_id, options)
 
-    def resize(
-        self, ctx: RunContext, pool_id: str, dedicated: int, spot: int, timeout_s: int
-    ) -> None:
+    def resize(self, ctx: Calls, pool_id: str, dedicated: int, spot: int, timeout_s: int) -> None:
         """Start a resize to fixed targets (the caller waits on the pool's state)."""
         options = bm.BatchPoolResizeOptions(
             target_dedicated_nodes=dedicated,
@@ -191,7 +189,7 @@ class BatchPools:
         with batch_call(f"resize pool {pool_id}"):
             self.client.begin_resize_pool(pool_id, options, polling_interval=sdk_interval(ctx))
 
-    def stop_resize(self, ctx: RunContext, pool_id: str) -> None:
+    def stop_resize(self, ctx: Calls, pool_id: str) -> None:
         with batch_call(f"stop resizing pool {pool_id}"):
             self.client.begin_stop_pool_resize(pool_id, polling_interval=sdk_interval(ctx))
 
@@ -207,7 +205,7 @@ class BatchPools:
         with batch_call(f"disable autoscale on pool {pool_id}"):
             self.client.disable_pool_auto_scale(pool_id)
 
-    def delete(self, ctx: RunContext, pool_id: str, *, timeout_s: float | None = None) -> str:
+    def delete(self, ctx: Calls, pool_id: str, *, timeout_s: float | None = None) -> str:
         """Delete a pool and wait until it is gone: "deleted", or "gone" (already)."""
         try:
             self.client.begin_delete_pool(pool_id, polling_interval=sdk_interval(ctx))
@@ -247,7 +245,7 @@ class BatchPools:
     def job_exists(self, job_id: str) -> bool:
         return get_or_none(f"read job {job_id}", self.client.get_job, job_id) is not None
 
-    def delete_job(self, ctx: RunContext, job_id: str) -> None:
+    def delete_job(self, ctx: Calls, job_id: str) -> None:
         """Delete a job and wait until it is gone (already gone is fine)."""
         try:
             self.client.begin_delete_job(job_id, polling_interval=sdk_interval(ctx))
@@ -263,7 +261,7 @@ class BatchPools:
 
 
 def poll_or_raise(
-    ctx: RunContext,
+    ctx: Calls,
     probe: Callable[[], T | None],
     what: str,
     *,
@@ -278,7 +276,7 @@ def poll_or_raise(
         raise error() from exc
 
 
-def sdk_interval(ctx: RunContext) -> int:
+def sdk_interval(ctx: Calls) -> int:
     """Whole seconds between the SDK poller's own polls (it runs in a thread of its own;
     waits here watch the pool instead, at the profile's interval)."""
     return max(1, round(poll_interval(ctx, 5)))

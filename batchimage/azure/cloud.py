@@ -11,15 +11,48 @@ from __future__ import annotations
 import json
 import ssl
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from batchimage.core.errors import UsageError
 
-if TYPE_CHECKING:
-    from batchimage.sandbox_client import Connection
+
+class SandboxConnection(Protocol):
+    """What a sandbox profile is made from: its connection file's fields (read-only)."""
+
+    @property
+    def arm_endpoint(self) -> str: ...
+
+    @property
+    def authority_host(self) -> str: ...
+
+    @property
+    def ca_bundle(self) -> str: ...
+
+    @property
+    def tenant_id(self) -> str: ...
+
+    @property
+    def client_id(self) -> str: ...
+
+    @property
+    def client_secret(self) -> str: ...
+
+    @property
+    def subscription_id(self) -> str: ...
+
+    @property
+    def polling_interval(self) -> float: ...
+
+    @property
+    def cloud(self) -> str: ...
+
+    @property
+    def arm_scope(self) -> str: ...
+
+    @property
+    def batch_scope(self) -> str: ...
+
 
 BATCH_SCOPE = "https://batch.core.windows.net//.default"
 SANDBOX_SCRIPT_NOTE = (
@@ -142,7 +175,7 @@ def from_metadata(
     )
 
 
-def sandbox(conn: Connection) -> CloudProfile:
+def sandbox(conn: SandboxConnection) -> CloudProfile:
     """The profile of a running sandbox (from its connection file)."""
     return CloudProfile(
         name="sandbox",
@@ -163,22 +196,12 @@ def sandbox(conn: Connection) -> CloudProfile:
     )
 
 
-def resolve(
-    cloud: str, sandbox_folder: Path | None = None, say: Callable[[str], None] | None = None
-) -> CloudProfile:
-    """A profile by name ('public', 'usgov', 'china', 'sandbox') or ARM endpoint URL.
-
-    'sandbox' joins the user's running sandbox or starts one (it runs while this process
-    does; see `batchimage.sandbox_client`); `say` hears what takes time meanwhile
-    ("starting the sandbox…").
-    """
+def resolve(cloud: str) -> CloudProfile:
+    """A profile by name ('public', 'usgov', 'china') or ARM endpoint URL; the sandbox's is
+    `sandbox(connection)`, given the connection of a running one."""
     key = cloud.strip().lower()
     if key in ALIASES:
         return ALIASES[key]
-    if key == "sandbox":
-        from batchimage.sandbox_client import ensure_running
-
-        return sandbox(ensure_running(sandbox_folder, say=say))
     if key.startswith("https://"):
         return from_metadata(cloud)
     raise UsageError(

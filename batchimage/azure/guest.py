@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from batchimage.azure.arm import get_or_none, text
 
 if TYPE_CHECKING:
-    from batchimage.steps.base import RunContext
+    from batchimage.azure.calls import Calls
 
 
-def read_vm(ctx: RunContext, group: str, name: str) -> Any:
+def read_vm(ctx: Calls, group: str, name: str) -> Any:
     """VM `name` with its instance view (power and OS state), or None when it is gone."""
     vms = ctx.clients.compute.virtual_machines
     return get_or_none(f"read VM {name}", vms.get, group, name, expand="instanceView")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from batchimage.azure.arm import get_or_none, text
 from batchimage.azure.batch_quota import read_sizes
-from batchimage.azure.names import parse_id
+from batchimage.azure.ids import parse_id
 from batchimage.azure.pool_agent import ImageBase, NodeAgentError, resolve_node_agent
 from batchimage.core.errors import AzureError
 

@@ -31,12 +31,12 @@ from batchimage.azure.batch_quota import (
     read_sizes,
 )
 from batchimage.azure.pool_causes import BuiltImage, allocation_causes, unusable_causes
-from batchimage.clip import tail_lines
+from batchimage.core.clip import tail_lines
 from batchimage.core.errors import AzureError, PermanentAzureError
 
 if TYPE_CHECKING:
     from batchimage.azure.batch_pools import BatchPools
-    from batchimage.steps.base import RunContext
+    from batchimage.azure.calls import Calls
 
 WaitFor = Literal["none", "steady", "idle"]
 Verdict = Literal["ready", "settling", "failed"]
@@ -107,7 +107,7 @@ def health_of(pools: BatchPools, pool: Any, wait_for: WaitFor) -> Health:
 
 
 def wait_healthy(
-    ctx: RunContext,
+    ctx: Calls,
     pools: BatchPools,
     pool_id: str,
     wait_for: WaitFor,
@@ -180,7 +180,7 @@ def verify(pool: Any, image_id: str, node_agent: str) -> None:
 
 
 def diagnose(
-    ctx: RunContext,
+    ctx: Calls,
     pools: BatchPools,
     pool: Any,
     health: Health,
@@ -210,7 +210,7 @@ def _values(error: Any) -> dict[str, str]:
 
 
 def explain_resize_error(
-    ctx: RunContext, pools: BatchPools, pool: Any, error: Any, image: BuiltImage | None = None
+    ctx: Calls, pools: BatchPools, pool: Any, error: Any, image: BuiltImage | None = None
 ) -> str:
     """One resize error: its code and message, and what to do about it."""
     code = text(error.code)
@@ -284,7 +284,7 @@ def _provider_message(values: dict[str, str]) -> str | None:
 
 
 def pool_quota_error(
-    ctx: RunContext, pools: BatchPools, pool_id: str, err: AzureError
+    ctx: Calls, pools: BatchPools, pool_id: str, err: AzureError
 ) -> PermanentAzureError:
     """A create refused with PoolQuotaReached, explained: the account's pool quota, the pools
     that fill it, and what to do (delete pools it no longer needs, or ask for more)."""
@@ -320,7 +320,7 @@ def _quota_kind(code: str) -> QuotaKind:
     return "family" if "series" in low or "family" in low else "dedicated"
 
 
-def _quota_advice(ctx: RunContext, pools: BatchPools, pool: Any, code: str) -> str:
+def _quota_advice(ctx: Calls, pools: BatchPools, pool: Any, code: str) -> str:
     """Which Batch account quota ran out, its size, what the other pools hold, what the pool
     asked for and got, and what to do: a quota increase, fewer nodes or a smaller size."""
     account = pools.account
@@ -353,7 +353,7 @@ def _quota_advice(ctx: RunContext, pools: BatchPools, pool: Any, code: str) -> s
 
 
 def _quota_numbers(
-    ctx: RunContext, pools: BatchPools, pool: Any, kind: QuotaKind, targets: tuple[int, int]
+    ctx: Calls, pools: BatchPools, pool: Any, kind: QuotaKind, targets: tuple[int, int]
 ) -> tuple[CoreQuota | None, int | None, str]:
     """The quota of `kind` as the pool meets it now, the VM size's vCPUs, and why the
     numbers are missing (empty when they are not)."""
@@ -406,7 +406,7 @@ def start_task_failures(pools: BatchPools, pool_id: str) -> list[str]:
 
 
 def unusable_nodes(
-    ctx: RunContext, pools: BatchPools, pool: Any, image: BuiltImage | None = None
+    ctx: Calls, pools: BatchPools, pool: Any, image: BuiltImage | None = None
 ) -> list[str]:
     """For a few unusable nodes: their errors as Batch reports them; for nodes without
     errors (Batch cannot communicate with them), what batchimage finds about the image."""

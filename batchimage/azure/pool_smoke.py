@@ -19,12 +19,12 @@ from azure.batch import models as bm
 
 from batchimage.azure.arm import text
 from batchimage.azure.batch_pools import poll_or_raise
-from batchimage.clip import tail_lines
+from batchimage.core.clip import tail_lines
 from batchimage.core.errors import PermanentAzureError
 
 if TYPE_CHECKING:
     from batchimage.azure.batch_pools import BatchPools
-    from batchimage.steps.base import RunContext
+    from batchimage.azure.calls import Calls
 
 TASK_ID = "smoke-test"
 TAIL_LINES = 20
@@ -52,7 +52,7 @@ def tail(content: str, lines: int = TAIL_LINES) -> str:
 
 
 def run_smoke_test(
-    ctx: RunContext, pools: BatchPools, pool_id: str, command_line: str, *, timeout_s: int
+    ctx: Calls, pools: BatchPools, pool_id: str, command_line: str, *, timeout_s: int
 ) -> SmokeResult:
     """Run the smoke test; returns its result when the task exits 0, raises otherwise."""
     job_id = smoke_job_id(pool_id, command_line)
@@ -100,9 +100,7 @@ def _indent(content: str) -> str:
     return "\n".join(f"    | {line}" for line in content.splitlines()) or "    (empty)"
 
 
-def _wait(
-    ctx: RunContext, pools: BatchPools, job_id: str, pool_id: str, timeout_s: int
-) -> bm.BatchTask:
+def _wait(ctx: Calls, pools: BatchPools, job_id: str, pool_id: str, timeout_s: int) -> bm.BatchTask:
     def probe() -> bm.BatchTask | None:
         task = pools.get_task(job_id, TASK_ID)
         return task if text(task.state).lower() == "completed" else None

@@ -23,17 +23,25 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import AzureError as SdkAzureError
+from azure.mgmt.compute.models import (
+    RunCommandInput,
+    RunCommandInputParameter,
+    VirtualMachineRunCommand,
+    VirtualMachineRunCommandProperties,
+    VirtualMachineRunCommandScriptSource,
+)
 
 from batchimage.azure.arm import begin_and_wait, get_or_none, poll_interval, text
 from batchimage.azure.errors import azure_call, is_not_found, translate
 from batchimage.azure.guest import agent_ready, power_state, read_vm
 from batchimage.azure.pollers import abandon, fixed_rate
-from batchimage.clip import TAIL_LINES, tail_lines
+from batchimage.core.clip import TAIL_LINES, tail_lines
 from batchimage.core.errors import AzureError, BatchImageError
 from batchimage.core.redact import redact, register_secret
 
 if TYPE_CHECKING:
-    from batchimage.steps.base import Poller, RunContext
+    from batchimage.azure.calls import Calls
+    from batchimage.core.waiting import Poller
 
 # Codes a cloud without managed run commands answers with.
 UNSUPPORTED = {"InvalidResourceType", "NoRegisteredProviderFound", "NotSupported"}
@@ -130,7 +138,7 @@ def _from_resource(name: str, found: Any) -> RunResult:
 
 
 def _watch(
-    ctx: RunContext,
+    ctx: Calls,
     where: tuple[str, str, str],
     probe: Callable[[], Any],
     settle: Callable[[], Any],
@@ -169,7 +177,7 @@ def _watch(
 
 
 def _await(
-    ctx: RunContext,
+    ctx: Calls,
     poller: Poller,
     where: tuple[str, str, str],
     timeout_s: float,
@@ -201,7 +209,7 @@ def _await(
         abandon(poller)  # the VM went away or the run stops: no thread left polling
 
 
-def observe(ctx: RunContext, group: str, vm: str, name: str) -> RunResult | None:
+def observe(ctx: Calls, group: str, vm: str, name: str) -> RunResult | None:
     """The managed run command `name` on `vm` with its outcome, or None when there is none."""
     commands = ctx.clients.compute.virtual_machine_run_commands
     try:
@@ -215,7 +223,7 @@ def observe(ctx: RunContext, group: str, vm: str, name: str) -> RunResult | None
 
 
 def run(
-    ctx: RunContext,
+    ctx: Calls,
     group: str,
     vm: str,
     name: str,
@@ -236,18 +244,18 @@ def run(
     if os_type == "windows":
         script = powershell_prelude(sorted(env) + sorted(secret_env)) + script
     commands = ctx.clients.compute.virtual_machine_run_commands
-    body = {
-        "location": location,
-        "tags": dict(tags),
-        "properties": {
-            "source": {"script": script},
-            "parameters": [{"name": k, "value": v} for k, v in sorted(env.items())],
-            "protectedParameters": [{"name": k, "value": v} for k, v in sorted(secret_env.items())],
-            "timeoutInSeconds": timeout_s,
-            "asyncExecution": async_execution,
-            "treatFailureAsDeploymentFailure": False,
-        },
-    }
+    body = VirtualMachineRunCommand(
+        location=location,
+        tags=dict(tags),
+        properties=VirtualMachineRunCommandProperties(
+            source=VirtualMachineRunCommandScriptSource(script=script),
+            parameters=_parameters(env),
+            protected_parameters=_parameters(secret_env),
+            timeout_in_seconds=timeout_s,
+            async_execution=async_execution,
+            treat_failure_as_deployment_failure=False,
+        ),
+    )
     try:
         existing = observe(ctx, group, vm, name)
     except AzureError:
@@ -298,8 +306,13 @@ def run(
     return found
 
 
+def _parameters(values: Mapping[str, str]) -> list[RunCommandInputParameter]:
+    """Run command parameters, sorted by name."""
+    return [RunCommandInputParameter(name=k, value=v) for k, v in sorted(values.items())]
+
+
 def run_action(
-    ctx: RunContext,
+    ctx: Calls,
     group: str,
     vm: str,
     name: str,
@@ -315,8 +328,11 @@ def run_action(
     if os_type != "windows":
         exports = "".join(f'export {k}="${k}"\n' for k in sorted({**env, **secret_env}))
         script = exports + script
-    params = [{"name": k, "value": v} for k, v in sorted({**env, **secret_env}.items())]
-    body = {"commandId": command_id, "script": script.splitlines(), "parameters": params}
+    body = RunCommandInput(
+        command_id=command_id,
+        script=script.splitlines(),
+        parameters=_parameters({**env, **secret_env}),
+    )
     with azure_call(f"run command {name} on {vm}"):
         poller = ctx.clients.compute.virtual_machines.begin_run_command(group, vm, body)
     result = _await(ctx, poller, (group, vm, name), timeout_s + 300, managed=False)
@@ -333,7 +349,7 @@ def run_action(
     return RunResult(name, None, state, 1 if failed else 0, stdout, stderr)
 
 
-def delete_if_present(ctx: RunContext, group: str, vm: str, name: str) -> None:
+def delete_if_present(ctx: Calls, group: str, vm: str, name: str) -> None:
     """Delete managed run command `name` if it exists (a no-op when it does not)."""
     commands = ctx.clients.compute.virtual_machine_run_commands
     if (

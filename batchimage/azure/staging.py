@@ -1,8 +1,8 @@
 """Stage a local file for the build VM: upload it to a blob (once per content), hand the guest
 a short-lived read SAS, and the script that fetches it and checks its SHA-256.
 
-    account = staging_account(ctx)                     # which storage account stages files
-    staged = stage_file(ctx, account, path, sha256)    # blob id + URL (no SAS)
+    staged = stage_file(calls, account, path, sha256, pipeline="demo", run_id=run)
+                                                       # blob id + URL (no SAS)
     url = read_sas_url(clients, account, STAGING_CONTAINER, staged.blob, minutes=40)
     script = fetch_script("linux", "/opt/x", sha256)   # no secret in it
     run(..., script, secret_env={FETCH_URL: url})       # the SAS: a protected parameter
@@ -13,8 +13,7 @@ Azure hands to the guest and never returns. On Linux the script reads it from th
 environment variable the handler sets; on Windows from `$env:` (the run command's
 `param()` prelude copies the named parameter there).
 
-The staging account is the first the spec already names: the unmanaged OS disk's, the VHD
-export's, the VHD upload's, then a pool's Batch account auto-storage account.
+Which account stages files is the pipeline's choice (`batchimage.steps.staging`).
 """
 
 from __future__ import annotations
@@ -24,15 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batchimage.azure.blobs import StorageAccount, blob_id, blob_service, find_account
+from batchimage.azure.blobs import StorageAccount, blob_id, blob_service
 from batchimage.azure.errors import azure_call
-from batchimage.azure.names import STAGING_CONTAINER, blob_marks
-from batchimage.azure.node_agents import batch_account_raw
-from batchimage.core.errors import PermanentAzureError
-from batchimage.core.ownership import Marks
+from batchimage.core.ownership import STAGING_CONTAINER, Marks, blob_marks
 
 if TYPE_CHECKING:
-    from batchimage.steps.base import RunContext
+    from batchimage.azure.calls import Calls
 
 
 @dataclass(frozen=True)
@@ -44,68 +40,29 @@ class StagedFile:
     url: str
 
 
-def candidates(spec: object) -> list[tuple[str, str | None]]:
-    """(account name, resource group) of accounts the spec names, in staging preference order."""
-    image = spec.image  # type: ignore[attr-defined]
-    out: list[tuple[str, str | None]] = []
-    disk = image.build.os_disk
-    if disk.type == "unmanaged" and disk.storage_account:
-        out.append((disk.storage_account, spec.resource_group))  # type: ignore[attr-defined]
-    if image.capture.vhd_export is not None:
-        out.append(
-            (image.capture.vhd_export.storage_account, image.capture.vhd_export.resource_group)
-        )
-    if image.base.vhd_file is not None:
-        out.append((image.base.vhd_file.storage_account, image.base.vhd_file.resource_group))
-    return out
-
-
-def staging_account(ctx: RunContext) -> StorageAccount:
-    """The storage account that stages files for the build VM (see module doc)."""
-    spec = ctx.spec
-    for name, group in candidates(spec):
-        found = find_account(ctx.clients, name, group)
-        if found is not None:
-            return found
-    for pool in spec.pools:
-        ref = pool.batch_account
-        raw = batch_account_raw(ctx.clients, ref.resource_group or spec.resource_group, ref.name)
-        auto = getattr(raw, "auto_storage", None) if raw is not None else None
-        account_id = getattr(auto, "storage_account_id", None)
-        if account_id:
-            parts = account_id.split("/")
-            found = find_account(ctx.clients, parts[-1], parts[4])
-            if found is not None:
-                return found
-    raise PermanentAzureError(
-        "a file step needs a storage account to stage the file in, and the spec names none: "
-        "add image.capture.vhd_export with a storage account, or a pool whose Batch account "
-        "has an auto-storage account",
-        code="NoStagingAccount",
-    )
-
-
 def staged_blob_name(pipeline: str, path: Path, sha256: str) -> str:
     """The blob a file's content is staged as (content-addressed: same bytes, same blob)."""
     return f"{pipeline}/{sha256[:16]}/{path.name}"
 
 
-def stage_file(ctx: RunContext, account: StorageAccount, path: Path, sha256: str) -> StagedFile:
+def stage_file(
+    calls: Calls, account: StorageAccount, path: Path, sha256: str, *, pipeline: str, run_id: str
+) -> StagedFile:
     """Upload `path` unless a blob with its SHA-256 is already staged; returns where it is.
-    The blob's metadata names the pipeline and the run that staged it (cleanup finds it so)."""
-    name = staged_blob_name(ctx.pipeline, path, sha256)
-    container = blob_service(ctx.clients, account).get_container_client(STAGING_CONTAINER)
+    The blob's metadata names `pipeline` and the run that staged it (cleanup finds it so)."""
+    name = staged_blob_name(pipeline, path, sha256)
+    container = blob_service(calls.clients, account).get_container_client(STAGING_CONTAINER)
     blob = container.get_blob_client(name)
-    marks = {Marks.Blob.STAGED_SHA256: sha256, **blob_marks(ctx.pipeline, ctx.run_id)}
+    marks = {Marks.Blob.STAGED_SHA256: sha256, **blob_marks(pipeline, run_id)}
     with azure_call(f"stage {path.name} in {account.name}/{STAGING_CONTAINER}"):
         if not container.exists():
             container.create_container()
         metadata = blob.get_blob_properties().metadata if blob.exists() else {}
         if metadata.get(Marks.Blob.STAGED_SHA256) != sha256:
-            ctx.say(f"staging {path.name} ({path.stat().st_size} bytes) in {account.name}")
+            calls.say(f"staging {path.name} ({path.stat().st_size} bytes) in {account.name}")
             with open(path, "rb") as handle:
                 blob.upload_blob(handle, overwrite=True, metadata=marks)
-        elif Marks.Blob.creator(metadata, ctx.pipeline) is None:  # staged before runs were marked
+        elif Marks.Blob.creator(metadata, pipeline) is None:  # staged before runs were marked
             blob.set_blob_metadata({**metadata, **marks})
     return StagedFile(blob=name, id=blob_id(account, STAGING_CONTAINER, name), url=blob.url)
 

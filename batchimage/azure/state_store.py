@@ -1,11 +1,13 @@
 """The blob state backend's Azure side: the state blob and its lease through the storage SDK.
 
-    store = store_in_account(clients, account="st", group="rg", container="c", blob="p.json")
-    store = store_in_container(container_client, "p.json", lease_s=15)   # a client you have
+    blob = blob_in_account(clients, account="st", group="rg", container="c", blob="p.json")
+    blob = AzureBlob(container_client, "p.json")       # a container client you have
+    store = BlobStateStore(blob, lease_s=30)           # batchimage.state.blob: the protocol
 
-`store_in_account` finds the storage account through ARM (its blob endpoint, and its first
-access key, registered as a secret) and opens the container with it; either way the result
-is a `batchimage.state.blob.BlobStateStore` over an `AzureBlob`. `AzureBlob` owns the blob
+`blob_in_account` finds the storage account through ARM (its blob endpoint, and its first
+access key, registered as a secret) and opens the container with it. Either way the
+result is an `AzureBlob`, the `LeasedBlob` (`batchimage.core.leased_blob`) that the
+backend's lease protocol runs against. `AzureBlob` owns the blob
 clients and the lease, and turns every SDK exception into a `BlobFailure` of the kind the
 backend acts on: the storage service's error codes are known here only.
 """
@@ -22,18 +24,16 @@ from azure.storage.blob import BlobLeaseClient, ContainerClient
 
 from batchimage.azure.errors import SDK_RETRY, azure_call
 from batchimage.core.errors import StateError
-from batchimage.core.redact import register_secret
-from batchimage.state.blob import (
-    MAX_LEASE_S,
+from batchimage.core.leased_blob import (
     BlobFailure,
     BlobInfo,
     BlobMissing,
-    BlobStateStore,
     Lease,
     LeaseGone,
     LeaseTaken,
     WriteRefused,
 )
+from batchimage.core.redact import register_secret
 
 if TYPE_CHECKING:
     from batchimage.azure.clients import AzureClients
@@ -53,16 +53,10 @@ WRITE_REFUSED = {
 }
 
 
-def store_in_account(
-    clients: AzureClients,
-    *,
-    account: str,
-    group: str,
-    container: str,
-    blob: str,
-    lease_s: int = MAX_LEASE_S,
-) -> BlobStateStore:
-    """The state in `container/blob` of storage account `account` (in `group`): its blob
+def blob_in_account(
+    clients: AzureClients, *, account: str, group: str, container: str, blob: str
+) -> AzureBlob:
+    """The state blob `container/blob` of storage account `account` (in `group`): its blob
     endpoint and key come from ARM (list keys); AzureError when ARM refuses, StateError
     when the account has no key."""
     with azure_call(f"read storage account {account} for the state"):
@@ -79,18 +73,7 @@ def store_in_account(
         connection_verify=clients.profile.verify,
         **SDK_RETRY,
     )
-    return store_in_container(client, blob, lease_s=lease_s)
-
-
-def store_in_container(
-    container: ContainerClient,
-    blob: str,
-    *,
-    lease_s: int = MAX_LEASE_S,
-    renew_every_s: float | None = None,
-) -> BlobStateStore:
-    """The state in blob `blob` of `container` (see BlobStateStore for the lease)."""
-    return BlobStateStore(AzureBlob(container, blob), lease_s=lease_s, renew_every_s=renew_every_s)
+    return AzureBlob(client, blob)
 
 
 class AzureLease:

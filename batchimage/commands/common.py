@@ -345,20 +345,21 @@ def sandboxed(path: Path) -> Path:
 def _blob_store(spec: Any, opts: Options, clients: Callable[[], Any]) -> StateStore:
     """The blob backend: the Azure edge finds the spec's storage account and opens the
     blob (`batchimage.azure.state_store`); --sandbox keeps a separate blob."""
-    from batchimage.azure.state_store import store_in_account
+    from batchimage.azure.state_store import blob_in_account
+    from batchimage.state.blob import BlobStateStore
 
     cfg = spec.state
     blob = cfg.blob or f"{spec.name}.json"
     if opts.sandbox:
         blob = sandboxed(Path(blob)).as_posix()
-    return store_in_account(
+    found = blob_in_account(
         clients(),
         account=cfg.storage_account,
         group=cfg.resource_group or spec.resource_group,
         container=cfg.container,
         blob=blob,
-        lease_s=cfg.lease_s,
     )
+    return BlobStateStore(found, lease_s=cfg.lease_s)
 
 
 def make_clients(
@@ -389,11 +390,13 @@ def cloud_profile(spec: Any, sandbox: bool, say: Callable[[str], None] | None = 
     """The cloud profile for `spec.cloud`, or the sandbox's for --sandbox."""
     from batchimage.azure import cloud
 
-    if sandbox:
-        return cloud.resolve("sandbox", say=say)
     name = spec.cloud
+    if sandbox or name == "sandbox":
+        from batchimage.sandbox_client import ensure_running
+
+        return cloud.sandbox(ensure_running(say=say))
     if isinstance(name, str):
-        return cloud.resolve(CLOUD_NAMES.get(name, name), say=say)
+        return cloud.resolve(CLOUD_NAMES.get(name, name))
     return cloud.custom(
         str(name.arm_endpoint),
         str(name.authority_host or cloud.PUBLIC.authority_host),

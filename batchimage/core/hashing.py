@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, SecretBytes, SecretStr
@@ -39,3 +40,12 @@ def short_hash(value: Any) -> str:
 def fingerprint_of(hashes: Mapping[str, str]) -> str:
     """The fingerprint of a set of per-input hashes."""
     return hashlib.sha256(canonical_json(dict(hashes)).encode()).hexdigest()[:32]
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 (hex) of a local file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

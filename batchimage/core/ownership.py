@@ -83,3 +83,15 @@ class Marks:
         LAYOUT = "batchimage_layout"
         DIGEST = "batchimage_xxh3_sparse"
         DATA_BYTES = "batchimage_data_bytes"
+
+
+BUILD_ROLE = "build"  # the value of tag `Marks.Tag.ROLE` on the build VM and its network
+STAGING_CONTAINER = "batchimage-staging"  # the container of files staged for build VMs
+
+
+def blob_marks(pipeline: str, run_id: str, image: str | None = None) -> dict[str, str]:
+    """Metadata that marks a blob as written by `pipeline` in run `run_id` (for `image`)."""
+    marks = {Marks.Blob.PIPELINE: pipeline, Marks.Blob.RUN: run_id}
+    if image:
+        marks[Marks.Blob.IMAGE] = image
+    return marks

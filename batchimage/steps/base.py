@@ -44,11 +44,10 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, SecretBytes, SecretStr
 
@@ -56,6 +55,7 @@ from batchimage.core.events import Event, EventSink
 from batchimage.core.hashing import fingerprint_of, short_hash
 from batchimage.core.ownership import Marks
 from batchimage.core.refs import ResourceRef
+from batchimage.core.waiting import Clock, Poller, StepInterrupted
 
 if TYPE_CHECKING:
     from batchimage.state import State
@@ -95,30 +95,6 @@ class NoOutputs(Outputs):
 
 OutT = TypeVar("OutT", bound=Outputs)
 T = TypeVar("T")
-
-
-class StepInterrupted(Exception):
-    """Raised inside a step when the run is stopping (Ctrl-C): the step is left in flight."""
-
-
-class Poller(Protocol):
-    """What `RunContext.wait` needs from an azure.core LROPoller."""
-
-    def done(self) -> bool: ...
-    def wait(self, timeout: float | None = None) -> None: ...
-    def result(self, timeout: float | None = None) -> Any: ...
-
-
-class Clock:
-    """Monotonic time and an interruptible sleep; tests substitute a fake one."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float, stop: threading.Event) -> None:
-        """Sleep `seconds`, or raise StepInterrupted as soon as `stop` is set."""
-        if stop.wait(max(0.0, seconds)):
-            raise StepInterrupted("stopped while sleeping")
 
 
 @dataclass(frozen=True)

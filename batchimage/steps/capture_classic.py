@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchimage.azure.arm import BLOB, DeletesCreated, begin_and_wait
+from batchimage.azure.arm import BLOB, begin_and_wait
 from batchimage.azure.blobs import blob_id, blob_service, require_account
 from batchimage.azure.errors import azure_call
-from batchimage.azure.names import blob_marks, image_fingerprint
-from batchimage.core.ownership import Marks
+from batchimage.core.ownership import Marks, blob_marks
 from batchimage.core.refs import ResourceRef
 from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.steps.deleting import DeletesCreated
 from batchimage.steps.generalize_vm import GeneralizeVm
+from batchimage.steps.names import image_fingerprint
 from batchimage.steps.resolve_image import ResolveImage, base_mark, made_from
 from batchimage.steps.run_preflight import RunPreflight
 

@@ -8,7 +8,7 @@ the error, with the first one's code and request id, hence in state) and retried
 next apply.
 
 What to delete is what the build steps recorded in the state plus what Azure shows by the
-pipeline's marks (`batchimage.azure.build_inventory`), so a state lost before cleanup ended
+pipeline's marks (`batchimage.steps.build_inventory`), so a state lost before cleanup ended
 leaves nothing behind: the next apply finds the rest and deletes it.
 
 Policy (spec `cleanup`): on_success (default; after a failure the VM is kept to debug),
@@ -21,13 +21,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchimage.azure.arm import GROUP, delete, exists, order_for_delete
-from batchimage.azure.build_inventory import build_leftovers
+from batchimage.azure.arm import GROUP, exists, order_for_delete
 from batchimage.azure.errors import AZURE
 from batchimage.core.errors import AzureError, BatchImageError, StepFailedError, TransientAzureError
 from batchimage.core.refs import ResourceRef
 from batchimage.retry import RetryPolicy, retry_transient
 from batchimage.steps.base import DELETE, Outputs, RunContext, Step
+from batchimage.steps.build_inventory import build_leftovers
+from batchimage.steps.deleting import delete
 
 
 class CleanupOutputs(Outputs):
@@ -65,7 +66,7 @@ def build_resources(
 
 def _group_holds_others(ctx: RunContext, ref: ResourceRef) -> bool:
     from batchimage.azure.errors import azure_call
-    from batchimage.azure.names import parse_id
+    from batchimage.azure.ids import parse_id
 
     group = parse_id(ref.id)["group"]
     with azure_call(f"list resources in group {group}"):

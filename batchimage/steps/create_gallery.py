@@ -5,20 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchimage.azure.arm import (
-    GALLERY,
-    DeletesCreated,
-    begin_and_wait,
-    get_or_none,
-    observed,
-    owned,
-    ref_for,
-    resource_tags,
-    tags_of,
-    text,
-)
+from batchimage.azure.arm import GALLERY, begin_and_wait, get_or_none, tags_of, text
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_group import CreateGroup
+from batchimage.steps.deleting import DeletesCreated
+from batchimage.steps.marks import observed, owned, ref_for, resource_tags
 
 
 class GalleryOutputs(Outputs):

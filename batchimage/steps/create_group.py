@@ -5,17 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchimage.azure.arm import (
-    GROUP,
-    DeletesCreated,
-    get_or_none,
-    observed,
-    owned,
-    ref_for,
-    tags_of,
-)
+from batchimage.azure.arm import GROUP, get_or_none, tags_of
 from batchimage.azure.errors import azure_call
 from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.steps.deleting import DeletesCreated
+from batchimage.steps.marks import observed, owned, ref_for
 from batchimage.steps.run_preflight import RunPreflight
 
 

@@ -5,24 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchimage.azure.arm import (
-    IMAGE,
-    DeletesCreated,
-    begin_and_wait,
-    delete,
-    get_or_none,
-    observed,
-    owned,
-    ref_for,
-    resource_tags,
-    tags_of,
-    text,
-)
-from batchimage.azure.names import image_fingerprint
+from batchimage.azure.arm import IMAGE, begin_and_wait, get_or_none, tags_of, text
 from batchimage.core.errors import PermanentAzureError
 from batchimage.core.ownership import Marks
 from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.steps.deleting import DeletesCreated, delete
 from batchimage.steps.generalize_vm import GeneralizeVm
+from batchimage.steps.marks import observed, owned, ref_for, resource_tags
+from batchimage.steps.names import image_fingerprint
 from batchimage.steps.resolve_image import ResolveImage, base_mark, made_from
 
 

@@ -6,22 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchimage.azure.arm import (
-    NSG,
-    SUBNET,
-    VNET,
-    DeletesCreated,
-    begin_and_wait,
-    get_or_none,
-    observed,
-    ref_for,
-    resource_tags,
-    tags_of,
-)
-from batchimage.azure.names import BUILD_ROLE, BuildNames
-from batchimage.core.ownership import Marks
+from batchimage.azure.arm import NSG, SUBNET, VNET, begin_and_wait, get_or_none, tags_of
+from batchimage.core.ownership import BUILD_ROLE, Marks
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_group import CreateGroup
+from batchimage.steps.deleting import DeletesCreated
+from batchimage.steps.marks import observed, ref_for, resource_tags
+from batchimage.steps.names import BuildNames
 
 
 class NetworkOutputs(Outputs):
@@ -58,7 +49,7 @@ class CreateNetwork(DeletesCreated, Step[NetworkOutputs]):
         network = ctx.clients.network
         group, n = self.names.group, self.names
         if self.network.subnet_id:
-            from batchimage.azure.names import parse_id
+            from batchimage.azure.ids import parse_id
 
             p = parse_id(self.network.subnet_id)
             vnet_name, subnet_name = p["names"].split("/")[:2]

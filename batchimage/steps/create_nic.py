@@ -5,21 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchimage.azure.arm import (
-    NIC,
-    PUBLIC_IP,
-    DeletesCreated,
-    begin_and_wait,
-    get_or_none,
-    observed,
-    ref_for,
-    resource_tags,
-    tags_of,
-)
-from batchimage.azure.names import BUILD_ROLE, BuildNames
-from batchimage.core.ownership import Marks
+from batchimage.azure.arm import NIC, PUBLIC_IP, begin_and_wait, get_or_none, tags_of
+from batchimage.core.ownership import BUILD_ROLE, Marks
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_network import CreateNetwork
+from batchimage.steps.deleting import DeletesCreated
+from batchimage.steps.marks import observed, ref_for, resource_tags
+from batchimage.steps.names import BuildNames
 
 
 class NicOutputs(Outputs):

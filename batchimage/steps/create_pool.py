@@ -25,7 +25,7 @@ from batchimage.azure.batch_pools import (
     find_account,
     pool_resource_id,
 )
-from batchimage.azure.names import parse_id
+from batchimage.azure.ids import parse_id
 from batchimage.azure.pool_config import config_of, describe, diff, resize_timeout_s, start_task
 from batchimage.azure.pool_health import pool_quota_error, verify, wait_healthy
 from batchimage.core.errors import PermanentAzureError

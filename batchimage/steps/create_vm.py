@@ -9,30 +9,20 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from batchimage.azure.arm import (
-    BLOB,
-    DISK,
-    VM,
-    DeletesCreated,
-    begin_and_wait,
-    observed,
-    owned,
-    ref_for,
-    resource_tags,
-    tags_of,
-    text,
-)
+from batchimage.azure.arm import BLOB, DISK, VM, begin_and_wait, tags_of, text
 from batchimage.azure.blobs import blob_id, require_account, split_blob_url
 from batchimage.azure.gallery import STANDARD, build_vm_security
 from batchimage.azure.guest import read_vm, statuses
-from batchimage.azure.names import BUILD_ROLE, BuildNames
 from batchimage.core.errors import PermanentAzureError
-from batchimage.core.ownership import Marks
+from batchimage.core.ownership import BUILD_ROLE, Marks
 from batchimage.core.redact import register_secret
 from batchimage.core.refs import ResourceRef
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_group import CreateGroup
 from batchimage.steps.create_nic import CreateNic
+from batchimage.steps.deleting import DeletesCreated
+from batchimage.steps.marks import observed, owned, ref_for, resource_tags
+from batchimage.steps.names import BuildNames
 from batchimage.steps.resolve_image import ResolveImage, base_mark, made_from
 
 
@@ -274,7 +264,7 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
     def leftovers(self, ctx: RunContext) -> list[ResourceRef]:
         """Every build resource of this pipeline, found by its marks (the build VM's step
         answers for the whole build: a lost state records none of it)."""
-        from batchimage.azure.build_inventory import build_leftovers
+        from batchimage.steps.build_inventory import build_leftovers
 
         return build_leftovers(ctx)
 

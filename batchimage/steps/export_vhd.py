@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchimage.azure.arm import BLOB, DeletesCreated, begin_and_wait, poll_interval, text
+from batchimage.azure.arm import BLOB, begin_and_wait, poll_interval, text
 from batchimage.azure.blobs import (
     blob_client,
     blob_id,
@@ -17,14 +17,16 @@ from batchimage.azure.blobs import (
     split_blob_url,
 )
 from batchimage.azure.errors import azure_call
-from batchimage.azure.names import blob_marks, image_fingerprint, parse_id
+from batchimage.azure.ids import parse_id
 from batchimage.azure.vhdblob import inspect_vhd_blob
 from batchimage.core.errors import PermanentAzureError
-from batchimage.core.ownership import Marks
+from batchimage.core.ownership import Marks, blob_marks
 from batchimage.core.redact import register_secret
 from batchimage.core.refs import ResourceRef
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_image_version import CreateImageVersion
+from batchimage.steps.deleting import DeletesCreated
+from batchimage.steps.names import image_fingerprint
 
 GRANT_SECONDS = 3600
 

@@ -18,16 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from batchimage.azure.arm import (
-    begin_and_wait,
-    poll_interval,
-    resource_tags,
-    tags_of,
-    text,
-)
+from batchimage.azure.arm import begin_and_wait, poll_interval, tags_of, text
 from batchimage.azure.errors import azure_call
 from batchimage.azure.guest import agent_ready, power_state, read_vm
-from batchimage.azure.names import BuildNames
 from batchimage.azure.runcommand import GuestGone, observe, run
 from batchimage.core.errors import AzureError, StepFailedError
 from batchimage.core.hashing import short_hash
@@ -44,6 +37,8 @@ from batchimage.steps.generalize_scripts import (
     SysprepState,
     linux_launcher,
 )
+from batchimage.steps.marks import resource_tags
+from batchimage.steps.names import BuildNames
 
 DIAGNOSE_EVERY = 6  # polls (a minute at Azure's 10 s interval) between guest checks
 STOPPED = ("stopped", "deallocated")

@@ -13,27 +13,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from batchimage.azure.arm import (
-    BLOB,
-    DeletesCreated,
-    begin_and_wait,
-    observed,
-    owned,
-    poll_interval,
-    resource_tags,
-    tags_of,
-)
+from batchimage.azure.arm import BLOB, begin_and_wait, poll_interval, tags_of
 from batchimage.azure.blobs import read_sas_url
 from batchimage.azure.guest import agent_ready, power_state, read_vm
-from batchimage.azure.names import STAGING_CONTAINER, BuildNames, customize_inputs
 from batchimage.azure.runcommand import GuestGone, RunResult, observe, run
-from batchimage.azure.staging import FETCH_URL, fetch_script, stage_file, staging_account
+from batchimage.azure.staging import FETCH_URL, fetch_script, stage_file
 from batchimage.core.errors import StepFailedError
 from batchimage.core.hashing import short_hash
-from batchimage.core.ownership import Marks
+from batchimage.core.ownership import STAGING_CONTAINER, Marks
 from batchimage.core.refs import ResourceRef
 from batchimage.steps.base import Outputs, RunContext, Step, runs_again
 from batchimage.steps.create_vm import CreateVm
+from batchimage.steps.deleting import DeletesCreated
+from batchimage.steps.marks import observed, owned, resource_tags
+from batchimage.steps.names import BuildNames, customize_inputs
+from batchimage.steps.staging import staging_account
 
 # How plan names a customize entry's content, per action ("the script changed").
 CONTENT_WORDS = {
@@ -186,7 +180,9 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
         if entry.action == "file":
             account = staging_account(ctx)
             sha = self.content["source_sha256"]
-            staged = stage_file(ctx, account, entry.file.source, sha)
+            staged = stage_file(
+                ctx, account, entry.file.source, sha, pipeline=ctx.pipeline, run_id=ctx.run_id
+            )
             minutes = self.timeout_s // 60 + 15
             url = read_sas_url(
                 ctx.clients, account, STAGING_CONTAINER, staged.blob, minutes=minutes

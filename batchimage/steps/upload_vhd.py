@@ -7,13 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from batchimage.azure.arm import BLOB, DeletesCreated
+from batchimage.azure.arm import BLOB
 from batchimage.azure.blobs import blob_id, blob_service, require_account
 from batchimage.azure.errors import azure_call
-from batchimage.azure.names import blob_marks
-from batchimage.core.ownership import Marks
+from batchimage.core.ownership import Marks, blob_marks
 from batchimage.core.refs import ResourceRef
 from batchimage.steps.base import RunContext, Step
+from batchimage.steps.deleting import DeletesCreated
 from batchimage.steps.pool_common import DriftOutputs
 from batchimage.steps.run_preflight import RunPreflight
 

@@ -12,8 +12,9 @@ import time
 
 from azure.storage.blob import ContainerClient
 
-from batchimage.azure.state_store import store_in_container
+from batchimage.azure.state_store import AzureBlob
 from batchimage.state import LockHolder
+from batchimage.state.blob import BlobStateStore
 
 
 def main() -> None:
@@ -24,7 +25,7 @@ def main() -> None:
         credential={"account_name": account, "account_key": key},
         connection_verify=ca,
     )
-    store = store_in_container(client, blob, lease_s=int(lease_s))
+    store = BlobStateStore(AzureBlob(client, blob), lease_s=int(lease_s))
     store.lock(LockHolder(command="apply", run_id="blob-holder-run"))
     print("locked", flush=True)
     time.sleep(float(seconds))

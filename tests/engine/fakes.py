@@ -22,6 +22,7 @@ from batchimage.core.errors import PermanentAzureError, TransientAzureError
 from batchimage.core.failures import Failures
 from batchimage.core.ownership import Marks
 from batchimage.core.refs import ResourceRef
+from batchimage.core.waiting import Clock
 from batchimage.engine import (
     Change,
     Engine,
@@ -33,7 +34,7 @@ from batchimage.engine import (
 )
 from batchimage.state import LockHolder, State
 from batchimage.state.local import LocalStateStore
-from batchimage.steps.base import Clock, Outputs, RunContext, Step
+from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.ui import CollectSink
 
 KIND = "test/thing"

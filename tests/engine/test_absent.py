@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from batchimage.core.errors import StepFailedError
+from batchimage.core.waiting import Clock
 from batchimage.state import StepStatus
-from batchimage.steps.base import Clock, RunContext
+from batchimage.steps.base import RunContext
 from tests.engine.fakes import FakeSpec, Harness, Thing, World, permanent
 
 

@@ -13,9 +13,10 @@ from batchimage.core.errors import Interrupted, StepFailedError, UsageError
 from batchimage.core.failures import Failures
 from batchimage.core.ownership import Marks
 from batchimage.core.refs import ResourceRef
+from batchimage.core.waiting import Clock
 from batchimage.engine import RetryPolicy, StopFlag
 from batchimage.state import StepStatus
-from batchimage.steps.base import Clock, RunContext
+from batchimage.steps.base import RunContext
 from tests.engine.fakes import (
     KIND,
     FakeSpec,

@@ -26,7 +26,7 @@ from batchimage.azure.blobs import account_facts, blob_service
 from batchimage.azure.clients import AzureClients
 from batchimage.azure.cloud import CloudProfile
 from batchimage.azure.cloud import sandbox as sandbox_profile
-from batchimage.azure.names import STAGING_CONTAINER
+from batchimage.core.ownership import STAGING_CONTAINER
 from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.sandbox.runtime import start
 from tests.engine.procs import REPO

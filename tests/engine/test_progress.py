@@ -177,7 +177,7 @@ def test_an_interrupted_wait_stops_without_more_notes() -> None:
         if len(calls) == 3:
             ctx.stop.set()
 
-    from batchimage.steps.base import StepInterrupted
+    from batchimage.core.waiting import StepInterrupted
 
     with pytest.raises(StepInterrupted):
         ctx.poll(probe, "ever", interval_s=1)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from batchimage.clip import clip, tail_lines
+from batchimage.core.clip import clip, tail_lines
 from batchimage.core.redact import MASK, find_secret, redact
 from tests.engine.sandbox_cli import ci_env, cli
 from tests.engine.sandbox_pipeline import admin, cloud, pools  # noqa: F401

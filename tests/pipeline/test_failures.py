@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from batchimage.azure.clients import AzureClients
-from batchimage.azure.names import BuildNames
 from batchimage.core.errors import StepFailedError
 from batchimage.core.ownership import Marks
 from batchimage.spec import load_spec
+from batchimage.steps.names import BuildNames
 from tests.pipeline.harness import NO_MANAGED_RUN_COMMANDS, Harness
 
 BROKEN = "apt-get install -y broken-package"

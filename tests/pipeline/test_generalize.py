@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from batchimage.azure.clients import AzureClients
-from batchimage.azure.names import BuildNames
 from batchimage.core.errors import StepFailedError
 from batchimage.core.ownership import Marks
 from batchimage.spec import load_spec
+from batchimage.steps.names import BuildNames
 from tests.pipeline.harness import Harness
 from tests.sandbox.compute_helpers import power_state
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from batchimage.azure.clients import AzureClients
-from batchimage.azure.names import BuildNames
 from batchimage.azure.pollers import abandon
 from batchimage.core.errors import StepFailedError
 from batchimage.spec import load_spec
+from batchimage.steps.names import BuildNames
 from tests.pipeline.harness import NO_MANAGED_RUN_COMMANDS, Harness
 
 

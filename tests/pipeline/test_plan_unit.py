@@ -19,12 +19,13 @@ from batchimage.azure.gallery import (
     next_version,
     replica_plan,
 )
+from batchimage.azure.ids import parse_id
 from batchimage.azure.marketplace import MarketplaceImage
-from batchimage.azure.names import BuildNames, build_fingerprint, image_fingerprint, parse_id
 from batchimage.azure.node_agents import SupportedImage
 from batchimage.spec import load_spec, load_spec_text
 from batchimage.steps.base import Step, StepIndex
 from batchimage.steps.image_pipeline import image_steps
+from batchimage.steps.names import BuildNames, build_fingerprint, image_fingerprint
 from batchimage.steps.preflight.base_image import check_base_image
 from batchimage.steps.preflight.node_agent import _check_account
 from batchimage.steps.stages import build_steps

@@ -13,8 +13,8 @@ from typing import Any
 
 from batchimage.azure.arm import text
 from batchimage.azure.clients import AzureClients
-from batchimage.azure.names import BuildNames
 from batchimage.spec import load_spec
+from batchimage.steps.names import BuildNames
 from tests.engine.procs import REPO, child_env
 from tests.pipeline.harness import SPECS, Harness
 

@@ -18,11 +18,11 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 
 from batchimage.azure.clients import AzureClients
-from batchimage.azure.names import BuildNames
 from batchimage.azure.runcommand import powershell_prelude
 from batchimage.azure.staging import FETCH_URL, fetch_script
 from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.spec import load_spec
+from batchimage.steps.names import BuildNames
 from tests.pipeline.harness import SPECS, Harness
 from tests.pipeline.test_quickstart import cli
 from tests.sandbox.compute_helpers import (

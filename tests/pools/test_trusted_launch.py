@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from batchimage.azure.clients import AzureClients
-from batchimage.azure.names import parse_id
+from batchimage.azure.ids import parse_id
 from batchimage.spec import load_spec
 from tests.pools.harness import PoolHarness
 

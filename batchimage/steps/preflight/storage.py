@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from batchimage.azure.node_agents import batch_account_raw
-from batchimage.azure.staging import candidates
 from batchimage.steps.preflight.facts import Facts, storage_uses
 from batchimage.steps.preflight.report import CheckResult, fail, ok, warn
+from batchimage.steps.staging import candidates
 
 PAGE_BLOB_KINDS = {"storagev2", "storage"}
 

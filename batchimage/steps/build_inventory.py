@@ -40,16 +40,15 @@ from batchimage.azure.arm import (
     VNET,
     begin_and_wait,
     get_or_none,
-    owned,
-    ref_for,
     tags_of,
     text,
 )
 from batchimage.azure.errors import azure_call, is_not_found
-from batchimage.azure.names import BUILD_ROLE, STAGING_CONTAINER, parse_id
+from batchimage.azure.ids import parse_id
 from batchimage.core.errors import AzureError, PermanentAzureError
-from batchimage.core.ownership import Marks
+from batchimage.core.ownership import BUILD_ROLE, STAGING_CONTAINER, Marks
 from batchimage.core.refs import ResourceRef
+from batchimage.steps.marks import owned, ref_for
 
 if TYPE_CHECKING:
     from batchimage.steps.base import RunContext
@@ -143,7 +142,7 @@ def _staged(ctx: RunContext) -> list[ResourceRef]:
     if not any(step.action == "file" for step in ctx.spec.image.customize):
         return []
     from batchimage.azure.blobs import blob_id, blob_service
-    from batchimage.azure.staging import staging_account
+    from batchimage.steps.staging import staging_account
 
     try:
         account = staging_account(ctx)

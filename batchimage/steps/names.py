@@ -17,38 +17,17 @@ is adopted by the next run.
 
     image_fingerprint(spec) -> "3f2a..."      (32 hex digits)
     BuildNames.of(spec)     -> vm, nic, os_disk, vnet, subnet, nsg, public_ip, computer_name
-    arm_id(sub, group, "Microsoft.Compute/virtualMachines", name) -> "/subscriptions/..."
+
+ARM ids themselves are built and split by the Azure edge (`batchimage.azure.ids`).
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batchimage.core.hashing import fingerprint_of, short_hash
-from batchimage.core.ownership import Marks
-
-BUILD_ROLE = "build"  # the value of tag `Marks.Tag.ROLE` on the build VM and its network
-STAGING_CONTAINER = "batchimage-staging"
-
-
-def blob_marks(pipeline: str, run_id: str, image: str | None = None) -> dict[str, str]:
-    """Metadata that marks a blob as written by `pipeline` in run `run_id` (for `image`)."""
-    marks = {Marks.Blob.PIPELINE: pipeline, Marks.Blob.RUN: run_id}
-    if image:
-        marks[Marks.Blob.IMAGE] = image
-    return marks
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 (hex) of a local file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+from batchimage.core.hashing import file_sha256, fingerprint_of, short_hash
 
 
 def customize_inputs(step: Any) -> dict[str, Any]:
@@ -154,37 +133,3 @@ class BuildNames:
             fingerprint=fp,
             image=image_fingerprint(spec),
         )
-
-
-def arm_id(subscription: str, group: str, type_path: str, name: str) -> str:
-    """The ARM id of `name` of type `type_path` (e.g. Microsoft.Compute/virtualMachines)."""
-    return f"/subscriptions/{subscription}/resourceGroups/{group}/providers/{type_path}/{name}"
-
-
-def group_id(subscription: str, group: str) -> str:
-    """The ARM id of a resource group."""
-    return f"/subscriptions/{subscription}/resourceGroups/{group}"
-
-
-def parse_id(resource_id: str) -> dict[str, str]:
-    """Split an ARM id into subscription, group, provider, type, name (and the parent path)."""
-    parts = resource_id.strip("/").split("/")
-    out: dict[str, str] = {}
-    lowered = [p.lower() for p in parts]
-    if "subscriptions" in lowered:
-        out["subscription"] = parts[lowered.index("subscriptions") + 1]
-    if "resourcegroups" in lowered:
-        out["group"] = parts[lowered.index("resourcegroups") + 1]
-    if "providers" in lowered:
-        at = lowered.index("providers")
-        rest = parts[at + 1 :]
-        out["provider"] = rest[0]
-        types = rest[1::2]
-        names = rest[2::2]
-        out["type"] = "/".join([rest[0], *types])
-        out["name"] = names[-1] if names else ""
-        out["names"] = "/".join(names)
-    elif "group" in out:
-        out["type"] = "Microsoft.Resources/resourceGroups"
-        out["name"] = out["group"]
-    return out

@@ -1,0 +1,58 @@
+"""Which storage account stages files for the build VM: the first the spec already names
+(the unmanaged OS disk's, the VHD export's, the VHD upload's), then a pool's Batch account
+auto-storage account. The staging itself is the edge's (`batchimage.azure.staging`).
+
+    account = staging_account(ctx)     # StorageAccount, or PermanentAzureError NoStagingAccount
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from batchimage.azure.blobs import StorageAccount, find_account
+from batchimage.azure.node_agents import batch_account_raw
+from batchimage.core.errors import PermanentAzureError
+
+if TYPE_CHECKING:
+    from batchimage.steps.base import RunContext
+
+
+def candidates(spec: object) -> list[tuple[str, str | None]]:
+    """(account name, resource group) of accounts the spec names, in staging preference order."""
+    image = spec.image  # type: ignore[attr-defined]
+    out: list[tuple[str, str | None]] = []
+    disk = image.build.os_disk
+    if disk.type == "unmanaged" and disk.storage_account:
+        out.append((disk.storage_account, spec.resource_group))  # type: ignore[attr-defined]
+    if image.capture.vhd_export is not None:
+        out.append(
+            (image.capture.vhd_export.storage_account, image.capture.vhd_export.resource_group)
+        )
+    if image.base.vhd_file is not None:
+        out.append((image.base.vhd_file.storage_account, image.base.vhd_file.resource_group))
+    return out
+
+
+def staging_account(ctx: RunContext) -> StorageAccount:
+    """The storage account that stages files for the build VM (see module doc)."""
+    spec = ctx.spec
+    for name, group in candidates(spec):
+        found = find_account(ctx.clients, name, group)
+        if found is not None:
+            return found
+    for pool in spec.pools:
+        ref = pool.batch_account
+        raw = batch_account_raw(ctx.clients, ref.resource_group or spec.resource_group, ref.name)
+        auto = getattr(raw, "auto_storage", None) if raw is not None else None
+        account_id = getattr(auto, "storage_account_id", None)
+        if account_id:
+            parts = account_id.split("/")
+            found = find_account(ctx.clients, parts[-1], parts[4])
+            if found is not None:
+                return found
+    raise PermanentAzureError(
+        "a file step needs a storage account to stage the file in, and the spec names none: "
+        "add image.capture.vhd_export with a storage account, or a pool whose Batch account "
+        "has an auto-storage account",
+        code="NoStagingAccount",
+    )
