@@ -1,10 +1,10 @@
 """The layers hold: `lint-imports` keeps the contracts of pyproject.toml (core imports nothing
 else of batchimage; the sandbox imports only itself and core; only sandbox_client imports
 the sandbox; the engine imports neither batchimage.azure nor the display, not even through
-another module; the Azure edge imports only itself and core; the spec language imports none of azure, steps, engine, commands and plan,
-not even through another module; the state imports none of them nor the Azure SDK, not even
-through another module), and breaks each of them when a copy of the package gets a
-forbidden import."""
+another module; the Azure edge imports only itself and core; the spec language imports none
+of azure, steps, engine, commands and plan, not even through another module; the state
+imports none of them nor the Azure SDK, not even through another module), and breaks each
+of them when a copy of the package gets a forbidden import."""
 
 from __future__ import annotations
 
