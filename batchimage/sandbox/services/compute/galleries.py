@@ -305,6 +305,41 @@ def build_version(
     return fields
 
 
+# What a version PATCH (GalleryImageVersions_Update, body GalleryImageVersionUpdate) may
+# change in the publishing profile; storageAccountType "is not updatable" (REST spec).
+UPDATABLE_PUBLISHING = ("targetRegions", "replicaCount", "excludeFromLatest", "endOfLifeDate")
+
+
+def patch_version(call: Call, record: dict[str, Any], body: dict[str, Any]) -> None:
+    """A version PATCH: the publishing profile's updatable fields merged into the version
+    (excludeFromLatest, endOfLifeDate, targetRegions, replicaCount); tags as any PATCH."""
+    props = body.get("properties") or {}
+    asked = dict(props.get("publishingProfile") or {})
+    old = record["properties"].get("publishingProfile") or {}
+    kept = asked.pop("storageAccountType", None)
+    if kept is not None and kept != old.get("storageAccountType"):
+        raise conflict(
+            "PropertyChangeNotAllowed",
+            "Changing property 'galleryImageVersion.properties.publishingProfile."
+            "storageAccountType' is not allowed.",
+        )
+    if "storageProfile" in props:
+        raise conflict(
+            "PropertyChangeNotAllowed",
+            "Changing property 'galleryImageVersion.properties.storageProfile' is not allowed.",
+        )
+    profile = {k: v for k, v in old.items() if k != "targetRegions" or "targetRegions" not in asked}
+    profile.update({k: v for k, v in asked.items() if k in UPDATABLE_PUBLISHING})
+    if "targetRegions" not in asked:
+        profile["targetRegions"] = [dict(r) for r in old.get("targetRegions") or []]
+    merged = {**copy.deepcopy(record["properties"]), "publishingProfile": profile}
+    state = merged.get("provisioningState")
+    fields = build_version(call, record, {"location": record["location"], "properties": merged})
+    record.update(fields)
+    if state is not None:  # the sandbox answers a PATCH at once: the state stays as it was
+        record["properties"]["provisioningState"] = state
+
+
 @clock.action("compute.version_replicated")
 def _replicated(world: World, args: dict[str, Any]) -> None:
     record = arm.get(world, args["id"]) if args["id"] else None
