@@ -331,12 +331,28 @@ def test_update_moves_a_version_in_and_out_of_latest(
         return str(content_of(admin, disk.id)["manifest"][0]["script"])
 
     assert latest("before") == "echo one"  # 1.0.1 is excluded from latest
+    source = {"source": {"virtualMachineId": two}}
+    with pytest.raises(HttpResponseError) as no_source:  # storageProfile is "Required"
+        versions.begin_update(
+            group, gallery, "app", "1.0.1", {"properties": {"publishingProfile": {}}}
+        ).result()
+    assert error_code(no_source.value) == "InvalidParameter"
+    with pytest.raises(HttpResponseError) as moved:
+        versions.begin_update(
+            group,
+            gallery,
+            "app",
+            "1.0.1",
+            {"properties": {"storageProfile": {"source": {"virtualMachineId": one}}}},
+        ).result()
+    assert error_code(moved.value) == "PropertyChangeNotAllowed"
     update = {
         "properties": {
             "publishingProfile": {
                 "excludeFromLatest": False,
                 "endOfLifeDate": "2030-01-01T00:00:00Z",
-            }
+            },
+            "storageProfile": source,
         }
     }
     updated = versions.begin_update(group, gallery, "app", "1.0.1", update).result()
@@ -351,6 +367,11 @@ def test_update_moves_a_version_in_and_out_of_latest(
             gallery,
             "app",
             "1.0.1",
-            {"properties": {"publishingProfile": {"storageAccountType": "Premium_LRS"}}},
+            {
+                "properties": {
+                    "publishingProfile": {"storageAccountType": "Premium_LRS"},
+                    "storageProfile": source,
+                }
+            },
         ).result()
     assert error_code(fixed.value) == "PropertyChangeNotAllowed"

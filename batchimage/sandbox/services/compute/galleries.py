@@ -310,6 +310,14 @@ def build_version(
 UPDATABLE_PUBLISHING = ("targetRegions", "replicaCount", "excludeFromLatest", "endOfLifeDate")
 
 
+def _source_of(storage: dict[str, Any]) -> tuple[str, ...]:
+    """A storage profile's source ids and URI, as compared for a change (case ignored)."""
+    source = storage.get("source") or {}
+    disk = (storage.get("osDiskImage") or {}).get("source") or {}
+    found = (source.get("virtualMachineId"), source.get("id"), disk.get("uri"), disk.get("id"))
+    return tuple(str(v or "").lower() for v in found)
+
+
 def patch_version(call: Call, record: dict[str, Any], body: dict[str, Any]) -> None:
     """A version PATCH: the publishing profile's updatable fields merged into the version
     (excludeFromLatest, endOfLifeDate, targetRegions, replicaCount); tags as any PATCH."""
@@ -323,10 +331,15 @@ def patch_version(call: Call, record: dict[str, Any], body: dict[str, Any]) -> N
             "Changing property 'galleryImageVersion.properties.publishingProfile."
             "storageAccountType' is not allowed.",
         )
-    if "storageProfile" in props:
+    if props and not props.get("storageProfile"):  # "Required" in GalleryImageVersionProperties
+        raise errors.missing("galleryImageVersion.properties.storageProfile")
+    if props and _source_of(props["storageProfile"]) != _source_of(
+        record["properties"].get("storageProfile") or {}
+    ):
         raise conflict(
             "PropertyChangeNotAllowed",
-            "Changing property 'galleryImageVersion.properties.storageProfile' is not allowed.",
+            "Changing property 'galleryImageVersion.properties.storageProfile.source' is not "
+            "allowed.",
         )
     profile = {k: v for k, v in old.items() if k != "targetRegions" or "targetRegions" not in asked}
     profile.update({k: v for k, v in asked.items() if k in UPDATABLE_PUBLISHING})
