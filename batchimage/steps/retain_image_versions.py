@@ -16,6 +16,8 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
 from batchimage.azure.arm import VERSION, delete, owned, ref_for, tags_of, text
 from batchimage.azure.batch_pools import find_account
 from batchimage.azure.errors import azure_call
@@ -31,6 +33,7 @@ class RetentionOutputs(DriftOutputs):
 
     versions: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()  # "<version>: <why>"
+    note: str | None = Field(None, exclude=True)  # plan's words when nothing is to delete
 
 
 class RetainImageVersions(Step[RetentionOutputs]):
@@ -114,7 +117,12 @@ class RetainImageVersions(Step[RetentionOutputs]):
                 drift=verdict.summary(),
                 drift_action="delete",
             )
-        return RetentionOutputs(versions=left, kept=kept, observed_fingerprint=ctx.fingerprint)
+        return RetentionOutputs(
+            versions=left,
+            kept=kept,
+            note=verdict.summary(),
+            observed_fingerprint=ctx.fingerprint,
+        )
 
     # -- acting --------------------------------------------------------------------------
 

@@ -133,7 +133,12 @@ def test_refresh_then_retention_keeps_what_a_pool_uses(
     delete_pool(pools, outside)
     on_latest = f"{pool}-latest"
     outside_pool(pools, on_latest, first["definition_id"])
-    assert not has_changes(pools.plan(spec))
+    quiet = {c.key: c for c in pools.plan(spec)}
+    assert not has_changes(list(quiet.values()))
+    assert quiet["retention"].reason.startswith("up to date; keeps every image version: ")
+    assert f"1.0.0 (pool {on_latest} of Batch account sandboxbatch names the image " in (
+        quiet["retention"].reason
+    )
     assert pools.writes(lambda: pools.apply(spec)) == 0
     kept = pools.outputs(spec, "retention")["kept"]
     assert kept[1].startswith(f"1.0.0: pool {on_latest} of Batch account sandboxbatch names the")
