@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from azure.batch import models as bm
 from batchimage.azure.retention import PoolUse, Rule, VersionSeen, choose
 from batchimage.commands.plan import has_changes
 from batchimage.sandbox.admin import SandboxAdmin
+from tests.pipeline.test_quickstart import cli
 from tests.pools.harness import PoolHarness
 from tests.pools.test_base_refresh import NEWER, NOTICE, UBUNTU, pool_of
 
@@ -81,7 +83,7 @@ def said(pools: PoolHarness, step: str) -> list[str]:
 
 
 def test_refresh_then_retention_keeps_what_a_pool_uses(
-    pools: PoolHarness, publish: Callable[[], None]
+    pools: PoolHarness, publish: Callable[[], None], sandbox_folder: Path
 ) -> None:
     spec = pools.spec("quickstart.yaml", keep_one)
     pool = pool_of(spec)
@@ -146,6 +148,11 @@ def test_refresh_then_retention_keeps_what_a_pool_uses(
     changes = {c.key: c for c in pools.plan(spec)}
     assert changes["retention"].action == "delete"
     assert changes["retention"].reason.startswith("will delete image version(s) 1.0.0;")
+    shown = cli(sandbox_folder, "plan", str(spec))
+    assert shown.returncode == 2, shown.stdout + shown.stderr
+    assert "- delete retention will delete image version(s) 1.0.0;" in " ".join(
+        shown.stdout.split()
+    )
     pools.apply(spec)
     assert versions(pools, spec) == ["1.0.2"]
     assert not has_changes(pools.plan(spec))
