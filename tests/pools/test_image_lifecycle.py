@@ -195,6 +195,10 @@ def test_a_version_joins_latest_once_rolled_out(pools: PoolHarness) -> None:
     assert profile().exclude_from_latest is False
     assert pools.outputs(spec, "pool." + pool_of(spec))["image_version"] == "1.0.1"
 
+    pools.destroy(spec)  # unchanged: the recorded version and the pool go
+    assert pools.pool_ids(pool_of(spec)) == []
+    assert pools.resource(built["version_id"]) is None
+
 
 # -- the choice, rule by rule -----------------------------------------------------------
 
