@@ -21,6 +21,7 @@ from azure.batch import models as bm
 from batchimage.azure.retention import PoolUse, Rule, VersionSeen, choose
 from batchimage.commands.plan import has_changes
 from batchimage.sandbox.admin import SandboxAdmin
+from batchimage.spec import load_spec
 from tests.pipeline.test_quickstart import cli
 from tests.pools.harness import PoolHarness
 from tests.pools.test_base_refresh import NEWER, NOTICE, UBUNTU, pool_of
@@ -76,6 +77,10 @@ def delete_pool(pools: PoolHarness, pool_id: str) -> None:
     pools.batch.begin_delete_pool(pool_id, polling_interval=0).result()
     while pool_id in pools.pool_ids(pool_id):
         pass
+
+
+def load_gallery(spec: Path) -> str:
+    return str(load_spec(spec).image.capture.gallery.gallery)
 
 
 def said(pools: PoolHarness, step: str) -> list[str]:
@@ -156,6 +161,24 @@ def test_refresh_then_retention_keeps_what_a_pool_uses(
     pools.apply(spec)
     assert versions(pools, spec) == ["1.0.2"]
     assert not has_changes(pools.plan(spec))
+
+
+def test_another_pipelines_versions_in_the_definition_are_left_alone(pools: PoolHarness) -> None:
+    """Two specs share the gallery's definition: retention of one deletes only its own."""
+    ours = pools.spec("quickstart.yaml", keep_one)
+    pools.apply(ours)
+    shared = load_gallery(ours)
+
+    def same_definition(data: dict[str, Any]) -> None:
+        data["image"]["capture"]["gallery"]["gallery"] = shared
+
+    theirs = pools.spec("quickstart.yaml", same_definition)
+    pools.apply(theirs)
+    assert pools.outputs(theirs, "capture.version")["version"] == "1.0.1"
+    pools.edit(ours, new_script)
+    pools.apply(ours)
+    assert versions(pools, ours) == ["1.0.1", "1.0.2"]  # ours 1.0.0 went; theirs stays
+    assert pools.outputs(ours, "retention")["versions"] == ["1.0.2"]
 
 
 def test_a_version_joins_latest_once_rolled_out(pools: PoolHarness) -> None:
