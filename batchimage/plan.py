@@ -143,7 +143,8 @@ def decide(
         return "read", "first read"
     if found is not None and found.observed_fingerprint is not None:
         if found.observed_fingerprint == fingerprint:
-            return "no-op", "up to date"
+            note = getattr(found, "note", None)  # what a step wants said even when no change
+            return "no-op", f"up to date; {note}" if note else "up to date"
         moved = record is not None and record.inputs and record.inputs != hashes
         why = input_change(step, record, hashes, edits, changed_deps) if record and moved else None
         return changed, why or "exists with other inputs (its fingerprint tag differs)"

@@ -436,11 +436,34 @@ class Gallery(SpecModel):
     storage_account_type: Literal["Standard_LRS", "Standard_ZRS", "Premium_LRS"] = Field(
         "Standard_LRS", description="Storage type of the replicas."
     )
-    exclude_from_latest: bool = Field(
-        False, description="Keep this version out of 'latest' for the definition."
+    exclude_from_latest: Literal["until_rolled_out"] | bool = Field(
+        False,
+        description="Keep this version out of 'latest' for the definition: true (always), "
+        "false, or until_rolled_out (created excluded, included once every pool runs it).",
     )
     end_of_life: dt.date | None = Field(
         None, description="End-of-life date of the version (YYYY-MM-DD)."
+    )
+    end_of_life_days: int | None = Field(
+        None,
+        ge=1,
+        le=36500,
+        description="End-of-life date of a new version: this many days after it is made "
+        "(informational in Azure: VMs and pools can still use it).",
+    )
+    keep: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="Retention: after a successful rollout, delete this pipeline's image "
+        "versions beyond the newest N that no pool of the spec's Batch accounts uses.",
+    )
+    keep_days: int | None = Field(
+        None,
+        ge=1,
+        le=36500,
+        description="Retention: also keep every version published in the last N days "
+        "(alone: delete only older versions no pool uses).",
     )
 
     @model_validator(mode="after")
@@ -451,8 +474,15 @@ class Gallery(SpecModel):
             if replica.region in seen:
                 rules.append((("replicas", index, "region"), f"'{replica.region}' is listed twice"))
             seen.add(replica.region)
+        if self.end_of_life is not None and self.end_of_life_days is not None:
+            rules.append((("end_of_life_days",), "give either 'end_of_life' or 'end_of_life_days'"))
         raise_rules(rules)
         return self
+
+    @property
+    def retains(self) -> bool:
+        """Whether old image versions are deleted after a rollout (`keep` or `keep_days`)."""
+        return self.keep is not None or self.keep_days is not None
 
 
 class VhdExport(SpecModel):

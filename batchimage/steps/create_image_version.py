@@ -11,6 +11,7 @@ existing one."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -78,6 +79,8 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
             "exclude_from_latest": gallery.exclude_from_latest,
             "end_of_life": gallery.end_of_life.isoformat() if gallery.end_of_life else None,
         }
+        if gallery.end_of_life_days is not None:  # only when set: older fingerprints stay
+            self.settings["end_of_life_days"] = gallery.end_of_life_days
         self.location = spec.location
         self.tags = dict(spec.tags)
         self.timeout_s = spec.timeouts.capture_s + spec.timeouts.replication_s
@@ -257,7 +260,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         base = base_mark(ctx.output(ResolveImage))
         if base is not None:
             marks[Marks.Tag.BASE] = base
-        body = self._body(ctx, resource_tags(ctx, existing_tags, **marks))
+        body = self._body(ctx, resource_tags(ctx, existing_tags, **marks), found)
         ctx.say(
             f"creating image version {definition}/{name} in "
             + ", ".join(region for region, _ in self.replicas)
@@ -266,18 +269,28 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
             poller = versions.begin_create_or_update(group, gallery, definition, name, body)
         self._wait_replicated(ctx, name, poller)
 
-    def _body(self, ctx: RunContext, tags: dict[str, str]) -> dict[str, Any]:
+    def _body(self, ctx: RunContext, tags: dict[str, str], existing: Any = None) -> dict[str, Any]:
+        """The version's PUT body; `existing`: the version when it is there already (its
+        publish date and, `until_rolled_out`, whether it joined latest are kept)."""
         account_type = self.settings["storage_account_type"]
+        profile = getattr(existing, "publishing_profile", None)
         publishing: dict[str, Any] = {
             "targetRegions": [
                 {"name": region, "regionalReplicaCount": count, "storageAccountType": account_type}
                 for region, count in self.replicas
             ],
-            "excludeFromLatest": self.settings["exclude_from_latest"],
+            "excludeFromLatest": excluded_at_create(
+                self.settings["exclude_from_latest"], getattr(profile, "exclude_from_latest", None)
+            ),
             "storageAccountType": account_type,
         }
         if self.settings["end_of_life"]:
             publishing["endOfLifeDate"] = f"{self.settings['end_of_life']}T00:00:00Z"
+        days = self.settings.get("end_of_life_days")
+        if days:
+            published = getattr(profile, "published_date", None) or dt.datetime.now(dt.UTC)
+            end = published.date() + dt.timedelta(days=int(days))
+            publishing["endOfLifeDate"] = f"{end.isoformat()}T00:00:00Z"
         return {
             "location": self.location,
             "tags": tags,
@@ -390,6 +403,16 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
     def describe(self) -> str:
         what = "the next image version" if self.wanted == "auto" else f"image version {self.wanted}"
         return f"{what} of {self.definition.definition.name} (image {self.image[:8]})"
+
+
+def excluded_at_create(setting: Any, current: bool | None) -> bool:
+    """`excludeFromLatest` to send for setting `exclude_from_latest` (true, false or
+    until_rolled_out), `current` being the version's own when it exists: a version kept out
+    until its rollout is made excluded, and a re-sent one keeps what it has (step
+    `capture.release` includes it once every pool runs it)."""
+    if setting == "until_rolled_out":
+        return True if current is None else bool(current)
+    return bool(setting)
 
 
 def _region(name: Any) -> str:

@@ -6,7 +6,8 @@ step per pool). The engine runs steps in this order wherever dependencies allow,
 concurrently where they are independent. The pipeline, in order:
 
     preflight -> resolve base image -> build resources -> customize -> generalize
-    -> capture (gallery version, optional VHD / managed image) -> pools -> cleanup
+    -> capture (gallery version, optional VHD / managed image) -> pools
+    -> release / retention of image versions -> cleanup
 
 A stage is added by writing its step module(s) under `batchimage/steps/` and one line
 in `STAGES`.
@@ -20,6 +21,7 @@ from typing import Any
 from batchimage.steps.base import Step
 from batchimage.steps.image_pipeline import stage
 from batchimage.steps.pool_pipeline import pool_stage
+from batchimage.steps.retention_pipeline import retention_stage
 
 StageBuilder = Callable[[Any], list[Step[Any]]]
 
@@ -31,6 +33,7 @@ STAGES: list[tuple[str, StageBuilder]] = [
     ("generalize", stage("generalize")),
     ("capture", stage("capture")),
     ("pools", pool_stage),
+    ("retention", retention_stage),
     ("cleanup", stage("cleanup")),
 ]
 

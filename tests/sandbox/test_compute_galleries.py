@@ -302,3 +302,76 @@ def test_vms_from_gallery_versions_and_managed_images(
         create_vm(clients, group, "west", west)
     assert not_replicated.value.status_code == 404
     assert error_code(not_replicated.value) == "GalleryImageNotFound"
+
+
+def test_update_moves_a_version_in_and_out_of_latest(
+    clients: AzureClients, group: str, gallery: str, admin: SandboxAdmin
+) -> None:
+    """PATCH (GalleryImageVersionUpdate) changes the publishing profile's updatable fields:
+    excludeFromLatest decides what the definition id resolves to; endOfLifeDate is kept;
+    storageAccountType is not updatable."""
+    compute = clients.compute
+    versions = compute.gallery_image_versions
+    one = generalized_vm(clients, admin, group, "one", "echo one")
+    two = generalized_vm(clients, admin, group, "two", "echo two")
+    first = versions.begin_create_or_update(
+        group, gallery, "app", "1.0.0", version_body({"source": {"virtualMachineId": one}})
+    ).result()
+    body = version_body({"source": {"virtualMachineId": two}})
+    body["properties"]["publishingProfile"]["excludeFromLatest"] = True
+    second = versions.begin_create_or_update(group, gallery, "app", "1.0.1", body).result()
+    assert second.publishing_profile.exclude_from_latest is True
+    definition_id = first.id.rsplit("/versions/", 1)[0]
+
+    def latest(name: str) -> str:
+        """The script baked into a VM made from the definition id (its latest version)."""
+        nic = make_nic(clients, group, f"{name}-nic")
+        vm = create_vm(clients, group, name, linux_body(nic, image={"id": definition_id}))
+        disk = compute.disks.get(group, vm.storage_profile.os_disk.name)
+        return str(content_of(admin, disk.id)["manifest"][0]["script"])
+
+    assert latest("before") == "echo one"  # 1.0.1 is excluded from latest
+    source = {"source": {"virtualMachineId": two}}
+    with pytest.raises(HttpResponseError) as no_source:  # storageProfile is "Required"
+        versions.begin_update(
+            group, gallery, "app", "1.0.1", {"properties": {"publishingProfile": {}}}
+        ).result()
+    assert error_code(no_source.value) == "InvalidParameter"
+    with pytest.raises(HttpResponseError) as moved:
+        versions.begin_update(
+            group,
+            gallery,
+            "app",
+            "1.0.1",
+            {"properties": {"storageProfile": {"source": {"virtualMachineId": one}}}},
+        ).result()
+    assert error_code(moved.value) == "PropertyChangeNotAllowed"
+    update = {
+        "properties": {
+            "publishingProfile": {
+                "excludeFromLatest": False,
+                "endOfLifeDate": "2030-01-01T00:00:00Z",
+            },
+            "storageProfile": source,
+        }
+    }
+    updated = versions.begin_update(group, gallery, "app", "1.0.1", update).result()
+    assert updated.publishing_profile.exclude_from_latest is False
+    assert updated.publishing_profile.end_of_life_date.year == 2030
+    assert updated.provisioning_state == "Succeeded" and updated.tags == second.tags
+    assert [r.name for r in updated.publishing_profile.target_regions] == ["eastus"]
+    assert latest("after") == "echo two"
+    with pytest.raises(HttpResponseError) as fixed:
+        versions.begin_update(
+            group,
+            gallery,
+            "app",
+            "1.0.1",
+            {
+                "properties": {
+                    "publishingProfile": {"storageAccountType": "Premium_LRS"},
+                    "storageProfile": source,
+                }
+            },
+        ).result()
+    assert error_code(fixed.value) == "PropertyChangeNotAllowed"

@@ -312,3 +312,23 @@ def test_public_azure_has_no_unmanaged_disks(
         "cloud: {name: stack, arm_endpoint: https://management.local.azurestack.external/}\nsubscription:",
     )
     assert load(stack).image.build.os_disk.type == "unmanaged"  # other clouds may have them
+
+
+def test_retention_and_life_settings(
+    problems: Callable[..., list[SpecProblem]], load: Callable[..., Spec]
+) -> None:
+    at = "image.capture.gallery"
+    gallery = "      gallery: demo_gallery\n"
+    spec = load(MINIMAL.replace(gallery, gallery + "      keep: 2\n      keep_days: 30\n"))
+    settings = spec.image.capture.gallery
+    assert (settings.keep, settings.keep_days, settings.retains) == (2, 30, True)
+    assert not load(MINIMAL).image.capture.gallery.retains
+    rolled = load(
+        MINIMAL.replace(gallery, gallery + "      exclude_from_latest: until_rolled_out\n")
+    )
+    assert rolled.image.capture.gallery.exclude_from_latest == "until_rolled_out"
+    found = messages(problems(MINIMAL.replace(gallery, gallery + "      keep: 0\n")))
+    assert "greater than or equal to 1" in found[f"{at}.keep"]
+    both = "      end_of_life: 2030-01-01\n      end_of_life_days: 90\n"
+    found = messages(problems(MINIMAL.replace(gallery, gallery + both)))
+    assert found[f"{at}.end_of_life_days"] == "give either 'end_of_life' or 'end_of_life_days'"

@@ -305,6 +305,54 @@ def build_version(
     return fields
 
 
+# What a version PATCH (GalleryImageVersions_Update, body GalleryImageVersionUpdate) may
+# change in the publishing profile; storageAccountType "is not updatable" (REST spec).
+UPDATABLE_PUBLISHING = ("targetRegions", "replicaCount", "excludeFromLatest", "endOfLifeDate")
+
+
+def _source_of(storage: dict[str, Any]) -> tuple[str, ...]:
+    """A storage profile's source ids and URI, as compared for a change (case ignored)."""
+    source = storage.get("source") or {}
+    disk = (storage.get("osDiskImage") or {}).get("source") or {}
+    found = (source.get("virtualMachineId"), source.get("id"), disk.get("uri"), disk.get("id"))
+    return tuple(str(v or "").lower() for v in found)
+
+
+def patch_version(call: Call, record: dict[str, Any], body: dict[str, Any]) -> None:
+    """A version PATCH: the publishing profile's updatable fields merged into the version
+    (excludeFromLatest, endOfLifeDate, targetRegions, replicaCount); tags as any PATCH."""
+    props = body.get("properties") or {}
+    asked = dict(props.get("publishingProfile") or {})
+    old = record["properties"].get("publishingProfile") or {}
+    kept = asked.pop("storageAccountType", None)
+    if kept is not None and kept != old.get("storageAccountType"):
+        raise conflict(
+            "PropertyChangeNotAllowed",
+            "Changing property 'galleryImageVersion.properties.publishingProfile."
+            "storageAccountType' is not allowed.",
+        )
+    if props and not props.get("storageProfile"):  # "Required" in GalleryImageVersionProperties
+        raise errors.missing("galleryImageVersion.properties.storageProfile")
+    if props and _source_of(props["storageProfile"]) != _source_of(
+        record["properties"].get("storageProfile") or {}
+    ):
+        raise conflict(
+            "PropertyChangeNotAllowed",
+            "Changing property 'galleryImageVersion.properties.storageProfile.source' is not "
+            "allowed.",
+        )
+    profile = {k: v for k, v in old.items() if k != "targetRegions" or "targetRegions" not in asked}
+    profile.update({k: v for k, v in asked.items() if k in UPDATABLE_PUBLISHING})
+    if "targetRegions" not in asked:
+        profile["targetRegions"] = [dict(r) for r in old.get("targetRegions") or []]
+    merged = {**copy.deepcopy(record["properties"]), "publishingProfile": profile}
+    state = merged.get("provisioningState")
+    fields = build_version(call, record, {"location": record["location"], "properties": merged})
+    record.update(fields)
+    if state is not None:  # the sandbox answers a PATCH at once: the state stays as it was
+        record["properties"]["provisioningState"] = state
+
+
 @clock.action("compute.version_replicated")
 def _replicated(world: World, args: dict[str, Any]) -> None:
     record = arm.get(world, args["id"]) if args["id"] else None

@@ -78,6 +78,7 @@ GALLERY_IMAGE_VERSIONS = ChildType(
     before_delete=galleries.version_before_delete,
     after_delete=galleries.version_after_delete,
     after_provisioned=galleries.version_provisioned,
+    patch=galleries.patch_version,
     path="galleries/{gallery}/images/{image}/versions",
 )
 EXTENSIONS = ChildType(
