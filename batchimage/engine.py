@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Literal, TypeVar
 
-from batchimage import threads
+from batchimage.core import threads
 from batchimage.core.clip import clip
 from batchimage.core.errors import (
     AzureError,

@@ -25,7 +25,7 @@ import struct
 import sys
 import threading
 
-from batchimage import threads
+from batchimage.core import threads
 
 SUPPORTED = sys.platform.startswith("linux")
 _PREFIX = b"\0batchimage-lock/"

@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from batchimage import threads
+from batchimage.core import threads
 from batchimage.core.errors import AzureError, BatchImageError, StateLockedError
 from batchimage.core.ownership import Marks
 from batchimage.liveness import process_state

@@ -15,7 +15,7 @@ Methods, each in its own process (so peak RSS is its own), against one fresh Azu
   loop-pages    the simplest parallel upload_page loop over the exact non-zero 512-byte page
                 runs (split at 4 MiB), computed beforehand and not timed
   loop-chunks   the same loop over the non-zero 4 MiB chunks
-  batchimage    batchimage.vhd.upload.upload_vhd(path, blob, workers=workers) (defaults:
+  batchimage    batchimage.azure.vhd.upload.upload_vhd(path, blob, workers=workers) (defaults:
                 joins measured from its own puts, zero bytes joined <= 10 % of the data)
   again         upload_vhd on the same blob again (already uploaded: must write nothing)
   viasdk        ablation: batchimage with every put sent through the SDK (direct=False)
@@ -217,7 +217,7 @@ def child(args: argparse.Namespace) -> None:
             list(pool.map(put, ranges))
         os.close(fd)
     else:
-        import batchimage.vhd.upload as upload
+        import batchimage.azure.vhd.upload as upload
 
         if args.child == "nodigest":
             upload.SparseDigest.add = lambda self, index, block: None  # type: ignore[method-assign]
@@ -286,7 +286,7 @@ def bench_disk(kind: str, disk: Path, ctx: dict[str, Any], methods: list[str]) -
         files[name].write_text(json.dumps(ranges))
     results: dict[str, dict] = {}
     for method in methods:
-        blob = f"{kind}-batchimage.vhd" if method == "again" else f"{kind}-{method}.vhd"
+        blob = f"{kind}-batchimage.azure.vhd" if method == "again" else f"{kind}-{method}.vhd"
         results[method] = measure(method, disk, blob, ctx, files.get(method))
         print(f"  {kind} {method:12s} {fmt_row(results[method])}", flush=True)
         if not (method == "batchimage" and "again" in methods):  # `again` re-uses that blob

@@ -47,7 +47,7 @@ PINNED = {
 OTHER_NAMES = {
     ("azure/pool_smoke.py", "batchimage-smoke-"),  # a smoke test's Batch job id
     ("steps/generalize_scripts.py", "batchimage-generalize"),  # the systemd unit in the VM
-    ("vhd/digest.py", "batchimage-sparse-xxh3-128-v1 block="),  # the digest's header
+    ("azure/vhd/digest.py", "batchimage-sparse-xxh3-128-v1 block="),  # the digest's header
     ("state/blob.py", "batchimage-lease-renewer"),  # thread names
     ("pipeline_guard.py", "batchimage-run-marker"),
     ("namelock.py", "batchimage-name-lock"),

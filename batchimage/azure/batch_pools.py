@@ -12,7 +12,7 @@ by the caller's own polls (pool state), so waits show progress and stop on Ctrl-
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -170,12 +170,26 @@ class BatchPools:
         with batch_call(f"create pool {options.id}"):
             self.client.create_pool(options)
 
-    def update(self, pool_id: str, options: bm.BatchPoolUpdateOptions) -> None:
+    def set_metadata(self, pool_id: str, metadata: Mapping[str, str]) -> None:
+        """Replace the pool's metadata, leaving the rest of it as it is."""
+        options = bm.BatchPoolUpdateOptions(metadata=_items(metadata))
         with batch_call(f"update pool {pool_id}"):
             self.client.update_pool(pool_id, options)
 
-    def replace_properties(self, pool_id: str, options: bm.BatchPoolReplaceOptions) -> None:
+    def replace_properties(
+        self,
+        pool_id: str,
+        *,
+        start_task: bm.BatchStartTask | None,
+        application_packages: list[bm.BatchApplicationPackageReference],
+        metadata: Mapping[str, str],
+    ) -> None:
         """Replace start task, application packages and metadata (all three at once)."""
+        options = bm.BatchPoolReplaceOptions(
+            start_task=start_task,
+            application_package_references=application_packages,
+            metadata=_items(metadata),
+        )
         with batch_call(f"update pool {pool_id}"):
             self.client.replace_pool_properties(pool_id, options)
 
@@ -295,3 +309,8 @@ def _read(operation: str, fetch: Any) -> str | None:
 def state_of(pool: Any) -> str:
     """The pool's state and allocation state, e.g. "active/resizing"."""
     return f"{text(pool.state)}/{text(pool.allocation_state)}"
+
+
+def _items(metadata: Mapping[str, str]) -> list[bm.BatchMetadataItem]:
+    """Batch metadata items, in the mapping's order."""
+    return [bm.BatchMetadataItem(name=k, value=v) for k, v in metadata.items()]

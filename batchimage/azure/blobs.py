@@ -165,6 +165,13 @@ def blob_client(
     return blob_service(clients, account).get_blob_client(container, blob)
 
 
+def sas_blob_client(clients: AzureClients, url: str, sas: str) -> BlobClient:
+    """A client for the blob at `url`, authorized by the SAS token `sas` (no leading '?')."""
+    from azure.storage.blob import BlobClient
+
+    return BlobClient.from_blob_url(f"{url}?{sas}", connection_verify=clients.profile.verify)
+
+
 def read_sas_url(
     clients: AzureClients, account: StorageAccount, container: str, blob: str, *, minutes: int
 ) -> str:

@@ -26,7 +26,7 @@ import json
 import threading
 from collections.abc import Callable
 
-from batchimage import threads
+from batchimage.core import threads
 from batchimage.core.errors import StateError, StateLockedError
 from batchimage.core.leased_blob import (
     BlobFailure,

@@ -16,8 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from azure.batch import models as bm
-
 from batchimage.azure.arm import text
 from batchimage.azure.batch_pools import (
     POOL_KIND,
@@ -268,11 +266,9 @@ class CreatePool(Step[PoolOutputs]):
             meta = {**seen.desired.metadata, **kept_metadata(live)}
             pools.replace_properties(
                 pool_id,
-                bm.BatchPoolReplaceOptions(
-                    start_task=start_task(self.pool.start_task),
-                    application_package_references=list(live.application_package_references or []),
-                    metadata=[bm.BatchMetadataItem(name=k, value=v) for k, v in meta.items()],
-                ),
+                start_task=start_task(self.pool.start_task),
+                application_packages=list(live.application_package_references or []),
+                metadata=meta,
             )
         retry = not (names & SIZING) and bool(live.resize_errors)
         if names & SIZING or retry:

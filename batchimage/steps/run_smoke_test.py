@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from azure.batch import models as bm
-
 from batchimage.azure.batch_pools import BatchPools, find_account, metadata_of
 from batchimage.azure.pool_smoke import run_smoke_test
 from batchimage.core.hashing import short_hash
@@ -78,6 +76,5 @@ class RunSmokeTest(Step[SmokeOutputs]):
         live = pools.get(pool_id)
         if live is not None:
             meta = {**metadata_of(live), Marks.Pool.SMOKE_TEST: self.mark}
-            items = [bm.BatchMetadataItem(name=k, value=v) for k, v in meta.items()]
-            pools.update(pool_id, bm.BatchPoolUpdateOptions(metadata=items))
+            pools.set_metadata(pool_id, meta)
         return None

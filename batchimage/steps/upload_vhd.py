@@ -1,5 +1,5 @@
 """Step `upload_vhd`: a local fixed VHD (image.base.vhd_file) uploaded as a page blob -
-only non-zero pages sent, resumable, verified (see batchimage.vhd.upload); a blob already
+only non-zero pages sent, resumable, verified (see batchimage.azure.vhd.upload); a blob already
 holding this file, complete and verified, is not written again."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class UploadVhd(DeletesCreated, Step[UploadOutputs]):
     depends_on = (RunPreflight,)
 
     def __init__(self, spec: Any) -> None:
-        from batchimage.vhd.digest import Fingerprint
+        from batchimage.azure.vhd.digest import Fingerprint
 
         vhd = spec.image.base.vhd_file
         self.path = Path(vhd.path)
@@ -56,7 +56,7 @@ class UploadVhd(DeletesCreated, Step[UploadOutputs]):
         }
 
     def check(self, ctx: RunContext) -> UploadOutputs | None:
-        from batchimage.vhd.upload import find_touched, find_uploaded
+        from batchimage.azure.vhd.upload import find_touched, find_uploaded
 
         account = require_account(ctx.clients, self.account, self.group)
         blob = blob_service(ctx.clients, account).get_blob_client(self.container, self.blob)
@@ -88,7 +88,7 @@ class UploadVhd(DeletesCreated, Step[UploadOutputs]):
         )
 
     def apply(self, ctx: RunContext) -> UploadOutputs | None:
-        from batchimage.vhd.upload import upload_vhd
+        from batchimage.azure.vhd.upload import upload_vhd
 
         account = require_account(ctx.clients, self.account, self.group)
         container = blob_service(ctx.clients, account).get_container_client(self.container)

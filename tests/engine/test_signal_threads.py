@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 
-from batchimage import threads
+from batchimage.core import threads
 from tests.engine.procs import REPO
 
 

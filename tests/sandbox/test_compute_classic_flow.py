@@ -33,7 +33,7 @@ VHD_MAGIC = b"BATCHIMAGE-SANDBOX-DISK/1\n"
 
 
 def footer_fields(raw: bytes) -> dict[str, Any]:
-    """The footer fields this test checks, decoded independently of batchimage.vhd."""
+    """The footer fields this test checks, decoded independently of batchimage.azure.vhd."""
     checksum = int.from_bytes(raw[64:68], "big")
     computed = ~(sum(raw[:64]) + sum(raw[68:512])) & 0xFFFFFFFF
     return {

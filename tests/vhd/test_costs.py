@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from batchimage.vhd.costs import FLOOR_GAP, MAX_GAP, PRIOR_GAP, PutCosts, break_even
+from batchimage.azure.vhd.costs import FLOOR_GAP, MAX_GAP, PRIOR_GAP, PutCosts, break_even
 
 KIB = 1024
 SIZES = [KIB, 4 * KIB, 16 * KIB, 64 * KIB, 512 * KIB, 4096 * KIB]

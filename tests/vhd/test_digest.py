@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import xxhash
 
-from batchimage.vhd.digest import Fingerprint, SparseDigest, file_digest
+from batchimage.azure.vhd.digest import Fingerprint, SparseDigest, file_digest
 from tests.vhd.images import MIB, make_fixed_vhd, seeded_bytes, sparse_layout
 
 

@@ -16,8 +16,8 @@ import trustme
 from azure.core.credentials import AccessToken
 from azure.storage.blob import BlobClient, BlobSasPermissions, ContainerClient, generate_blob_sas
 
-from batchimage.vhd.direct import _behind_proxy
-from batchimage.vhd.upload import find_uploaded, upload_vhd
+from batchimage.azure.vhd.direct import _behind_proxy
+from batchimage.azure.vhd.upload import find_uploaded, upload_vhd
 from tests.conftest import AzuriteAccount
 from tests.vhd.conftest import BlobFactory, Recorder
 from tests.vhd.images import MIB, make_fixed_vhd, sparse_layout

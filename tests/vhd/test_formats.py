@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from batchimage.azure.vhd import VhdError, validate_fixed_vhd
 from batchimage.core.errors import EXIT_INVALID
-from batchimage.vhd import VhdError, validate_fixed_vhd
 from tests.vhd.images import MIB, make_fixed_vhd, qemu_img, run, seeded_bytes, write_raw
 
 CONTENT = [(0, seeded_bytes(1, 4096)), (MIB + 512, seeded_bytes(2, 70_000))]

@@ -8,10 +8,10 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batchimage.vhd.costs import FLOOR_GAP, PutCosts
-from batchimage.vhd.joins import Merger, Missing, plan_block
-from batchimage.vhd.ranges import Coverage
-from batchimage.vhd.scan import BLOCK, PAGE
+from batchimage.azure.vhd.costs import FLOOR_GAP, PutCosts
+from batchimage.azure.vhd.joins import Merger, Missing, plan_block
+from batchimage.azure.vhd.ranges import Coverage
+from batchimage.azure.vhd.scan import BLOCK, PAGE
 
 KIB = 1024
 Range = tuple[int, int]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from batchimage.vhd.progress import UploadBar, describe, human_bytes, human_seconds
-from batchimage.vhd.upload import UploadProgress, upload_vhd
+from batchimage.azure.vhd.progress import UploadBar, describe, human_bytes, human_seconds
+from batchimage.azure.vhd.upload import UploadProgress, upload_vhd
 from tests.vhd.conftest import BlobFactory
 from tests.vhd.images import MIB, make_fixed_vhd, sparse_layout
 

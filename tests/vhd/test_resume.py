@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from azure.storage.blob import ContainerClient
 
+from batchimage.azure.vhd import VhdChangedError, VhdVerifyError
+from batchimage.azure.vhd.costs import PutCosts
+from batchimage.azure.vhd.digest import file_digest
+from batchimage.azure.vhd.upload import LOOKAHEAD, UploadProgress, find_uploaded, upload_vhd
 from batchimage.core.ownership import Marks
-from batchimage.vhd import VhdChangedError, VhdVerifyError
-from batchimage.vhd.costs import PutCosts
-from batchimage.vhd.digest import file_digest
-from batchimage.vhd.upload import LOOKAHEAD, UploadProgress, find_uploaded, upload_vhd
 from tests.conftest import AzuriteAccount
 from tests.vhd.conftest import BlobFactory, Recorder, written
 from tests.vhd.images import MIB, make_fixed_vhd, nonzero_runs, seeded_bytes

@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchimage.vhd.scan import BLOCK, PAGE, data_blocks, data_runs, is_zero
+from batchimage.azure.vhd.scan import BLOCK, PAGE, data_blocks, data_runs, is_zero
 
 
 def naive_runs(buf: bytes) -> list[tuple[int, int]]:

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobClient, ContainerClient
 
+from batchimage.azure.vhd import VhdChangedError, VhdError, VhdVerifyError
+from batchimage.azure.vhd.costs import PutCosts
+from batchimage.azure.vhd.digest import blob_digest, file_digest
+from batchimage.azure.vhd.upload import UploadProgress, find_uploaded, upload_vhd
 from batchimage.core.errors import PermanentAzureError
 from batchimage.core.ownership import Marks
-from batchimage.vhd import VhdChangedError, VhdError, VhdVerifyError
-from batchimage.vhd.costs import PutCosts
-from batchimage.vhd.digest import blob_digest, file_digest
-from batchimage.vhd.upload import UploadProgress, find_uploaded, upload_vhd
 from tests.conftest import AzuriteAccount
 from tests.vhd.conftest import BlobFactory, Recorder, written
 from tests.vhd.images import (

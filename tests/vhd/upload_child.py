@@ -15,7 +15,7 @@ from typing import Any
 import urllib3
 from azure.storage.blob import BlobClient
 
-from batchimage.vhd.upload import UploadProgress, upload_vhd
+from batchimage.azure.vhd.upload import UploadProgress, upload_vhd
 
 
 def main(argv: list[str]) -> int:

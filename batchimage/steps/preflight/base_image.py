@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchimage.azure.blobs import account_for_url, blob_service, split_blob_url
+from batchimage.azure.blobs import account_for_url, blob_service, sas_blob_client, split_blob_url
 from batchimage.azure.gallery import trusted_launch_only
 from batchimage.azure.vhdblob import inspect_vhd_blob
 from batchimage.core.errors import AzureError, TransientAzureError
@@ -85,7 +85,7 @@ def _marketplace(facts: Facts) -> CheckResult:
 
 
 def _vhd_file(vhd_file: Any) -> CheckResult:
-    from batchimage.vhd import VhdError, validate_fixed_vhd
+    from batchimage.azure.vhd import VhdError, validate_fixed_vhd
 
     try:
         info = validate_fixed_vhd(vhd_file.path)
@@ -99,17 +99,13 @@ def _vhd_file(vhd_file: Any) -> CheckResult:
 
 
 def _vhd_url(facts: Facts, vhd_url: Any) -> CheckResult:
-    from azure.storage.blob import BlobClient
-
     spec = facts.spec
     clients = facts.clients
     url = vhd_url.url
     try:
         if vhd_url.sas is not None:
             sas = facts.ctx.secret(vhd_url.sas).get_secret_value().lstrip("?")
-            blob = BlobClient.from_blob_url(
-                f"{url}?{sas}", connection_verify=clients.profile.verify
-            )
+            blob = sas_blob_client(clients, url, sas)
         else:
             account = _account_of(facts, vhd_url)
             if account is None:

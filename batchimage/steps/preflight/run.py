@@ -7,7 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from batchimage import threads
+from batchimage.core import threads
 from batchimage.core.errors import AzureError, BatchImageError, TransientAzureError
 from batchimage.core.redact import redact
 from batchimage.steps.preflight.base_image import check_base_image

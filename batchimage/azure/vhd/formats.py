@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from batchimage.azure.vhd.errors import VhdError
 from batchimage.core.vhd_footer import (
     DISK_TYPE_DIFFERENCING,
     DISK_TYPE_DYNAMIC,
@@ -23,7 +24,6 @@ from batchimage.core.vhd_footer import (
     VhdFooter,
     parse_footer,
 )
-from batchimage.vhd.errors import VhdError
 
 MIB = 1 << 20
 # Largest page blob Azure accepts (8 TiB); a disk bigger than this cannot be uploaded.

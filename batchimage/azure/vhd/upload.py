@@ -48,18 +48,24 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from azure.core.exceptions import AzureError as SdkError
 from azure.core.exceptions import ResourceNotFoundError
 
-from batchimage import threads
 from batchimage.azure.errors import translate
+from batchimage.azure.vhd.costs import CostEstimate, PutCosts
+from batchimage.azure.vhd.digest import (
+    Fingerprint,
+    SparseDigest,
+    blob_digest,
+    file_digest,
+    read_block,
+)
+from batchimage.azure.vhd.direct import DirectPutter
+from batchimage.azure.vhd.errors import VhdChangedError, VhdError, VhdVerifyError
+from batchimage.azure.vhd.formats import VhdInfo, validate_fixed_vhd
+from batchimage.azure.vhd.joins import Merger, plan_block
+from batchimage.azure.vhd.ranges import Coverage, RangeMap, blob_ranges
+from batchimage.azure.vhd.scan import BLOCK, data_blocks, data_runs, is_zero
+from batchimage.core import threads
 from batchimage.core.errors import AzureError
 from batchimage.core.ownership import Marks
-from batchimage.vhd.costs import CostEstimate, PutCosts
-from batchimage.vhd.digest import Fingerprint, SparseDigest, blob_digest, file_digest, read_block
-from batchimage.vhd.direct import DirectPutter
-from batchimage.vhd.errors import VhdChangedError, VhdError, VhdVerifyError
-from batchimage.vhd.formats import VhdInfo, validate_fixed_vhd
-from batchimage.vhd.joins import Merger, plan_block
-from batchimage.vhd.ranges import Coverage, RangeMap, blob_ranges
-from batchimage.vhd.scan import BLOCK, data_blocks, data_runs, is_zero
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobClient
@@ -102,7 +108,7 @@ class UploadResult:
     requests: int  # Put Page requests made by this run
     direct_requests: int  # of which sent over urllib3 (the rest through the SDK)
     direct_off: str  # why the direct path stopped serving puts ("" if it never did)
-    digest: str  # sparse XXH3-128 of the content (see batchimage.vhd.digest)
+    digest: str  # sparse XXH3-128 of the content (see batchimage.azure.vhd.digest)
     verified: str  # "page-ranges" or "readback"
     resumed: bool  # continued an interrupted upload of the same file
     restarted: bool  # discarded a blob holding an older version of the file

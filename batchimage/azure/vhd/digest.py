@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 
 import xxhash
 
-from batchimage.vhd.ranges import blob_ranges
-from batchimage.vhd.scan import BLOCK, data_blocks, is_zero
+from batchimage.azure.vhd.ranges import blob_ranges
+from batchimage.azure.vhd.scan import BLOCK, data_blocks, is_zero
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobClient

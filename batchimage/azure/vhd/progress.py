@@ -21,7 +21,7 @@ from rich.progress import (
     TextColumn,
 )
 
-from batchimage.vhd.upload import UploadProgress
+from batchimage.azure.vhd.upload import UploadProgress
 
 
 def human_bytes(count: float) -> str:
