@@ -45,7 +45,11 @@ CHECK_INDENT = "      "
 @click.option("--offline", is_flag=True, help="Decide from the state alone; do not call Azure.")
 @click.option("--target", metavar="STEP", help="Plan only this step and its dependencies.")
 @refresh_option()
-@format_option()
+@format_option(
+    "text for people, json for CI, markdown for a pull-request comment or a CI job summary "
+    "($GITHUB_STEP_SUMMARY).",
+    extra=("markdown",),
+)
 def command(
     opts: Options, offline: bool, target: str | None, refresh_base: bool, output_format: str
 ) -> int:
@@ -77,6 +81,8 @@ def command(
         document["base_image_update"] = update.to_json() if update is not None else None
         document["preflight"] = preflight_document(report, not_run)
         click.echo(json.dumps(document, indent=2))
+    elif output_format == "markdown":
+        click.echo(markdown_plan(session.spec.name, where, changes, report, update), nl=False)
     else:
         checks = preflight_lines(report, not_run)
         notes = [update.message()] if update is not None else []
@@ -84,6 +90,20 @@ def command(
             render_plan(session.spec.name, where, changes, checks, terminal_width(), notes=notes)
         )
     return EXIT_CHANGES if has_changes(changes) else EXIT_NO_CHANGES
+
+
+def markdown_plan(
+    name: str, where: str, changes: list[Change], report: Report | None, update: Any
+) -> str:
+    """The plan of one spec as Markdown (`commands/markdown.py`): its changes, the
+    preflight checks that did not pass, a newer base image."""
+    from batchimage.commands.markdown import PlanResult, render_markdown
+
+    results = report.results if report is not None else []
+    checks = tuple(r.line() for r in results if r.status != "pass")
+    notes = (update.message(),) if update is not None else ()
+    result = PlanResult(changes, state=where, notes=notes, checks=checks)
+    return render_markdown([(name, result)])
 
 
 def has_changes(changes: list[Change]) -> bool:
