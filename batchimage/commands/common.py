@@ -360,6 +360,7 @@ def _blob_store(spec: Any, opts: Options, clients: Callable[[], Any]) -> StateSt
         container=cfg.container,
         blob=blob,
         lease_s=cfg.lease_s,
+        auth=cfg.auth,
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.sandbox.connection import Connection
 from tests.engine.procs import REPO
 from tests.engine.sandbox_cli import ci_env
@@ -103,6 +104,8 @@ def test_the_examples_run_against_the_sandbox(
     specs_repo: Path, runner_env: dict[str, str], sandbox: Connection
 ) -> None:
     variables = sandbox_variables(sandbox)
+    admin = SandboxAdmin(sandbox)
+    seq = admin.counters()["seq"]
 
     def github(event: str, ref: str) -> dict[str, JobRun]:
         return run_github(GITHUB, event, ref, variables, runner_env, specs_repo)
@@ -147,6 +150,11 @@ def test_the_examples_run_against_the_sandbox(
     assert len(uploaded) == 1, report(pr)
     text = Path(uploaded[0]).read_text()
     assert text.startswith("## batchimage plan\n") and "**No changes**" in text
+
+    # The example's state is reached with the jobs' own sign-in (auth: entra_id), no key.
+    paths = [str(r["path"]).lower() for r in admin.requests(since=seq)]
+    assert any("/storageaccounts/" in p for p in paths)
+    assert not [p for p in paths if p.endswith("/listkeys")]
 
     ci = azure("IndividualCI", "refs/heads/main")
     assert list(ci) == ["apply"], report(ci)
