@@ -34,7 +34,8 @@ def sandbox_variables(sandbox: Connection) -> dict[str, str]:
     """The values a team would set for its subscription, here the sandbox's."""
     return {
         "AZURE_CLOUD": "sandbox",
-        "AZURE_CLIENT_ID": sandbox.client_id,
+        "AZURE_PLAN_CLIENT_ID": sandbox.client_id,
+        "AZURE_APPLY_CLIENT_ID": sandbox.client_id,
         "AZURE_TENANT_ID": sandbox.tenant_id,
         "AZURE_SUBSCRIPTION_ID": sandbox.subscription_id,
         "RESOURCE_GROUP": "ci-example-rg",
@@ -82,11 +83,14 @@ def uses(run: JobRun) -> list[str]:
 def test_the_github_workflow_signs_in_with_openid_connect_only() -> None:
     doc: dict[str, Any] = yaml.safe_load(GITHUB.read_text())
     assert "secrets." not in GITHUB.read_text()
-    for name in ("plan", "apply"):
+    for name, identity in (("plan", "AZURE_PLAN_CLIENT_ID"), ("apply", "AZURE_APPLY_CLIENT_ID")):
         job = doc["jobs"][name]
         assert job["permissions"]["id-token"] == "write"
+        # One identity per job: pull requests read, the main branch writes.
+        assert job["env"]["AZURE_CLIENT_ID"] == f"${{{{ vars.{identity} }}}}"
         login = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("azure/login@"))
         assert set(login["with"]) == {"client-id", "tenant-id", "subscription-id"}
+        assert login["with"]["client-id"] == "${{ env.AZURE_CLIENT_ID }}"
     assert "permissions" not in doc["jobs"]["validate"]  # the workflow's: contents: read
 
 
@@ -96,7 +100,7 @@ def test_the_azure_pipeline_signs_in_with_its_federated_service_connection() -> 
     for name in ("plan", "apply"):
         task = next(s for s in jobs[name]["steps"] if "task" in s and "batchimage" in str(s))
         assert task["task"] == "AzureCLI@2"
-        assert task["inputs"]["azureSubscription"] == "batchimage-federated"
+        assert task["inputs"]["azureSubscription"] == f"batchimage-{name}"
         assert task["env"]["SYSTEM_ACCESSTOKEN"] == "$(System.AccessToken)"
 
 
