@@ -69,6 +69,7 @@ def command(
             if not offline:
                 session.connect()
             engine = session.engine(journal, offline=offline, refresh=refresh_base)
+            planning(engine)
             changes = engine.plan(offline=offline, target=target)
             where = shown_path(journal.store.where) if journal.store else ""
     finally:
@@ -119,6 +120,16 @@ def summary(changes: list[Change]) -> dict[str, int]:
     for change in changes:
         counts[change.action] = counts.get(change.action, 0) + 1
     return counts
+
+
+def planning(engine: Engine) -> None:
+    """Tell the preflight step it checks for a plan: the caller's own write access warns
+    (a plan writes nothing; its identity may be a reader's)."""
+    from batchimage.steps.run_preflight import RunPreflight
+
+    for node in engine.nodes:
+        if isinstance(node.step, RunPreflight):
+            node.step.planning = True
 
 
 def preflight_report(engine: Engine) -> Report | None:

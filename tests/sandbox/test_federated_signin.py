@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,6 +31,8 @@ from batchimage.azure.federated import GitHubActionsCredential
 from batchimage.azure.signin import why_no_token
 from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.sandbox.connection import Connection
+from tests.engine.procs import REPO
+from tests.engine.sandbox_cli import ci_env, cli
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 MAIN = "repo:contoso/image-specs:ref:refs/heads/main"
@@ -274,3 +279,52 @@ def test_an_azure_pipelines_service_connection_signs_in(
     assert asked["serviceConnectionId"] == CONNECTION_ID and asked["api-version"] == "7.1"
     credential.get_token(real_cloud.batch_scope)
     assert pipelines.given == 2
+
+
+def test_a_reader_plans_from_a_github_pull_request(
+    sandbox: Connection,
+    admin: SandboxAdmin,
+    runner: tuple[str, dict[str, Issuer]],
+    sandbox_folder: Path,
+    tmp_path: Path,
+) -> None:
+    """`plan` as a CI plan job runs it: a reader's identity, signed in with the pull
+    request's ID token, the sandbox reached as a real cloud is (a cloud profile)."""
+    url, issuers = runner
+    github = issuers["github"] = Issuer(PULL, GITHUB_ISSUER)
+    reader = federated_principal(admin, sandbox, github, PULL)
+    folder = tmp_path / "specs"
+    shutil.copytree(REPO / "specs", folder)
+    cloud = (
+        "cloud:\n"
+        "  name: sandbox as a cloud\n"
+        f"  arm_endpoint: {sandbox.arm_endpoint}\n"
+        f"  authority_host: {sandbox.authority_host}\n"
+        f"  ca_bundle: {sandbox.ca_bundle}\n"
+        f"subscription: {sandbox.subscription_id}\n"
+    )
+    text = (folder / "quickstart.yaml").read_text().replace("name: quickstart", "name: readerplan")
+    spec = folder / "readerplan.yaml"
+    spec.write_text(re.sub(r"^cloud: .*\n", cloud, text, flags=re.M))
+    env = {
+        **ci_env(sandbox_folder),
+        "ACTIONS_ID_TOKEN_REQUEST_URL": f"{url}/github?api-version=2.0",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runner-request-token",
+        "AZURE_CLIENT_ID": reader["clientId"],
+        "AZURE_TENANT_ID": sandbox.tenant_id,
+    }
+    for name in ("AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH"):
+        env.pop(name, None)
+    planned = cli(tmp_path, env, "plan", str(spec), "--format", "markdown")
+    assert planned.returncode == 2, planned.stdout + planned.stderr
+    assert "| + | `capture.version` | create |" in planned.stdout
+    assert (
+        "> **preflight:** WARN permissions: the identity that ran this plan may not apply it: "
+        f"it lacks write access on resource group {sandbox.resource_group}"
+    ) in planned.stdout
+    assert github.given >= 1
+    # The same identity may not apply: apply's preflight fails before anything is made.
+    applied = cli(tmp_path, env, "apply", str(spec), "--yes")
+    assert applied.returncode == 1
+    assert "FAIL permissions: on resource group" in applied.stderr
+    assert "assign the built-in role 'Contributor'" in applied.stderr
