@@ -20,6 +20,7 @@ from batchimage.commands.common import (
 )
 
 if TYPE_CHECKING:
+    from batchimage.commands.markdown import PlanResult
     from batchimage.engine import Engine
     from batchimage.plan import Change
     from batchimage.steps.preflight import Report
@@ -83,7 +84,10 @@ def command(
         document["preflight"] = preflight_document(report, not_run)
         click.echo(json.dumps(document, indent=2))
     elif output_format == "markdown":
-        click.echo(markdown_plan(session.spec.name, where, changes, report, update), nl=False)
+        from batchimage.commands.markdown import render_markdown
+
+        result = plan_result(where, changes, report, update)
+        click.echo(render_markdown([(session.spec.name, result)]), nl=False)
     else:
         checks = preflight_lines(report, not_run)
         notes = [update.message()] if update is not None else []
@@ -93,18 +97,17 @@ def command(
     return EXIT_CHANGES if has_changes(changes) else EXIT_NO_CHANGES
 
 
-def markdown_plan(
-    name: str, where: str, changes: list[Change], report: Report | None, update: Any
-) -> str:
-    """The plan of one spec as Markdown (`commands/markdown.py`): its changes, the
-    preflight checks that did not pass, a newer base image."""
-    from batchimage.commands.markdown import PlanResult, render_markdown
+def plan_result(
+    where: str, changes: list[Change], report: Report | None, update: Any
+) -> PlanResult:
+    """One spec's plan as the Markdown renderer takes it (`commands/markdown.py`): its
+    changes, the preflight checks that did not pass, a newer base image."""
+    from batchimage.commands.markdown import PlanResult
 
     results = report.results if report is not None else []
     checks = tuple(r.line() for r in results if r.status != "pass")
     notes = (update.message(),) if update is not None else ()
-    result = PlanResult(changes, state=where, notes=notes, checks=checks)
-    return render_markdown([(name, result)])
+    return PlanResult(changes, state=where, notes=notes, checks=checks)
 
 
 def has_changes(changes: list[Change]) -> bool:
