@@ -3,13 +3,15 @@
 Every client gets the profile's ARM endpoint and token scope, and verifies TLS through the
 profile's CA bundle (`connection_verify`); all of one `AzureClients`' clients send through
 one pool of kept-alive connections (a TLS handshake per host and thread, not per client).
-The credential is `DefaultAzureCredential` for real clouds, or `ClientSecretCredential`
-when the profile carries a service principal (the sandbox: `authority=<sandbox URL>`,
+The credential is `DefaultAzureCredential` for real clouds (led by a CI runner's federated
+sign-in where there is one: `federated.py`), or `ClientSecretCredential` when the profile
+carries a service principal (the sandbox: `authority=<sandbox URL>`,
 `disable_instance_discovery=True`).
 """
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +31,9 @@ if TYPE_CHECKING:
 
 
 def make_credential(profile: CloudProfile) -> TokenCredential:
-    """The credential for `profile`: its service principal if it has one, else the default chain."""
+    """The credential for `profile`: its service principal if it has one, else the default
+    chain, led by the CI runner's federated sign-in when the environment sets one up
+    (`federated.py`: GitHub Actions OpenID Connect, an Azure Pipelines service connection)."""
     if profile.client_id and profile.client_secret and profile.tenant_id:
         from azure.identity import ClientSecretCredential
 
@@ -43,9 +47,15 @@ def make_credential(profile: CloudProfile) -> TokenCredential:
         )
     from azure.identity import DefaultAzureCredential
 
-    return DefaultAzureCredential(
+    from batchimage.azure.federated import ci_credential
+
+    chain = DefaultAzureCredential(
         authority=profile.authority_host, connection_verify=profile.verify
     )
+    first = ci_credential(os.environ, authority=profile.authority_host, verify=profile.verify)
+    if first is not None:  # a CI runner's federated sign-in, ahead of the default chain
+        chain.credentials = (first, *chain.credentials)
+    return chain
 
 
 POOL_SIZE = 32  # connections kept per host: the engine's step threads plus preflight's

@@ -20,6 +20,8 @@ from batchimage.core.redact import redact
 NAMES = {
     "EnvironmentCredential": "environment variables",
     "WorkloadIdentityCredential": "workload identity",
+    "GitHubActionsCredential": "GitHub Actions OpenID Connect",
+    "AzurePipelinesCredential": "Azure Pipelines service connection",
     "ManagedIdentityCredential": "managed identity",
     "SharedTokenCacheCredential": "shared token cache",
     "VisualStudioCodeCredential": "VS Code",

@@ -1,11 +1,13 @@
 """The blob state backend's Azure side: the state blob and its lease through the storage SDK.
 
     blob = blob_in_account(clients, account="st", group="rg", container="c", blob="p.json")
+    blob = blob_in_account(..., auth="entra_id")       # the clients' sign-in, not a key
     blob = AzureBlob(container_client, "p.json")       # a container client you have
     store = BlobStateStore(blob, lease_s=30)           # batchimage.state.blob: the protocol
 
 `blob_in_account` finds the storage account through ARM (its blob endpoint, and its first
-access key, registered as a secret) and opens the container with it. Either way the
+access key, registered as a secret, unless the spec asks for Entra ID sign-in) and opens
+the container with it. Either way the
 result is an `AzureBlob`, the `LeasedBlob` (`batchimage.core.leased_blob`) that the
 backend's lease protocol runs against. `AzureBlob` owns the blob
 clients and the lease, and turns every SDK exception into a `BlobFailure` of the kind the
@@ -54,22 +56,32 @@ WRITE_REFUSED = {
 
 
 def blob_in_account(
-    clients: AzureClients, *, account: str, group: str, container: str, blob: str
+    clients: AzureClients,
+    *,
+    account: str,
+    group: str,
+    container: str,
+    blob: str,
+    auth: str = "key",
 ) -> AzureBlob:
     """The state blob `container/blob` of storage account `account` (in `group`): its blob
-    endpoint and key come from ARM (list keys); AzureError when ARM refuses, StateError
-    when the account has no key."""
+    endpoint comes from ARM, and so does its key (list keys) unless `auth` is `entra_id`
+    (then the blob is reached with the clients' own credential); AzureError when ARM
+    refuses, StateError when the account has no key."""
     with azure_call(f"read storage account {account} for the state"):
         props = clients.storage.storage_accounts.get_properties(group, account)
-        keys = clients.storage.storage_accounts.list_keys(group, account).keys_property or []
-    if not keys or not keys[0].value:
-        raise StateError(f"storage account {account} returned no access key for the state")
-    key = keys[0].value
-    register_secret(key)
+    credential: Any = clients.credential
+    if auth != "entra_id":
+        with azure_call(f"read storage account {account} for the state"):
+            keys = clients.storage.storage_accounts.list_keys(group, account).keys_property or []
+        if not keys or not keys[0].value:
+            raise StateError(f"storage account {account} returned no access key for the state")
+        register_secret(keys[0].value)
+        credential = {"account_name": account, "account_key": keys[0].value}
     client = ContainerClient(
         props.primary_endpoints.blob,
         container,
-        credential={"account_name": account, "account_key": key},
+        credential=credential,
         connection_verify=clients.profile.verify,
         **SDK_RETRY,
     )

@@ -140,12 +140,14 @@ def base_update_of(engine: Engine) -> Any:
     return None
 
 
-def format_option(help_text: str = "text for people, json for CI.") -> Callable[[F], F]:
-    """`--format text|json` (as `output_format`)."""
+def format_option(
+    help_text: str = "text for people, json for CI.", extra: tuple[str, ...] = ()
+) -> Callable[[F], F]:
+    """`--format text|json` and any `extra` formats (as `output_format`)."""
     return click.option(
         "--format",
         "output_format",
-        type=click.Choice(["text", "json"]),
+        type=click.Choice(["text", "json", *extra]),
         default="text",
         show_default=True,
         help=help_text,
@@ -358,6 +360,7 @@ def _blob_store(spec: Any, opts: Options, clients: Callable[[], Any]) -> StateSt
         group=cfg.resource_group or spec.resource_group,
         container=cfg.container,
         blob=blob,
+        auth=cfg.auth,
     )
     return BlobStateStore(found, lease_s=cfg.lease_s)
 

@@ -20,6 +20,7 @@ from batchimage.commands.common import (
 )
 
 if TYPE_CHECKING:
+    from batchimage.commands.markdown import PlanResult
     from batchimage.engine import Engine
     from batchimage.plan import Change
     from batchimage.steps.preflight import Report
@@ -45,7 +46,11 @@ CHECK_INDENT = "      "
 @click.option("--offline", is_flag=True, help="Decide from the state alone; do not call Azure.")
 @click.option("--target", metavar="STEP", help="Plan only this step and its dependencies.")
 @refresh_option()
-@format_option()
+@format_option(
+    "text for people, json for CI, markdown for a pull-request comment or a CI job summary "
+    "($GITHUB_STEP_SUMMARY).",
+    extra=("markdown",),
+)
 def command(
     opts: Options, offline: bool, target: str | None, refresh_base: bool, output_format: str
 ) -> int:
@@ -65,6 +70,7 @@ def command(
             if not offline:
                 session.connect()
             engine = session.engine(journal, offline=offline, refresh=refresh_base)
+            planning(engine)
             changes = engine.plan(offline=offline, target=target)
             where = shown_path(journal.store.where) if journal.store else ""
     finally:
@@ -77,6 +83,11 @@ def command(
         document["base_image_update"] = update.to_json() if update is not None else None
         document["preflight"] = preflight_document(report, not_run)
         click.echo(json.dumps(document, indent=2))
+    elif output_format == "markdown":
+        from batchimage.commands.markdown import render_markdown
+
+        result = plan_result(where, changes, report, update)
+        click.echo(render_markdown([(session.spec.name, result)]), nl=False)
     else:
         checks = preflight_lines(report, not_run)
         notes = [update.message()] if update is not None else []
@@ -84,6 +95,19 @@ def command(
             render_plan(session.spec.name, where, changes, checks, terminal_width(), notes=notes)
         )
     return EXIT_CHANGES if has_changes(changes) else EXIT_NO_CHANGES
+
+
+def plan_result(
+    where: str, changes: list[Change], report: Report | None, update: Any
+) -> PlanResult:
+    """One spec's plan as the Markdown renderer takes it (`commands/markdown.py`): its
+    changes, the preflight checks that did not pass, a newer base image."""
+    from batchimage.commands.markdown import PlanResult
+
+    results = report.results if report is not None else []
+    checks = tuple(r.line() for r in results if r.status != "pass")
+    notes = (update.message(),) if update is not None else ()
+    return PlanResult(changes, state=where, notes=notes, checks=checks)
 
 
 def has_changes(changes: list[Change]) -> bool:
@@ -99,6 +123,16 @@ def summary(changes: list[Change]) -> dict[str, int]:
     for change in changes:
         counts[change.action] = counts.get(change.action, 0) + 1
     return counts
+
+
+def planning(engine: Engine) -> None:
+    """Tell the preflight step it checks for a plan: the caller's own write access warns
+    (a plan writes nothing; its identity may be a reader's)."""
+    from batchimage.steps.run_preflight import RunPreflight
+
+    for node in engine.nodes:
+        if isinstance(node.step, RunPreflight):
+            node.step.planning = True
 
 
 def preflight_report(engine: Engine) -> Report | None:

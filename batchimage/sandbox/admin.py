@@ -123,6 +123,23 @@ class SandboxAdmin:
         result: dict[str, Any] = self._call("POST", "/principals", body)
         return result
 
+    def add_federated_credential(
+        self,
+        object_id: str,
+        issuer: str,
+        subject: str,
+        jwks: dict[str, Any],
+        audiences: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Let principal `object_id` sign in with ID tokens of `issuer` for `subject`
+        (audience default `api://AzureADTokenExchange`), signed by a key of `jwks`."""
+        body: dict[str, Any] = {"issuer": issuer, "subject": subject, "jwks": jwks}
+        if audiences is not None:
+            body["audiences"] = audiences
+        path = f"/principals/{object_id}/federated-credentials"
+        result: dict[str, Any] = self._call("POST", path, body)
+        return result
+
     def assign_role(self, principal_id: str, role: str, scope: str) -> dict[str, Any]:
         """Assign a built-in role (name or id) to a principal at a scope (idempotent)."""
         body = {"principalId": principal_id, "role": role, "scope": scope}

@@ -5,7 +5,8 @@ azure-identity's `ClientSecretCredential(tenant, client, secret, authority=<sand
 disable_instance_discovery=True)` (through MSAL) GETs
 `/<tenant>/v2.0/.well-known/openid-configuration`, then POSTs the form
 `grant_type=client_credentials&client_id&client_secret&scope` to the `token_endpoint` named
-there. Tokens are HMAC-signed JWTs (key in the sandbox folder), valid one hour, so they
+there (a federated sign-in sends `client_assertion` and its type instead of the secret:
+`federation.py`). Tokens are HMAC-signed JWTs (key in the sandbox folder), valid one hour, so they
 survive a sandbox restart. Like Entra ID's v1.0 access tokens for Azure services, a token's
 `aud` is the scope's resource (the scope without its last `/` part: `https://batch.core.
 windows.net//.default` -> `https://batch.core.windows.net/`) and its `iss` is
@@ -30,6 +31,7 @@ from urllib.parse import parse_qs
 
 from batchimage.sandbox.apierrors import ApiError
 from batchimage.sandbox.context import Call, Reply, World
+from batchimage.sandbox.federation import ASSERTION_TYPE, check_assertion
 from batchimage.sandbox.routing import Route
 
 TOKEN_LIFETIME = 3600
@@ -201,7 +203,8 @@ def openid_configuration(call: Call) -> Reply:
 
 
 def token(call: Call) -> Reply:
-    """Client-credentials grant for the sandbox's service principals."""
+    """Client-credentials grant for the sandbox's service principals: with their secret,
+    or with a client assertion one of their federated credentials takes (`federation.py`)."""
     from batchimage.sandbox.services.authorization.models import client_of
 
     _tenant(call)
@@ -220,7 +223,9 @@ def token(call: Call) -> Reply:
             f"AADSTS700016: Application with identifier '{form.get('client_id')}' was not found "
             "in the directory. Use the client id from the sandbox's connection file.",
         )
-    if not hmac.compare_digest(form.get("client_secret", ""), client["clientSecret"]):
+    if form.get("client_assertion_type") == ASSERTION_TYPE:
+        check_assertion(call.world, client, form.get("client_assertion", ""))
+    elif not hmac.compare_digest(form.get("client_secret", ""), client["clientSecret"]):
         raise ApiError(
             401,
             "invalid_client",

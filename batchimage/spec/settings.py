@@ -85,6 +85,13 @@ class AzureBlobState(SpecModel):
     resource_group: ResourceGroupName | None = Field(
         None, description="Resource group of the storage account; default: the spec's."
     )
+    auth: Literal["key", "entra_id"] = Field(
+        "key",
+        description="How the blob is reached: key (the account's access key, listed through "
+        "ARM: Microsoft.Storage/storageAccounts/listKeys/action) or entra_id (the run's own "
+        "sign-in: Storage Blob Data Reader on the container for plan and status, Storage Blob "
+        "Data Contributor for apply and destroy).",
+    )
     lease_s: int = Field(
         60,
         ge=15,

@@ -24,12 +24,13 @@ class RunPreflight(Step[NoOutputs]):
 
     def __init__(self) -> None:
         self.report: Report | None = None
+        self.planning = False  # set by `plan`: what the caller may write only warns
 
     def inputs(self) -> dict[str, Any]:
         return {}
 
     def check(self, ctx: RunContext) -> NoOutputs | None:
-        report = run_checks(ctx, pinned_version=pinned_version(ctx))
+        report = run_checks(ctx, pinned_version=pinned_version(ctx), planning=self.planning)
         self.report = report
         problems = [result for result in report.results if result.status != "pass"]
         for result in problems:

@@ -41,10 +41,13 @@ class StorageUse:
 class Facts:
     """Lazily read, shared facts about the world the spec will run in."""
 
-    def __init__(self, ctx: RunContext, pinned_version: str | None = None) -> None:
+    def __init__(
+        self, ctx: RunContext, pinned_version: str | None = None, planning: bool = False
+    ) -> None:
         self.ctx = ctx
         self.spec = ctx.spec
         self.pinned_version = pinned_version
+        self.planning = planning  # for `plan`, whose identity need not be the one applying
         self._memo: dict[str, tuple[bool, Any]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()

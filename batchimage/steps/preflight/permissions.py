@@ -5,9 +5,11 @@ Contributor do not grant).
 
 The caller's effective permissions come from the Microsoft.Authorization permissions API;
 what is missing is named with the built-in role that would grant it and the `az role
-assignment create` command that assigns it. A resource group that does not exist yet is
-not checked (creating it needs Microsoft.Resources/subscriptions/resourceGroups/write on
-the subscription, which the run then finds out at once).
+assignment create` command that assigns it. For `plan` (which writes nothing, and in CI
+often runs as another identity than apply) what is missing is a warning. A resource group
+that does not exist yet is not checked (creating it needs
+Microsoft.Resources/subscriptions/resourceGroups/write on the subscription, which the run
+then finds out at once).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from batchimage.azure.permissions import (
     role_for,
 )
 from batchimage.steps.preflight.facts import Facts, pool_accounts, storage_uses
-from batchimage.steps.preflight.report import CheckResult, fail, ok
+from batchimage.steps.preflight.report import CheckResult, fail, ok, warn
 
 NAME = "permissions"
 COMPUTE = "Microsoft.Compute"
@@ -156,6 +158,16 @@ def check_permissions(facts: Facts) -> list[CheckResult]:
         if lacking:
             problems.append((scope, lacking))
         checked.append(scope.label)
+    if problems and facts.planning:
+        where = ", ".join(scope.label for scope, _ in problems)
+        return [
+            warn(
+                NAME,
+                f"the identity that ran this plan may not apply it: it lacks write access on "
+                f"{where} (a plan reads only; apply checks its own identity, and "
+                "`batchimage preflight` names the roles)",
+            )
+        ]
     if problems:
         assignee = caller_object_id(clients) or "<your object id>"
         sub = clients.subscription_id

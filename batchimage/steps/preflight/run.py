@@ -61,10 +61,17 @@ def _guarded(name: str, check: Check, facts: Facts) -> list[CheckResult]:
         return [fail(name, redact(str(err)))]
 
 
-def run_checks(ctx: RunContext, *, pinned_version: str | None = None, workers: int = 8) -> Report:
+def run_checks(
+    ctx: RunContext,
+    *,
+    pinned_version: str | None = None,
+    workers: int = 8,
+    planning: bool = False,
+) -> Report:
     """All checks for `ctx.spec`; none writes anything. A transient Azure failure in any
-    check is raised (TransientAzureError), not reported: run them all again."""
-    facts = Facts(ctx, pinned_version=pinned_version)
+    check is raised (TransientAzureError), not reported: run them all again. `planning`:
+    for `plan`, where the caller's own write access is a warning, not a failure."""
+    facts = Facts(ctx, pinned_version=pinned_version, planning=planning)
     report = Report(_guarded("credentials", check_credentials, facts))
     if report.failed:
         return report

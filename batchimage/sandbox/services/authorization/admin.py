@@ -51,3 +51,24 @@ def delete_assignment(call: Call) -> Reply:
     if not models.unassign(call.world, call.params["name"]):
         raise ApiError(404, "NotFound", f"no role assignment {call.params['name']}")
     return Reply(204, None)
+
+
+def add_federated_credential(call: Call) -> Reply:
+    """`{"issuer", "subject", "jwks", "audiences"?}` -> the principal's new federated
+    credential (the issuer's keys given here: the sandbox reads no issuer's discovery)."""
+    from batchimage.sandbox.federation import add_federated_credential as add
+
+    body = call.json_object()
+    record = models.principals(call.world).get(call.params["objectId"])
+    if record is None:
+        raise ApiError(404, "NotFound", f"no principal {call.params['objectId']}")
+    missing = [k for k in ("issuer", "subject", "jwks") if not body.get(k)]
+    if missing:
+        raise ApiError(400, "InvalidValue", f"missing {', '.join(missing)}")
+    try:
+        found = add(
+            call.world, record, body["issuer"], body["subject"], body["jwks"], body.get("audiences")
+        )
+    except ValueError as exc:
+        raise ApiError(400, "InvalidValue", str(exc)) from exc
+    return Reply(200, found)

@@ -20,6 +20,13 @@ ROUTES = [
     ),
     Route("POST", ADMIN + "/principals", admin.add_principal, "Admin_AddPrincipal", plane="admin"),
     Route(
+        "POST",
+        ADMIN + "/principals/{objectId}/federated-credentials",
+        admin.add_federated_credential,
+        "Admin_AddFederatedCredential",
+        plane="admin",
+    ),
+    Route(
         "GET",
         ADMIN + "/role-assignments",
         admin.list_assignments,
