@@ -1,5 +1,5 @@
 """What plan and apply decide per step, and the words for it (the steps a spec needs, in
-order, are `batchimage.steps.stages`).
+order, are `batchimage.steps.pipeline`).
 
 `decide` is the rule plan and apply share for one step: compare what exists (the step's
 read-only check) and what the state recorded with what the inputs ask for, and name the

@@ -7,7 +7,7 @@ real one); `--state`
 (a local state file instead of the spec's backend); `--log-format text|json`; `-v`
 (Azure request logging, secrets redacted; `-vv` for more); `--yes` where a command asks.
 
-A `Session` holds the loaded spec, its steps (from `batchimage.steps.stages`), the state store,
+A `Session` holds the loaded spec, its steps (from `batchimage.steps.pipeline`), the state store,
 the event sink and a lazy Azure client factory (made once; `connect()` makes it now).
 Heavy imports happen inside functions: importing this module costs only click.
 """
@@ -172,7 +172,7 @@ class Session:
     def load(cls, opts: Options, *, events: bool = True) -> Session:
         """Load the spec and set up logging, events, clients and the state store."""
         from batchimage.spec import load_spec
-        from batchimage.steps.stages import build_steps
+        from batchimage.steps.pipeline import build_steps
         from batchimage.ui import JsonSink, NullSink, make_sink
 
         spec = load_spec(opts.spec_file)

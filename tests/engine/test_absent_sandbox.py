@@ -9,8 +9,8 @@ from pathlib import Path
 from batchimage.spec import load_spec
 from batchimage.steps.base import RunContext, StepIndex
 from batchimage.steps.create_image_version import CreateImageVersion
+from batchimage.steps.pipeline import build_steps
 from batchimage.steps.resolve_image import ResolveImage
-from batchimage.steps.stages import build_steps
 from batchimage.ui import NullSink
 from tests.pipeline.conftest import admin, cloud, pipeline  # noqa: F401  (fixtures)
 from tests.pipeline.harness import Harness

@@ -124,6 +124,6 @@ def test_a_tall_run_fits_80_by_24(pools: PoolHarness) -> None:  # noqa: F811
 
 
 def _steps(spec: Path) -> list[Any]:
-    from batchimage.steps.stages import build_steps
+    from batchimage.steps.pipeline import build_steps
 
     return build_steps(load_spec(spec))

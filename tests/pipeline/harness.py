@@ -31,13 +31,11 @@ from batchimage.spec import load_spec
 from batchimage.state import Journal, LockHolder, State
 from batchimage.state.local import LocalStateStore
 from batchimage.steps.base import RunContext
-from batchimage.steps.image_pipeline import STAGE_NAMES
-from batchimage.steps.stages import STAGES, build_steps
+from batchimage.steps.pipeline import IMAGE_STAGES, STAGES, build_steps
 from batchimage.ui import CollectSink
 
 REPO = Path(__file__).resolve().parents[2]
 SPECS = REPO / "specs"
-IMAGE_STAGES = [(name, builder) for name, builder in STAGES if name in STAGE_NAMES]
 FAST_RETRY = RetryPolicy(max_attempts=4, initial_delay_s=0.05, max_delay_s=0.2)
 # A fault rule that makes the sandbox a cloud without managed run commands.
 NO_MANAGED_RUN_COMMANDS = {
@@ -93,7 +91,7 @@ class Harness:
         """The engine over the spec's image stages (`all_stages`: every stage); `refresh`:
         as `--refresh-base` (resolve a Marketplace `latest` afresh)."""
         spec = load_spec(path)
-        steps = build_steps(spec, None if all_stages else IMAGE_STAGES)
+        steps = build_steps(spec, STAGES if all_stages else IMAGE_STAGES)
         ctx = RunContext(
             spec=spec,
             pipeline=spec.name,

@@ -24,11 +24,10 @@ from batchimage.azure.marketplace import MarketplaceImage
 from batchimage.azure.node_agents import SupportedImage
 from batchimage.spec import load_spec, load_spec_text
 from batchimage.steps.base import Step, StepIndex
-from batchimage.steps.image_pipeline import image_steps
 from batchimage.steps.names import BuildNames, build_fingerprint, image_fingerprint
+from batchimage.steps.pipeline import build_steps, pipeline
 from batchimage.steps.preflight.base_image import check_base_image
 from batchimage.steps.preflight.node_agent import _check_account
-from batchimage.steps.stages import build_steps
 from tests.pipeline.harness import SPECS
 
 EXAMPLES = sorted(p.name for p in SPECS.glob("*.yaml"))
@@ -79,12 +78,12 @@ def test_steps_of_each_example() -> None:
 def test_build_steps_are_needs_of_capture_only() -> None:
     """After cleanup, a re-apply must not rebuild: build steps run only for capture."""
     spec = load_spec(SPECS / "quickstart.yaml")
-    steps = image_steps(spec)
+    steps = pipeline(spec)
     version = next(s for s in steps.capture if s.key == "capture.version")
     assert [s.key for s in version.apply_needs] == ["generalize"]
     assert all(
         d.key != "generalize"
-        for d in StepIndex(build_steps(spec)).direct_deps(version, with_needs=False)
+        for d in StepIndex(steps.steps()).direct_deps(version, with_needs=False)
     )
     cleanup = steps.cleanup[0]
     assert cleanup.build_keys == [  # type: ignore[attr-defined]

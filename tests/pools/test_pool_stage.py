@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from batchimage.spec import load_spec
 from batchimage.steps.base import StepIndex
-from batchimage.steps.stages import build_steps
+from batchimage.steps.pipeline import build_steps
 from tests.pipeline.harness import SPECS
 
 

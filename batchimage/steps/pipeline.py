@@ -1,5 +1,4 @@
-"""The image pipeline's steps for a spec, built together (they reference each other) and
-handed to `batchimage.steps.stages.STAGES` one stage at a time:
+"""Spec -> ordered steps: the one place that knows the pipeline, written out in order.
 
     preflight  -> preflight
     resolve    -> resolve_image, upload_vhd (a local VHD base)
@@ -8,17 +7,23 @@ handed to `batchimage.steps.stages.STAGES` one stage at a time:
     generalize -> generalize
     capture    -> capture.classic (unmanaged disk), capture.gallery, capture.definition,
                   capture.version, capture.vhd_export, capture.managed_image
+    pools      -> per spec pool: pool.<id>, pool.<id>.smoke (with a smoke test),
+                  pool.<id>.retire
+    retention  -> capture.release (exclude_from_latest: until_rolled_out), retention
+                  (capture.gallery.keep / keep_days), after every pool's retire step
     cleanup    -> cleanup (unless cleanup: never)
 
-Build steps (network, NIC, VM, customize, generalize, classic capture) are `apply_needs`
-of the capture steps: they run only when a capture step has to apply, so a re-apply after
-cleanup does not rebuild a captured image. A VHD base without customize steps builds no VM.
+Every step gets the steps it depends on as arguments. Build steps (network, NIC, VM,
+customize, generalize, classic capture) are `apply_needs` of the capture steps: they run
+only when a capture step has to apply, so a re-apply after cleanup does not rebuild a
+captured image. A VHD base without customize steps builds no VM. The engine runs steps in
+this order wherever dependencies allow, and concurrently where they are independent.
+
+A step is added by writing its module under `batchimage/steps/` and one line here.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,20 +38,26 @@ from batchimage.steps.create_image_version import CreateImageVersion
 from batchimage.steps.create_managed_image import CreateManagedImage
 from batchimage.steps.create_network import CreateNetwork
 from batchimage.steps.create_nic import CreateNic
+from batchimage.steps.create_pool import CreatePool
 from batchimage.steps.create_vm import CreateVm
 from batchimage.steps.export_vhd import ExportVhd
 from batchimage.steps.generalize_vm import GeneralizeVm
+from batchimage.steps.release_image_version import ReleaseImageVersion
 from batchimage.steps.resolve_image import ResolveImage
+from batchimage.steps.retain_image_versions import RetainImageVersions
+from batchimage.steps.retire_pool import RetirePool
 from batchimage.steps.run_customize import RunCustomize
 from batchimage.steps.run_preflight import RunPreflight
+from batchimage.steps.run_smoke_test import RunSmokeTest
 from batchimage.steps.upload_vhd import UploadVhd
 
-STAGE_NAMES = ("preflight", "resolve", "build", "customize", "generalize", "capture", "cleanup")
+IMAGE_STAGES = ("preflight", "resolve", "build", "customize", "generalize", "capture", "cleanup")
+STAGES = (*IMAGE_STAGES[:-1], "pools", "retention", "cleanup")  # the pipeline's order
 
 
 @dataclass
-class ImageSteps:
-    """The steps of each stage, in order."""
+class Pipeline:
+    """The steps of one spec, by stage; `steps()` lists them in pipeline order."""
 
     preflight: list[Step[Any]] = field(default_factory=list)
     resolve: list[Step[Any]] = field(default_factory=list)
@@ -54,12 +65,35 @@ class ImageSteps:
     customize: list[Step[Any]] = field(default_factory=list)
     generalize: list[Step[Any]] = field(default_factory=list)
     capture: list[Step[Any]] = field(default_factory=list)
+    pools: list[Step[Any]] = field(default_factory=list)
+    retention: list[Step[Any]] = field(default_factory=list)
     cleanup: list[Step[Any]] = field(default_factory=list)
 
+    def steps(self, stages: tuple[str, ...] = STAGES) -> list[Step[Any]]:
+        """The steps of `stages` (all by default), in pipeline order; keys are unique."""
+        out: list[Step[Any]] = []
+        seen: dict[str, str] = {}
+        for stage in STAGES:
+            if stage not in stages:
+                continue
+            for step in getattr(self, stage):
+                if step.key in seen:
+                    raise ValueError(
+                        f"step key {step.key!r} from stage {stage} repeats {seen[step.key]}"
+                    )
+                seen[step.key] = stage
+                out.append(step)
+        return out
 
-def make_image_steps(spec: Any) -> ImageSteps:
-    """Every image step `spec` needs, wired together."""
-    out = ImageSteps()
+
+def build_steps(spec: Any, stages: tuple[str, ...] = STAGES) -> list[Step[Any]]:
+    """The steps `spec` needs (of `stages`: all by default), in pipeline order."""
+    return pipeline(spec).steps(stages)
+
+
+def pipeline(spec: Any) -> Pipeline:
+    """Every step `spec` needs, wired to the steps it depends on."""
+    out = Pipeline()
     out.preflight.append(RunPreflight())
     resolve = ResolveImage(spec)
     out.resolve.append(resolve)
@@ -112,37 +146,28 @@ def make_image_steps(spec: Any) -> ImageSteps:
         out.capture.append(
             CreateManagedImage(spec, group(capture.managed_image.resource_group), generalize)
         )
+
+    rollout: tuple[type[Step[Any]] | Step[Any], ...] = ()
+    for pool in spec.pools:
+        create = CreatePool(spec, pool, version, resolve)
+        last_pool: Step[Any] = create
+        out.pools.append(create)
+        if pool.smoke_test is not None:
+            last_pool = RunSmokeTest(spec, pool, create)
+            out.pools.append(last_pool)
+        out.pools.append(RetirePool(spec, pool, create, last_pool))
+    if spec.pools:
+        rollout = (RetirePool,)
+
+    if capture.gallery.exclude_from_latest == "until_rolled_out":
+        release = ReleaseImageVersion(definition, version, rollout)
+        out.retention.append(release)
+        rollout = (*rollout, release)
+    if capture.gallery.retains:
+        out.retention.append(RetainImageVersions(spec, definition, version, rollout))
+
     if spec.cleanup != "never" and build_keys:
         finals = [s for s in out.capture if s not in (gallery, definition)]
         vm_steps = [generalize.key] if generalize is not None else []
         out.cleanup.append(CleanupBuild(spec, build_keys, finals, vm_steps))
     return out
-
-
-_cache: dict[int, tuple[Any, ImageSteps]] = {}
-_lock = threading.Lock()
-
-
-def image_steps(spec: Any) -> ImageSteps:
-    """The image steps of `spec`, built once per spec object (every stage shares them)."""
-    with _lock:
-        hit = _cache.get(id(spec))
-        if hit is not None and hit[0] is spec:
-            return hit[1]
-        steps = make_image_steps(spec)
-        if len(_cache) > 16:
-            _cache.clear()
-        _cache[id(spec)] = (spec, steps)
-        return steps
-
-
-def stage(name: str) -> Callable[[Any], list[Step[Any]]]:
-    """The STAGES builder of stage `name` (one of STAGE_NAMES)."""
-    if name not in STAGE_NAMES:
-        raise ValueError(f"unknown image stage {name!r}")
-
-    def build(spec: Any) -> list[Step[Any]]:
-        return list(getattr(image_steps(spec), name))
-
-    build.__name__ = f"{name}_stage"
-    return build
