@@ -144,7 +144,8 @@ def start(
     timeout: float = 30.0,
     tied: bool = True,
 ) -> SandboxProcess:
-    """Start `batchimage sandbox serve` for `folder` and wait until it is healthy.
+    """Start the sandbox (`python -m batchimage.sandbox`) for `folder` and wait until it is
+    healthy.
 
     Azurite is installed first if needed, in the foreground: `timeout` (the health limit)
     counts from the start of `serve`, never the install. `tied`: the sandbox stops by itself
@@ -155,7 +156,7 @@ def start(
     folder.mkdir(parents=True, exist_ok=True)
     find_azurite()
     log_path = folder / "serve.log"
-    cmd = [sys.executable, "-m", "batchimage", "sandbox", "serve", "--folder", str(folder)]
+    cmd = [sys.executable, "-m", "batchimage.sandbox", "--folder", str(folder)]
     if port:
         cmd += ["--port", str(port)]
     if tied:

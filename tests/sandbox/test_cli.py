@@ -69,6 +69,13 @@ def test_serve_status_env_reset(served: tuple[Path, subprocess.Popen[str]], tmp_
     folder, proc = served
     again = cli("serve", folder=folder)
     assert again.returncode == 75 and "already serves" in again.stderr
+    alone = subprocess.run(  # the sandbox's own entry point, without the tool, says the same
+        [sys.executable, "-m", "batchimage.sandbox", "--folder", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert alone.returncode == 75 and "already serves" in alone.stderr
 
     status = cli("status", folder=folder)
     assert status.returncode == 0 and status.stdout.startswith(f"running: pid {proc.pid}")
