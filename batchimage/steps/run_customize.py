@@ -26,7 +26,7 @@ from batchimage.azure.arm import (
 from batchimage.azure.blobs import read_sas_url
 from batchimage.azure.guest import agent_ready, power_state, read_vm
 from batchimage.azure.names import STAGING_CONTAINER, BuildNames, customize_inputs
-from batchimage.azure.runcommand import GuestGone, RunResult, observe, run
+from batchimage.azure.runcommand import GuestGone, RunCommandResult, observe, run
 from batchimage.azure.staging import FETCH_URL, fetch_script, stage_file, staging_account
 from batchimage.core.ownership import Marks
 from batchimage.errors import StepFailedError
@@ -176,7 +176,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             self._mark(ctx, vm)
         return None
 
-    def _run(self, ctx: RunContext, vm: Any) -> RunResult:
+    def _run(self, ctx: RunContext, vm: Any) -> RunCommandResult:
         spec = ctx.spec
         entry = self.entry
         env = dict(entry.env)
