@@ -24,7 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from batchimage.engine import Engine, RetryPolicy, new_run_id
+from batchimage.engine.coordinator import Engine
+from batchimage.engine.result import new_run_id
+from batchimage.retry import RetryPolicy
 from batchimage.state import Journal, LockHolder, ResourceRef
 from batchimage.state.local import LocalStateStore
 from batchimage.steps.base import Outputs, RunContext, Step

@@ -20,8 +20,8 @@ from batchimage.commands.common import (
 from batchimage.ui_lines import say
 
 if TYPE_CHECKING:
-    from batchimage.engine import Engine
-    from batchimage.plan import Change
+    from batchimage.engine.coordinator import Engine
+    from batchimage.engine.result import Change
 
 
 @click.command("apply")
@@ -46,7 +46,7 @@ def command(opts: Options, target: str | None, refresh_base: bool) -> int:
 def run(session: Session, *, target: str | None = None, refresh: bool = False) -> int:
     """Lock the state, plan, confirm, apply; raises BatchImageError on failure."""
     from batchimage.commands.plan import has_changes, render_plan
-    from batchimage.engine import handle_signals
+    from batchimage.engine.signals import handle_signals
     from batchimage.events import format_duration
 
     with session.journal(lock="apply") as journal:

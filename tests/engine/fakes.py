@@ -19,18 +19,13 @@ from typing import Any
 
 from batchimage.azure.errors import AZURE
 from batchimage.core.ownership import Marks
-from batchimage.engine import (
-    Change,
-    Engine,
-    Journal,
-    RetryPolicy,
-    RunResult,
-    StopFlag,
-    new_run_id,
-)
+from batchimage.engine.coordinator import Engine
+from batchimage.engine.result import Change, RunResult, new_run_id
+from batchimage.engine.signals import StopFlag
 from batchimage.errors import PermanentAzureError, TransientAzureError
 from batchimage.failures import Failures
-from batchimage.state import LockHolder, ResourceRef, State
+from batchimage.retry import RetryPolicy
+from batchimage.state import Journal, LockHolder, ResourceRef, State
 from batchimage.state.local import LocalStateStore
 from batchimage.steps.base import Clock, Outputs, RunContext, Step
 from batchimage.ui import CollectSink

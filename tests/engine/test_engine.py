@@ -10,9 +10,10 @@ import pytest
 from azure.core.exceptions import ServiceRequestError
 
 from batchimage.core.ownership import Marks
-from batchimage.engine import RetryPolicy, StopFlag
+from batchimage.engine.signals import StopFlag
 from batchimage.errors import Interrupted, StepFailedError, UsageError
 from batchimage.failures import Failures
+from batchimage.retry import RetryPolicy
 from batchimage.state import ResourceRef, StepStatus
 from batchimage.steps.base import Clock, RunContext
 from tests.engine.fakes import (

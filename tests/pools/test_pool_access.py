@@ -16,7 +16,7 @@ import pytest
 from batchimage.azure.clients import AzureClients
 from batchimage.azure.cloud import CloudProfile
 from batchimage.azure.errors import SDK_RETRY
-from batchimage.engine import new_run_id
+from batchimage.engine.result import new_run_id
 from batchimage.errors import StepFailedError
 from batchimage.spec import load_spec
 from batchimage.steps.base import RunContext
