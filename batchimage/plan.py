@@ -9,7 +9,6 @@ action (create / update / replace / no-op / read) with a reason a person can act
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import Any, Literal, cast
 
 from batchimage.core.hashing import short_hash
@@ -17,23 +16,7 @@ from batchimage.state import State, StepRecord, StepStatus
 from batchimage.steps.base import Outputs, Step, StepIndex
 
 Action = Literal["create", "update", "replace", "delete", "no-op", "read", "skip"]
-CHANGES: frozenset[str] = frozenset({"create", "update", "replace", "delete"})
 DONE_WORDS = {"create": "created", "update": "updated", "replace": "replaced", "read": "read"}
-
-
-@dataclass(frozen=True)
-class Change:
-    """What plan/apply decided for one step, and why."""
-
-    key: str
-    kind: str
-    action: Action
-    reason: str
-    description: str = ""
-
-    def to_json(self) -> dict[str, str]:
-        """The change as a JSON-able dict."""
-        return asdict(self)
 
 
 def outputs_hash(outputs: Outputs) -> str:

@@ -47,6 +47,8 @@ MUTATIONS = {
 }
 # the engine's other half: the display, reached through a module the engine imports
 DISPLAY = {"batchimage/steps/base.py": "import batchimage.ui_lines"}
+# the display imported by a module of the engine package itself (not its __init__)
+ENGINE_MODULE = {"batchimage/engine/walk.py": "import batchimage.ui"}
 # the plan, reached by the spec through a module it imports (paths)
 PLAN = {"batchimage/paths.py": "import batchimage.plan"}
 # the state's: the Azure SDK (an external package), and the plan through a module it imports
@@ -102,11 +104,12 @@ def test_a_forbidden_import_breaks_its_contract(tmp_path: Path) -> None:
     ("mutations", "contracts"),
     [
         (DISPLAY, [ENGINE]),
+        (ENGINE_MODULE, [ENGINE]),
         (PLAN, [SPEC]),
         (SDK, [STATE, EDGE_SDK]),  # the state imports the SDK itself: outside the edge too
         (STATE_PLAN, [STATE]),
     ],
-    ids=["engine-display", "spec-plan", "state-sdk", "state-plan"],
+    ids=["engine-display", "engine-module", "spec-plan", "state-sdk", "state-plan"],
 )
 def test_an_import_reached_through_another_module_breaks_only_its_contract(
     tmp_path: Path, mutations: dict[str, str], contracts: list[str]

@@ -68,7 +68,7 @@ class GuestGone(BatchImageError):
 
 
 @dataclass(frozen=True)
-class RunResult:
+class RunCommandResult:
     """How a script ended in the guest."""
 
     name: str
@@ -119,13 +119,13 @@ def powershell_prelude(names: list[str]) -> str:
     return f"param({params})\n{sets}\n"
 
 
-def _from_resource(name: str, found: Any) -> RunResult:
+def _from_resource(name: str, found: Any) -> RunCommandResult:
     view = found.instance_view
     tags = dict(found.tags or {})
     provisioning = text(found.provisioning_state or "")
     if view is None:
-        return RunResult(name, found.id, "Unknown", None, "", "", tags, provisioning)
-    return RunResult(
+        return RunCommandResult(name, found.id, "Unknown", None, "", "", tags, provisioning)
+    return RunCommandResult(
         name=name,
         id=found.id,
         state=text(view.execution_state or "Unknown"),
@@ -209,7 +209,7 @@ def _await(
         abandon(poller)  # the VM went away or the run stops: no thread left polling
 
 
-def observe(ctx: Calls, group: str, vm: str, name: str) -> RunResult | None:
+def observe(ctx: Calls, group: str, vm: str, name: str) -> RunCommandResult | None:
     """The managed run command `name` on `vm` with its outcome, or None when there is none."""
     commands = ctx.clients.compute.virtual_machine_run_commands
     try:
@@ -236,7 +236,7 @@ def run(
     secret_env: Mapping[str, str] | None = None,
     timeout_s: int = 1800,
     async_execution: bool = False,
-) -> RunResult:
+) -> RunCommandResult:
     """Run `script` as managed run command `name` (re-running a finished one), and wait."""
     env, secret_env = dict(env or {}), dict(secret_env or {})
     for value in secret_env.values():
@@ -262,7 +262,7 @@ def run(
         existing = None
     if existing is not None and not existing.finished and not existing.stuck:
         # Sent before (a run cut short): wait for that one rather than running it twice.
-        def ended() -> RunResult | None:
+        def ended() -> RunCommandResult | None:
             found = observe(ctx, group, vm, name)
             return found if found is None or found.finished else None
 
@@ -302,7 +302,7 @@ def run(
     _await(ctx, poller, (group, vm, name), timeout_s + 300, managed=True)
     found = observe(ctx, group, vm, name)
     if found is None:
-        return RunResult(name, None, "Unknown", None, "", "the run command vanished")
+        return RunCommandResult(name, None, "Unknown", None, "", "the run command vanished")
     return found
 
 
@@ -322,7 +322,7 @@ def run_action(
     env: Mapping[str, str],
     secret_env: Mapping[str, str],
     timeout_s: int,
-) -> RunResult:
+) -> RunCommandResult:
     """The action run command (no resource left behind): for clouds without managed ones."""
     command_id = "RunPowerShellScript" if os_type == "windows" else "RunShellScript"
     if os_type != "windows":
@@ -346,7 +346,7 @@ def run_action(
         if "failed" in code.lower() or text(status.level or "").lower() == "error":
             failed = True
     state = "Failed" if failed else "Succeeded"
-    return RunResult(name, None, state, 1 if failed else 0, stdout, stderr)
+    return RunCommandResult(name, None, state, 1 if failed else 0, stdout, stderr)
 
 
 def delete_if_present(ctx: Calls, group: str, vm: str, name: str) -> None:

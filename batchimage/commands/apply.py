@@ -20,8 +20,8 @@ from batchimage.commands.common import (
 from batchimage.ui_lines import say
 
 if TYPE_CHECKING:
-    from batchimage.engine import Engine
-    from batchimage.plan import Change
+    from batchimage.engine.coordinator import Engine
+    from batchimage.engine.result import Change
 
 
 @click.command("apply")
@@ -47,7 +47,7 @@ def run(session: Session, *, target: str | None = None, refresh: bool = False) -
     """Lock the state, plan, confirm, apply; raises BatchImageError on failure."""
     from batchimage.commands.plan import has_changes, render_plan
     from batchimage.core.events import format_duration
-    from batchimage.engine import handle_signals
+    from batchimage.engine.signals import handle_signals
 
     with session.journal(lock="apply") as journal:
         session.connect()

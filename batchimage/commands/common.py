@@ -32,7 +32,7 @@ from batchimage.core.errors import UsageError
 if TYPE_CHECKING:
     from batchimage.azure.gate import CallGate
     from batchimage.core.events import EventSink
-    from batchimage.engine import Engine
+    from batchimage.engine.coordinator import Engine
     from batchimage.pipeline_guard import PipelineGuard
     from batchimage.state import Journal, StateStore
     from batchimage.steps.base import Step
@@ -252,7 +252,9 @@ class Session:
         """An engine over this session's steps (no clients when `offline`); `refresh`:
         resolve a Marketplace `latest` base afresh (`--refresh-base`)."""
         from batchimage.azure.errors import AZURE
-        from batchimage.engine import Engine, RetryPolicy, new_run_id
+        from batchimage.engine.coordinator import Engine
+        from batchimage.engine.result import new_run_id
+        from batchimage.retry import RetryPolicy
         from batchimage.steps.base import RunContext
 
         ctx = RunContext(

@@ -30,7 +30,7 @@ def run(session: Session) -> int:
     """Lock the state, find what the pipeline's tags show that the state does not list, list
     what will go (what still exists), confirm, delete in reverse order; what is kept on
     purpose (a gallery others use) is said, and destroy succeeds."""
-    from batchimage.engine import handle_signals
+    from batchimage.engine.signals import handle_signals
 
     name = session.spec.name
     with session.journal(lock="destroy") as journal:

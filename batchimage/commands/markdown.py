@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from batchimage.commands.plan import SYMBOLS, has_changes, summary
 from batchimage.core.redact import redact
-from batchimage.plan import CHANGES, Change
+from batchimage.engine.result import CHANGES, Change
 
 HEADING = "batchimage plan"
 COUNTED = ("create", "update", "replace", "delete")

@@ -21,8 +21,8 @@ from batchimage.commands.common import (
 
 if TYPE_CHECKING:
     from batchimage.commands.markdown import PlanResult
-    from batchimage.engine import Engine
-    from batchimage.plan import Change
+    from batchimage.engine.coordinator import Engine
+    from batchimage.engine.result import Change
     from batchimage.steps.preflight import Report
 
 SYMBOLS = {
@@ -112,7 +112,7 @@ def plan_result(
 
 def has_changes(changes: list[Change]) -> bool:
     """True when any step would create, update, replace or delete something."""
-    from batchimage.plan import CHANGES
+    from batchimage.engine.result import CHANGES
 
     return any(c.action in CHANGES for c in changes)
 

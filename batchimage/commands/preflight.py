@@ -26,7 +26,7 @@ def command(opts: Options, output_format: str) -> int:
     failed; 1: at least one failed. A passing Azure error (throttling, 5xx) runs the checks
     again, as the spec's `retry` says.
     """
-    from batchimage.engine import new_run_id
+    from batchimage.engine.result import new_run_id
     from batchimage.steps.base import RunContext
     from batchimage.steps.preflight import run_checks
     from batchimage.steps.resolve_image import BaseImageOutputs, pinned_for

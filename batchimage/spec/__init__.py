@@ -51,7 +51,7 @@ from batchimage.spec.root import Spec
 from batchimage.spec.settings import (
     AzureBlobState,
     CloudName,
-    CloudProfile,
+    CustomCloud,
     LocalState,
     Retry,
     Timeouts,
@@ -70,7 +70,7 @@ __all__ = [
     "Capture",
     "CifsMount",
     "CloudName",
-    "CloudProfile",
+    "CustomCloud",
     "CustomizeStep",
     "FileUpload",
     "Gallery",

@@ -21,7 +21,7 @@ from batchimage.spec.common import (
 CloudName = Literal["AzurePublicCloud", "AzureUSGovernment", "AzureChinaCloud", "sandbox"]
 
 
-class CloudProfile(SpecModel):
+class CustomCloud(SpecModel):
     """A cloud given by its endpoints (Azure Stack Hub, a private cloud, a test double)."""
 
     name: str = Field(description="A label for this cloud, shown in messages.", min_length=1)
@@ -53,11 +53,11 @@ class CloudProfile(SpecModel):
 
 
 def _cloud_kind(value: Any) -> str:
-    return "profile" if isinstance(value, (dict, CloudProfile)) else "named"
+    return "profile" if isinstance(value, (dict, CustomCloud)) else "named"
 
 
 Cloud = Annotated[
-    Annotated[CloudName, Tag("named")] | Annotated[CloudProfile, Tag("profile")],
+    Annotated[CloudName, Tag("named")] | Annotated[CustomCloud, Tag("profile")],
     Discriminator(_cloud_kind),
 ]
 

@@ -16,7 +16,7 @@ from typing import Any
 from batchimage.azure.arm import BLOB, begin_and_wait, poll_interval, tags_of
 from batchimage.azure.blobs import read_sas_url
 from batchimage.azure.guest import agent_ready, power_state, read_vm
-from batchimage.azure.runcommand import GuestGone, RunResult, observe, run
+from batchimage.azure.runcommand import GuestGone, RunCommandResult, observe, run
 from batchimage.azure.staging import FETCH_URL, fetch_script, stage_file
 from batchimage.core.errors import StepFailedError
 from batchimage.core.hashing import short_hash
@@ -171,7 +171,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             self._mark(ctx, vm)
         return None
 
-    def _run(self, ctx: RunContext, vm: Any) -> RunResult:
+    def _run(self, ctx: RunContext, vm: Any) -> RunCommandResult:
         spec = ctx.spec
         entry = self.entry
         env = dict(entry.env)

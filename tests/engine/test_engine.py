@@ -14,7 +14,8 @@ from batchimage.core.failures import Failures
 from batchimage.core.ownership import Marks
 from batchimage.core.refs import ResourceRef
 from batchimage.core.waiting import Clock
-from batchimage.engine import RetryPolicy, StopFlag
+from batchimage.engine.signals import StopFlag
+from batchimage.retry import RetryPolicy
 from batchimage.state import StepStatus
 from batchimage.steps.base import RunContext
 from tests.engine.fakes import (

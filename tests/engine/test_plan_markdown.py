@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from batchimage.commands.markdown import PlanResult, render_markdown
-from batchimage.plan import Change
+from batchimage.engine.result import Change
 from tests.engine.procs import REPO
 from tests.engine.sandbox_cli import ci_env, cli
 

@@ -4,7 +4,7 @@ for a pipe (no width) each step stays on one line for scripts to read."""
 from __future__ import annotations
 
 from batchimage.commands.plan import render_plan
-from batchimage.plan import Change
+from batchimage.engine.result import Change
 
 CHANGES = [
     Change("preflight", "run_preflight", "read", "first read"),

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import batchimage.steps.pipeline  # noqa: F401  (registers every step kind of the pipeline)
-from batchimage.engine import RunResult
+from batchimage.engine.result import RunResult
 from batchimage.steps.base import (
     CREATE,
     DELETE,

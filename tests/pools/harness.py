@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 from azure.batch import BatchClient
 
-from batchimage.engine import Engine
-from batchimage.plan import Change
+from batchimage.engine.coordinator import Engine
+from batchimage.engine.result import Change
 from batchimage.state import Journal
 from tests.pipeline.harness import Harness
 

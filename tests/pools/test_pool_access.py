@@ -17,7 +17,7 @@ from batchimage.azure.clients import AzureClients
 from batchimage.azure.cloud import CloudProfile
 from batchimage.azure.errors import SDK_RETRY
 from batchimage.core.errors import StepFailedError
-from batchimage.engine import new_run_id
+from batchimage.engine.result import new_run_id
 from batchimage.spec import load_spec
 from batchimage.steps.base import RunContext
 from batchimage.steps.preflight import run as preflight

@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from batchimage.core.errors import SpecProblem, UsageError
-from batchimage.spec import AzureBlobState, CloudProfile, LocalState, SecretRef, Spec, load_spec
+from batchimage.spec import AzureBlobState, CustomCloud, LocalState, SecretRef, Spec, load_spec
 
 from .conftest import MINIMAL
 
@@ -88,7 +88,7 @@ def test_custom_cloud_profile(load: Callable[..., Spec]) -> None:
         "name: demo", "name: demo\ncloud: {name: stack, arm_endpoint: 'https://arm.local/'}", 1
     )
     spec = load(text)
-    assert isinstance(spec.cloud, CloudProfile)
+    assert isinstance(spec.cloud, CustomCloud)
     assert spec.cloud.arm_endpoint == "https://arm.local/"
 
 

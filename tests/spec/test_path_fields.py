@@ -97,7 +97,7 @@ PLACEMENTS = [
     ),
     Placement(
         "cloud.ca_bundle",
-        "CloudProfile.ca_bundle",
+        "CustomCloud.ca_bundle",
         LINUX,
         root="cloud:\n  name: stack\n  arm_endpoint: https://arm.example\n  ca_bundle: {value}\n",
     ),
