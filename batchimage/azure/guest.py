@@ -4,6 +4,7 @@ state and whether the guest agent - the only channel run commands have - is Read
     vm = read_vm(ctx, group, name)        # None when the VM is gone
     power_state(vm)                       # "running", "stopped", "deallocated", ...
     agent_ready(vm)                       # True Ready, False Not Ready, None not reported
+    set_tags(ctx, group, name, tags)      # replace the VM's tags (a PATCH), waited for
 
 An agent that stopped (`waagent -deprovision` stops it) shows `vmAgent` status "Not Ready"
 (code ProvisioningState/Unavailable; Azure/WALinuxAgent#652); a VM that is not running
@@ -12,9 +13,10 @@ shows no `vmAgent` at all.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from batchimage.azure.arm import get_or_none, text
+from batchimage.azure.arm import begin_and_wait, get_or_none, text
 
 if TYPE_CHECKING:
     from batchimage.azure.calls import Calls
@@ -24,6 +26,19 @@ def read_vm(ctx: Calls, group: str, name: str) -> Any:
     """VM `name` with its instance view (power and OS state), or None when it is gone."""
     vms = ctx.clients.compute.virtual_machines
     return get_or_none(f"read VM {name}", vms.get, group, name, expand="instanceView")
+
+
+def set_tags(ctx: Calls, group: str, name: str, tags: Mapping[str, str]) -> None:
+    """Replace VM `name`'s tags with `tags` (an update of the VM), and wait for it."""
+    begin_and_wait(
+        ctx,
+        f"tag VM {name}",
+        f"{name} tags",
+        ctx.clients.compute.virtual_machines.begin_update,
+        group,
+        name,
+        {"tags": dict(tags)},
+    )
 
 
 def statuses(vm: Any) -> list[str]:

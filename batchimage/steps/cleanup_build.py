@@ -17,7 +17,7 @@ cleanup step)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,19 +116,26 @@ def delete_build(ctx: RunContext, refs: list[ResourceRef]) -> Deleted:
     return done
 
 
+def cleaning_up_after_failure(ctx: RunContext, apply: Callable[[RunContext], None]) -> None:
+    """`apply(ctx)`; if it fails, `after_failure` first, then the failure goes on."""
+    try:
+        apply(ctx)
+    except Exception as exc:
+        after_failure(ctx, exc)
+        raise
+
+
 def after_failure(ctx: RunContext, error: BaseException | None) -> str:
     """After a build step failed for good: delete the build when `cleanup: always`
     (transient failures of the deletes retried as the spec's `retry` says).
 
     Returns a sentence for the error message saying whether the build VM was kept.
     """
-    if isinstance(error, TransientAzureError):
-        return ""  # the engine retries the step
-    if error is not None and type(error).__module__.startswith("azure."):
-        from batchimage.azure.errors import translate
+    from batchimage.azure.errors import classify
 
-        if isinstance(translate(error), TransientAzureError):
-            return ""
+    foreign = classify(error) if error is not None else None  # an SDK exception, as ours
+    if isinstance(error, TransientAzureError) or isinstance(foreign, TransientAzureError):
+        return ""  # the engine retries the step
     policy = getattr(ctx.spec, "cleanup", "on_success")
     cleanup = next((s for s in ctx.index.steps if isinstance(s, CleanupBuild)), None)
     builds = any(s.key == "build.vm" for s in ctx.index.steps)

@@ -229,13 +229,9 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
     # -- making --------------------------------------------------------------------------
 
     def apply(self, ctx: RunContext) -> VersionOutputs | None:
-        from batchimage.steps.cleanup_build import after_failure
+        from batchimage.steps.cleanup_build import cleaning_up_after_failure
 
-        try:
-            self._apply(ctx)
-        except Exception as exc:
-            after_failure(ctx, exc)
-            raise
+        cleaning_up_after_failure(ctx, self._apply)
         return None
 
     def _apply(self, ctx: RunContext) -> None:

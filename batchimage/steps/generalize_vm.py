@@ -20,7 +20,7 @@ from typing import Any
 
 from batchimage.azure.arm import begin_and_wait, poll_interval, tags_of, text
 from batchimage.azure.errors import azure_call
-from batchimage.azure.guest import agent_ready, power_state, read_vm
+from batchimage.azure.guest import agent_ready, power_state, read_vm, set_tags
 from batchimage.azure.runcommand import GuestGone, observe, run
 from batchimage.core.errors import AzureError, StepFailedError
 from batchimage.core.hashing import short_hash
@@ -111,13 +111,9 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
         return GeneralizedOutputs(**facts, generalized=self.enabled)
 
     def apply(self, ctx: RunContext) -> GeneralizedOutputs | None:
-        from batchimage.steps.cleanup_build import after_failure
+        from batchimage.steps.cleanup_build import cleaning_up_after_failure
 
-        try:
-            self._apply(ctx)
-        except Exception as exc:
-            after_failure(ctx, exc)
-            raise
+        cleaning_up_after_failure(ctx, self._apply)
         return None
 
     def _apply(self, ctx: RunContext) -> None:
@@ -214,15 +210,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
     def _tag(self, ctx: RunContext, vm: Any, found: Any, **extra: str) -> None:
         """Add `extra` to the build VM's tags and keep the rest: the VM stays build.vm's
         (its step and fingerprint tags are what build.vm's check compares)."""
-        begin_and_wait(
-            ctx,
-            f"tag VM {vm.name}",
-            f"{vm.name} tags",
-            ctx.clients.compute.virtual_machines.begin_update,
-            vm.group,
-            vm.name,
-            {"tags": {**tags_of(found), **extra}},
-        )
+        set_tags(ctx, vm.group, vm.name, {**tags_of(found), **extra})
 
     def _run_in_guest(self, ctx: RunContext, vm: Any, script: str, **options: Any) -> Any:
         """Run the deprovisioning script as this step's run command (a guest agent that is

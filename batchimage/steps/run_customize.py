@@ -15,7 +15,7 @@ from typing import Any
 
 from batchimage.azure.arm import BLOB, begin_and_wait, poll_interval, tags_of
 from batchimage.azure.blobs import read_sas_url
-from batchimage.azure.guest import agent_ready, power_state, read_vm
+from batchimage.azure.guest import agent_ready, power_state, read_vm, set_tags
 from batchimage.azure.runcommand import GuestGone, RunCommandResult, observe, run
 from batchimage.azure.staging import FETCH_URL, fetch_script, stage_file
 from batchimage.core.errors import StepFailedError
@@ -118,15 +118,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
         """Tag the VM: this step ran with this fingerprint (what `check` looks for)."""
         raw = read_vm(ctx, vm.group, vm.name)
         tags = {**(tags_of(raw) if raw is not None else {}), self.mark_tag: ctx.fingerprint}
-        begin_and_wait(
-            ctx,
-            f"tag VM {vm.name}",
-            f"{vm.name} tags",
-            ctx.clients.compute.virtual_machines.begin_update,
-            vm.group,
-            vm.name,
-            {"tags": tags},
-        )
+        set_tags(ctx, vm.group, vm.name, tags)
 
     def apply(self, ctx: RunContext) -> CustomizeOutputs | None:
         from batchimage.steps.cleanup_build import after_failure
