@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from azure.batch import models as bm
 from azure.core.exceptions import AzureError as SdkAzureError
 
-from batchimage.azure.arm import get_or_none, poll_interval, text
+from batchimage.azure.arm import get_or_none, poll_interval
 from batchimage.azure.errors import is_not_found, translate
 from batchimage.azure.node_agents import BatchAccount, batch_account, supported_images
 from batchimage.core.errors import AzureError, PermanentAzureError
@@ -304,11 +304,6 @@ def _read(operation: str, fetch: Any) -> str | None:
         if is_not_found(exc):
             return None
         raise translate(exc, operation) from exc
-
-
-def state_of(pool: Any) -> str:
-    """The pool's state and allocation state, e.g. "active/resizing"."""
-    return f"{text(pool.state)}/{text(pool.allocation_state)}"
 
 
 def _items(metadata: Mapping[str, str]) -> list[bm.BatchMetadataItem]:

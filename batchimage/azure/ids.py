@@ -7,16 +7,6 @@ parse_id(resource_id) -> {"subscription", "group", "provider", "type", "name", "
 from __future__ import annotations
 
 
-def arm_id(subscription: str, group: str, type_path: str, name: str) -> str:
-    """The ARM id of `name` of type `type_path` (e.g. Microsoft.Compute/virtualMachines)."""
-    return f"/subscriptions/{subscription}/resourceGroups/{group}/providers/{type_path}/{name}"
-
-
-def group_id(subscription: str, group: str) -> str:
-    """The ARM id of a resource group."""
-    return f"/subscriptions/{subscription}/resourceGroups/{group}"
-
-
 def parse_id(resource_id: str) -> dict[str, str]:
     """Split an ARM id into subscription, group, provider, type, name (and the parent path)."""
     parts = resource_id.strip("/").split("/")

@@ -2,7 +2,6 @@
 
     base = ImageBase.of(resolve_image_outputs)       # os_type + Marketplace publisher/offer/sku
     agent = resolve_node_agent(images, base, pool.node_agent_sku)   # "batch.node.ubuntu 24.04"
-    problem = node_agent_problem(images, base, pool.node_agent_sku) # preflight: None or why
 
 A gallery image built from a Marketplace image runs the agent Batch lists for that image
 (publisher/offer/sku). An image from a VHD says only its OS type: the agent is then the
@@ -111,14 +110,3 @@ def resolve_node_agent(images: list[SupportedImage], base: ImageBase, pinned: st
 def found_id(known: dict[str, SupportedImage], pinned: str) -> str:
     """The account's spelling of a pinned agent SKU id."""
     return known[pinned.lower()].node_agent_sku_id
-
-
-def node_agent_problem(
-    images: list[SupportedImage], base: ImageBase, pinned: str = AUTO
-) -> str | None:
-    """For preflight: why no node agent fits (the message), or None when one does."""
-    try:
-        resolve_node_agent(images, base, pinned)
-    except NodeAgentError as err:
-        return err.message
-    return None

@@ -31,7 +31,7 @@ from azure.mgmt.compute.models import (
     VirtualMachineRunCommandScriptSource,
 )
 
-from batchimage.azure.arm import begin_and_wait, get_or_none, poll_interval, text
+from batchimage.azure.arm import begin_and_wait, poll_interval, text
 from batchimage.azure.errors import azure_call, is_not_found, translate
 from batchimage.azure.guest import agent_ready, power_state, read_vm
 from batchimage.azure.pollers import abandon, fixed_rate
@@ -347,22 +347,3 @@ def run_action(
             failed = True
     state = "Failed" if failed else "Succeeded"
     return RunCommandResult(name, None, state, 1 if failed else 0, stdout, stderr)
-
-
-def delete_if_present(ctx: Calls, group: str, vm: str, name: str) -> None:
-    """Delete managed run command `name` if it exists (a no-op when it does not)."""
-    commands = ctx.clients.compute.virtual_machine_run_commands
-    if (
-        get_or_none(f"read run command {name}", commands.get_by_virtual_machine, group, vm, name)
-        is None
-    ):
-        return
-    begin_and_wait(
-        ctx,
-        f"delete run command {name}",
-        f"run command {name} to be deleted",
-        commands.begin_delete,
-        group,
-        vm,
-        name,
-    )

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-SCHEMA_PATH = "schemas/batchimage.schema.json"
-
 # A scalar holding an interpolation (`spec.interpolate`): it is checked once substituted.
 INTERPOLATED = {"type": "string", "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"}
 NUMERIC_TEXT = {"type": "string", "pattern": r"^\s*[-+]?[0-9]+(\.[0-9]+)?\s*$"}

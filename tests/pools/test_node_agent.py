@@ -8,12 +8,7 @@ import pytest
 
 from batchimage.azure.clients import AzureClients
 from batchimage.azure.node_agents import SupportedImage, supported_images
-from batchimage.azure.pool_agent import (
-    ImageBase,
-    NodeAgentError,
-    node_agent_problem,
-    resolve_node_agent,
-)
+from batchimage.azure.pool_agent import ImageBase, NodeAgentError, resolve_node_agent
 from batchimage.sandbox.connection import Connection
 
 UBUNTU = ImageBase("linux", "Canonical", "ubuntu-24_04-lts", "server")
@@ -40,7 +35,6 @@ def test_agent_from_the_base_image(
 ) -> None:
     assert resolve_node_agent(images, base) == agent
     assert resolve_node_agent(images, base, agent.upper()) == agent  # pinned, any case
-    assert node_agent_problem(images, base, agent) is None
 
 
 def test_pinned_agent_of_another_distribution_is_refused(images: list[SupportedImage]) -> None:
@@ -53,17 +47,19 @@ def test_pinned_agent_of_another_distribution_is_refused(images: list[SupportedI
 
 
 def test_pinned_agent_of_another_os_is_refused(images: list[SupportedImage]) -> None:
-    message = node_agent_problem(images, ImageBase("linux"), "batch.node.windows amd64")
-    assert message is not None
-    assert "is a windows agent but the image is linux" in message
+    with pytest.raises(NodeAgentError) as other_os:
+        resolve_node_agent(images, ImageBase("linux"), "batch.node.windows amd64")
+    assert "is a windows agent but the image is linux" in other_os.value.message
     with pytest.raises(NodeAgentError) as refused:
         resolve_node_agent(images, WINDOWS, "batch.node.ubuntu 24.04")
     assert refused.value.code == "NodeAgentSkuMismatch"
 
 
 def test_unknown_agent_and_unsupported_base(images: list[SupportedImage]) -> None:
-    message = node_agent_problem(images, UBUNTU, "batch.node.plan9")
-    assert message is not None and "not offered" in message
+    with pytest.raises(NodeAgentError) as unknown:
+        resolve_node_agent(images, UBUNTU, "batch.node.plan9")
+    message = unknown.value.message
+    assert "not offered" in message
     assert "batch.node.ubuntu 24.04" in message  # the Linux agents are listed
     odd = ImageBase("linux", "contoso", "custom-linux", "1")
     with pytest.raises(NodeAgentError) as refused:
