@@ -31,9 +31,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from batchimage.core import threads
 from batchimage.core.errors import AzureError, BatchImageError, StateLockedError
+from batchimage.core.liveness import process_state
+from batchimage.core.namelock import NameLock
 from batchimage.core.ownership import Marks
-from batchimage.liveness import process_state
-from batchimage.namelock import NameLock
 from batchimage.state import LockHolder, utcnow
 
 MARKER_TTL_S = 300.0  # a marker nobody renews stops counting after this long

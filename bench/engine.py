@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from batchimage.core.refs import ResourceRef
+from batchimage.core.retry import RetryPolicy
 from batchimage.engine.coordinator import Engine
 from batchimage.engine.result import new_run_id
-from batchimage.retry import RetryPolicy
 from batchimage.state import Journal, LockHolder
 from batchimage.state.local import LocalStateStore
 from batchimage.steps.base import Outputs, RunContext, Step

@@ -252,9 +252,9 @@ class Session:
         """An engine over this session's steps (no clients when `offline`); `refresh`:
         resolve a Marketplace `latest` base afresh (`--refresh-base`)."""
         from batchimage.azure.errors import AZURE
+        from batchimage.core.retry import RetryPolicy
         from batchimage.engine.coordinator import Engine
         from batchimage.engine.result import new_run_id
-        from batchimage.retry import RetryPolicy
         from batchimage.steps.base import RunContext
 
         ctx = RunContext(
@@ -328,7 +328,7 @@ def make_store(spec: Any, opts: Options, clients: Callable[[], Any]) -> StateSto
 def state_option_path(value: str) -> Path:
     """The `--state` file as given, checked as the spec's `state.path` is (UsageError, exit
     2): a name with room for the files kept beside it, no link loop, a regular file if any."""
-    from batchimage import paths
+    from batchimage.core import paths
     from batchimage.spec.common import STATE_NAME_ROOM
 
     try:

@@ -65,7 +65,7 @@ def retrying(checks: Callable[[], Report], ctx: RunContext, opts: Options) -> Re
     from batchimage.azure.errors import AZURE
     from batchimage.core.events import Event
     from batchimage.core.redact import redact
-    from batchimage.retry import RetryPolicy, retry_transient
+    from batchimage.core.retry import RetryPolicy, retry_transient
 
     policy = RetryPolicy.from_spec(getattr(ctx.spec, "retry", None))
 

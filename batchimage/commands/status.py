@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from batchimage.commands.common import Options, Session, azure_options, format_option
+from batchimage.core.liveness import process_state
 from batchimage.core.redact import redact
-from batchimage.liveness import process_state
 
 if TYPE_CHECKING:
     from batchimage.state import RunRecord, State

@@ -14,7 +14,7 @@ Per step (`Engine.apply`):
   (facts the step compares with what it finds, e.g. the exact base image).
 - Independent steps run concurrently on at most `max_workers` threads; the main thread
   alone touches the journal (state), saving after every step transition.
-- A transient Azure error is retried (`batchimage.retry`: Retry-After honoured, else
+- A transient Azure error is retried (`batchimage.core.retry`: Retry-After honoured, else
   exponential backoff with jitter), up to `max_attempts` and the per-step deadline;
   anything else fails the step at once. The engine knows no cloud: the `Failures` it is
   given (`batchimage.core.failures`; the commands give `batchimage.azure.errors.AZURE`) map a
@@ -34,10 +34,10 @@ flag, SIGINT/SIGTERM), `journal` (the writes to a step's record), `destroy`, `re
 (`Change`, `RunResult`, run ids) and `wording` (every sentence the engine says).
 """
 
+from batchimage.core.retry import RetryPolicy
 from batchimage.engine.coordinator import Engine
 from batchimage.engine.result import CHANGES, OUTCOMES, Change, RunResult, new_run_id
 from batchimage.engine.signals import StopFlag, handle_signals
-from batchimage.retry import RetryPolicy
 from batchimage.state import Journal
 
 __all__ = [

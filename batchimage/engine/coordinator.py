@@ -14,12 +14,12 @@ from batchimage.core.errors import Interrupted, LockLostError
 from batchimage.core.events import Event
 from batchimage.core.failures import Failures
 from batchimage.core.refs import ResourceRef
+from batchimage.core.retry import RetryPolicy
 from batchimage.engine import destroy, graph, retry, wording
 from batchimage.engine.graph import Node, Phase
 from batchimage.engine.result import OUTCOMES, Change, RunResult
 from batchimage.engine.signals import StopFlag
 from batchimage.engine.walk import Walk
-from batchimage.retry import RetryPolicy
 from batchimage.state import Journal
 from batchimage.steps.base import Outputs, RunContext, Step, StepIndex
 

@@ -1,6 +1,6 @@
 """Step-level retry: a step's call (check, apply, destroy, leftovers) run through
-`batchimage.retry`'s loop within the step's deadline, each retry told as a `step_retrying`
-event. (`batchimage.retry` itself stays beside the steps: cleanup's deletes and the
+`batchimage.core.retry`'s loop within the step's deadline, each retry told as a `step_retrying`
+event. (`batchimage.core.retry` itself stays beside the steps: cleanup's deletes and the
 `preflight` command use it too, and the steps sit below the engine.)"""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import TypeVar
 from batchimage.core.events import Event
 from batchimage.core.failures import Failures
 from batchimage.core.redact import redact
+from batchimage.core.retry import RetryPolicy, retry_transient
 from batchimage.engine.graph import Node
-from batchimage.retry import RetryPolicy, retry_transient
 from batchimage.steps.base import RunContext
 
 T = TypeVar("T")

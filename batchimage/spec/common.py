@@ -29,7 +29,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
-from batchimage import paths
+from batchimage.core import paths
 from batchimage.core.errors import UsageError
 
 Rule = tuple[tuple[str | int, ...], str]
@@ -222,7 +222,7 @@ STATE_NAME_ROOM = len(".sandbox") + len(".") + 7 + len(".") + 8 + len(".tmp") + 
 
 
 def _local_path(value: Path, info: ValidationInfo, *, must_exist: bool, name_room: int = 0) -> Path:
-    """The shared check of every path field (`batchimage.paths`), as a located problem."""
+    """The shared check of every path field (`batchimage.core.paths`), as a located problem."""
     try:
         resolved = paths.resolve(value, _base_dir(info), name_room=name_room)
         if must_exist and (info.context or {}).get("check_files", True):

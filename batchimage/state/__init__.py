@@ -144,7 +144,7 @@ def _user() -> str:
 
 def live_run(state: State) -> RunRecord | None:
     """A run the state records as running whose process still runs on this host (not us)."""
-    from batchimage.liveness import process_state
+    from batchimage.core.liveness import process_state
 
     for run in reversed(state.runs):
         if run.result != "running" or run.pid == os.getpid():

@@ -37,8 +37,8 @@ from batchimage.core.leased_blob import (
     LeaseTaken,
     WriteRefused,
 )
+from batchimage.core.liveness import ProcessState, process_state
 from batchimage.core.ownership import Marks
-from batchimage.liveness import ProcessState, process_state
 from batchimage.state import LockHolder, State, dump_state, parse_state
 
 MIN_LEASE_S = 15

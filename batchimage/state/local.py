@@ -8,7 +8,7 @@ Files beside the state (`<name>.json`):
   file is never deleted (deleting a lock file races with a waiting opener).
 
 A lock file can still be deleted by hand. So the holder also takes a name lock keyed on
-the state's real path (`batchimage.namelock`: an abstract socket on Linux, which no file
+the state's real path (`batchimage.core.namelock`: an abstract socket on Linux, which no file
 stands for): a second run refused by it names the holder, whatever became of the file.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from batchimage.core.errors import StateError, StateLockedError
-from batchimage.namelock import NameLock, ask
+from batchimage.core.namelock import NameLock, ask
 from batchimage.state import LockHolder, State, dump_state, parse_state
 
 

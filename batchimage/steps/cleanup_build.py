@@ -25,7 +25,7 @@ from batchimage.azure.arm import GROUP, exists, order_for_delete
 from batchimage.azure.errors import AZURE
 from batchimage.core.errors import AzureError, BatchImageError, StepFailedError, TransientAzureError
 from batchimage.core.refs import ResourceRef
-from batchimage.retry import RetryPolicy, retry_transient
+from batchimage.core.retry import RetryPolicy, retry_transient
 from batchimage.steps.base import DELETE, Outputs, RunContext, Step
 from batchimage.steps.build_inventory import build_leftovers
 from batchimage.steps.deleting import delete

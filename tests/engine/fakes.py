@@ -22,11 +22,11 @@ from batchimage.core.errors import PermanentAzureError, TransientAzureError
 from batchimage.core.failures import Failures
 from batchimage.core.ownership import Marks
 from batchimage.core.refs import ResourceRef
+from batchimage.core.retry import RetryPolicy
 from batchimage.core.waiting import Clock
 from batchimage.engine.coordinator import Engine
 from batchimage.engine.result import Change, RunResult, new_run_id
 from batchimage.engine.signals import StopFlag
-from batchimage.retry import RetryPolicy
 from batchimage.state import Journal, LockHolder, State
 from batchimage.state.local import LocalStateStore
 from batchimage.steps.base import Outputs, RunContext, Step

@@ -13,9 +13,9 @@ from batchimage.core.errors import Interrupted, StepFailedError, UsageError
 from batchimage.core.failures import Failures
 from batchimage.core.ownership import Marks
 from batchimage.core.refs import ResourceRef
+from batchimage.core.retry import RetryPolicy
 from batchimage.core.waiting import Clock
 from batchimage.engine.signals import StopFlag
-from batchimage.retry import RetryPolicy
 from batchimage.state import StepStatus
 from batchimage.steps.base import RunContext
 from tests.engine.fakes import (

@@ -16,8 +16,8 @@ import yaml
 from batchimage.azure.clients import AzureClients
 from batchimage.azure.run_marker import read_marker, write_marker
 from batchimage.core.errors import StateLockedError
+from batchimage.core.liveness import this_host
 from batchimage.core.ownership import Marks
-from batchimage.liveness import this_host
 from batchimage.pipeline_guard import PipelineGuard, RunMarker
 from batchimage.sandbox.config import DEFAULT_DURATIONS
 from batchimage.sandbox.connection import Connection

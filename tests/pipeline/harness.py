@@ -23,9 +23,9 @@ import yaml
 from batchimage.azure.clients import AzureClients
 from batchimage.azure.cloud import CloudProfile
 from batchimage.azure.errors import AZURE, SDK_RETRY
+from batchimage.core.retry import RetryPolicy
 from batchimage.engine.coordinator import Engine
 from batchimage.engine.result import Change, RunResult, new_run_id
-from batchimage.retry import RetryPolicy
 from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.sandbox.connection import Connection
 from batchimage.spec import load_spec
