@@ -218,7 +218,9 @@ def _delete_group(ctx: Calls, ref: ResourceRef, timeout_s: float | None) -> str:
     """Delete a resource group only when nothing is left in it (never others' resources)."""
     clients: AzureClients = ctx.clients
     group = parse_id(ref.id)["group"]
-    if get_or_none(f"read group {group}", clients.resource.resource_groups.get, group) is None:
+    from batchimage.azure.groups import read_group
+
+    if read_group(clients, group) is None:
         return "gone"
     with azure_call(f"list resources in group {group}"):
         left = [text(r.name) for r in clients.resource.resources.list_by_resource_group(group)]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from batchimage.azure.arm import get_or_none, tags_of
 from batchimage.azure.errors import azure_call
+from batchimage.azure.groups import read_group
 from batchimage.core.ownership import Marks
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ MAX_VALUE = 256  # Azure's limit on a tag value
 
 def read_marker(clients: AzureClients, group: str) -> tuple[bool, str | None]:
     """Whether `group` exists, and its marker's value (None when it carries none)."""
-    found = get_or_none(f"read group {group}", clients.resource.resource_groups.get, group)
+    found = read_group(clients, group)
     if found is None:
         return False, None
     return True, tags_of(found).get(Marks.Tag.ACTIVE_RUN)

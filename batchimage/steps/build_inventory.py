@@ -44,6 +44,7 @@ from batchimage.azure.arm import (
     text,
 )
 from batchimage.azure.errors import azure_call, is_not_found
+from batchimage.azure.groups import read_group
 from batchimage.azure.ids import parse_id
 from batchimage.core.errors import AzureError, PermanentAzureError
 from batchimage.core.ownership import BUILD_ROLE, STAGING_CONTAINER, Marks
@@ -71,12 +72,12 @@ def build_leftovers(ctx: RunContext) -> list[ResourceRef]:
 
 def _in_group(ctx: RunContext, group: str) -> list[ResourceRef]:
     resource = ctx.clients.resource
-    found = get_or_none(f"read group {group}", resource.resource_groups.get, group)
+    found = read_group(ctx.clients, group)
     if found is None:
         return []
     refs = []
     if owned(ctx, tags_of(found)):
-        refs.append(ref_for(ctx, found.id, GROUP, tags_of(found)))
+        refs.append(ref_for(ctx, str(found.id), GROUP, tags_of(found)))
     with azure_call(f"list resources in group {group}"):
         items = list(resource.resources.list_by_resource_group(group))
     runs: dict[str, str] = {}  # build name stem -> the run its marked resources name

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchimage.azure.arm import GROUP, get_or_none, tags_of
-from batchimage.azure.errors import azure_call
+from batchimage.azure.arm import GROUP, tags_of
+from batchimage.azure.groups import read_group, write_group
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.deleting import DeletesCreated
 from batchimage.steps.marks import observed, owned, ref_for
@@ -37,27 +37,24 @@ class CreateGroup(DeletesCreated, Step[GroupOutputs]):
         return {"name": self.name, "location": self.location, "tags": self.extra_tags}
 
     def check(self, ctx: RunContext) -> GroupOutputs | None:
-        groups = ctx.clients.resource.resource_groups
-        found = get_or_none(f"read group {self.name}", groups.get, self.name)
+        found = read_group(ctx.clients, self.name)
         if found is None:
             return None
         tags = tags_of(found)
         return GroupOutputs(
-            id=found.id,
-            name=found.name,
+            id=str(found.id),
+            name=str(found.name),
             location=found.location,
-            resources=(ref_for(ctx, found.id, GROUP, tags),),
+            resources=(ref_for(ctx, str(found.id), GROUP, tags),),
             observed_fingerprint=observed(ctx, tags),
         )
 
     def apply(self, ctx: RunContext) -> GroupOutputs | None:
-        groups = ctx.clients.resource.resource_groups
-        found = get_or_none(f"read group {self.name}", groups.get, self.name)
+        found = read_group(ctx.clients, self.name)
         if found is not None and not owned(ctx, tags_of(found)):
             return None  # someone else's group: used as it is, never written
         tags = {**self.extra_tags, **ctx.tags(tags_of(found) if found is not None else None)}
-        with azure_call(f"create group {self.name}"):
-            groups.create_or_update(self.name, {"location": self.location, "tags": tags})
+        write_group(ctx.clients, self.name, location=self.location, tags=tags)
         return None
 
     def describe(self) -> str:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchimage.azure.arm import NSG, SUBNET, VNET, begin_and_wait, get_or_none, tags_of
+from batchimage.azure.arm import NSG, SUBNET, VNET, tags_of
+from batchimage.azure.ids import parse_id
+from batchimage.azure.network import read_nsg, read_subnet, read_vnet, write_nsg, write_vnet
+from batchimage.core.errors import PermanentAzureError
 from batchimage.core.ownership import BUILD_ROLE, Marks
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_group import CreateGroup
@@ -46,28 +49,19 @@ class CreateNetwork(DeletesCreated, Step[NetworkOutputs]):
         }
 
     def check(self, ctx: RunContext) -> NetworkOutputs | None:
-        network = ctx.clients.network
         group, n = self.names.group, self.names
         if self.network.subnet_id:
-            from batchimage.azure.ids import parse_id
-
             p = parse_id(self.network.subnet_id)
             vnet_name, subnet_name = p["names"].split("/")[:2]
-            existing = get_or_none(
-                f"read subnet {subnet_name}",
-                network.subnets.get,
-                p["group"],
-                vnet_name,
-                subnet_name,
-            )
+            existing = read_subnet(ctx, p["group"], vnet_name, subnet_name)
             if existing is None:
                 return None
-            ref = ref_for(ctx, existing.id, SUBNET, None)
+            ref = ref_for(ctx, str(existing.id), SUBNET, None)
             return NetworkOutputs(
-                subnet_id=existing.id, resources=(ref,), observed_fingerprint=ctx.fingerprint
+                subnet_id=str(existing.id), resources=(ref,), observed_fingerprint=ctx.fingerprint
             )
-        nsg = get_or_none(f"read NSG {n.nsg}", network.network_security_groups.get, group, n.nsg)
-        vnet = get_or_none(f"read VNet {n.vnet}", network.virtual_networks.get, group, n.vnet)
+        nsg = read_nsg(ctx, group, n.nsg)
+        vnet = read_vnet(ctx, group, n.vnet)
         if nsg is None or vnet is None:
             return None
         subnet = next((s for s in vnet.subnets or [] if s.name == n.subnet), None)
@@ -75,69 +69,42 @@ class CreateNetwork(DeletesCreated, Step[NetworkOutputs]):
             return None
         tags = tags_of(vnet)
         return NetworkOutputs(
-            subnet_id=subnet.id,
+            subnet_id=str(subnet.id),
             resources=(
-                ref_for(ctx, vnet.id, VNET, tags),
-                ref_for(ctx, nsg.id, NSG, tags_of(nsg)),
+                ref_for(ctx, str(vnet.id), VNET, tags),
+                ref_for(ctx, str(nsg.id), NSG, tags_of(nsg)),
             ),
             observed_fingerprint=observed(ctx, tags),
         )
 
     def apply(self, ctx: RunContext) -> NetworkOutputs | None:
         if self.network.subnet_id:
-            from batchimage.core.errors import PermanentAzureError
-
             raise PermanentAzureError(
                 f"subnet {self.network.subnet_id} (image.build.network.subnet_id) was not found; "
                 "create it or remove subnet_id to let batchimage make a private network",
                 code="SubnetNotFound",
                 status=404,
             )
-        network = ctx.clients.network
         group, n = self.names.group, self.names
-        old_nsg = get_or_none(
-            f"read NSG {n.nsg}", network.network_security_groups.get, group, n.nsg
-        )
-        nsg = begin_and_wait(
+        role = {Marks.Tag.ROLE: BUILD_ROLE}
+        old_nsg = read_nsg(ctx, group, n.nsg)
+        nsg = write_nsg(
             ctx,
-            f"create NSG {n.nsg}",
-            f"NSG {n.nsg}",
-            network.network_security_groups.begin_create_or_update,
             group,
             n.nsg,
-            {
-                "location": self.location,
-                "tags": resource_tags(ctx, _tags(old_nsg), **{Marks.Tag.ROLE: BUILD_ROLE}),
-                "properties": {"securityRules": []},
-            },
+            location=self.location,
+            tags=resource_tags(ctx, _tags(old_nsg), **role),
         )
-        old_vnet = get_or_none(f"read VNet {n.vnet}", network.virtual_networks.get, group, n.vnet)
-        space = self.network.address_space
-        begin_and_wait(
+        old_vnet = read_vnet(ctx, group, n.vnet)
+        write_vnet(
             ctx,
-            f"create VNet {n.vnet}",
-            f"VNet {n.vnet}",
-            network.virtual_networks.begin_create_or_update,
             group,
             n.vnet,
-            {
-                "location": self.location,
-                "tags": resource_tags(ctx, _tags(old_vnet), **{Marks.Tag.ROLE: BUILD_ROLE}),
-                "properties": {
-                    "addressSpace": {"addressPrefixes": [space]},
-                    "subnets": [
-                        {
-                            "name": n.subnet,
-                            "properties": {
-                                "addressPrefix": space,
-                                "networkSecurityGroup": {"id": nsg.id},
-                                # outbound internet for package installs; no inbound path
-                                "defaultOutboundAccess": True,
-                            },
-                        }
-                    ],
-                },
-            },
+            location=self.location,
+            tags=resource_tags(ctx, _tags(old_vnet), **role),
+            space=self.network.address_space,
+            subnet=n.subnet,
+            nsg_id=str(nsg.id),
         )
         return None
 

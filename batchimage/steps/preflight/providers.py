@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchimage.azure.arm import get_or_none, text
+from batchimage.azure.arm import text
 from batchimage.azure.gallery import builds_vm
+from batchimage.azure.groups import read_provider
 from batchimage.core.errors import AzureError, TransientAzureError
 from batchimage.steps.preflight.facts import Facts, storage_uses
 from batchimage.steps.preflight.report import CheckResult, fail, ok, warn
@@ -30,7 +31,7 @@ def check_providers(facts: Facts) -> list[CheckResult]:
     results = []
     for ns in namespaces(facts.spec):
         try:
-            provider = get_or_none(f"read provider {ns}", clients.resource.providers.get, ns)
+            provider = read_provider(clients, ns)
         except TransientAzureError:
             raise
         except AzureError as err:
