@@ -1,10 +1,14 @@
-"""What Azure says about a VM's guest, from the VM read with its instance view: the power
-state and whether the guest agent - the only channel run commands have - is Ready.
+"""The build VM through Azure: what it says about the guest, from the VM read with its
+instance view (the power state, whether the guest agent - the only channel run commands
+have - is Ready), and the operations on the VM itself (tags, start, deallocate,
+generalize, extensions).
 
     vm = read_vm(ctx, group, name)        # None when the VM is gone
     power_state(vm)                       # "running", "stopped", "deallocated", ...
     agent_ready(vm)                       # True Ready, False Not Ready, None not reported
     set_tags(ctx, group, name, tags)      # replace the VM's tags (a PATCH), waited for
+    start(ctx, group, name); deallocate(...); mark_generalized(...)   # waited for
+    extensions(ctx, group, name); remove_extension(ctx, group, name, extension)
 
 An agent that stopped (`waagent -deprovision` stops it) shows `vmAgent` status "Not Ready"
 (code ProvisioningState/Unavailable; Azure/WALinuxAgent#652); a VM that is not running
@@ -17,6 +21,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from batchimage.azure.arm import begin_and_wait, get_or_none, text
+from batchimage.azure.errors import azure_call
 
 if TYPE_CHECKING:
     from batchimage.azure.calls import Calls
@@ -38,6 +43,62 @@ def set_tags(ctx: Calls, group: str, name: str, tags: Mapping[str, str]) -> None
         group,
         name,
         {"tags": dict(tags)},
+    )
+
+
+def start(ctx: Calls, group: str, name: str, *, timeout_s: float | None = None) -> None:
+    """Start VM `name` and wait until it runs."""
+    ops = ctx.clients.compute.virtual_machines
+    begin_and_wait(
+        ctx,
+        f"start VM {name}",
+        f"{name} to start",
+        ops.begin_start,
+        group,
+        name,
+        timeout_s=timeout_s,
+    )
+
+
+def deallocate(ctx: Calls, group: str, name: str, *, timeout_s: float | None = None) -> None:
+    """Deallocate VM `name` and wait until it is."""
+    ops = ctx.clients.compute.virtual_machines
+    begin_and_wait(
+        ctx,
+        f"deallocate VM {name}",
+        f"{name} to deallocate",
+        ops.begin_deallocate,
+        group,
+        name,
+        timeout_s=timeout_s,
+    )
+
+
+def mark_generalized(ctx: Calls, group: str, name: str) -> None:
+    """Mark deallocated VM `name` generalized (an image can be captured from it then)."""
+    with azure_call(f"generalize VM {name}"):
+        ctx.clients.compute.virtual_machines.generalize(group, name)
+
+
+def extensions(ctx: Calls, group: str, name: str) -> list[str]:
+    """The names of VM `name`'s extensions."""
+    with azure_call(f"list extensions of VM {name}"):
+        found = ctx.clients.compute.virtual_machine_extensions.list(group, name)
+    items = getattr(found, "value", found) or []
+    return [text(e.name) for e in items]
+
+
+def remove_extension(ctx: Calls, group: str, name: str, extension: str) -> None:
+    """Delete extension `extension` from VM `name`, and wait for it."""
+    ops = ctx.clients.compute.virtual_machine_extensions
+    begin_and_wait(
+        ctx,
+        f"delete extension {extension}",
+        f"extension {extension} to be removed",
+        ops.begin_delete,
+        group,
+        name,
+        extension,
     )
 
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from batchimage.azure.arm import begin_and_wait, poll_interval, tags_of, text
-from batchimage.azure.errors import azure_call
+from batchimage.azure import guest
+from batchimage.azure.arm import poll_interval, tags_of
 from batchimage.azure.guest import agent_ready, power_state, read_vm, set_tags
 from batchimage.azure.runcommand import GuestGone, observe, run
 from batchimage.core.errors import AzureError, StepFailedError
@@ -94,10 +94,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
 
     def _extensions(self, ctx: RunContext) -> list[str]:
         vm = ctx.output(CreateVm)
-        with azure_call(f"list extensions of VM {vm.name}"):
-            found = ctx.clients.compute.virtual_machine_extensions.list(vm.group, vm.name)
-        items = getattr(found, "value", found) or []
-        return [text(e.name) for e in items]
+        return guest.extensions(ctx, vm.group, vm.name)
 
     def check(self, ctx: RunContext) -> GeneralizedOutputs | None:
         found = self._read(ctx)
@@ -118,7 +115,6 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
 
     def _apply(self, ctx: RunContext) -> None:
         vm = ctx.output(CreateVm)
-        compute = ctx.clients.compute
         found = self._read(ctx)
         if found is None:
             raise StepFailedError(
@@ -132,15 +128,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
         state = power_state(found)
         if self.enabled and state in STOPPED and not self._launched(ctx, vm, found):
             ctx.say(f"{vm.name} is {state} but its guest was not deprovisioned: starting it")
-            begin_and_wait(
-                ctx,
-                f"start VM {vm.name}",
-                f"{vm.name} to start",
-                compute.virtual_machines.begin_start,
-                vm.group,
-                vm.name,
-                timeout_s=self.timeout_s,
-            )
+            guest.start(ctx, vm.group, vm.name, timeout_s=self.timeout_s)
             state = "running"
         if state == "running":
             self._remove_extensions(ctx, vm)
@@ -158,33 +146,14 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
         if tags_of(found).get(Marks.Tag.IMAGE) != self.names.image:
             self._tag(ctx, vm, found, **{Marks.Tag.IMAGE: self.names.image})
         if power_state(found) != "deallocated":
-            begin_and_wait(
-                ctx,
-                f"deallocate VM {vm.name}",
-                f"{vm.name} to deallocate",
-                compute.virtual_machines.begin_deallocate,
-                vm.group,
-                vm.name,
-                timeout_s=self.timeout_s,
-            )
+            guest.deallocate(ctx, vm.group, vm.name, timeout_s=self.timeout_s)
         if self.enabled:
-            with azure_call(f"generalize VM {vm.name}"):
-                compute.virtual_machines.generalize(vm.group, vm.name)
+            guest.mark_generalized(ctx, vm.group, vm.name)
 
     def _remove_extensions(self, ctx: RunContext, vm: Any) -> None:
-        extensions = ctx.clients.compute.virtual_machine_extensions
-        names = self._extensions(ctx)
-        for name in names:
+        for name in self._extensions(ctx):
             ctx.say(f"removing extension {name} from {vm.name}")
-            begin_and_wait(
-                ctx,
-                f"delete extension {name}",
-                f"extension {name} to be removed",
-                extensions.begin_delete,
-                vm.group,
-                vm.name,
-                name,
-            )
+            guest.remove_extension(ctx, vm.group, vm.name, name)
         left = self._extensions(ctx)
         if left:
             raise StepFailedError(
