@@ -46,6 +46,23 @@ def set_tags(ctx: Calls, group: str, name: str, tags: Mapping[str, str]) -> None
     )
 
 
+def write_vm(
+    ctx: Calls, group: str, name: str, body: Mapping[str, Any], *, timeout_s: float | None = None
+) -> None:
+    """Create or update VM `name` with `body` (the VM's REST body), and wait for it."""
+    ops = ctx.clients.compute.virtual_machines
+    begin_and_wait(
+        ctx,
+        f"create VM {name}",
+        f"build VM {name}",
+        ops.begin_create_or_update,
+        group,
+        name,
+        dict(body),
+        timeout_s=timeout_s,
+    )
+
+
 def start(ctx: Calls, group: str, name: str, *, timeout_s: float | None = None) -> None:
     """Start VM `name` and wait until it runs."""
     ops = ctx.clients.compute.virtual_machines

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchimage.azure.arm import IMAGE, begin_and_wait, get_or_none, tags_of, text
+from batchimage.azure.arm import IMAGE, tags_of, text
+from batchimage.azure.images import read_image, write_image
 from batchimage.core.errors import PermanentAzureError
 from batchimage.core.ownership import Marks
 from batchimage.steps.base import Outputs, RunContext, Step
@@ -47,9 +48,7 @@ class CreateManagedImage(DeletesCreated, Step[ManagedImageOutputs]):
         return {"name": self.name, "group": self.group, "image": self.image, "tags": self.tags}
 
     def _read(self, ctx: RunContext) -> Any:
-        return get_or_none(
-            f"read image {self.name}", ctx.clients.compute.images.get, self.group, self.name
-        )
+        return read_image(ctx, self.group, self.name)
 
     def check(self, ctx: RunContext) -> ManagedImageOutputs | None:
         self.other_base = None
@@ -81,22 +80,14 @@ class CreateManagedImage(DeletesCreated, Step[ManagedImageOutputs]):
                 ctx.say(f"managed image {self.name} holds an older image; replacing it")
                 delete(ctx, ref_for(ctx, found.id, IMAGE, tags_of(found)))
         vm = ctx.output(GeneralizeVm)
-        body = {
-            "location": self.location,
-            "tags": resource_tags(ctx, None, **self._marks(ctx)),
-            "properties": {
-                "sourceVirtualMachine": {"id": vm.vm_id},
-                "hyperVGeneration": self.hyper_v,
-            },
-        }
-        begin_and_wait(
+        write_image(
             ctx,
-            f"create image {self.name}",
-            f"managed image {self.name}",
-            ctx.clients.compute.images.begin_create_or_update,
             self.group,
             self.name,
-            body,
+            location=self.location,
+            tags=resource_tags(ctx, None, **self._marks(ctx)),
+            vm_id=vm.vm_id,
+            hyper_v=self.hyper_v,
             timeout_s=ctx.spec.timeouts.capture_s,
         )
         return None

@@ -9,10 +9,10 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from batchimage.azure.arm import BLOB, DISK, VM, begin_and_wait, tags_of, text
+from batchimage.azure.arm import BLOB, DISK, VM, tags_of, text
 from batchimage.azure.blobs import blob_id, require_account, split_blob_url
 from batchimage.azure.gallery import STANDARD, build_vm_security
-from batchimage.azure.guest import read_vm, statuses
+from batchimage.azure.guest import read_vm, statuses, write_vm
 from batchimage.core.errors import PermanentAzureError
 from batchimage.core.ownership import BUILD_ROLE, Marks
 from batchimage.core.redact import register_secret
@@ -165,7 +165,6 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
                 "customize steps, or start from a Marketplace image",
                 code="UnsupportedBase",
             )
-        compute = ctx.clients.compute
         n = self.names
         old = self._read(ctx)
         if old is not None and self.stale(ctx, old):
@@ -183,16 +182,7 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
         )
         body = self._body(ctx, base, tags)
         ctx.say(f"VM size {spec.image.build.vm_size}")
-        begin_and_wait(
-            ctx,
-            f"create VM {n.vm}",
-            f"build VM {n.vm}",
-            compute.virtual_machines.begin_create_or_update,
-            n.group,
-            n.vm,
-            body,
-            timeout_s=self.timeout_s,
-        )
+        write_vm(ctx, n.group, n.vm, body, timeout_s=self.timeout_s)
         return None
 
     def _body(self, ctx: RunContext, base: Any, tags: dict[str, str]) -> dict[str, Any]:
