@@ -218,12 +218,11 @@ def _delete_group(ctx: Calls, ref: ResourceRef, timeout_s: float | None) -> str:
     """Delete a resource group only when nothing is left in it (never others' resources)."""
     clients: AzureClients = ctx.clients
     group = parse_id(ref.id)["group"]
-    from batchimage.azure.groups import read_group
+    from batchimage.azure.groups import read_group, resources_in
 
     if read_group(clients, group) is None:
         return "gone"
-    with azure_call(f"list resources in group {group}"):
-        left = [text(r.name) for r in clients.resource.resources.list_by_resource_group(group)]
+    left = [text(r.name) for r in resources_in(clients, group)]
     if left:
         return f"kept: it still holds {len(left)} resource(s) ({', '.join(sorted(left)[:5])})"
     try:

@@ -14,7 +14,11 @@ from batchimage.azure.arm import get_or_none
 from batchimage.azure.errors import azure_call
 
 if TYPE_CHECKING:
-    from azure.mgmt.resource.resources.models import Provider, ResourceGroup
+    from azure.mgmt.resource.resources.models import (
+        GenericResourceExpanded,
+        Provider,
+        ResourceGroup,
+    )
 
     from batchimage.azure.clients import AzureClients
 
@@ -37,3 +41,9 @@ def write_group(
 def read_provider(clients: AzureClients, namespace: str) -> Provider | None:
     """Resource provider `namespace` as the subscription has it (registration state), or None."""
     return get_or_none(f"read provider {namespace}", clients.resource.providers.get, namespace)
+
+
+def resources_in(clients: AzureClients, group: str) -> list[GenericResourceExpanded]:
+    """Every resource group `group` holds now."""
+    with azure_call(f"list resources in group {group}"):
+        return list(clients.resource.resources.list_by_resource_group(group))

@@ -7,7 +7,7 @@ generalize, extensions).
     power_state(vm)                       # "running", "stopped", "deallocated", ...
     agent_ready(vm)                       # True Ready, False Not Ready, None not reported
     set_tags(ctx, group, name, tags)      # replace the VM's tags (a PATCH), waited for
-    start(ctx, group, name); deallocate(...); mark_generalized(...)   # waited for
+    start(ctx, group, name); restart(...); deallocate(...); mark_generalized(...)  # waited for
     extensions(ctx, group, name); remove_extension(ctx, group, name, extension)
 
 An agent that stopped (`waagent -deprovision` stops it) shows `vmAgent` status "Not Ready"
@@ -71,6 +71,20 @@ def start(ctx: Calls, group: str, name: str, *, timeout_s: float | None = None) 
         f"start VM {name}",
         f"{name} to start",
         ops.begin_start,
+        group,
+        name,
+        timeout_s=timeout_s,
+    )
+
+
+def restart(ctx: Calls, group: str, name: str, *, timeout_s: float | None = None) -> None:
+    """Restart VM `name` and wait for the restart (not for its guest agent)."""
+    ops = ctx.clients.compute.virtual_machines
+    begin_and_wait(
+        ctx,
+        f"restart VM {name}",
+        f"{name} to restart",
+        ops.begin_restart,
         group,
         name,
         timeout_s=timeout_s,

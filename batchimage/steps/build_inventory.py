@@ -38,13 +38,13 @@ from batchimage.azure.arm import (
     PUBLIC_IP,
     VM,
     VNET,
-    begin_and_wait,
-    get_or_none,
     tags_of,
     text,
 )
+from batchimage.azure.disks import read_disk, set_disk_tags
 from batchimage.azure.errors import azure_call, is_not_found
-from batchimage.azure.groups import read_group
+from batchimage.azure.groups import read_group, resources_in
+from batchimage.azure.guest import read_vm
 from batchimage.azure.ids import parse_id
 from batchimage.core.errors import AzureError, PermanentAzureError
 from batchimage.core.ownership import BUILD_ROLE, STAGING_CONTAINER, Marks
@@ -71,22 +71,20 @@ def build_leftovers(ctx: RunContext) -> list[ResourceRef]:
 
 
 def _in_group(ctx: RunContext, group: str) -> list[ResourceRef]:
-    resource = ctx.clients.resource
     found = read_group(ctx.clients, group)
     if found is None:
         return []
     refs = []
     if owned(ctx, tags_of(found)):
         refs.append(ref_for(ctx, str(found.id), GROUP, tags_of(found)))
-    with azure_call(f"list resources in group {group}"):
-        items = list(resource.resources.list_by_resource_group(group))
+    items = resources_in(ctx.clients, group)
     runs: dict[str, str] = {}  # build name stem -> the run its marked resources name
     for item in items:
         tags = tags_of(item)
         kind = BUILD_KINDS.get(text(item.type).lower())
         if kind is None or not owned(ctx, tags) or tags.get(Marks.Tag.ROLE) != BUILD_ROLE:
             continue
-        refs.append(ref_for(ctx, item.id, kind, tags))
+        refs.append(ref_for(ctx, str(item.id), kind, tags))
         runs.setdefault(text(item.name).rsplit("-", 1)[0], tags[Marks.Tag.RUN])
         if kind == VM:
             refs += _os_disk(ctx, group, text(item.name), tags[Marks.Tag.RUN])
@@ -95,8 +93,7 @@ def _in_group(ctx: RunContext, group: str) -> list[ResourceRef]:
 
 def _os_disk(ctx: RunContext, group: str, vm_name: str, run: str) -> list[ResourceRef]:
     """The OS disk of build VM `vm_name` (made by the VM's run)."""
-    vms = ctx.clients.compute.virtual_machines
-    vm = get_or_none(f"read VM {vm_name}", vms.get, group, vm_name)
+    vm = read_vm(ctx, group, vm_name)
     disk = getattr(getattr(vm, "storage_profile", None), "os_disk", None)
     if disk is None:
         return []
@@ -174,8 +171,7 @@ def mark_os_disk(ctx: RunContext, vm_ref: ResourceRef) -> None:
     """Before build VM `vm_ref` is deleted: tag its managed OS disk as this pipeline's
     (the VM's run and step, role build), unless it is so tagged already."""
     p = parse_id(vm_ref.id)
-    compute = ctx.clients.compute
-    vm = get_or_none(f"read VM {p['name']}", compute.virtual_machines.get, p["group"], p["name"])
+    vm = read_vm(ctx, p["group"], p["name"])
     if vm is None:
         return
     vm_tags = tags_of(vm)
@@ -183,7 +179,7 @@ def mark_os_disk(ctx: RunContext, vm_ref: ResourceRef) -> None:
     if not owned(ctx, vm_tags) or managed is None or not managed.id:
         return
     d = parse_id(managed.id)
-    disk = get_or_none(f"read disk {d['name']}", compute.disks.get, d["group"], d["name"])
+    disk = read_disk(ctx, d["group"], d["name"])
     if disk is None:
         return
     tags = tags_of(disk)
@@ -195,12 +191,4 @@ def mark_os_disk(ctx: RunContext, vm_ref: ResourceRef) -> None:
     }
     if all(tags.get(name) == value for name, value in marks.items()):
         return
-    begin_and_wait(
-        ctx,
-        f"tag disk {d['name']}",
-        f"disk {d['name']} tags",
-        compute.disks.begin_update,
-        d["group"],
-        d["name"],
-        {"tags": {**tags, **marks}},
-    )
+    set_disk_tags(ctx, d["group"], d["name"], {**tags, **marks})

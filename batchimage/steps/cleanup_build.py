@@ -65,12 +65,10 @@ def build_resources(
 
 
 def _group_holds_others(ctx: RunContext, ref: ResourceRef) -> bool:
-    from batchimage.azure.errors import azure_call
+    from batchimage.azure.groups import resources_in
     from batchimage.azure.ids import parse_id
 
-    group = parse_id(ref.id)["group"]
-    with azure_call(f"list resources in group {group}"):
-        return any(True for _ in ctx.clients.resource.resources.list_by_resource_group(group))
+    return bool(resources_in(ctx.clients, parse_id(ref.id)["group"]))
 
 
 @dataclass

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from batchimage.azure.arm import BLOB, begin_and_wait, poll_interval, tags_of
+from batchimage.azure import guest
+from batchimage.azure.arm import BLOB, poll_interval, tags_of
 from batchimage.azure.blobs import read_sas_url
 from batchimage.azure.guest import agent_ready, power_state, read_vm, set_tags
 from batchimage.azure.runcommand import GuestGone, RunCommandResult, observe, run
@@ -205,16 +206,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
         )
 
     def _restart(self, ctx: RunContext, vm: Any) -> None:
-        compute = ctx.clients.compute
-        begin_and_wait(
-            ctx,
-            f"restart VM {vm.name}",
-            f"{vm.name} to restart",
-            compute.virtual_machines.begin_restart,
-            vm.group,
-            vm.name,
-            timeout_s=self.timeout_s,
-        )
+        guest.restart(ctx, vm.group, vm.name, timeout_s=self.timeout_s)
 
         def ready() -> bool | None:
             found = read_vm(ctx, vm.group, vm.name)
