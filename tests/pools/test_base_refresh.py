@@ -134,9 +134,8 @@ def test_plan_reports_a_newer_base_and_refresh_moves_to_it(
     result = pools.apply(spec, refresh=True)
     done = {c.key: c for c in result.changes}
     assert done["capture.version"].action == "created"
-    assert done["capture.version"].reason == (
-        f"a new image version from base {NEWER} (2025-11-05): version {before['version']} "
-        f"holds this image built from base {PINNED} (2025-03-18)"
+    assert done["capture.version"].reason == (  # from the provenance version 1.0.0 records
+        f"a new image version: base {PINNED} → {NEWER} (since version {before['version']})"
     )
     assert pools.outputs(spec, "resolve_image")["version"] == NEWER
     after = pools.outputs(spec, "capture.version")
