@@ -47,8 +47,9 @@ def resource_id(subscription: str, group: str, namespace: str, type_name: str, n
     return f"{group_id(subscription, group)}/providers/{namespace}/{type_name}/{name}"
 
 
-# Tags (docs/azure-behaviours.md, "Tags"): at most 50 per resource, names 1-512 characters
-# (128 on a storage account) without < > % & \\ ? / or control characters, values up to 256.
+# Tags (docs/azure-behaviours.md, "Tags and provenance"): at most 50 per resource, names
+# 1-512 characters (128 on a storage account) without < > % & \\ ? / or control characters,
+# values up to 256.
 MAX_TAGS = 50
 TAG_NAME_MAX = 512
 TAG_VALUE_MAX = 256

@@ -37,6 +37,7 @@ from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_image_definition import CreateImageDefinition
 from batchimage.steps.provenance import Provenance, current_version
 from batchimage.steps.resolve_image import ResolveImage, base_mark, dated, made_from
+from batchimage.steps.upload_vhd import UploadVhd
 
 BUSY = ("creating", "updating", "deleting", "migrating")
 
@@ -224,7 +225,10 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         self, changing: Mapping[str, str], recorded: Mapping[str, Any] | None
     ) -> tuple[str, str] | None:
         """Plan, while the definition is rewritten first: a base image moving to a newer
-        version makes a new image version."""
+        version makes a new image version, as does a local VHD base uploaded anew (its
+        content changed)."""
+        if UploadVhd.key in changing and self.source.key == UploadVhd.key:
+            return "create", "a new image version: base VHD changed (uploaded anew)"
         update = self.base.update if self.base is not None else None
         if update is None or not update.moving:
             return None
@@ -424,10 +428,10 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         return {"image": "the image's content", "replicas": "the replicas"}.get(name)
 
     def explain_change(self, changed: list[str], upstream: list[str]) -> str | None:
+        if self.changed:  # the last check found no version: the provenance says what changed
+            return f"a new image version: {'; '.join(self.changed)}"
         if "image" not in changed:
             return None
-        if self.changed:  # the recorded provenance says what changed
-            return f"a new image version: {'; '.join(self.changed)}"
         why = "; ".join(upstream) if upstream else "the image's content changed"
         return f"a new image version: {why}"
 

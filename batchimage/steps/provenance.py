@@ -8,9 +8,9 @@ it is read back from Azure alone, and compared with what a run would make now, i
     then = Provenance.from_tags(tags)   None for a version made before provenance was kept
     then.changes(now, spec)             ["customize.0 script changed", "base 24.04.2025... → ..."]
 
-Azure's tag limits (docs/azure-behaviours.md, "Tags") hold whatever the spec: one digest
-covers every customize step, and the steps' short digests share one value (left out when
-they do not fit in 256 characters)."""
+Azure's tag limits (docs/azure-behaviours.md, "Tags and provenance") hold whatever the
+spec: one digest covers every customize step, and the steps' short digests share one value
+(left out when they do not fit in 256 characters)."""
 
 from __future__ import annotations
 

@@ -34,7 +34,9 @@ class BaseImageOutputs(Outputs):
     storage_account_id: str | None = None
     digest: str | None = None  # a VHD base's content digest (xxh3:<hex>)
     etag: str | None = None  # a vhd_url blob's ETag when its digest was read
-    unhashed: ClassVar[frozenset[str]] = frozenset({"etag"})  # not a change for dependants
+    # not a change for the steps that depend on it: the image version compares the digest
+    # with its tag (a new content makes a new version; the definition stays as it is)
+    unhashed: ClassVar[frozenset[str]] = frozenset({"digest", "etag"})
 
 
 def base_mark(base: BaseImageOutputs) -> str | None:

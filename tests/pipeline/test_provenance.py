@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -162,3 +163,77 @@ def test_a_version_made_before_provenance_gets_the_generic_reasons(
     edit_script(spec)
     reasons = {c.key: c.reason for c in pipeline.plan(spec)}
     assert reasons["capture.version"] == ("a new image version: the script of customize.0 changed")
+
+
+def change_bytes(path: Path, offset: int = 8192) -> None:
+    """Write other bytes into the disk's data (the footer and size stay)."""
+    with open(path, "r+b") as disk:
+        disk.seek(offset)
+        disk.write(b"a newer base image" * 28)
+
+
+def test_a_local_vhd_base_whose_content_changed_makes_a_new_version(pipeline: Harness) -> None:
+    spec = pipeline.spec("vhd-upload.yaml")
+    pipeline.apply(spec)
+    first = pipeline.outputs(spec, "upload_vhd")["digest"]
+    assert version_tags(pipeline, spec)[T.BASE_DIGEST] == f"xxh3:{first}"
+    assert T.BASE not in version_tags(pipeline, spec)
+
+    change_bytes(pipeline.tmp / "files" / "base-linux.vhd")
+    reasons = {c.key: c.reason for c in pipeline.plan(spec)}
+    assert reasons["capture.version"] == "a new image version: base VHD changed (uploaded anew)"
+    result = pipeline.apply(spec)
+    second = pipeline.outputs(spec, "upload_vhd")["digest"]
+    assert second != first
+    done = {c.key: c for c in result.changes}
+    assert done["capture.version"].action == "created"
+    assert done["capture.version"].reason == (
+        f"a new image version: base VHD xxh3:{first[:12]} → xxh3:{second[:12]} "
+        "(since version 1.0.0)"
+    )
+    assert pipeline.outputs(spec, "capture.version")["version"] == "1.0.1"
+    assert version_tags(pipeline, spec)[T.BASE_DIGEST] == f"xxh3:{second}"
+    assert all(c.action in ("no-op", "skip") for c in pipeline.plan(spec))
+
+
+def test_a_vhd_blob_base_whose_content_changed_makes_a_new_version(pipeline: Harness) -> None:
+    from batchimage.azure.blobs import blob_service, require_account
+    from batchimage.vhd.digest import file_digest
+
+    vhd = pipeline.tmp / "files" / "base-linux.vhd"
+    account = require_account(pipeline.clients, "sandboxstore", "sandbox-rg")
+    container = blob_service(pipeline.clients, account).get_container_client("vhds")
+    if not container.exists():
+        container.create_container()
+    name = f"{pipeline.tmp.name}-base.vhd"
+    blob = container.get_blob_client(name)  # a blob batchimage did not upload: no metadata
+    data = vhd.read_bytes()
+    blob.create_page_blob(len(data))
+    blob.upload_page(data, offset=0, length=len(data))
+
+    def from_blob(data: dict[str, Any]) -> None:
+        data["image"]["base"] = {"vhd_url": {"url": blob.url}, "os_type": "linux"}
+
+    spec = pipeline.spec("vhd-upload.yaml", from_blob)
+    pipeline.apply(spec)
+    first = f"xxh3:{file_digest(vhd)}"
+    assert pipeline.outputs(spec, "resolve_image")["digest"] == first
+    assert version_tags(pipeline, spec)[T.BASE_DIGEST] == first
+    seen = len(pipeline.events.events)
+    assert all(c.action in ("no-op", "skip") for c in pipeline.plan(spec))
+    said = [e.message for e in pipeline.events.events[seen:] if e.step == "resolve_image"]
+    assert not any("content digest" in m for m in said)  # same ETag: not read again
+
+    blob.upload_page(b"\x01" * 512, offset=8192, length=512)
+    changes = pipeline.plan(spec)
+    reasons = {c.key: c.reason for c in changes}
+    assert {c.key: c.action for c in changes}["capture.definition"] == "no-op"  # stays as is
+    assert reasons["capture.version"].startswith(f"a new image version: base VHD {first[:17]} → ")
+    assert reasons["capture.version"].endswith("(since version 1.0.0)")
+    assert reasons["resolve_image"].startswith(f"the VHD's content changed ({first[:17]} → ")
+    pipeline.apply(spec)
+    changed = pipeline.outputs(spec, "resolve_image")["digest"]
+    assert changed != first
+    assert pipeline.outputs(spec, "capture.version")["version"] == "1.0.1"
+    assert version_tags(pipeline, spec)[T.BASE_DIGEST] == changed
+    assert all(c.action in ("no-op", "skip") for c in pipeline.plan(spec))

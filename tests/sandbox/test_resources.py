@@ -219,7 +219,8 @@ def test_tags_beyond_azure_limits_are_refused(
     clients: AzureClients, unique: Callable[[str], str], tags: dict[str, str], code: str
 ) -> None:
     """Tags: at most 50, names 1-512 characters without < > % & \\ ? / or control
-    characters, values up to 256 (docs/azure-behaviours.md, "Tags"), on create and update."""
+    characters, values up to 256 (docs/azure-behaviours.md, "Tags and provenance"), on
+    create and update."""
     groups = clients.resource.resource_groups
     name = unique("rg")
     with pytest.raises(HttpResponseError) as refused:
