@@ -75,15 +75,36 @@ def command(
     if output_format == "json":
         document = plan_document(session.spec.name, where, changes)
         document["base_image_update"] = update.to_json() if update is not None else None
+        document["base_image_deprecation"] = base_deprecation(engine, as_json=True)
         document["preflight"] = preflight_document(report, not_run)
         click.echo(json.dumps(document, indent=2))
     else:
         checks = preflight_lines(report, not_run)
-        notes = [update.message()] if update is not None else []
+        notes = base_notes(engine)
         click.echo(
             render_plan(session.spec.name, where, changes, checks, terminal_width(), notes=notes)
         )
     return EXIT_CHANGES if has_changes(changes) else EXIT_NO_CHANGES
+
+
+def base_deprecation(engine: Engine, *, as_json: bool = False) -> Any:
+    """The deprecation the plan's base image step saw (its message, or with `as_json` its
+    JSON: image, state, scheduled, alternative, message), or None."""
+    from batchimage.steps.resolve_image import ResolveImage
+
+    for node in engine.nodes:
+        if isinstance(node.step, ResolveImage) and node.step.deprecation is not None:
+            urn, deprecation = node.step.deprecation
+            return deprecation.to_json(urn) if as_json else deprecation.message(urn)
+    return None
+
+
+def base_notes(engine: Engine) -> list[str]:
+    """The notes plan and apply show above the changes: a newer base image, a base image
+    scheduled for deprecation."""
+    update = base_update_of(engine)
+    found = [update.message() if update is not None else None, base_deprecation(engine)]
+    return [note for note in found if note]
 
 
 def has_changes(changes: list[Change]) -> bool:

@@ -161,6 +161,7 @@ class ResolveImage(Step[BaseImageOutputs]):
             str(spec.image.base.vhd_file.path) if spec.image.base.vhd_file else None
         )
         self.update: BaseUpdate | None = None  # what the last check saw of a newer version
+        self.deprecation: tuple[str, Any] | None = None  # (urn, Deprecation): the last check's
 
     def check(self, ctx: RunContext) -> BaseImageOutputs | None:
         spec = ctx.spec
@@ -171,6 +172,12 @@ class ResolveImage(Step[BaseImageOutputs]):
             pinned = pinned_for(ctx, ctx.recorded())
             image = resolve_marketplace(ctx.clients, spec.location, mp, pinned=pinned)
             self.update = self._update(ctx, recorded, image.version, image.newest)
+            self.deprecation = (image.urn, image.deprecation) if image.deprecation else None
+            if image.deprecation is not None:
+                ctx.say(
+                    image.deprecation.message(image.urn),
+                    base_deprecation=image.deprecation.to_json(image.urn),
+                )
             if self.update is not None:
                 ctx.say(self.update.message(), base_update=self.update.to_json())
             elif recorded is None and mp.version == "latest":
