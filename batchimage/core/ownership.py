@@ -56,6 +56,7 @@ class Marks:
         # The most tags batchimage writes on one resource (4 ownership marks, the image and
         # base, and the provenance above): the spec's own `tags` get 50 (Azure's limit) less.
         RESERVED = 12
+        VALUE_MAX = 256  # Azure: a tag value has at most 256 characters
 
         @staticmethod
         def step_ran(step_key: str) -> str:

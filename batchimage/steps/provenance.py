@@ -26,7 +26,6 @@ from batchimage.azure.names import customize_inputs
 from batchimage.core.ownership import Marks
 from batchimage.steps.base import canonical_json
 
-VALUE_MAX = 256  # Azure: a tag value has at most 256 characters
 STEP_DIGEST = 8  # hex digits of one customize step's digest
 SCRIPT_ACTIONS = ("shell", "powershell", "shell_file", "powershell_file")
 
@@ -72,9 +71,9 @@ class Provenance:
         }
         if self.customize_steps is not None:
             joined = ",".join(self.customize_steps)
-            if len(joined) <= VALUE_MAX:
+            if len(joined) <= Marks.Tag.VALUE_MAX:
                 out[T.CUSTOMIZE_STEPS] = joined
-        return {k: v[:VALUE_MAX] for k, v in out.items() if v}
+        return {k: v[: Marks.Tag.VALUE_MAX] for k, v in out.items() if v}
 
     @classmethod
     def from_tags(cls, tags: dict[str, str] | None) -> Provenance | None:

@@ -23,11 +23,17 @@ from batchimage.azure.arm import (
     resource_tags,
     tags_of,
 )
-from batchimage.azure.blobs import read_sas_url
+from batchimage.azure.blobs import blob_id, read_sas_url
 from batchimage.azure.guest import agent_ready, power_state, read_vm
 from batchimage.azure.names import STAGING_CONTAINER, BuildNames, customize_inputs
 from batchimage.azure.runcommand import GuestGone, RunResult, observe, run
-from batchimage.azure.staging import FETCH_URL, fetch_script, stage_file, staging_account
+from batchimage.azure.staging import (
+    FETCH_URL,
+    fetch_script,
+    stage_file,
+    staged_blob_name,
+    staging_account,
+)
 from batchimage.core.ownership import Marks
 from batchimage.errors import StepFailedError
 from batchimage.state import ResourceRef
@@ -107,6 +113,8 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
         tags = found.tags
         refs: list[ResourceRef] = []
         staged = tags.get(Marks.Tag.STAGED)
+        if staged is None and owned(ctx, tags):
+            staged = self._staged_id(ctx)
         if staged and owned(ctx, tags):
             refs.append(ResourceRef(id=staged, kind=BLOB, created_by_run=tags.get(Marks.Tag.RUN)))
         return CustomizeOutputs(
@@ -118,6 +126,16 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             resources=tuple(refs),
             observed_fingerprint=observed(ctx, tags),
         )
+
+    def _staged_id(self, ctx: RunContext) -> str | None:
+        """A file step's staged blob, for a run command whose tags could not hold its id
+        (a tag value has at most 256 characters): the blob the spec stages it as."""
+        if self.entry.action != "file":
+            return None
+        account = staging_account(ctx)
+        name = staged_blob_name(ctx.pipeline, self.entry.file.source, self.content["source_sha256"])
+        staged = blob_id(account, STAGING_CONTAINER, name)
+        return staged if len(staged) > Marks.Tag.VALUE_MAX else None
 
     def _mark(self, ctx: RunContext, vm: Any) -> None:
         """Tag the VM: this step ran with this fingerprint (what `check` looks for)."""
@@ -192,7 +210,8 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             )
             script = fetch_script(spec.os_type, entry.file.destination, sha)
             secret_env[FETCH_URL] = url  # a protected parameter, not script text
-            extra_tags[Marks.Tag.STAGED] = staged.id
+            if len(staged.id) <= Marks.Tag.VALUE_MAX:  # else `check` finds it from the spec
+                extra_tags[Marks.Tag.STAGED] = staged.id
         elif entry.action in ("shell", "powershell"):
             script = getattr(entry, entry.action)
         else:
