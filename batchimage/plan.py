@@ -20,9 +20,11 @@ DONE_WORDS = {"create": "created", "update": "updated", "replace": "replaced", "
 
 
 def outputs_hash(outputs: Outputs) -> str:
-    """Hash of the outputs a dependant consumes (resource bookkeeping excluded)."""
+    """Hash of the outputs a dependant consumes (resource bookkeeping, and the fields its
+    type calls `unhashed`, excluded)."""
+    unhashed = set(getattr(type(outputs), "unhashed", ()))
     return short_hash(
-        outputs.model_dump(mode="json", exclude={"resources", "observed_fingerprint"})
+        outputs.model_dump(mode="json", exclude={"resources", "observed_fingerprint", *unhashed})
     )
 
 

@@ -22,6 +22,12 @@ PINNED = {
     "Tag.STAGED": "batchimage-staged",
     "Tag.GENERALIZE": "batchimage-generalize",
     "Tag.ACTIVE_RUN": "batchimage-active-run",
+    "Tag.BASE_DIGEST": "batchimage-base-digest",
+    "Tag.CUSTOMIZE": "batchimage-customize",
+    "Tag.CUSTOMIZE_STEPS": "batchimage-customize-steps",
+    "Tag.SPEC": "batchimage-spec",
+    "Tag.TOOL": "batchimage-tool",
+    "Tag.COMMIT": "batchimage-commit",
     "Pool.PIPELINE": "batchimage-pipeline",
     "Pool.POOL": "batchimage-pool",
     "Pool.IMAGE_VERSION": "batchimage-image-version",
@@ -50,7 +56,7 @@ OTHER_NAMES = {
     ("azure/vhd/digest.py", "batchimage-sparse-xxh3-128-v1 block="),  # the digest's header
     ("state/blob.py", "batchimage-lease-renewer"),  # thread names
     ("pipeline_guard.py", "batchimage-run-marker"),
-    ("namelock.py", "batchimage-name-lock"),
+    ("core/namelock.py", "batchimage-name-lock"),
 }
 
 

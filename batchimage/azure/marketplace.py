@@ -17,10 +17,51 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from batchimage.azure.arm import get_or_none, text
-from batchimage.core.errors import PermanentAzureError
+from batchimage.azure.errors import azure_call, is_not_found
+from batchimage.core.errors import AzureError, PermanentAzureError
 
 if TYPE_CHECKING:
     from batchimage.azure.clients import AzureClients
+
+
+@dataclass(frozen=True)
+class Deprecation:
+    """A version its publisher deprecates (VirtualMachineImage `imageDeprecationStatus`):
+    `ScheduledForDeprecation` on `scheduled` (new VMs can be made until then), with the
+    publisher's alternative (`alternative_type` Offer or Plan, and its name)."""
+
+    state: str
+    scheduled: dt.datetime | None = None
+    alternative_type: str | None = None
+    alternative: str | None = None
+
+    def message(self, urn: str) -> str:
+        """One line for people: what is scheduled, when, and what to move to."""
+        when = f" on {self.scheduled.date().isoformat()}" if self.scheduled else ""
+        instead = (
+            f"; its publisher's alternative: {self.alternative_type.lower()} {self.alternative}"
+            if self.alternative and self.alternative_type not in (None, "None")
+            else ""
+        )
+        return (
+            f"base image {urn} is scheduled for deprecation{when}{instead}; from then on Azure "
+            "makes no new VM from it: move to a newer version (`apply --refresh-base` for a "
+            "pinned `latest`) or another image"
+        )
+
+    def to_json(self, urn: str) -> dict[str, Any]:
+        """For `--format json`."""
+        return {
+            "image": urn,
+            "state": self.state,
+            "scheduled": self.scheduled.isoformat() if self.scheduled else None,
+            "alternative": (
+                {"type": self.alternative_type, "value": self.alternative}
+                if self.alternative_type
+                else None
+            ),
+            "message": self.message(urn),
+        }
 
 
 @dataclass(frozen=True)
@@ -40,6 +81,7 @@ class MarketplaceImage:
     security_type: str = ""
     disallowed_disk: str = "None"
     newest: str = ""  # the newest version listed when it was resolved
+    deprecation: Deprecation | None = None  # scheduled for deprecation (None: active)
 
     @property
     def trusted_launch_capable(self) -> bool:
@@ -138,9 +180,7 @@ def resolve_marketplace(
             code="ImageVersionNotFound",
             status=404,
         )
-    raw = get_or_none(
-        f"read image {urn}:{wanted}", images.get, location, mp.publisher, mp.offer, mp.sku, wanted
-    )
+    raw = _read(images, location, mp, wanted, pinned=bool(pinned))
     if raw is None:
         raise PermanentAzureError(
             f"Marketplace image {urn}:{wanted} vanished while being read; run again",
@@ -148,6 +188,46 @@ def resolve_marketplace(
             status=404,
         )
     return _facts(mp, wanted, raw, newest=versions[-1])
+
+
+def _read(images: Any, location: str, mp: Any, version: str, *, pinned: bool) -> Any:
+    """VirtualMachineImages_Get of one version (None: not found); a deprecated version is an
+    error that says how to move on (Azure answers 404 ImageVersionDeprecated)."""
+    urn = f"{mp.publisher}:{mp.offer}:{mp.sku}:{version}"
+    try:
+        with azure_call(f"read image {urn}"):
+            return images.get(location, mp.publisher, mp.offer, mp.sku, version)
+    except AzureError as exc:
+        if exc.code == "ImageVersionDeprecated":
+            then = (
+                "it was pinned by an earlier run: `apply --refresh-base` moves to the newest"
+                if pinned
+                else "set image.base.marketplace.version to a newer one, or to latest"
+            )
+            raise PermanentAzureError(
+                f"Marketplace image {urn} is deprecated: its publisher withdrew it and Azure "
+                f"makes no new VM from it; {then} ({list_command(location, mp)})",
+                code="ImageVersionDeprecated",
+                status=404,
+            ) from exc
+        if is_not_found(exc):
+            return None
+        raise
+
+
+def _deprecation(raw: Any) -> Deprecation | None:
+    """The version's deprecation status, None when it is active (or not said)."""
+    status = getattr(raw, "image_deprecation_status", None)
+    state = text(getattr(status, "image_state", None) or "")
+    if not state or state == "Active":
+        return None
+    alternative = getattr(status, "alternative_option", None)
+    return Deprecation(
+        state=state,
+        scheduled=getattr(status, "scheduled_deprecation_time", None),
+        alternative_type=text(getattr(alternative, "type", None) or "") or None,
+        alternative=text(getattr(alternative, "value", None) or "") or None,
+    )
 
 
 def _facts(mp: Any, version: str, raw: Any, *, newest: str) -> MarketplaceImage:
@@ -175,4 +255,5 @@ def _facts(mp: Any, version: str, raw: Any, *, newest: str) -> MarketplaceImage:
         security_type=features.get("securitytype", ""),
         disallowed_disk=text(getattr(disallowed, "vm_disk_type", None) or "None"),
         newest=newest,
+        deprecation=_deprecation(raw),
     )

@@ -10,7 +10,6 @@ from batchimage.commands.common import (
     Options,
     Session,
     azure_options,
-    base_update_of,
     confirm,
     refresh_option,
     require_terminal,
@@ -45,7 +44,7 @@ def command(opts: Options, target: str | None, refresh_base: bool) -> int:
 
 def run(session: Session, *, target: str | None = None, refresh: bool = False) -> int:
     """Lock the state, plan, confirm, apply; raises BatchImageError on failure."""
-    from batchimage.commands.plan import has_changes, render_plan
+    from batchimage.commands.plan import base_notes, has_changes, render_plan
     from batchimage.core.events import format_duration
     from batchimage.engine.signals import handle_signals
 
@@ -55,8 +54,7 @@ def run(session: Session, *, target: str | None = None, refresh: bool = False) -
         engine = session.engine(journal, refresh=refresh)
         changes = quiet_plan(engine, session, target)
         where = shown_path(journal.store.where) if journal.store else ""
-        update = base_update_of(engine)
-        notes = [update.message()] if update is not None else []
+        notes = base_notes(engine)
         click.echo(
             render_plan(session.spec.name, where, changes, width=terminal_width(), notes=notes)
         )

@@ -3,7 +3,11 @@
 Text shows what the pipeline made and a person uses: the image version, each pool, a
 VHD or managed image (the outputs each step kind lists in `Step.shown`); `--all` every
 finished step's outputs but those of build steps cleanup deleted (named in one line).
-JSON is every finished step's outputs, `{step: {field: value}}`, unchanged for CI."""
+JSON is every finished step's outputs, `{step: {field: value}}`, unchanged for CI.
+
+Both add the provenance of the current image version, read from its tags in Azure (one
+read, skipped with --offline), as `capture.version.provenance`: so a lost state file
+still shows which version the pipeline made and from what."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from typing import Any
 import click
 
 from batchimage.commands.common import Options, Session, azure_options, format_option
+from batchimage.commands.status import provenance_lines, provenance_status
 from batchimage.core.errors import UsageError
 
 HIDDEN = {"resources", "observed_fingerprint", "drift", "drift_action"}
@@ -27,8 +32,15 @@ HIDDEN = {"resources", "observed_fingerprint", "drift", "drift_action"}
     is_flag=True,
     help="Text: every finished step's outputs (build steps cleanup deleted are only named).",
 )
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Read the state alone: do not read the image version's provenance from Azure.",
+)
 @format_option()
-def command(opts: Options, name: str | None, show_all: bool, output_format: str) -> int:
+def command(
+    opts: Options, name: str | None, show_all: bool, offline: bool, output_format: str
+) -> int:
     """Print what the pipeline made: the image version, pools, VHD or managed image.
 
     With STEP.FIELD, print that one value alone (raw), e.g. for a CI variable. --all shows
@@ -38,6 +50,19 @@ def command(opts: Options, name: str | None, show_all: bool, output_format: str)
     with session.journal(lock=None) as journal:
         state = journal.state
     outputs = collect(state)
+    if name is not None and not name.startswith("capture.version.provenance"):
+        value = lookup(outputs, name)
+        click.echo(value if isinstance(value, str) else json.dumps(value))
+        return 0
+    try:
+        found = provenance_status(session, state, offline=offline)
+    finally:
+        session.close()
+    if found is not None:
+        version = outputs.setdefault("capture.version", {})
+        for key in ("version", "version_id"):
+            version.setdefault(key, found.get(key))
+        version["provenance"] = found.get("provenance") if not found.get("error") else found
     if name is not None:
         value = lookup(outputs, name)
         click.echo(value if isinstance(value, str) else json.dumps(value))
@@ -46,6 +71,8 @@ def command(opts: Options, name: str | None, show_all: bool, output_format: str)
         click.echo(json.dumps(outputs, indent=2))
         return 0
     for line in text_lines(session, state, outputs, show_all):
+        click.echo(line)
+    for line in provenance_lines(found):
         click.echo(line)
     return 0
 
@@ -94,9 +121,17 @@ def _text(value: Any) -> str:
 
 
 def lookup(outputs: dict[str, dict[str, Any]], name: str) -> Any:
-    """The value at STEP.FIELD; a clear UsageError naming what exists otherwise."""
-    step, _, field = name.rpartition(".")
-    if step not in outputs or field not in outputs[step]:
-        known = ", ".join(f"{s}.{f}" for s, fields in outputs.items() for f in fields) or "none"
-        raise UsageError(f"no output {name!r}; outputs: {known}")
-    return outputs[step][field]
+    """The value at STEP.FIELD (FIELD.KEY... inside a field that is an object, e.g.
+    capture.version.provenance.base); a clear UsageError naming what exists otherwise."""
+    for step in sorted(outputs, key=len, reverse=True):
+        if not name.startswith(f"{step}."):
+            continue
+        value: Any = outputs[step]
+        for part in name[len(step) + 1 :].split("."):
+            if not isinstance(value, dict) or part not in value:
+                break
+            value = value[part]
+        else:
+            return value
+    known = ", ".join(f"{s}.{f}" for s, fields in outputs.items() for f in fields) or "none"
+    raise UsageError(f"no output {name!r}; outputs: {known}")

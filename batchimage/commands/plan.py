@@ -81,16 +81,17 @@ def command(
     if output_format == "json":
         document = plan_document(session.spec.name, where, changes)
         document["base_image_update"] = update.to_json() if update is not None else None
+        document["base_image_deprecation"] = base_deprecation(engine, as_json=True)
         document["preflight"] = preflight_document(report, not_run)
         click.echo(json.dumps(document, indent=2))
     elif output_format == "markdown":
         from batchimage.commands.markdown import render_markdown
 
-        result = plan_result(where, changes, report, update)
+        result = plan_result(where, changes, report, base_notes(engine))
         click.echo(render_markdown([(session.spec.name, result)]), nl=False)
     else:
         checks = preflight_lines(report, not_run)
-        notes = [update.message()] if update is not None else []
+        notes = base_notes(engine)
         click.echo(
             render_plan(session.spec.name, where, changes, checks, terminal_width(), notes=notes)
         )
@@ -98,16 +99,35 @@ def command(
 
 
 def plan_result(
-    where: str, changes: list[Change], report: Report | None, update: Any
+    where: str, changes: list[Change], report: Report | None, notes: list[str]
 ) -> PlanResult:
     """One spec's plan as the Markdown renderer takes it (`commands/markdown.py`): its
-    changes, the preflight checks that did not pass, a newer base image."""
+    changes, the preflight checks that did not pass, the notes on its base image."""
     from batchimage.commands.markdown import PlanResult
 
     results = report.results if report is not None else []
     checks = tuple(r.line() for r in results if r.status != "pass")
-    notes = (update.message(),) if update is not None else ()
-    return PlanResult(changes, state=where, notes=notes, checks=checks)
+    return PlanResult(changes, state=where, notes=tuple(notes), checks=checks)
+
+
+def base_deprecation(engine: Engine, *, as_json: bool = False) -> Any:
+    """The deprecation the plan's base image step saw (its message, or with `as_json` its
+    JSON: image, state, scheduled, alternative, message), or None."""
+    from batchimage.steps.resolve_image import ResolveImage
+
+    for node in engine.nodes:
+        if isinstance(node.step, ResolveImage) and node.step.deprecation is not None:
+            urn, deprecation = node.step.deprecation
+            return deprecation.to_json(urn) if as_json else deprecation.message(urn)
+    return None
+
+
+def base_notes(engine: Engine) -> list[str]:
+    """The notes plan and apply show above the changes: a newer base image, a base image
+    scheduled for deprecation."""
+    update = base_update_of(engine)
+    found = [update.message() if update is not None else None, base_deprecation(engine)]
+    return [note for note in found if note]
 
 
 def has_changes(changes: list[Change]) -> bool:

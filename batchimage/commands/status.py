@@ -1,6 +1,7 @@
-"""`batchimage status FILE`: each step's state from the state file, and - the one Azure
-call, skipped with --offline - whether the Marketplace lists a version of a pinned base
-image newer than the pin."""
+"""`batchimage status FILE`: each step's state from the state file, and - the Azure reads,
+skipped with --offline - whether the Marketplace lists a version of a pinned base image
+newer than the pin, and the provenance of the pipeline's current image version (from its
+tags: readable with the state file lost)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ def command(opts: Options, offline: bool, output_format: str) -> int:
             state = journal.state
             holder = session.store.holder()
         base = base_status(session, state, offline=offline)
+        provenance = provenance_status(session, state, offline=offline)
     finally:
         session.close()
     if output_format == "json":
@@ -45,6 +47,7 @@ def command(opts: Options, offline: bool, output_format: str) -> int:
             if run.result == "running":
                 shown["process"] = process_state(run.pid, run.host, run.started_at)
         doc["base_image"] = base
+        doc["image_provenance"] = provenance
         click.echo(json.dumps(doc, indent=2))
         return 0
     click.echo(f"{state.pipeline}: state {session.store.where}")
@@ -72,6 +75,8 @@ def command(opts: Options, offline: bool, output_format: str) -> int:
             )
     if base is not None:
         click.echo(base["message"])
+    for line in provenance_lines(provenance):
+        click.echo(line)
     for run in state.runs[-5:]:
         click.echo(run_line(run))
     return 0
@@ -129,6 +134,48 @@ def base_status(session: Session, state: State, *, offline: bool) -> dict[str, A
         update = BaseUpdate(image, pin, newest, how=how)
         return {**doc, "newer": True, "message": update.message()}
     return {**doc, "message": f"base image {image}: pinned {dated(pin)}, the newest listed"}
+
+
+def provenance_status(session: Session, state: State, *, offline: bool) -> dict[str, Any] | None:
+    """The provenance of the pipeline's current image version, read from its tags in Azure
+    (`batchimage.steps.provenance.read_current`, plus `error`), when the state records the
+    version or records nothing (a lost state); None offline or when it names no version."""
+    from batchimage.core.errors import BatchImageError
+    from batchimage.steps.create_image_version import CreateImageVersion
+    from batchimage.steps.provenance import read_current
+
+    record = state.steps.get(CreateImageVersion.key)
+    if offline or (state.steps and record is None):
+        return None
+    recorded = record.outputs.get("version") if record and record.outputs else None
+    try:
+        session.connect()
+        assert session.clients_factory is not None
+        return read_current(session.clients_factory(), session.spec, recorded)
+    except BatchImageError as exc:
+        why = redact(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
+        return {"version": recorded, "error": why}
+
+
+def provenance_lines(found: dict[str, Any] | None) -> list[str]:
+    """The provenance `provenance_status` read, for people."""
+    if found is None:
+        return []
+    version = found.get("version") or "?"
+    if found.get("error"):
+        return [f"image version {version}: provenance not read: {found['error']}"]
+    prov = found.get("provenance")
+    current = "" if found.get("current") else " (not the image the spec makes now)"
+    if not prov:
+        return [f"image version {version}{current}: no provenance recorded (made before "
+                "batchimage kept it)"]  # fmt: skip
+    lines = [f"image version {version}{current}, made from (its tags in Azure):"]
+    width = max(len(k) for k in prov)
+    for key, value in prov.items():
+        if value:
+            shown = ",".join(value) if isinstance(value, list) else value
+            lines.append(f"  {key:<{width}}  {shown}")
+    return lines
 
 
 def run_line(run: RunRecord) -> str:

@@ -46,6 +46,17 @@ class Marks:
         STAGED = "batchimage-staged"  # on the VM: the blob a customize step staged
         GENERALIZE = "batchimage-generalize"  # on the VM: the deprovisioning started
         ACTIVE_RUN = "batchimage-active-run"  # on the group: the run changing it now
+        # An image version's provenance: what made it, readable with the state file lost.
+        BASE_DIGEST = "batchimage-base-digest"  # a VHD base: its content digest (xxh3:<hex>)
+        CUSTOMIZE = "batchimage-customize"  # sha256:<hex> over every customize step's inputs
+        CUSTOMIZE_STEPS = "batchimage-customize-steps"  # each step's content digest, 8 hex, ","
+        SPEC = "batchimage-spec"  # the spec file's SHA-256 (sha256:<hex>)
+        TOOL = "batchimage-tool"  # the batchimage version that made it
+        COMMIT = "batchimage-commit"  # the spec's git commit (<sha>, "+dirty" with local edits)
+        # The most tags batchimage writes on one resource (4 ownership marks, the image and
+        # base, and the provenance above): the spec's own `tags` get 50 (Azure's limit) less.
+        RESERVED = 12
+        VALUE_MAX = 256  # Azure: a tag value has at most 256 characters
 
         @staticmethod
         def step_ran(step_key: str) -> str:

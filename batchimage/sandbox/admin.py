@@ -179,6 +179,35 @@ class SandboxAdmin:
         path = "/".join(urllib.parse.quote(p, safe="") for p in (publisher, offer, sku, version))
         self._call("DELETE", f"/marketplace/versions/{path}")
 
+    def deprecate_image(
+        self,
+        publisher: str,
+        offer: str,
+        sku: str,
+        version: str,
+        *,
+        state: str = "ScheduledForDeprecation",
+        scheduled: str | None = None,
+        alternative: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Give a listed Marketplace version the deprecation status its publisher sets:
+        `ScheduledForDeprecation` on `scheduled` (an ISO 8601 time; from then on it is
+        `Deprecated`), `Deprecated`, or `Active` (cleared); `alternative` is
+        `{"type": "Offer" | "Plan" | "None", "value"}`. Withdrawing the version clears it."""
+        body: dict[str, Any] = {
+            "publisher": publisher,
+            "offer": offer,
+            "sku": sku,
+            "version": version,
+            "imageState": state,
+        }
+        if scheduled is not None:
+            body["scheduledDeprecationTime"] = scheduled
+        if alternative is not None:
+            body["alternativeOption"] = alternative
+        result: dict[str, Any] = self._call("POST", "/marketplace/deprecations", body)
+        return result
+
     def owners(self) -> dict[str, Any]:
         """`{"tied", "stopping", "owners": [pid, ...]}`: who a sandbox started for callers
         lives for (the processes still running)."""

@@ -47,6 +47,57 @@ def resource_id(subscription: str, group: str, namespace: str, type_name: str, n
     return f"{group_id(subscription, group)}/providers/{namespace}/{type_name}/{name}"
 
 
+# Tags (docs/azure-behaviours.md, "Tags and provenance"): at most 50 per resource, names
+# 1-512 characters (128 on a storage account) without < > % & \\ ? / or control characters,
+# values up to 256.
+MAX_TAGS = 50
+TAG_NAME_MAX = 512
+TAG_VALUE_MAX = 256
+_TAG_NAME_BAD = re.compile(r"[<>%&\\?/\x00-\x1f\x7f]")
+
+
+def check_tags(tags: Any, *, name_max: int = TAG_NAME_MAX) -> None:
+    """Refuse a request's `tags` as ARM does: too many (InvalidTags), a name empty or too
+    long (InvalidTagName), a name with a reserved character (InvalidTagNameCharacters), a
+    value too long (InvalidTagValueLength); each 400."""
+    if not isinstance(tags, dict):
+        return  # none sent (the SDK sends an object or nothing)
+    if len(tags) > MAX_TAGS:
+        raise bad_request(
+            "InvalidTags",
+            f"Too many tags specified. Requested tag count - '{len(tags)}'. Maximum number of "
+            f"tags allowed - '{MAX_TAGS}'.",
+        )
+    for name in tags:
+        if not str(name).strip():
+            raise bad_request(
+                "InvalidTagName",
+                "The tag name must be non-null, non-empty and non-whitespace only. Please "
+                "provide an actual value.",
+            )
+    bad = [str(n) for n in tags if _TAG_NAME_BAD.search(str(n))]
+    if bad:
+        raise bad_request(
+            "InvalidTagNameCharacters",
+            f"The tag names '{', '.join(bad)}' have reserved characters '<,>,%,&,\\,?,/' or "
+            "control characters.",
+        )
+    long = [str(n) for n in tags if len(str(n)) > name_max]
+    if long:
+        raise bad_request(
+            "InvalidTagName",
+            f"Tag key too large. Following tag name '{', '.join(long)}' exceeded the maximum "
+            f"length. Maximum allowed length for tag name - '{name_max}' characters.",
+        )
+    values = [str(v) for v in tags.values() if len(str(v)) > TAG_VALUE_MAX]
+    if values:
+        raise bad_request(
+            "InvalidTagValueLength",
+            f"Tag value too large. Following tag value '{', '.join(values)}' exceeded the "
+            f"maximum length. Maximum allowed length for tag value - '{TAG_VALUE_MAX}' characters.",
+        )
+
+
 def norm_location(location: str) -> str:
     """'East US' -> 'eastus', as ARM normalises locations."""
     return location.replace(" ", "").lower()
@@ -208,6 +259,7 @@ class ResourceType:
     after_provisioned: Callable[[World, dict[str, Any]], None] | None = None
     render: Callable[[World, dict[str, Any]], dict[str, Any]] | None = None
     patch: Callable[[Call, dict[str, Any], dict[str, Any]], None] | None = None
+    tag_name_max: int = TAG_NAME_MAX  # a storage account's tag names: 128
     extra_routes: list[Route] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -263,6 +315,7 @@ class ResourceType:
                 f"created in location '{norm_location(location)}'. Please select a new "
                 "resource name.",
             )
+        check_tags(body.get("tags"), name_max=self.tag_name_max)
         fields = self.build(call, existing, body)
         record: dict[str, Any] = {
             "id": existing["id"] if existing else rid,
@@ -318,6 +371,7 @@ class ResourceType:
         if busy(call.world, record):
             raise another_operation(call.world, record)
         body = call.json_object()
+        check_tags(body.get("tags"), name_max=self.tag_name_max)
         if self.patch is not None:
             self.patch(call, record, body)
         if body.get("tags") is not None:

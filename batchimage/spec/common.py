@@ -31,6 +31,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
 from batchimage.core import paths
 from batchimage.core.errors import UsageError
+from batchimage.core.ownership import Marks
 
 Rule = tuple[tuple[str | int, ...], str]
 
@@ -193,12 +194,23 @@ KeyVaultUri = Annotated[
 _TAG_NAME_FORBIDDEN = set("<>%&\\?/")
 
 
+MAX_TAGS = 50 - Marks.Tag.RESERVED  # Azure takes 50; batchimage's own marks take the rest
+
+
 def _check_tags(tags: dict[str, str]) -> dict[str, str]:
-    if len(tags) > 50:
-        raise PydanticCustomError("tags_rule", f"{len(tags)} tags given; Azure allows at most 50")
+    if len(tags) > MAX_TAGS:
+        raise PydanticCustomError(
+            "tags_rule",
+            f"{len(tags)} tags given; at most {MAX_TAGS} (Azure allows 50 on a resource, and "
+            f"batchimage adds up to {Marks.Tag.RESERVED} of its own)",
+        )
     for key, value in tags.items():
-        if not key or len(key) > 512 or _TAG_NAME_FORBIDDEN & set(key):
-            message = f"tag name '{key[:60]}': use 1-512 characters, none of < > % & \\ ? /"
+        control = any(ord(c) < 32 or ord(c) == 127 for c in key)
+        if not key.strip() or len(key) > 512 or _TAG_NAME_FORBIDDEN & set(key) or control:
+            message = (
+                f"tag name '{key[:60]!r}': use 1-512 characters, none of < > % & \\ ? / "
+                "or a control character"
+            )
             raise PydanticCustomError("tags_rule", message)
         if len(value) > 256:
             raise PydanticCustomError(
@@ -208,7 +220,8 @@ def _check_tags(tags: dict[str, str]) -> dict[str, str]:
 
 
 Tags = Annotated[dict[str, str], AfterValidator(_check_tags)]
-"""Azure resource tags: at most 50, names up to 512 characters, values up to 256."""
+"""Azure resource tags: at most 38 (50 less batchimage's own), names up to 512 characters,
+values up to 256."""
 
 
 def _base_dir(info: ValidationInfo) -> Path:

@@ -26,7 +26,9 @@ from batchimage.steps.create_image_definition import CreateImageDefinition
 from batchimage.steps.deleting import DeletesCreated, delete
 from batchimage.steps.marks import observed, ref_for, resource_tags
 from batchimage.steps.names import image_fingerprint
+from batchimage.steps.provenance import Provenance, current_version
 from batchimage.steps.resolve_image import ResolveImage, base_mark, dated, made_from
+from batchimage.steps.upload_vhd import UploadVhd
 
 BUSY = ("creating", "updating", "deleting", "migrating")
 
@@ -65,6 +67,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         self.base = base  # the pipeline's base image step: says when the base moves
         self.reads = (base or ResolveImage,)  # the exact base: the version is made from it
         self.other_base: str | None = None  # the last check found this image on another base
+        self.changed: list[str] = []  # the last check: what differs from the current version
         if source_is_need:
             self.depends_on = (definition,)
             self.apply_needs = (source,)
@@ -129,8 +132,37 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         )
 
     def _mine(self, ctx: RunContext, raw: Any) -> bool:
-        """This image, made from this run's exact base image."""
-        return self._this_image(ctx, raw) and made_from(ctx, tags_of(raw), Marks.Tag.BASE)
+        """This image, made from this run's exact base image (a VHD base: of the same content,
+        when the version records its digest)."""
+        tags = tags_of(raw)
+        digest = tags.get(Marks.Tag.BASE_DIGEST)
+        same_vhd = digest is None or digest == self._digest(ctx)
+        return self._this_image(ctx, raw) and made_from(ctx, tags, Marks.Tag.BASE) and same_vhd
+
+    def _digest(self, ctx: RunContext) -> str | None:
+        """A VHD base's content digest (xxh3:<hex>): the uploaded file's, or the blob's."""
+        digest = getattr(ctx.output(self.source), "digest", None) if not self.apply_needs else None
+        if digest:
+            return f"xxh3:{digest}" if ":" not in digest else str(digest)
+        return ctx.output(ResolveImage).digest
+
+    def provenance(self, ctx: RunContext) -> Provenance:
+        """What this run makes: the provenance its version is tagged with."""
+        base = ctx.output(ResolveImage)
+        digest = self._digest(ctx) if base.source != "marketplace" else None
+        return Provenance.of(ctx.spec, base=base_mark(base), digest=digest)
+
+    def _changes(self, ctx: RunContext, versions: list[Any]) -> list[str]:
+        """What differs, in words, between the provenance of the pipeline's current version
+        (the one the state records, else its highest) and this run's; [] when that version
+        records none (made before provenance was kept)."""
+        recorded = ctx.recorded()
+        current = current_version(versions, ctx.pipeline, recorded.version if recorded else None)
+        then = Provenance.from_tags(tags_of(current)) if current is not None else None
+        if then is None or current is None:
+            return []
+        words = then.changes(self.provenance(ctx), ctx.spec)
+        return [*words[:-1], f"{words[-1]} (since version {text(current.name)})"] if words else []
 
     def _find(self, ctx: RunContext) -> tuple[Any | None, list[str]]:
         """The version holding this image (or None), and every version name."""
@@ -152,9 +184,11 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
                     code="GalleryImageVersionExists",
                     status=409,
                 )
+            self.changed = self._changes(ctx, versions) if found is None else []
             return found, names
         mine = [v for v in versions if self._mine(ctx, v)]
         found = max(mine, key=lambda v: version_key(text(v.name))) if mine else None
+        self.changed = self._changes(ctx, versions) if found is None else []
         if found is None:
             older = [v for v in versions if self._this_image(ctx, v)]
             if older:
@@ -176,13 +210,18 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         return f"base {dated(mark.rsplit(':', 1)[-1])}" if mark else "the base pinned before"
 
     def why_missing(self) -> str | None:
+        if self.changed:
+            return f"a new image version: {'; '.join(self.changed)}"
         return self.other_base
 
     def planned_after(
         self, changing: Mapping[str, str], recorded: Mapping[str, Any] | None
     ) -> tuple[str, str] | None:
         """Plan, while the definition is rewritten first: a base image moving to a newer
-        version makes a new image version."""
+        version makes a new image version, as does a local VHD base uploaded anew (its
+        content changed)."""
+        if UploadVhd.key in changing and self.source.key == UploadVhd.key:
+            return "create", "a new image version: base VHD changed (uploaded anew)"
         update = self.base.update if self.base is not None else None
         if update is None or not update.moving:
             return None
@@ -252,10 +291,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         if name is None:
             name = self.wanted if self.wanted != "auto" else next_version(names)
         existing_tags = tags_of(found) if found is not None else None
-        marks = {Marks.Tag.IMAGE: self.image}
-        base = base_mark(ctx.output(ResolveImage))
-        if base is not None:
-            marks[Marks.Tag.BASE] = base
+        marks = {Marks.Tag.IMAGE: self.image, **self.provenance(ctx).tags()}
         body = self._body(ctx, resource_tags(ctx, existing_tags, **marks), found)
         ctx.say(
             f"creating image version {definition}/{name} in "
@@ -391,6 +427,8 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         return {"image": "the image's content", "replicas": "the replicas"}.get(name)
 
     def explain_change(self, changed: list[str], upstream: list[str]) -> str | None:
+        if self.changed:  # the last check found no version: the provenance says what changed
+            return f"a new image version: {'; '.join(self.changed)}"
         if "image" not in changed:
             return None
         why = "; ".join(upstream) if upstream else "the image's content changed"

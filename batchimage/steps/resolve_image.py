@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from batchimage.azure.marketplace import newer, resolve_marketplace, version_date
 from batchimage.steps.base import Outputs, RunContext, Step
@@ -32,6 +32,11 @@ class BaseImageOutputs(Outputs):
     hyper_v_generation: str | None = None
     vhd_url: str | None = None
     storage_account_id: str | None = None
+    digest: str | None = None  # a VHD base's content digest (xxh3:<hex>)
+    etag: str | None = None  # a vhd_url blob's ETag when its digest was read
+    # not a change for the steps that depend on it: the image version compares the digest
+    # with its tag (a new content makes a new version; the definition stays as it is)
+    unhashed: ClassVar[frozenset[str]] = frozenset({"digest", "etag"})
 
 
 def base_mark(base: BaseImageOutputs) -> str | None:
@@ -156,6 +161,7 @@ class ResolveImage(Step[BaseImageOutputs]):
             str(spec.image.base.vhd_file.path) if spec.image.base.vhd_file else None
         )
         self.update: BaseUpdate | None = None  # what the last check saw of a newer version
+        self.deprecation: tuple[str, Any] | None = None  # (urn, Deprecation): the last check's
 
     def check(self, ctx: RunContext) -> BaseImageOutputs | None:
         spec = ctx.spec
@@ -166,6 +172,12 @@ class ResolveImage(Step[BaseImageOutputs]):
             pinned = pinned_for(ctx, ctx.recorded())
             image = resolve_marketplace(ctx.clients, spec.location, mp, pinned=pinned)
             self.update = self._update(ctx, recorded, image.version, image.newest)
+            self.deprecation = (image.urn, image.deprecation) if image.deprecation else None
+            if image.deprecation is not None:
+                ctx.say(
+                    image.deprecation.message(image.urn),
+                    base_deprecation=image.deprecation.to_json(image.urn),
+                )
             if self.update is not None:
                 ctx.say(self.update.message(), base_update=self.update.to_json())
             elif recorded is None and mp.version == "latest":
@@ -182,6 +194,7 @@ class ResolveImage(Step[BaseImageOutputs]):
                 hyper_v_generation=image.hyper_v_generation,
             )
         if base.vhd_url is not None:
+            identity = _vhd_identity(ctx, base.vhd_url)
             return BaseImageOutputs(
                 source="vhd_url",
                 os_type=spec.os_type,
@@ -189,6 +202,8 @@ class ResolveImage(Step[BaseImageOutputs]):
                 storage_account_id=base.vhd_url.storage_account_id
                 or _account_id(ctx, base.vhd_url.url),
                 hyper_v_generation=spec.image.capture.gallery.definition.hyper_v_generation,
+                digest=identity.digest,
+                etag=identity.etag,
             )
         return BaseImageOutputs(
             source="vhd_file",
@@ -216,7 +231,11 @@ class ResolveImage(Step[BaseImageOutputs]):
 
     def read_moved(self, recorded: Mapping[str, Any] | None, found: Outputs) -> str | None:
         """The base image moved to a newer version on purpose (`--refresh-base`,
-        `follow_latest`): the image is built again from it."""
+        `follow_latest`), or a VHD base's content changed: the image is built again from it."""
+        then = (recorded or {}).get("digest")
+        now = getattr(found, "digest", None)
+        if then and now and then != now:
+            return f"the VHD's content changed ({then[:17]} → {now[:17]})"
         update = self.update
         if update is None or not update.moving:
             return None
@@ -232,6 +251,21 @@ class ResolveImage(Step[BaseImageOutputs]):
         return (
             f"base image {(base.get('vhd_url', {}) and base['vhd_url']['url']) or base['vhd_file']}"
         )
+
+
+def _vhd_identity(ctx: RunContext, vhd_url: Any) -> Any:
+    """The content digest of the VHD blob (see `batchimage.azure.vhd_source`)."""
+    from batchimage.azure.vhd_source import VhdIdentity, vhd_blob, vhd_identity
+
+    sas = ctx.secret(vhd_url.sas).get_secret_value() if vhd_url.sas is not None else None
+    blob = vhd_blob(ctx.clients, vhd_url.url, sas, vhd_url.storage_account_id)
+    recorded = ctx.recorded()
+    known = (
+        VhdIdentity(recorded.digest, recorded.etag)
+        if recorded is not None and recorded.digest and recorded.etag
+        else None
+    )
+    return vhd_identity(blob, known, ctx.say)
 
 
 def _account_id(ctx: RunContext, url: str) -> str | None:

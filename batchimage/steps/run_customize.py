@@ -15,10 +15,10 @@ from typing import Any
 
 from batchimage.azure import guest
 from batchimage.azure.arm import BLOB, poll_interval, tags_of
-from batchimage.azure.blobs import read_sas_url
+from batchimage.azure.blobs import blob_id, read_sas_url
 from batchimage.azure.guest import agent_ready, power_state, read_vm, set_tags
 from batchimage.azure.runcommand import GuestGone, RunCommandResult, observe, run
-from batchimage.azure.staging import FETCH_URL, fetch_script, stage_file
+from batchimage.azure.staging import FETCH_URL, fetch_script, stage_file, staged_blob_name
 from batchimage.core.errors import StepFailedError
 from batchimage.core.hashing import short_hash
 from batchimage.core.ownership import STAGING_CONTAINER, Marks
@@ -103,6 +103,8 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
         tags = found.tags
         refs: list[ResourceRef] = []
         staged = tags.get(Marks.Tag.STAGED)
+        if staged is None and owned(ctx, tags):
+            staged = self._staged_id(ctx)
         if staged and owned(ctx, tags):
             refs.append(ResourceRef(id=staged, kind=BLOB, created_by_run=tags.get(Marks.Tag.RUN)))
         return CustomizeOutputs(
@@ -114,6 +116,16 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             resources=tuple(refs),
             observed_fingerprint=observed(ctx, tags),
         )
+
+    def _staged_id(self, ctx: RunContext) -> str | None:
+        """A file step's staged blob, for a run command whose tags could not hold its id
+        (a tag value has at most 256 characters): the blob the spec stages it as."""
+        if self.entry.action != "file":
+            return None
+        account = staging_account(ctx)
+        name = staged_blob_name(ctx.pipeline, self.entry.file.source, self.content["source_sha256"])
+        staged = blob_id(account, STAGING_CONTAINER, name)
+        return staged if len(staged) > Marks.Tag.VALUE_MAX else None
 
     def _mark(self, ctx: RunContext, vm: Any) -> None:
         """Tag the VM: this step ran with this fingerprint (what `check` looks for)."""
@@ -182,7 +194,8 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             )
             script = fetch_script(spec.os_type, entry.file.destination, sha)
             secret_env[FETCH_URL] = url  # a protected parameter, not script text
-            extra_tags[Marks.Tag.STAGED] = staged.id
+            if len(staged.id) <= Marks.Tag.VALUE_MAX:  # else `check` finds it from the spec
+                extra_tags[Marks.Tag.STAGED] = staged.id
         elif entry.action in ("shell", "powershell"):
             script = getattr(entry, entry.action)
         else:

@@ -136,8 +136,8 @@ def test_plan_result_keeps_the_checks_that_did_not_pass_and_the_base_note() -> N
 
     report = Report([ok("region", "eastus"), warn("quota", "4 of 10 cores left")])
     update = BaseUpdate("Canonical:ubuntu-24_04-lts:server", "1.0.20250101", "1.0.20250301")
-    result = plan_result("state/q.json", CHANGES, report, update)
+    result = plan_result("state/q.json", CHANGES, report, [update.message()])
     assert result.checks == ("WARN quota: 4 of 10 cores left",)
     assert result.notes == (update.message(),)
     assert result.state == "state/q.json" and result.changes == CHANGES
-    assert plan_result("s", CHANGES, None, None).checks == ()
+    assert plan_result("s", CHANGES, None, []).checks == ()

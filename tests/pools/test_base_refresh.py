@@ -134,9 +134,8 @@ def test_plan_reports_a_newer_base_and_refresh_moves_to_it(
     result = pools.apply(spec, refresh=True)
     done = {c.key: c for c in result.changes}
     assert done["capture.version"].action == "created"
-    assert done["capture.version"].reason == (
-        f"a new image version from base {NEWER} (2025-11-05): version {before['version']} "
-        f"holds this image built from base {PINNED} (2025-03-18)"
+    assert done["capture.version"].reason == (  # from the provenance version 1.0.0 records
+        f"a new image version: base {PINNED} → {NEWER} (since version {before['version']})"
     )
     assert pools.outputs(spec, "resolve_image")["version"] == NEWER
     after = pools.outputs(spec, "capture.version")
@@ -321,3 +320,53 @@ def test_a_pin_no_longer_listed_says_how_to_move_on(
     version = pools.outputs(spec, "capture.version")
     assert pools.image_content(version["version_id"])["source"]["version"] == PINNED
     assert not has_changes(pools.plan(spec))
+
+
+def test_plan_and_apply_warn_of_a_base_scheduled_for_deprecation(
+    pools: PoolHarness, publish: Callable[..., None], sandbox_folder: Path
+) -> None:
+    """The pinned version's publisher schedules its deprecation: plan and apply say when and
+    what instead; once deprecated, the run stops saying how to move on."""
+    from batchimage.commands.plan import base_deprecation, base_notes
+
+    publish()
+    spec = pools.spec("quickstart.yaml")
+    pools.apply(spec)
+    assert pools.outputs(spec, "resolve_image")["version"] == NEWER
+    alternative = {"type": "Offer", "value": "ubuntu-26_04-lts"}
+    pools.admin.deprecate_image(
+        *UBUNTU, NEWER, scheduled="2099-03-01T00:00:00+00:00", alternative=alternative
+    )
+    warning = (
+        f"base image {IMAGE}:{NEWER} is scheduled for deprecation on 2099-03-01; its "
+        "publisher's alternative: offer ubuntu-26_04-lts; from then on Azure makes no new VM "
+        "from it: move to a newer version (`apply --refresh-base` for a pinned `latest`) or "
+        "another image"
+    )
+    planner = pools.planner(spec)
+    assert not has_changes(planner.plan())  # a warning, not a change
+    assert base_notes(planner) == [warning]
+    assert base_deprecation(planner, as_json=True) == {
+        "image": f"{IMAGE}:{NEWER}",
+        "state": "ScheduledForDeprecation",
+        "scheduled": "2099-03-01T00:00:00+00:00",
+        "alternative": alternative,
+        "message": warning,
+    }
+    seen = len(pools.events.events)
+    pools.apply(spec)
+    said = [e.message for e in pools.events.events[seen:] if e.step == "resolve_image"]
+    assert warning in said
+    state = pools.tmp / "cli-state.json"
+    shown = cli(sandbox_folder, "plan", str(spec), "--state", str(state))
+    assert f"note: {warning}" in " ".join(shown.stdout.split()), shown.stdout + shown.stderr
+    doc = json.loads(
+        cli(sandbox_folder, "plan", str(spec), "--state", str(state), "--format", "json").stdout
+    )
+    assert doc["base_image_deprecation"]["scheduled"] == "2099-03-01T00:00:00+00:00"
+
+    pools.admin.deprecate_image(*UBUNTU, NEWER, state="Deprecated")
+    with pytest.raises(BatchImageError) as stopped:
+        pools.plan(spec)
+    assert f"Marketplace image {IMAGE}:{NEWER} is deprecated" in str(stopped.value)
+    assert "`apply --refresh-base` moves to the newest" in str(stopped.value)

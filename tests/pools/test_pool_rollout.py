@@ -152,7 +152,7 @@ def test_changed_customize_script_rolls_out_a_new_image(pools: PoolHarness, roll
     # What changed, what it causes, and nothing false (cleanup deleted the last build).
     assert reasons["capture.version"] == (
         "create",
-        "a new image version: the script of customize.0 changed",
+        "a new image version: customize.0 script changed (since version 1.0.0)",
     )
     assert reasons["customize.0"][1].startswith("the script changed")
     assert not [k for k, (_, why) in reasons.items() if "deleted outside" in why]

@@ -109,3 +109,60 @@ def test_publishing_checks_what_it_is_given(admin: SandboxAdmin) -> None:
         admin.publish_image("Canonical", "ubuntu-24_04-lts", "server", "latest")
     with pytest.raises(SandboxError, match="HTTP 404"):
         admin.withdraw_image("Canonical", "ubuntu-24_04-lts", "server", "24.04.202503180")
+
+
+def test_a_deprecated_version_is_read_and_deployed_no_more(
+    clients: AzureClients, admin: SandboxAdmin, unique: Callable[[str], str]
+) -> None:
+    """A version scheduled for deprecation says when and what instead (and still backs VMs);
+    once deprecated (its date come, or marked so), reading it and a VM from it answer 404
+    ImageVersionDeprecated; withdrawing it clears its status."""
+    images = clients.compute.virtual_machine_images
+    sku = ("eastus", "Canonical", "ubuntu-22_04-lts", "server")
+    version = "22.04.202511060"
+    admin.publish_image(*sku[1:], version)
+    group = make_group(clients, unique("rgdep"))
+    image = {"publisher": sku[1], "offer": sku[2], "sku": sku[3], "version": version}
+    try:
+        admin.deprecate_image(
+            *sku[1:],
+            version,
+            scheduled="2099-03-01T00:00:00+00:00",
+            alternative={"type": "Offer", "value": "ubuntu-24_04-lts"},
+        )
+        status = images.get(*sku, version).image_deprecation_status
+        assert status.image_state == "ScheduledForDeprecation"
+        assert status.scheduled_deprecation_time.isoformat() == "2099-03-01T00:00:00+00:00"
+        assert (status.alternative_option.type, status.alternative_option.value) == (
+            "Offer",
+            "ubuntu-24_04-lts",
+        )
+        create_vm(clients, group, "vm1", linux_body(make_nic(clients, group, "nic1"), image=image))
+
+        admin.deprecate_image(*sku[1:], version, scheduled="2020-01-01T00:00:00Z")  # passed
+        with pytest.raises(ResourceNotFoundError) as read:
+            images.get(*sku, version)
+        assert read.value.error is not None and read.value.error.code == "ImageVersionDeprecated"
+        assert read.value.error.message == (
+            f"VM Image from publisher: Canonical with - Offer: ubuntu-22_04-lts, Sku: server, "
+            f"Version: {version} is deprecated."
+        )
+        with pytest.raises(ResourceNotFoundError) as made:
+            create_vm(
+                clients, group, "vm2", linux_body(make_nic(clients, group, "nic2"), image=image)
+            )
+        assert made.value.error is not None and made.value.error.code == "ImageVersionDeprecated"
+        assert made.value.error.target == "imageReference"
+        assert version in [v.name for v in images.list(*sku)]  # still listed
+        with pytest.raises(SandboxError, match="needs scheduledDeprecationTime"):
+            admin.deprecate_image(*sku[1:], version)
+        admin.deprecate_image(*sku[1:], version, state="Active")
+        assert images.get(*sku, version).image_deprecation_status.image_state == "Active"
+        admin.deprecate_image(*sku[1:], version, state="Deprecated")
+    finally:
+        admin.withdraw_image(*sku[1:], version)
+    admin.publish_image(*sku[1:], version)
+    try:
+        assert images.get(*sku, version).image_deprecation_status.image_state == "Active"
+    finally:
+        admin.withdraw_image(*sku[1:], version)

@@ -202,3 +202,50 @@ def test_subscription_lists_its_locations(clients: AzureClients) -> None:
     found = subscription_locations(clients)
     assert sorted(found) == sorted(catalog.regions())
     assert found["eastus"] == "East US"
+
+
+@pytest.mark.parametrize(
+    ("tags", "code"),
+    [
+        ({f"t{i}": "v" for i in range(51)}, "InvalidTags"),
+        ({"a/b": "v"}, "InvalidTagNameCharacters"),
+        ({"bell\x07": "v"}, "InvalidTagNameCharacters"),
+        ({" ": "v"}, "InvalidTagName"),
+        ({"n" * 513: "v"}, "InvalidTagName"),
+        ({"long": "v" * 257}, "InvalidTagValueLength"),
+    ],
+)
+def test_tags_beyond_azure_limits_are_refused(
+    clients: AzureClients, unique: Callable[[str], str], tags: dict[str, str], code: str
+) -> None:
+    """Tags: at most 50, names 1-512 characters without < > % & \\ ? / or control
+    characters, values up to 256 (docs/azure-behaviours.md, "Tags and provenance"), on
+    create and update."""
+    groups = clients.resource.resource_groups
+    name = unique("rg")
+    with pytest.raises(HttpResponseError) as refused:
+        groups.create_or_update(name, {"location": "eastus", "tags": tags})
+    assert refused.value.status_code == 400
+    assert refused.value.error is not None and refused.value.error.code == code
+    groups.create_or_update(
+        name, {"location": "eastus", "tags": {f"t{i}": "v" * 256 for i in range(50)}}
+    )
+    with pytest.raises(HttpResponseError) as patched:
+        groups.update(name, {"tags": tags})
+    assert patched.value.error is not None and patched.value.error.code == code
+    nsgs = clients.network.network_security_groups
+    with pytest.raises(HttpResponseError) as resource:
+        nsgs.begin_create_or_update(name, "nsg", {"location": "eastus", "tags": tags}).result()
+    assert resource.value.error is not None and resource.value.error.code == code
+    groups.begin_delete(name).result()
+
+
+def test_a_storage_account_takes_tag_names_of_128_characters(
+    clients: AzureClients, sandbox: Connection
+) -> None:
+    accounts = clients.storage.storage_accounts
+    body = {"location": "eastus", "sku": {"name": "Standard_LRS"}, "kind": "StorageV2"}
+    name = "bitagnames128"  # refused: never made
+    with pytest.raises(HttpResponseError) as refused:
+        accounts.begin_create(sandbox.resource_group, name, {**body, "tags": {"n" * 129: "v"}})
+    assert refused.value.error is not None and refused.value.error.code == "InvalidTagName"

@@ -134,3 +134,28 @@ def test_field_path_rendering() -> None:
     assert field_path(("pools", 0, "vm_size")) == "pools[0].vm_size"
     assert field_path(("tags", "cost center")) == 'tags["cost center"]'
     assert field_path(()) == ""
+
+
+def test_spec_tags_leave_room_for_batchimages_marks() -> None:
+    """Azure takes 50 tags on a resource (docs/azure-behaviours.md, "Tags and provenance"):
+    the spec's get 50 less the marks batchimage adds; names as Azure allows them."""
+    from batchimage.core.ownership import Marks
+
+    allowed = 50 - Marks.Tag.RESERVED
+    good = BAD.replace("name: Demo", "name: demo").replace("AzurePublicClod", "sandbox")
+    good = good.replace("vm_sise", "vm_size").replace("many", "1").replace("idel", "idle")
+    good = good.replace("on-success", "on_success").replace("azureblob", "local")
+    for count, ok in ((allowed, True), (allowed + 1, False)):
+        tags = "".join(f"\n  t{i}: v" for i in range(count))
+        text = good.replace("resource_group: demo-rg", f"resource_group: demo-rg\ntags:{tags}")
+        if ok:
+            assert len(load_spec_text(text).tags) == allowed
+            continue
+        with pytest.raises(SpecError) as refused:
+            load_spec_text(text)
+        assert f"at most {allowed}" in str(refused.value)
+    with pytest.raises(SpecError) as control:
+        load_spec_text(
+            good.replace("resource_group: demo-rg", 'resource_group: demo-rg\ntags: {"a\\tb": v}')
+        )
+    assert "control character" in str(control.value)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from batchimage.sandbox.apierrors import ApiError
 from batchimage.sandbox.context import Call, Reply
-from batchimage.sandbox.services.compute import published
+from batchimage.sandbox.services.compute import deprecation, published
 
 FIELDS = ("publisher", "offer", "sku", "version")
 
@@ -36,4 +36,25 @@ def withdraw(call: Call) -> Reply:
     if not published.withdraw(call.world, *(p[k] for k in FIELDS)):
         urn = ":".join(p[k] for k in FIELDS)
         raise ApiError(404, "NotFound", f"{urn} was not published through the admin endpoint")
+    deprecation.forget(call.world, *(p[k] for k in FIELDS))
     return Reply(204, None)
+
+
+def deprecate(call: Call) -> Reply:
+    """`{"publisher", "offer", "sku", "version", "imageState", "scheduledDeprecationTime"?,
+    "alternativeOption"?}` -> the version's deprecation status (`Active` clears it)."""
+    body = call.json_object()
+    missing = [k for k in (*FIELDS, "imageState") if not body.get(k)]
+    if missing:
+        raise ApiError(400, "InvalidValue", f"missing {', '.join(missing)}")
+    try:
+        record = deprecation.mark(
+            call.world,
+            *(str(body[k]) for k in FIELDS),
+            state=str(body["imageState"]),
+            scheduled=body.get("scheduledDeprecationTime"),
+            alternative=body.get("alternativeOption"),
+        )
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ApiError(400, "InvalidValue", str(exc)) from exc
+    return Reply(200, record)

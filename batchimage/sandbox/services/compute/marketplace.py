@@ -9,7 +9,7 @@ from typing import Any
 from batchimage.sandbox import arm
 from batchimage.sandbox.apierrors import not_found
 from batchimage.sandbox.context import Call, Reply
-from batchimage.sandbox.services.compute import catalog, published, quota
+from batchimage.sandbox.services.compute import catalog, deprecation, published, quota
 
 LOCATION = "/subscriptions/{subscription}/providers/Microsoft.Compute/locations/{location}"
 PUBLISHERS = LOCATION + "/publishers"
@@ -109,7 +109,9 @@ def _properties(call: Call, version: str) -> dict[str, Any]:
         "disallowed": {"vmDiskType": catalog.disallowed_disk_type(data)},
         "features": list(data.get("features", [])),
         "architecture": data["architecture"],
-        "imageDeprecationStatus": {"imageState": "Active"},
+        "imageDeprecationStatus": deprecation.status(
+            call.world, image.publisher, image.offer, image.sku, image.version
+        ),
     }
     if image.plan:
         props["plan"] = dict(image.plan)
@@ -120,6 +122,9 @@ def get_image(call: Call) -> Reply:
     location = _location(call)
     version = call.params["version"]
     props = _properties(call, version)
+    if props["imageDeprecationStatus"]["imageState"] == "Deprecated":
+        p = call.params
+        raise deprecation.read_refused(p["publisher"], p["offer"], p["sku"], version)
     return Reply(
         200,
         {

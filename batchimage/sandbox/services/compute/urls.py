@@ -171,6 +171,13 @@ def _admin_routes() -> list[Route]:
         Route("GET", versions, admin.list_published, "Admin_PublishedImages", plane="admin"),
         Route("POST", versions, admin.publish, "Admin_PublishImage", plane="admin"),
         Route("DELETE", item, admin.withdraw, "Admin_WithdrawImage", plane="admin"),
+        Route(
+            "POST",
+            "/_sandbox/marketplace/deprecations",
+            admin.deprecate,
+            "Admin_DeprecateImage",
+            plane="admin",
+        ),
     ]
 
 

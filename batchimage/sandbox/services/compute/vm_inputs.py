@@ -16,6 +16,7 @@ from batchimage.sandbox.context import World
 from batchimage.sandbox.services.compute import (
     catalog,
     content,
+    deprecation,
     errors,
     facts,
     published,
@@ -58,6 +59,10 @@ def _marketplace(world: World, ref: dict[str, Any], location: str) -> ResolvedIm
     image = published.find(world, ref["publisher"], ref["offer"], ref["sku"], version)
     if image is None or not catalog.offered_in(location):
         raise _platform_not_found(ref)
+    if deprecation.deprecated(world, image.publisher, image.offer, image.sku, image.version):
+        raise deprecation.vm_refused(
+            ":".join((image.publisher, image.offer, image.sku, image.version))
+        )
     data = image.data
     disk = content.normalise(
         {

@@ -143,6 +143,7 @@ def put_group(
         raise bad_request(
             "LocationRequired", "The location property is required for this definition."
         )
+    arm.check_tags(body.get("tags"))
     existing = arm.get(world, arm.group_id(subscription, name))
     if existing is not None:
         if existing["properties"]["provisioningState"] == "Deleting":

@@ -51,6 +51,7 @@ def put_group(call: Call) -> Reply:
 def patch_group(call: Call) -> Reply:
     record = _group(call)
     body = call.json_object()
+    arm.check_tags(body.get("tags"))
     if body.get("tags") is not None:
         record["tags"] = dict(body["tags"])
         call.store.touch()

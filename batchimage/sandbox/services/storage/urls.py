@@ -38,6 +38,7 @@ STORAGE_ACCOUNTS = ResourceType(
     update_state="Succeeded",
     render=models.render_account,
     after_provisioned=_provisioned,
+    tag_name_max=128,
     after_delete=models.unpublish,
     patch=_patch,
 )
