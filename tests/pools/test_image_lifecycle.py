@@ -2,8 +2,10 @@
 reports it, `apply --refresh-base` builds and rolls out a new image version, and retention
 (`capture.gallery.keep`) deletes exactly this pipeline's old versions no pool uses - a pool
 made outside batchimage keeps the version it runs, and a pool naming the image definition
-without a version keeps them all. With `exclude_from_latest: until_rolled_out` a new
-version joins the definition's latest only once every pool runs it.
+without a version keeps them all; with the state file deleted, `status` reads from Azure
+what made the version the pools run (its provenance: the newer base). With
+`exclude_from_latest: until_rolled_out` a new version joins the definition's latest only
+once every pool runs it.
 
 Through the real engine and SDK clients against the session sandbox; the rules of the
 choice itself (`azure/retention.choose`) are checked directly at the end."""
@@ -11,6 +13,7 @@ choice itself (`azure/retention.choose`) are checked directly at the end."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -161,6 +164,15 @@ def test_refresh_then_retention_keeps_what_a_pool_uses(
     pools.apply(spec)
     assert versions(pools, spec) == ["1.0.2"]
     assert not has_changes(pools.plan(spec))
+
+    # the state is lost: Azure alone says what made the version the pools run
+    Path(load_spec(spec).state.path).unlink()
+    status = cli(sandbox_folder, "status", str(spec), "--format", "json")
+    assert status.returncode == 0, status.stdout + status.stderr
+    found = json.loads(status.stdout)["image_provenance"]
+    assert found["version"] == "1.0.2" and found["current"] is True
+    assert found["provenance"]["base"] == ":".join((*UBUNTU, NEWER))
+    assert found["provenance"]["customize_steps"] is not None
 
 
 def test_another_pipelines_versions_in_the_definition_are_left_alone(pools: PoolHarness) -> None:
