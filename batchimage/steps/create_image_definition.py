@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from batchimage.azure.arm import DEFINITION, begin_and_wait, get_or_none, tags_of, text
-from batchimage.azure.gallery import definition_problems, security_type_of, wanted_definition
 from batchimage.core.errors import PermanentAzureError
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_gallery import CreateGallery
 from batchimage.steps.deleting import DeletesCreated
+from batchimage.steps.gallery import definition_problems, security_type_of, wanted_definition
 from batchimage.steps.marks import observed, owned, ref_for, resource_tags
 from batchimage.steps.resolve_image import ResolveImage
 

@@ -17,13 +17,13 @@ from typing import Any
 
 from batchimage.azure.arm import VERSION, get_or_none, poll_interval, tags_of, text, wait
 from batchimage.azure.errors import azure_call, is_not_found
-from batchimage.azure.gallery import next_version, replica_plan, version_key
 from batchimage.azure.pollers import abandon, fixed_rate
 from batchimage.core.errors import AzureError, PermanentAzureError
 from batchimage.core.ownership import Marks
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_image_definition import CreateImageDefinition
 from batchimage.steps.deleting import DeletesCreated, delete
+from batchimage.steps.gallery import next_version, replica_plan, version_key
 from batchimage.steps.marks import observed, ref_for, resource_tags
 from batchimage.steps.names import image_fingerprint
 from batchimage.steps.provenance import Provenance, current_version

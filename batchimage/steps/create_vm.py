@@ -11,7 +11,6 @@ from typing import Any
 
 from batchimage.azure.arm import BLOB, DISK, VM, tags_of, text
 from batchimage.azure.blobs import blob_id, require_account, split_blob_url
-from batchimage.azure.gallery import STANDARD, build_vm_security
 from batchimage.azure.guest import read_vm, statuses, write_vm
 from batchimage.core.errors import PermanentAzureError
 from batchimage.core.ownership import BUILD_ROLE, Marks
@@ -21,6 +20,7 @@ from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_group import CreateGroup
 from batchimage.steps.create_nic import CreateNic
 from batchimage.steps.deleting import DeletesCreated
+from batchimage.steps.gallery import STANDARD, build_vm_security
 from batchimage.steps.marks import observed, owned, ref_for, resource_tags
 from batchimage.steps.names import BuildNames
 from batchimage.steps.resolve_image import ResolveImage, base_mark, made_from

@@ -27,7 +27,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchimage.azure.gallery import builds_vm
 from batchimage.steps.base import Step
 from batchimage.steps.capture_classic import CaptureClassic
 from batchimage.steps.cleanup_build import CleanupBuild
@@ -41,6 +40,7 @@ from batchimage.steps.create_nic import CreateNic
 from batchimage.steps.create_pool import CreatePool
 from batchimage.steps.create_vm import CreateVm
 from batchimage.steps.export_vhd import ExportVhd
+from batchimage.steps.gallery import builds_vm
 from batchimage.steps.generalize_vm import GeneralizeVm
 from batchimage.steps.release_image_version import ReleaseImageVersion
 from batchimage.steps.resolve_image import ResolveImage

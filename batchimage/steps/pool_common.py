@@ -19,7 +19,6 @@ from pydantic import Field
 
 from batchimage.azure.arm import text
 from batchimage.azure.batch_pools import BatchPools, find_account, metadata_of
-from batchimage.azure.gallery import trusted_launch_only
 from batchimage.azure.pool_agent import ImageBase, resolve_node_agent
 from batchimage.azure.pool_causes import BuiltImage
 from batchimage.azure.pool_config import (
@@ -35,6 +34,7 @@ from batchimage.azure.pool_health import Health, health_of
 from batchimage.core.hashing import short_hash
 from batchimage.core.ownership import Marks
 from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.steps.gallery import trusted_launch_only
 from batchimage.steps.generalize_vm import deprovision_command
 
 DriftAction = Literal["create", "update", "replace", "delete"]

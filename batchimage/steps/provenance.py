@@ -200,7 +200,7 @@ def current_version(
     """The pipeline's current image version among `versions` (SDK models): the one the state
     records, else the highest of this `image` fingerprint, else the pipeline's highest."""
     from batchimage.azure.arm import tags_of, text
-    from batchimage.azure.gallery import version_key
+    from batchimage.steps.gallery import version_key
 
     ours = [v for v in versions if tags_of(v).get(Marks.Tag.PIPELINE) == pipeline]
     named = [v for v in ours if recorded and text(v.name) == recorded]

@@ -12,18 +12,18 @@ from typing import Any
 import pytest
 import yaml
 
-from batchimage.azure.gallery import (
+from batchimage.azure.ids import parse_id
+from batchimage.azure.marketplace import MarketplaceImage
+from batchimage.azure.node_agents import SupportedImage
+from batchimage.spec import load_spec, load_spec_text
+from batchimage.steps.base import Step, StepIndex
+from batchimage.steps.gallery import (
     WantedDefinition,
     build_vm_security,
     definition_problems,
     next_version,
     replica_plan,
 )
-from batchimage.azure.ids import parse_id
-from batchimage.azure.marketplace import MarketplaceImage
-from batchimage.azure.node_agents import SupportedImage
-from batchimage.spec import load_spec, load_spec_text
-from batchimage.steps.base import Step, StepIndex
 from batchimage.steps.names import BuildNames, build_fingerprint, image_fingerprint
 from batchimage.steps.pipeline import build_steps, pipeline
 from batchimage.steps.preflight.base_image import check_base_image

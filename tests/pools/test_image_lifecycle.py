@@ -8,7 +8,7 @@ what made the version the pools run (its provenance: the newer base). With
 once every pool runs it.
 
 Through the real engine and SDK clients against the session sandbox; the rules of the
-choice itself (`azure/retention.choose`) are checked directly at the end."""
+choice itself (`steps/retention.choose`) are checked directly at the end."""
 
 from __future__ import annotations
 
@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 from azure.batch import models as bm
 
-from batchimage.azure.retention import PoolUse, Rule, VersionSeen, choose
+from batchimage.azure.pool_uses import PoolUse
 from batchimage.commands.plan import has_changes
 from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.spec import load_spec
+from batchimage.steps.retention import Rule, VersionSeen, choose
 from tests.pipeline.test_quickstart import cli
 from tests.pools.harness import PoolHarness
 from tests.pools.test_base_refresh import NEWER, NOTICE, UBUNTU, pool_of

@@ -16,9 +16,9 @@ from azure.batch import models as bm
 from azure.core.exceptions import HttpResponseError
 
 from batchimage.azure.clients import AzureClients
-from batchimage.azure.gallery import wanted_definition
 from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.spec import load_spec_text
+from batchimage.steps.gallery import wanted_definition
 from tests.sandbox import batch_support
 from tests.sandbox.batch_support import pool_options, wait_nodes, wait_steady
 from tests.sandbox.compute_helpers import (

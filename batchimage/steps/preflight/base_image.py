@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from batchimage.azure.blobs import account_for_url, blob_service, sas_blob_client, split_blob_url
-from batchimage.azure.gallery import trusted_launch_only
 from batchimage.azure.vhdblob import inspect_vhd_blob
 from batchimage.core.errors import AzureError, TransientAzureError
+from batchimage.steps.gallery import trusted_launch_only
 from batchimage.steps.preflight.facts import Facts
 from batchimage.steps.preflight.report import CheckResult, fail, ok
 

@@ -12,7 +12,6 @@ from batchimage.azure.arm import text
 from batchimage.azure.batch_quota import PoolUse, pools_in_use
 from batchimage.azure.blobs import StorageAccount, find_account
 from batchimage.azure.errors import azure_call
-from batchimage.azure.gallery import builds_vm
 from batchimage.azure.marketplace import MarketplaceImage, resolve_marketplace
 from batchimage.azure.node_agents import (
     BatchAccount,
@@ -20,6 +19,7 @@ from batchimage.azure.node_agents import (
     batch_account,
     supported_images,
 )
+from batchimage.steps.gallery import builds_vm
 
 if TYPE_CHECKING:
     from batchimage.azure.clients import AzureClients

@@ -4,8 +4,8 @@ definition can take this image (OS type and state, Hyper-V generation, security 
 from __future__ import annotations
 
 from batchimage.azure.arm import get_or_none
-from batchimage.azure.gallery import definition_problems, wanted_definition
 from batchimage.core.errors import AzureError, TransientAzureError
+from batchimage.steps.gallery import definition_problems, wanted_definition
 from batchimage.steps.preflight.facts import Facts
 from batchimage.steps.preflight.report import CheckResult, fail, ok
 

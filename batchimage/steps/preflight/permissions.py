@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from batchimage.azure.gallery import builds_vm
 from batchimage.azure.permissions import (
     Need,
     caller_object_id,
@@ -27,6 +26,7 @@ from batchimage.azure.permissions import (
     resource_permissions,
     role_for,
 )
+from batchimage.steps.gallery import builds_vm
 from batchimage.steps.preflight.facts import Facts, pool_accounts, storage_uses
 from batchimage.steps.preflight.report import CheckResult, fail, ok, warn
 

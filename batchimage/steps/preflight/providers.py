@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from batchimage.azure.arm import text
-from batchimage.azure.gallery import builds_vm
 from batchimage.azure.groups import read_provider
 from batchimage.core.errors import AzureError, TransientAzureError
+from batchimage.steps.gallery import builds_vm
 from batchimage.steps.preflight.facts import Facts, storage_uses
 from batchimage.steps.preflight.report import CheckResult, fail, ok, warn
 

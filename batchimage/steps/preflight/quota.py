@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from batchimage.azure.arm import text
-from batchimage.azure.gallery import builds_vm
+from batchimage.steps.gallery import builds_vm
 from batchimage.steps.preflight.facts import Facts, pool_accounts
 from batchimage.steps.preflight.report import CheckResult, fail, ok
 

@@ -1,8 +1,7 @@
-"""Retention of gallery image versions: which pools of some Batch accounts use an image
-definition's versions, and which of a pipeline's versions a `keep` / `keep_days` rule
-deletes - keeping, with a reason, every version it cannot prove unused.
+"""Retention of gallery image versions: which of a pipeline's versions a `keep` /
+`keep_days` rule deletes - keeping, with a reason, every version it cannot prove unused
+(the pools' image references are read by `batchimage.azure.pool_uses`).
 
-    uses = pool_uses(clients, accounts)                      # every pool's image reference
     verdict = choose(versions, uses, definition_id, rule)    # pure: delete / kept (why)
 
 A pool names a version id, or the definition id ("latest"): Batch does not publish when
@@ -12,32 +11,11 @@ all (docs/azure-behaviours.md, "Gallery image versions")."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from batchimage.azure.batch_pools import batch_call
-from batchimage.azure.gallery import version_key
-
-POOL_FIELDS = ["id", "state", "virtualMachineConfiguration"]
-
-
-@dataclass(frozen=True)
-class PoolUse:
-    """One pool and the image it names (`virtualMachineImageId`, "" for none)."""
-
-    account: str
-    pool_id: str
-    image_id: str
-    state: str = "active"
-
-    def names(self, resource_id: str) -> bool:
-        """Whether the pool names `resource_id` (compared as Azure compares ids)."""
-        return self.image_id.rstrip("/").lower() == resource_id.rstrip("/").lower()
-
-    def __str__(self) -> str:
-        deleting = " (being deleted)" if self.state == "deleting" else ""
-        return f"pool {self.pool_id} of Batch account {self.account}{deleting}"
+from batchimage.azure.pool_uses import PoolUse
+from batchimage.steps.gallery import version_key
 
 
 @dataclass(frozen=True)
@@ -77,23 +55,6 @@ class Verdict:
             return f"keeps every image version: {kept}" if kept else "no image version to delete"
         gone = ", ".join(self.delete)
         return f"will delete image version(s) {gone}" + (f"; keeps {kept}" if kept else "")
-
-
-def pool_uses(clients: Any, accounts: Iterable[Any]) -> list[PoolUse]:
-    """Every pool of each Batch account (`node_agents.BatchAccount`), those being deleted
-    included (their nodes may still run the image)."""
-    out: list[PoolUse] = []
-    for account in accounts:
-        client = clients.batch(account.endpoint)
-        with batch_call(f"list the pools of Batch account {account.name}"):
-            pools = list(client.list_pools(select=POOL_FIELDS))
-        for pool in pools:
-            vmc = getattr(pool, "virtual_machine_configuration", None)
-            ref = getattr(vmc, "image_reference", None)
-            image = str(getattr(ref, "virtual_machine_image_id", None) or "")
-            state = str(getattr(pool.state, "value", pool.state) or "active").lower()
-            out.append(PoolUse(account.name, str(pool.id), image, state))
-    return out
 
 
 def choose(
