@@ -15,8 +15,9 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from batchimage.azure.arm import VERSION, get_or_none, poll_interval, tags_of, text, wait
-from batchimage.azure.errors import azure_call, is_not_found
+from batchimage.azure.arm import VERSION, poll_interval, tags_of, text, wait
+from batchimage.azure.errors import is_not_found
+from batchimage.azure.gallery_versions import list_versions, read_version, start_version
 from batchimage.azure.pollers import abandon, fixed_rate
 from batchimage.core.errors import AzureError, PermanentAzureError
 from batchimage.core.ownership import Marks
@@ -104,10 +105,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         return d.group, d.gallery, d.name
 
     def _versions(self, ctx: RunContext, where: tuple[str, str, str] | None = None) -> list[Any]:
-        group, gallery, name = where or self._where(ctx)
-        versions = ctx.clients.compute.gallery_image_versions
-        with azure_call(f"list versions of image definition {name}"):
-            return list(versions.list_by_gallery_image(group, gallery, name))
+        return list_versions(ctx, *(where or self._where(ctx)))
 
     def absent(self, ctx: RunContext) -> bool:
         """No version holds this image: the definition (or its gallery or group) is not
@@ -228,17 +226,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         return "create", f"a new image version from base {dated(update.newest)}"
 
     def _read(self, ctx: RunContext, name: str) -> Any:
-        group, gallery, definition = self._where(ctx)
-        versions = ctx.clients.compute.gallery_image_versions
-        return get_or_none(
-            f"read image version {name}",
-            versions.get,
-            group,
-            gallery,
-            definition,
-            name,
-            expand="ReplicationStatus",
-        )
+        return read_version(ctx, *self._where(ctx), name, replication=True)
 
     def check(self, ctx: RunContext) -> VersionOutputs | None:
         found, _ = self._find(ctx)
@@ -276,7 +264,6 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
     def _apply(self, ctx: RunContext) -> None:
         found, names = self._find(ctx)
         group, gallery, definition = self._where(ctx)
-        versions = ctx.clients.compute.gallery_image_versions
         name = text(found.name) if found is not None else None
         if found is not None:
             raw = self._read(ctx, text(found.name)) or found
@@ -297,8 +284,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
             f"creating image version {definition}/{name} in "
             + ", ".join(region for region, _ in self.replicas)
         )
-        with azure_call(f"create image version {name}"):
-            poller = versions.begin_create_or_update(group, gallery, definition, name, body)
+        poller = start_version(ctx, group, gallery, definition, name, body)
         self._wait_replicated(ctx, name, poller)
 
     def _body(self, ctx: RunContext, tags: dict[str, str], existing: Any = None) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from batchimage.azure.arm import get_or_none, text
-from batchimage.azure.errors import azure_call
+from batchimage.azure.arm import text
+from batchimage.azure.gallery_versions import include_in_latest, read_version
 from batchimage.steps.base import UPDATE, RunContext, Step
 from batchimage.steps.create_image_definition import CreateImageDefinition
 from batchimage.steps.create_image_version import CreateImageVersion
@@ -55,10 +55,7 @@ class ReleaseImageVersion(Step[ReleaseOutputs]):
     def _read(self, ctx: RunContext) -> Any:
         d = ctx.output(self.definition)
         name = ctx.output(self.version).version
-        versions = ctx.clients.compute.gallery_image_versions
-        return get_or_none(
-            f"read image version {name}", versions.get, d.group, d.gallery, d.name, name
-        )
+        return read_version(ctx, d.group, d.gallery, d.name, name)
 
     def check(self, ctx: RunContext) -> ReleaseOutputs | None:
         raw = self._read(ctx)
@@ -79,17 +76,6 @@ class ReleaseImageVersion(Step[ReleaseOutputs]):
         if raw is None or not getattr(raw.publishing_profile, "exclude_from_latest", False):
             return None
         d = ctx.output(self.definition)
-        name = text(raw.name)
-        storage = raw.storage_profile.as_dict()
-        body = {
-            "properties": {
-                "publishingProfile": {"excludeFromLatest": False},
-                "storageProfile": storage,
-            }
-        }
-        ctx.say(f"including image version {name} in latest (every pool runs it)")
-        versions = ctx.clients.compute.gallery_image_versions
-        with azure_call(f"update image version {name}"):
-            poller = versions.begin_update(d.group, d.gallery, d.name, name, body)
-        ctx.wait(poller, f"image version {name} to be updated")
+        ctx.say(f"including image version {text(raw.name)} in latest (every pool runs it)")
+        include_in_latest(ctx, d.group, d.gallery, d.name, raw)
         return None

@@ -20,7 +20,7 @@ from pydantic import Field
 
 from batchimage.azure.arm import VERSION, tags_of, text
 from batchimage.azure.batch_pools import find_account
-from batchimage.azure.errors import azure_call
+from batchimage.azure.gallery_versions import list_versions
 from batchimage.azure.pool_uses import pool_uses
 from batchimage.steps.base import DELETE, RunContext, Step
 from batchimage.steps.create_image_definition import CreateImageDefinition
@@ -96,12 +96,7 @@ class RetainImageVersions(Step[RetentionOutputs]):
         """This definition's versions as listed, and the verdict on this pipeline's."""
         d = ctx.output(self.definition)
         current = ctx.output(self.version)
-        with azure_call(f"list versions of image definition {d.name}"):
-            raw = list(
-                ctx.clients.compute.gallery_image_versions.list_by_gallery_image(
-                    d.group, d.gallery, d.name
-                )
-            )
+        raw = list_versions(ctx, d.group, d.gallery, d.name)
         seen = [_seen(ctx, v) for v in raw]
         accounts = [find_account(ctx.clients, group, name) for group, name in self.accounts]
         uses = pool_uses(ctx.clients, accounts)
