@@ -77,6 +77,25 @@ def start(ctx: Calls, group: str, name: str, *, timeout_s: float | None = None) 
     )
 
 
+def capture_vhds(
+    ctx: Calls, group: str, name: str, *, prefix: str, container: str, timeout_s: float | None
+) -> None:
+    """Capture generalized VM `name`'s unmanaged disks as VHDs `<prefix>*` in its storage
+    account's `system` container under `container` (overwriting), and wait for it."""
+    ops = ctx.clients.compute.virtual_machines
+    body = {"vhdPrefix": prefix, "destinationContainerName": container, "overwriteVhds": True}
+    begin_and_wait(
+        ctx,
+        f"capture VM {name}",
+        f"capture of {name}",
+        ops.begin_capture,
+        group,
+        name,
+        body,
+        timeout_s=timeout_s,
+    )
+
+
 def restart(ctx: Calls, group: str, name: str, *, timeout_s: float | None = None) -> None:
     """Restart VM `name` and wait for the restart (not for its guest agent)."""
     ops = ctx.clients.compute.virtual_machines

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchimage.azure.arm import BLOB, begin_and_wait
+from batchimage.azure.arm import BLOB
 from batchimage.azure.blobs import blob_id, blob_service, require_account
 from batchimage.azure.errors import azure_call
+from batchimage.azure.guest import capture_vhds
 from batchimage.core.ownership import Marks, blob_marks
 from batchimage.core.refs import ResourceRef
 from batchimage.steps.base import Outputs, RunContext, Step
@@ -87,18 +88,12 @@ class CaptureClassic(DeletesCreated, Step[ClassicOutputs]):
                 else set()
             )
         ctx.say(f"capturing {vm.name} into {self.account}/{SYSTEM}/{self._blob_prefix()}*.vhd")
-        begin_and_wait(
+        capture_vhds(
             ctx,
-            f"capture VM {vm.name}",
-            f"capture of {vm.name}",
-            ctx.clients.compute.virtual_machines.begin_capture,
             vm.group,
             vm.name,
-            {
-                "vhdPrefix": self.prefix,
-                "destinationContainerName": self.container,
-                "overwriteVhds": True,
-            },
+            prefix=self.prefix,
+            container=self.container,
             timeout_s=ctx.spec.timeouts.capture_s,
         )
         marks = blob_marks(ctx.pipeline, ctx.run_id, self.image)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchimage.azure.arm import BLOB, begin_and_wait, poll_interval, text
+from batchimage.azure.arm import BLOB, poll_interval, text
 from batchimage.azure.blobs import (
     blob_client,
     blob_id,
@@ -16,12 +16,12 @@ from batchimage.azure.blobs import (
     require_account,
     split_blob_url,
 )
+from batchimage.azure.disks import read_access
 from batchimage.azure.errors import azure_call
 from batchimage.azure.ids import parse_id
 from batchimage.azure.vhdblob import inspect_vhd_blob
 from batchimage.core.errors import PermanentAzureError
 from batchimage.core.ownership import Marks, blob_marks
-from batchimage.core.redact import register_secret
 from batchimage.core.refs import ResourceRef
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_image_version import CreateImageVersion
@@ -131,33 +131,8 @@ class ExportVhd(DeletesCreated, Step[ExportOutputs]):
 
     def _copy_from_disk(self, ctx: RunContext, disk_id: str, dest: Any) -> None:
         p = parse_id(disk_id)
-        disks = ctx.clients.compute.disks
-        access = begin_and_wait(
-            ctx,
-            f"grant read access to disk {p['name']}",
-            f"read access to {p['name']}",
-            disks.begin_grant_access,
-            p["group"],
-            p["name"],
-            {"access": "Read", "durationInSeconds": GRANT_SECONDS},
-        )
-        sas = text(getattr(access, "access_sas", "") or "")
-        register_secret(sas)
-        try:
-            if not sas:
-                raise PermanentAzureError(
-                    f"disk {p['name']} granted no access URL", code="NoAccessSas"
-                )
+        with read_access(ctx, p["group"], p["name"], seconds=GRANT_SECONDS) as sas:
             self._copy(ctx, sas, dest)
-        finally:
-            begin_and_wait(
-                ctx,
-                f"revoke access to disk {p['name']}",
-                f"access to {p['name']} to be revoked",
-                disks.begin_revoke_access,
-                p["group"],
-                p["name"],
-            )
 
     def _copy_from_blob(self, ctx: RunContext, source: Any, dest: Any, target: Any) -> None:
         url = getattr(source, "vhd_url", None)

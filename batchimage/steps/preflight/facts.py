@@ -8,10 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from batchimage.azure.arm import text
 from batchimage.azure.batch_quota import PoolUse, pools_in_use
 from batchimage.azure.blobs import StorageAccount, find_account
-from batchimage.azure.errors import azure_call
+from batchimage.azure.capacity import compute_usage, vm_sizes
 from batchimage.azure.marketplace import MarketplaceImage, resolve_marketplace
 from batchimage.azure.node_agents import (
     BatchAccount,
@@ -94,34 +93,14 @@ class Facts:
         """VM sizes offered in `location` (default: the spec's region), by lower-case name."""
         where = location or self.spec.location
 
-        def read() -> dict[str, Any]:
-            with azure_call(f"list VM sizes (resource SKUs) in {where}"):
-                raw = self.clients.compute.resource_skus.list(filter=f"location eq '{where}'")
-                return {
-                    text(s.name).lower(): s
-                    for s in raw
-                    if text(s.resource_type).lower() == "virtualmachines"
-                }
-
-        return self.memo(f"skus:{where}", read)
+        return self.memo(f"skus:{where}", lambda: vm_sizes(self.clients, where))
 
     def usages(self, location: str | None = None) -> dict[str, tuple[int, int, str]]:
         """Compute usage in `location` (default: the spec's region): name -> (current,
         limit, display name)."""
         where = location or self.spec.location
 
-        def read() -> dict[str, tuple[int, int, str]]:
-            with azure_call(f"read compute usage in {where}"):
-                return {
-                    text(u.name.value).lower(): (
-                        int(u.current_value),
-                        int(u.limit),
-                        text(u.name.localized_value or u.name.value),
-                    )
-                    for u in self.clients.compute.usage.list(where)
-                }
-
-        return self.memo(f"usages:{where}", read)
+        return self.memo(f"usages:{where}", lambda: compute_usage(self.clients, where))
 
     def pools_used(self, account: BatchAccount) -> list[PoolUse]:
         """The pools of a Batch account and the nodes each holds (data plane)."""

@@ -3,7 +3,7 @@ definition can take this image (OS type and state, Hyper-V generation, security 
 
 from __future__ import annotations
 
-from batchimage.azure.arm import get_or_none
+from batchimage.azure.galleries import read_definition, read_gallery
 from batchimage.core.errors import AzureError, TransientAzureError
 from batchimage.steps.gallery import definition_problems, wanted_definition
 from batchimage.steps.preflight.facts import Facts
@@ -15,10 +15,7 @@ def check_gallery(facts: Facts) -> list[CheckResult]:
     spec = facts.spec
     gallery = spec.image.capture.gallery
     group = gallery.resource_group or spec.resource_group
-    compute = facts.clients.compute
-    found = get_or_none(
-        f"read gallery {gallery.gallery}", compute.galleries.get, group, gallery.gallery
-    )
+    found = read_gallery(facts.clients, group, gallery.gallery)
     if found is None:
         return [
             ok("gallery", f"{gallery.gallery} will be created in {group} ({spec.location})"),
@@ -26,9 +23,7 @@ def check_gallery(facts: Facts) -> list[CheckResult]:
         ]
     results = [ok("gallery", f"{gallery.gallery} exists in {group}")]
     name = gallery.definition.name
-    raw = get_or_none(
-        f"read image definition {name}", compute.gallery_images.get, group, gallery.gallery, name
-    )
+    raw = read_definition(facts.clients, group, gallery.gallery, name)
     plan = None
     if spec.image.base.marketplace is not None:
         try:
