@@ -1,9 +1,9 @@
 """Gallery image versions: list and read them, start a create, and include one in its
 definition's `latest`.
 
-    found = list_versions(calls, "rg", "gallery", "definition")     # GalleryImageVersions
-    raw = read_version(calls, "rg", "gallery", "definition", "1.0.0", replication=True)
-    poller = start_version(calls, "rg", "gallery", "definition", "1.0.1", body)
+    found = list_versions(clients, "rg", "gallery", "definition")   # GalleryImageVersions
+    raw = read_version(clients, "rg", "gallery", "definition", "1.0.0", replication=True)
+    poller = start_version(clients, "rg", "gallery", "definition", "1.0.1", body)
     include_in_latest(calls, "rg", "gallery", "definition", raw)     # PATCH, waited for
 """
 
@@ -25,22 +25,29 @@ if TYPE_CHECKING:
     from azure.core.polling import LROPoller
 
     from batchimage.azure.calls import Calls
+    from batchimage.azure.clients import AzureClients
 
 
 def list_versions(
-    calls: Calls, group: str, gallery: str, definition: str
+    clients: AzureClients, group: str, gallery: str, definition: str
 ) -> list[GalleryImageVersion]:
     """Every version of image definition `definition`."""
-    ops = calls.clients.compute.gallery_image_versions
+    ops = clients.compute.gallery_image_versions
     with azure_call(f"list versions of image definition {definition}"):
         return list(ops.list_by_gallery_image(group, gallery, definition))
 
 
 def read_version(
-    calls: Calls, group: str, gallery: str, definition: str, name: str, *, replication: bool = False
+    clients: AzureClients,
+    group: str,
+    gallery: str,
+    definition: str,
+    name: str,
+    *,
+    replication: bool = False,
 ) -> GalleryImageVersion | None:
     """Version `name` (with its per-region replication status when `replication`), or None."""
-    ops = calls.clients.compute.gallery_image_versions
+    ops = clients.compute.gallery_image_versions
     expand = {"expand": "ReplicationStatus"} if replication else {}
     return get_or_none(
         f"read image version {name}", ops.get, group, gallery, definition, name, **expand
@@ -48,10 +55,15 @@ def read_version(
 
 
 def start_version(
-    calls: Calls, group: str, gallery: str, definition: str, name: str, body: dict[str, Any]
+    clients: AzureClients,
+    group: str,
+    gallery: str,
+    definition: str,
+    name: str,
+    body: dict[str, Any],
 ) -> LROPoller[GalleryImageVersion]:
     """Start creating (or updating) version `name` with `body`; its poller."""
-    ops = calls.clients.compute.gallery_image_versions
+    ops = clients.compute.gallery_image_versions
     with azure_call(f"create image version {name}"):
         return ops.begin_create_or_update(
             group, gallery, definition, name, GalleryImageVersion(body)

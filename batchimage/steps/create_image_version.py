@@ -105,7 +105,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         return d.group, d.gallery, d.name
 
     def _versions(self, ctx: RunContext, where: tuple[str, str, str] | None = None) -> list[Any]:
-        return list_versions(ctx, *(where or self._where(ctx)))
+        return list_versions(ctx.clients, *(where or self._where(ctx)))
 
     def absent(self, ctx: RunContext) -> bool:
         """No version holds this image: the definition (or its gallery or group) is not
@@ -226,7 +226,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         return "create", f"a new image version from base {dated(update.newest)}"
 
     def _read(self, ctx: RunContext, name: str) -> Any:
-        return read_version(ctx, *self._where(ctx), name, replication=True)
+        return read_version(ctx.clients, *self._where(ctx), name, replication=True)
 
     def check(self, ctx: RunContext) -> VersionOutputs | None:
         found, _ = self._find(ctx)
@@ -284,7 +284,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
             f"creating image version {definition}/{name} in "
             + ", ".join(region for region, _ in self.replicas)
         )
-        poller = start_version(ctx, group, gallery, definition, name, body)
+        poller = start_version(ctx.clients, group, gallery, definition, name, body)
         self._wait_replicated(ctx, name, poller)
 
     def _body(self, ctx: RunContext, tags: dict[str, str], existing: Any = None) -> dict[str, Any]:

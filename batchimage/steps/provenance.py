@@ -215,7 +215,8 @@ def read_current(clients: Any, spec: Any, recorded: str | None) -> dict[str, Any
     spec makes now), `provenance` (`Provenance.to_json`, None for a version made before
     batchimage kept it); None when the definition or its versions are not there."""
     from batchimage.azure.arm import tags_of, text
-    from batchimage.azure.errors import azure_call, is_not_found
+    from batchimage.azure.errors import is_not_found
+    from batchimage.azure.gallery_versions import list_versions
     from batchimage.core.errors import AzureError
     from batchimage.steps.names import image_fingerprint
 
@@ -223,12 +224,7 @@ def read_current(clients: Any, spec: Any, recorded: str | None) -> dict[str, Any
     group = gallery.resource_group or spec.resource_group
     name = gallery.definition.name
     try:
-        with azure_call(f"list versions of image definition {name}"):
-            versions = list(
-                clients.compute.gallery_image_versions.list_by_gallery_image(
-                    group, gallery.gallery, name
-                )
-            )
+        versions = list_versions(clients, group, gallery.gallery, name)
     except AzureError as exc:
         if is_not_found(exc):
             return None

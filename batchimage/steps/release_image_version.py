@@ -55,7 +55,7 @@ class ReleaseImageVersion(Step[ReleaseOutputs]):
     def _read(self, ctx: RunContext) -> Any:
         d = ctx.output(self.definition)
         name = ctx.output(self.version).version
-        return read_version(ctx, d.group, d.gallery, d.name, name)
+        return read_version(ctx.clients, d.group, d.gallery, d.name, name)
 
     def check(self, ctx: RunContext) -> ReleaseOutputs | None:
         raw = self._read(ctx)

@@ -96,7 +96,7 @@ class RetainImageVersions(Step[RetentionOutputs]):
         """This definition's versions as listed, and the verdict on this pipeline's."""
         d = ctx.output(self.definition)
         current = ctx.output(self.version)
-        raw = list_versions(ctx, d.group, d.gallery, d.name)
+        raw = list_versions(ctx.clients, d.group, d.gallery, d.name)
         seen = [_seen(ctx, v) for v in raw]
         accounts = [find_account(ctx.clients, group, name) for group, name in self.accounts]
         uses = pool_uses(ctx.clients, accounts)
