@@ -56,6 +56,10 @@ class Marks:
         # The most tags batchimage writes on one resource (4 ownership marks, the image and
         # base, and the provenance above): the spec's own `tags` get 50 (Azure's limit) less.
         RESERVED = 12
+        LIMIT = 50  # Azure: tags on one resource
+        # On the build VM: pipeline, run, step, fingerprint, role, image, base, generalize;
+        # and one `step_ran` mark per restart step
+        BUILD_VM_MARKS = 8
         VALUE_MAX = 256  # Azure: a tag value has at most 256 characters
 
         @staticmethod

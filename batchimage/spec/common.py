@@ -194,7 +194,8 @@ KeyVaultUri = Annotated[
 _TAG_NAME_FORBIDDEN = set("<>%&\\?/")
 
 
-MAX_TAGS = 50 - Marks.Tag.RESERVED  # Azure takes 50; batchimage's own marks take the rest
+# Azure takes 50 tags on a resource; batchimage's own marks take the rest
+MAX_TAGS = Marks.Tag.LIMIT - Marks.Tag.RESERVED
 
 
 def _check_tags(tags: dict[str, str]) -> dict[str, str]:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
+from batchimage.core.ownership import Marks
 from batchimage.spec.common import (
     PipelineName,
     Region,
@@ -120,6 +121,7 @@ class Spec(SpecModel):
         rules += self._pool_rules()
         rules += self._disk_rules()
         rules += self._region_rules()
+        rules += self._build_vm_tag_rules()
         raise_rules(rules)
         self._fill_defaults(Path((info.context or {}).get("base_dir") or Path.cwd()))
         return self
@@ -147,6 +149,23 @@ class Spec(SpecModel):
         if os_type == "linux" and build.admin_password is not None:
             rules.append((("image", "build", "admin_password"), "only Windows images take this"))
         return rules
+
+    def _build_vm_tag_rules(self) -> list[Rule]:
+        """The build VM carries the spec's tags, batchimage's marks and one mark per
+        `restart` step: together within Azure's 50 tags on a resource."""
+        restarts = sum(1 for step in self.image.customize if step.action == "restart")
+        room = Marks.Tag.LIMIT - Marks.Tag.BUILD_VM_MARKS - len(self.tags)
+        if restarts <= room:
+            return []
+        return [
+            (
+                ("tags",),
+                f"{len(self.tags)} tags and {restarts} restart steps: the build VM would carry "
+                f"{len(self.tags) + Marks.Tag.BUILD_VM_MARKS + restarts} tags (the spec's, "
+                f"{Marks.Tag.BUILD_VM_MARKS} of batchimage's and one per restart step), and "
+                f"Azure allows {Marks.Tag.LIMIT}: drop {restarts - room} tag(s) or restart step(s)",
+            )
+        ]
 
     def _region_rules(self) -> list[Rule]:
         """Region names of the public cloud are known (batchimage/data/azure_public_regions.json);

@@ -58,7 +58,12 @@ def test_linux_deprovisioning_is_scheduled_after_the_run_command(
     assert (found.instance_view.execution_state, found.instance_view.exit_code) == ("Succeeded", 0)
     said = [e.message for e in pipeline.events.events if e.kind == "step_progress"]
     assert any("in 60 s, then powering it off: waagent" in m for m in said)
-    assert Marks.Tag.GENERALIZE in clients.compute.virtual_machines.get("sandbox-rg", vm).tags
+    tags = clients.compute.virtual_machines.get("sandbox-rg", vm).tags
+    assert Marks.Tag.GENERALIZE in tags
+    # what the spec's tag rule counts on: the spec's tags and BUILD_VM_MARKS of ours
+    ours = {k for k in tags if k.startswith("batchimage-")}
+    assert len(ours) == Marks.Tag.BUILD_VM_MARKS, sorted(ours)
+    assert len(tags) == len(load_spec(spec_path).tags) + Marks.Tag.BUILD_VM_MARKS
 
 
 def test_a_run_cut_short_after_the_launch_does_not_deprovision_twice(

@@ -159,3 +159,27 @@ def test_spec_tags_leave_room_for_batchimages_marks() -> None:
             good.replace("resource_group: demo-rg", 'resource_group: demo-rg\ntags: {"a\\tb": v}')
         )
     assert "control character" in str(control.value)
+
+
+def test_the_build_vm_keeps_within_azures_tags_with_restart_steps() -> None:
+    """The build VM carries the spec's tags, batchimage's BUILD_VM_MARKS and one mark per
+    restart step: a spec whose total passes Azure's 50 is refused, naming the counts."""
+    from batchimage.core.ownership import Marks
+
+    specs = Path(__file__).resolve().parents[2] / "specs"
+    base = (specs / "quickstart.yaml").read_text()
+    tags = 50 - Marks.Tag.RESERVED
+    room = Marks.Tag.LIMIT - Marks.Tag.BUILD_VM_MARKS - tags
+    listed = "".join(f"\n  t{i}: v" for i in range(tags))
+
+    def spec(restarts: int) -> str:
+        steps = "".join(f"\n    - name: r{i}\n      restart: true" for i in range(restarts))
+        text = base.replace("tags:\n  project: batchimage-quickstart", f"tags:{listed}")
+        return text.replace("  customize:", f"  customize:{steps}", 1)
+
+    assert len(load_spec_text(spec(room), base_dir=specs).tags) == tags
+    with pytest.raises(SpecError) as refused:
+        load_spec_text(spec(room + 1), base_dir=specs)
+    said = " ".join(str(refused.value).split())
+    assert f"{tags} tags and {room + 1} restart steps" in said
+    assert f"Azure allows {Marks.Tag.LIMIT}: drop 1 tag(s) or restart step(s)" in said
