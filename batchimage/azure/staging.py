@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batchimage.azure.blobs import StorageAccount, blob_id, blob_service, find_account
+from batchimage.azure.blobs import (
+    StorageAccount,
+    blob_id,
+    blob_service,
+    ensure_container,
+    find_account,
+)
 from batchimage.azure.errors import azure_call
 from batchimage.azure.names import STAGING_CONTAINER, blob_marks
 from batchimage.azure.node_agents import batch_account_raw
@@ -98,8 +104,7 @@ def stage_file(ctx: RunContext, account: StorageAccount, path: Path, sha256: str
     blob = container.get_blob_client(name)
     marks = {Marks.Blob.STAGED_SHA256: sha256, **blob_marks(ctx.pipeline, ctx.run_id)}
     with azure_call(f"stage {path.name} in {account.name}/{STAGING_CONTAINER}"):
-        if not container.exists():
-            container.create_container()
+        ensure_container(container)
         metadata = blob.get_blob_properties().metadata if blob.exists() else {}
         if metadata.get(Marks.Blob.STAGED_SHA256) != sha256:
             ctx.say(f"staging {path.name} ({path.stat().st_size} bytes) in {account.name}")

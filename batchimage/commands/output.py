@@ -1,4 +1,4 @@
-"""`batchimage output FILE [NAME]`: the pipeline's outputs, for people or CI (from state).
+"""`batchimage output FILE... [STEP.FIELD]`: the pipeline's outputs, for people or CI (from state).
 
 Text shows what the pipeline made and a person uses: the image version, each pool, a
 VHD or managed image (the outputs each step kind lists in `Step.shown`); `--all` every
@@ -7,7 +7,9 @@ JSON is every finished step's outputs, `{step: {field: value}}`, unchanged for C
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -19,8 +21,7 @@ HIDDEN = {"resources", "observed_fingerprint", "drift", "drift_action"}
 
 
 @click.command("output")
-@azure_options()
-@click.argument("name", required=False, metavar="[STEP.FIELD]")
+@azure_options(many=True)
 @click.option(
     "--all",
     "show_all",
@@ -28,12 +29,33 @@ HIDDEN = {"resources", "observed_fingerprint", "drift", "drift_action"}
     help="Text: every finished step's outputs (build steps cleanup deleted are only named).",
 )
 @format_option()
-def command(opts: Options, name: str | None, show_all: bool, output_format: str) -> int:
+def command(opts: Options, show_all: bool, output_format: str) -> int:
     """Print what the pipeline made: the image version, pools, VHD or managed image.
 
-    With STEP.FIELD, print that one value alone (raw), e.g. for a CI variable. --all shows
-    every step's outputs; --format json gives every step's outputs as one JSON object.
+    FILE... [STEP.FIELD]: with STEP.FIELD, print that one value alone (raw), e.g. for a CI
+    variable. --all shows every step's outputs; --format json gives every step's outputs
+    as one JSON object. A folder stands for its specs; several are shown in turn.
     """
+    files, name = split_name(opts.spec_files)
+    opts = dataclasses.replace(opts, spec_file=files[0], spec_files=files)
+    if opts.fleet:
+        from batchimage.commands.many import each_spec
+
+        return each_spec(opts, output_format, lambda one: show(one, name, show_all, output_format))
+    return show(opts, name, show_all, output_format)
+
+
+def split_name(args: tuple[str, ...]) -> tuple[tuple[str, ...], str | None]:
+    """FILE... and the STEP.FIELD after them, if any: a last argument that is neither a
+    path that exists nor a *.yaml / *.yml name."""
+    last = args[-1]
+    if len(args) > 1 and not Path(last).exists() and not last.endswith((".yaml", ".yml")):
+        return args[:-1], last
+    return args, None
+
+
+def show(opts: Options, name: str | None, show_all: bool, output_format: str) -> int:
+    """Print one spec's outputs (text, JSON, or the one value `name` names)."""
     session = Session.load(opts, events=False)
     with session.journal(lock=None) as journal:
         state = journal.state

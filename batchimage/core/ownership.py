@@ -48,6 +48,12 @@ class Marks:
         ACTIVE_RUN = "batchimage-active-run"  # on the group: the run changing it now
 
         @staticmethod
+        def active_run(pipeline: str) -> str:
+            """The group tag of a run of `pipeline` while another pipeline's run holds
+            ACTIVE_RUN ("batchimage-active-run-<pipeline>")."""
+            return f"batchimage-active-run-{pipeline}"
+
+        @staticmethod
         def step_ran(step_key: str) -> str:
             """The VM tag recording that customize step `step_key` ran ("batchimage-<key>")."""
             return f"batchimage-{step_key}"

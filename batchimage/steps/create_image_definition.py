@@ -9,6 +9,7 @@ from typing import Any
 
 from batchimage.azure.arm import (
     DEFINITION,
+    GALLERY,
     DeletesCreated,
     begin_and_wait,
     get_or_none,
@@ -20,6 +21,7 @@ from batchimage.azure.arm import (
     text,
 )
 from batchimage.azure.gallery import definition_problems, security_type_of, wanted_definition
+from batchimage.azure.shared import holding
 from batchimage.errors import PermanentAzureError
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_gallery import CreateGallery
@@ -92,6 +94,11 @@ class CreateImageDefinition(DeletesCreated, Step[DefinitionOutputs]):
         )
 
     def apply(self, ctx: RunContext) -> DefinitionOutputs | None:
+        # under the gallery's lock: not while another spec's run deletes the gallery
+        with holding(ctx.clients, GALLERY, self.group, self.gallery):
+            return self._apply(ctx)
+
+    def _apply(self, ctx: RunContext) -> DefinitionOutputs | None:
         found = self._read(ctx)
         if found is not None and not owned(ctx, tags_of(found)):
             return None
