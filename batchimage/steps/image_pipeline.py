@@ -121,17 +121,21 @@ def make_image_steps(spec: Any) -> ImageSteps:
 
 _cache: dict[int, tuple[Any, ImageSteps]] = {}
 _lock = threading.Lock()
+CACHED = 256  # specs whose steps are kept; many specs in one command build theirs at once
 
 
 def image_steps(spec: Any) -> ImageSteps:
-    """The image steps of `spec`, built once per spec object (every stage shares them)."""
+    """The image steps of `spec`, built once per spec object (every stage shares them).
+    The oldest spec's are forgotten first, one at a time: a spec whose stages are being
+    built while others are keeps its own (clearing them all made a later stage build new
+    steps, which the earlier stages' did not depend on)."""
     with _lock:
         hit = _cache.get(id(spec))
         if hit is not None and hit[0] is spec:
             return hit[1]
         steps = make_image_steps(spec)
-        if len(_cache) > 16:
-            _cache.clear()
+        while len(_cache) >= CACHED:
+            del _cache[next(iter(_cache))]
         _cache[id(spec)] = (spec, steps)
         return steps
 
