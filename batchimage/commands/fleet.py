@@ -139,7 +139,8 @@ class Spec:
         from batchimage.commands.common import Session
 
         opts = dataclasses.replace(self.fleet.opts, spec_file=self.file, spec_files=(self.file,))
-        return Session.load(opts, spec=self.spec, sink=self.sink if events else self.sink.notes())
+        every = events or opts.log_format == "json"  # as a single command's JSON stream
+        return Session.load(opts, spec=self.spec, sink=self.sink if every else self.sink.notes())
 
     def connect(self, session: Session) -> None:
         """`session.connect()`, one spec at a time (starting or joining the local Azure
@@ -322,10 +323,9 @@ def summary_table(outcomes: list[Outcome]) -> str:
     rows = [("spec", "result", "time", "changes")]
     for o in outcomes:
         took = format_duration(o.duration_s) if o.result != "not started" else "-"
-        detail = o.changed if o.exit_code in (EXIT_OK, EXIT_INVALID) and o.changed else ""
-        if o.message and o.result not in ("ok", "changes", "no changes"):
-            detail = f"{detail}; {o.message}" if detail else o.message
-        rows.append((o.name or o.spec, o.result, took, detail or o.changed or "-"))
+        why = o.message if o.result not in ("ok", "changes", "no changes") else ""
+        detail = "; ".join(x for x in (o.changed, why) if x) or "-"
+        rows.append((o.name or o.spec, o.result, took, detail))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = [
         "  ".join([*(cell.ljust(w) for cell, w in zip(r[:3], widths, strict=True)), r[3]]).rstrip()
@@ -336,3 +336,18 @@ def summary_table(outcomes: list[Outcome]) -> str:
         tally[o.result] = tally.get(o.result, 0) + 1
     lines.append(f"{len(outcomes)} spec(s): " + ", ".join(f"{n} {r}" for r, n in tally.items()))
     return "\n".join(lines)
+
+
+def report(opts: Options, outcomes: list[Outcome], *, stderr: bool = False) -> int:
+    """Print the summary table (on stdout, or `stderr`; under `--log-format json` the
+    stderr stream gets a `specs_finished` event with every outcome instead) and return
+    the command's exit code, the worst of the specs'."""
+    from batchimage.ui_lines import say
+
+    code = worst(outcomes)
+    if opts.log_format == "json":
+        specs = [o.to_json() for o in outcomes]
+        say("every spec is over", event="specs_finished", specs=specs, exit_code=code)
+    if not (stderr and opts.log_format == "json"):
+        click.echo(summary_table(outcomes), err=stderr)
+    return code

@@ -29,7 +29,7 @@ from batchimage.commands.fleet import (
     Outcome,
     Spec,
     expand,
-    summary_table,
+    report,
     worst,
 )
 from batchimage.errors import BatchImageError, StateError
@@ -94,8 +94,7 @@ def plan_many(
         width = terminal_width()
         texts = [plans[o.spec].text(width) for o in outcomes if o.spec in plans]
         click.echo("\n\n".join(texts))
-    click.echo(summary_table(outcomes), err=True)
-    return worst(outcomes)
+    return report(opts, outcomes, stderr=True)
 
 
 def _counts(changes: list[Change]) -> dict[str, int]:
@@ -150,8 +149,7 @@ def apply_many(
         return Outcome(spec.file, spec.name, "ok", EXIT_OK, result.duration_s, result.summary())
 
     outcomes = Fleet(opts, parallel=parallel, fail_fast=fail_fast).run(files, work)
-    click.echo(summary_table(outcomes))
-    return worst(outcomes)
+    return report(opts, outcomes)
 
 
 def _plans_first(
@@ -176,9 +174,9 @@ def _plans_first(
     width = terminal_width()
     click.echo("\n\n".join(plans[o.spec].text(width) for o in outcomes if o.spec in plans))
     if worst(outcomes) != EXIT_OK:
-        click.echo(summary_table(outcomes))
+        code = report(opts, outcomes)
         say("apply stopped: not every spec could be planned; nothing was changed")
-        return {}, worst(outcomes)
+        return {}, code
     pending = sum(1 for p in plans.values() if p.has_changes)
     if pending and not confirm(f"Apply these changes ({pending} spec(s) change)?", opts):
         say("apply cancelled; nothing was changed")
@@ -237,8 +235,7 @@ def destroy_many(opts: Options, parallel: int, fail_fast: bool) -> int:
         expected = None
         retried = {o.spec: o for o in Fleet(opts, parallel=1).run(again, work)}
         outcomes = [_merged(o, retried.get(o.spec)) for o in outcomes]
-    click.echo(summary_table(outcomes))
-    return worst(outcomes)
+    return report(opts, outcomes)
 
 
 def _merged(first: Outcome, second: Outcome | None) -> Outcome:
@@ -280,7 +277,7 @@ def _doomed_first(opts: Options, files: list[str], parallel: int) -> dict[str, s
         elif lines is not None:
             click.echo(f"nothing to destroy for {o.name}")
     if worst(outcomes) != EXIT_OK:
-        click.echo(summary_table(outcomes))
+        report(opts, outcomes)
         say("destroy stopped: not every spec could be read; nothing was deleted")
         return None
     if any(shown.values()) and not confirm("Delete these resources?", opts):
