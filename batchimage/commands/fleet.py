@@ -40,7 +40,7 @@ from batchimage.errors import (
 
 if TYPE_CHECKING:
     from batchimage.commands.common import Options, Session
-    from batchimage.engine import StopFlag
+    from batchimage.engine import Engine, StopFlag
     from batchimage.events import Event, EventSink
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -141,6 +141,21 @@ class Spec:
         opts = dataclasses.replace(self.fleet.opts, spec_file=self.file, spec_files=(self.file,))
         every = events or opts.log_format == "json"  # as a single command's JSON stream
         return Session.load(opts, spec=self.spec, sink=self.sink if every else self.sink.notes())
+
+    @contextlib.contextmanager
+    def locked(self, command: str, *, refresh: bool = False) -> Iterator[tuple[Session, Engine]]:
+        """This spec's session with its state locked for `command`, connected, its
+        pipeline checked, and an engine the fleet can stop; all closed after."""
+        session = self.session()
+        try:
+            with session.journal(lock=command) as journal:
+                self.connect(session)
+                session.check_pipeline()
+                engine = session.engine(journal, refresh=refresh)
+                self.watch(engine.flag)
+                yield session, engine
+        finally:
+            session.close()
 
     def connect(self, session: Session) -> None:
         """`session.connect()`, one spec at a time (starting or joining the local Azure

@@ -127,25 +127,17 @@ def apply_many(
         from batchimage.commands.apply import quiet_plan
         from batchimage.commands.plan import has_changes
 
-        session = spec.session()
-        try:
-            with session.journal(lock="apply") as journal:
-                spec.connect(session)
-                session.check_pipeline()
-                engine = session.engine(journal, refresh=refresh)
-                spec.watch(engine.flag)
-                changes = quiet_plan(engine, session, target)
-                if expected is not None and signature(changes) != expected.get(spec.file):
-                    raise StateError(
-                        f"the plan of {spec.name} changed since it was shown (another run, or "
-                        "Azure, changed something): nothing was applied; run apply again to "
-                        "see the new plan"
-                    )
-                if has_changes(changes):
-                    session.claim_pipeline()
-                result = engine.apply(target=target, reuse_plan=True)
-        finally:
-            session.close()
+        with spec.locked("apply", refresh=refresh) as (session, engine):
+            changes = quiet_plan(engine, session, target)
+            if expected is not None and signature(changes) != expected.get(spec.file):
+                raise StateError(
+                    f"the plan of {spec.name} changed since it was shown (another run, or "
+                    "Azure, changed something): nothing was applied; run apply again to "
+                    "see the new plan"
+                )
+            if has_changes(changes):
+                session.claim_pipeline()
+            result = engine.apply(target=target, reuse_plan=True)
         return Outcome(spec.file, spec.name, "ok", EXIT_OK, result.duration_s, result.summary())
 
     outcomes = Fleet(opts, parallel=parallel, fail_fast=fail_fast).run(files, work)
@@ -201,27 +193,19 @@ def destroy_many(opts: Options, parallel: int, fail_fast: bool) -> int:
     kept: dict[str, list[str]] = {}
 
     def work(spec: Spec) -> Outcome:
-        session = spec.session()
-        try:
-            with session.journal(lock="destroy") as journal:
-                spec.connect(session)
-                session.check_pipeline()
-                engine = session.engine(journal)
-                spec.watch(engine.flag)
-                engine.adopt_leftovers()
-                if not engine.destroy_plan():
-                    return Outcome(spec.file, spec.name, "ok", EXIT_OK, 0, "nothing to destroy")
-                doomed = {ref.id.lower() for _, ref in engine.destroy_plan(observe=True)}
-                if expected is not None and not doomed <= expected.get(spec.file, set()):
-                    raise StateError(
-                        f"{spec.name} has more to delete than was shown (another run made "
-                        "something since): nothing was deleted; run destroy again to see it"
-                    )
-                if doomed:
-                    session.claim_pipeline()
-                result = engine.destroy()
-        finally:
-            session.close()
+        with spec.locked("destroy") as (session, engine):
+            engine.adopt_leftovers()
+            if not engine.destroy_plan():
+                return Outcome(spec.file, spec.name, "ok", EXIT_OK, 0, "nothing to destroy")
+            doomed = {ref.id.lower() for _, ref in engine.destroy_plan(observe=True)}
+            if expected is not None and not doomed <= expected.get(spec.file, set()):
+                raise StateError(
+                    f"{spec.name} has more to delete than was shown (another run made "
+                    "something since): nothing was deleted; run destroy again to see it"
+                )
+            if doomed:
+                session.claim_pipeline()
+            result = engine.destroy()
         removed = sum(1 for change in result.changes if change.action == "delete")
         kept[spec.file] = list(result.kept)
         words = f"{removed} step(s) removed" + "".join(f"; kept {k}" for k in result.kept)
