@@ -62,7 +62,7 @@ def group() -> None:
     Exit codes: 0 success; 1 failed (Azure, state, preflight, step); 2 invalid input
     (spec, usage; for `plan`: changes pending); 3 state or pipeline in use by another run;
     130 interrupted by Ctrl-C or SIGTERM at any moment (the message says what was saved;
-    run `apply` again to resume).
+    run `apply` again to resume). With several specs: the worst of theirs (130, 1, 3, 2, 0).
     """
 
 

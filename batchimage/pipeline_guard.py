@@ -7,7 +7,10 @@
   cloud of its own). A second run of the pipeline stops at once naming the first, even
   with another `--state` file.
 - **In Azure**, a run marker on the pipeline's resource group (the tag
-  `batchimage-active-run`, `batchimage.azure.run_marker`). It is read before the plan, so a
+  `batchimage-active-run`, `batchimage.azure.run_marker`). The marker names its pipeline,
+  and only a marker of the same pipeline (or one naming none: an older batchimage's)
+  stops a run: pipelines sharing a group run side by side, the second one's marker in a
+  tag of its own (`batchimage-active-run-<pipeline>`). It is read before the plan, so a
   run of the pipeline started elsewhere (another machine, another state) is named before
   this one writes anything; it is set before this run's first write, renewed while it
   runs, read back each time (a run that finds another's marker in place of its own stops
@@ -39,6 +42,8 @@ from batchimage.state import LockHolder, utcnow
 MARKER_TTL_S = 300.0  # a marker nobody renews stops counting after this long
 RENEW_S = 60.0  # how often a run renews (and reads back) its marker
 PENDING_S = 5.0  # how often a run tries to mark a group that did not exist yet
+MAX_MARKER = 256  # Azure's limit on a tag value
+_choosing = threading.Lock()  # a first marking: which tag, then the write
 
 
 class RunMarker(BaseModel):
@@ -52,6 +57,7 @@ class RunMarker(BaseModel):
     command: str = ""
     started_at: datetime
     until: datetime
+    pipeline: str = ""  # the pipeline the run changes ("": a marker of an older batchimage)
 
     def describe(self) -> str:
         """One line naming the run: command, pid, host, user, start time."""
@@ -94,6 +100,7 @@ class PipelineGuard:
         self._on_lost: Callable[[str], None] | None = None
         self._say: Callable[[str], None] | None = None
         self._marked = False
+        self._tag: str | None = None  # the tag this run's marker is in (once marked)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -120,15 +127,17 @@ class PipelineGuard:
     # -- in Azure ------------------------------------------------------------------------
 
     def check(self, clients: Any) -> None:
-        """Raise StateLockedError when another run's marker stands on the group."""
-        from batchimage.azure.run_marker import read_marker
+        """Raise StateLockedError when another run's marker of this pipeline stands on the
+        group."""
+        from batchimage.azure.run_marker import read_markers
 
-        _, value = read_marker(clients, self.group)
-        other = parse_marker(value)
-        if other is not None and not self._mine(other) and other.counts():
+        _, markers = read_markers(clients, self.group)
+        found = self._other(markers)
+        if found is not None:
+            tag, other = found
             raise StateLockedError(
                 f"pipeline {self.name} is being changed by {other.describe()}: its run marker "
-                f"(tag {Marks.Tag.ACTIVE_RUN}) is on resource group {self.group}, until "
+                f"(tag {tag}) is on resource group {self.group}, until "
                 f"{other.until.strftime('%H:%M:%S UTC')} unless renewed. Wait for it to "
                 "finish; a run that died stops counting then (at once if it ran on this "
                 "machine), or `batchimage force-unlock --force` removes the marker."
@@ -159,14 +168,15 @@ class PipelineGuard:
     def tick(self) -> None:
         """Renew the marker once: read it back first; another run's in its place (or a
         group that lost it) is reported to `on_lost`."""
-        from batchimage.azure.run_marker import read_marker
+        from batchimage.azure.run_marker import read_markers
 
-        exists, value = read_marker(self._clients, self.group)
+        exists, markers = read_markers(self._clients, self.group)
         if not exists:
             self._marked = False
             return
-        other = parse_marker(value)
-        if other is not None and not self._mine(other) and other.counts():
+        found = self._other(markers)
+        if found is not None:
+            other = found[1]
             if self._on_lost is not None:
                 self._on_lost(
                     f"another run of pipeline {self.name} took over: {other.describe()} set "
@@ -186,11 +196,12 @@ class PipelineGuard:
             self._thread = None
         if self._marked and self._clients is not None:
             self._marked = False
+            tag = self._tag or Marks.Tag.ACTIVE_RUN
             try:
-                _, value = read_marker(self._clients, self.group)
+                _, value = read_marker(self._clients, self.group, tag)
                 other = parse_marker(value)
                 if other is not None and self._mine(other):
-                    write_marker(self._clients, self.group, None)
+                    write_marker(self._clients, self.group, None, tag)
             except BatchImageError as err:
                 self._tell(f"could not remove the run marker from group {self.group}: {err}")
         if self._name_lock is not None:
@@ -199,7 +210,7 @@ class PipelineGuard:
     # -- inside --------------------------------------------------------------------------
 
     def _mark(self) -> None:
-        from batchimage.azure.run_marker import write_marker
+        from batchimage.azure.run_marker import read_markers, write_marker
 
         marker = RunMarker(
             pid=self.holder.pid,
@@ -208,8 +219,33 @@ class PipelineGuard:
             command=self.holder.command,
             started_at=self.holder.started_at,
             until=utcnow() + timedelta(seconds=MARKER_TTL_S),
+            pipeline=self.name,
         )
-        self._marked = write_marker(self._clients, self.group, marker.model_dump_json())
+        value = marker.model_dump_json()
+        while len(value) > MAX_MARKER and marker.user:  # a long host and user: the user gives way
+            marker.user = marker.user[:-8]
+            value = marker.model_dump_json()
+        if self._tag is not None:
+            self._marked = write_marker(self._clients, self.group, value, self._tag)
+            return
+        with _choosing:  # two runs of this process choose, and write, one after the other
+            _, markers = read_markers(self._clients, self.group)
+            held = parse_marker(markers.get(Marks.Tag.ACTIVE_RUN))
+            taken = held is not None and not self._mine(held) and held.counts()
+            tag = Marks.Tag.active_run(self.name) if taken else Marks.Tag.ACTIVE_RUN
+            self._marked = write_marker(self._clients, self.group, value, tag)
+            self._tag = tag if self._marked else None
+
+    def _other(self, markers: dict[str, str]) -> tuple[str, RunMarker] | None:
+        """Another live run's marker of this pipeline among the group's `markers`, with its
+        tag (one naming no pipeline counts for every pipeline)."""
+        for tag in (Marks.Tag.ACTIVE_RUN, Marks.Tag.active_run(self.name)):
+            other = parse_marker(markers.get(tag))
+            if other is None or self._mine(other) or not other.counts():
+                continue
+            if other.pipeline in ("", self.name):
+                return tag, other
+        return None
 
     def _renew_loop(self) -> None:
         while not self._stop.wait(RENEW_S if self._marked else PENDING_S):

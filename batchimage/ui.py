@@ -3,9 +3,10 @@
 - `LiveSink` (in `ui_live`): on a terminal, a rich live table of steps (spinner, elapsed
   time, what each step is doing now, e.g. "waiting for build VM bi-demo-vm"), drawn from
   the run's start and fitted to the screen; other lines above it at column 0.
-- `PlainSink`: when not a terminal, one timestamped line per event, each saying once what
-  happens in plain words ("creating gallery g", "still waiting for VM v (2 min so far)",
-  "created gallery g in 3.1 s"); times only where they tell something (1 s or more).
+- `PlainSink`: when not a terminal, one timestamped line per event (after the spec's name
+  when a command runs many), each saying once what happens in plain words ("creating
+  gallery g", "still waiting for VM v (2 min so far)", "created gallery g in 3.1 s");
+  times only where they tell something (1 s or more).
 - `JsonSink`: `--log-format json`, one JSON object per line (event, step, message,
   durations, attempt, ...) for CI.
 
@@ -148,6 +149,8 @@ class PlainSink:
             return
         stamp = datetime.fromtimestamp(event.ts).strftime("%H:%M:%S")
         who = f"{event.step}: " if event.step else ""
+        if event.data.get("spec"):  # one of many specs in one command
+            who = f"{event.data['spec']}: {who}"
         with self._lock:
             self.stream.write(redact(f"{stamp} {who}{text}") + "\n")
             self.stream.flush()

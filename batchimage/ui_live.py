@@ -160,45 +160,53 @@ class LiveSink:
         row.activity = " ".join(redact(text).split())
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        from rich.spinner import Spinner
-        from rich.table import Table
-        from rich.text import Text
-
-        now = time.time()
         with self._lock:
             rows = list(self.rows.items())
             final = self.final
-            for _, row in rows:
-                if row.running and row.spinner is None:
-                    row.spinner = Spinner("dots")
-        height = options.height or console.size.height
-        shown, rest = (rows, "") if final else fit(rows, max(height - 2, 1))
-        cells = [
-            (row.spinner if row.running else row.mark, key, row.status, row.elapsed(now), row)
-            for key, row in shown
-        ]
-        step_w = max([len("step"), *(len(key) for key, _ in shown)])
-        status_w = max([len("status"), *(len(c[2]) for c in cells)])
-        time_w = max([len("time"), *(len(c[3]) for c in cells)])
-        width = options.max_width - ECHO_ROOM
-        activity_w = width - (1 + step_w + status_w + time_w + 4 * GAP)
-        if activity_w < 12:  # a narrow terminal: the step names give way too
-            step_w = max(8, step_w - (12 - activity_w))
-            activity_w = max(1, width - (1 + step_w + status_w + time_w + 4 * GAP))
-        table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
-        for name, width in (
-            ("", 1),
-            ("step", step_w),
-            ("status", status_w),
-            ("time", time_w),
-            ("activity", activity_w),
-        ):
-            table.add_column(name, width=width, no_wrap=True, overflow="ellipsis")
-        for mark, key, status, elapsed, row in cells:
-            table.add_row(mark, Text(key), Text(status), elapsed, Text(row.activity))
-        yield table
-        if rest:
-            yield Text(rest[:width], overflow="ellipsis", no_wrap=True)
+        yield from draw(rows, final, "step", console, options)
 
     def close(self) -> None:
         self.live.stop()
+
+
+def draw(
+    rows: list[tuple[str, _Row]], final: bool, label: str, console: Console, options: ConsoleOptions
+) -> RenderResult:
+    """The table of `rows` (named in a column headed `label`: a run's steps, or the specs
+    of a command that runs many), fitted to the screen unless `final`."""
+    from rich.spinner import Spinner
+    from rich.table import Table
+    from rich.text import Text
+
+    now = time.time()
+    for _, row in rows:
+        if row.running and row.spinner is None:
+            row.spinner = Spinner("dots")
+    height = options.height or console.size.height
+    shown, rest = (rows, "") if final else fit(rows, max(height - 2, 1))
+    cells = [
+        (row.spinner if row.running else row.mark, key, row.status, row.elapsed(now), row)
+        for key, row in shown
+    ]
+    step_w = max([len(label), *(len(key) for key, _ in shown)])
+    status_w = max([len("status"), *(len(c[2]) for c in cells)])
+    time_w = max([len("time"), *(len(c[3]) for c in cells)])
+    width = options.max_width - ECHO_ROOM
+    activity_w = width - (1 + step_w + status_w + time_w + 4 * GAP)
+    if activity_w < 12:  # a narrow terminal: the step names give way too
+        step_w = max(8, step_w - (12 - activity_w))
+        activity_w = max(1, width - (1 + step_w + status_w + time_w + 4 * GAP))
+    table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+    for name, column_w in (
+        ("", 1),
+        (label, step_w),
+        ("status", status_w),
+        ("time", time_w),
+        ("activity", activity_w),
+    ):
+        table.add_column(name, width=column_w, no_wrap=True, overflow="ellipsis")
+    for mark, key, status, elapsed, row in cells:
+        table.add_row(mark, Text(key), Text(status), elapsed, Text(row.activity))
+    yield table
+    if rest:
+        yield Text(rest[:activity_w], overflow="ellipsis", no_wrap=True)

@@ -152,17 +152,34 @@ def exists(clients: AzureClients, ref: ResourceRef) -> bool:
 
 
 def delete(ctx: Calls, ref: ResourceRef, *, timeout_s: float | None = None) -> str:
-    """Delete one resource by kind; "deleted", "gone" (already), or "kept: <why>" for a group."""
+    """Delete one resource by kind; "deleted", "gone" (already), or "kept: <why>" for a
+    group, gallery or image definition others' resources are still in."""
     clients: AzureClients = ctx.clients
-    name = ref.id.rsplit("/", 1)[-1]
     if ref.kind == BLOB:
         from batchimage.azure.blobs import delete_blob
 
         return "deleted" if delete_blob(clients, ref.id) else "gone"
     if ref.kind == GROUP:
         return _delete_group(ctx, ref, timeout_s)
-    if ref.kind == GALLERY and (held := _gallery_holds(clients, ref)):
-        return held
+    if ref.kind in (GALLERY, DEFINITION):  # what another spec of this process may share
+        from batchimage.azure.shared import holding
+
+        p = parse_id(ref.id)
+        with holding(clients, GALLERY, p["group"], p["names"].split("/")[0]):
+            return _delete_parent(ctx, ref, timeout_s)
+    return _delete(ctx, ref, timeout_s)
+
+
+def _delete_parent(ctx: Calls, ref: ResourceRef, timeout_s: float | None) -> str:
+    """A gallery or image definition: kept while it holds others' definitions or versions."""
+    held = _holds(ctx.clients, ref)
+    return held or _delete(ctx, ref, timeout_s)
+
+
+def _delete(ctx: Calls, ref: ResourceRef, timeout_s: float | None) -> str:
+    """Delete one resource of a kind `_OPERATIONS` knows."""
+    clients: AzureClients = ctx.clients
+    name = ref.id.rsplit("/", 1)[-1]
     start = _deleter(clients, ref)
     if start is None:
         raise AzureError(f"batchimage cannot delete resources of kind {ref.kind} ({ref.id})")
@@ -173,33 +190,38 @@ def delete(ctx: Calls, ref: ResourceRef, *, timeout_s: float | None = None) -> s
         err = exc if isinstance(exc, AzureError) else translate(exc, f"delete {name}")
         if is_not_found(err):
             return "gone"
-        if ref.kind == GALLERY and err.code == NESTED:
-            return _gallery_holds(clients, ref) or _nested_lag(err)
+        if ref.kind in (GALLERY, DEFINITION) and err.code == NESTED:
+            return _holds(clients, ref) or _nested_lag(err)
         if err is exc:
             raise
         raise err from exc
     return "deleted"
 
 
-def _gallery_holds(clients: AzureClients, ref: ResourceRef) -> str:
-    """ "kept: ..." when the gallery holds image definitions (others' by now: this
-    pipeline's own are deleted before it), else "". Azure refuses to delete a gallery with
-    nested resources (409 CannotDeleteResource), so it stays for them. A gallery already
-    gone (404 ParentResourceNotFound: a destroy resumed after its delete) holds nothing."""
+def _holds(clients: AzureClients, ref: ResourceRef) -> str:
+    """ "kept: ..." when the gallery holds image definitions, or the image definition
+    holds image versions (others' by now: this pipeline's own are deleted before it), else
+    "" (also when it is gone already)."""
     p = parse_id(ref.id)
+    names = p["names"].split("/")
+    list_children: Callable[..., Iterable[Any]]
+    if ref.kind == GALLERY:
+        what, list_children = "image definition(s)", clients.compute.gallery_images.list_by_gallery
+    else:
+        what = "image version(s)"
+        list_children = clients.compute.gallery_image_versions.list_by_gallery_image
     try:
-        with azure_call(f"list image definitions of gallery {p['name']}"):
-            found = clients.compute.gallery_images.list_by_gallery(p["group"], p["name"])
-            names = sorted(text(d.name) for d in found)
+        with azure_call(f"list the {what} of {names[-1]}"):
+            found = sorted(text(d.name) for d in list_children(p["group"], *names[:2]))
     except AzureError as err:
         if is_not_found(err):
             return ""
         raise
-    if not names:
+    if not found:
         return ""
     return (
-        f"kept: it still holds {len(names)} image definition(s) of other pipelines "
-        f"({', '.join(names[:5])}); destroy again once they are gone to delete it"
+        f"kept: it still holds {len(found)} {what} of other pipelines "
+        f"({', '.join(found[:5])}); destroy again once they are gone to delete it"
     )
 
 

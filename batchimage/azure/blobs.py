@@ -14,6 +14,7 @@ the SAS value is registered as a secret so no log or state shows it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from dataclasses import dataclass
@@ -210,6 +211,16 @@ def read_sas_url(
     url = f"{account.blob_url(container, blob)}?{sas}"
     register_secret(url)
     return url
+
+
+def ensure_container(container: Any) -> None:
+    """Create the container unless it exists; one another run created between the check
+    and the create (409 ContainerAlreadyExists) is there, as wanted."""
+    from azure.core.exceptions import ResourceExistsError
+
+    if not container.exists():
+        with contextlib.suppress(ResourceExistsError):
+            container.create_container()
 
 
 def blob_id(account: StorageAccount, container: str, blob: str) -> str:

@@ -3,6 +3,8 @@
 Every client gets the profile's ARM endpoint and token scope, and verifies TLS through the
 profile's CA bundle (`connection_verify`); all of one `AzureClients`' clients send through
 one pool of kept-alive connections (a TLS handshake per host and thread, not per client).
+The ARM clients share the process's request budget for the subscription
+(`batchimage.azure.throttle`): a 429 one of them gets makes every ARM request wait.
 The credential is `DefaultAzureCredential` for real clouds (led by a CI runner's federated
 sign-in where there is one: `federated.py`), or `ClientSecretCredential` when the profile
 carries a service principal (the sandbox: `authority=<sandbox URL>`,
@@ -16,6 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from batchimage.azure.cloud import CloudProfile
+from batchimage.azure.throttle import budget_for, hooks
 from batchimage.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -116,7 +119,8 @@ class AzureClients:
         }
         if self.profile.polling_interval is not None:
             kwargs["polling_interval"] = self.profile.polling_interval
-        return {**kwargs, **self._extra}
+        budget = budget_for(self.profile.arm_endpoint, self.subscription_id)
+        return {**kwargs, **self._extra, **hooks(budget, self._extra)}
 
     @cached_property
     def resource(self) -> ResourceManagementClient:

@@ -23,7 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batchimage.azure.blobs import StorageAccount, blob_id, blob_service
+from batchimage.azure.blobs import (
+    StorageAccount,
+    blob_id,
+    blob_service,
+    ensure_container,
+)
 from batchimage.azure.errors import azure_call
 from batchimage.core.ownership import STAGING_CONTAINER, Marks, blob_marks
 
@@ -55,8 +60,7 @@ def stage_file(
     blob = container.get_blob_client(name)
     marks = {Marks.Blob.STAGED_SHA256: sha256, **blob_marks(pipeline, run_id)}
     with azure_call(f"stage {path.name} in {account.name}/{STAGING_CONTAINER}"):
-        if not container.exists():
-            container.create_container()
+        ensure_container(container)
         metadata = blob.get_blob_properties().metadata if blob.exists() else {}
         if metadata.get(Marks.Blob.STAGED_SHA256) != sha256:
             calls.say(f"staging {path.name} ({path.stat().st_size} bytes) in {account.name}")

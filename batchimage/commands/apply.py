@@ -16,6 +16,7 @@ from batchimage.commands.common import (
     shown_path,
     terminal_width,
 )
+from batchimage.commands.fleet import fail_fast_option, parallel_option
 from batchimage.ui_lines import say
 
 if TYPE_CHECKING:
@@ -24,16 +25,26 @@ if TYPE_CHECKING:
 
 
 @click.command("apply")
-@azure_options(yes=True)
+@azure_options(yes=True, many=True)
 @click.option("--target", metavar="STEP", help="Apply only this step and its dependencies.")
 @refresh_option()
-def command(opts: Options, target: str | None, refresh_base: bool) -> int:
-    """Build the image and pools FILE describes; safe to re-run, resumes after any failure.
+@parallel_option()
+@fail_fast_option()
+def command(
+    opts: Options, target: str | None, refresh_base: bool, parallel: int, fail_fast: bool
+) -> int:
+    """Build the image and pools each FILE describes; safe to re-run, resumes after any failure.
 
     Shows the plan and asks before changing anything (--yes to skip; required when stdin
     is not a terminal). Ctrl-C stops cleanly (exit 130); run apply again to resume.
-    --refresh-base moves a pinned Marketplace base to its newest version.
+    --refresh-base moves a pinned Marketplace base to its newest version. A folder stands
+    for its specs (*.yaml, *.yml); several specs run --parallel at a time, each with its own
+    state and lock, and the exit code is the worst of theirs.
     """
+    if opts.fleet:
+        from batchimage.commands.many import apply_many
+
+        return apply_many(opts, target, refresh_base, parallel, fail_fast)
     require_terminal(opts, "to confirm the plan")
     session = Session.load(opts)
     try:

@@ -57,16 +57,25 @@ class Options:
     log_format: str = "text"
     verbose: int = 0
     yes: bool = False
+    spec_files: tuple[str, ...] = ()  # `many` commands: every FILE or folder given
+
+    @property
+    def fleet(self) -> bool:
+        """Several specs asked for (more than one argument, or a folder): see `fleet`."""
+        return len(self.spec_files) > 1 or any(Path(f).is_dir() for f in self.spec_files)
 
 
-def azure_options(*, yes: bool = False) -> Callable[[F], F]:
-    """Add FILE, --sandbox, --state, --log-format, -v (and --yes) as one `opts: Options`."""
+def azure_options(*, yes: bool = False, many: bool = False) -> Callable[[F], F]:
+    """Add FILE (`many`: FILE... where a folder means its specs), --sandbox, --state,
+    --log-format, -v (and --yes) as one `opts: Options`."""
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
         def wrapper(**kwargs: Any) -> Any:
+            files = kwargs.pop("spec_files") if many else (kwargs.pop("spec_file"),)
             opts = Options(
-                spec_file=kwargs.pop("spec_file"),
+                spec_file=files[0],
+                spec_files=tuple(files),
                 sandbox=kwargs.pop("sandbox"),
                 state_path=kwargs.pop("state_path"),
                 log_format=kwargs.pop("log_format"),
@@ -75,8 +84,13 @@ def azure_options(*, yes: bool = False) -> Callable[[F], F]:
             )
             return fn(opts, **kwargs)
 
+        argument = (
+            click.argument("spec_files", metavar="FILE...", nargs=-1, required=True)
+            if many
+            else click.argument("spec_file", metavar="FILE", type=click.Path(dir_okay=False))
+        )
         decorators = [
-            click.argument("spec_file", metavar="FILE", type=click.Path(dir_okay=False)),
+            argument,
             click.option(
                 "--sandbox",
                 is_flag=True,
@@ -169,21 +183,35 @@ class Session:
     lost: Callable[[str], None] = lambda message: None
 
     @classmethod
-    def load(cls, opts: Options, *, events: bool = True) -> Session:
-        """Load the spec and set up logging, events, clients and the state store."""
+    def load(
+        cls,
+        opts: Options,
+        *,
+        events: bool = True,
+        sink: EventSink | None = None,
+        spec: Any = None,
+    ) -> Session:
+        """Load the spec and set up logging, events, clients and the state store; many
+        specs in one command give the `spec` loaded already and their `sink` (which
+        replaces the one `--log-format` would make, and has logging set up)."""
         from batchimage.spec import load_spec
         from batchimage.steps.pipeline import build_steps
         from batchimage.ui import JsonSink, NullSink, make_sink
 
-        spec = load_spec(opts.spec_file)
-        configure_logging(opts.verbose, opts.log_format)
-        if events:
-            sink: EventSink = make_sink(opts.log_format)
+        if spec is None:
+            spec = load_spec(opts.spec_file)
+        if sink is None:
+            configure_logging(opts.verbose, opts.log_format)
+        notes: EventSink
+        if sink is not None:
+            notes = sink
+        elif events:
+            sink = notes = make_sink(opts.log_format)
         else:
             sink = JsonSink(sys.stderr) if opts.log_format == "json" else NullSink()
-        # What takes seconds before any step (starting the local Azure) is said even by a
-        # command whose steps stay quiet.
-        notes = sink if events or opts.log_format == "json" else make_sink(opts.log_format)
+            # What takes seconds before any step (starting the local Azure) is said even by
+            # a command whose steps stay quiet.
+            notes = sink if opts.log_format == "json" else make_sink(opts.log_format)
         gate = _new_gate()
         factory = functools.cache(
             functools.partial(make_clients, spec, opts.sandbox, say=note_to(notes), hook=gate.hook)
@@ -276,6 +304,18 @@ class Session:
     def close(self) -> None:
         """Stop the progress display."""
         self.sink.close()
+
+
+def make_sink_for(log_format: str, *, fleet: bool = False, events: bool = True) -> EventSink:
+    """The sink for `--log-format`; `fleet`: the one all specs of a command share (on a
+    terminal, a live table with a row per spec; `events` False: notes only, as lines)."""
+    from batchimage.ui import make_sink
+
+    if fleet and events and log_format != "json" and sys.stderr.isatty():
+        from batchimage.ui_fleet import FleetLiveSink
+
+        return FleetLiveSink(sys.stderr)
+    return make_sink(log_format)
 
 
 def _new_gate() -> CallGate:

@@ -5,19 +5,28 @@ from __future__ import annotations
 import click
 
 from batchimage.commands.common import Options, Session, azure_options, confirm, require_terminal
+from batchimage.commands.fleet import fail_fast_option, parallel_option
 from batchimage.ui_lines import say
 
 
 @click.command("destroy")
-@azure_options(yes=True)
-def command(opts: Options) -> int:
-    """Delete every resource the state says this pipeline created, and nothing else.
+@azure_options(yes=True, many=True)
+@parallel_option()
+@fail_fast_option()
+def command(opts: Options, parallel: int, fail_fast: bool) -> int:
+    """Delete every resource the state says each FILE's pipeline created, and nothing else.
 
     Build resources the state does not list (it was lost, or a run stopped) are found by
     the pipeline's tags and deleted too. Resources that existed before the pipeline (an
-    existing gallery, subnet, Batch account) are never deleted. Asks first (--yes to skip;
-    required without a terminal).
+    existing gallery, subnet, Batch account) are never deleted, nor a gallery that still
+    holds other pipelines' image definitions (said so). Asks first (--yes to skip;
+    required without a terminal). A folder stands for its specs; several run --parallel
+    at a time.
     """
+    if opts.fleet:
+        from batchimage.commands.many import destroy_many
+
+        return destroy_many(opts, parallel, fail_fast)
     require_terminal(opts, "to confirm the deletion")
     session = Session.load(opts)
     try:

@@ -49,16 +49,22 @@ def command(opts: Options, force: bool) -> int:
 def remove_marker(session: Session) -> str:
     """Take the run marker off the pipeline's resource group (--force), saying whose it was."""
     from batchimage.azure.run_marker import read_marker, write_marker
+    from batchimage.core.ownership import Marks
     from batchimage.pipeline_guard import parse_marker
 
     if session.clients_factory is None:
         return "no cloud to look for a run marker in"
     clients = session.clients_factory()
     group = session.spec.resource_group
-    _, value = read_marker(clients, group)
+    value = None
+    for tag in (Marks.Tag.active_run(session.spec.name), Marks.Tag.ACTIVE_RUN):
+        _, found = read_marker(clients, group, tag)
+        mark = parse_marker(found)
+        if found is not None and (mark is None or mark.pipeline in ("", session.spec.name)):
+            write_marker(clients, group, None, tag)
+            value = value or found
     if value is None:
         return f"no run marker on resource group {group}"
-    write_marker(clients, group, None)
     marker = parse_marker(value)
     who = marker.describe() if marker else "an unknown run"
     return f"removed the run marker of {who} from resource group {group}"

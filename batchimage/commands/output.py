@@ -1,4 +1,4 @@
-"""`batchimage output FILE [NAME]`: the pipeline's outputs, for people or CI (from state).
+"""`batchimage output FILE... [STEP.FIELD]`: the pipeline's outputs, for people or CI (from state).
 
 Text shows what the pipeline made and a person uses: the image version, each pool, a
 VHD or managed image (the outputs each step kind lists in `Step.shown`); `--all` every
@@ -11,7 +11,9 @@ still shows which version the pipeline made and from what."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -24,8 +26,7 @@ HIDDEN = {"resources", "observed_fingerprint", "drift", "drift_action"}
 
 
 @click.command("output")
-@azure_options()
-@click.argument("name", required=False, metavar="[STEP.FIELD]")
+@azure_options(many=True)
 @click.option(
     "--all",
     "show_all",
@@ -38,14 +39,35 @@ HIDDEN = {"resources", "observed_fingerprint", "drift", "drift_action"}
     help="Read the state alone: do not read the image version's provenance from Azure.",
 )
 @format_option()
-def command(
-    opts: Options, name: str | None, show_all: bool, offline: bool, output_format: str
-) -> int:
+def command(opts: Options, show_all: bool, offline: bool, output_format: str) -> int:
     """Print what the pipeline made: the image version, pools, VHD or managed image.
 
-    With STEP.FIELD, print that one value alone (raw), e.g. for a CI variable. --all shows
-    every step's outputs; --format json gives every step's outputs as one JSON object.
+    FILE... [STEP.FIELD]: with STEP.FIELD, print that one value alone (raw), e.g. for a CI
+    variable. --all shows every step's outputs; --format json gives every step's outputs
+    as one JSON object. A folder stands for its specs; several are shown in turn.
     """
+    files, name = split_name(opts.spec_files)
+    opts = dataclasses.replace(opts, spec_file=files[0], spec_files=files)
+    if opts.fleet:
+        from batchimage.commands.many import each_spec
+
+        return each_spec(
+            opts, output_format, lambda one: show(one, name, show_all, offline, output_format)
+        )
+    return show(opts, name, show_all, offline, output_format)
+
+
+def split_name(args: tuple[str, ...]) -> tuple[tuple[str, ...], str | None]:
+    """FILE... and the STEP.FIELD after them, if any: a last argument that is neither a
+    path that exists nor a *.yaml / *.yml name."""
+    last = args[-1]
+    if len(args) > 1 and not Path(last).exists() and not last.endswith((".yaml", ".yml")):
+        return args[:-1], last
+    return args, None
+
+
+def show(opts: Options, name: str | None, show_all: bool, offline: bool, output_format: str) -> int:
+    """Print one spec's outputs (text, JSON, or the one value `name` names)."""
     session = Session.load(opts, events=False)
     with session.journal(lock=None) as journal:
         state = journal.state

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -18,6 +19,7 @@ from batchimage.commands.common import (
     shown_path,
     terminal_width,
 )
+from batchimage.commands.fleet import parallel_option
 
 if TYPE_CHECKING:
     from batchimage.commands.markdown import PlanResult
@@ -42,7 +44,7 @@ CHECK_INDENT = "      "
 
 
 @click.command("plan")
-@azure_options()
+@azure_options(many=True)
 @click.option("--offline", is_flag=True, help="Decide from the state alone; do not call Azure.")
 @click.option("--target", metavar="STEP", help="Plan only this step and its dependencies.")
 @refresh_option()
@@ -51,63 +53,114 @@ CHECK_INDENT = "      "
     "($GITHUB_STEP_SUMMARY).",
     extra=("markdown",),
 )
+@parallel_option()
 def command(
-    opts: Options, offline: bool, target: str | None, refresh_base: bool, output_format: str
+    opts: Options,
+    offline: bool,
+    target: str | None,
+    refresh_base: bool,
+    output_format: str,
+    parallel: int,
 ) -> int:
-    """Show what `apply` would change for FILE, step by step, with the reason.
+    """Show what `apply` would change for each FILE, step by step, with the reason.
 
     Reads the state and observes Azure through each step's read-only check (unless
     --offline). Says when the Marketplace lists a newer version of a pinned base image
-    (--refresh-base plans the move to it). Exit 0: no changes; 2: changes pending; 1: error.
+    (--refresh-base plans the move to it). A folder stands for its specs (*.yaml, *.yml).
+    Exit 0: no changes; 2: changes pending; 1: error (several specs: the worst of theirs).
     """
     from batchimage.core.errors import UsageError
 
     if offline and refresh_base:
         raise UsageError("--refresh-base asks the Marketplace for its versions: drop --offline")
+    if opts.fleet:
+        from batchimage.commands.many import plan_many
+
+        return plan_many(opts, offline, target, refresh_base, output_format, parallel)
     session = Session.load(opts, events=False)
     try:
-        with session.journal(lock=None) as journal:
-            if not offline:
-                session.connect()
-            engine = session.engine(journal, offline=offline, refresh=refresh_base)
-            planning(engine)
-            changes = engine.plan(offline=offline, target=target)
-            where = shown_path(journal.store.where) if journal.store else ""
+        plan = plan_one(session, offline=offline, target=target, refresh=refresh_base)
     finally:
         session.close()
-    report = preflight_report(engine)
-    update = base_update_of(engine)
-    not_run = NOT_RUN_OFFLINE if offline else NOT_RUN
     if output_format == "json":
-        document = plan_document(session.spec.name, where, changes)
-        document["base_image_update"] = update.to_json() if update is not None else None
-        document["base_image_deprecation"] = base_deprecation(engine, as_json=True)
-        document["preflight"] = preflight_document(report, not_run)
-        click.echo(json.dumps(document, indent=2))
+        click.echo(json.dumps(plan.document(), indent=2))
     elif output_format == "markdown":
         from batchimage.commands.markdown import render_markdown
 
-        result = plan_result(where, changes, report, base_notes(engine))
-        click.echo(render_markdown([(session.spec.name, result)]), nl=False)
+        click.echo(render_markdown([(plan.name, plan.for_markdown())]), nl=False)
     else:
-        checks = preflight_lines(report, not_run)
-        notes = base_notes(engine)
-        click.echo(
-            render_plan(session.spec.name, where, changes, checks, terminal_width(), notes=notes)
-        )
-    return EXIT_CHANGES if has_changes(changes) else EXIT_NO_CHANGES
+        click.echo(plan.text(terminal_width()))
+    return EXIT_CHANGES if plan.has_changes else EXIT_NO_CHANGES
 
 
-def plan_result(
-    where: str, changes: list[Change], report: Report | None, notes: list[str]
-) -> PlanResult:
-    """One spec's plan as the Markdown renderer takes it (`commands/markdown.py`): its
-    changes, the preflight checks that did not pass, the notes on its base image."""
-    from batchimage.commands.markdown import PlanResult
+@dataclass
+class SpecPlan:
+    """One spec's plan: what each step would do, the preflight checks it ran and the notes
+    on its base image (what the text, JSON and Markdown renderers of a plan show)."""
 
-    results = report.results if report is not None else []
-    checks = tuple(r.line() for r in results if r.status != "pass")
-    return PlanResult(changes, state=where, notes=tuple(notes), checks=checks)
+    spec_file: str
+    name: str
+    where: str
+    changes: list[Change]
+    report: Report | None
+    update: Any  # a newer Marketplace base (`BaseUpdate`), or None
+    deprecation: dict[str, Any] | None  # the base's deprecation as JSON, or None
+    notes: list[str]  # the newer base and the deprecation, as people read them
+    offline: bool = False
+
+    @property
+    def has_changes(self) -> bool:
+        return has_changes(self.changes)
+
+    @property
+    def not_run(self) -> str:
+        """Why the preflight checks did not run, if they did not."""
+        return NOT_RUN_OFFLINE if self.offline else NOT_RUN
+
+    def document(self) -> dict[str, Any]:
+        """The plan as `--format json` prints it."""
+        document = plan_document(self.name, self.where, self.changes)
+        update = self.update
+        document["base_image_update"] = update.to_json() if update is not None else None
+        document["base_image_deprecation"] = self.deprecation
+        document["preflight"] = preflight_document(self.report, self.not_run)
+        return document
+
+    def text(self, width: int | None) -> str:
+        """The plan as text, lines no wider than `width` (a terminal's) when given."""
+        checks = preflight_lines(self.report, self.not_run)
+        return render_plan(self.name, self.where, self.changes, checks, width, notes=self.notes)
+
+    def for_markdown(self) -> PlanResult:
+        """The plan as the Markdown renderer takes it (`commands/markdown.py`): its changes,
+        the preflight checks that did not pass, the notes on its base image."""
+        from batchimage.commands.markdown import PlanResult
+
+        results = self.report.results if self.report is not None else []
+        checks = tuple(r.line() for r in results if r.status != "pass")
+        return PlanResult(self.changes, state=self.where, notes=tuple(self.notes), checks=checks)
+
+
+def plan_one(session: Session, *, offline: bool, target: str | None, refresh: bool) -> SpecPlan:
+    """Plan the session's spec (read-only: the state is not locked)."""
+    with session.journal(lock=None) as journal:
+        if not offline:
+            session.connect()
+        engine = session.engine(journal, offline=offline, refresh=refresh)
+        planning(engine)
+        changes = engine.plan(offline=offline, target=target)
+        where = shown_path(journal.store.where) if journal.store else ""
+    return SpecPlan(
+        session.opts.spec_file,
+        session.spec.name,
+        where,
+        changes,
+        preflight_report(engine),
+        base_update_of(engine),
+        base_deprecation(engine, as_json=True),
+        base_notes(engine),
+        offline,
+    )
 
 
 def base_deprecation(engine: Engine, *, as_json: bool = False) -> Any:

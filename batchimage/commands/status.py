@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 @click.command("status")
-@azure_options()
+@azure_options(many=True)
 @click.option(
     "--offline",
     is_flag=True,
@@ -29,7 +29,17 @@ if TYPE_CHECKING:
 def command(opts: Options, offline: bool, output_format: str) -> int:
     """Show each step's status, attempts and last error, the lock holder, and recent runs;
     and whether the Marketplace lists a newer version of a pinned base image (one read,
-    skipped with --offline; a failing read is shown, not an error)."""
+    skipped with --offline; a failing read is shown, not an error). A folder stands for
+    its specs; several are shown in turn."""
+    if opts.fleet:
+        from batchimage.commands.many import each_spec
+
+        return each_spec(opts, output_format, lambda one: show(one, offline, output_format))
+    return show(opts, offline, output_format)
+
+
+def show(opts: Options, offline: bool, output_format: str) -> int:
+    """Print one spec's status (text or JSON)."""
     session = Session.load(opts, events=False)
     try:
         with session.journal(lock=None) as journal:

@@ -9,7 +9,7 @@ import click
 
 
 @click.command("validate")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option(
     "--format",
     "output_format",
@@ -23,13 +23,14 @@ def command(files: tuple[str, ...], output_format: str) -> int:
 
     Exit 0 when every file is valid, 2 otherwise. Nothing is written and Azure is not
     contacted; referenced local files (scripts, uploads, VHDs) must exist and ${VAR}
-    references must be set.
+    references must be set. A folder stands for its specs (*.yaml, *.yml), sorted.
     """
+    from batchimage.commands.fleet import expand
     from batchimage.core.errors import SpecError, SpecProblem
     from batchimage.spec import load_spec
 
     checked: list[tuple[str, str | None, list[SpecProblem]]] = []
-    for file in files:
+    for file in expand(files):
         try:
             checked.append((file, load_spec(file).name, []))
         except SpecError as err:

@@ -63,6 +63,12 @@ class Marks:
         VALUE_MAX = 256  # Azure: a tag value has at most 256 characters
 
         @staticmethod
+        def active_run(pipeline: str) -> str:
+            """The group tag of a run of `pipeline` while another pipeline's run holds
+            ACTIVE_RUN ("batchimage-active-run-<pipeline>")."""
+            return f"batchimage-active-run-{pipeline}"
+
+        @staticmethod
         def step_ran(step_key: str) -> str:
             """The VM tag recording that customize step `step_key` ran ("batchimage-<key>")."""
             return f"batchimage-{step_key}"

@@ -27,6 +27,7 @@ from batchimage.sandbox.apierrors import ApiError, missing_api_version
 from batchimage.sandbox.clock import settle
 from batchimage.sandbox.context import Call, Reply, World
 from batchimage.sandbox.faults import FaultRule, injector
+from batchimage.sandbox.ratelimit import limits
 from batchimage.sandbox.requestlog import RequestLog
 from batchimage.sandbox.routing import Route, Router
 
@@ -77,6 +78,7 @@ class SandboxApp:
         route = found[0] if found else None
         plane = route.plane if route else _plane_of(path)
         fault: FaultRule | None = None
+        remaining: dict[str, str] = {}  # ARM's remaining-requests headers for the answer
         try:
             if route is None:
                 if plane in ("arm", "batch"):
@@ -94,6 +96,8 @@ class SandboxApp:
                 request_id=request_id,
             )
             self._check(call)
+            if plane == "arm":
+                remaining = limits(self.world).take(self.world, call)
             if plane in ("arm", "batch"):
                 fault = injector(self.world).pick(method, path)
             if fault is not None and fault.kind == "delay":
@@ -120,6 +124,8 @@ class SandboxApp:
                 500,
                 {"error": {"code": "InternalServerError", "message": f"sandbox error: {exc!r}"}},
             )
+        if reply.status < 400:
+            reply.headers.update(remaining)
         reply.headers.setdefault("x-ms-request-id", request_id)
         reply.headers.setdefault("x-ms-correlation-request-id", correlation)
         if plane == "batch":

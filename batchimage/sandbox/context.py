@@ -16,6 +16,7 @@ from batchimage.sandbox.store import Store
 if TYPE_CHECKING:
     from batchimage.sandbox.faults import FaultInjector
     from batchimage.sandbox.owners import Owners
+    from batchimage.sandbox.ratelimit import Limits
     from batchimage.sandbox.requestlog import RequestLog
     from batchimage.sandbox.routing import Route
 
@@ -49,6 +50,7 @@ class World:
     faults: FaultInjector | None = None
     log: RequestLog | None = None
     owners: Owners | None = None  # a sandbox started for callers: who it lives for
+    limits: Limits | None = None  # ARM's request limits (`batchimage.sandbox.ratelimit`)
 
     def blob_endpoint(self, account: str) -> str:
         """The blob endpoint Azurite serves for storage account `account`."""

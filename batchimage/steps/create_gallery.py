@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from batchimage.azure.arm import GALLERY, begin_and_wait, get_or_none, tags_of, text
+from batchimage.azure.shared import holding
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_group import CreateGroup
 from batchimage.steps.deleting import DeletesCreated
@@ -59,10 +60,15 @@ class CreateGallery(DeletesCreated, Step[GalleryOutputs]):
         )
 
     def apply(self, ctx: RunContext) -> GalleryOutputs | None:
+        with holding(ctx.clients, GALLERY, self.group, self.name):  # another spec's run
+            self._apply(ctx)
+        return None
+
+    def _apply(self, ctx: RunContext) -> None:
         galleries = ctx.clients.compute.galleries
         found = get_or_none(f"read gallery {self.name}", galleries.get, self.group, self.name)
         if found is not None and not owned(ctx, tags_of(found)):
-            return None  # someone else's gallery: used as it is
+            return  # someone else's gallery: used as it is
         body = {
             "location": self.location,
             "tags": resource_tags(ctx, tags_of(found) if found is not None else None),
@@ -77,7 +83,6 @@ class CreateGallery(DeletesCreated, Step[GalleryOutputs]):
             self.name,
             body,
         )
-        return None
 
     def describe(self) -> str:
         return f"gallery {self.name}"

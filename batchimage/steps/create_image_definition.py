@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchimage.azure.arm import DEFINITION, begin_and_wait, get_or_none, tags_of, text
+from batchimage.azure.arm import DEFINITION, GALLERY, begin_and_wait, get_or_none, tags_of, text
+from batchimage.azure.shared import holding
 from batchimage.core.errors import PermanentAzureError
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_gallery import CreateGallery
@@ -83,6 +84,11 @@ class CreateImageDefinition(DeletesCreated, Step[DefinitionOutputs]):
         )
 
     def apply(self, ctx: RunContext) -> DefinitionOutputs | None:
+        # under the gallery's lock: not while another spec's run deletes the gallery
+        with holding(ctx.clients, GALLERY, self.group, self.gallery):
+            return self._apply(ctx)
+
+    def _apply(self, ctx: RunContext) -> DefinitionOutputs | None:
         found = self._read(ctx)
         if found is not None and not owned(ctx, tags_of(found)):
             return None

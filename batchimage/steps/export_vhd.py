@@ -12,6 +12,7 @@ from batchimage.azure.blobs import (
     blob_client,
     blob_id,
     blob_service,
+    ensure_container,
     read_sas_url,
     require_account,
     split_blob_url,
@@ -106,8 +107,7 @@ class ExportVhd(DeletesCreated, Step[ExportOutputs]):
         container = self.container
         box = blob_service(ctx.clients, account).get_container_client(container)
         with azure_call(f"create container {container}"):
-            if not box.exists():
-                box.create_container()
+            ensure_container(box)
         dest = box.get_blob_client(name)
         source = ctx.output(self.source)
         if getattr(source, "os_disk_id", None):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from batchimage.azure.arm import BLOB
-from batchimage.azure.blobs import blob_id, blob_service, require_account
+from batchimage.azure.blobs import blob_id, blob_service, ensure_container, require_account
 from batchimage.azure.errors import azure_call
 from batchimage.core.ownership import Marks, blob_marks
 from batchimage.core.refs import ResourceRef
@@ -93,8 +93,7 @@ class UploadVhd(DeletesCreated, Step[UploadOutputs]):
         account = require_account(ctx.clients, self.account, self.group)
         container = blob_service(ctx.clients, account).get_container_client(self.container)
         with azure_call(f"create container {self.container}"):
-            if not container.exists():
-                container.create_container()
+            ensure_container(container)
         blob = container.get_blob_client(self.blob)
         shown = [-1]
 

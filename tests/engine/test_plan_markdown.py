@@ -129,15 +129,19 @@ def test_plan_format_markdown_against_the_sandbox(tmp_path: Path, sandbox_folder
     assert "State: `" in text
 
 
-def test_plan_result_keeps_the_checks_that_did_not_pass_and_the_base_note() -> None:
-    from batchimage.commands.plan import plan_result
+def test_a_spec_plan_for_markdown_keeps_the_checks_that_did_not_pass_and_the_notes() -> None:
+    from batchimage.commands.plan import SpecPlan
     from batchimage.steps.preflight.report import Report, ok, warn
     from batchimage.steps.resolve_image import BaseUpdate
 
     report = Report([ok("region", "eastus"), warn("quota", "4 of 10 cores left")])
     update = BaseUpdate("Canonical:ubuntu-24_04-lts:server", "1.0.20250101", "1.0.20250301")
-    result = plan_result("state/q.json", CHANGES, report, [update.message()])
+    plan = SpecPlan(
+        "q.yaml", "q", "state/q.json", CHANGES, report, update, None, [update.message()]
+    )
+    result = plan.for_markdown()
     assert result.checks == ("WARN quota: 4 of 10 cores left",)
     assert result.notes == (update.message(),)
     assert result.state == "state/q.json" and result.changes == CHANGES
-    assert plan_result("s", CHANGES, None, []).checks == ()
+    bare = SpecPlan("q.yaml", "q", "s", CHANGES, None, None, None, [])
+    assert bare.for_markdown().checks == () and bare.for_markdown().notes == ()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchimage.azure.arm import GALLERY, _gallery_holds
+from batchimage.azure.arm import GALLERY, _holds
 from batchimage.core.refs import ResourceRef
 from batchimage.state import StepStatus
 from tests.pipeline.harness import Harness
@@ -55,4 +55,33 @@ def test_a_gallery_already_gone_holds_nothing(pipeline: Harness) -> None:
     sub = pipeline.clients.subscription_id
     gone = f"/subscriptions/{sub}/resourceGroups/sandbox-rg/providers/Microsoft.Compute/galleries"
     gone += "/g_gone"
-    assert _gallery_holds(pipeline.clients, ResourceRef(kind=GALLERY, id=gone)) == ""
+    assert _holds(pipeline.clients, ResourceRef(kind=GALLERY, id=gone)) == ""
+
+
+def test_an_image_definition_holding_another_pipelines_version_is_kept(pipeline: Harness) -> None:
+    first = pipeline.spec("quickstart.yaml")
+    pipeline.apply(first)
+    gallery = pipeline.outputs(first, "capture.gallery")["name"]
+    definition_id = pipeline.outputs(first, "capture.definition")["id"]
+    name = definition_id.rsplit("/", 1)[-1]
+
+    def share(data: dict[str, Any]) -> None:  # the same gallery and image definition
+        data["image"]["capture"]["gallery"]["gallery"] = gallery
+
+    second = pipeline.spec("quickstart.yaml", share)
+    pipeline.apply(second)
+    other = pipeline.outputs(second, "capture.version")["version_id"]
+    assert other.lower().startswith(definition_id.lower() + "/versions/")
+
+    result = pipeline.destroy(first)  # before: 409 CannotDeleteResource on the definition
+    version = other.rsplit("/", 1)[-1]
+    assert result.kept[0] == (
+        f"capture.definition: {name}: it still holds 1 image version(s) of other pipelines "
+        f"({version}); destroy again once they are gone to delete it"
+    )
+    assert pipeline.resource(definition_id) is not None and pipeline.resource(other) is not None
+
+    pipeline.destroy(second)
+    again = pipeline.destroy(first)
+    assert again.kept == []
+    assert pipeline.resource(definition_id) is None
