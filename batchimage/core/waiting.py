@@ -13,7 +13,7 @@ class StepInterrupted(Exception):
 
 
 class Poller(Protocol):
-    """What `RunContext.wait` needs from an azure.core LROPoller."""
+    """What `Waiter.wait` (core/waiter.py) needs from an azure.core LROPoller."""
 
     def done(self) -> bool: ...
     def wait(self, timeout: float | None = None) -> None: ...

@@ -43,22 +43,20 @@ Contracts the engine relies on:
 from __future__ import annotations
 
 import re
-import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, cast
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, SecretBytes, SecretStr
 
-from batchimage.core.events import Event, EventSink
 from batchimage.core.hashing import fingerprint_of, short_hash
-from batchimage.core.ownership import Marks
+from batchimage.core.lazy_clients import LazyClients
 from batchimage.core.refs import ResourceRef
-from batchimage.core.waiting import Clock, Poller, StepInterrupted
-
-if TYPE_CHECKING:
-    from batchimage.state import State
+from batchimage.core.waiter import Waiter
+from batchimage.steps.step_index import StepIndex as StepIndex  # the engine's and plan's too
+from batchimage.steps.step_writes import StepWrites
+from batchimage.steps.upstream import Upstream
 
 ChangeKind = Literal["update", "replace"]
 
@@ -94,7 +92,6 @@ class NoOutputs(Outputs):
 
 
 OutT = TypeVar("OutT", bound=Outputs)
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -145,9 +142,6 @@ KIND_VERBS: dict[str, Verb] = {
 
 
 STEP_KINDS: dict[str, type[Step[Any]]] = {}
-
-WAIT_NOTE_S = 30.0  # the first "still waiting" note of a wait
-WAIT_REPEAT_S = 60.0  # then one note per this many seconds
 
 
 def _snake(name: str) -> str:
@@ -294,190 +288,22 @@ def runs_again(vm_key: str, changing: Mapping[str, str], doing: str) -> tuple[st
     return None
 
 
-@dataclass
-class StepIndex:
-    """The steps of one run, found by key or by class (shared by every context view)."""
+@dataclass(kw_only=True)
+class RunContext(Upstream, StepWrites, LazyClients, Waiter):
+    """What a step gets: the composition of the run's parts, each owning its fields.
 
-    steps: list[Step[Any]]
-    by_key: dict[str, Step[Any]] = field(init=False)
+    - the run's identity: `spec`, `pipeline`, `run_id`, `state`, `refresh_base`
+      (`steps/run_identity.py`);
+    - the step this view serves and its fingerprint, `for_step` (`steps/step_view.py`);
+    - other steps' outputs: `index`, `results`, `recorded_outputs`; `output`, `outputs`,
+      `recorded`, only of the steps it depends on (`steps/upstream.py`);
+    - what the step writes: `tags`, `created`, `secret` (`steps/step_writes.py`);
+    - the Azure clients, built on first use by `clients_factory` so a plan from state alone
+      needs no credentials (`core/lazy_clients.py`);
+    - waiting and progress: `events`, `stop`, `clock`; `say`, `sleep`, `wait`, `poll`
+      (`core/waiter.py`), its events naming the view's step (`StepView.step_key` comes
+      first in this class's bases).
 
-    def __post_init__(self) -> None:
-        self.by_key = {step.key: step for step in self.steps}
-
-    def resolve(self, ref: type[Step[Any]] | Step[Any]) -> list[Step[Any]]:
-        """The steps `ref` names: itself, or every step of that class."""
-        if isinstance(ref, Step):
-            return [ref]
-        return [step for step in self.steps if isinstance(step, ref)]
-
-    def direct_deps(self, step: Step[Any], *, with_needs: bool = True) -> list[Step[Any]]:
-        """The steps `step` depends on directly (depends_on and reads, and apply_needs if
-        asked)."""
-        refs = list(step.depends_on) + list(step.reads)
-        refs += list(step.apply_needs) if with_needs else []
-        out: list[Step[Any]] = []
-        for ref in refs:
-            for dep in self.resolve(ref):
-                if dep is not step and dep not in out:
-                    out.append(dep)
-        return out
-
-
-@dataclass
-class RunContext:
-    """What a step gets: spec, run id, clients, events, and typed access to other outputs.
-
-    The engine hands each step call its own view (`for_step`), which knows the step, its
-    effective fingerprint and deadline; every view shares the run's results and stop flag.
-    `clients` is the Azure client set (`batchimage.azure.clients.AzureClients`), built on
-    first use by `clients_factory` so a plan from state alone needs no credentials.
+    The engine hands each step call its own view (`for_step`); every view shares the run's
+    results, clients and stop flag. It is the `Calls` the Azure edge takes.
     """
-
-    spec: Any
-    pipeline: str
-    run_id: str
-    events: EventSink
-    index: StepIndex = field(default_factory=lambda: StepIndex([]))
-    results: dict[str, Outputs] = field(default_factory=dict)
-    recorded_outputs: dict[str, Outputs] = field(default_factory=dict)
-    state: State | None = None
-    clients_factory: Callable[[], Any] | None = None
-    stop: threading.Event = field(default_factory=threading.Event)
-    clock: Clock = field(default_factory=Clock)
-    step: Step[Any] | None = None
-    fingerprint: str = ""
-    refresh_base: bool = False  # resolve a Marketplace 'latest' afresh (`--refresh-base`)
-    _clients: list[Any] = field(default_factory=list)
-    _clients_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def for_step(self, step: Step[Any], fingerprint: str) -> RunContext:
-        """The view of this context for one step call."""
-        return replace(self, step=step, fingerprint=fingerprint)
-
-    @property
-    def clients(self) -> Any:
-        """The Azure clients (built once per run, on first use)."""
-        with self._clients_lock:
-            if not self._clients:
-                if self.clients_factory is None:
-                    raise RuntimeError("this run has no Azure clients (offline)")
-                self._clients.append(self.clients_factory())
-            return self._clients[0]
-
-    def output(self, ref: type[Step[OutT]] | Step[OutT]) -> OutT:
-        """The outputs of one step this step depends on, typed as that step's Outputs."""
-        found = self.outputs(ref)
-        if len(found) != 1:
-            raise RuntimeError(f"{self._me()}: {ref!r} names {len(found)} steps; use outputs()")
-        return found[0]
-
-    def outputs(self, ref: type[Step[OutT]] | Step[OutT]) -> list[OutT]:
-        """The outputs of every step `ref` names (e.g. all pools), in plan order."""
-        me = self.step
-        allowed = self.index.direct_deps(me) if me is not None else self.index.steps
-        out: list[OutT] = []
-        for dep in self.index.resolve(ref):
-            if me is not None and dep not in allowed:
-                raise RuntimeError(f"{self._me()} reads {dep.key} but does not depend on it")
-            if dep.key not in self.results:
-                raise RuntimeError(f"{self._me()} reads {dep.key}, which has no outputs yet")
-            out.append(cast(OutT, self.results[dep.key]))
-        return out
-
-    def recorded(self, ref: type[Step[OutT]] | Step[OutT] | None = None) -> OutT | None:
-        """Outputs a previous run recorded for `ref` (default: this step), e.g. a pinned version."""
-        steps = self.index.resolve(ref) if ref is not None else [self.step] if self.step else []
-        if len(steps) != 1:
-            return None
-        return cast("OutT | None", self.recorded_outputs.get(steps[0].key))
-
-    def created(self, resource_id: str, kind: str) -> ResourceRef:
-        """A ResourceRef for something this run created (to report in outputs)."""
-        return ResourceRef(id=resource_id, kind=kind, created_by_run=self.run_id)
-
-    def secret(self, ref: Any) -> SecretStr:
-        """Resolve a spec `SecretRef` and register its value so no log or state shows it."""
-        from batchimage.core.redact import register_secret
-
-        value: SecretStr = ref.resolve()
-        register_secret(value.get_secret_value())
-        return value
-
-    def tags(self, existing: Mapping[str, str] | None = None) -> dict[str, str]:
-        """Tags for what this step writes, so a later check can adopt it.
-
-        Creating (`existing` None): marks this run as the creator. Updating a resource
-        whose current tags are `existing`: keeps them, and keeps the creator mark only if
-        it had one, so converging someone else's resource never makes it "ours" to delete.
-        """
-        tags = dict(existing or {})
-        if existing is None:
-            tags[Marks.Tag.RUN] = self.run_id
-        tags[Marks.Tag.PIPELINE] = self.pipeline
-        tags[Marks.Tag.STEP] = self.step.key if self.step else ""
-        tags[Marks.Tag.FINGERPRINT] = self.fingerprint
-        return tags
-
-    def say(self, message: str, **data: Any) -> None:
-        """Report what the step is doing now (shown live; one event in JSON logs)."""
-        self.events.emit(Event("step_progress", step=self._key(), message=message, data=data))
-
-    def sleep(self, seconds: float) -> None:
-        """Sleep, but stop at once (StepInterrupted) when the run is interrupted."""
-        self.clock.sleep(seconds, self.stop)
-
-    def wait(self, poller: Poller, what: str, *, timeout_s: float | None = None) -> Any:
-        """Wait for a long-running operation, saying what for; returns its result."""
-        self.poll(
-            lambda: True if poller.done() else None, what, timeout_s=timeout_s, waiter=poller.wait
-        )
-        return poller.result()
-
-    def poll(
-        self,
-        probe: Callable[[], T | None],
-        what: str,
-        *,
-        interval_s: float = 1.0,
-        timeout_s: float | None = None,
-        waiter: Callable[[float], None] | None = None,
-    ) -> T:
-        """Call `probe` until it returns non-None, reporting progress; honours Ctrl-C.
-
-        Says nothing when the first probe succeeds; otherwise one `step_waiting` event
-        "waiting for <what>" now, then "still waiting for <what>" after `WAIT_NOTE_S`
-        and every `WAIT_REPEAT_S` (with `elapsed_s`), so logs show liveness, not noise.
-        """
-        start = self.clock.monotonic()
-        next_note, noted = 0.0, False
-        while True:
-            value = probe()
-            if value is not None:
-                return value
-            elapsed = self.clock.monotonic() - start
-            if self.stop.is_set():
-                raise StepInterrupted(f"stopped while waiting for {what}")
-            if timeout_s is not None and elapsed > timeout_s:
-                raise TimeoutError(f"gave up waiting for {what} after {elapsed:.0f} s")
-            if elapsed >= next_note:
-                still = "still " if noted else ""
-                self.events.emit(
-                    Event(
-                        "step_waiting",
-                        step=self._key(),
-                        message=f"{still}waiting for {what}",
-                        data={"what": what, "elapsed_s": round(elapsed, 1)},
-                    )
-                )
-                next_note = elapsed + (WAIT_REPEAT_S if noted else WAIT_NOTE_S)
-                noted = True
-            if waiter is not None:
-                waiter(min(interval_s, 0.5))
-            else:
-                self.sleep(interval_s)
-
-    def _key(self) -> str | None:
-        return self.step.key if self.step else None
-
-    def _me(self) -> str:
-        return f"step {self._key()}" if self.step else "the run"

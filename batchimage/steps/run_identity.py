@@ -1,0 +1,21 @@
+"""Which run a context belongs to: its spec, pipeline name, run id, whether it resolves the
+base afresh, and the state it started from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from batchimage.state import State
+
+
+@dataclass(kw_only=True)
+class RunIdentity:
+    """The run's identity, the same for every step's view of it."""
+
+    spec: Any
+    pipeline: str
+    run_id: str
+    state: State | None = None
+    refresh_base: bool = False  # resolve a Marketplace 'latest' afresh (`--refresh-base`)
