@@ -195,7 +195,8 @@ def sandbox(scale: float) -> Iterator[Bench]:
 
 def session(bench: Bench, recorder: Recorder | None = None) -> Any:
     """A command session for the quickstart (as `apply` makes it), clients hooked."""
-    from batchimage.commands.common import Options, Session
+    from batchimage.commands.options import Options
+    from batchimage.commands.session import Session
 
     opts = Options(spec_file=str(bench.spec), yes=True)
     found = Session.load(opts, events=False)

@@ -43,7 +43,7 @@ MUTATIONS = {
     "batchimage/azure/guest.py": "import batchimage.steps.base",
     "batchimage/cli.py": "import azure.identity",
     "batchimage/spec/root.py": "import batchimage.steps.base",
-    "batchimage/state/local.py": "import batchimage.commands.common",
+    "batchimage/state/local.py": "import batchimage.commands.session",
 }
 # the engine's other half: the display, reached through a module the engine imports
 DISPLAY = {"batchimage/steps/base.py": "import batchimage.ui_lines"}

@@ -6,17 +6,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from batchimage.commands.common import (
-    Options,
-    Session,
-    azure_options,
-    confirm,
-    refresh_option,
-    require_terminal,
-    shown_path,
-    terminal_width,
-)
 from batchimage.commands.fleet import fail_fast_option, parallel_option
+from batchimage.commands.options import Options, azure_options, refresh_option
+from batchimage.commands.session import Session
+from batchimage.commands.terminal import confirm, require_terminal, shown_path, terminal_width
 from batchimage.ui_lines import say
 
 if TYPE_CHECKING:

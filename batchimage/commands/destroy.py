@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
-from batchimage.commands.common import Options, Session, azure_options, confirm, require_terminal
 from batchimage.commands.fleet import fail_fast_option, parallel_option
+from batchimage.commands.options import Options, azure_options
+from batchimage.commands.session import Session
+from batchimage.commands.terminal import confirm, require_terminal
 from batchimage.ui_lines import say
 
 

@@ -39,7 +39,8 @@ from batchimage.core.errors import (
 )
 
 if TYPE_CHECKING:
-    from batchimage.commands.common import Options, Session
+    from batchimage.commands.options import Options
+    from batchimage.commands.session import Session
     from batchimage.core.events import Event, EventSink
     from batchimage.engine import StopFlag
     from batchimage.engine.coordinator import Engine
@@ -137,7 +138,7 @@ class Spec:
     def session(self, *, events: bool = True) -> Session:
         """This spec's own session (state, lock, clients), its events on the fleet's sink
         (`events` False: only its notes, as a single `plan` or `status` shows them)."""
-        from batchimage.commands.common import Session
+        from batchimage.commands.session import Session
 
         opts = dataclasses.replace(self.fleet.opts, spec_file=self.file, spec_files=(self.file,))
         every = events or opts.log_format == "json"  # as a single command's JSON stream
@@ -231,7 +232,8 @@ class Fleet:
         """Load each spec, run `work` on it (at most `parallel` at once); the outcomes in
         the order of `files`. A spec that does not load is `invalid`; one that fails
         leaves the others running."""
-        from batchimage.commands.common import configure_logging, make_sink_for
+        from batchimage.commands.logs import configure_logging
+        from batchimage.commands.session import make_sink_for
         from batchimage.spec import load_spec
 
         configure_logging(self.opts.verbose, self.opts.log_format)

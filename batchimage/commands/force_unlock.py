@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from batchimage.commands.common import Options, Session, azure_options, confirm, require_terminal
+from batchimage.commands.options import Options, azure_options
+from batchimage.commands.session import Session
+from batchimage.commands.terminal import confirm, require_terminal
 from batchimage.ui_lines import say
 
 

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from batchimage.commands.common import Options, confirm, require_terminal, terminal_width
 from batchimage.commands.fleet import (
     EXIT_FAILED,
     EXIT_INVALID,
@@ -32,6 +31,8 @@ from batchimage.commands.fleet import (
     report,
     worst,
 )
+from batchimage.commands.options import Options
+from batchimage.commands.terminal import confirm, require_terminal, terminal_width
 from batchimage.core.errors import BatchImageError, StateError
 from batchimage.ui_lines import say
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import click
 
-from batchimage.commands.common import Options, Session, azure_options, format_option
+from batchimage.commands.options import Options, azure_options, format_option
+from batchimage.commands.session import Session
 from batchimage.commands.status import provenance_lines, provenance_status
 from batchimage.core.errors import UsageError
 

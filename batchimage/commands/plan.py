@@ -9,17 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from batchimage.commands.common import (
-    Options,
-    Session,
-    azure_options,
-    base_update_of,
-    format_option,
-    refresh_option,
-    shown_path,
-    terminal_width,
-)
 from batchimage.commands.fleet import parallel_option
+from batchimage.commands.options import Options, azure_options, format_option, refresh_option
+from batchimage.commands.session import Session, base_update_of
+from batchimage.commands.terminal import shown_path, terminal_width
 
 if TYPE_CHECKING:
     from batchimage.commands.markdown import PlanResult

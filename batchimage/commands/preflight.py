@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from batchimage.commands.common import Options, Session, azure_options, format_option
+from batchimage.commands.options import Options, azure_options, format_option
+from batchimage.commands.session import Session
 
 if TYPE_CHECKING:
     from batchimage.steps.base import RunContext

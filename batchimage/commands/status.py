@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from batchimage.commands.common import Options, Session, azure_options, format_option
+from batchimage.commands.options import Options, azure_options, format_option
+from batchimage.commands.session import Session
 from batchimage.core.liveness import process_state
 from batchimage.core.redact import redact
 

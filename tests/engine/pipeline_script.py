@@ -19,7 +19,8 @@ from pathlib import Path
 import click
 
 from batchimage.commands import apply, destroy
-from batchimage.commands.common import Options, Session
+from batchimage.commands.options import Options
+from batchimage.commands.session import Session
 from batchimage.core.errors import BatchImageError, PermanentAzureError
 from batchimage.core.redact import register_secret
 from batchimage.state.local import LocalStateStore

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from batchimage.commands.common import Options, make_clients, make_store
+from batchimage.commands.options import Options
+from batchimage.commands.wiring import make_clients, make_store
 from batchimage.core.errors import StateError
 from batchimage.sandbox.connection import Connection
 from batchimage.spec import load_spec

@@ -27,7 +27,7 @@ def test_threads_started_by_batchimage_block_both_signals() -> None:
 PROMPT = textwrap.dedent(
     """
     import signal, sys, threading, time
-    from batchimage.commands.common import read_line
+    from batchimage.commands.terminal import read_line
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt

@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from batchimage.azure.marketplace import version_date
-from batchimage.commands.common import base_update_of
 from batchimage.commands.plan import has_changes, plan_document, render_plan
+from batchimage.commands.session import base_update_of
 from batchimage.core.errors import BatchImageError, SpecError
 from batchimage.core.ownership import Marks
 from batchimage.sandbox.admin import SandboxAdmin

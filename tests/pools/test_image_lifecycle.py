@@ -114,7 +114,7 @@ def test_refresh_then_retention_keeps_what_a_pool_uses(
     publish()
     planner = pools.planner(spec)
     assert not has_changes(planner.plan())
-    from batchimage.commands.common import base_update_of
+    from batchimage.commands.session import base_update_of
 
     update = base_update_of(planner)
     assert update is not None and update.message() == NOTICE
