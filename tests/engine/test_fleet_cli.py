@@ -71,6 +71,14 @@ def test_a_folder_of_specs_sharing_a_gallery(
         f"plan for {name} (state state/{name}.json):" for name in sorted(names)
     ]
     assert {k: v[0] for k, v in rows(planned.stderr).items()} == dict.fromkeys(names, "changes")
+    summary = cli(folder, env, "plan", ".", "--format", "markdown")
+    assert summary.returncode == 2, summary.stdout + summary.stderr
+    assert summary.stdout.startswith("## batchimage plan\n"), summary.stdout
+    assert "in 2 of 2 specs." in summary.stdout
+    md = summary.stdout.splitlines()
+    for name in names:  # a row in the table of specs, and each spec's own section
+        assert any(line.startswith(f"| {name} | ") for line in md), summary.stdout
+        assert f"### {name}" in md
 
     applied = cli(folder, env, "apply", "--yes", ".", "--parallel", "2", "--log-format", "json")
     assert applied.returncode == 0, applied.stdout + failures(applied.stderr)
