@@ -307,7 +307,7 @@ def bench_disk(kind: str, disk: Path, ctx: dict[str, Any], methods: list[str]) -
         files[name].write_text(json.dumps(ranges))
     results: dict[str, dict] = {}
     for method in methods:
-        blob = f"{kind}-batchimage.azure.vhd" if method == "again" else f"{kind}-{method}.vhd"
+        blob = f"{kind}-batchimage.vhd" if method == "again" else f"{kind}-{method}.vhd"
         results[method] = measure(method, disk, blob, ctx, files.get(method))
         print(f"  {kind} {method:12s} {fmt_row(results[method])}", flush=True)
         if not (method == "batchimage" and "again" in methods):  # `again` re-uses that blob
