@@ -23,9 +23,11 @@ Methods, each in its own process (so peak RSS is its own), against one fresh Azu
   wide          batchimage with zero_bound=0.5 (the measured joins, hardly bounded)
 
 Reported per method: wall time, client CPU time (user + system of the uploading process),
-bytes sent in Put Page bodies (counted where requests leave for the wire: urllib3, which
-both the SDK and the direct puts use), requests, peak RSS; for batchimage's uploads also the
-put costs they measured (fixed time per request, throughput per put, the gap worth joining).
+Azurite's CPU time over the same span (its one Node process: what the service spent), bytes
+sent in Put Page bodies (counted where requests leave for the wire: urllib3's `urlopen` for
+the SDK, http.client's `request` for batchimage's direct puts), requests, peak RSS; for
+batchimage's uploads also the put costs they measured (fixed time per request, throughput
+per put, the gap worth joining).
 """
 
 from __future__ import annotations
@@ -153,9 +155,11 @@ def chunk_runs(path: Path) -> list[tuple[int, int]]:
 
 
 class Counter:
-    """Counts requests at urllib3 (SDK and direct puts alike): Put Pages, their bytes, writes."""
+    """Counts requests where they leave for the wire (urllib3's `urlopen` for the SDK,
+    http.client's `request` for batchimage's direct puts): Put Pages, their bytes, writes."""
 
     def __init__(self) -> None:
+        import http.client
         import threading
 
         import urllib3
@@ -171,7 +175,15 @@ class Counter:
             self.count(method, url, kwargs.get("headers") or {})
             return send(pool, method, url, *args, **kwargs)
 
+        conn_class = http.client.HTTPConnection
+        request = conn_class.request
+
+        def direct(conn: Any, method: str, url: str, body: Any = None, headers: Any = None) -> None:
+            self.count(method, url, headers or {})
+            request(conn, method, url, body=body, headers=headers or {})
+
         pool_class.urlopen = urlopen  # type: ignore[method-assign]
+        conn_class.request = direct  # type: ignore[method-assign]
 
     def count(self, method: str, url: str, headers: Any) -> None:
         with self.lock:
@@ -180,6 +192,12 @@ class Counter:
             if method == "PUT" and "comp=page" in url.partition("?")[2].split("&"):
                 self.requests += 1
                 self.bytes += int(headers.get("Content-Length") or 0)
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def child(args: argparse.Namespace) -> None:
@@ -198,6 +216,8 @@ def child(args: argparse.Namespace) -> None:
     if args.ranges:
         ranges = [(int(a), int(b)) for a, b in json.loads(Path(args.ranges).read_text())]
     extra: dict[str, Any] = {}
+    azurite_pid = int(args.azurite_pid)
+    start_azurite_cpu = process_cpu(azurite_pid)
     start_cpu, start = time.process_time(), time.perf_counter()
     if args.child == "sdk":
         with path.open("rb") as handle:
@@ -238,10 +258,11 @@ def child(args: argparse.Namespace) -> None:
             }
     wall = time.perf_counter() - start
     cpu = time.process_time() - start_cpu
+    azurite_cpu = process_cpu(azurite_pid) - start_azurite_cpu
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({
         "wall": wall, "cpu": cpu, "bytes": counter.bytes, "requests": counter.requests,
-        "writes": counter.writes, "rss_mb": rss, **extra,
+        "writes": counter.writes, "rss_mb": rss, "azurite_cpu": azurite_cpu, **extra,
     }))  # fmt: skip
 
 
@@ -252,7 +273,7 @@ def measure(method: str, disk: Path, blob: str, ctx: dict[str, Any], ranges: Pat
     cmd = [
         sys.executable, __file__, "--child", method, "--endpoint", ctx["endpoint"],
         "--key", ctx["key"], "--ca", ctx["ca"], "--path", str(disk), "--blob", blob,
-        "--workers", str(ctx["workers"]),
+        "--workers", str(ctx["workers"]), "--azurite-pid", str(ctx["azurite_pid"]),
     ]  # fmt: skip
     if ranges is not None:
         cmd += ["--ranges", str(ranges)]
@@ -286,7 +307,7 @@ def bench_disk(kind: str, disk: Path, ctx: dict[str, Any], methods: list[str]) -
         files[name].write_text(json.dumps(ranges))
     results: dict[str, dict] = {}
     for method in methods:
-        blob = f"{kind}-batchimage.azure.vhd" if method == "again" else f"{kind}-{method}.vhd"
+        blob = f"{kind}-batchimage.vhd" if method == "again" else f"{kind}-{method}.vhd"
         results[method] = measure(method, disk, blob, ctx, files.get(method))
         print(f"  {kind} {method:12s} {fmt_row(results[method])}", flush=True)
         if not (method == "batchimage" and "again" in methods):  # `again` re-uses that blob
@@ -298,7 +319,9 @@ def bench_disk(kind: str, disk: Path, ctx: dict[str, Any], methods: list[str]) -
 
 def fmt_row(r: dict) -> str:
     row = (
-        f"wall {r['wall']:6.2f} s  cpu {r['cpu']:6.2f} s  sent {r['bytes'] / 1e6:8.1f} MB  "
+        f"wall {r['wall']:6.2f} s  cpu {r['cpu']:6.2f} s  "
+        + (f"azurite cpu {r['azurite_cpu']:6.2f} s  " if "azurite_cpu" in r else "")
+        + f"sent {r['bytes'] / 1e6:8.1f} MB  "
         f"requests {r['requests']:6d}  writes {r['writes']:5d}  rss {r['rss_mb']:5.0f} MB"
     )
     if "costs" in r:
@@ -326,7 +349,10 @@ def start_azurite(scratch: Path) -> tuple[Any, dict[str, Any]]:
         cert=scratch / "cert.pem", key=scratch / "key.pem",
     )  # fmt: skip
     service.start()
-    ctx = {"endpoint": service.blob_endpoint(ACCOUNT), "key": key, "ca": str(scratch / "ca.pem")}
+    ctx = {
+        "endpoint": service.blob_endpoint(ACCOUNT), "key": key, "ca": str(scratch / "ca.pem"),
+        "azurite_pid": service.process.pid,  # node, Azurite's one process
+    }  # fmt: skip
     from azure.storage.blob import ContainerClient
 
     ContainerClient(
@@ -342,7 +368,8 @@ def median_figures(rounds: list[dict]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for method in rounds[0]["results"]:
         rows = [r["results"][method] for r in rounds]
-        out[method] = {key: statistics.median(row[key] for row in rows) for key in TIMES}
+        times = [key for key in TIMES if all(key in row for row in rows)]
+        out[method] = {key: statistics.median(row[key] for row in rows) for key in times}
         out[method] |= {key: statistics.median_low(row[key] for row in rows) for key in COUNTS}
         costs = [row["costs"] for row in rows if "costs" in row]
         if costs:
@@ -352,7 +379,7 @@ def median_figures(rounds: list[dict]) -> dict[str, dict[str, Any]]:
     return out
 
 
-TIMES = ("wall", "cpu", "rss_mb")
+TIMES = ("wall", "cpu", "rss_mb", "azurite_cpu")
 COUNTS = ("bytes", "requests", "writes")
 
 
@@ -403,7 +430,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the disks and Azurite data")
     parser.add_argument("--json", type=Path, help="also write all figures here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    for hidden in ("--endpoint", "--key", "--ca", "--path", "--blob", "--ranges"):
+    for hidden in ("--endpoint", "--key", "--ca", "--path", "--blob", "--ranges", "--azurite-pid"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

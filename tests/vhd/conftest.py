@@ -1,9 +1,11 @@
 """Fixtures for the VHD tests: a fresh container on the test Azurite, and blob clients whose
-requests are recorded where they leave for the wire (urllib3), whether the SDK or the
-upload's direct puts send them, so tests can count writes and bytes and alter requests."""
+requests are recorded where they leave for the wire (urllib3's `urlopen` for the SDK,
+http.client's `request` for the upload's direct puts), so tests can count writes and bytes
+and alter requests."""
 
 from __future__ import annotations
 
+import http.client
 import threading
 import uuid
 from collections.abc import Callable
@@ -22,7 +24,7 @@ READ_METHODS = {"GET", "HEAD"}
 
 @dataclass
 class WireRequest:
-    """A request as urllib3 is about to send it; changes to `url`, `headers`, `body` are sent."""
+    """A request about to be sent; changes to `url`, `headers`, `body` are sent."""
 
     method: str
     url: str
@@ -95,25 +97,41 @@ def written(blob: BlobClient) -> list[tuple[int, int]]:
 
 @pytest.fixture
 def wire(monkeypatch: pytest.MonkeyPatch) -> dict[str, Recorder]:
-    """Blob path -> the Recorder that sees every request sent to that blob (via urllib3)."""
+    """Blob path -> the Recorder that sees every request sent to that blob (via urllib3, as
+    the SDK sends, or via http.client, as the direct puts do)."""
     recorders: dict[str, Recorder] = {}
+
+    def seen(origin: str, method: str, url: str, kwargs: dict[str, Any]) -> str:
+        """Show the request to its blob's recorder; the URL (path and query) to send."""
+        recorder = recorders.get(url.partition("?")[0])
+        if recorder is None:
+            return url
+        headers = kwargs.get("headers")
+        if headers is None:
+            headers = kwargs["headers"] = {}
+        request = WireRequest(method, origin + url, headers, kwargs.get("body"))
+        recorder(request)
+        kwargs["body"] = request.body
+        return request.url.removeprefix(origin)
+
     pool_class = urllib3.connectionpool.HTTPConnectionPool
     original = pool_class.urlopen
 
     def urlopen(pool: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        recorder = recorders.get(url.partition("?")[0])
-        if recorder is not None:
-            headers = kwargs.get("headers")
-            if headers is None:
-                headers = kwargs["headers"] = {}
-            full = f"{pool.scheme}://{pool.host}:{pool.port}{url}"
-            request = WireRequest(method, full, headers, kwargs.get("body"))
-            recorder(request)
-            kwargs["body"] = request.body
-            url = request.url.removeprefix(full.partition(url)[0])
+        url = seen(f"{pool.scheme}://{pool.host}:{pool.port}", method, url, kwargs)
         return original(pool, method, url, *args, **kwargs)
 
+    conn_class = http.client.HTTPConnection
+    send = conn_class.request
+
+    def request(conn: Any, method: str, url: str, body: Any = None, headers: Any = None) -> None:
+        scheme = "https" if isinstance(conn, http.client.HTTPSConnection) else "http"
+        kwargs = {"body": body, "headers": headers}
+        url = seen(f"{scheme}://{conn.host}:{conn.port}", method, url, kwargs)
+        send(conn, method, url, body=kwargs["body"], headers=kwargs["headers"])
+
     monkeypatch.setattr(pool_class, "urlopen", urlopen)
+    monkeypatch.setattr(conn_class, "request", request)
     return recorders
 
 

@@ -1,4 +1,4 @@
-"""The upload's direct puts (urllib3, the blob client's own credential) against Azurite, and
+"""The upload's direct puts (http.client, the blob client's own credential) against Azurite, and
 the fallback to the SDK when the direct path cannot serve a put."""
 
 from __future__ import annotations
@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import select
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,11 +18,11 @@ import trustme
 from azure.core.credentials import AccessToken
 from azure.storage.blob import BlobClient, BlobSasPermissions, ContainerClient, generate_blob_sas
 
-from batchimage.azure.vhd.direct import _behind_proxy
+from batchimage.azure.vhd.direct import IDLE_CHECK, DirectPutter, _behind_proxy
 from batchimage.azure.vhd.upload import find_uploaded, upload_vhd
 from tests.conftest import AzuriteAccount
-from tests.vhd.conftest import BlobFactory, Recorder
-from tests.vhd.images import MIB, make_fixed_vhd, sparse_layout
+from tests.vhd.conftest import BlobFactory, Recorder, written
+from tests.vhd.images import MIB, make_fixed_vhd, seeded_bytes, sparse_layout
 
 
 @pytest.fixture
@@ -120,7 +122,7 @@ def test_a_certificate_it_cannot_verify_falls_back_to_the_sdk(
     blob = make_blob(recorder=recorder)
     result = upload_vhd(sparse_vhd, blob, workers=1, verify=str(other_ca))
     assert result.direct_requests == 0 and "3 puts in a row failed" in result.direct_off
-    assert "SSLError" in result.direct_off
+    assert "SSLCertVerificationError" in result.direct_off
     # three attempts that never got through TLS, then every put through the SDK
     assert len(recorder.page_puts) == result.requests + 3 and result.requests > 3
     assert blob.download_blob().readall() == sparse_vhd.read_bytes()
@@ -196,3 +198,36 @@ def test_a_changed_file_with_the_same_samples_is_uploaded_again(
     result = upload_vhd(path, blob)
     assert result.restarted and not result.skipped_upload
     assert blob.download_blob().readall() == path.read_bytes()
+
+
+def _closed_by_service(conn: Any) -> None:
+    """Close `conn` as a service closing an idle kept-alive connection would: our side ends
+    its writing, the service answers by closing its side (waited for, up to 10 s)."""
+    conn.sock.shutdown(socket.SHUT_WR)
+    deadline = time.monotonic() + 10
+    while not select.select([conn.sock], [], [], 0.1)[0]:
+        assert time.monotonic() < deadline, "the service did not close the connection"
+
+
+@pytest.mark.parametrize("idle_long", [True, False], ids=["checked-before-use", "failed-in-use"])
+def test_a_kept_alive_connection_the_service_closed_is_replaced(
+    make_blob: BlobFactory, monkeypatch: pytest.MonkeyPatch, idle_long: bool
+) -> None:
+    recorder = Recorder()
+    blob = make_blob(recorder=recorder)
+    blob.create_page_blob(MIB)
+    putter = DirectPutter.for_blob(blob, verify=None, workers=1)
+    page = memoryview(seeded_bytes(1, 1024))
+    assert putter.put(page, 0)
+    assert putter.connections is not None
+    [(conn, since)] = putter.connections.idle
+    _closed_by_service(conn)
+    if idle_long:  # idle past the check: found closed before any request is sent on it
+        putter.connections.idle[0] = (conn, since - IDLE_CHECK)
+    assert putter.put(page, 1024) and putter.enabled and not putter.failures
+    [(fresh, _)] = putter.connections.idle
+    assert fresh is not conn and conn.sock is None
+    sent = 2 if idle_long else 3  # a request that found the connection closed, sent again
+    assert len(recorder.page_puts) == sent
+    assert written(blob) == [(0, 2048)]
+    putter.close()

@@ -8,6 +8,7 @@ Prints `sent <bytes>` after each put (flushed) so the test can kill it midway.
 
 from __future__ import annotations
 
+import http.client
 import sys
 import time
 from typing import Any
@@ -21,15 +22,26 @@ from batchimage.azure.vhd.upload import UploadProgress, upload_vhd
 def main(argv: list[str]) -> int:
     endpoint, account, key, ca, container, name, path, delay = argv
 
-    pool_class = urllib3.connectionpool.HTTPConnectionPool
-    send = pool_class.urlopen
-
-    def slow(pool: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+    def pause(url: str) -> None:
         if "comp=page" in url.partition("?")[2].split("&"):
             time.sleep(float(delay))
-        return send(pool, method, url, *args, **kwargs)
+
+    pool_class = urllib3.connectionpool.HTTPConnectionPool
+    urlopen = pool_class.urlopen
+
+    def slow(pool: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        pause(url)
+        return urlopen(pool, method, url, *args, **kwargs)
+
+    conn_class = http.client.HTTPConnection
+    request = conn_class.request
+
+    def slow_direct(conn: Any, method: str, url: str, *args: Any, **kwargs: Any) -> None:
+        pause(url)
+        request(conn, method, url, *args, **kwargs)
 
     pool_class.urlopen = slow  # type: ignore[method-assign]
+    conn_class.request = slow_direct  # type: ignore[method-assign]
     blob = BlobClient(
         endpoint,
         container,

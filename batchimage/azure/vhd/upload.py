@@ -11,7 +11,7 @@
   costs less time than one more request, as measured on this upload's own puts (`costs`:
   fixed time per request against throughput), with the zero bytes so sent bounded by
   `zero_bound` x the data bytes (`joins`).
-  The puts go straight over urllib3 with the blob client's credential (`direct`), falling
+  The puts go straight over http.client with the blob client's credential (`direct`), falling
   back to the SDK's `upload_page` for any put that does not succeed that way.
 - The blob's metadata records the source file (size, mtime, sampled hash: `Fingerprint`),
   the range layout and the status. A re-run continues an `uploading` blob of the same file
@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from azure.storage.blob import BlobClient
 
 LOOKAHEAD = 4  # data blocks read (and their data credited to the zero bound) before planning
+GROUP = 16  # puts a worker task sends in a row at most (a block's puts are shared by all workers)
 STATUS_UPLOADING = "uploading"
 STATUS_COMPLETE = "complete"
 STATUS_INVALID = "invalid"
@@ -106,7 +107,7 @@ class UploadResult:
     zero_bytes_skipped: int  # file bytes never sent because they are zero
     already_present_bytes: int  # bytes an earlier, interrupted run had put
     requests: int  # Put Page requests made by this run
-    direct_requests: int  # of which sent over urllib3 (the rest through the SDK)
+    direct_requests: int  # of which sent over http.client (the rest through the SDK)
     direct_off: str  # why the direct path stopped serving puts ("" if it never did)
     digest: str  # sparse XXH3-128 of the content (see batchimage.azure.vhd.digest)
     verified: str  # "page-ranges" or "readback"
@@ -298,7 +299,7 @@ class _Transfer:
         self.ranges = RangeMap()
         self.lock = threading.Lock()
         self.idle = threading.Condition()
-        self.outstanding = 0  # puts submitted and not finished
+        self.outstanding = 0  # groups of puts submitted and not finished
         self.scanned = 0  # file bytes read or skipped as holes, from the start
         self.planned = 0  # bytes of the ranges the blob must hold (sent, queued or present)
         self.queued = 0  # bytes handed to the workers
@@ -311,6 +312,7 @@ class _Transfer:
         self.started = time.monotonic()
         self.last_report = 0.0
         self.failure: BaseException | None = None
+        self.stopping = False
 
     def run(self) -> None:
         """Read the whole file once and put every range the blob lacks; raise the first failure."""
@@ -353,6 +355,7 @@ class _Transfer:
                 with self.lock:
                     self.scanned = size
             finally:
+                self.stopping = True  # a group being sent stops before its next put
                 pool.shutdown(wait=True, cancel_futures=True)
         self._report(final=True)
 
@@ -386,7 +389,7 @@ class _Transfer:
         free: queue.Queue[bytearray],
         future: Future[None],
     ) -> None:
-        """Note a put's outcome; return `buf` to the free list after its last put."""
+        """Note a group of puts' outcome; return `buf` to the free list after its last group."""
         error = None if future.cancelled() else future.exception()
         with self.idle:
             if error is not None and self.failure is None:
@@ -408,14 +411,24 @@ class _Transfer:
         if not puts:
             free.put(buf)
             return
-        remaining = [len(puts)]
+        size = min(GROUP, -(-len(puts) // self.workers))
+        groups = [puts[at : at + size] for at in range(0, len(puts), size)]
+        remaining = [len(groups)]
         with self.idle:
-            self.outstanding += len(puts)
-        base = item.index * BLOCK
-        for start, end in puts:
-            future = pool.submit(self._put, memoryview(buf)[start - base : end - base], start)
+            self.outstanding += len(groups)
+        for group in groups:
+            future = pool.submit(self._put_group, buf, item.index * BLOCK, group)
             future.add_done_callback(functools.partial(self._finished, buf, remaining, free))
         self._report()
+
+    def _put_group(self, buf: bytearray, base: int, group: list[tuple[int, int]]) -> None:
+        """Put the ranges `group` of the block at `base` held in `buf`, one after another
+        (stopping early once any put of the upload has failed or the upload stops)."""
+        view = memoryview(buf)
+        for start, end in group:
+            if self.failure is not None or self.stopping:
+                return
+            self._put(view[start - base : end - base], start)
 
     def _plan_block(self, item: _Read) -> list[tuple[int, int]]:
         """Record a block (digest, ranges) and return the absolute ranges to put."""
