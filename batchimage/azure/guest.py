@@ -65,16 +65,7 @@ def write_vm(
 
 def start(ctx: Calls, group: str, name: str, *, timeout_s: float | None = None) -> None:
     """Start VM `name` and wait until it runs."""
-    ops = ctx.clients.compute.virtual_machines
-    begin_and_wait(
-        ctx,
-        f"start VM {name}",
-        f"{name} to start",
-        ops.begin_start,
-        group,
-        name,
-        timeout_s=timeout_s,
-    )
+    _power(ctx, "start", group, name, timeout_s)
 
 
 def capture_vhds(
@@ -98,30 +89,12 @@ def capture_vhds(
 
 def restart(ctx: Calls, group: str, name: str, *, timeout_s: float | None = None) -> None:
     """Restart VM `name` and wait for the restart (not for its guest agent)."""
-    ops = ctx.clients.compute.virtual_machines
-    begin_and_wait(
-        ctx,
-        f"restart VM {name}",
-        f"{name} to restart",
-        ops.begin_restart,
-        group,
-        name,
-        timeout_s=timeout_s,
-    )
+    _power(ctx, "restart", group, name, timeout_s)
 
 
 def deallocate(ctx: Calls, group: str, name: str, *, timeout_s: float | None = None) -> None:
     """Deallocate VM `name` and wait until it is."""
-    ops = ctx.clients.compute.virtual_machines
-    begin_and_wait(
-        ctx,
-        f"deallocate VM {name}",
-        f"{name} to deallocate",
-        ops.begin_deallocate,
-        group,
-        name,
-        timeout_s=timeout_s,
-    )
+    _power(ctx, "deallocate", group, name, timeout_s)
 
 
 def mark_generalized(ctx: Calls, group: str, name: str) -> None:
@@ -174,3 +147,11 @@ def agent_ready(vm: Any) -> bool | None:
     if not found:
         return None
     return any(text(s.display_status or "").strip().lower() == "ready" for s in found)
+
+
+def _power(ctx: Calls, verb: str, group: str, name: str, timeout_s: float | None) -> None:
+    """`begin_<verb>` of VM `name` (start, restart, deallocate), waited for."""
+    start = getattr(ctx.clients.compute.virtual_machines, f"begin_{verb}")
+    begin_and_wait(
+        ctx, f"{verb} VM {name}", f"{name} to {verb}", start, group, name, timeout_s=timeout_s
+    )
