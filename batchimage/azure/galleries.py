@@ -6,13 +6,15 @@ definition = read_definition(clients, "rg", "gallery", "name")  # GalleryImage, 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from batchimage.azure.arm import get_or_none
+from batchimage.azure.arm import begin_and_wait, get_or_none
 
 if TYPE_CHECKING:
     from azure.mgmt.compute.models import Gallery, GalleryImage
 
+    from batchimage.azure.calls import Calls
     from batchimage.azure.clients import AzureClients
 
 
@@ -27,3 +29,37 @@ def read_definition(
     """Image definition `name` of gallery `gallery`, or None."""
     ops = clients.compute.gallery_images
     return get_or_none(f"read image definition {name}", ops.get, group, gallery, name)
+
+
+def write_gallery(
+    calls: Calls, group: str, name: str, *, location: str, tags: Mapping[str, str], description: str
+) -> None:
+    """Create or update gallery `name`, and wait for it."""
+    body = {"location": location, "tags": dict(tags), "properties": {"description": description}}
+    ops = calls.clients.compute.galleries
+    begin_and_wait(
+        calls,
+        f"create gallery {name}",
+        f"gallery {name}",
+        ops.begin_create_or_update,
+        group,
+        name,
+        body,
+    )
+
+
+def write_definition(
+    calls: Calls, group: str, gallery: str, name: str, body: Mapping[str, Any]
+) -> None:
+    """Create or update image definition `name` of `gallery` with `body`, and wait for it."""
+    ops = calls.clients.compute.gallery_images
+    begin_and_wait(
+        calls,
+        f"create image definition {name}",
+        f"image definition {name}",
+        ops.begin_create_or_update,
+        group,
+        gallery,
+        name,
+        dict(body),
+    )

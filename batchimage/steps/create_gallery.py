@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchimage.azure.arm import GALLERY, begin_and_wait, get_or_none, tags_of, text
+from batchimage.azure.arm import GALLERY, tags_of, text
+from batchimage.azure.galleries import read_gallery, write_gallery
 from batchimage.azure.shared import holding
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.create_group import CreateGroup
@@ -45,17 +46,16 @@ class CreateGallery(DeletesCreated, Step[GalleryOutputs]):
         }
 
     def check(self, ctx: RunContext) -> GalleryOutputs | None:
-        galleries = ctx.clients.compute.galleries
-        found = get_or_none(f"read gallery {self.name}", galleries.get, self.group, self.name)
+        found = read_gallery(ctx.clients, self.group, self.name)
         if found is None or text(found.provisioning_state) not in ("Succeeded", "None"):
             return None
         tags = tags_of(found)
         return GalleryOutputs(
-            id=found.id,
-            name=found.name,
+            id=str(found.id),
+            name=str(found.name),
             group=self.group,
             location=found.location,
-            resources=(ref_for(ctx, found.id, GALLERY, tags),),
+            resources=(ref_for(ctx, str(found.id), GALLERY, tags),),
             observed_fingerprint=observed(ctx, tags),
         )
 
@@ -65,23 +65,16 @@ class CreateGallery(DeletesCreated, Step[GalleryOutputs]):
         return None
 
     def _apply(self, ctx: RunContext) -> None:
-        galleries = ctx.clients.compute.galleries
-        found = get_or_none(f"read gallery {self.name}", galleries.get, self.group, self.name)
+        found = read_gallery(ctx.clients, self.group, self.name)
         if found is not None and not owned(ctx, tags_of(found)):
             return  # someone else's gallery: used as it is
-        body = {
-            "location": self.location,
-            "tags": resource_tags(ctx, tags_of(found) if found is not None else None),
-            "properties": {"description": f"Images built by batchimage pipeline {ctx.pipeline}"},
-        }
-        begin_and_wait(
+        write_gallery(
             ctx,
-            f"create gallery {self.name}",
-            f"gallery {self.name}",
-            galleries.begin_create_or_update,
             self.group,
             self.name,
-            body,
+            location=self.location,
+            tags=resource_tags(ctx, tags_of(found) if found is not None else None),
+            description=f"Images built by batchimage pipeline {ctx.pipeline}",
         )
 
     def describe(self) -> str:

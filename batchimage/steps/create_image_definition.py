@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchimage.azure.arm import DEFINITION, GALLERY, begin_and_wait, get_or_none, tags_of, text
+from batchimage.azure.arm import DEFINITION, GALLERY, tags_of, text
+from batchimage.azure.galleries import read_definition, write_definition
 from batchimage.azure.shared import holding
 from batchimage.core.errors import PermanentAzureError
 from batchimage.steps.base import Outputs, RunContext, Step
@@ -52,11 +53,7 @@ class CreateImageDefinition(DeletesCreated, Step[DefinitionOutputs]):
         return wanted_definition(ctx.spec, ctx.output(ResolveImage).plan)
 
     def _read(self, ctx: RunContext) -> Any:
-        images = ctx.clients.compute.gallery_images
-        name = self.definition.name
-        return get_or_none(
-            f"read image definition {name}", images.get, self.group, self.gallery, name
-        )
+        return read_definition(ctx.clients, self.group, self.gallery, self.definition.name)
 
     def check(self, ctx: RunContext) -> DefinitionOutputs | None:
         found = self._read(ctx)
@@ -94,16 +91,7 @@ class CreateImageDefinition(DeletesCreated, Step[DefinitionOutputs]):
             return None
         tags = resource_tags(ctx, tags_of(found) if found is not None else None)
         body = self._wanted(ctx).body(self.location, tags, self.definition.description)
-        begin_and_wait(
-            ctx,
-            f"create image definition {self.definition.name}",
-            f"image definition {self.definition.name}",
-            ctx.clients.compute.gallery_images.begin_create_or_update,
-            self.group,
-            self.gallery,
-            self.definition.name,
-            body,
-        )
+        write_definition(ctx, self.group, self.gallery, self.definition.name, body)
         return None
 
     def input_words(self, name: str) -> str | None:
