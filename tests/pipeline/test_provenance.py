@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from batchimage import __version__
@@ -22,6 +23,8 @@ from batchimage.spec import load_spec
 from batchimage.steps.provenance import Provenance, git_commit
 from tests.pipeline.harness import Harness
 from tests.pipeline.test_quickstart import cli
+
+pytestmark = pytest.mark.long  # 20 s or more: scheduled first
 
 BASE = "Canonical:ubuntu-24_04-lts:server:24.04.202503180"
 T = Marks.Tag

@@ -29,6 +29,8 @@ from tests.pipeline.harness import SPECS
 from tests.pipeline.test_quickstart import cli
 from tests.pools.harness import PoolHarness
 
+pytestmark = pytest.mark.long  # 20 s or more: scheduled first
+
 UBUNTU = ("Canonical", "ubuntu-24_04-lts", "server")
 PINNED = "24.04.202503180"  # the catalogue's newest
 NEWER = "24.04.202511050"

@@ -30,6 +30,8 @@ from tests.pipeline.test_quickstart import cli
 from tests.pools.harness import PoolHarness
 from tests.pools.test_base_refresh import NEWER, NOTICE, UBUNTU, pool_of
 
+pytestmark = pytest.mark.long  # 20 s or more: scheduled first
+
 AGENT = "batch.node.ubuntu 24.04"
 
 
