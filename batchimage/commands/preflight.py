@@ -27,8 +27,6 @@ def command(opts: Options, output_format: str) -> int:
     failed; 1: at least one failed. A passing Azure error (throttling, 5xx) runs the checks
     again, as the spec's `retry` says.
     """
-    from batchimage.engine.result import new_run_id
-    from batchimage.steps.base import RunContext
     from batchimage.steps.preflight import run_checks
     from batchimage.steps.resolve_image import BaseImageOutputs, pinned_for
 
@@ -36,14 +34,7 @@ def command(opts: Options, output_format: str) -> int:
     try:
         with session.journal(lock=None) as journal:
             session.connect()
-            ctx = RunContext(
-                spec=session.spec,
-                pipeline=session.spec.name,
-                run_id=new_run_id(),
-                events=session.sink,
-                state=journal.state,
-                clients_factory=session.clients_factory,
-            )
+            ctx = session.context(journal)
             record = journal.state.steps.get("resolve_image")
             recorded = None
             if record is not None and record.outputs:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from batchimage.engine.coordinator import Engine
     from batchimage.pipeline_guard import PipelineGuard
     from batchimage.state import Journal, StateStore
-    from batchimage.steps.base import Step
+    from batchimage.steps.base import RunContext, Step
 
 
 def base_update_of(engine: Engine) -> Any:
@@ -143,16 +143,15 @@ class Session:
         if self.clients_factory is not None:
             self.clients_factory()
 
-    def engine(self, journal: Journal, *, offline: bool = False, refresh: bool = False) -> Engine:
-        """An engine over this session's steps (no clients when `offline`); `refresh`:
-        resolve a Marketplace `latest` base afresh (`--refresh-base`)."""
-        from batchimage.azure.errors import AZURE
-        from batchimage.core.retry import RetryPolicy
-        from batchimage.engine.coordinator import Engine
+    def context(
+        self, journal: Journal, *, offline: bool = False, refresh: bool = False
+    ) -> RunContext:
+        """A new run's context over `journal`'s state (no clients when `offline`);
+        `refresh`: resolve a Marketplace `latest` base afresh (`--refresh-base`)."""
         from batchimage.engine.result import new_run_id
         from batchimage.steps.base import RunContext
 
-        ctx = RunContext(
+        return RunContext(
             spec=self.spec,
             pipeline=self.spec.name,
             run_id=new_run_id(),
@@ -161,6 +160,14 @@ class Session:
             clients_factory=None if offline else self.clients_factory,
             refresh_base=refresh,
         )
+
+    def engine(self, journal: Journal, *, offline: bool = False, refresh: bool = False) -> Engine:
+        """An engine over this session's steps, with a new run's `context`."""
+        from batchimage.azure.errors import AZURE
+        from batchimage.core.retry import RetryPolicy
+        from batchimage.engine.coordinator import Engine
+
+        ctx = self.context(journal, offline=offline, refresh=refresh)
         retry = RetryPolicy.from_spec(getattr(self.spec, "retry", None))
         engine = Engine(self.steps, ctx, journal, retry=retry, failures=AZURE)
         if journal.store is not None:
