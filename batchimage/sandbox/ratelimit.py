@@ -16,12 +16,14 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from batchimage.sandbox.apierrors import ApiError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from batchimage.sandbox.context import Call, World
 
 # kind -> (bucket size, refill per second) of one principal; the global bucket is 15 times both
@@ -45,10 +47,9 @@ class Bucket:
     size: float
     rate: float
     tokens: float = -1.0
-    at: float = field(default_factory=time.monotonic)
+    at: float = 0.0
 
-    def refill(self, scale: float) -> None:
-        now = time.monotonic()
+    def refill(self, scale: float, now: float) -> None:
         if self.tokens < 0 or scale <= 0:
             self.tokens = self.size
         else:
@@ -63,7 +64,8 @@ class Bucket:
 class Limits:
     """The buckets of one sandbox."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self.now = now  # real seconds (a test's clock stands still)
         self.lock = threading.Lock()
         self.buckets: dict[tuple[str, str, str], Bucket] = {}
 
@@ -85,8 +87,9 @@ class Limits:
             every = self.buckets.setdefault(
                 (subscription, "", kind), Bucket(float(size * GLOBAL_FACTOR), rate * GLOBAL_FACTOR)
             )
-            own.refill(scale)
-            every.refill(scale)
+            now = self.now()
+            own.refill(scale, now)
+            every.refill(scale, now)
             empty = [b for b in (own, every) if b.tokens < 1.0]
             if empty:
                 wait = max(b.wait_s(scale) for b in empty)
