@@ -19,7 +19,10 @@ from azure.mgmt.network.models import (
     VirtualNetwork,
 )
 
+from batchimage.azure.arm import NETWORK_API, SUBNET, VNET, exists
 from batchimage.azure.clients import AzureClients
+from batchimage.azure.cloud import CloudProfile
+from batchimage.core.refs import ResourceRef
 from batchimage.sandbox.admin import SandboxAdmin
 
 
@@ -219,3 +222,24 @@ def test_standard_public_ip_must_be_static(clients: AzureClients, group: str) ->
         "/providers/Microsoft.Network/publicIPAddresses/dyn must have AllocationMethod set to "
         "Static."
     )
+
+
+def test_exists_reads_network_resources_by_id_at_the_network_sdks_api_version(
+    clients: AzureClients, cloud: CloudProfile, group: str
+) -> None:
+    """`arm.exists` of a VNet, subnet or NSG is the network SDK's own GET, sent through the
+    resource client: a cleanup check does not build (nor import) the network client."""
+    vnet = _vnet(clients, group)
+    sent: list[str] = []
+    clients.network.virtual_networks.get(
+        group, "vnet", raw_request_hook=lambda r: sent.append(r.http_request.url)
+    )
+    assert f"api-version={NETWORK_API}" in sent[0]  # the SDK's version, pinned in arm.py
+
+    fresh = AzureClients(cloud)
+    subnet = str(vnet.subnets[0].id)
+    assert exists(fresh, ResourceRef(id=str(vnet.id), kind=VNET))
+    assert exists(fresh, ResourceRef(id=subnet, kind=SUBNET))
+    assert not exists(fresh, ResourceRef(id=subnet.replace("/build", "/gone"), kind=SUBNET))
+    assert not exists(fresh, ResourceRef(id=str(vnet.id) + "x", kind=VNET))
+    assert "network" not in vars(fresh)  # the network client was never built
