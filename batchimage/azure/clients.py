@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from azure.mgmt.storage import StorageManagementClient
     from azure.storage.blob import BlobServiceClient
 
+    from batchimage.azure.snapshot import Snapshot
+
 
 def make_credential(profile: CloudProfile) -> TokenCredential:
     """The credential for `profile`: its service principal if it has one, else the default
@@ -72,8 +74,10 @@ class AzureClients:
         profile: CloudProfile,
         subscription_id: str | None = None,
         credential: TokenCredential | None = None,
+        snapshot: Snapshot | None = None,
         **client_kwargs: Any,
     ) -> None:
+        """`snapshot`: answer repeated reads from it (`batchimage.azure.snapshot`; `plan` only)."""
         sub = subscription_id or profile.subscription_id
         if not sub:
             raise UsageError(
@@ -82,6 +86,7 @@ class AzureClients:
         self.profile = profile
         self.subscription_id = sub
         self._credential = credential
+        self.snapshot = snapshot
         self._extra = client_kwargs
 
     @cached_property
@@ -101,10 +106,16 @@ class AzureClients:
             return {}
         from azure.core.pipeline.transport import RequestsTransport
 
-        transport = RequestsTransport(
-            session=self._session, session_owner=False, connection_verify=self.profile.verify
-        )
-        return {"transport": transport}
+        kwargs = {
+            "session": self._session,
+            "session_owner": False,
+            "connection_verify": self.profile.verify,
+        }
+        if self.snapshot is not None:
+            from batchimage.azure.snapshot import SnapshotTransport
+
+            return {"transport": SnapshotTransport(self.snapshot, **kwargs)}
+        return {"transport": RequestsTransport(**kwargs)}
 
     @cached_property
     def credential(self) -> TokenCredential:

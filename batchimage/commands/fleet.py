@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import signal
 import threading
 import time
@@ -135,14 +136,18 @@ class Spec:
     def name(self) -> str:
         return str(self.spec.name)
 
-    def session(self, *, events: bool = True) -> Session:
+    def session(self, *, events: bool = True, snapshot: bool = False) -> Session:
         """This spec's own session (state, lock, clients), its events on the fleet's sink
-        (`events` False: only its notes, as a single `plan` or `status` shows them)."""
+        (`events` False: only its notes, as a single `plan` or `status` shows them);
+        `snapshot` (a command that writes nothing): clients shared with the fleet's other
+        specs of the same cloud and subscription, reading each URL once for all of them."""
         from batchimage.commands.session import Session
 
         opts = dataclasses.replace(self.fleet.opts, spec_file=self.file, spec_files=(self.file,))
         every = events or opts.log_format == "json"  # as a single command's JSON stream
-        return Session.load(opts, spec=self.spec, sink=self.sink if every else self.sink.notes())
+        sink = self.sink if every else self.sink.notes()
+        shared = self.fleet.shared_clients(self.spec, sink) if snapshot else None
+        return Session.load(opts, spec=self.spec, sink=sink, snapshot=snapshot, clients=shared)
 
     @contextlib.contextmanager
     def locked(self, command: str, *, refresh: bool = False) -> Iterator[tuple[Session, Engine]]:
@@ -204,12 +209,30 @@ class Fleet:
     events: bool = True
     connecting: threading.Lock = field(default_factory=threading.Lock)
     stopping: str = ""  # why no new spec starts ("" while they may)
+    _shared: dict[tuple[str, str], Callable[[], Any]] = field(default_factory=dict)
     _flags: list[StopFlag] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         if self.opts.state_path:
             raise UsageError("--state names one state file: give one spec with it")
+
+    def shared_clients(self, spec: Any, sink: EventSink) -> Callable[[], Any] | None:
+        """One snapshot-reading client factory per cloud and subscription, for the specs of
+        a command that writes nothing (None when rehearsing: each spec's own sandbox
+        prerequisites are made by its clients)."""
+        if self.opts.sandbox:
+            return None
+        from batchimage.commands.session import note_to
+        from batchimage.commands.wiring import make_clients
+
+        key = (repr(spec.cloud), str(spec.subscription or ""))
+        with self._lock:
+            if key not in self._shared:
+                self._shared[key] = functools.cache(
+                    functools.partial(make_clients, spec, False, say=note_to(sink), snapshot=True)
+                )
+            return self._shared[key]
 
     def watch(self, flag: StopFlag) -> None:
         """Register a running engine's stop flag (asked at once when the fleet stops)."""

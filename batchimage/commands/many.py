@@ -65,7 +65,7 @@ def plan_many(
     def work(spec: Spec) -> Outcome:
         from batchimage.commands.plan import plan_one
 
-        session = spec.session(events=False)
+        session = spec.session(events=False, snapshot=True)
         try:
             if not offline:
                 spec.connect(session)
@@ -165,7 +165,7 @@ def _plans_first(
     plans: dict[str, SpecPlan] = {}
 
     def work(spec: Spec) -> Outcome:
-        session = spec.session(events=False)
+        session = spec.session(events=False, snapshot=True)
         try:
             spec.connect(session)
             plans[spec.file] = plan_one(session, offline=False, target=target, refresh=refresh)

@@ -70,7 +70,7 @@ def command(
         from batchimage.commands.many import plan_many
 
         return plan_many(opts, offline, target, refresh_base, output_format, parallel)
-    session = Session.load(opts, events=False)
+    session = Session.load(opts, events=False, snapshot=True)
     try:
         plan = plan_one(session, offline=offline, target=target, refresh=refresh_base)
     finally:

@@ -57,10 +57,14 @@ class Session:
         events: bool = True,
         sink: EventSink | None = None,
         spec: Any = None,
+        snapshot: bool = False,
+        clients: Callable[[], Any] | None = None,
     ) -> Session:
         """Load the spec and set up logging, events, clients and the state store; many
         specs in one command give the `spec` loaded already and their `sink` (which
-        replaces the one `--log-format` would make, and has logging set up)."""
+        replaces the one `--log-format` would make, and has logging set up). `snapshot`:
+        clients that read each URL once (`plan`); `clients`: a factory of clients to use
+        instead (one that specs of a command share)."""
         from batchimage.spec import load_spec
         from batchimage.steps.pipeline import build_steps
         from batchimage.ui import JsonSink, NullSink, make_sink
@@ -80,8 +84,15 @@ class Session:
             # a command whose steps stay quiet.
             notes = sink if opts.log_format == "json" else make_sink(opts.log_format)
         gate = _new_gate()
-        factory = functools.cache(
-            functools.partial(make_clients, spec, opts.sandbox, say=note_to(notes), hook=gate.hook)
+        factory = clients or functools.cache(
+            functools.partial(
+                make_clients,
+                spec,
+                opts.sandbox,
+                say=note_to(notes),
+                hook=gate.hook,
+                snapshot=snapshot and not opts.sandbox,
+            )
         )
         session = cls(
             spec=spec,

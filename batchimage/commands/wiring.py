@@ -66,11 +66,13 @@ def make_clients(
     sandbox: bool,
     say: Callable[[str], None] | None = None,
     hook: Callable[[Any], None] | None = None,
+    snapshot: bool = False,
 ) -> Any:
     """The Azure clients for the spec's cloud (or, rehearsing, the sandbox with the spec's
     existing prerequisites made there), with bounded SDK retry; `say` hears what takes
     time meanwhile (starting the local Azure); `hook` sees every request before it leaves
-    (a `CallGate`'s)."""
+    (a `CallGate`'s); `snapshot`: each URL read once (`batchimage.azure.snapshot`: for a
+    command that writes nothing; not when rehearsing, which makes prerequisites)."""
     from batchimage.azure.clients import AzureClients
     from batchimage.azure.errors import SDK_RETRY
     from batchimage.core.redact import register_secret
@@ -82,6 +84,10 @@ def make_clients(
         return rehearsal_clients(spec, say=say, **kwargs)
     profile = cloud_profile(spec, sandbox, say)
     register_secret(profile.client_secret)
+    if snapshot:
+        from batchimage.azure.snapshot import Snapshot
+
+        return AzureClients(profile, spec.subscription, snapshot=Snapshot(), **kwargs)
     return AzureClients(profile, spec.subscription, **kwargs)
 
 

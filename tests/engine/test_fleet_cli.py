@@ -9,6 +9,7 @@ spec holds back every spec's ARM requests (read from the sandbox's request log).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -98,9 +99,14 @@ def test_a_folder_of_specs_sharing_a_gallery(
     ]
     assert sorted(len(o) for o in owners) == [0, 1]  # one of them created it, not both
 
+    start = pools.admin.counters()["seq"]
     again = cli(folder, env, "plan", first.name, second.name)
     assert again.returncode == 0, again.stdout + again.stderr
     assert {k: v[0] for k, v in rows(again.stderr).items()} == dict.fromkeys(names, "no changes")
+    # One snapshot of Azure for the whole command: the gallery both specs use, read by each
+    # spec's preflight and step checks (four times), is asked for once.
+    reads = Counter(e["path"] for e in pools.admin.requests(since=start) if e["method"] == "GET")
+    assert reads[gallery_id] == 1, reads
 
     status = cli(folder, env, "status", ".", "--offline", "--format", "json")
     assert status.returncode == 0, status.stderr
