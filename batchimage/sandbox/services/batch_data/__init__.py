@@ -13,7 +13,7 @@ from batchimage.sandbox.services import Service
 from batchimage.sandbox.services.authorization.enforce import register_plane
 from batchimage.sandbox.services.batch_data import access, allocation, images
 from batchimage.sandbox.services.batch_data.urls import ROUTES
-from batchimage.sandbox.services.compute import facts, quota
+from batchimage.sandbox.services.compute.models import facts, quota
 
 
 def _start(world: World) -> None:

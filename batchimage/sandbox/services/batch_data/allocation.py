@@ -36,8 +36,8 @@ from batchimage.sandbox.services.batch_data import (
 )
 from batchimage.sandbox.services.batch_data.accounts import Account, account_of
 from batchimage.sandbox.services.batch_data.wire import seconds_of
-from batchimage.sandbox.services.compute import quota as compute_quota
 from batchimage.sandbox.services.compute import settings as compute_settings
+from batchimage.sandbox.services.compute.models import quota as compute_quota
 
 RETIRED = (
     "Low-priority VMs were retired on 30 September 2025 and cannot be allocated in Batch "

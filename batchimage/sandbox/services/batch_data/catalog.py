@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from batchimage.sandbox.services.batch_data.wire import stamp
-from batchimage.sandbox.services.compute import catalog as compute_catalog
+from batchimage.sandbox.services.compute.models import catalog as compute_catalog
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "batch_supported_images.json"
 WINDOWS_AGENT = "batch.node.windows amd64"

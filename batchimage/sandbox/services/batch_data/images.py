@@ -20,8 +20,8 @@ from batchimage.sandbox.context import Call, World
 from batchimage.sandbox.services.batch_data import catalog
 from batchimage.sandbox.services.batch_data.accounts import Account
 from batchimage.sandbox.services.batch_data.errors import invalid_property
-from batchimage.sandbox.services.compute import facts as compute_facts
-from batchimage.sandbox.services.compute import vms as compute_vms
+from batchimage.sandbox.services.compute.models import facts as compute_facts
+from batchimage.sandbox.services.compute.models import vms as compute_vms
 
 PROPERTY = "virtualMachineConfiguration.imageReference.virtualMachineImageId"
 _GALLERY = "/providers/microsoft.compute/galleries/"

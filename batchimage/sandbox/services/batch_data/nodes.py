@@ -91,7 +91,7 @@ def _image_version(world: World, record: dict[str, Any]) -> str | None:
     image_id = record["virtualMachineConfiguration"]["imageReference"].get("virtualMachineImageId")
     if not image_id:
         return None
-    from batchimage.sandbox.services.compute import facts
+    from batchimage.sandbox.services.compute.models import facts
 
     found = facts.image_facts(world, image_id)
     return found.version_id if found else record.get("_image_version")

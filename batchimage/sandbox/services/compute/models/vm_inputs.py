@@ -13,11 +13,11 @@ from typing import Any
 from batchimage.sandbox import arm
 from batchimage.sandbox.apierrors import ApiError, bad_request, not_found
 from batchimage.sandbox.context import World
-from batchimage.sandbox.services.compute import (
+from batchimage.sandbox.services.compute import errors
+from batchimage.sandbox.services.compute.models import (
     catalog,
     content,
     deprecation,
-    errors,
     facts,
     published,
     security,

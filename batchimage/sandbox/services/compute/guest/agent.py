@@ -19,7 +19,8 @@ from typing import Any
 
 from batchimage.sandbox import clock
 from batchimage.sandbox.context import World
-from batchimage.sandbox.services.compute import scripts, vms
+from batchimage.sandbox.services.compute.guest import scripts
+from batchimage.sandbox.services.compute.models import vms
 
 
 def reports(vm: dict[str, Any]) -> bool:

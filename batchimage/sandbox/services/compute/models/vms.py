@@ -16,15 +16,14 @@ from batchimage.sandbox import arm, clock
 from batchimage.sandbox.apierrors import ApiError, bad_request, conflict
 from batchimage.sandbox.context import Call, World
 from batchimage.sandbox.lro import iso
-from batchimage.sandbox.services.compute import (
+from batchimage.sandbox.services.compute import errors, settings
+from batchimage.sandbox.services.compute.models import (
     blobs,
     catalog,
     content,
     disks,
-    errors,
     quota,
     security,
-    settings,
     vhd,
     vm_inputs,
 )

@@ -7,7 +7,8 @@ import copy
 from typing import Any
 
 from batchimage.sandbox.context import Call
-from batchimage.sandbox.services.compute import errors, vms
+from batchimage.sandbox.services.compute import errors
+from batchimage.sandbox.services.compute.models import vms
 
 
 def _vm(call: Call) -> dict[str, Any]:

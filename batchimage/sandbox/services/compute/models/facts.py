@@ -15,7 +15,7 @@ from typing import Any
 
 from batchimage.sandbox import arm
 from batchimage.sandbox.context import World
-from batchimage.sandbox.services.compute import content, security
+from batchimage.sandbox.services.compute.models import content, security
 
 GALLERY_IMAGE = "microsoft.compute/galleries/images"
 GALLERY_IMAGE_VERSION = "microsoft.compute/galleries/images/versions"

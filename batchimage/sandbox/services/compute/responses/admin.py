@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from batchimage.sandbox.apierrors import ApiError
 from batchimage.sandbox.context import Call, Reply
-from batchimage.sandbox.services.compute import deprecation, published
+from batchimage.sandbox.services.compute.models import deprecation, published
 
 FIELDS = ("publisher", "offer", "sku", "version")
 

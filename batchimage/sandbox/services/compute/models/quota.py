@@ -16,7 +16,8 @@ from typing import Any
 from batchimage.sandbox import arm
 from batchimage.sandbox.apierrors import ApiError
 from batchimage.sandbox.context import World
-from batchimage.sandbox.services.compute import catalog, errors, settings
+from batchimage.sandbox.services.compute import errors, settings
+from batchimage.sandbox.services.compute.models import catalog
 
 VM_TYPE = "microsoft.compute/virtualmachines"
 

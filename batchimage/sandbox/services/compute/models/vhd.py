@@ -10,7 +10,7 @@ from typing import Any
 from batchimage.core.vhd_footer import DISK_TYPE_FIXED, FOOTER_SIZE, build_footer, parse_footer
 from batchimage.sandbox.apierrors import ApiError, bad_request
 from batchimage.sandbox.context import World
-from batchimage.sandbox.services.compute import blobs, content
+from batchimage.sandbox.services.compute.models import blobs, content
 
 MAGIC = b"BATCHIMAGE-SANDBOX-DISK/1\n"
 GIB = 1024**3

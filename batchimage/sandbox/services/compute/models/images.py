@@ -1,6 +1,6 @@
-"""Managed images (from a generalized VM, or from a VHD blob in Azurite), the classic
-`capture` of an unmanaged-disk VM into the `system` container, and managed disk export
-(grant access: a SAS to a fixed VHD page blob in Azurite; revoke access)."""
+"""Managed images (from a generalized VM, or from a VHD blob in Azurite), what the classic
+`capture` of an unmanaged-disk VM writes into the `system` container, and managed disk
+export (a SAS to a fixed VHD page blob in Azurite): the rules and the timers that end them."""
 
 from __future__ import annotations
 
@@ -12,16 +12,9 @@ from typing import Any
 from batchimage.sandbox import arm, lro
 from batchimage.sandbox.apierrors import bad_request
 from batchimage.sandbox.clock import action
-from batchimage.sandbox.context import Call, Reply, World
-from batchimage.sandbox.services.compute import (
-    blobs,
-    content,
-    disks,
-    errors,
-    security,
-    vhd,
-    vms,
-)
+from batchimage.sandbox.context import Call, World
+from batchimage.sandbox.services.compute import errors
+from batchimage.sandbox.services.compute.models import blobs, content, disks, security, vhd, vms
 
 
 def _baked(world: World, vm: dict[str, Any]) -> dict[str, Any]:
@@ -30,37 +23,6 @@ def _baked(world: World, vm: dict[str, Any]) -> dict[str, Any]:
     names = {e["name"] for e in vms.extensions_of(world, vm)}
     disk["extensions"] = sorted({*disk["extensions"], *names})
     return disk
-
-
-def _idle(call: Call, record: dict[str, Any]) -> dict[str, Any]:
-    """`record`, unless an operation on it still runs (409 AnotherOperationInProgress)."""
-    if arm.busy(call.world, record):
-        raise arm.another_operation(call.world, record)
-    return record
-
-
-def _start(
-    call: Call,
-    record: dict[str, Any],
-    timer: tuple[str, float],
-    done: str,
-    failed: str,
-    args: dict[str, Any],
-) -> Reply:
-    """Start an operation on `record` (busy until it ends; `timer`: the configured duration
-    key and its default seconds) and answer 202 Accepted with its URLs."""
-    op = lro.start(
-        call,
-        namespace=vms.NS,
-        duration=call.world.config.duration(*timer),
-        done=done,
-        failed=failed,
-        args=args,
-        location=record["location"],
-    )
-    record["_op"] = op["id"]
-    call.store.touch()
-    return lro.accepted(call.world, op, async_op=True)
 
 
 def _settled(world: World, record: dict[str, Any] | None) -> None:
@@ -185,15 +147,9 @@ def image_after_delete(world: World, record: dict[str, Any]) -> None:
 # -- capture (unmanaged-disk VMs) --------------------------------------------------------
 
 
-def capture(call: Call) -> Reply:
-    from batchimage.sandbox.services.compute.urls import VIRTUAL_MACHINES
-
-    vm = _idle(call, VIRTUAL_MACHINES.find(call))
-    body = call.json_object()
-    for key in ("vhdPrefix", "destinationContainerName"):
-        if not body.get(key):
-            raise errors.missing(key)
-    if vms.vhd_ref(call.world, vm) is None:
+def check_capture(world: World, vm: dict[str, Any]) -> None:
+    """Raise Azure's error unless the VM can be captured: blob based disks, generalized."""
+    if vms.vhd_ref(world, vm) is None:
         raise errors.not_allowed(
             "The Capture action is only supported on a Virtual Machine with blob based disks. "
             "Please use the 'Image' resource APIs to create an Image from a managed Virtual "
@@ -203,14 +159,6 @@ def capture(call: Call) -> Reply:
         raise errors.not_allowed(
             "Capture operation cannot be completed because the VM is not generalized."
         )
-    args = {
-        "vm": vm["id"],
-        "prefix": str(body["vhdPrefix"]),
-        "container": str(body["destinationContainerName"]),
-    }
-    return _start(
-        call, vm, ("vm.capture", 60.0), "compute.captured", "compute.capture_failed", args
-    )
 
 
 def capture_template(
@@ -292,38 +240,14 @@ def _capture_failed(world: World, args: dict[str, Any]) -> None:
 # -- disk export -------------------------------------------------------------------------
 
 
-def _disk(call: Call) -> dict[str, Any]:
-    from batchimage.sandbox.services.compute.urls import DISKS
-
-    return DISKS.find(call)
-
-
-def grant_access(call: Call) -> Reply:
-    record = _idle(call, _disk(call))
-    body = call.json_object()
-    access = str(body.get("access") or "")
-    if access.lower() != "read":
-        raise errors.invalid_parameter(
-            f"The access level '{access}' is not modelled by the batchimage sandbox (only Read).",
-            "access",
-        )
-    seconds = int(body.get("durationInSeconds") or 0)
-    if seconds <= 0:
-        raise errors.missing("durationInSeconds")
-    vm = disks.attached_vm(call.world, record["id"])
+def check_grant(world: World, record: dict[str, Any]) -> None:
+    """Raise Azure's error when the disk is attached to a VM that is not deallocated."""
+    vm = disks.attached_vm(world, record["id"])
     if vm is not None and vm.get("_power") not in ("deallocated", "deallocating"):
         raise errors.not_allowed(
             f"Access not permitted because disk {record['name']} is currently attached to "
             f"running VM {vm['id']}."
         )
-    return _start(
-        call,
-        record,
-        ("disk.grant_access", 10.0),
-        "compute.access_granted",
-        "compute.access_failed",
-        {"id": record["id"], "seconds": seconds},
-    )
 
 
 @action("compute.access_granted")
@@ -346,18 +270,6 @@ def _access_granted(world: World, args: dict[str, Any]) -> None:
 @action("compute.access_failed")
 def _access_failed(world: World, args: dict[str, Any]) -> None:
     _settled(world, arm.get(world, args["id"]))
-
-
-def revoke_access(call: Call) -> Reply:
-    record = _idle(call, _disk(call))
-    return _start(
-        call,
-        record,
-        ("disk.revoke_access", 5.0),
-        "compute.access_revoked",
-        "compute.access_failed",
-        {"id": record["id"]},
-    )
 
 
 @action("compute.access_revoked")

@@ -34,8 +34,10 @@ from typing import Any
 from batchimage.sandbox import arm, lro
 from batchimage.sandbox.apierrors import ApiError, bad_request
 from batchimage.sandbox.clock import action
-from batchimage.sandbox.context import Call, Reply, World
-from batchimage.sandbox.services.compute import agent, blobs, errors, runparams, scripts, vms
+from batchimage.sandbox.context import Call, World
+from batchimage.sandbox.services.compute import errors
+from batchimage.sandbox.services.compute.guest import agent, scripts
+from batchimage.sandbox.services.compute.models import blobs, runparams, vms
 
 COMMANDS = {
     "RunShellScript": ("Linux", "shell"),
@@ -55,7 +57,8 @@ ACTION_LIMIT_S = 90 * 60.0
 ACTION_HANDLER = {"shell": "RunCommandLinux", "powershell": "RunCommandWindows"}
 
 
-def _running_vm(call: Call, vm: dict[str, Any]) -> None:
+def check_running(vm: dict[str, Any]) -> None:
+    """409 OperationNotAllowed unless the VM runs and is provisioned."""
     if vm.get("_power") != "running" or vm["properties"].get("provisioningState") != "Succeeded":
         raise errors.vm_not_running()
 
@@ -73,12 +76,9 @@ def tail(text: str, limit: int = OUTPUT_TAIL) -> str:
 # -- the runCommand action ---------------------------------------------------------------
 
 
-def run_command(call: Call) -> Reply:
-    from batchimage.sandbox.services.compute.urls import VIRTUAL_MACHINES
-
-    vm = VIRTUAL_MACHINES.find(call)
-    body = call.json_object()
-    command = str(body.get("commandId") or "")
+def action_kind(vm: dict[str, Any], command: str) -> str:
+    """The kind (shell, powershell) of the action run command `command` on the VM: a known
+    command of the VM's OS, on a running VM with no action command in progress."""
     known = {k.lower(): (k, v) for k, v in COMMANDS.items()}
     if command.lower() not in known:
         raise errors.invalid_parameter(
@@ -93,41 +93,38 @@ def run_command(call: Call) -> Reply:
             f"The run command '{name}' is not supported for the OS type "
             f"'{vms.os_disk(vm).get('osType')}' of VM '{vm['name']}'.",
         )
-    _running_vm(call, vm)
-    if vm.get("_run_command") and arm.busy(call.world, {"_op": vm["_run_command"]}):
+    return kind
+
+
+def check_action_free(world: World, vm: dict[str, Any]) -> None:
+    """409 Conflict while an action run command still runs on the VM."""
+    if vm.get("_run_command") and arm.busy(world, {"_op": vm["_run_command"]}):
         raise errors.run_command_busy()
-    parameters = runparams.parse(body, "parameters", prefix="")
-    lines = body.get("script") or []
-    script = "\n".join(str(line) for line in lines) if lines else command
-    # Evaluated now, applied when the command completes: SAS URLs in the script or its
-    # parameters are read while valid and never stored.
+
+
+def plan_action(
+    world: World, vm: dict[str, Any], kind: str, script: str, parameters: Any
+) -> tuple[float, dict[str, Any]]:
+    """Evaluate an action script now (SAS URLs in it or its parameters are read while
+    valid and never stored; its effects apply when it completes): (the operation's
+    duration, the args of its timers)."""
     run = scripts.evaluate(
-        call.world,
+        world,
         kind,
         script,
         source="runCommand",
         parameters=parameters,
         action=True,
-        setup_state=vms.disk_content(call.world, vm).get("setup_state"),
+        setup_state=vms.disk_content(world, vm).get("setup_state"),
     )
-    duration = scripts.duration(call.world, script)
-    op = lro.start(
-        call,
-        namespace=vms.NS,
-        duration=min(duration, ACTION_LIMIT_S),
-        done="compute.run_command_done",
-        failed="compute.run_command_failed",
-        args={
-            "vm": vm["id"],
-            "kind": kind,
-            "run": dataclasses.asdict(run),
-            "timed_out": duration > ACTION_LIMIT_S,
-        },
-        location=vm["location"],
-    )
-    vm["_run_command"] = op["id"]
-    call.store.touch()
-    return lro.accepted(call.world, op, async_op=True)
+    duration = scripts.duration(world, script)
+    args = {
+        "vm": vm["id"],
+        "kind": kind,
+        "run": dataclasses.asdict(run),
+        "timed_out": duration > ACTION_LIMIT_S,
+    }
+    return min(duration, ACTION_LIMIT_S), args
 
 
 def _action_output(kind: str, run: scripts.ScriptRun) -> list[dict[str, Any]]:
@@ -210,7 +207,7 @@ def build_run_command(
     props = copy.deepcopy(body.get("properties") or {})
     parameters = runparams.parse(props, "parameters")
     protected = runparams.parse(props, "protectedParameters")
-    _running_vm(call, vm)
+    check_running(vm)
     source = props.get("source") or {}
     if not (source.get("script") or source.get("scriptUri") or source.get("commandId")):
         raise errors.missing("source")
@@ -330,13 +327,3 @@ def _timed_out(view: dict[str, Any], kind: str, timeout: int) -> None:
 def render_run_command(world: World, out: dict[str, Any]) -> dict[str, Any]:
     out["properties"].pop("instanceView", None)  # shown with $expand=instanceView only
     return out
-
-
-def get_run_command(call: Call) -> Reply:
-    from batchimage.sandbox.services.compute.urls import RUN_COMMANDS
-
-    record = RUN_COMMANDS.find(call)
-    out = arm.render(call.world, record)
-    if "instanceview" in (call.arg("$expand") or "").lower():
-        out["properties"]["instanceView"] = copy.deepcopy(record["properties"]["instanceView"])
-    return Reply(200, out)

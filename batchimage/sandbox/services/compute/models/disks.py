@@ -10,7 +10,8 @@ from typing import Any
 from batchimage.sandbox import arm
 from batchimage.sandbox.context import Call, World
 from batchimage.sandbox.lro import iso
-from batchimage.sandbox.services.compute import blobs, content, errors
+from batchimage.sandbox.services.compute import errors
+from batchimage.sandbox.services.compute.models import blobs, content
 
 NS = "Microsoft.Compute"
 TYPE = f"{NS}/disks"

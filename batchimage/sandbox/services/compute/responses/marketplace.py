@@ -9,7 +9,7 @@ from typing import Any
 from batchimage.sandbox import arm
 from batchimage.sandbox.apierrors import not_found
 from batchimage.sandbox.context import Call, Reply
-from batchimage.sandbox.services.compute import catalog, deprecation, published, quota
+from batchimage.sandbox.services.compute.models import catalog, deprecation, published, quota
 
 LOCATION = "/subscriptions/{subscription}/providers/Microsoft.Compute/locations/{location}"
 PUBLISHERS = LOCATION + "/publishers"

@@ -20,7 +20,7 @@ from typing import Any
 
 from batchimage.sandbox.apierrors import ApiError
 from batchimage.sandbox.context import World
-from batchimage.sandbox.services.compute import published
+from batchimage.sandbox.services.compute.models import published
 
 TABLE = "marketplace_deprecations"
 STATES = ("Active", "ScheduledForDeprecation", "Deprecated")

@@ -13,13 +13,13 @@ from typing import Any
 
 from batchimage.sandbox import arm, clock
 from batchimage.sandbox.apierrors import bad_request, conflict
-from batchimage.sandbox.context import Call, Reply, World
+from batchimage.sandbox.context import Call, World
 from batchimage.sandbox.lro import iso
-from batchimage.sandbox.services.compute import (
+from batchimage.sandbox.services.compute import errors
+from batchimage.sandbox.services.compute.models import (
     blobs,
     catalog,
     content,
-    errors,
     facts,
     security,
     vhd,
@@ -383,16 +383,6 @@ def replication_status(world: World, record: dict[str, Any]) -> dict[str, Any]:
         )
     done = all(s["state"] == "Completed" for s in summary)
     return {"aggregatedState": "Completed" if done else "InProgress", "summary": summary}
-
-
-def get_version(call: Call) -> Reply:
-    from batchimage.sandbox.services.compute.urls import GALLERY_IMAGE_VERSIONS
-
-    record = GALLERY_IMAGE_VERSIONS.find(call)
-    out = arm.render(call.world, record)
-    if "replicationstatus" in (call.arg("$expand") or "").lower():
-        out["properties"]["replicationStatus"] = replication_status(call.world, record)
-    return Reply(200, out)
 
 
 def version_before_delete(call: Call, record: dict[str, Any]) -> None:

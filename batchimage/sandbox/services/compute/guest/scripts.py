@@ -16,7 +16,7 @@ What a script does to the guest (applied by `agent` when the command completes):
 - `sysprep /generalize` runs on after the script returned and seals the disk
   (`/shutdown`: then stops the VM) after the `vm.sysprep` duration - unless the config's
   `sysprep_failure` rule makes it fail (no shutdown, the setup state reads failed);
-  PowerShell reading the setup state gets it (see `guest`).
+  PowerShell reading the setup state gets it (see `windows`).
 
 The run command's parameters reach the script as the handler passes them (see
 `runparams`): a download whose URL is `"$NAME"` (Linux) or `$env:NAME` / a `param()`
@@ -38,7 +38,9 @@ from urllib.parse import urlsplit
 
 from batchimage.sandbox.context import World
 from batchimage.sandbox.lro import iso
-from batchimage.sandbox.services.compute import blobs, detached, guest, runparams, settings
+from batchimage.sandbox.services.compute import settings
+from batchimage.sandbox.services.compute.guest import detached, windows
+from batchimage.sandbox.services.compute.models import blobs, runparams
 
 DEPROVISION = {
     "shell": re.compile(r"\bwaagent\b[^\n]*-deprovision"),
@@ -323,13 +325,13 @@ def evaluate(
     if run.ok and kind == "shell":
         _guest_effects(run, script)
     elif run.ok:
-        run.stdout += guest.read(world, setup_state, script)
+        run.stdout += windows.read(world, setup_state, script)
         run.powers_off = bool(SHUTDOWN[kind].search(SYSPREP_SHUTDOWN.sub("", script)))
         if DEPROVISION[kind].search(script):
-            run.setup_state = guest.after_sysprep(world)
+            run.setup_state = windows.after_sysprep(world)
             if settings.sysprep_failure(world) is None:
                 shutdown = bool(SYSPREP_SHUTDOWN.search(script))
-                run.later.append({"sysprep": guest.sysprep_seconds(world), "shutdown": shutdown})
+                run.later.append({"sysprep": windows.sysprep_seconds(world), "shutdown": shutdown})
     entry: dict[str, Any] = {
         "kind": kind,
         "script": redact(script),

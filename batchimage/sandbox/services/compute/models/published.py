@@ -19,7 +19,7 @@ import re
 from typing import Any
 
 from batchimage.sandbox.context import World
-from batchimage.sandbox.services.compute import catalog
+from batchimage.sandbox.services.compute.models import catalog
 
 TABLE = "marketplace_published"
 # Marketplace image versions are three dot-separated numbers (Major.Minor.Build).
