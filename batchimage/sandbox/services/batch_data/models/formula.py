@@ -16,8 +16,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from batchimage.sandbox.services.batch_data import formula_values as fv
-from batchimage.sandbox.services.batch_data.formula_values import Interval, Problem, Stamp, Value
+from batchimage.sandbox.services.batch_data.models import formula_values as fv
+from batchimage.sandbox.services.batch_data.models.formula_values import (
+    Interval,
+    Problem,
+    Stamp,
+    Value,
+)
 
 MAX_LENGTH = 8192
 SETTABLE = ("$TargetDedicatedNodes", "$TargetLowPriorityNodes", "$NodeDeallocationOption")

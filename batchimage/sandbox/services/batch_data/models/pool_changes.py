@@ -1,13 +1,12 @@
-"""Handlers for pools: create, get, exists, list, delete, patch, replace properties,
-resize, stop resize, enable / disable / evaluate autoscale."""
+"""What a pool request changes, with Batch's refusals: create (id taken, pool quota),
+patch, replace properties, resize, enable and evaluate autoscale."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from batchimage.sandbox.context import Call, Reply
-from batchimage.sandbox.services.batch_data import allocation, autoscale, pools, wire
-from batchimage.sandbox.services.batch_data.accounts import require_account
+from batchimage.sandbox.context import Call
 from batchimage.sandbox.services.batch_data.errors import (
     batch_error,
     conflict,
@@ -15,20 +14,14 @@ from batchimage.sandbox.services.batch_data.errors import (
     invalid_state,
     missing_property,
 )
+from batchimage.sandbox.services.batch_data.models import allocation, autoscale, pools
+from batchimage.sandbox.services.batch_data.models.accounts import Account
 
 DEALLOCATION = ("requeue", "terminate", "taskcompletion", "retaineddata")
 
 
-def _writable(call: Call) -> dict[str, Any]:
-    """The path's pool for a write: exists, not deleting, conditional headers met."""
-    record = pools.require(call, require_account(call), writing=True)
-    wire.check_conditions(call, record, reading=False)
-    return record
-
-
-def create_pool(call: Call) -> Reply:
-    account = require_account(call)
-    body = wire.body(call)
+def create(call: Call, account: Account, body: dict[str, Any]) -> dict[str, Any]:
+    """Add the pool `body` describes to the account and start its allocation."""
     record = pools.validate_create(call, account, body)
     formula = interval = None
     if record["enableAutoScale"]:
@@ -54,44 +47,12 @@ def create_pool(call: Call) -> Reply:
         allocation.resize(
             call.world, record, record["targetDedicatedNodes"], record["targetLowPriorityNodes"]
         )
-    return wire.reply(201, None, record)
+    return record
 
 
-def get_pool(call: Call) -> Reply:
-    account = require_account(call)
-    record = pools.require(call, account)
-    wire.check_conditions(call, record, reading=True)
-    return wire.reply(200, wire.select(call, _odata(call, pools.render(record))), record)
-
-
-def _odata(call: Call, item: dict[str, Any]) -> dict[str, Any]:
-    base = call.path.split("/pools", 1)[0]
-    return {"odata.metadata": f"{call.world.base_url}{base}/$metadata#pools/@Element", **item}
-
-
-def pool_exists(call: Call) -> Reply:
-    account = require_account(call)
-    record = pools.require(call, account)
-    wire.check_conditions(call, record, reading=True)
-    return wire.reply(200, None, record)
-
-
-def list_pools(call: Call) -> Reply:
-    account = require_account(call)
-    items = [pools.render(r) for r in pools.in_account(call.world, account)]
-    return wire.page(call, wire.filter_items(call, items), f"{account.url(call.world)}/pools")
-
-
-def delete_pool(call: Call) -> Reply:
-    record = _writable(call)
-    allocation.delete(call.world, record)
-    return wire.reply(202, None)
-
-
-def update_pool(call: Call) -> Reply:
-    """PATCH: replace the properties given; the empty-pool-only ones need zero nodes."""
-    record = _writable(call)
-    body = wire.body(call)
+def update(call: Call, account: Account, record: dict[str, Any], body: dict[str, Any]) -> None:
+    """PATCH: replace the properties given; the empty-pool-only ones need zero nodes and
+    are checked, with the pool's others, as a create would check them."""
     changes: dict[str, Any] = {}
     if body.get("startTask") is not None:
         changes["startTask"] = pools.start_task(call, body["startTask"])
@@ -107,10 +68,11 @@ def update_pool(call: Call) -> Reply:
             "(resize it to 0 first).",
         )
     if asked:
-        merged = {**pools.render(record), **asked}
+        kept = {k: copy.deepcopy(v) for k, v in record.items() if not k.startswith("_")}
+        merged = {**kept, **asked}
         fresh = pools.validate_create(
             call,
-            require_account(call),
+            account,
             {k: merged[k] for k in ("id", *pools.EMPTY_ONLY) if k in merged},
         )
         for name in [*pools.EMPTY_ONLY, "_image_version"]:
@@ -118,13 +80,10 @@ def update_pool(call: Call) -> Reply:
                 changes[name] = fresh[name]
     record.update(changes)
     pools.changed(call.world, record)
-    return wire.reply(200, None, record)
 
 
-def replace_properties(call: Call) -> Reply:
+def replace_properties(call: Call, record: dict[str, Any], body: dict[str, Any]) -> None:
     """updateproperties: start task, package references and metadata replaced as a whole."""
-    record = _writable(call)
-    body = wire.body(call)
     for name in ("applicationPackageReferences", "metadata"):
         if body.get(name) is None:
             raise missing_property(call, name)
@@ -137,12 +96,10 @@ def replace_properties(call: Call) -> Reply:
     if not record["applicationPackageReferences"]:
         record.pop("applicationPackageReferences")
     pools.changed(call.world, record)
-    return wire.reply(204, None, record)
 
 
-def resize_pool(call: Call) -> Reply:
-    record = _writable(call)
-    body = wire.body(call)
+def resize(call: Call, record: dict[str, Any], body: dict[str, Any]) -> None:
+    """Resize to the targets given (a steady pool without autoscale only)."""
     if record["enableAutoScale"]:
         raise invalid_state(
             call, "The pool is configured for automatic scaling; disable autoscale first."
@@ -166,18 +123,10 @@ def resize_pool(call: Call) -> Reply:
         record["resizeTimeout"] = pools.resize_timeout(call, body["resizeTimeout"])
     allocation.resize(call.world, record, dedicated, low)
     pools.changed(call.world, record)
-    return wire.reply(202, None, record)
 
 
-def stop_resize(call: Call) -> Reply:
-    record = _writable(call)
-    allocation.stop(call.world, record)
-    return wire.reply(202, None, record)
-
-
-def enable_autoscale(call: Call) -> Reply:
-    record = _writable(call)
-    body = wire.body(call)
+def enable_autoscale(call: Call, record: dict[str, Any], body: dict[str, Any]) -> None:
+    """Enable autoscale (or change its formula or interval) on a pool not being resized."""
     formula = body.get("autoScaleFormula") or record.get("autoScaleFormula")
     if not formula:
         raise missing_property(call, "autoScaleFormula")
@@ -187,19 +136,10 @@ def enable_autoscale(call: Call) -> Reply:
         call, body.get("autoScaleEvaluationInterval") or record.get("autoScaleEvaluationInterval")
     )
     autoscale.enable(call.world, record, autoscale.check_formula(call, formula), interval)
-    return wire.reply(200, None, record)
 
 
-def disable_autoscale(call: Call) -> Reply:
-    record = _writable(call)
-    autoscale.disable(call.world, record)
-    return wire.reply(200, None, record)
-
-
-def evaluate_autoscale(call: Call) -> Reply:
-    account = require_account(call)
-    record = pools.require(call, account)
-    body = wire.body(call)
+def evaluate_autoscale(call: Call, record: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """The result of evaluating a formula on a pool with autoscale enabled."""
     if not body.get("autoScaleFormula"):
         raise missing_property(call, "autoScaleFormula")
     if not record["enableAutoScale"]:
@@ -211,4 +151,4 @@ def evaluate_autoscale(call: Call) -> Reply:
             {"Reason": "Autoscale is not enabled on the pool; enable it to evaluate formulas."},
         )
     formula = autoscale.check_formula(call, body["autoScaleFormula"])
-    return wire.reply(200, autoscale.evaluate(call.world, record, formula))
+    return autoscale.evaluate(call.world, record, formula)

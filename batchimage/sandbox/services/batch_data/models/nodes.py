@@ -12,8 +12,9 @@ import uuid
 from typing import Any
 
 from batchimage.sandbox.context import World
-from batchimage.sandbox.services.batch_data import images, pools, resource_files, rules, timers
-from batchimage.sandbox.services.batch_data.accounts import account_of
+from batchimage.sandbox.services.batch_data import rules
+from batchimage.sandbox.services.batch_data.models import images, pools, resource_files, timers
+from batchimage.sandbox.services.batch_data.models.accounts import account_of
 from batchimage.sandbox.services.batch_data.wire import stamp
 
 AGENT_VERSION = "1.12.15"
@@ -202,7 +203,7 @@ def _exit_failure() -> dict[str, Any]:
 
 def become_idle(world: World, record: dict[str, Any], node: dict[str, Any]) -> None:
     """The node can run tasks: idle now, and any waiting task of the pool's jobs starts."""
-    from batchimage.sandbox.services.batch_data import jobs
+    from batchimage.sandbox.services.batch_data.models import jobs
 
     set_state(world, node, "idle")
     jobs.dispatch(world, record)
@@ -211,20 +212,3 @@ def become_idle(world: World, record: dict[str, Any], node: dict[str, Any]) -> N
 def write_file(world: World, node: dict[str, Any], path: str, text: str) -> None:
     node["_files"][path] = {"content": text, "at": timers.now(world)}
     world.store.touch()
-
-
-def render(world: World, record: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
-    """The node as Batch returns it."""
-    out = {k: copy.deepcopy(v) for k, v in node.items() if not k.startswith("_")}
-    ref = copy.deepcopy(record["virtualMachineConfiguration"]["imageReference"])
-    if node.get("_image_version"):
-        ref["virtualMachineImageId"] = node["_image_version"]
-    out.update(
-        {
-            "url": f"{record['url']}/nodes/{node['id']}",
-            "stateTransitionTime": stamp(node["_state_at"]),
-            "nodeAgentInfo": {"version": AGENT_VERSION, "lastUpdateTime": stamp(node["_created"])},
-            "virtualMachineInfo": {"imageReference": ref},
-        }
-    )
-    return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from batchimage.sandbox.context import World
-from batchimage.sandbox.services.batch_data.accounts import Account
+from batchimage.sandbox.services.batch_data.models.accounts import Account
 
 NOT_FOUND = ("BlobNotFound", "One of the specified Azure Blob(s) is not found.")
 DENIED = ("BlobAccessDenied", "Access for one of the specified Azure Blob(s) is denied.")

@@ -25,16 +25,16 @@ from typing import Any
 
 from batchimage.sandbox import arm
 from batchimage.sandbox.context import World
-from batchimage.sandbox.services.batch_data import (
+from batchimage.sandbox.services.batch_data import rules
+from batchimage.sandbox.services.batch_data.models import (
     catalog,
     images,
     nodes,
     pools,
-    rules,
     samples,
     timers,
 )
-from batchimage.sandbox.services.batch_data.accounts import Account, account_of
+from batchimage.sandbox.services.batch_data.models.accounts import Account, account_of
 from batchimage.sandbox.services.batch_data.wire import seconds_of
 from batchimage.sandbox.services.compute import settings as compute_settings
 from batchimage.sandbox.services.compute.models import quota as compute_quota

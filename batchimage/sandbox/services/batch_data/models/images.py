@@ -17,9 +17,9 @@ from typing import Any
 from batchimage.sandbox import arm
 from batchimage.sandbox.apierrors import ApiError
 from batchimage.sandbox.context import Call, World
-from batchimage.sandbox.services.batch_data import catalog
-from batchimage.sandbox.services.batch_data.accounts import Account
 from batchimage.sandbox.services.batch_data.errors import invalid_property
+from batchimage.sandbox.services.batch_data.models import catalog
+from batchimage.sandbox.services.batch_data.models.accounts import Account
 from batchimage.sandbox.services.compute.models import facts as compute_facts
 from batchimage.sandbox.services.compute.models import vms as compute_vms
 
@@ -133,7 +133,7 @@ def boots(world: World, version_id: str, agent_id: str) -> bool:
 
 def version_in_use(world: World, version_id: str) -> str | None:
     """Why gallery image version `version_id` cannot be deleted (a live pool uses it)."""
-    from batchimage.sandbox.services.batch_data import pools
+    from batchimage.sandbox.services.batch_data.models import pools
 
     wanted = version_id.lower()
     for record in pools.table(world).values():

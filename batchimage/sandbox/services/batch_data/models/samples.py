@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from batchimage.sandbox.context import World
-from batchimage.sandbox.services.batch_data import jobs, timers
-from batchimage.sandbox.services.batch_data.formula import Samples
+from batchimage.sandbox.services.batch_data.models import jobs, timers
+from batchimage.sandbox.services.batch_data.models.formula import Samples
 
 PERIOD = 30.0
 RETENTION = 24 * 3600.0

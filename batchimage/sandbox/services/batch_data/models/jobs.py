@@ -10,15 +10,16 @@ import copy
 from typing import Any
 
 from batchimage.sandbox.context import Call, World
-from batchimage.sandbox.services.batch_data import nodes, pools, rules, timers
-from batchimage.sandbox.services.batch_data.accounts import Account
+from batchimage.sandbox.services.batch_data import rules
 from batchimage.sandbox.services.batch_data.errors import (
     conflict,
     invalid_property,
     missing_property,
     not_found,
 )
-from batchimage.sandbox.services.batch_data.wire import etag, stamp
+from batchimage.sandbox.services.batch_data.models import nodes, pools, timers
+from batchimage.sandbox.services.batch_data.models.accounts import Account
+from batchimage.sandbox.services.batch_data.wire import stamp
 
 TABLE = "batch_jobs"
 UNLIMITED = "P10675199DT2H48M5.4775807S"  # TimeSpan.MaxValue, as Batch reports "no limit"
@@ -284,17 +285,3 @@ def delete(world: World, job: dict[str, Any]) -> None:
 def _job_deleted(world: World, args: dict[str, Any]) -> None:
     if table(world).pop(args["job"], None) is not None:
         world.store.touch()
-
-
-def render(item: dict[str, Any]) -> dict[str, Any]:
-    """A job or task as Batch returns it."""
-    out = {k: copy.deepcopy(v) for k, v in item.items() if not k.startswith("_")}
-    out.update(
-        {
-            "eTag": etag(item["_modified"]),
-            "lastModified": stamp(item["_modified"]),
-            "creationTime": stamp(item["_created"]),
-            "stateTransitionTime": stamp(item["_state_at"]),
-        }
-    )
-    return out

@@ -11,8 +11,6 @@ import re
 from typing import Any
 
 from batchimage.sandbox.context import Call, World
-from batchimage.sandbox.services.batch_data import catalog, images, timers
-from batchimage.sandbox.services.batch_data.accounts import Account
 from batchimage.sandbox.services.batch_data.errors import (
     batch_error,
     conflict,
@@ -20,7 +18,9 @@ from batchimage.sandbox.services.batch_data.errors import (
     missing_property,
     not_found,
 )
-from batchimage.sandbox.services.batch_data.wire import duration, etag, iso_duration, stamp
+from batchimage.sandbox.services.batch_data.models import catalog, images, timers
+from batchimage.sandbox.services.batch_data.models.accounts import Account
+from batchimage.sandbox.services.batch_data.wire import duration, iso_duration
 
 TABLE = "batch_pools"
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -283,25 +283,3 @@ def counts(record: dict[str, Any]) -> tuple[int, int]:
     nodes = record["_nodes"].values()
     dedicated = sum(1 for n in nodes if n["isDedicated"])
     return dedicated, len(record["_nodes"]) - dedicated
-
-
-def render(record: dict[str, Any]) -> dict[str, Any]:
-    """The pool as Batch returns it."""
-    out = {k: copy.deepcopy(v) for k, v in record.items() if not k.startswith("_")}
-    dedicated, low = counts(record)
-    out.update(
-        {
-            "eTag": etag(record["_modified"]),
-            "lastModified": stamp(record["_modified"]),
-            "creationTime": stamp(record["_created"]),
-            "stateTransitionTime": stamp(record["_state_at"]),
-            "allocationStateTransitionTime": stamp(record["_alloc_at"]),
-            "currentDedicatedNodes": dedicated,
-            "currentLowPriorityNodes": low,
-        }
-    )
-    order = [
-        "id", "displayName", "url", "eTag", "lastModified", "creationTime", "state",
-        "stateTransitionTime", "allocationState", "allocationStateTransitionTime", "vmSize",
-    ]  # fmt: skip
-    return {k: out[k] for k in order if k in out} | {k: v for k, v in out.items() if k not in order}

@@ -12,9 +12,13 @@ import math
 from typing import Any
 
 from batchimage.sandbox.context import Call, World
-from batchimage.sandbox.services.batch_data import allocation, pools, samples, timers
 from batchimage.sandbox.services.batch_data.errors import batch_error, invalid_property
-from batchimage.sandbox.services.batch_data.formula import FormulaError, Result, compile_formula
+from batchimage.sandbox.services.batch_data.models import allocation, pools, samples, timers
+from batchimage.sandbox.services.batch_data.models.formula import (
+    FormulaError,
+    Result,
+    compile_formula,
+)
 from batchimage.sandbox.services.batch_data.wire import duration, iso_duration, seconds_of, stamp
 
 MIN_INTERVAL, MAX_INTERVAL = 300.0, 168 * 3600.0

@@ -15,7 +15,7 @@ from typing import Any
 from batchimage.sandbox.services.batch_data.wire import stamp
 from batchimage.sandbox.services.compute.models import catalog as compute_catalog
 
-DATA = Path(__file__).resolve().parents[2] / "data" / "batch_supported_images.json"
+DATA = Path(__file__).resolve().parents[3] / "data" / "batch_supported_images.json"
 WINDOWS_AGENT = "batch.node.windows amd64"
 
 
