@@ -20,7 +20,7 @@ NOT_AZURE = (
     "batchimage/sandbox/adminapi.py",
     "batchimage/sandbox/register.py",
     "batchimage/sandbox/services/authorization/admin.py",
-    "batchimage/sandbox/services/compute/admin.py",
+    "batchimage/sandbox/services/compute/responses/admin.py",
 )
 CONFIGURED = "configuration"  # "Raised by" of a code only fault rules inject
 

@@ -12,7 +12,11 @@ from azure.batch import models as bm
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
 from batchimage.sandbox.admin import SandboxAdmin
-from batchimage.sandbox.services.batch_data.formula import FormulaError, Samples, compile_formula
+from batchimage.sandbox.services.batch_data.models.formula import (
+    FormulaError,
+    Samples,
+    compile_formula,
+)
 from tests.sandbox import batch_support
 from tests.sandbox.batch_support import pool_options, wait_for, wait_steady
 

@@ -29,7 +29,7 @@ from batchimage.sandbox import arm
 from batchimage.sandbox.config import SandboxConfig
 from batchimage.sandbox.context import World
 from batchimage.sandbox.server import SandboxServer
-from batchimage.sandbox.services.compute import content, facts
+from batchimage.sandbox.services.compute.models import content, facts
 from batchimage.sandbox.services.resources import models as resources
 from tests.sandbox.batch_support import (
     allocation_failed,

@@ -12,7 +12,7 @@ from batchimage.sandbox import arm
 from batchimage.sandbox.clock import Clock
 from batchimage.sandbox.config import SandboxConfig
 from batchimage.sandbox.context import Identity, World
-from batchimage.sandbox.services.compute import content, facts
+from batchimage.sandbox.services.compute.models import content, facts
 from batchimage.sandbox.store import Store
 
 SUB = "00000000-0000-4000-8000-000000000001"

@@ -3,7 +3,7 @@ SAS redaction (pure logic; the Azurite side is covered by test_compute_runcomman
 
 from __future__ import annotations
 
-from batchimage.sandbox.services.compute import scripts
+from batchimage.sandbox.services.compute.guest import scripts
 
 URL = "https://127.0.0.1:9/acct/staging/tool.tar.gz"
 
@@ -58,7 +58,7 @@ def test_deprovision_shutdown_and_redaction() -> None:
 
 
 def test_systemd_units_run_later_and_the_rest_is_foreground() -> None:
-    from batchimage.sandbox.services.compute import detached
+    from batchimage.sandbox.services.compute.guest import detached
     from batchimage.steps.generalize_scripts import linux_launcher
 
     script = linux_launcher("waagent -deprovision+user -force")

@@ -188,7 +188,7 @@ def test_subscription_lists_its_locations(clients: AzureClients) -> None:
     from azure.core.rest import HttpRequest
 
     from batchimage.azure.regions import subscription_locations
-    from batchimage.sandbox.services.compute import catalog
+    from batchimage.sandbox.services.compute.models import catalog
 
     sub = clients.subscription_id
     raw = clients.resource.send_request(

@@ -18,6 +18,8 @@ How to add a service (e.g. Microsoft.Compute, or the Batch data plane):
      error shape) or `plane="batch"` (Bearer token, Batch OData error shape).
      Tracked ARM resources can use `batchimage.sandbox.arm.ResourceType(...).routes()`.
    - `__init__.py`  `SERVICE = Service(name, routes=ROUTES, seed=..., start=...)`.
+   A large service makes `models` and `responses` packages with one module per resource
+   kind (`compute/models/vms.py`, `compute/responses/vms.py`, ...); `urls.py` stays one.
 2. Add the package's module path to `SERVICE_MODULES` below: that one line is the whole
    registration. Routes are tried in registration order, first match wins.
 3. Add conformance cases for your examples in `tests/sandbox/conformance_cases.py` and

@@ -11,9 +11,10 @@ from __future__ import annotations
 from batchimage.sandbox.context import World
 from batchimage.sandbox.services import Service
 from batchimage.sandbox.services.authorization.enforce import register_plane
-from batchimage.sandbox.services.batch_data import access, allocation, images
+from batchimage.sandbox.services.batch_data import access
+from batchimage.sandbox.services.batch_data.models import allocation, images
 from batchimage.sandbox.services.batch_data.urls import ROUTES
-from batchimage.sandbox.services.compute import facts, quota
+from batchimage.sandbox.services.compute.models import facts, quota
 
 
 def _start(world: World) -> None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from batchimage.sandbox.apierrors import ApiError
 from batchimage.sandbox.context import Call
-from batchimage.sandbox.services.batch_data.accounts import account_of
 from batchimage.sandbox.services.batch_data.errors import batch_error
+from batchimage.sandbox.services.batch_data.models.accounts import account_of
 
 ACCOUNT = "Microsoft.Batch/batchAccounts"
 _POOL_WRITES = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from batchimage.sandbox.context import World
 from batchimage.sandbox.services import Service
-from batchimage.sandbox.services.compute import blobs, galleries
+from batchimage.sandbox.services.compute.models import blobs, galleries
 from batchimage.sandbox.services.compute.urls import ROUTES
 
 

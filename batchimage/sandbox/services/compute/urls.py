@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from batchimage.sandbox.arm import GENERIC_NAME, ResourceType
 from batchimage.sandbox.routing import Route
-from batchimage.sandbox.services.compute import (
-    admin,
+from batchimage.sandbox.services.compute.children import ChildType
+from batchimage.sandbox.services.compute.models import (
     disks,
     extensions,
     galleries,
     images,
-    marketplace,
+    power,
     runcommands,
-    vm_actions,
     vms,
 )
-from batchimage.sandbox.services.compute.children import ChildType
+from batchimage.sandbox.services.compute.responses import admin, marketplace
+from batchimage.sandbox.services.compute.responses import galleries as gallery_responses
+from batchimage.sandbox.services.compute.responses import images as image_responses
+from batchimage.sandbox.services.compute.responses import runcommands as run_responses
+from batchimage.sandbox.services.compute.responses import vms as vm_responses
 
 VIRTUAL_MACHINES = ResourceType(
     vms.NS,
@@ -112,41 +115,46 @@ VM = VIRTUAL_MACHINES.item_path
 
 def _vm_routes() -> list[Route]:
     routes = [
-        Route("GET", VM, vm_actions.get_vm, "VirtualMachines_Get"),
+        Route("GET", VM, vm_responses.get_vm, "VirtualMachines_Get"),
         Route(
             "GET",
             VM + "/instanceView",
-            vm_actions.get_instance_view,
+            vm_responses.get_instance_view,
             "VirtualMachines_InstanceView",
         ),
-        Route("POST", VM + "/generalize", vm_actions.generalize, "VirtualMachines_Generalize"),
-        Route("POST", VM + "/runCommand", runcommands.run_command, "VirtualMachines_RunCommand"),
-        Route("POST", VM + "/capture", images.capture, "VirtualMachines_Capture"),
+        Route("POST", VM + "/generalize", vm_responses.generalize, "VirtualMachines_Generalize"),
+        Route("POST", VM + "/runCommand", run_responses.run_command, "VirtualMachines_RunCommand"),
+        Route("POST", VM + "/capture", image_responses.capture, "VirtualMachines_Capture"),
         Route(
             "POST",
             DISKS.item_path + "/beginGetAccess",
-            images.grant_access,
+            image_responses.grant_access,
             "Disks_GrantAccess",
         ),
         Route(
-            "POST", DISKS.item_path + "/endGetAccess", images.revoke_access, "Disks_RevokeAccess"
+            "POST",
+            DISKS.item_path + "/endGetAccess",
+            image_responses.revoke_access,
+            "Disks_RevokeAccess",
         ),
         Route(
             "GET",
             GALLERY_IMAGE_VERSIONS.item_path,
-            galleries.get_version,
+            gallery_responses.get_version,
             "GalleryImageVersions_Get",
         ),
         Route(
             "GET",
             RUN_COMMANDS.item_path,
-            runcommands.get_run_command,
+            run_responses.get_run_command,
             "VirtualMachineRunCommands_GetByVirtualMachine",
         ),
     ]
-    for operation in vm_actions.POWER_OPS:
+    for operation in power.POWER_OPS:
         name = "VirtualMachines_" + operation[0].upper() + operation[1:]
-        routes.append(Route("POST", f"{VM}/{operation}", vm_actions.power_action(operation), name))
+        routes.append(
+            Route("POST", f"{VM}/{operation}", vm_responses.power_action(operation), name)
+        )
     return routes
 
 
