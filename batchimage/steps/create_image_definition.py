@@ -5,16 +5,25 @@ with what differs (those properties cannot change)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
+
+from pydantic import Field
 
 from batchimage.azure.arm import DEFINITION, GALLERY, tags_of, text
 from batchimage.azure.galleries import read_definition, write_definition
 from batchimage.azure.shared import holding
 from batchimage.core.errors import PermanentAzureError
-from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.spec import ImageDefinition
+from batchimage.steps.base import Outputs, RunContext, Step, StepInputs
 from batchimage.steps.create_gallery import CreateGallery
 from batchimage.steps.deleting import DeletesCreated
-from batchimage.steps.gallery import definition_problems, security_type_of, wanted_definition
+from batchimage.steps.gallery import (
+    WantedDefinition,
+    definition_problems,
+    security_type_of,
+    wanted_definition,
+)
 from batchimage.steps.marks import observed, owned, ref_for, resource_tags
 from batchimage.steps.resolve_image import ResolveImage
 
@@ -32,25 +41,42 @@ class DefinitionOutputs(Outputs):
     security_type: str = "Standard"  # its SecurityType feature (Standard: none)
 
 
+class DefinitionInputs(StepInputs):
+    """The spec's definition, region and tags; read, not hashed: where the gallery is and
+    the properties the image needs (its purchase plan comes from the base image)."""
+
+    definition: ImageDefinition
+    location: str
+    tags: dict[str, str]
+    gallery: str = Field(exclude=True)
+    group: str = Field(exclude=True)
+    wanted: WantedDefinition = Field(exclude=True)
+
+
 class CreateImageDefinition(DeletesCreated, Step[DefinitionOutputs]):
     """image.capture.gallery.definition in the gallery."""
+
+    given: DefinitionInputs
 
     kind = "create_image_definition"
     key = "capture.definition"
 
     def __init__(self, spec: Any, gallery: CreateGallery) -> None:
         self.depends_on = (gallery, ResolveImage)
-        self.definition = spec.image.capture.gallery.definition
+        self.given = DefinitionInputs(
+            definition=spec.image.capture.gallery.definition,
+            location=spec.location,
+            tags=dict(spec.tags),
+            gallery=gallery.name,
+            group=gallery.group,
+            wanted=wanted_definition(spec, None),
+        )
+        self.definition = self.given.definition
         self.gallery = gallery.name
         self.group = gallery.group
-        self.location = spec.location
-        self.tags = dict(spec.tags)
 
-    def inputs(self) -> dict[str, Any]:
-        return {"definition": self.definition, "location": self.location, "tags": self.tags}
-
-    def _wanted(self, ctx: RunContext) -> Any:
-        return wanted_definition(ctx.spec, ctx.output(ResolveImage).plan)
+    def _wanted(self, ctx: RunContext) -> WantedDefinition:
+        return replace(self.given.wanted, plan=ctx.output(ResolveImage).plan)
 
     def _read(self, ctx: RunContext) -> Any:
         return read_definition(ctx.clients, self.group, self.gallery, self.definition.name)
@@ -89,8 +115,8 @@ class CreateImageDefinition(DeletesCreated, Step[DefinitionOutputs]):
         found = self._read(ctx)
         if found is not None and not owned(ctx, tags_of(found)):
             return None
-        tags = resource_tags(ctx, tags_of(found) if found is not None else None)
-        body = self._wanted(ctx).body(self.location, tags, self.definition.description)
+        tags = resource_tags(ctx, self.given.tags, tags_of(found) if found is not None else None)
+        body = self._wanted(ctx).body(self.given.location, tags, self.definition.description)
         write_definition(ctx, self.group, self.gallery, self.definition.name, body)
         return None
 

@@ -13,7 +13,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+from pydantic import Field
 
 from batchimage.azure.arm import VERSION, poll_interval, tags_of, text, wait
 from batchimage.azure.errors import is_not_found
@@ -21,14 +24,15 @@ from batchimage.azure.gallery_versions import list_versions, read_version, start
 from batchimage.azure.pollers import abandon, fixed_rate
 from batchimage.core.errors import AzureError, PermanentAzureError
 from batchimage.core.ownership import Marks
-from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.spec import CustomizeStep
+from batchimage.steps.base import Outputs, RunContext, Step, StepInputs
 from batchimage.steps.create_image_definition import CreateImageDefinition
 from batchimage.steps.deleting import DeletesCreated, delete
 from batchimage.steps.gallery import next_version, replica_plan, version_key
 from batchimage.steps.marks import observed, ref_for, resource_tags
 from batchimage.steps.names import image_fingerprint
 from batchimage.steps.provenance import Provenance, current_version
-from batchimage.steps.resolve_image import ResolveImage, base_mark, dated, made_from
+from batchimage.steps.resolve_image import BasePin, ResolveImage, base_mark, dated, made_from
 from batchimage.steps.upload_vhd import UploadVhd
 
 BUSY = ("creating", "updating", "deleting", "migrating")
@@ -44,8 +48,29 @@ class VersionOutputs(Outputs):
     security_type: str = "Standard"  # the definition's: TrustedLaunch ones need such pools
 
 
+class VersionInputs(StepInputs):
+    """The image's fingerprint, the version the spec asks for, replicas, publishing settings
+    and the spec's tags (hashed); read, not hashed: the region, the time limit, the base's
+    pin, and what the version's provenance records of the spec (its customize steps, the
+    file's SHA-256 and folder)."""
+
+    image: str
+    version: str
+    replicas: list[tuple[str, int]]
+    settings: dict[str, Any]
+    tags: dict[str, str]
+    location: str = Field(exclude=True)
+    timeout_s: int = Field(exclude=True)
+    pin: BasePin = Field(exclude=True)
+    customize: tuple[CustomizeStep, ...] = Field(exclude=True)
+    spec_sha256: str = Field(exclude=True)
+    spec_dir: Path = Field(exclude=True)
+
+
 class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
     """The image version of this image fingerprint in the definition."""
+
+    given: VersionInputs
 
     kind = "create_image_version"
     key = "capture.version"
@@ -75,28 +100,31 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         else:
             self.depends_on = (definition, source)
         gallery = spec.image.capture.gallery
-        self.wanted = gallery.version
-        self.image = image_fingerprint(spec)
-        self.replicas = replica_plan(spec)
-        self.settings = {
+        settings = {
             "storage_account_type": gallery.storage_account_type,
             "exclude_from_latest": gallery.exclude_from_latest,
             "end_of_life": gallery.end_of_life.isoformat() if gallery.end_of_life else None,
         }
         if gallery.end_of_life_days is not None:  # only when set: older fingerprints stay
-            self.settings["end_of_life_days"] = gallery.end_of_life_days
-        self.location = spec.location
-        self.tags = dict(spec.tags)
-        self.timeout_s = spec.timeouts.capture_s + spec.timeouts.replication_s
-
-    def inputs(self) -> dict[str, Any]:
-        return {
-            "image": self.image,
-            "version": self.wanted,
-            "replicas": self.replicas,
-            "settings": self.settings,
-            "tags": self.tags,
-        }
+            settings["end_of_life_days"] = gallery.end_of_life_days
+        self.given = VersionInputs(
+            image=image_fingerprint(spec),
+            version=gallery.version,
+            replicas=replica_plan(spec),
+            settings=settings,
+            tags=dict(spec.tags),
+            location=spec.location,
+            timeout_s=spec.timeouts.capture_s + spec.timeouts.replication_s,
+            pin=BasePin.of(spec),
+            customize=tuple(spec.image.customize),
+            spec_sha256=getattr(spec, "source_sha256", "") or "",
+            spec_dir=Path(getattr(spec, "base_dir", ".") or "."),
+        )
+        self.wanted = self.given.version
+        self.image = self.given.image
+        self.replicas = self.given.replicas
+        self.settings = self.given.settings
+        self.timeout_s = self.given.timeout_s
 
     # -- finding -------------------------------------------------------------------------
 
@@ -135,7 +163,11 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         tags = tags_of(raw)
         digest = tags.get(Marks.Tag.BASE_DIGEST)
         same_vhd = digest is None or digest == self._digest(ctx)
-        return self._this_image(ctx, raw) and made_from(ctx, tags, Marks.Tag.BASE) and same_vhd
+        return (
+            self._this_image(ctx, raw)
+            and made_from(ctx, self.given.pin, tags, Marks.Tag.BASE)
+            and same_vhd
+        )
 
     def _digest(self, ctx: RunContext) -> str | None:
         """A VHD base's content digest (xxh3:<hex>): the uploaded file's, or the blob's."""
@@ -148,7 +180,10 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         """What this run makes: the provenance its version is tagged with."""
         base = ctx.output(ResolveImage)
         digest = self._digest(ctx) if base.source != "marketplace" else None
-        return Provenance.of(ctx.spec, base=base_mark(base), digest=digest)
+        g = self.given
+        return Provenance.made(
+            g.customize, g.spec_sha256, g.spec_dir, base=base_mark(base), digest=digest
+        )
 
     def _changes(self, ctx: RunContext, versions: list[Any]) -> list[str]:
         """What differs, in words, between the provenance of the pipeline's current version
@@ -159,7 +194,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         then = Provenance.from_tags(tags_of(current)) if current is not None else None
         if then is None or current is None:
             return []
-        words = then.changes(self.provenance(ctx), ctx.spec)
+        words = then.changes(self.provenance(ctx), self.given.customize)
         return [*words[:-1], f"{words[-1]} (since version {text(current.name)})"] if words else []
 
     def _find(self, ctx: RunContext) -> tuple[Any | None, list[str]]:
@@ -279,7 +314,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
             name = self.wanted if self.wanted != "auto" else next_version(names)
         existing_tags = tags_of(found) if found is not None else None
         marks = {Marks.Tag.IMAGE: self.image, **self.provenance(ctx).tags()}
-        body = self._body(ctx, resource_tags(ctx, existing_tags, **marks), found)
+        body = self._body(ctx, resource_tags(ctx, self.given.tags, existing_tags, **marks), found)
         ctx.say(
             f"creating image version {definition}/{name} in "
             + ", ".join(region for region, _ in self.replicas)
@@ -310,7 +345,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
             end = published.date() + dt.timedelta(days=int(days))
             publishing["endOfLifeDate"] = f"{end.isoformat()}T00:00:00Z"
         return {
-            "location": self.location,
+            "location": self.given.location,
             "tags": tags,
             "properties": {
                 "publishingProfile": publishing,

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from batchimage.azure.arm import NSG, SUBNET, VNET, tags_of
 from batchimage.azure.ids import parse_id
 from batchimage.azure.network import read_nsg, read_subnet, read_vnet, write_nsg, write_vnet
 from batchimage.core.errors import PermanentAzureError
 from batchimage.core.ownership import BUILD_ROLE, Marks
-from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.spec import BuildNetwork
+from batchimage.steps.base import Outputs, RunContext, Step, StepInputs
 from batchimage.steps.create_group import CreateGroup
 from batchimage.steps.deleting import DeletesCreated
 from batchimage.steps.marks import observed, ref_for, resource_tags
@@ -24,28 +27,44 @@ class NetworkOutputs(Outputs):
     subnet_id: str
 
 
+class NetworkInputs(StepInputs):
+    """The spec's build network (an existing subnet, or the address space of ours), the
+    region and the spec's tags; the build's names (the VNet's and NSG's are hashed)."""
+
+    network: BuildNetwork
+    location: str
+    tags: dict[str, str]
+    names: BuildNames = Field(exclude=True)
+
+
 class CreateNetwork(DeletesCreated, Step[NetworkOutputs]):
     """A VNet + subnet + NSG named after the build (or the spec's existing subnet)."""
+
+    given: NetworkInputs
 
     kind = "create_network"
     key = "build.network"
 
     def __init__(self, spec: Any, group: CreateGroup) -> None:
-        self.names = BuildNames.of(spec)
+        self.given = NetworkInputs(
+            network=spec.image.build.network,
+            location=spec.location,
+            tags=dict(spec.tags),
+            names=BuildNames.of(spec),
+        )
+        self.names = self.given.names
+        self.network = self.given.network
         self.depends_on = (group,)
-        self.network = spec.image.build.network
-        self.location = spec.location
-        self.tags = dict(spec.tags)
 
     def inputs(self) -> dict[str, Any]:
-        if self.network.subnet_id:
+        if self.network.subnet_id:  # used as it is: only which one
             return {"subnet_id": self.network.subnet_id}
         return {
             "vnet": self.names.vnet,
             "nsg": self.names.nsg,
             "address_space": self.network.address_space,
-            "location": self.location,
-            "tags": self.tags,
+            "location": self.given.location,
+            "tags": self.given.tags,
         }
 
     def check(self, ctx: RunContext) -> NetworkOutputs | None:
@@ -92,16 +111,16 @@ class CreateNetwork(DeletesCreated, Step[NetworkOutputs]):
             ctx,
             group,
             n.nsg,
-            location=self.location,
-            tags=resource_tags(ctx, _tags(old_nsg), **role),
+            location=self.given.location,
+            tags=resource_tags(ctx, self.given.tags, _tags(old_nsg), **role),
         )
         old_vnet = read_vnet(ctx, group, n.vnet)
         write_vnet(
             ctx,
             group,
             n.vnet,
-            location=self.location,
-            tags=resource_tags(ctx, _tags(old_vnet), **role),
+            location=self.given.location,
+            tags=resource_tags(ctx, self.given.tags, _tags(old_vnet), **role),
             space=self.network.address_space,
             subnet=n.subnet,
             nsg_id=str(nsg.id),

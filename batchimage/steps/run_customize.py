@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
 from batchimage.azure import guest
 from batchimage.azure.arm import BLOB, poll_interval, tags_of
 from batchimage.azure.blobs import blob_id, read_sas_url
@@ -23,12 +25,13 @@ from batchimage.core.errors import StepFailedError
 from batchimage.core.hashing import short_hash
 from batchimage.core.ownership import STAGING_CONTAINER, Marks
 from batchimage.core.refs import ResourceRef
-from batchimage.steps.base import Outputs, RunContext, Step, runs_again
+from batchimage.spec import CustomizeStep
+from batchimage.steps.base import Outputs, RunContext, Step, StepInputs, runs_again
 from batchimage.steps.create_vm import CreateVm
 from batchimage.steps.deleting import DeletesCreated
 from batchimage.steps.marks import observed, owned, resource_tags
 from batchimage.steps.names import BuildNames, customize_inputs
-from batchimage.steps.staging import staging_account
+from batchimage.steps.staging import StagingPlaces, staging_account
 
 # How plan names a customize entry's content, per action ("the script changed").
 CONTENT_WORDS = {
@@ -51,20 +54,45 @@ class CustomizeOutputs(Outputs):
     exit_code: int | None = None
 
 
+class CustomizeInputs(StepInputs):
+    """The entry's content and time limit (hashed); read, not hashed: the spec's entry as
+    it is, the OS, the region and tags of its run command, where files are staged."""
+
+    content: dict[str, Any]
+    timeout_s: int
+    entry: CustomizeStep = Field(exclude=True)
+    os_type: str = Field(exclude=True)
+    location: str = Field(exclude=True)
+    tags: dict[str, str] = Field(exclude=True)
+    staging: StagingPlaces = Field(exclude=True)
+
+
 class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
     """Customize entry `index` of the spec, after the one before it."""
+
+    given: CustomizeInputs
 
     kind = "run_customize"
 
     def __init__(self, spec: Any, index: int, vm: CreateVm, previous: Step[Any] | None) -> None:
+        entry = spec.image.customize[index]
+        self.given = CustomizeInputs(
+            content=customize_inputs(entry),
+            timeout_s=int(entry.timeout_s or spec.timeouts.customize_step_s),
+            entry=entry,
+            os_type=spec.os_type,
+            location=spec.location,
+            tags=dict(spec.tags),
+            staging=StagingPlaces.of(spec),
+        )
         self.index = index
-        self.entry = spec.image.customize[index]
+        self.entry = entry
         self.key = f"customize.{index}"
         self.depends_on = (vm,) if previous is None else (vm, previous)
-        self.content = customize_inputs(self.entry)
+        self.content = self.given.content
         self.command = f"customize-{index}-{short_hash(self.content)[:8]}"
         self.names = BuildNames.of(spec)
-        self.timeout_s = int(self.entry.timeout_s or spec.timeouts.customize_step_s)
+        self.timeout_s = self.given.timeout_s
 
     @property
     def label(self) -> str:
@@ -72,9 +100,6 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
         return f"customize step {self.index}" + (
             f" '{self.entry.name}'" if self.entry.name else f" ({self.entry.action})"
         )
-
-    def inputs(self) -> dict[str, Any]:
-        return {"content": self.content, "timeout_s": self.timeout_s}
 
     @property
     def mark_tag(self) -> str:
@@ -122,7 +147,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
         (a tag value has at most 256 characters): the blob the spec stages it as."""
         if self.entry.action != "file":
             return None
-        account = staging_account(ctx)
+        account = staging_account(ctx, self.given.staging)
         name = staged_blob_name(ctx.pipeline, self.entry.file.source, self.content["source_sha256"])
         staged = blob_id(account, STAGING_CONTAINER, name)
         return staged if len(staged) > Marks.Tag.VALUE_MAX else None
@@ -177,13 +202,13 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
         return None
 
     def _run(self, ctx: RunContext, vm: Any) -> RunCommandResult:
-        spec = ctx.spec
+        given = self.given
         entry = self.entry
         env = dict(entry.env)
         secret_env = {k: ctx.secret(v).get_secret_value() for k, v in entry.secret_env.items()}
         extra_tags: dict[str, str] = {}
         if entry.action == "file":
-            account = staging_account(ctx)
+            account = staging_account(ctx, self.given.staging)
             sha = self.content["source_sha256"]
             staged = stage_file(
                 ctx, account, entry.file.source, sha, pipeline=ctx.pipeline, run_id=ctx.run_id
@@ -192,7 +217,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             url = read_sas_url(
                 ctx.clients, account, STAGING_CONTAINER, staged.blob, minutes=minutes
             )
-            script = fetch_script(spec.os_type, entry.file.destination, sha)
+            script = fetch_script(given.os_type, entry.file.destination, sha)
             secret_env[FETCH_URL] = url  # a protected parameter, not script text
             if len(staged.id) <= Marks.Tag.VALUE_MAX:  # else `check` finds it from the spec
                 extra_tags[Marks.Tag.STAGED] = staged.id
@@ -210,9 +235,9 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             vm.name,
             self.command,
             script,
-            os_type=spec.os_type,
-            location=spec.location,
-            tags=resource_tags(ctx, None, **extra_tags),
+            os_type=given.os_type,
+            location=given.location,
+            tags=resource_tags(ctx, given.tags, None, **extra_tags),
             env=env,
             secret_env=secret_env,
             timeout_s=self.timeout_s,

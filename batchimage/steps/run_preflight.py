@@ -10,9 +10,9 @@ from batchimage.steps.preflight import Report, run_checks
 
 def pinned_version(ctx: RunContext) -> str | None:
     """The Marketplace version a previous run pinned for this base image, if any."""
-    from batchimage.steps.resolve_image import ResolveImage, pinned_for
+    from batchimage.steps.resolve_image import BasePin, ResolveImage, pinned_for
 
-    return pinned_for(ctx, ctx.recorded(ResolveImage))
+    return pinned_for(BasePin.of(ctx.spec), ctx, ctx.recorded(ResolveImage))
 
 
 class RunPreflight(Step[NoOutputs]):
