@@ -40,7 +40,9 @@ def command(opts: Options, output_format: str) -> int:
             if record is not None and record.outputs:
                 recorded = BaseImageOutputs.model_validate(record.outputs)
             pinned = pinned_for(BasePin.of(session.spec), ctx, recorded)
-            report = retrying(lambda: run_checks(ctx, pinned_version=pinned), ctx, opts)
+            report = retrying(
+                lambda: run_checks(ctx, session.spec, pinned_version=pinned), ctx, opts
+            )
     finally:
         session.close()
     if output_format == "json":

@@ -159,6 +159,7 @@ class Session:
             state=journal.state,
             clients_factory=None if offline else self.clients_factory,
             refresh_base=refresh,
+            delete_timeout_s=self.spec.timeouts.delete_s,
         )
 
     def engine(self, journal: Journal, *, offline: bool = False, refresh: bool = False) -> Engine:

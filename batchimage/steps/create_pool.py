@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
 from batchimage.azure.arm import text
 from batchimage.azure.batch_pools import (
     POOL_KIND,
@@ -29,12 +31,15 @@ from batchimage.azure.pool_health import pool_quota_error, verify, wait_healthy
 from batchimage.core.errors import PermanentAzureError
 from batchimage.core.ownership import Marks
 from batchimage.core.refs import ResourceRef
-from batchimage.steps.base import RunContext, Step
+from batchimage.spec import Pool
+from batchimage.steps.base import RunContext, Step, StepInputs
 from batchimage.steps.pool_common import (
     DriftAction,
     DriftOutputs,
     Observed,
+    account_group,
     built_image,
+    generalizing,
     kept_metadata,
     observe,
     owned_by,
@@ -56,21 +61,46 @@ class PoolOutputs(DriftOutputs):
     vm_size: str
 
 
+class PoolInputs(StepInputs):
+    """The spec pool, the spec's tags (their parts hashed: see `CreatePool.inputs`); read,
+    not hashed: the Batch account's group, how the image was generalized (for a failed
+    pool's diagnosis), the time limits."""
+
+    pool: Pool = Field(exclude=True)
+    spec_tags: dict[str, str] = Field(exclude=True)
+    group: str = Field(exclude=True)
+    generalized_with: str | None = Field(exclude=True)
+    custom_command: bool = Field(exclude=True)
+    wait_timeout_s: int = Field(exclude=True)
+    delete_timeout_s: int = Field(exclude=True)
+
+
 class CreatePool(Step[PoolOutputs]):
     """One spec pool on the image: created, updated in place or rolled out."""
+
+    given: PoolInputs
 
     kind = "create_pool"
     shown = ("pool_id", "account", "image_version", "node_agent_sku", "vm_size")
 
     def __init__(self, spec: Any, pool: Any, version_step: Step[Any], base_step: Step[Any]):
+        command, custom = generalizing(spec)
+        self.given = PoolInputs(
+            pool=pool,
+            spec_tags=dict(spec.tags),
+            group=account_group(spec, pool),
+            generalized_with=command,
+            custom_command=custom,
+            wait_timeout_s=max(spec.timeouts.pool_s, resize_timeout_s(pool) + 900),
+            delete_timeout_s=spec.timeouts.delete_s,
+        )
         self.pool = pool
         self.key = f"pool.{pool.id}"
         self.version_step = version_step
         self.base_step = base_step
         self.depends_on = (version_step, base_step)
-        self.wait_timeout_s = max(spec.timeouts.pool_s, resize_timeout_s(pool) + 900)
-        self.delete_timeout_s = spec.timeouts.delete_s
-        self.spec_tags = dict(spec.tags)
+        self.wait_timeout_s = self.given.wait_timeout_s
+        self.delete_timeout_s = self.given.delete_timeout_s
 
     def inputs(self) -> dict[str, Any]:
         p = self.pool
@@ -83,7 +113,7 @@ class CreatePool(Step[PoolOutputs]):
             "start_task": p.start_task,
             "network": p.network,
             "mounts": p.mounts,
-            "metadata": [p.display_name, p.tags, p.metadata, self.spec_tags],
+            "metadata": [p.display_name, p.tags, p.metadata, self.given.spec_tags],
             "wait_for": p.wait_for,
             "rollout": p.rollout,
         }
@@ -118,7 +148,8 @@ class CreatePool(Step[PoolOutputs]):
     # -- observing -----------------------------------------------------------------------
 
     def _observe(self, ctx: RunContext) -> Observed:
-        return observe(ctx, self.pool, pool_image(ctx, self.version_step, self.base_step))
+        image = pool_image(ctx, self.version_step, self.base_step)
+        return observe(ctx, self.pool, image, group=self.given.group, tags=self.given.spec_tags)
 
     def check(self, ctx: RunContext) -> PoolOutputs | None:
         seen = self._observe(ctx)
@@ -217,7 +248,9 @@ class CreatePool(Step[PoolOutputs]):
                 pool_id,
                 self.pool.wait_for,
                 timeout_s=self.wait_timeout_s,
-                image=built_image(ctx.spec, seen.image),
+                image=built_image(
+                    seen.image, self.given.generalized_with, self.given.custom_command
+                ),
             )
         else:
             live = pools.get(pool_id)
@@ -353,7 +386,7 @@ def _pool_of(
 
 
 def _delete_timeout(ctx: RunContext) -> float:
-    return float(getattr(getattr(ctx.spec, "timeouts", None), "delete_s", 1800))
+    return float(ctx.delete_timeout_s or 1800)
 
 
 def _autoscale_error(error: Any) -> str:

@@ -1,5 +1,5 @@
 """Which run a context belongs to: its spec, pipeline name, run id, whether it resolves the
-base afresh, and the state it started from."""
+base afresh, how long one delete may take, and the state it started from."""
 
 from __future__ import annotations
 
@@ -19,3 +19,6 @@ class RunIdentity:
     run_id: str
     state: State | None = None
     refresh_base: bool = False  # resolve a Marketplace 'latest' afresh (`--refresh-base`)
+    # the spec's `timeouts.delete_s`: for destroy, which works from the state alone (None:
+    # the default)
+    delete_timeout_s: float | None = None

@@ -7,12 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from batchimage.azure.arm import BLOB
 from batchimage.azure.blobs import blob_id, blob_service, ensure_container, require_account
 from batchimage.azure.errors import azure_call
 from batchimage.core.ownership import Marks, blob_marks
 from batchimage.core.refs import ResourceRef
-from batchimage.steps.base import RunContext, Step
+from batchimage.steps.base import RunContext, Step, StepInputs
 from batchimage.steps.deleting import DeletesCreated
 from batchimage.steps.pool_common import DriftOutputs
 from batchimage.steps.run_preflight import RunPreflight
@@ -27,8 +29,24 @@ class UploadOutputs(DriftOutputs):
     digest: str
 
 
+class UploadInputs(StepInputs):
+    """Where the VHD goes and which file it is (its size and sampled hash: hashed); read,
+    not hashed: the file's path, the account's group, the upload's time limit."""
+
+    account: str
+    container: str
+    blob: str
+    size: int
+    sample: str
+    path: Path = Field(exclude=True)
+    group: str = Field(exclude=True)
+    timeout_s: int = Field(exclude=True)
+
+
 class UploadVhd(DeletesCreated, Step[UploadOutputs]):
     """image.base.vhd_file into <storage_account>/<container>/<blob>."""
+
+    given: UploadInputs
 
     kind = "upload_vhd"
     key = "upload_vhd"
@@ -38,22 +56,21 @@ class UploadVhd(DeletesCreated, Step[UploadOutputs]):
         from batchimage.azure.vhd.digest import Fingerprint
 
         vhd = spec.image.base.vhd_file
-        self.path = Path(vhd.path)
-        self.account = vhd.storage_account
-        self.group = vhd.resource_group or spec.resource_group
-        self.container = vhd.container
-        self.source = Fingerprint.of(self.path)
-        self.blob = vhd.blob or f"{spec.name}-{self.source.sample[:12]}.vhd"
-        self.timeout_s = spec.timeouts.vhd_upload_s
-
-    def inputs(self) -> dict[str, Any]:
-        return {
-            "account": self.account,
-            "container": self.container,
-            "blob": self.blob,
-            "size": self.source.size,
-            "sample": self.source.sample,
-        }
+        path = Path(vhd.path)
+        source = Fingerprint.of(path)
+        self.given = UploadInputs(
+            account=vhd.storage_account,
+            container=vhd.container,
+            blob=vhd.blob or f"{spec.name}-{source.sample[:12]}.vhd",
+            size=source.size,
+            sample=source.sample,
+            path=path,
+            group=vhd.resource_group or spec.resource_group,
+            timeout_s=spec.timeouts.vhd_upload_s,
+        )
+        g = self.given
+        self.path, self.account, self.group = g.path, g.account, g.group
+        self.container, self.blob, self.timeout_s = g.container, g.blob, g.timeout_s
 
     def check(self, ctx: RunContext) -> UploadOutputs | None:
         from batchimage.azure.vhd.upload import find_touched, find_uploaded
