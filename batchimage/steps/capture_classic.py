@@ -68,16 +68,12 @@ class CaptureClassic(DeletesCreated, Step[ClassicOutputs]):
             timeout_s=spec.timeouts.capture_s,
             pin=BasePin.of(spec),
         )
-        self.image = image
-        self.container = self.given.container
-        self.prefix = self.given.prefix
-        self.account = self.given.account
 
     def _blob_prefix(self) -> str:
-        return f"Microsoft.Compute/Images/{self.container}/{self.prefix}-osDisk."
+        return f"Microsoft.Compute/Images/{self.given.container}/{self.given.prefix}-osDisk."
 
     def check(self, ctx: RunContext) -> ClassicOutputs | None:
-        account = require_account(ctx.clients, self.account, self.given.group)
+        account = require_account(ctx.clients, self.given.account, self.given.group)
         container = blob_service(ctx.clients, account).get_container_client(SYSTEM)
         with azure_call(f"list captured VHDs in {account.name}/{SYSTEM}"):
             if not container.exists():
@@ -104,7 +100,7 @@ class CaptureClassic(DeletesCreated, Step[ClassicOutputs]):
 
     def apply(self, ctx: RunContext) -> ClassicOutputs | None:
         vm = ctx.output(GeneralizeVm)
-        account = require_account(ctx.clients, self.account, self.given.group)
+        account = require_account(ctx.clients, self.given.account, self.given.group)
         container = blob_service(ctx.clients, account).get_container_client(SYSTEM)
         with azure_call(f"list captured VHDs in {account.name}/{SYSTEM}"):
             before = (
@@ -112,16 +108,18 @@ class CaptureClassic(DeletesCreated, Step[ClassicOutputs]):
                 if container.exists()
                 else set()
             )
-        ctx.say(f"capturing {vm.name} into {self.account}/{SYSTEM}/{self._blob_prefix()}*.vhd")
+        ctx.say(
+            f"capturing {vm.name} into {self.given.account}/{SYSTEM}/{self._blob_prefix()}*.vhd"
+        )
         capture_vhds(
             ctx,
             vm.group,
             vm.name,
-            prefix=self.prefix,
-            container=self.container,
+            prefix=self.given.prefix,
+            container=self.given.container,
             timeout_s=self.given.timeout_s,
         )
-        marks = blob_marks(ctx.pipeline, ctx.run_id, self.image)
+        marks = blob_marks(ctx.pipeline, ctx.run_id, self.given.image)
         base = base_mark(ctx.output(ResolveImage))
         if base is not None:
             marks[Marks.Blob.BASE] = base
@@ -136,4 +134,4 @@ class CaptureClassic(DeletesCreated, Step[ClassicOutputs]):
         return None
 
     def describe(self) -> str:
-        return f"capture VHDs to {self.account}/{SYSTEM}/{self._blob_prefix()}*.vhd (classic)"
+        return f"capture VHDs to {self.given.account}/{SYSTEM}/{self._blob_prefix()}*.vhd (classic)"

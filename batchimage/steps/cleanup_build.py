@@ -215,13 +215,12 @@ class CleanupBuild(Step[CleanupOutputs]):
             delete_s=spec.timeouts.delete_s,
             retry=RetryPolicy.from_spec(spec.retry),
         )
-        self.build_keys = self.given.build_steps
         self.cleans = (*build_keys, *(vm_steps or []))
         self.depends_on = tuple(capture)
 
     def _alive(self, ctx: RunContext) -> tuple[list[ResourceRef], list[str], list[str]]:
         """(to delete, gone already, kept on purpose: a group that holds others)."""
-        found, recorded = build_resources(ctx, self.given.places, self.build_keys)
+        found, recorded = build_resources(ctx, self.given.places, self.given.build_steps)
         alive, gone, kept = list(found), [], []
         for ref in recorded:
             if exists(ctx.clients, ref):

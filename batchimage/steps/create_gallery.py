@@ -49,40 +49,38 @@ class CreateGallery(DeletesCreated, Step[GalleryOutputs]):
             location=spec.location,
             tags=dict(spec.tags),
         )
-        self.name = self.given.name
-        self.group = self.given.group
 
     def check(self, ctx: RunContext) -> GalleryOutputs | None:
-        found = read_gallery(ctx.clients, self.group, self.name)
+        found = read_gallery(ctx.clients, self.given.group, self.given.name)
         if found is None or text(found.provisioning_state) not in ("Succeeded", "None"):
             return None
         tags = tags_of(found)
         return GalleryOutputs(
             id=str(found.id),
             name=str(found.name),
-            group=self.group,
+            group=self.given.group,
             location=found.location,
             resources=(ref_for(ctx, str(found.id), GALLERY, tags),),
             observed_fingerprint=observed(ctx, tags),
         )
 
     def apply(self, ctx: RunContext) -> GalleryOutputs | None:
-        with holding(ctx.clients, GALLERY, self.group, self.name):  # another spec's run
+        with holding(ctx.clients, GALLERY, self.given.group, self.given.name):  # another spec's run
             self._apply(ctx)
         return None
 
     def _apply(self, ctx: RunContext) -> None:
-        found = read_gallery(ctx.clients, self.group, self.name)
+        found = read_gallery(ctx.clients, self.given.group, self.given.name)
         if found is not None and not owned(ctx, tags_of(found)):
             return  # someone else's gallery: used as it is
         write_gallery(
             ctx,
-            self.group,
-            self.name,
+            self.given.group,
+            self.given.name,
             location=self.given.location,
             tags=resource_tags(ctx, self.given.tags, tags_of(found) if found is not None else None),
             description=f"Images built by batchimage pipeline {ctx.pipeline}",
         )
 
     def describe(self) -> str:
-        return f"gallery {self.name}"
+        return f"gallery {self.given.name}"

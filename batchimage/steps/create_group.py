@@ -41,7 +41,7 @@ class CreateGroup(DeletesCreated, Step[GroupOutputs]):
         self.key = f"group.{name}"
 
     def check(self, ctx: RunContext) -> GroupOutputs | None:
-        found = read_group(ctx.clients, self.name)
+        found = read_group(ctx.clients, self.given.name)
         if found is None:
             return None
         tags = tags_of(found)
@@ -54,12 +54,12 @@ class CreateGroup(DeletesCreated, Step[GroupOutputs]):
         )
 
     def apply(self, ctx: RunContext) -> GroupOutputs | None:
-        found = read_group(ctx.clients, self.name)
+        found = read_group(ctx.clients, self.given.name)
         if found is not None and not owned(ctx, tags_of(found)):
             return None  # someone else's group: used as it is, never written
         tags = {**self.given.tags, **ctx.tags(tags_of(found) if found is not None else None)}
-        write_group(ctx.clients, self.name, location=self.given.location, tags=tags)
+        write_group(ctx.clients, self.given.name, location=self.given.location, tags=tags)
         return None
 
     def describe(self) -> str:
-        return f"resource group {self.name}"
+        return f"resource group {self.given.name}"

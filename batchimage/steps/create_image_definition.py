@@ -67,19 +67,18 @@ class CreateImageDefinition(DeletesCreated, Step[DefinitionOutputs]):
             definition=spec.image.capture.gallery.definition,
             location=spec.location,
             tags=dict(spec.tags),
-            gallery=gallery.name,
-            group=gallery.group,
+            gallery=gallery.given.name,
+            group=gallery.given.group,
             wanted=wanted_definition(spec, None),
         )
-        self.definition = self.given.definition
-        self.gallery = gallery.name
-        self.group = gallery.group
 
     def _wanted(self, ctx: RunContext) -> WantedDefinition:
         return replace(self.given.wanted, plan=ctx.output(ResolveImage).plan)
 
     def _read(self, ctx: RunContext) -> Any:
-        return read_definition(ctx.clients, self.group, self.gallery, self.definition.name)
+        return read_definition(
+            ctx.clients, self.given.group, self.given.gallery, self.given.definition.name
+        )
 
     def check(self, ctx: RunContext) -> DefinitionOutputs | None:
         found = self._read(ctx)
@@ -88,7 +87,7 @@ class CreateImageDefinition(DeletesCreated, Step[DefinitionOutputs]):
         problems = definition_problems(found, self._wanted(ctx))
         if problems:
             raise PermanentAzureError(
-                f"image definition {self.definition.name} cannot take this image: "
+                f"image definition {self.given.definition.name} cannot take this image: "
                 f"{'; '.join(problems)}. These cannot change: use a new definition name",
                 code="IncompatibleImageDefinition",
             )
@@ -96,8 +95,8 @@ class CreateImageDefinition(DeletesCreated, Step[DefinitionOutputs]):
         return DefinitionOutputs(
             id=found.id,
             name=found.name,
-            gallery=self.gallery,
-            group=self.group,
+            gallery=self.given.gallery,
+            group=self.given.group,
             os_type=text(found.os_type),
             os_state=text(found.os_state),
             hyper_v_generation=text(found.hyper_v_generation or "V1"),
@@ -108,7 +107,7 @@ class CreateImageDefinition(DeletesCreated, Step[DefinitionOutputs]):
 
     def apply(self, ctx: RunContext) -> DefinitionOutputs | None:
         # under the gallery's lock: not while another spec's run deletes the gallery
-        with holding(ctx.clients, GALLERY, self.group, self.gallery):
+        with holding(ctx.clients, GALLERY, self.given.group, self.given.gallery):
             return self._apply(ctx)
 
     def _apply(self, ctx: RunContext) -> DefinitionOutputs | None:
@@ -116,8 +115,10 @@ class CreateImageDefinition(DeletesCreated, Step[DefinitionOutputs]):
         if found is not None and not owned(ctx, tags_of(found)):
             return None
         tags = resource_tags(ctx, self.given.tags, tags_of(found) if found is not None else None)
-        body = self._wanted(ctx).body(self.given.location, tags, self.definition.description)
-        write_definition(ctx, self.group, self.gallery, self.definition.name, body)
+        body = self._wanted(ctx).body(self.given.location, tags, self.given.definition.description)
+        write_definition(
+            ctx, self.given.group, self.given.gallery, self.given.definition.name, body
+        )
         return None
 
     def input_words(self, name: str) -> str | None:
@@ -126,4 +127,4 @@ class CreateImageDefinition(DeletesCreated, Step[DefinitionOutputs]):
         return None
 
     def describe(self) -> str:
-        return f"image definition {self.definition.name}"
+        return f"image definition {self.given.definition.name}"

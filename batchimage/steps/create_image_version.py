@@ -120,11 +120,6 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
             spec_sha256=getattr(spec, "source_sha256", "") or "",
             spec_dir=Path(getattr(spec, "base_dir", ".") or "."),
         )
-        self.wanted = self.given.version
-        self.image = self.given.image
-        self.replicas = self.given.replicas
-        self.settings = self.given.settings
-        self.timeout_s = self.given.timeout_s
 
     # -- finding -------------------------------------------------------------------------
 
@@ -141,20 +136,23 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         Names from the spec alone, so it is asked while the gallery is being made."""
         d = self.definition
         try:
-            versions = self._versions(ctx, (d.group, d.gallery, d.definition.name))
+            versions = self._versions(
+                ctx, (d.given.group, d.given.gallery, d.given.definition.name)
+            )
         except AzureError as exc:
             if is_not_found(exc):
                 return True
             raise
-        if self.wanted != "auto":
-            return all(text(v.name) != self.wanted for v in versions)
+        if self.given.version != "auto":
+            return all(text(v.name) != self.given.version for v in versions)
         return not any(self._mine(ctx, v) for v in versions)
 
     def _this_image(self, ctx: RunContext, raw: Any) -> bool:
         """Tagged by this pipeline with this image's fingerprint (whatever its base)."""
         tags = tags_of(raw)
         return (
-            tags.get(Marks.Tag.IMAGE) == self.image and tags.get(Marks.Tag.PIPELINE) == ctx.pipeline
+            tags.get(Marks.Tag.IMAGE) == self.given.image
+            and tags.get(Marks.Tag.PIPELINE) == ctx.pipeline
         )
 
     def _mine(self, ctx: RunContext, raw: Any) -> bool:
@@ -202,16 +200,16 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         versions = self._versions(ctx)
         names = [text(v.name) for v in versions]
         self.other_base = None
-        if self.wanted != "auto":
-            found = next((v for v in versions if v.name == self.wanted), None)
+        if self.given.version != "auto":
+            found = next((v for v in versions if v.name == self.given.version), None)
             if found is not None and not self._mine(ctx, found):
                 what = (
                     f"this image built from {self._base_of(found)}, not from {self._base(ctx)}"
                     if self._this_image(ctx, found)
-                    else f"not this image {self.image[:8]}"
+                    else f"not this image {self.given.image[:8]}"
                 )
                 raise PermanentAzureError(
-                    f"gallery image version {self.wanted} already exists with other content "
+                    f"gallery image version {self.given.version} already exists with other content "
                     f"({what}); versions cannot change: set "
                     "image.capture.gallery.version to a new number, or to auto",
                     code="GalleryImageVersionExists",
@@ -311,13 +309,13 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
                 delete(ctx, ref_for(ctx, raw.id, VERSION, tags_of(raw)))
                 found = None
         if name is None:
-            name = self.wanted if self.wanted != "auto" else next_version(names)
+            name = self.given.version if self.given.version != "auto" else next_version(names)
         existing_tags = tags_of(found) if found is not None else None
-        marks = {Marks.Tag.IMAGE: self.image, **self.provenance(ctx).tags()}
+        marks = {Marks.Tag.IMAGE: self.given.image, **self.provenance(ctx).tags()}
         body = self._body(ctx, resource_tags(ctx, self.given.tags, existing_tags, **marks), found)
         ctx.say(
             f"creating image version {definition}/{name} in "
-            + ", ".join(region for region, _ in self.replicas)
+            + ", ".join(region for region, _ in self.given.replicas)
         )
         poller = start_version(ctx.clients, group, gallery, definition, name, body)
         self._wait_replicated(ctx, name, poller)
@@ -325,21 +323,22 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
     def _body(self, ctx: RunContext, tags: dict[str, str], existing: Any = None) -> dict[str, Any]:
         """The version's PUT body; `existing`: the version when it is there already (its
         publish date and, `until_rolled_out`, whether it joined latest are kept)."""
-        account_type = self.settings["storage_account_type"]
+        account_type = self.given.settings["storage_account_type"]
         profile = getattr(existing, "publishing_profile", None)
         publishing: dict[str, Any] = {
             "targetRegions": [
                 {"name": region, "regionalReplicaCount": count, "storageAccountType": account_type}
-                for region, count in self.replicas
+                for region, count in self.given.replicas
             ],
             "excludeFromLatest": excluded_at_create(
-                self.settings["exclude_from_latest"], getattr(profile, "exclude_from_latest", None)
+                self.given.settings["exclude_from_latest"],
+                getattr(profile, "exclude_from_latest", None),
             ),
             "storageAccountType": account_type,
         }
-        if self.settings["end_of_life"]:
-            publishing["endOfLifeDate"] = f"{self.settings['end_of_life']}T00:00:00Z"
-        days = self.settings.get("end_of_life_days")
+        if self.given.settings["end_of_life"]:
+            publishing["endOfLifeDate"] = f"{self.given.settings['end_of_life']}T00:00:00Z"
+        days = self.given.settings.get("end_of_life_days")
         if days:
             published = getattr(profile, "published_date", None) or dt.datetime.now(dt.UTC)
             end = published.date() + dt.timedelta(days=int(days))
@@ -412,7 +411,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
                 probe,
                 f"image version {name} to be created and replicated",
                 interval_s=interval,
-                timeout_s=self.timeout_s,
+                timeout_s=self.given.timeout_s,
                 waiter=pause,
             )
         except BaseException:
@@ -456,8 +455,12 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         return f"a new image version: {why}"
 
     def describe(self) -> str:
-        what = "the next image version" if self.wanted == "auto" else f"image version {self.wanted}"
-        return f"{what} of {self.definition.definition.name} (image {self.image[:8]})"
+        what = (
+            "the next image version"
+            if self.given.version == "auto"
+            else f"image version {self.given.version}"
+        )
+        return f"{what} of {self.definition.given.definition.name} (image {self.given.image[:8]})"
 
 
 def excluded_at_create(setting: Any, current: bool | None) -> bool:

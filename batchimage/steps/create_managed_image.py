@@ -64,13 +64,10 @@ class CreateManagedImage(DeletesCreated, Step[ManagedImageOutputs]):
             timeout_s=spec.timeouts.capture_s,
             pin=BasePin.of(spec),
         )
-        self.name = self.given.name
-        self.group = self.given.group
-        self.image = self.given.image
         self.other_base: str | None = None  # the last check found this image on another base
 
     def _read(self, ctx: RunContext) -> Any:
-        return read_image(ctx, self.group, self.name)
+        return read_image(ctx, self.given.group, self.given.name)
 
     def check(self, ctx: RunContext) -> ManagedImageOutputs | None:
         self.other_base = None
@@ -79,7 +76,7 @@ class CreateManagedImage(DeletesCreated, Step[ManagedImageOutputs]):
             return None
         tags = tags_of(found)
         if not self._holds_image(ctx, tags):
-            if tags.get(Marks.Tag.IMAGE) == self.image:
+            if tags.get(Marks.Tag.IMAGE) == self.given.image:
                 self.other_base = "it holds this image built from another base: replaced"
             return None
         return ManagedImageOutputs(
@@ -93,19 +90,20 @@ class CreateManagedImage(DeletesCreated, Step[ManagedImageOutputs]):
         if found is not None:
             if not owned(ctx, tags_of(found)):
                 raise PermanentAzureError(
-                    f"a managed image {self.name} that batchimage did not make already exists in "
-                    f"{self.group}; choose another image.capture.managed_image.name",
+                    f"a managed image {self.given.name} that batchimage did not make already "
+                    f"exists in {self.given.group}; choose another "
+                    "image.capture.managed_image.name",
                     code="ImageExists",
                     status=409,
                 )
             if not self._holds_image(ctx, tags_of(found)):
-                ctx.say(f"managed image {self.name} holds an older image; replacing it")
+                ctx.say(f"managed image {self.given.name} holds an older image; replacing it")
                 delete(ctx, ref_for(ctx, found.id, IMAGE, tags_of(found)))
         vm = ctx.output(GeneralizeVm)
         write_image(
             ctx,
-            self.group,
-            self.name,
+            self.given.group,
+            self.given.name,
             location=self.given.location,
             tags=resource_tags(ctx, self.given.tags, None, **self._marks(ctx)),
             vm_id=vm.vm_id,
@@ -119,15 +117,15 @@ class CreateManagedImage(DeletesCreated, Step[ManagedImageOutputs]):
 
     def _holds_image(self, ctx: RunContext, tags: dict[str, str]) -> bool:
         """Tagged with this image's fingerprint, and made from this run's base image."""
-        same = tags.get(Marks.Tag.IMAGE) == self.image
+        same = tags.get(Marks.Tag.IMAGE) == self.given.image
         return same and made_from(ctx, self.given.pin, tags, Marks.Tag.BASE)
 
     def _marks(self, ctx: RunContext) -> dict[str, str]:
-        marks = {Marks.Tag.IMAGE: self.image}
+        marks = {Marks.Tag.IMAGE: self.given.image}
         base = base_mark(ctx.output(ResolveImage))
         if base is not None:
             marks[Marks.Tag.BASE] = base
         return marks
 
     def describe(self) -> str:
-        return f"managed image {self.name}"
+        return f"managed image {self.given.name}"

@@ -52,25 +52,23 @@ class CreateNetwork(DeletesCreated, Step[NetworkOutputs]):
             tags=dict(spec.tags),
             names=BuildNames.of(spec),
         )
-        self.names = self.given.names
-        self.network = self.given.network
         self.depends_on = (group,)
 
     def inputs(self) -> dict[str, Any]:
-        if self.network.subnet_id:  # used as it is: only which one
-            return {"subnet_id": self.network.subnet_id}
+        if self.given.network.subnet_id:  # used as it is: only which one
+            return {"subnet_id": self.given.network.subnet_id}
         return {
-            "vnet": self.names.vnet,
-            "nsg": self.names.nsg,
-            "address_space": self.network.address_space,
+            "vnet": self.given.names.vnet,
+            "nsg": self.given.names.nsg,
+            "address_space": self.given.network.address_space,
             "location": self.given.location,
             "tags": self.given.tags,
         }
 
     def check(self, ctx: RunContext) -> NetworkOutputs | None:
-        group, n = self.names.group, self.names
-        if self.network.subnet_id:
-            p = parse_id(self.network.subnet_id)
+        group, n = self.given.names.group, self.given.names
+        if self.given.network.subnet_id:
+            p = parse_id(self.given.network.subnet_id)
             vnet_name, subnet_name = p["names"].split("/")[:2]
             existing = read_subnet(ctx, p["group"], vnet_name, subnet_name)
             if existing is None:
@@ -97,14 +95,14 @@ class CreateNetwork(DeletesCreated, Step[NetworkOutputs]):
         )
 
     def apply(self, ctx: RunContext) -> NetworkOutputs | None:
-        if self.network.subnet_id:
+        if self.given.network.subnet_id:
             raise PermanentAzureError(
-                f"subnet {self.network.subnet_id} (image.build.network.subnet_id) was not found; "
-                "create it or remove subnet_id to let batchimage make a private network",
+                f"subnet {self.given.network.subnet_id} (image.build.network.subnet_id) was not "
+                "found; create it or remove subnet_id to let batchimage make a private network",
                 code="SubnetNotFound",
                 status=404,
             )
-        group, n = self.names.group, self.names
+        group, n = self.given.names.group, self.given.names
         role = {Marks.Tag.ROLE: BUILD_ROLE}
         old_nsg = read_nsg(ctx, group, n.nsg)
         nsg = write_nsg(
@@ -121,16 +119,16 @@ class CreateNetwork(DeletesCreated, Step[NetworkOutputs]):
             n.vnet,
             location=self.given.location,
             tags=resource_tags(ctx, self.given.tags, _tags(old_vnet), **role),
-            space=self.network.address_space,
+            space=self.given.network.address_space,
             subnet=n.subnet,
             nsg_id=str(nsg.id),
         )
         return None
 
     def describe(self) -> str:
-        if self.network.subnet_id:
-            return f"existing subnet {self.network.subnet_id.rsplit('/', 1)[-1]}"
-        return f"private network {self.names.vnet} + {self.names.nsg}"
+        if self.given.network.subnet_id:
+            return f"existing subnet {self.given.network.subnet_id.rsplit('/', 1)[-1]}"
+        return f"private network {self.given.names.vnet} + {self.given.names.nsg}"
 
 
 def _tags(found: Any) -> dict[str, str] | None:

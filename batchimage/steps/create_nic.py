@@ -52,11 +52,10 @@ class CreateNic(DeletesCreated, Step[NicOutputs]):
             tags=dict(spec.tags),
             names=names,
         )
-        self.names = names
         self.depends_on = (network,)
 
     def check(self, ctx: RunContext) -> NicOutputs | None:
-        group, n = self.names.group, self.names
+        group, n = self.given.names.group, self.given.names
         nic = read_nic(ctx, group, n.nic)
         if nic is None:
             return None
@@ -83,7 +82,7 @@ class CreateNic(DeletesCreated, Step[NicOutputs]):
         )
 
     def apply(self, ctx: RunContext) -> NicOutputs | None:
-        group, n = self.names.group, self.names
+        group, n = self.given.names.group, self.given.names
         role = {Marks.Tag.ROLE: BUILD_ROLE}
         pip_id = None
         if self.given.public_ip:
@@ -109,4 +108,4 @@ class CreateNic(DeletesCreated, Step[NicOutputs]):
         return None
 
     def describe(self) -> str:
-        return f"NIC {self.names.nic}" + (" + public IP" if self.given.public_ip else "")
+        return f"NIC {self.given.names.nic}" + (" + public IP" if self.given.public_ip else "")

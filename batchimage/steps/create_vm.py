@@ -120,14 +120,12 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
             places=BuildPlaces.of(spec),
             pin=BasePin.of(spec),
         )
-        self.names = names
-        self.timeout_s = build.timeout_s
 
     def input_words(self, name: str) -> str | None:
         return "the base image" if name == f"@{ResolveImage.key}" else None
 
     def _read(self, ctx: RunContext) -> Any:
-        return read_vm(ctx, self.names.group, self.names.vm)
+        return read_vm(ctx, self.given.names.group, self.given.names.vm)
 
     def stale(self, ctx: RunContext, found: Any) -> bool:
         """A VM of ours already generalized for another image (it cannot be customized
@@ -136,7 +134,7 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
         tags = tags_of(found)
         if not owned(ctx, tags):
             return False
-        other_image = is_generalized(found) and tags.get(Marks.Tag.IMAGE) != self.names.image
+        other_image = is_generalized(found) and tags.get(Marks.Tag.IMAGE) != self.given.names.image
         return other_image or not made_from(ctx, self.given.pin, tags, Marks.Tag.BASE)
 
     def check(self, ctx: RunContext) -> VmOutputs | None:
@@ -177,7 +175,7 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
             vm_id=found.id,
             vm_guid=text(found.vm_id or ""),
             name=found.name,
-            group=self.names.group,
+            group=self.given.names.group,
             os_type=self.given.os_type,
             resources=tuple(refs),
             observed_fingerprint=fingerprint,
@@ -186,7 +184,7 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
 
     def _account(self, ctx: RunContext) -> Any:
         disk = self.given.build.os_disk
-        return require_account(ctx.clients, disk.storage_account or "", self.names.group)
+        return require_account(ctx.clients, disk.storage_account or "", self.given.names.group)
 
     def apply(self, ctx: RunContext) -> VmOutputs | None:
         base = ctx.output(ResolveImage)
@@ -196,7 +194,7 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
                 "customize steps, or start from a Marketplace image",
                 code="UnsupportedBase",
             )
-        n = self.names
+        n = self.given.names
         old = self._read(ctx)
         if old is not None and self.stale(ctx, old):
             ctx.say(f"{n.vm} was made for an older image; re-creating it")
@@ -214,12 +212,12 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
         )
         body = self._body(ctx, base, tags)
         ctx.say(f"VM size {self.given.size}")
-        write_vm(ctx, n.group, n.vm, body, timeout_s=self.timeout_s)
+        write_vm(ctx, n.group, n.vm, body, timeout_s=self.given.build.timeout_s)
         return None
 
     def _body(self, ctx: RunContext, base: Any, tags: dict[str, str]) -> dict[str, Any]:
         build = self.given.build
-        n = self.names
+        n = self.given.names
         os_disk: dict[str, Any] = {
             "name": n.os_disk,
             "createOption": "FromImage",
@@ -290,7 +288,7 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
         return build_leftovers(ctx, self.given.places)
 
     def describe(self) -> str:
-        return f"build VM {self.names.vm}"
+        return f"build VM {self.given.names.vm}"
 
 
 def is_generalized(vm: Any) -> bool:

@@ -97,8 +97,6 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
             timeout_s=spec.timeouts.generalize_s,
             names=BuildNames.of(spec),
         )
-        self.names = self.given.names
-        self.timeout_s = self.given.timeout_s
         self.deprovision_name = f"generalize-{short_hash(self.given.generalize)[:8]}"
 
     @property
@@ -150,7 +148,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
         state = power_state(found)
         if self.enabled and state in STOPPED and not self._launched(ctx, vm, found):
             ctx.say(f"{vm.name} is {state} but its guest was not deprovisioned: starting it")
-            guest.start(ctx, vm.group, vm.name, timeout_s=self.timeout_s)
+            guest.start(ctx, vm.group, vm.name, timeout_s=self.given.timeout_s)
             state = "running"
         if state == "running":
             self._remove_extensions(ctx, vm)
@@ -165,10 +163,10 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                 hint=f"start the VM (az vm start -g {vm.group} -n {vm.name}) and run apply again",
             )
         found = self._read(ctx)
-        if tags_of(found).get(Marks.Tag.IMAGE) != self.names.image:
-            self._tag(ctx, vm, found, **{Marks.Tag.IMAGE: self.names.image})
+        if tags_of(found).get(Marks.Tag.IMAGE) != self.given.names.image:
+            self._tag(ctx, vm, found, **{Marks.Tag.IMAGE: self.given.names.image})
         if power_state(found) != "deallocated":
-            guest.deallocate(ctx, vm.group, vm.name, timeout_s=self.timeout_s)
+            guest.deallocate(ctx, vm.group, vm.name, timeout_s=self.given.timeout_s)
         if self.enabled:
             guest.mark_generalized(ctx, vm.group, vm.name)
 
@@ -195,7 +193,10 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
         return previous is not None and previous.succeeded
 
     def _mark_launched(self, ctx: RunContext, vm: Any) -> None:
-        extra = {Marks.Tag.GENERALIZE: self.deprovision_name, Marks.Tag.IMAGE: self.names.image}
+        extra = {
+            Marks.Tag.GENERALIZE: self.deprovision_name,
+            Marks.Tag.IMAGE: self.given.names.image,
+        }
         self._tag(ctx, vm, self._read(ctx), **extra)
 
     def _tag(self, ctx: RunContext, vm: Any, found: Any, **extra: str) -> None:
@@ -216,7 +217,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                 os_type=self.given.os_type,
                 location=self.given.location,
                 tags=resource_tags(ctx, self.given.tags),
-                timeout_s=self.timeout_s,
+                timeout_s=self.given.timeout_s,
                 **options,
             )
         except GuestGone as exc:
@@ -259,7 +260,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                 raise StepFailedError(self.key, f"build VM {vm.name} is gone", resource=vm.name)
             return True if power_state(found) in STOPPED else None
 
-        timeout = self.timeout_s + DEPROVISION_DELAY_S
+        timeout = self.given.timeout_s + DEPROVISION_DELAY_S
         try:
             ctx.poll(
                 off,
@@ -320,14 +321,14 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                 stopped,
                 f"sysprep to shut {vm.name} down",
                 interval_s=poll_interval(ctx, 10),
-                timeout_s=self.timeout_s,
+                timeout_s=self.given.timeout_s,
             )
         except TimeoutError as exc:
             state = self._diagnose(ctx, vm) or SysprepState.parse("")
             self._fail_if_sysprep_failed(ctx, vm, state)
             raise StepFailedError(
                 self.key,
-                f"sysprep did not shut {vm.name} down within {self.timeout_s} s "
+                f"sysprep did not shut {vm.name} down within {self.given.timeout_s} s "
                 f"(ImageState {state.image_state or 'unknown'})\n" + "\n".join(state.log[-10:]),
                 resource=vm.name,
                 hint=SYSPREP_HINT,
@@ -383,7 +384,11 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
         )
 
     def describe(self) -> str:
-        return f"generalize {self.names.vm}" if self.enabled else f"deallocate {self.names.vm}"
+        return (
+            f"generalize {self.given.names.vm}"
+            if self.enabled
+            else f"deallocate {self.given.names.vm}"
+        )
 
     def wording(self, action: str) -> Verb:
         return super().wording(action) if self.enabled else DEALLOCATE

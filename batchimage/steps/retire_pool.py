@@ -54,28 +54,30 @@ class RetirePool(Step[RetireOutputs]):
             drain_timeout_s=spec.timeouts.pool_s,
             delete_timeout_s=spec.timeouts.delete_s,
         )
-        self.pool = pool
         self.key = f"pool.{pool.id}.retire"
         self.pool_step = pool_step
         self.depends_on = (pool_step,) if after is pool_step else (pool_step, after)
 
     def describe(self) -> str:
-        return f"retire old generations of pool {self.pool.id}"
+        return f"retire old generations of pool {self.given.pool.id}"
 
     def planned_after(
         self, changing: Mapping[str, str], recorded: Mapping[str, Any] | None
     ) -> tuple[str, str] | None:
         """A blue/green rollout of the pool: the pool serving now is retired after it."""
-        if changing.get(self.pool_step.key) != "replace" or self.pool.rollout != "blue_green":
+        if changing.get(self.pool_step.key) != "replace" or self.given.pool.rollout != "blue_green":
             return None
-        active = str((recorded or {}).get("active_pool_id") or self.pool.id)
-        return "delete", f"will delete pool {active} once the new pool is {self.pool.wait_for}"
+        active = str((recorded or {}).get("active_pool_id") or self.given.pool.id)
+        return (
+            "delete",
+            f"will delete pool {active} once the new pool is {self.given.pool.wait_for}",
+        )
 
     def _old(self, ctx: RunContext) -> tuple[BatchPools, str, list[Any], list[str]]:
-        account = find_account(ctx.clients, self.given.group, self.pool.batch_account.name)
+        account = find_account(ctx.clients, self.given.group, self.given.pool.batch_account.name)
         pools = BatchPools(ctx.clients, account)
         active = ctx.output(self.pool_step).pool_id
-        family = [p for p in pools.family(self.pool.id, ctx.pipeline) if str(p.id) != active]
+        family = [p for p in pools.family(self.given.pool.id, ctx.pipeline) if str(p.id) != active]
         ours = [p for p in family if owned_by(ctx, p)]
         kept = sorted(str(p.id) for p in family if not owned_by(ctx, p))
         return pools, active, ours, kept

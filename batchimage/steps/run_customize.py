@@ -86,19 +86,18 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             staging=StagingPlaces.of(spec),
         )
         self.index = index
-        self.entry = entry
         self.key = f"customize.{index}"
         self.depends_on = (vm,) if previous is None else (vm, previous)
-        self.content = self.given.content
-        self.command = f"customize-{index}-{short_hash(self.content)[:8]}"
+        self.command = f"customize-{index}-{short_hash(self.given.content)[:8]}"
         self.names = BuildNames.of(spec)
-        self.timeout_s = self.given.timeout_s
 
     @property
     def label(self) -> str:
         """How people know this step: its index and name (or action)."""
         return f"customize step {self.index}" + (
-            f" '{self.entry.name}'" if self.entry.name else f" ({self.entry.action})"
+            f" '{self.given.entry.name}'"
+            if self.given.entry.name
+            else f" ({self.given.entry.action})"
         )
 
     @property
@@ -110,7 +109,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
         vm = ctx.output(CreateVm)
         found = (
             None
-            if self.entry.action == "restart"
+            if self.given.entry.action == "restart"
             else observe(ctx, vm.group, vm.name, self.command)
         )
         if found is None:  # a restart or an action run command leaves only the VM's mark
@@ -119,7 +118,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
                 return None
             return CustomizeOutputs(
                 index=self.index,
-                action=self.entry.action,
+                action=self.given.entry.action,
                 vm_guid=vm.vm_guid,
                 observed_fingerprint=ctx.fingerprint,
             )
@@ -134,7 +133,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             refs.append(ResourceRef(id=staged, kind=BLOB, created_by_run=tags.get(Marks.Tag.RUN)))
         return CustomizeOutputs(
             index=self.index,
-            action=self.entry.action,
+            action=self.given.entry.action,
             vm_guid=vm.vm_guid,
             run_command=self.command,
             exit_code=found.exit_code,
@@ -145,10 +144,11 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
     def _staged_id(self, ctx: RunContext) -> str | None:
         """A file step's staged blob, for a run command whose tags could not hold its id
         (a tag value has at most 256 characters): the blob the spec stages it as."""
-        if self.entry.action != "file":
+        upload = self.given.entry.file
+        if upload is None:
             return None
         account = staging_account(ctx, self.given.staging)
-        name = staged_blob_name(ctx.pipeline, self.entry.file.source, self.content["source_sha256"])
+        name = staged_blob_name(ctx.pipeline, upload.source, self.given.content["source_sha256"])
         staged = blob_id(account, STAGING_CONTAINER, name)
         return staged if len(staged) > Marks.Tag.VALUE_MAX else None
 
@@ -163,7 +163,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
 
         vm = ctx.output(CreateVm)
         try:
-            if self.entry.action == "restart":
+            if self.given.entry.action == "restart":
                 self._restart(ctx, vm)
                 self._mark(ctx, vm)
                 return None
@@ -203,17 +203,17 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
 
     def _run(self, ctx: RunContext, vm: Any) -> RunCommandResult:
         given = self.given
-        entry = self.entry
+        entry = self.given.entry
         env = dict(entry.env)
         secret_env = {k: ctx.secret(v).get_secret_value() for k, v in entry.secret_env.items()}
         extra_tags: dict[str, str] = {}
-        if entry.action == "file":
+        if entry.file is not None:
             account = staging_account(ctx, self.given.staging)
-            sha = self.content["source_sha256"]
+            sha = self.given.content["source_sha256"]
             staged = stage_file(
                 ctx, account, entry.file.source, sha, pipeline=ctx.pipeline, run_id=ctx.run_id
             )
-            minutes = self.timeout_s // 60 + 15
+            minutes = self.given.timeout_s // 60 + 15
             url = read_sas_url(
                 ctx.clients, account, STAGING_CONTAINER, staged.blob, minutes=minutes
             )
@@ -240,11 +240,11 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             tags=resource_tags(ctx, given.tags, None, **extra_tags),
             env=env,
             secret_env=secret_env,
-            timeout_s=self.timeout_s,
+            timeout_s=self.given.timeout_s,
         )
 
     def _restart(self, ctx: RunContext, vm: Any) -> None:
-        guest.restart(ctx, vm.group, vm.name, timeout_s=self.timeout_s)
+        guest.restart(ctx, vm.group, vm.name, timeout_s=self.given.timeout_s)
 
         def ready() -> bool | None:
             found = read_vm(ctx, vm.group, vm.name)
@@ -257,7 +257,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             ready,
             f"the guest agent of {vm.name} to be ready",
             interval_s=poll_interval(ctx, 5),
-            timeout_s=self.timeout_s,
+            timeout_s=self.given.timeout_s,
         )
 
     def describe(self) -> str:
@@ -265,7 +265,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
 
     def input_words(self, name: str) -> str | None:
         if name == "content":
-            return CONTENT_WORDS.get(self.entry.action, "the step")
+            return CONTENT_WORDS.get(self.given.entry.action, "the step")
         return {"timeout_s": "the time limit"}.get(name)
 
     def planned_after(

@@ -51,17 +51,16 @@ class RunSmokeTest(Step[SmokeOutputs]):
         self.given = SmokeInputs(
             smoke_test=pool.smoke_test, pool=pool, group=account_group(spec, pool)
         )
-        self.pool = pool
         self.key = f"pool.{pool.id}.smoke"
         self.pool_step = pool_step
         self.depends_on = (pool_step,)
         self.mark = short_hash(self.given.smoke_test.command_line)
 
     def describe(self) -> str:
-        return f"smoke test on pool {self.pool.id}: {self.given.smoke_test.command_line}"
+        return f"smoke test on pool {self.given.pool.id}: {self.given.smoke_test.command_line}"
 
     def _pools(self, ctx: RunContext) -> BatchPools:
-        account = find_account(ctx.clients, self.given.group, self.pool.batch_account.name)
+        account = find_account(ctx.clients, self.given.group, self.given.pool.batch_account.name)
         return BatchPools(ctx.clients, account)
 
     def check(self, ctx: RunContext) -> SmokeOutputs | None:

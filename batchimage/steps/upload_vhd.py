@@ -68,34 +68,33 @@ class UploadVhd(DeletesCreated, Step[UploadOutputs]):
             group=vhd.resource_group or spec.resource_group,
             timeout_s=spec.timeouts.vhd_upload_s,
         )
-        g = self.given
-        self.path, self.account, self.group = g.path, g.account, g.group
-        self.container, self.blob, self.timeout_s = g.container, g.blob, g.timeout_s
 
     def check(self, ctx: RunContext) -> UploadOutputs | None:
         from batchimage.azure.vhd.upload import find_touched, find_uploaded
 
-        account = require_account(ctx.clients, self.account, self.group)
-        blob = blob_service(ctx.clients, account).get_blob_client(self.container, self.blob)
+        account = require_account(ctx.clients, self.given.account, self.given.group)
+        blob = blob_service(ctx.clients, account).get_blob_client(
+            self.given.container, self.given.blob
+        )
         drift = None
-        done = find_uploaded(self.path, blob)
+        done = find_uploaded(self.given.path, blob)
         if done is None:
-            done = find_touched(self.path, blob)
+            done = find_touched(self.given.path, blob)
             if done is None:
                 return None
             drift = (
-                f"{self.path.name} has another modification time than when it was uploaded: "
+                f"{self.given.path.name} has another modification time than when it was uploaded: "
                 f"apply compares its content digest with the blob's (no upload if equal)"
             )
-        with azure_call(f"read {self.container}/{self.blob}"):
+        with azure_call(f"read {self.given.container}/{self.given.blob}"):
             meta = dict(blob.get_blob_properties().metadata or {})
         ref = ResourceRef(
-            id=blob_id(account, self.container, self.blob),
+            id=blob_id(account, self.given.container, self.given.blob),
             kind=BLOB,
             created_by_run=Marks.Blob.creator(meta, ctx.pipeline),
         )
         return UploadOutputs(
-            vhd_url=account.blob_url(self.container, self.blob),
+            vhd_url=account.blob_url(self.given.container, self.given.blob),
             storage_account_id=account.id,
             size=done.size,
             digest=done.digest,
@@ -107,11 +106,11 @@ class UploadVhd(DeletesCreated, Step[UploadOutputs]):
     def apply(self, ctx: RunContext) -> UploadOutputs | None:
         from batchimage.azure.vhd.upload import upload_vhd
 
-        account = require_account(ctx.clients, self.account, self.group)
-        container = blob_service(ctx.clients, account).get_container_client(self.container)
-        with azure_call(f"create container {self.container}"):
+        account = require_account(ctx.clients, self.given.account, self.given.group)
+        container = blob_service(ctx.clients, account).get_container_client(self.given.container)
+        with azure_call(f"create container {self.given.container}"):
             ensure_container(container)
-        blob = container.get_blob_client(self.blob)
+        blob = container.get_blob_client(self.given.blob)
         shown = [-1]
 
         def progress(p: Any) -> None:
@@ -119,13 +118,13 @@ class UploadVhd(DeletesCreated, Step[UploadOutputs]):
             if percent // 5 != shown[0]:
                 shown[0] = percent // 5
                 ctx.say(
-                    f"uploading {self.path.name}: {percent}% ({p.sent / 2**20:.0f} MiB sent, "
+                    f"uploading {self.given.path.name}: {percent}% ({p.sent / 2**20:.0f} MiB sent, "
                     f"{p.zero_skipped / 2**20:.0f} MiB of zeros skipped)",
                     progress=percent,
                 )
 
-        result = upload_vhd(self.path, blob, progress=progress)
-        with azure_call(f"mark {self.container}/{self.blob}"):
+        result = upload_vhd(self.given.path, blob, progress=progress)
+        with azure_call(f"mark {self.given.container}/{self.given.blob}"):
             meta = dict(blob.get_blob_properties().metadata or {})
             if Marks.Blob.creator(meta, ctx.pipeline) is None:
                 meta.update(blob_marks(ctx.pipeline, ctx.run_id))
@@ -133,14 +132,17 @@ class UploadVhd(DeletesCreated, Step[UploadOutputs]):
         if result.direct_off and result.direct_requests < result.requests:
             ctx.say(f"puts went through the Azure SDK because {result.direct_off}")
         if result.skipped_upload:
-            ctx.say(f"{self.path.name} is already in the blob (same content digest): nothing sent")
+            ctx.say(
+                f"{self.given.path.name} is already in the blob (same content digest): nothing sent"
+            )
         else:
             ctx.say(
-                f"uploaded {self.path.name}: {result.bytes_sent / 2**20:.1f} MiB sent in "
+                f"uploaded {self.given.path.name}: {result.bytes_sent / 2**20:.1f} MiB sent in "
                 f"{result.requests} requests, {result.zero_bytes_skipped / 2**20:.1f} MiB of "
                 f"zeros skipped"
             )
         return None
 
     def describe(self) -> str:
-        return f"upload {self.path.name} to {self.account}/{self.container}/{self.blob}"
+        g = self.given
+        return f"upload {g.path.name} to {g.account}/{g.container}/{g.blob}"
