@@ -5,9 +5,10 @@ A step is one idempotent piece of the pipeline (one file per step: steps/verb_no
     class CreateGroup(Step[GroupOutputs]):
         kind = "create_group"                  # registry name, recorded in state
         depends_on = (Preflight,)              # outputs read by check/apply (run first)
+        given: GroupInputs                     # what it reads of the spec (typed, frozen)
         def __init__(self, name, location, tags):
-            self.given = GroupInputs(name=name, location=location, tags=tags)  # typed, frozen
-        def inputs(self): return self.given.hashed()   # what decides the result
+            self.given = GroupInputs(name=name, location=location, tags=tags)
+        # inputs(), what decides the result (hashed): given's fields but exclude=True ones
         def check(self, ctx): ...              # read-only: GroupOutputs if it exists, else None
         def apply(self, ctx): ...              # make it so (PUT by deterministic name, tagged)
         @classmethod
@@ -17,7 +18,8 @@ A step is one idempotent piece of the pipeline (one file per step: steps/verb_no
 Contracts the engine relies on:
 - `check` and `apply` read only the step's typed inputs (`given`: one frozen `StepInputs`
   model, built once from the spec by `steps/pipeline.py` or the step's `__init__`) and
-  the outputs of the steps it depends on; never the spec (the context does not carry it).
+  the outputs of the steps it depends on; never the spec (`ctx.spec` is the commands';
+  tests/steps/test_step_inputs.py checks that no step reads it).
   `inputs()`, what the fingerprint hashes, derives from `given`: by default its fields
   but those marked `Field(exclude=True)` (facts check/apply need that do not decide the
   result, e.g. a timeout).
@@ -318,7 +320,8 @@ def runs_again(vm_key: str, changing: Mapping[str, str], doing: str) -> tuple[st
 class RunContext(Upstream, StepWrites, LazyClients, Waiter):
     """What a step gets: the composition of the run's parts, each owning its fields.
 
-    - the run's identity: `spec`, `pipeline`, `run_id`, `state`, `refresh_base`
+    - the run's identity: `spec` (the commands'; steps read their own inputs instead),
+      `pipeline`, `run_id`, `state`, `refresh_base`, `delete_timeout_s`
       (`steps/run_identity.py`);
     - the step this view serves and its fingerprint, `for_step` (`steps/step_view.py`);
     - other steps' outputs: `index`, `results`, `recorded_outputs`; `output`, `outputs`,

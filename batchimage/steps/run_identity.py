@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 class RunIdentity:
     """The run's identity, the same for every step's view of it."""
 
-    spec: Any
+    spec: Any  # the commands' (steps read their typed inputs, never the spec)
     pipeline: str
     run_id: str
     state: State | None = None
