@@ -37,7 +37,6 @@ class CreateGroup(DeletesCreated, Step[GroupOutputs]):
 
     def __init__(self, name: str, location: str, tags: dict[str, str]) -> None:
         self.given = GroupInputs(name=name, location=location, tags=dict(tags))
-        self.name = name
         self.key = f"group.{name}"
 
     def check(self, ctx: RunContext) -> GroupOutputs | None:

@@ -30,7 +30,7 @@ from batchimage.steps.base import Outputs, RunContext, Step, StepInputs, runs_ag
 from batchimage.steps.create_vm import CreateVm
 from batchimage.steps.deleting import DeletesCreated
 from batchimage.steps.marks import observed, owned, resource_tags
-from batchimage.steps.names import BuildNames, customize_inputs
+from batchimage.steps.names import customize_inputs
 from batchimage.steps.staging import StagingPlaces, staging_account
 
 # How plan names a customize entry's content, per action ("the script changed").
@@ -89,7 +89,6 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
         self.key = f"customize.{index}"
         self.depends_on = (vm,) if previous is None else (vm, previous)
         self.command = f"customize-{index}-{short_hash(self.given.content)[:8]}"
-        self.names = BuildNames.of(spec)
 
     @property
     def label(self) -> str:
