@@ -28,7 +28,7 @@ def command(opts: Options, output_format: str) -> int:
     again, as the spec's `retry` says.
     """
     from batchimage.steps.preflight import run_checks
-    from batchimage.steps.resolve_image import BaseImageOutputs, pinned_for
+    from batchimage.steps.resolve_image import BaseImageOutputs, BasePin, pinned_for
 
     session = Session.load(opts, events=False)
     try:
@@ -39,8 +39,10 @@ def command(opts: Options, output_format: str) -> int:
             recorded = None
             if record is not None and record.outputs:
                 recorded = BaseImageOutputs.model_validate(record.outputs)
-            pinned = pinned_for(ctx, recorded)
-            report = retrying(lambda: run_checks(ctx, pinned_version=pinned), ctx, opts)
+            pinned = pinned_for(BasePin.of(session.spec), ctx, recorded)
+            report = retrying(
+                lambda: run_checks(ctx, session.spec, pinned_version=pinned), ctx, opts
+            )
     finally:
         session.close()
     if output_format == "json":

@@ -170,6 +170,7 @@ class Session:
             state=journal.state,
             clients_factory=None if offline else self.clients_factory,
             refresh_base=refresh,
+            delete_timeout_s=getattr(getattr(self.spec, "timeouts", None), "delete_s", None),
         )
 
     def engine(self, journal: Journal, *, offline: bool = False, refresh: bool = False) -> Engine:

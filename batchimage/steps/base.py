@@ -5,7 +5,10 @@ A step is one idempotent piece of the pipeline (one file per step: steps/verb_no
     class CreateGroup(Step[GroupOutputs]):
         kind = "create_group"                  # registry name, recorded in state
         depends_on = (Preflight,)              # outputs read by check/apply (run first)
-        def inputs(self): return {"name": ..., "location": ...}   # what decides the result
+        given: GroupInputs                     # what it reads of the spec (typed, frozen)
+        def __init__(self, name, location, tags):
+            self.given = GroupInputs(name=name, location=location, tags=tags)
+        # inputs(), what decides the result (hashed): given's fields but exclude=True ones
         def check(self, ctx): ...              # read-only: GroupOutputs if it exists, else None
         def apply(self, ctx): ...              # make it so (PUT by deterministic name, tagged)
         @classmethod
@@ -13,6 +16,13 @@ A step is one idempotent piece of the pipeline (one file per step: steps/verb_no
         def describe(self): return "resource group bi-demo"   # a noun phrase, or "verb ..."
 
 Contracts the engine relies on:
+- `check` and `apply` read only the step's typed inputs (`given`: one frozen `StepInputs`
+  model, built once from the spec by `steps/pipeline.py` or the step's `__init__`) and
+  the outputs of the steps it depends on; never the spec (`ctx.spec` is the commands';
+  tests/steps/test_step_inputs.py checks that no step reads it).
+  `inputs()`, what the fingerprint hashes, derives from `given`: by default its fields
+  but those marked `Field(exclude=True)` (facts check/apply need that do not decide the
+  result, e.g. a timeout).
 - `check` never writes. It returns None when the result does not exist (or is
   incomplete); otherwise the outputs, which describe the result and not the moment (no
   timestamps or drifting states), so an unchanged world gives equal outputs.
@@ -85,6 +95,21 @@ def _mentions_secret(annotation: Any) -> bool:
     if annotation in (SecretStr, SecretBytes):
         return True
     return any(_mentions_secret(arg) for arg in getattr(annotation, "__args__", ()) or ())
+
+
+class StepInputs(BaseModel):
+    """Base of a step's typed inputs: frozen, built once from the spec; `hashed()` is what
+    the fingerprint hashes by default (fields with `exclude=True` are read, not hashed)."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    def hashed(self) -> dict[str, Any]:
+        """The fields that decide the step's result, by name, as they are (not dumped)."""
+        return {
+            name: getattr(self, name)
+            for name, info in type(self).model_fields.items()
+            if not info.exclude
+        }
 
 
 class NoOutputs(Outputs):
@@ -183,9 +208,12 @@ class Step(ABC, Generic[OutT]):
                 raise TypeError(f"step kind {cls.kind!r} is used by {known.__qualname__} already")
             STEP_KINDS[cls.kind] = cls
 
+    given: StepInputs = StepInputs()  # everything check/apply read of the spec
+
     def inputs(self) -> Mapping[str, Any]:
-        """The inputs that decide this step's result (JSON-able; pydantic models allowed)."""
-        return {}
+        """The inputs that decide this step's result (JSON-able; pydantic models allowed):
+        by default `given.hashed()`."""
+        return self.given.hashed()
 
     def input_hashes(self) -> dict[str, str]:
         """One short hash per input name (recorded, so plan can say which input changed)."""
@@ -292,7 +320,8 @@ def runs_again(vm_key: str, changing: Mapping[str, str], doing: str) -> tuple[st
 class RunContext(Upstream, StepWrites, LazyClients, Waiter):
     """What a step gets: the composition of the run's parts, each owning its fields.
 
-    - the run's identity: `spec`, `pipeline`, `run_id`, `state`, `refresh_base`
+    - the run's identity: `spec` (the commands'; steps read their own inputs instead),
+      `pipeline`, `run_id`, `state`, `refresh_base`, `delete_timeout_s`
       (`steps/run_identity.py`);
     - the step this view serves and its fingerprint, `for_step` (`steps/step_view.py`);
     - other steps' outputs: `index`, `results`, `recorded_outputs`; `output`, `outputs`,

@@ -1,7 +1,8 @@
 """Find a pipeline's build resources in Azure by their marks, whatever the state says; mark
 a build VM's OS disk before the VM is deleted, so the disk is still found afterwards.
 
-    refs = build_leftovers(ctx)    # every build resource of ctx.pipeline that exists now
+    places = BuildPlaces.of(spec)  # in the inputs of the steps that look for the build
+    refs = build_leftovers(ctx, places)   # every build resource of ctx.pipeline there now
     mark_os_disk(ctx, vm_ref)      # before a build VM goes: its managed disk carries our tags
 
 The state lists what the runs created, but a state can be lost (deleted, or replaced by an
@@ -27,7 +28,9 @@ Every ref carries the run that made it (`created_by_run`), read from those marks
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
 
 from batchimage.azure.arm import (
     BLOB,
@@ -50,6 +53,7 @@ from batchimage.core.errors import AzureError, PermanentAzureError
 from batchimage.core.ownership import BUILD_ROLE, STAGING_CONTAINER, Marks
 from batchimage.core.refs import ResourceRef
 from batchimage.steps.marks import owned, ref_for
+from batchimage.steps.staging import StagingPlaces
 
 if TYPE_CHECKING:
     from batchimage.steps.base import RunContext
@@ -58,9 +62,35 @@ if TYPE_CHECKING:
 BUILD_KINDS = {kind.lower(): kind for kind in (VM, DISK, NIC, PUBLIC_IP, VNET, NSG)}
 
 
-def build_leftovers(ctx: RunContext) -> list[ResourceRef]:
-    """Every build resource of `ctx.pipeline` that exists now (see the module docstring)."""
-    refs = _in_group(ctx, ctx.spec.resource_group) + _staged(ctx)
+class BuildPlaces(BaseModel):
+    """Where a spec's build leaves things: its group, the storage account and container of
+    an unmanaged OS disk (None: managed), and where files are staged (None: no file step)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    group: str
+    vhd_account: str | None = None
+    vhd_container: str = "vhds"
+    staging: StagingPlaces | None = None
+
+    @classmethod
+    def of(cls, spec: Any) -> BuildPlaces:
+        """The build places of `spec`."""
+        disk = spec.image.build.os_disk
+        unmanaged = disk.type == "unmanaged" and bool(disk.storage_account)
+        files = any(step.action == "file" for step in spec.image.customize)
+        return cls(
+            group=spec.resource_group,
+            vhd_account=disk.storage_account if unmanaged else None,
+            vhd_container=disk.container or "vhds",
+            staging=StagingPlaces.of(spec) if files else None,
+        )
+
+
+def build_leftovers(ctx: RunContext, places: BuildPlaces) -> list[ResourceRef]:
+    """Every build resource of `ctx.pipeline` in `places` that exists now (see the module
+    docstring)."""
+    refs = _in_group(ctx, places) + _staged(ctx, places)
     seen: set[str] = set()
     unique = []
     for ref in refs:
@@ -70,7 +100,8 @@ def build_leftovers(ctx: RunContext) -> list[ResourceRef]:
     return unique
 
 
-def _in_group(ctx: RunContext, group: str) -> list[ResourceRef]:
+def _in_group(ctx: RunContext, places: BuildPlaces) -> list[ResourceRef]:
+    group = places.group
     found = read_group(ctx.clients, group)
     if found is None:
         return []
@@ -88,7 +119,7 @@ def _in_group(ctx: RunContext, group: str) -> list[ResourceRef]:
         runs.setdefault(text(item.name).rsplit("-", 1)[0], tags[Marks.Tag.RUN])
         if kind == VM:
             refs += _os_disk(ctx, group, text(item.name), tags[Marks.Tag.RUN])
-    return refs + _unmanaged_vhds(ctx, runs)
+    return refs + _unmanaged_vhds(ctx, places, runs)
 
 
 def _os_disk(ctx: RunContext, group: str, vm_name: str, run: str) -> list[ResourceRef]:
@@ -110,17 +141,18 @@ def _os_disk(ctx: RunContext, group: str, vm_name: str, run: str) -> list[Resour
     return []
 
 
-def _unmanaged_vhds(ctx: RunContext, runs: dict[str, str]) -> list[ResourceRef]:
+def _unmanaged_vhds(
+    ctx: RunContext, places: BuildPlaces, runs: dict[str, str]
+) -> list[ResourceRef]:
     """The unmanaged OS disk VHDs of builds whose VM is gone (see the module docstring)."""
-    disk = ctx.spec.image.build.os_disk
-    if disk.type != "unmanaged" or not disk.storage_account or not runs:
+    if places.vhd_account is None or not runs:
         return []
     from batchimage.azure.blobs import blob_id, blob_service, find_account
 
-    account = find_account(ctx.clients, disk.storage_account, ctx.spec.resource_group)
+    account = find_account(ctx.clients, places.vhd_account, places.group)
     if account is None:
         return []
-    container_name = disk.container or "vhds"
+    container_name = places.vhd_container
     container = blob_service(ctx.clients, account).get_container_client(container_name)
     refs = []
     with azure_call(f"list VHDs in {account.name}/{container_name}"):
@@ -135,15 +167,15 @@ def _unmanaged_vhds(ctx: RunContext, runs: dict[str, str]) -> list[ResourceRef]:
     return refs
 
 
-def _staged(ctx: RunContext) -> list[ResourceRef]:
+def _staged(ctx: RunContext, places: BuildPlaces) -> list[ResourceRef]:
     """Files this pipeline staged for its build VMs (blobs marked with a run)."""
-    if not any(step.action == "file" for step in ctx.spec.image.customize):
+    if places.staging is None:
         return []
     from batchimage.azure.blobs import blob_id, blob_service
     from batchimage.steps.staging import staging_account
 
     try:
-        account = staging_account(ctx)
+        account = staging_account(ctx, places.staging)
     except PermanentAzureError as err:
         if err.code != "NoStagingAccount":
             raise

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from batchimage.azure.arm import BLOB
 from batchimage.azure.blobs import blob_id, blob_service, require_account
 from batchimage.azure.errors import azure_call
 from batchimage.azure.guest import capture_vhds
 from batchimage.core.ownership import Marks, blob_marks
 from batchimage.core.refs import ResourceRef
-from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.steps.base import Outputs, RunContext, Step, StepInputs
 from batchimage.steps.deleting import DeletesCreated
 from batchimage.steps.generalize_vm import GeneralizeVm
 from batchimage.steps.names import image_fingerprint
-from batchimage.steps.resolve_image import ResolveImage, base_mark, made_from
+from batchimage.steps.resolve_image import BasePin, ResolveImage, base_mark, made_from
 from batchimage.steps.run_preflight import RunPreflight
 
 SYSTEM = "system"
@@ -30,8 +32,23 @@ class ClassicOutputs(Outputs):
     storage_account_id: str
 
 
+class ClassicInputs(StepInputs):
+    """The image's fingerprint, where the capture API writes (hashed); read, not hashed:
+    the OS disk's storage account and group, the capture's time limit, the base's pin."""
+
+    image: str
+    container: str
+    prefix: str
+    account: str = Field(exclude=True)
+    group: str = Field(exclude=True)
+    timeout_s: int = Field(exclude=True)
+    pin: BasePin = Field(exclude=True)
+
+
 class CaptureClassic(DeletesCreated, Step[ClassicOutputs]):
     """VM capture API -> VHD in `system`; needs the generalized VM only when it must capture."""
+
+    given: ClassicInputs
 
     kind = "capture_classic"
     key = "capture.classic"
@@ -41,19 +58,22 @@ class CaptureClassic(DeletesCreated, Step[ClassicOutputs]):
         self.depends_on = (RunPreflight,)
         self.reads = (ResolveImage,)  # the exact base: the VHD must hold it
         self.apply_needs = (generalize,)
-        self.image = image_fingerprint(spec)
-        self.container = spec.name
-        self.prefix = f"{spec.name}-{self.image[:8]}"
-        self.account = spec.image.build.os_disk.storage_account
-
-    def inputs(self) -> dict[str, Any]:
-        return {"image": self.image, "container": self.container, "prefix": self.prefix}
+        image = image_fingerprint(spec)
+        self.given = ClassicInputs(
+            image=image,
+            container=spec.name,
+            prefix=f"{spec.name}-{image[:8]}",
+            account=spec.image.build.os_disk.storage_account,
+            group=spec.resource_group,
+            timeout_s=spec.timeouts.capture_s,
+            pin=BasePin.of(spec),
+        )
 
     def _blob_prefix(self) -> str:
-        return f"Microsoft.Compute/Images/{self.container}/{self.prefix}-osDisk."
+        return f"Microsoft.Compute/Images/{self.given.container}/{self.given.prefix}-osDisk."
 
     def check(self, ctx: RunContext) -> ClassicOutputs | None:
-        account = require_account(ctx.clients, self.account, ctx.spec.resource_group)
+        account = require_account(ctx.clients, self.given.account, self.given.group)
         container = blob_service(ctx.clients, account).get_container_client(SYSTEM)
         with azure_call(f"list captured VHDs in {account.name}/{SYSTEM}"):
             if not container.exists():
@@ -63,7 +83,8 @@ class CaptureClassic(DeletesCreated, Step[ClassicOutputs]):
                 for b in container.list_blobs(
                     name_starts_with=self._blob_prefix(), include=["metadata"]
                 )
-                if b.name.endswith(".vhd") and made_from(ctx, b.metadata, Marks.Blob.BASE)
+                if b.name.endswith(".vhd")
+                and made_from(ctx, self.given.pin, b.metadata, Marks.Blob.BASE)
             ]
         if not found:
             return None
@@ -79,7 +100,7 @@ class CaptureClassic(DeletesCreated, Step[ClassicOutputs]):
 
     def apply(self, ctx: RunContext) -> ClassicOutputs | None:
         vm = ctx.output(GeneralizeVm)
-        account = require_account(ctx.clients, self.account, ctx.spec.resource_group)
+        account = require_account(ctx.clients, self.given.account, self.given.group)
         container = blob_service(ctx.clients, account).get_container_client(SYSTEM)
         with azure_call(f"list captured VHDs in {account.name}/{SYSTEM}"):
             before = (
@@ -87,16 +108,18 @@ class CaptureClassic(DeletesCreated, Step[ClassicOutputs]):
                 if container.exists()
                 else set()
             )
-        ctx.say(f"capturing {vm.name} into {self.account}/{SYSTEM}/{self._blob_prefix()}*.vhd")
+        ctx.say(
+            f"capturing {vm.name} into {self.given.account}/{SYSTEM}/{self._blob_prefix()}*.vhd"
+        )
         capture_vhds(
             ctx,
             vm.group,
             vm.name,
-            prefix=self.prefix,
-            container=self.container,
-            timeout_s=ctx.spec.timeouts.capture_s,
+            prefix=self.given.prefix,
+            container=self.given.container,
+            timeout_s=self.given.timeout_s,
         )
-        marks = blob_marks(ctx.pipeline, ctx.run_id, self.image)
+        marks = blob_marks(ctx.pipeline, ctx.run_id, self.given.image)
         base = base_mark(ctx.output(ResolveImage))
         if base is not None:
             marks[Marks.Blob.BASE] = base
@@ -111,4 +134,4 @@ class CaptureClassic(DeletesCreated, Step[ClassicOutputs]):
         return None
 
     def describe(self) -> str:
-        return f"capture VHDs to {self.account}/{SYSTEM}/{self._blob_prefix()}*.vhd (classic)"
+        return f"capture VHDs to {self.given.account}/{SYSTEM}/{self._blob_prefix()}*.vhd (classic)"

@@ -21,13 +21,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import Field
+
 from batchimage.azure.arm import GROUP, exists, order_for_delete
 from batchimage.azure.errors import AZURE
 from batchimage.core.errors import AzureError, BatchImageError, StepFailedError, TransientAzureError
 from batchimage.core.refs import ResourceRef
 from batchimage.core.retry import RetryPolicy, retry_transient
-from batchimage.steps.base import DELETE, Outputs, RunContext, Step
-from batchimage.steps.build_inventory import build_leftovers
+from batchimage.steps.base import DELETE, Outputs, RunContext, Step, StepInputs
+from batchimage.steps.build_inventory import BuildPlaces, build_leftovers
 from batchimage.steps.deleting import delete
 
 
@@ -55,11 +57,11 @@ def build_refs(ctx: RunContext, keys: list[str]) -> list[ResourceRef]:
 
 
 def build_resources(
-    ctx: RunContext, keys: list[str]
+    ctx: RunContext, places: BuildPlaces, keys: list[str]
 ) -> tuple[list[ResourceRef], list[ResourceRef]]:
-    """(found in Azure by the pipeline's marks, recorded by the build steps `keys` but not
-    found so): every build resource this pipeline may have left."""
-    found = build_leftovers(ctx)
+    """(found in Azure by the pipeline's marks in `places`, recorded by the build steps
+    `keys` but not found so): every build resource this pipeline may have left."""
+    found = build_leftovers(ctx, places)
     seen = {ref.id.lower() for ref in found}
     return found, [ref for ref in build_refs(ctx, keys) if ref.id.lower() not in seen]
 
@@ -89,12 +91,11 @@ class Deleted:
         return next((e for _, e in self.failures if isinstance(e, AzureError)), None)
 
 
-def delete_build(ctx: RunContext, refs: list[ResourceRef]) -> Deleted:
-    """Delete `refs` in dependency order. A transient failure stops at once and is raised,
-    for the caller to try the whole again (what is deleted is gone then); a permanent one
-    is listed, and the rest is still deleted."""
+def delete_build(ctx: RunContext, refs: list[ResourceRef], timeout: float | None) -> Deleted:
+    """Delete `refs` in dependency order, each within `timeout` seconds. A transient failure
+    stops at once and is raised, for the caller to try the whole again (what is deleted is
+    gone then); a permanent one is listed, and the rest is still deleted."""
     done = Deleted()
-    timeout = getattr(getattr(ctx.spec, "timeouts", None), "delete_s", None)
     for ref in order_for_delete(refs):
         name = ref.id.rsplit("/", 1)[-1]
         try:
@@ -125,7 +126,9 @@ def cleaning_up_after_failure(ctx: RunContext, apply: Callable[[RunContext], Non
 
 def after_failure(ctx: RunContext, error: BaseException | None) -> str:
     """After a build step failed for good: delete the build when `cleanup: always`
-    (transient failures of the deletes retried as the spec's `retry` says).
+    (transient failures of the deletes retried as the spec's `retry` says). The policy and
+    the rest are the cleanup step's inputs (a pipeline with a build VM and no cleanup step
+    has `cleanup: never`).
 
     Returns a sentence for the error message saying whether the build VM was kept.
     """
@@ -134,11 +137,11 @@ def after_failure(ctx: RunContext, error: BaseException | None) -> str:
     foreign = classify(error) if error is not None else None  # an SDK exception, as ours
     if isinstance(error, TransientAzureError) or isinstance(foreign, TransientAzureError):
         return ""  # the engine retries the step
-    policy = getattr(ctx.spec, "cleanup", "on_success")
     cleanup = next((s for s in ctx.index.steps if isinstance(s, CleanupBuild)), None)
     builds = any(s.key == "build.vm" for s in ctx.index.steps)
     if not builds:
         return ""
+    policy = cleanup.given.policy if cleanup is not None else "never"
     if policy != "always" or cleanup is None:
         note = (
             f"the build VM is kept for debugging (cleanup: {policy}); `batchimage destroy` "
@@ -146,11 +149,12 @@ def after_failure(ctx: RunContext, error: BaseException | None) -> str:
         )
         ctx.say(note)
         return note
-    retry = RetryPolicy.from_spec(getattr(ctx.spec, "retry", None))
+    given = cleanup.given
+    retry = given.retry
 
     def delete_all() -> Deleted:
-        found, recorded = build_resources(ctx, cleanup.build_keys)
-        return delete_build(ctx, found + recorded)
+        found, recorded = build_resources(ctx, given.places, given.build_steps)
+        return delete_build(ctx, found + recorded, given.delete_s)
 
     def retrying(exc: BaseException | None, attempt: int, delay: float) -> None:
         ctx.say(f"cleanup: {getattr(exc, 'code', None) or exc}; trying again in {delay:.0f} s")
@@ -174,8 +178,22 @@ def after_failure(ctx: RunContext, error: BaseException | None) -> str:
     return note
 
 
+class CleanupInputs(StepInputs):
+    """The spec's `cleanup` policy and the build steps whose results it deletes (hashed);
+    read, not hashed: where the build is, the delete time limit, the retry of a cleanup
+    after a failure."""
+
+    policy: str
+    build_steps: list[str]
+    places: BuildPlaces = Field(exclude=True)
+    delete_s: float | None = Field(exclude=True)
+    retry: RetryPolicy = Field(exclude=True)
+
+
 class CleanupBuild(Step[CleanupOutputs]):
     """Delete what the build steps created, once every capture step is done."""
+
+    given: CleanupInputs
 
     kind = "cleanup_build"
     key = "cleanup"
@@ -190,17 +208,19 @@ class CleanupBuild(Step[CleanupOutputs]):
     ) -> None:
         """`build_keys`: the steps whose created resources it deletes; `vm_steps`: steps
         whose result lives on the build VM only (generalize), gone with it."""
-        self.build_keys = list(build_keys)
+        self.given = CleanupInputs(
+            policy=spec.cleanup,
+            build_steps=list(build_keys),
+            places=BuildPlaces.of(spec),
+            delete_s=spec.timeouts.delete_s,
+            retry=RetryPolicy.from_spec(spec.retry),
+        )
         self.cleans = (*build_keys, *(vm_steps or []))
         self.depends_on = tuple(capture)
-        self.policy = spec.cleanup
-
-    def inputs(self) -> dict[str, Any]:
-        return {"policy": self.policy, "build_steps": self.build_keys}
 
     def _alive(self, ctx: RunContext) -> tuple[list[ResourceRef], list[str], list[str]]:
         """(to delete, gone already, kept on purpose: a group that holds others)."""
-        found, recorded = build_resources(ctx, self.build_keys)
+        found, recorded = build_resources(ctx, self.given.places, self.given.build_steps)
         alive, gone, kept = list(found), [], []
         for ref in recorded:
             if exists(ctx.clients, ref):
@@ -227,7 +247,7 @@ class CleanupBuild(Step[CleanupOutputs]):
         """Delete what is left; a transient failure leaves as it is (the engine tries the
         step again), permanent ones fail the step with the list."""
         alive, _, _ = self._alive(ctx)
-        done = delete_build(ctx, alive)
+        done = delete_build(ctx, alive, self.given.delete_s)
         if done.failures:
             raise StepFailedError(
                 self.key,

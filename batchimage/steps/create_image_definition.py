@@ -5,16 +5,25 @@ with what differs (those properties cannot change)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
+
+from pydantic import Field
 
 from batchimage.azure.arm import DEFINITION, GALLERY, tags_of, text
 from batchimage.azure.galleries import read_definition, write_definition
 from batchimage.azure.shared import holding
 from batchimage.core.errors import PermanentAzureError
-from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.spec import ImageDefinition
+from batchimage.steps.base import Outputs, RunContext, Step, StepInputs
 from batchimage.steps.create_gallery import CreateGallery
 from batchimage.steps.deleting import DeletesCreated
-from batchimage.steps.gallery import definition_problems, security_type_of, wanted_definition
+from batchimage.steps.gallery import (
+    WantedDefinition,
+    definition_problems,
+    security_type_of,
+    wanted_definition,
+)
 from batchimage.steps.marks import observed, owned, ref_for, resource_tags
 from batchimage.steps.resolve_image import ResolveImage
 
@@ -32,28 +41,44 @@ class DefinitionOutputs(Outputs):
     security_type: str = "Standard"  # its SecurityType feature (Standard: none)
 
 
+class DefinitionInputs(StepInputs):
+    """The spec's definition, region and tags; read, not hashed: where the gallery is and
+    the properties the image needs (its purchase plan comes from the base image)."""
+
+    definition: ImageDefinition
+    location: str
+    tags: dict[str, str]
+    gallery: str = Field(exclude=True)
+    group: str = Field(exclude=True)
+    wanted: WantedDefinition = Field(exclude=True)
+
+
 class CreateImageDefinition(DeletesCreated, Step[DefinitionOutputs]):
     """image.capture.gallery.definition in the gallery."""
+
+    given: DefinitionInputs
 
     kind = "create_image_definition"
     key = "capture.definition"
 
     def __init__(self, spec: Any, gallery: CreateGallery) -> None:
         self.depends_on = (gallery, ResolveImage)
-        self.definition = spec.image.capture.gallery.definition
-        self.gallery = gallery.name
-        self.group = gallery.group
-        self.location = spec.location
-        self.tags = dict(spec.tags)
+        self.given = DefinitionInputs(
+            definition=spec.image.capture.gallery.definition,
+            location=spec.location,
+            tags=dict(spec.tags),
+            gallery=gallery.given.name,
+            group=gallery.given.group,
+            wanted=wanted_definition(spec, None),
+        )
 
-    def inputs(self) -> dict[str, Any]:
-        return {"definition": self.definition, "location": self.location, "tags": self.tags}
-
-    def _wanted(self, ctx: RunContext) -> Any:
-        return wanted_definition(ctx.spec, ctx.output(ResolveImage).plan)
+    def _wanted(self, ctx: RunContext) -> WantedDefinition:
+        return replace(self.given.wanted, plan=ctx.output(ResolveImage).plan)
 
     def _read(self, ctx: RunContext) -> Any:
-        return read_definition(ctx.clients, self.group, self.gallery, self.definition.name)
+        return read_definition(
+            ctx.clients, self.given.group, self.given.gallery, self.given.definition.name
+        )
 
     def check(self, ctx: RunContext) -> DefinitionOutputs | None:
         found = self._read(ctx)
@@ -62,7 +87,7 @@ class CreateImageDefinition(DeletesCreated, Step[DefinitionOutputs]):
         problems = definition_problems(found, self._wanted(ctx))
         if problems:
             raise PermanentAzureError(
-                f"image definition {self.definition.name} cannot take this image: "
+                f"image definition {self.given.definition.name} cannot take this image: "
                 f"{'; '.join(problems)}. These cannot change: use a new definition name",
                 code="IncompatibleImageDefinition",
             )
@@ -70,8 +95,8 @@ class CreateImageDefinition(DeletesCreated, Step[DefinitionOutputs]):
         return DefinitionOutputs(
             id=found.id,
             name=found.name,
-            gallery=self.gallery,
-            group=self.group,
+            gallery=self.given.gallery,
+            group=self.given.group,
             os_type=text(found.os_type),
             os_state=text(found.os_state),
             hyper_v_generation=text(found.hyper_v_generation or "V1"),
@@ -82,16 +107,18 @@ class CreateImageDefinition(DeletesCreated, Step[DefinitionOutputs]):
 
     def apply(self, ctx: RunContext) -> DefinitionOutputs | None:
         # under the gallery's lock: not while another spec's run deletes the gallery
-        with holding(ctx.clients, GALLERY, self.group, self.gallery):
+        with holding(ctx.clients, GALLERY, self.given.group, self.given.gallery):
             return self._apply(ctx)
 
     def _apply(self, ctx: RunContext) -> DefinitionOutputs | None:
         found = self._read(ctx)
         if found is not None and not owned(ctx, tags_of(found)):
             return None
-        tags = resource_tags(ctx, tags_of(found) if found is not None else None)
-        body = self._wanted(ctx).body(self.location, tags, self.definition.description)
-        write_definition(ctx, self.group, self.gallery, self.definition.name, body)
+        tags = resource_tags(ctx, self.given.tags, tags_of(found) if found is not None else None)
+        body = self._wanted(ctx).body(self.given.location, tags, self.given.definition.description)
+        write_definition(
+            ctx, self.given.group, self.given.gallery, self.given.definition.name, body
+        )
         return None
 
     def input_words(self, name: str) -> str | None:
@@ -100,4 +127,4 @@ class CreateImageDefinition(DeletesCreated, Step[DefinitionOutputs]):
         return None
 
     def describe(self) -> str:
-        return f"image definition {self.definition.name}"
+        return f"image definition {self.given.definition.name}"

@@ -13,7 +13,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+from pydantic import Field
 
 from batchimage.azure.arm import VERSION, poll_interval, tags_of, text, wait
 from batchimage.azure.errors import is_not_found
@@ -21,14 +24,15 @@ from batchimage.azure.gallery_versions import list_versions, read_version, start
 from batchimage.azure.pollers import abandon, fixed_rate
 from batchimage.core.errors import AzureError, PermanentAzureError
 from batchimage.core.ownership import Marks
-from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.spec import CustomizeStep
+from batchimage.steps.base import Outputs, RunContext, Step, StepInputs
 from batchimage.steps.create_image_definition import CreateImageDefinition
 from batchimage.steps.deleting import DeletesCreated, delete
 from batchimage.steps.gallery import next_version, replica_plan, version_key
 from batchimage.steps.marks import observed, ref_for, resource_tags
 from batchimage.steps.names import image_fingerprint
 from batchimage.steps.provenance import Provenance, current_version
-from batchimage.steps.resolve_image import ResolveImage, base_mark, dated, made_from
+from batchimage.steps.resolve_image import BasePin, ResolveImage, base_mark, dated, made_from
 from batchimage.steps.upload_vhd import UploadVhd
 
 BUSY = ("creating", "updating", "deleting", "migrating")
@@ -44,8 +48,29 @@ class VersionOutputs(Outputs):
     security_type: str = "Standard"  # the definition's: TrustedLaunch ones need such pools
 
 
+class VersionInputs(StepInputs):
+    """The image's fingerprint, the version the spec asks for, replicas, publishing settings
+    and the spec's tags (hashed); read, not hashed: the region, the time limit, the base's
+    pin, and what the version's provenance records of the spec (its customize steps, the
+    file's SHA-256 and folder)."""
+
+    image: str
+    version: str
+    replicas: list[tuple[str, int]]
+    settings: dict[str, Any]
+    tags: dict[str, str]
+    location: str = Field(exclude=True)
+    timeout_s: int = Field(exclude=True)
+    pin: BasePin = Field(exclude=True)
+    customize: tuple[CustomizeStep, ...] = Field(exclude=True)
+    spec_sha256: str = Field(exclude=True)
+    spec_dir: Path = Field(exclude=True)
+
+
 class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
     """The image version of this image fingerprint in the definition."""
+
+    given: VersionInputs
 
     kind = "create_image_version"
     key = "capture.version"
@@ -75,28 +100,26 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         else:
             self.depends_on = (definition, source)
         gallery = spec.image.capture.gallery
-        self.wanted = gallery.version
-        self.image = image_fingerprint(spec)
-        self.replicas = replica_plan(spec)
-        self.settings = {
+        settings = {
             "storage_account_type": gallery.storage_account_type,
             "exclude_from_latest": gallery.exclude_from_latest,
             "end_of_life": gallery.end_of_life.isoformat() if gallery.end_of_life else None,
         }
         if gallery.end_of_life_days is not None:  # only when set: older fingerprints stay
-            self.settings["end_of_life_days"] = gallery.end_of_life_days
-        self.location = spec.location
-        self.tags = dict(spec.tags)
-        self.timeout_s = spec.timeouts.capture_s + spec.timeouts.replication_s
-
-    def inputs(self) -> dict[str, Any]:
-        return {
-            "image": self.image,
-            "version": self.wanted,
-            "replicas": self.replicas,
-            "settings": self.settings,
-            "tags": self.tags,
-        }
+            settings["end_of_life_days"] = gallery.end_of_life_days
+        self.given = VersionInputs(
+            image=image_fingerprint(spec),
+            version=gallery.version,
+            replicas=replica_plan(spec),
+            settings=settings,
+            tags=dict(spec.tags),
+            location=spec.location,
+            timeout_s=spec.timeouts.capture_s + spec.timeouts.replication_s,
+            pin=BasePin.of(spec),
+            customize=tuple(spec.image.customize),
+            spec_sha256=getattr(spec, "source_sha256", "") or "",
+            spec_dir=Path(getattr(spec, "base_dir", ".") or "."),
+        )
 
     # -- finding -------------------------------------------------------------------------
 
@@ -113,20 +136,23 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         Names from the spec alone, so it is asked while the gallery is being made."""
         d = self.definition
         try:
-            versions = self._versions(ctx, (d.group, d.gallery, d.definition.name))
+            versions = self._versions(
+                ctx, (d.given.group, d.given.gallery, d.given.definition.name)
+            )
         except AzureError as exc:
             if is_not_found(exc):
                 return True
             raise
-        if self.wanted != "auto":
-            return all(text(v.name) != self.wanted for v in versions)
+        if self.given.version != "auto":
+            return all(text(v.name) != self.given.version for v in versions)
         return not any(self._mine(ctx, v) for v in versions)
 
     def _this_image(self, ctx: RunContext, raw: Any) -> bool:
         """Tagged by this pipeline with this image's fingerprint (whatever its base)."""
         tags = tags_of(raw)
         return (
-            tags.get(Marks.Tag.IMAGE) == self.image and tags.get(Marks.Tag.PIPELINE) == ctx.pipeline
+            tags.get(Marks.Tag.IMAGE) == self.given.image
+            and tags.get(Marks.Tag.PIPELINE) == ctx.pipeline
         )
 
     def _mine(self, ctx: RunContext, raw: Any) -> bool:
@@ -135,7 +161,11 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         tags = tags_of(raw)
         digest = tags.get(Marks.Tag.BASE_DIGEST)
         same_vhd = digest is None or digest == self._digest(ctx)
-        return self._this_image(ctx, raw) and made_from(ctx, tags, Marks.Tag.BASE) and same_vhd
+        return (
+            self._this_image(ctx, raw)
+            and made_from(ctx, self.given.pin, tags, Marks.Tag.BASE)
+            and same_vhd
+        )
 
     def _digest(self, ctx: RunContext) -> str | None:
         """A VHD base's content digest (xxh3:<hex>): the uploaded file's, or the blob's."""
@@ -148,7 +178,10 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         """What this run makes: the provenance its version is tagged with."""
         base = ctx.output(ResolveImage)
         digest = self._digest(ctx) if base.source != "marketplace" else None
-        return Provenance.of(ctx.spec, base=base_mark(base), digest=digest)
+        g = self.given
+        return Provenance.made(
+            g.customize, g.spec_sha256, g.spec_dir, base=base_mark(base), digest=digest
+        )
 
     def _changes(self, ctx: RunContext, versions: list[Any]) -> list[str]:
         """What differs, in words, between the provenance of the pipeline's current version
@@ -159,7 +192,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         then = Provenance.from_tags(tags_of(current)) if current is not None else None
         if then is None or current is None:
             return []
-        words = then.changes(self.provenance(ctx), ctx.spec)
+        words = then.changes(self.provenance(ctx), self.given.customize)
         return [*words[:-1], f"{words[-1]} (since version {text(current.name)})"] if words else []
 
     def _find(self, ctx: RunContext) -> tuple[Any | None, list[str]]:
@@ -167,16 +200,16 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         versions = self._versions(ctx)
         names = [text(v.name) for v in versions]
         self.other_base = None
-        if self.wanted != "auto":
-            found = next((v for v in versions if v.name == self.wanted), None)
+        if self.given.version != "auto":
+            found = next((v for v in versions if v.name == self.given.version), None)
             if found is not None and not self._mine(ctx, found):
                 what = (
                     f"this image built from {self._base_of(found)}, not from {self._base(ctx)}"
                     if self._this_image(ctx, found)
-                    else f"not this image {self.image[:8]}"
+                    else f"not this image {self.given.image[:8]}"
                 )
                 raise PermanentAzureError(
-                    f"gallery image version {self.wanted} already exists with other content "
+                    f"gallery image version {self.given.version} already exists with other content "
                     f"({what}); versions cannot change: set "
                     "image.capture.gallery.version to a new number, or to auto",
                     code="GalleryImageVersionExists",
@@ -276,13 +309,13 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
                 delete(ctx, ref_for(ctx, raw.id, VERSION, tags_of(raw)))
                 found = None
         if name is None:
-            name = self.wanted if self.wanted != "auto" else next_version(names)
+            name = self.given.version if self.given.version != "auto" else next_version(names)
         existing_tags = tags_of(found) if found is not None else None
-        marks = {Marks.Tag.IMAGE: self.image, **self.provenance(ctx).tags()}
-        body = self._body(ctx, resource_tags(ctx, existing_tags, **marks), found)
+        marks = {Marks.Tag.IMAGE: self.given.image, **self.provenance(ctx).tags()}
+        body = self._body(ctx, resource_tags(ctx, self.given.tags, existing_tags, **marks), found)
         ctx.say(
             f"creating image version {definition}/{name} in "
-            + ", ".join(region for region, _ in self.replicas)
+            + ", ".join(region for region, _ in self.given.replicas)
         )
         poller = start_version(ctx.clients, group, gallery, definition, name, body)
         self._wait_replicated(ctx, name, poller)
@@ -290,27 +323,28 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
     def _body(self, ctx: RunContext, tags: dict[str, str], existing: Any = None) -> dict[str, Any]:
         """The version's PUT body; `existing`: the version when it is there already (its
         publish date and, `until_rolled_out`, whether it joined latest are kept)."""
-        account_type = self.settings["storage_account_type"]
+        account_type = self.given.settings["storage_account_type"]
         profile = getattr(existing, "publishing_profile", None)
         publishing: dict[str, Any] = {
             "targetRegions": [
                 {"name": region, "regionalReplicaCount": count, "storageAccountType": account_type}
-                for region, count in self.replicas
+                for region, count in self.given.replicas
             ],
             "excludeFromLatest": excluded_at_create(
-                self.settings["exclude_from_latest"], getattr(profile, "exclude_from_latest", None)
+                self.given.settings["exclude_from_latest"],
+                getattr(profile, "exclude_from_latest", None),
             ),
             "storageAccountType": account_type,
         }
-        if self.settings["end_of_life"]:
-            publishing["endOfLifeDate"] = f"{self.settings['end_of_life']}T00:00:00Z"
-        days = self.settings.get("end_of_life_days")
+        if self.given.settings["end_of_life"]:
+            publishing["endOfLifeDate"] = f"{self.given.settings['end_of_life']}T00:00:00Z"
+        days = self.given.settings.get("end_of_life_days")
         if days:
             published = getattr(profile, "published_date", None) or dt.datetime.now(dt.UTC)
             end = published.date() + dt.timedelta(days=int(days))
             publishing["endOfLifeDate"] = f"{end.isoformat()}T00:00:00Z"
         return {
-            "location": self.location,
+            "location": self.given.location,
             "tags": tags,
             "properties": {
                 "publishingProfile": publishing,
@@ -377,7 +411,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
                 probe,
                 f"image version {name} to be created and replicated",
                 interval_s=interval,
-                timeout_s=self.timeout_s,
+                timeout_s=self.given.timeout_s,
                 waiter=pause,
             )
         except BaseException:
@@ -421,8 +455,12 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         return f"a new image version: {why}"
 
     def describe(self) -> str:
-        what = "the next image version" if self.wanted == "auto" else f"image version {self.wanted}"
-        return f"{what} of {self.definition.definition.name} (image {self.image[:8]})"
+        what = (
+            "the next image version"
+            if self.given.version == "auto"
+            else f"image version {self.given.version}"
+        )
+        return f"{what} of {self.definition.given.definition.name} (image {self.given.image[:8]})"
 
 
 def excluded_at_create(setting: Any, current: bool | None) -> bool:

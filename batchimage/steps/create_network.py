@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from batchimage.azure.arm import NSG, SUBNET, VNET, tags_of
 from batchimage.azure.ids import parse_id
 from batchimage.azure.network import read_nsg, read_subnet, read_vnet, write_nsg, write_vnet
 from batchimage.core.errors import PermanentAzureError
 from batchimage.core.ownership import BUILD_ROLE, Marks
-from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.spec import BuildNetwork
+from batchimage.steps.base import Outputs, RunContext, Step, StepInputs
 from batchimage.steps.create_group import CreateGroup
 from batchimage.steps.deleting import DeletesCreated
 from batchimage.steps.marks import observed, ref_for, resource_tags
@@ -24,34 +27,48 @@ class NetworkOutputs(Outputs):
     subnet_id: str
 
 
+class NetworkInputs(StepInputs):
+    """The spec's build network (an existing subnet, or the address space of ours), the
+    region and the spec's tags; the build's names (the VNet's and NSG's are hashed)."""
+
+    network: BuildNetwork
+    location: str
+    tags: dict[str, str]
+    names: BuildNames = Field(exclude=True)
+
+
 class CreateNetwork(DeletesCreated, Step[NetworkOutputs]):
     """A VNet + subnet + NSG named after the build (or the spec's existing subnet)."""
+
+    given: NetworkInputs
 
     kind = "create_network"
     key = "build.network"
 
     def __init__(self, spec: Any, group: CreateGroup) -> None:
-        self.names = BuildNames.of(spec)
+        self.given = NetworkInputs(
+            network=spec.image.build.network,
+            location=spec.location,
+            tags=dict(spec.tags),
+            names=BuildNames.of(spec),
+        )
         self.depends_on = (group,)
-        self.network = spec.image.build.network
-        self.location = spec.location
-        self.tags = dict(spec.tags)
 
     def inputs(self) -> dict[str, Any]:
-        if self.network.subnet_id:
-            return {"subnet_id": self.network.subnet_id}
+        if self.given.network.subnet_id:  # used as it is: only which one
+            return {"subnet_id": self.given.network.subnet_id}
         return {
-            "vnet": self.names.vnet,
-            "nsg": self.names.nsg,
-            "address_space": self.network.address_space,
-            "location": self.location,
-            "tags": self.tags,
+            "vnet": self.given.names.vnet,
+            "nsg": self.given.names.nsg,
+            "address_space": self.given.network.address_space,
+            "location": self.given.location,
+            "tags": self.given.tags,
         }
 
     def check(self, ctx: RunContext) -> NetworkOutputs | None:
-        group, n = self.names.group, self.names
-        if self.network.subnet_id:
-            p = parse_id(self.network.subnet_id)
+        group, n = self.given.names.group, self.given.names
+        if self.given.network.subnet_id:
+            p = parse_id(self.given.network.subnet_id)
             vnet_name, subnet_name = p["names"].split("/")[:2]
             existing = read_subnet(ctx, p["group"], vnet_name, subnet_name)
             if existing is None:
@@ -78,40 +95,40 @@ class CreateNetwork(DeletesCreated, Step[NetworkOutputs]):
         )
 
     def apply(self, ctx: RunContext) -> NetworkOutputs | None:
-        if self.network.subnet_id:
+        if self.given.network.subnet_id:
             raise PermanentAzureError(
-                f"subnet {self.network.subnet_id} (image.build.network.subnet_id) was not found; "
-                "create it or remove subnet_id to let batchimage make a private network",
+                f"subnet {self.given.network.subnet_id} (image.build.network.subnet_id) was not "
+                "found; create it or remove subnet_id to let batchimage make a private network",
                 code="SubnetNotFound",
                 status=404,
             )
-        group, n = self.names.group, self.names
+        group, n = self.given.names.group, self.given.names
         role = {Marks.Tag.ROLE: BUILD_ROLE}
         old_nsg = read_nsg(ctx, group, n.nsg)
         nsg = write_nsg(
             ctx,
             group,
             n.nsg,
-            location=self.location,
-            tags=resource_tags(ctx, _tags(old_nsg), **role),
+            location=self.given.location,
+            tags=resource_tags(ctx, self.given.tags, _tags(old_nsg), **role),
         )
         old_vnet = read_vnet(ctx, group, n.vnet)
         write_vnet(
             ctx,
             group,
             n.vnet,
-            location=self.location,
-            tags=resource_tags(ctx, _tags(old_vnet), **role),
-            space=self.network.address_space,
+            location=self.given.location,
+            tags=resource_tags(ctx, self.given.tags, _tags(old_vnet), **role),
+            space=self.given.network.address_space,
             subnet=n.subnet,
             nsg_id=str(nsg.id),
         )
         return None
 
     def describe(self) -> str:
-        if self.network.subnet_id:
-            return f"existing subnet {self.network.subnet_id.rsplit('/', 1)[-1]}"
-        return f"private network {self.names.vnet} + {self.names.nsg}"
+        if self.given.network.subnet_id:
+            return f"existing subnet {self.given.network.subnet_id.rsplit('/', 1)[-1]}"
+        return f"private network {self.given.names.vnet} + {self.given.names.nsg}"
 
 
 def _tags(found: Any) -> dict[str, str] | None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from batchimage.azure.arm import NIC, PUBLIC_IP, tags_of
 from batchimage.azure.network import read_nic, read_public_ip, write_nic, write_public_ip
 from batchimage.core.ownership import BUILD_ROLE, Marks
-from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.steps.base import Outputs, RunContext, Step, StepInputs
 from batchimage.steps.create_network import CreateNetwork
 from batchimage.steps.deleting import DeletesCreated
 from batchimage.steps.marks import observed, ref_for, resource_tags
@@ -22,29 +24,38 @@ class NicOutputs(Outputs):
     public_ip_id: str | None = None
 
 
+class NicInputs(StepInputs):
+    """The NIC's name, whether it has a public IP, its region and the spec's tags; read, not
+    hashed: the build's other names."""
+
+    nic: str
+    public_ip: bool
+    location: str
+    tags: dict[str, str]
+    names: BuildNames = Field(exclude=True)
+
+
 class CreateNic(DeletesCreated, Step[NicOutputs]):
     """The build VM's NIC, named after the build."""
+
+    given: NicInputs
 
     kind = "create_nic"
     key = "build.nic"
 
     def __init__(self, spec: Any, network: CreateNetwork) -> None:
-        self.names = BuildNames.of(spec)
+        names = BuildNames.of(spec)
+        self.given = NicInputs(
+            nic=names.nic,
+            public_ip=spec.image.build.public_ip,
+            location=spec.location,
+            tags=dict(spec.tags),
+            names=names,
+        )
         self.depends_on = (network,)
-        self.public_ip = spec.image.build.public_ip
-        self.location = spec.location
-        self.tags = dict(spec.tags)
-
-    def inputs(self) -> dict[str, Any]:
-        return {
-            "nic": self.names.nic,
-            "public_ip": self.public_ip,
-            "location": self.location,
-            "tags": self.tags,
-        }
 
     def check(self, ctx: RunContext) -> NicOutputs | None:
-        group, n = self.names.group, self.names
+        group, n = self.given.names.group, self.given.names
         nic = read_nic(ctx, group, n.nic)
         if nic is None:
             return None
@@ -57,7 +68,7 @@ class CreateNic(DeletesCreated, Step[NicOutputs]):
         ):
             return None
         pip_id = configs[0].public_ip_address.id if configs[0].public_ip_address else None
-        if self.public_ip and pip_id is None:
+        if self.given.public_ip and pip_id is None:
             return None
         refs = [ref_for(ctx, str(nic.id), NIC, tags_of(nic))]
         if pip_id:
@@ -71,17 +82,17 @@ class CreateNic(DeletesCreated, Step[NicOutputs]):
         )
 
     def apply(self, ctx: RunContext) -> NicOutputs | None:
-        group, n = self.names.group, self.names
+        group, n = self.given.names.group, self.given.names
         role = {Marks.Tag.ROLE: BUILD_ROLE}
         pip_id = None
-        if self.public_ip:
+        if self.given.public_ip:
             old = read_public_ip(ctx, group, n.public_ip)
             pip = write_public_ip(
                 ctx,
                 group,
                 n.public_ip,
-                location=self.location,
-                tags=resource_tags(ctx, tags_of(old) if old else None, **role),
+                location=self.given.location,
+                tags=resource_tags(ctx, self.given.tags, tags_of(old) if old else None, **role),
             )
             pip_id = str(pip.id)
         old_nic = read_nic(ctx, group, n.nic)
@@ -89,12 +100,12 @@ class CreateNic(DeletesCreated, Step[NicOutputs]):
             ctx,
             group,
             n.nic,
-            location=self.location,
-            tags=resource_tags(ctx, tags_of(old_nic) if old_nic else None, **role),
+            location=self.given.location,
+            tags=resource_tags(ctx, self.given.tags, tags_of(old_nic) if old_nic else None, **role),
             subnet_id=ctx.output(CreateNetwork).subnet_id,
             public_ip_id=pip_id,
         )
         return None
 
     def describe(self) -> str:
-        return f"NIC {self.names.nic}" + (" + public IP" if self.public_ip else "")
+        return f"NIC {self.given.names.nic}" + (" + public IP" if self.given.public_ip else "")

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
 from batchimage.azure.arm import text
 from batchimage.azure.batch_pools import (
     POOL_KIND,
@@ -29,12 +31,15 @@ from batchimage.azure.pool_health import pool_quota_error, verify, wait_healthy
 from batchimage.core.errors import PermanentAzureError
 from batchimage.core.ownership import Marks
 from batchimage.core.refs import ResourceRef
-from batchimage.steps.base import RunContext, Step
+from batchimage.spec import Pool
+from batchimage.steps.base import RunContext, Step, StepInputs
 from batchimage.steps.pool_common import (
     DriftAction,
     DriftOutputs,
     Observed,
+    account_group,
     built_image,
+    generalizing,
     kept_metadata,
     observe,
     owned_by,
@@ -56,24 +61,46 @@ class PoolOutputs(DriftOutputs):
     vm_size: str
 
 
+class PoolInputs(StepInputs):
+    """The spec pool, the spec's tags (their parts hashed: see `CreatePool.inputs`); read,
+    not hashed: the Batch account's group, how the image was generalized (for a failed
+    pool's diagnosis), the time limits."""
+
+    pool: Pool = Field(exclude=True)
+    spec_tags: dict[str, str] = Field(exclude=True)
+    group: str = Field(exclude=True)
+    generalized_with: str | None = Field(exclude=True)
+    custom_command: bool = Field(exclude=True)
+    wait_timeout_s: int = Field(exclude=True)
+    delete_timeout_s: int = Field(exclude=True)
+
+
 class CreatePool(Step[PoolOutputs]):
     """One spec pool on the image: created, updated in place or rolled out."""
+
+    given: PoolInputs
 
     kind = "create_pool"
     shown = ("pool_id", "account", "image_version", "node_agent_sku", "vm_size")
 
     def __init__(self, spec: Any, pool: Any, version_step: Step[Any], base_step: Step[Any]):
-        self.pool = pool
+        command, custom = generalizing(spec)
+        self.given = PoolInputs(
+            pool=pool,
+            spec_tags=dict(spec.tags),
+            group=account_group(spec, pool),
+            generalized_with=command,
+            custom_command=custom,
+            wait_timeout_s=max(spec.timeouts.pool_s, resize_timeout_s(pool) + 900),
+            delete_timeout_s=spec.timeouts.delete_s,
+        )
         self.key = f"pool.{pool.id}"
         self.version_step = version_step
         self.base_step = base_step
         self.depends_on = (version_step, base_step)
-        self.wait_timeout_s = max(spec.timeouts.pool_s, resize_timeout_s(pool) + 900)
-        self.delete_timeout_s = spec.timeouts.delete_s
-        self.spec_tags = dict(spec.tags)
 
     def inputs(self) -> dict[str, Any]:
-        p = self.pool
+        p = self.given.pool
         return {
             "batch_account": p.batch_account,
             "vm_size": p.vm_size,
@@ -83,7 +110,7 @@ class CreatePool(Step[PoolOutputs]):
             "start_task": p.start_task,
             "network": p.network,
             "mounts": p.mounts,
-            "metadata": [p.display_name, p.tags, p.metadata, self.spec_tags],
+            "metadata": [p.display_name, p.tags, p.metadata, self.given.spec_tags],
             "wait_for": p.wait_for,
             "rollout": p.rollout,
         }
@@ -94,20 +121,20 @@ class CreatePool(Step[PoolOutputs]):
         """A new image version rolls the pool out (the spec's `rollout`)."""
         if changing.get(self.version_step.key) not in ("create", "replace"):
             return None
-        old = str((recorded or {}).get("pool_id") or self.pool.id)
-        if self.pool.rollout == "recreate":
+        old = str((recorded or {}).get("pool_id") or self.given.pool.id)
+        if self.given.pool.rollout == "recreate":
             return "replace", (
                 f"recreate onto the new image version: apply will delete pool {old} and "
                 "create it again"
             )
-        smoke = " and passes its smoke test" if self.pool.smoke_test else ""
+        smoke = " and passes its smoke test" if self.given.pool.smoke_test else ""
         return "replace", (
             f"blue/green rollout onto the new image version: apply will create a new pool "
-            f"beside {old}, wait until it is {self.pool.wait_for}{smoke}, then retire {old}"
+            f"beside {old}, wait until it is {self.given.pool.wait_for}{smoke}, then retire {old}"
         )
 
     def describe(self) -> str:
-        p = self.pool
+        p = self.given.pool
         size = (
             f"autoscale every {p.autoscale.interval_min} min"
             if p.autoscale
@@ -118,7 +145,10 @@ class CreatePool(Step[PoolOutputs]):
     # -- observing -----------------------------------------------------------------------
 
     def _observe(self, ctx: RunContext) -> Observed:
-        return observe(ctx, self.pool, pool_image(ctx, self.version_step, self.base_step))
+        image = pool_image(ctx, self.version_step, self.base_step)
+        return observe(
+            ctx, self.given.pool, image, group=self.given.group, tags=self.given.spec_tags
+        )
 
     def check(self, ctx: RunContext) -> PoolOutputs | None:
         seen = self._observe(ctx)
@@ -130,14 +160,16 @@ class CreatePool(Step[PoolOutputs]):
         if seen.changes:
             note = f"pool {target.id}: {describe(seen.changes)}{self._evaluated(seen)}"
             return self._outputs(ctx, seen, target, f"{note}; apply will update it in place")
-        health = seen.health(self.pool.wait_for)
+        health = seen.health(self.given.pool.wait_for)
         if health is not None and not health.ready:
             if health.verdict == "failed":
                 note = (
                     f"pool {target.id} failed ({health.summary}); apply will retry and report why"
                 )
             else:
-                note = f"pool {target.id} is not {self.pool.wait_for} yet ({health.summary}); "
+                note = (
+                    f"pool {target.id} is not {self.given.pool.wait_for} yet ({health.summary}); "
+                )
                 note += "apply will wait for it"
             return self._outputs(ctx, seen, target, note)
         return self._outputs(ctx, seen, target)
@@ -172,7 +204,7 @@ class CreatePool(Step[PoolOutputs]):
         assert live is not None
         why = describe([c for c in seen.changes if c.immutable])
         new_id = seen.new_pool_id()
-        if self.pool.rollout == "recreate":
+        if self.given.pool.rollout == "recreate":
             old = next((p for p in seen.family if str(p.id).lower() == new_id.lower()), None)
             if old is None:
                 return f"pool {live.id}: {why}; recreate: apply will create pool {new_id}"
@@ -182,16 +214,16 @@ class CreatePool(Step[PoolOutputs]):
                     "will not delete it: apply will fail"
                 )
             return f"pool {old.id}: {why}; recreate: apply will delete it and create it again"
-        smoke = " and passes its smoke test" if self.pool.smoke_test else ""
+        smoke = " and passes its smoke test" if self.given.pool.smoke_test else ""
         return (
             f"pool {live.id}: {why}; blue_green: apply will create pool {new_id}, wait until "
-            f"it is {self.pool.wait_for}{smoke}, then retire {live.id}"
+            f"it is {self.given.pool.wait_for}{smoke}, then retire {live.id}"
         )
 
     def _evaluated(self, seen: Observed) -> str:
         """What a changed autoscale formula gives on the pool now (where Batch can say)."""
         target = seen.target
-        formula = self.pool.autoscale.formula if self.pool.autoscale else None
+        formula = self.given.pool.autoscale.formula if self.given.pool.autoscale else None
         changed = any(c.name == "autoscale" for c in seen.changes)
         if not changed or formula is None or target is None or not target.enable_auto_scale:
             return ""
@@ -210,14 +242,16 @@ class CreatePool(Step[PoolOutputs]):
         else:
             pool_id = self._create(ctx, seen)
         pools = seen.pools
-        if self.pool.wait_for != "none":
+        if self.given.pool.wait_for != "none":
             live = wait_healthy(
                 ctx,
                 pools,
                 pool_id,
-                self.pool.wait_for,
-                timeout_s=self.wait_timeout_s,
-                image=built_image(ctx.spec, seen.image),
+                self.given.pool.wait_for,
+                timeout_s=self.given.wait_timeout_s,
+                image=built_image(
+                    seen.image, self.given.generalized_with, self.given.custom_command
+                ),
             )
         else:
             live = pools.get(pool_id)
@@ -232,7 +266,7 @@ class CreatePool(Step[PoolOutputs]):
     def _create(self, ctx: RunContext, seen: Observed) -> str:
         pools = seen.pools
         new_id = seen.new_pool_id()
-        if self.pool.rollout == "recreate" and new_id.lower() in seen.taken:
+        if self.given.pool.rollout == "recreate" and new_id.lower() in seen.taken:
             old = next((p for p in seen.family if str(p.id).lower() == new_id.lower()), None)
             if old is not None and owned_by(ctx, old) is None:
                 raise PermanentAzureError(
@@ -242,7 +276,7 @@ class CreatePool(Step[PoolOutputs]):
                     code="PoolNotCreatedByBatchimage",
                 )
             ctx.say(f"recreate: deleting pool {new_id} ({describe(seen.changes) or 'deleting'})")
-            pools.delete(ctx, new_id, timeout_s=self.delete_timeout_s)
+            pools.delete(ctx, new_id, timeout_s=self.given.delete_timeout_s)
         options = seen.options(
             new_id, lambda ref: ctx.secret(ref).get_secret_value(), {Marks.Pool.RUN: ctx.run_id}
         )
@@ -266,7 +300,7 @@ class CreatePool(Step[PoolOutputs]):
             meta = {**seen.desired.metadata, **kept_metadata(live)}
             pools.replace_properties(
                 pool_id,
-                start_task=start_task(self.pool.start_task),
+                start_task=start_task(self.given.pool.start_task),
                 application_packages=list(live.application_package_references or []),
                 metadata=meta,
             )
@@ -278,7 +312,7 @@ class CreatePool(Step[PoolOutputs]):
 
     def _size(self, ctx: RunContext, pools: BatchPools, live: Any) -> None:
         pool_id = str(live.id)
-        autoscale = self.pool.autoscale
+        autoscale = self.given.pool.autoscale
         if autoscale is not None:
             if live.enable_auto_scale:
                 run = pools.evaluate(pool_id, autoscale.formula)
@@ -297,9 +331,9 @@ class CreatePool(Step[PoolOutputs]):
         pools.resize(
             ctx,
             pool_id,
-            self.pool.dedicated_nodes or 0,
-            self.pool.spot_nodes or 0,
-            resize_timeout_s(self.pool),
+            self.given.pool.dedicated_nodes or 0,
+            self.given.pool.spot_nodes or 0,
+            resize_timeout_s(self.given.pool),
         )
 
     def _settle(self, ctx: RunContext, pools: BatchPools, pool_id: str) -> None:
@@ -315,7 +349,9 @@ class CreatePool(Step[PoolOutputs]):
                 found = pools.get(pool_id)
                 return True if found is None or text(found.allocation_state) == "steady" else None
 
-            ctx.poll(steady, f"pool {pool_id} to stop resizing", timeout_s=self.wait_timeout_s)
+            ctx.poll(
+                steady, f"pool {pool_id} to stop resizing", timeout_s=self.given.wait_timeout_s
+            )
 
     # -- destroying ----------------------------------------------------------------------
 
@@ -353,7 +389,7 @@ def _pool_of(
 
 
 def _delete_timeout(ctx: RunContext) -> float:
-    return float(getattr(getattr(ctx.spec, "timeouts", None), "delete_s", 1800))
+    return float(ctx.delete_timeout_s or 1800)
 
 
 def _autoscale_error(error: Any) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from pydantic import Field
+
 from batchimage.azure.arm import BLOB, DISK, VM, tags_of, text
 from batchimage.azure.blobs import blob_id, require_account, split_blob_url
 from batchimage.azure.guest import read_vm, statuses, write_vm
@@ -16,14 +18,16 @@ from batchimage.core.errors import PermanentAzureError
 from batchimage.core.ownership import BUILD_ROLE, Marks
 from batchimage.core.redact import register_secret
 from batchimage.core.refs import ResourceRef
-from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.spec import Build
+from batchimage.steps.base import Outputs, RunContext, Step, StepInputs
+from batchimage.steps.build_inventory import BuildPlaces
 from batchimage.steps.create_group import CreateGroup
 from batchimage.steps.create_nic import CreateNic
 from batchimage.steps.deleting import DeletesCreated
 from batchimage.steps.gallery import STANDARD, build_vm_security
 from batchimage.steps.marks import observed, owned, ref_for, resource_tags
 from batchimage.steps.names import BuildNames
-from batchimage.steps.resolve_image import ResolveImage, base_mark, made_from
+from batchimage.steps.resolve_image import BasePin, ResolveImage, base_mark, made_from
 
 
 class VmOutputs(Outputs):
@@ -39,9 +43,10 @@ class VmOutputs(Outputs):
     os_vhd_account_id: str | None = None
 
 
-def ssh_public_key(spec: Any) -> str:
-    """The spec's SSH public key, or a new throwaway one (its private half is discarded)."""
-    given = spec.image.build.ssh_public_key
+def ssh_public_key(build: Build) -> str:
+    """The spec's SSH public key (`image.build`), or a new throwaway one (its private half
+    is discarded)."""
+    given = build.ssh_public_key
     if given is not None:
         return str(given.read_text(encoding="utf-8")).strip()
     from cryptography.hazmat.primitives import serialization
@@ -53,9 +58,10 @@ def ssh_public_key(spec: Any) -> str:
     ).decode()
 
 
-def admin_password(ctx: RunContext) -> str:
-    """The spec's administrator password, or a new random one; registered as a secret."""
-    given = ctx.spec.image.build.admin_password
+def admin_password(ctx: RunContext, build: Build) -> str:
+    """The spec's administrator password (`image.build`), or a new random one; registered
+    as a secret."""
+    given = build.admin_password
     if given is not None:
         return ctx.secret(given).get_secret_value()
     password = f"Bi-{secrets.token_urlsafe(24)}-7a"
@@ -63,39 +69,63 @@ def admin_password(ctx: RunContext) -> str:
     return password
 
 
+class VmInputs(StepInputs):
+    """What makes the build VM (hashed: its name, size, OS disk, admin, whether an SSH key
+    is given, spot, security type, region, the spec's tags); read, not hashed: the spec's
+    `image.build` as it is, the OS, the build's names and places, the base's pin."""
+
+    vm: str
+    size: str
+    os_disk: dict[str, Any]
+    admin: str
+    ssh_key_given: bool
+    spot: bool
+    security: str
+    location: str
+    tags: dict[str, str]
+    build: Build = Field(exclude=True)
+    os_type: str = Field(exclude=True)
+    names: BuildNames = Field(exclude=True)
+    places: BuildPlaces = Field(exclude=True)
+    pin: BasePin = Field(exclude=True)
+
+
 class CreateVm(DeletesCreated, Step[VmOutputs]):
     """The build VM, named after the pipeline and the image fingerprint."""
+
+    given: VmInputs
 
     kind = "create_vm"
     key = "build.vm"
 
     def __init__(self, spec: Any, group: CreateGroup, nic: CreateNic) -> None:
-        self.names = BuildNames.of(spec)
+        names = BuildNames.of(spec)
         self.depends_on = (group, nic, ResolveImage)
         build = spec.image.build
-        self.settings = {
-            "vm": self.names.vm,
-            "size": build.vm_size,
-            "os_disk": build.os_disk.model_dump(mode="json"),
-            "admin": build.admin_username,
-            "ssh_key_given": build.ssh_public_key is not None,
-            "spot": build.spot,
-            "security": build_vm_security(
+        self.given = VmInputs(
+            vm=names.vm,
+            size=build.vm_size,
+            os_disk=build.os_disk.model_dump(mode="json"),
+            admin=build.admin_username,
+            ssh_key_given=build.ssh_public_key is not None,
+            spot=build.spot,
+            security=build_vm_security(
                 spec.image.capture.gallery.definition.security_type or STANDARD
             ),
-            "location": spec.location,
-            "tags": dict(spec.tags),
-        }
-        self.timeout_s = build.timeout_s
-
-    def inputs(self) -> dict[str, Any]:
-        return dict(self.settings)
+            location=spec.location,
+            tags=dict(spec.tags),
+            build=build,
+            os_type=spec.os_type,
+            names=names,
+            places=BuildPlaces.of(spec),
+            pin=BasePin.of(spec),
+        )
 
     def input_words(self, name: str) -> str | None:
         return "the base image" if name == f"@{ResolveImage.key}" else None
 
     def _read(self, ctx: RunContext) -> Any:
-        return read_vm(ctx, self.names.group, self.names.vm)
+        return read_vm(ctx, self.given.names.group, self.given.names.vm)
 
     def stale(self, ctx: RunContext, found: Any) -> bool:
         """A VM of ours already generalized for another image (it cannot be customized
@@ -104,8 +134,8 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
         tags = tags_of(found)
         if not owned(ctx, tags):
             return False
-        other_image = is_generalized(found) and tags.get(Marks.Tag.IMAGE) != self.names.image
-        return other_image or not made_from(ctx, tags, Marks.Tag.BASE)
+        other_image = is_generalized(found) and tags.get(Marks.Tag.IMAGE) != self.given.names.image
+        return other_image or not made_from(ctx, self.given.pin, tags, Marks.Tag.BASE)
 
     def check(self, ctx: RunContext) -> VmOutputs | None:
         found = self._read(ctx)
@@ -145,19 +175,18 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
             vm_id=found.id,
             vm_guid=text(found.vm_id or ""),
             name=found.name,
-            group=self.names.group,
-            os_type=ctx.spec.os_type,
+            group=self.given.names.group,
+            os_type=self.given.os_type,
             resources=tuple(refs),
             observed_fingerprint=fingerprint,
             **out,
         )
 
     def _account(self, ctx: RunContext) -> Any:
-        disk = ctx.spec.image.build.os_disk
-        return require_account(ctx.clients, disk.storage_account, ctx.spec.resource_group)
+        disk = self.given.build.os_disk
+        return require_account(ctx.clients, disk.storage_account or "", self.given.names.group)
 
     def apply(self, ctx: RunContext) -> VmOutputs | None:
-        spec = ctx.spec
         base = ctx.output(ResolveImage)
         if base.source != "marketplace":
             raise PermanentAzureError(
@@ -165,7 +194,7 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
                 "customize steps, or start from a Marketplace image",
                 code="UnsupportedBase",
             )
-        n = self.names
+        n = self.given.names
         old = self._read(ctx)
         if old is not None and self.stale(ctx, old):
             ctx.say(f"{n.vm} was made for an older image; re-creating it")
@@ -176,19 +205,19 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
             return None
         tags = resource_tags(
             ctx,
+            self.given.tags,
             tags_of(old) if old is not None else None,
             **{Marks.Tag.ROLE: BUILD_ROLE, Marks.Tag.IMAGE: n.image},
             **({Marks.Tag.BASE: mark} if (mark := base_mark(base)) else {}),
         )
         body = self._body(ctx, base, tags)
-        ctx.say(f"VM size {spec.image.build.vm_size}")
-        write_vm(ctx, n.group, n.vm, body, timeout_s=self.timeout_s)
+        ctx.say(f"VM size {self.given.size}")
+        write_vm(ctx, n.group, n.vm, body, timeout_s=self.given.build.timeout_s)
         return None
 
     def _body(self, ctx: RunContext, base: Any, tags: dict[str, str]) -> dict[str, Any]:
-        spec = ctx.spec
-        build = spec.image.build
-        n = self.names
+        build = self.given.build
+        n = self.given.names
         os_disk: dict[str, Any] = {
             "name": n.os_disk,
             "createOption": "FromImage",
@@ -207,8 +236,8 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
             "computerName": n.computer_name,
             "adminUsername": build.admin_username,
         }
-        if spec.os_type == "windows":
-            os_profile["adminPassword"] = admin_password(ctx)
+        if self.given.os_type == "windows":
+            os_profile["adminPassword"] = admin_password(ctx, build)
             os_profile["windowsConfiguration"] = {
                 "provisionVMAgent": True,
                 "enableAutomaticUpdates": False,
@@ -218,10 +247,10 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
             os_profile["linuxConfiguration"] = {
                 "disablePasswordAuthentication": True,
                 "provisionVMAgent": True,
-                "ssh": {"publicKeys": [{"path": key_path, "keyData": ssh_public_key(spec)}]},
+                "ssh": {"publicKeys": [{"path": key_path, "keyData": ssh_public_key(build)}]},
             }
-        security_profile: dict[str, Any] = {"securityType": self.settings["security"]}
-        if self.settings["security"] == "TrustedLaunch":
+        security_profile: dict[str, Any] = {"securityType": self.given.security}
+        if self.given.security == "TrustedLaunch":
             security_profile["uefiSettings"] = {"secureBootEnabled": True, "vTpmEnabled": True}
         props: dict[str, Any] = {
             "hardwareProfile": {"vmSize": build.vm_size},
@@ -246,7 +275,7 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
             props.update(
                 priority="Spot", evictionPolicy="Deallocate", billingProfile={"maxPrice": -1}
             )
-        body: dict[str, Any] = {"location": spec.location, "tags": tags, "properties": props}
+        body: dict[str, Any] = {"location": self.given.location, "tags": tags, "properties": props}
         if base.plan:
             body["plan"] = dict(base.plan)
         return body
@@ -256,10 +285,10 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
         answers for the whole build: a lost state records none of it)."""
         from batchimage.steps.build_inventory import build_leftovers
 
-        return build_leftovers(ctx)
+        return build_leftovers(ctx, self.given.places)
 
     def describe(self) -> str:
-        return f"build VM {self.names.vm}"
+        return f"build VM {self.given.names.vm}"
 
 
 def is_generalized(vm: Any) -> bool:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from batchimage.azure.arm import BLOB, poll_interval, text
 from batchimage.azure.blobs import (
     blob_client,
@@ -24,7 +26,7 @@ from batchimage.azure.vhdblob import inspect_vhd_blob
 from batchimage.core.errors import PermanentAzureError
 from batchimage.core.ownership import Marks, blob_marks
 from batchimage.core.refs import ResourceRef
-from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.steps.base import Outputs, RunContext, Step, StepInputs
 from batchimage.steps.create_image_version import CreateImageVersion
 from batchimage.steps.deleting import DeletesCreated
 from batchimage.steps.names import image_fingerprint
@@ -39,8 +41,23 @@ class ExportOutputs(Outputs):
     size: int
 
 
+class ExportInputs(StepInputs):
+    """Where the VHD goes, its name or prefix, the image's fingerprint (hashed); read, not
+    hashed: the account's group, the export's time limit."""
+
+    account: str
+    container: str
+    name: str | None
+    prefix: str
+    image: str
+    group: str = Field(exclude=True)
+    timeout_s: int = Field(exclude=True)
+
+
 class ExportVhd(DeletesCreated, Step[ExportOutputs]):
     """image.capture.vhd_export, named after the image version."""
+
+    given: ExportInputs
 
     kind = "export_vhd"
     key = "capture.vhd_export"
@@ -52,59 +69,55 @@ class ExportVhd(DeletesCreated, Step[ExportOutputs]):
         self.apply_needs = (source,)
         self.source = source
         export = spec.image.capture.vhd_export
-        self.account = export.storage_account
-        self.group = export.resource_group or spec.resource_group
-        self.container = export.container
-        self.name = export.name
-        self.prefix = export.prefix or spec.name
-        self.image = image_fingerprint(spec)
-        self.timeout_s = spec.timeouts.vhd_export_s
-
-    def inputs(self) -> dict[str, Any]:
-        return {
-            "account": self.account,
-            "container": self.container,
-            "name": self.name,
-            "prefix": self.prefix,
-            "image": self.image,
-        }
+        self.given = ExportInputs(
+            account=export.storage_account,
+            container=export.container,
+            name=export.name,
+            prefix=export.prefix or spec.name,
+            image=image_fingerprint(spec),
+            group=export.resource_group or spec.resource_group,
+            timeout_s=spec.timeouts.vhd_export_s,
+        )
 
     def blob_name(self, ctx: RunContext) -> str:
         """The exact name, or <prefix>-<image version>.vhd."""
-        if self.name:
-            return self.name
-        return f"{self.prefix}-{ctx.output(CreateImageVersion).version}.vhd"
+        if self.given.name:
+            return self.given.name
+        return f"{self.given.prefix}-{ctx.output(CreateImageVersion).version}.vhd"
 
     def check(self, ctx: RunContext) -> ExportOutputs | None:
-        account = require_account(ctx.clients, self.account, self.group)
+        account = require_account(ctx.clients, self.given.account, self.given.group)
         name = self.blob_name(ctx)
-        blob = blob_client(ctx.clients, account, self.container, name)
-        with azure_call(f"read {self.container}/{name}"):
+        blob = blob_client(ctx.clients, account, self.given.container, name)
+        with azure_call(f"read {self.given.container}/{name}"):
             if not blob.exists():
                 return None
             props = blob.get_blob_properties()
         meta = dict(props.metadata or {})
-        if meta.get(Marks.Blob.IMAGE) != self.image or meta.get(Marks.Blob.VERIFIED) != "true":
+        if (
+            meta.get(Marks.Blob.IMAGE) != self.given.image
+            or meta.get(Marks.Blob.VERIFIED) != "true"
+        ):
             return None
         size, problem = inspect_vhd_blob(blob)
         if problem:
             return None
         ref = ResourceRef(
-            id=blob_id(account, self.container, name),
+            id=blob_id(account, self.given.container, name),
             kind=BLOB,
             created_by_run=Marks.Blob.creator(meta, ctx.pipeline),
         )
         return ExportOutputs(
-            vhd_url=account.blob_url(self.container, name),
+            vhd_url=account.blob_url(self.given.container, name),
             size=size,
             resources=(ref,),
             observed_fingerprint=meta.get(Marks.Blob.FINGERPRINT),  # a lost state adopts it as done
         )
 
     def apply(self, ctx: RunContext) -> ExportOutputs | None:
-        account = require_account(ctx.clients, self.account, self.group)
+        account = require_account(ctx.clients, self.given.account, self.given.group)
         name = self.blob_name(ctx)
-        container = self.container
+        container = self.given.container
         box = blob_service(ctx.clients, account).get_container_client(container)
         with azure_call(f"create container {container}"):
             ensure_container(box)
@@ -122,7 +135,7 @@ class ExportVhd(DeletesCreated, Step[ExportOutputs]):
             )
         with azure_call(f"mark {container}/{name} verified"):
             meta = dict(dest.get_blob_properties().metadata or {})
-            meta.update(blob_marks(ctx.pipeline, ctx.run_id, self.image))
+            meta.update(blob_marks(ctx.pipeline, ctx.run_id, self.given.image))
             meta[Marks.Blob.VERIFIED] = "true"
             meta[Marks.Blob.FINGERPRINT] = ctx.fingerprint
             dest.set_blob_metadata(meta)
@@ -146,7 +159,7 @@ class ExportVhd(DeletesCreated, Step[ExportOutputs]):
         parts = account_id.split("/")
         account = require_account(ctx.clients, parts[-1], parts[4])
         container, name = split_blob_url(account, url)
-        minutes = self.timeout_s // 60 + 30
+        minutes = self.given.timeout_s // 60 + 30
         self._copy(ctx, read_sas_url(ctx.clients, account, container, name, minutes=minutes), dest)
 
     def _copy(self, ctx: RunContext, source_url: str, dest: Any) -> None:
@@ -177,11 +190,11 @@ class ExportVhd(DeletesCreated, Step[ExportOutputs]):
             copied,
             f"the VHD copy to {dest.blob_name}",
             interval_s=poll_interval(ctx, 10),
-            timeout_s=self.timeout_s,
+            timeout_s=self.given.timeout_s,
         )
 
     def describe(self) -> str:
-        return f"export VHD to {self.account}/{self.container}"
+        return f"export VHD to {self.given.account}/{self.given.container}"
 
 
 def _progress(text: Any) -> tuple[int, int]:

@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
 from batchimage.azure import guest
 from batchimage.azure.arm import poll_interval, tags_of
 from batchimage.azure.guest import agent_ready, power_state, read_vm, set_tags
@@ -25,7 +27,7 @@ from batchimage.azure.runcommand import GuestGone, observe, run
 from batchimage.core.errors import AzureError, StepFailedError
 from batchimage.core.hashing import short_hash
 from batchimage.core.ownership import Marks
-from batchimage.steps.base import RunContext, Step, Verb, runs_again
+from batchimage.steps.base import RunContext, Step, StepInputs, Verb, runs_again
 from batchimage.steps.create_vm import CreateVm, VmOutputs, is_generalized
 from batchimage.steps.generalize_scripts import (
     DEPROVISION_DELAY_S,
@@ -63,30 +65,48 @@ class GeneralizedOutputs(VmOutputs):
 DEALLOCATE = Verb("deallocate", "deallocating", "deallocated", "changed")
 
 
+class GeneralizeInputs(StepInputs):
+    """The spec's `image.generalize` (hashed); read, not hashed: the OS, the command it
+    runs, the region and tags of its run commands, its time limit, the build's names."""
+
+    generalize: dict[str, Any]
+    os_type: str = Field(exclude=True)
+    command: str = Field(exclude=True)
+    location: str = Field(exclude=True)
+    tags: dict[str, str] = Field(exclude=True)
+    timeout_s: int = Field(exclude=True)
+    names: BuildNames = Field(exclude=True)
+
+
 class GeneralizeVm(Step[GeneralizedOutputs]):
     """Extensions removed, deprovisioned, deallocated, generalized."""
+
+    given: GeneralizeInputs
 
     kind = "generalize_vm"
     key = "generalize"
 
     def __init__(self, spec: Any, vm: CreateVm, last: Step[Any]) -> None:
         self.depends_on = (vm,) if last is vm else (vm, last)
-        self.settings = spec.image.generalize.model_dump(mode="json")
-        self.names = BuildNames.of(spec)
-        self.timeout_s = spec.timeouts.generalize_s
-        self.deprovision_name = f"generalize-{short_hash(self.settings)[:8]}"
+        self.given = GeneralizeInputs(
+            generalize=spec.image.generalize.model_dump(mode="json"),
+            os_type=spec.os_type,
+            command=deprovision_command(spec),
+            location=spec.location,
+            tags=dict(spec.tags),
+            timeout_s=spec.timeouts.generalize_s,
+            names=BuildNames.of(spec),
+        )
+        self.deprovision_name = f"generalize-{short_hash(self.given.generalize)[:8]}"
 
     @property
     def enabled(self) -> bool:
-        return bool(self.settings["enabled"])
+        return bool(self.given.generalize["enabled"])
 
     def planned_after(
         self, changing: Mapping[str, str], recorded: Mapping[str, Any] | None
     ) -> tuple[str, str] | None:
         return runs_again(CreateVm.key, changing, "generalizes" if self.enabled else "deallocates")
-
-    def inputs(self) -> dict[str, Any]:
-        return {"generalize": self.settings}
 
     def _read(self, ctx: RunContext) -> Any:
         vm = ctx.output(CreateVm)
@@ -128,7 +148,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
         state = power_state(found)
         if self.enabled and state in STOPPED and not self._launched(ctx, vm, found):
             ctx.say(f"{vm.name} is {state} but its guest was not deprovisioned: starting it")
-            guest.start(ctx, vm.group, vm.name, timeout_s=self.timeout_s)
+            guest.start(ctx, vm.group, vm.name, timeout_s=self.given.timeout_s)
             state = "running"
         if state == "running":
             self._remove_extensions(ctx, vm)
@@ -143,10 +163,10 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                 hint=f"start the VM (az vm start -g {vm.group} -n {vm.name}) and run apply again",
             )
         found = self._read(ctx)
-        if tags_of(found).get(Marks.Tag.IMAGE) != self.names.image:
-            self._tag(ctx, vm, found, **{Marks.Tag.IMAGE: self.names.image})
+        if tags_of(found).get(Marks.Tag.IMAGE) != self.given.names.image:
+            self._tag(ctx, vm, found, **{Marks.Tag.IMAGE: self.given.names.image})
         if power_state(found) != "deallocated":
-            guest.deallocate(ctx, vm.group, vm.name, timeout_s=self.timeout_s)
+            guest.deallocate(ctx, vm.group, vm.name, timeout_s=self.given.timeout_s)
         if self.enabled:
             guest.mark_generalized(ctx, vm.group, vm.name)
 
@@ -173,7 +193,10 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
         return previous is not None and previous.succeeded
 
     def _mark_launched(self, ctx: RunContext, vm: Any) -> None:
-        extra = {Marks.Tag.GENERALIZE: self.deprovision_name, Marks.Tag.IMAGE: self.names.image}
+        extra = {
+            Marks.Tag.GENERALIZE: self.deprovision_name,
+            Marks.Tag.IMAGE: self.given.names.image,
+        }
         self._tag(ctx, vm, self._read(ctx), **extra)
 
     def _tag(self, ctx: RunContext, vm: Any, found: Any, **extra: str) -> None:
@@ -191,17 +214,17 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                 vm.name,
                 self.deprovision_name,
                 script,
-                os_type=ctx.spec.os_type,
-                location=ctx.spec.location,
-                tags=resource_tags(ctx, None),
-                timeout_s=self.timeout_s,
+                os_type=self.given.os_type,
+                location=self.given.location,
+                tags=resource_tags(ctx, self.given.tags),
+                timeout_s=self.given.timeout_s,
                 **options,
             )
         except GuestGone as exc:
             raise StepFailedError(self.key, exc, resource=vm.name, hint=AGENT_DOWN_HINT) from exc
 
     def _deprovision(self, ctx: RunContext, vm: Any) -> None:
-        if ctx.spec.os_type == "windows":
+        if self.given.os_type == "windows":
             self._sysprep(ctx, vm)
         else:
             self._deprovision_linux(ctx, vm)
@@ -212,7 +235,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
         if self._launched(ctx, vm, self._read(ctx)):
             ctx.say(f"{vm.name} was deprovisioning already")
         else:
-            command = deprovision_command(ctx.spec)
+            command = self.given.command
             ctx.say(
                 f"deprovisioning {vm.name} in {DEPROVISION_DELAY_S} s, then powering it off: "
                 f"{command}"
@@ -237,7 +260,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                 raise StepFailedError(self.key, f"build VM {vm.name} is gone", resource=vm.name)
             return True if power_state(found) in STOPPED else None
 
-        timeout = self.timeout_s + DEPROVISION_DELAY_S
+        timeout = self.given.timeout_s + DEPROVISION_DELAY_S
         try:
             ctx.poll(
                 off,
@@ -268,7 +291,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
     def _sysprep(self, ctx: RunContext, vm: Any) -> None:
         """Run sysprep (again, when the VM still runs after one: it was not sealed) and wait
         for it to shut the VM down."""
-        command = deprovision_command(ctx.spec)
+        command = self.given.command
         ctx.say(f"deprovisioning {vm.name}: {command}")
         self._run_in_guest(ctx, vm, command, async_execution=True)
         self._mark_launched(ctx, vm)
@@ -298,14 +321,14 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                 stopped,
                 f"sysprep to shut {vm.name} down",
                 interval_s=poll_interval(ctx, 10),
-                timeout_s=self.timeout_s,
+                timeout_s=self.given.timeout_s,
             )
         except TimeoutError as exc:
             state = self._diagnose(ctx, vm) or SysprepState.parse("")
             self._fail_if_sysprep_failed(ctx, vm, state)
             raise StepFailedError(
                 self.key,
-                f"sysprep did not shut {vm.name} down within {self.timeout_s} s "
+                f"sysprep did not shut {vm.name} down within {self.given.timeout_s} s "
                 f"(ImageState {state.image_state or 'unknown'})\n" + "\n".join(state.log[-10:]),
                 resource=vm.name,
                 hint=SYSPREP_HINT,
@@ -329,8 +352,8 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                 "generalize-diagnose",
                 SYSPREP_DIAGNOSE,
                 os_type="windows",
-                location=ctx.spec.location,
-                tags=resource_tags(ctx, None),
+                location=self.given.location,
+                tags=resource_tags(ctx, self.given.tags),
                 timeout_s=300,
             )
         except GuestGone as exc:
@@ -361,7 +384,11 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
         )
 
     def describe(self) -> str:
-        return f"generalize {self.names.vm}" if self.enabled else f"deallocate {self.names.vm}"
+        return (
+            f"generalize {self.given.names.vm}"
+            if self.enabled
+            else f"deallocate {self.given.names.vm}"
+        )
 
     def wording(self, action: str) -> Verb:
         return super().wording(action) if self.enabled else DEALLOCATE

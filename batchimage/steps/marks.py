@@ -4,7 +4,7 @@ creator run, the fingerprint to compare, and the tags a step writes.
     owned(ctx, tags)                  # this pipeline made it
     ref_for(ctx, id, VM, tags)        # ResourceRef with created_by_run read from the tags
     observed(ctx, tags)               # the fingerprint to compare with the step's
-    resource_tags(ctx, found_tags)    # spec tags + the pipeline's marks for a write
+    resource_tags(ctx, tags, found)   # the spec's tags + the pipeline's marks for a write
 """
 
 from __future__ import annotations
@@ -41,8 +41,12 @@ def observed(ctx: RunContext, tags: Mapping[str, str] | None) -> str | None:
 
 
 def resource_tags(
-    ctx: RunContext, existing: Mapping[str, str] | None = None, **extra: str
+    ctx: RunContext,
+    tags: Mapping[str, str],
+    existing: Mapping[str, str] | None = None,
+    **extra: str,
 ) -> dict[str, str]:
-    """Tags for a resource this step writes: the spec's tags, `extra`, and the pipeline's own
-    (run, pipeline, step, fingerprint; see `RunContext.tags`)."""
-    return {**dict(ctx.spec.tags), **extra, **ctx.tags(existing)}
+    """Tags for a resource this step writes: the spec's `tags` (from the step's inputs),
+    `extra`, and the pipeline's own (run, pipeline, step, fingerprint; see
+    `RunContext.tags`) over the `existing` ones."""
+    return {**dict(tags), **extra, **ctx.tags(existing)}

@@ -94,7 +94,7 @@ def build_steps(spec: Any, stages: tuple[str, ...] = STAGES) -> list[Step[Any]]:
 def pipeline(spec: Any) -> Pipeline:
     """Every step `spec` needs, wired to the steps it depends on."""
     out = Pipeline()
-    out.preflight.append(RunPreflight())
+    out.preflight.append(RunPreflight(spec))
     resolve = ResolveImage(spec)
     out.resolve.append(resolve)
     base_source: Step[Any] = resolve

@@ -3,15 +3,16 @@ the image a pool runs (the one accessor on the image pipeline's outputs), and th
 observation of a spec pool's live pools with the decision apply will take.
 
     image = pool_image(ctx, version_step, base_step)   # version id, version, base OS/origin
-    built = built_image(ctx.spec, image)               # + how it was generalized (diagnosis)
-    seen = observe(ctx, spec_pool, image)              # account, desired config, live pools
-    seen.target, seen.changes, seen.plan_text()
+    built = built_image(image, command, custom)        # + how it was generalized (diagnosis)
+    seen = observe(ctx, spec_pool, image, group=..., tags=spec_tags)   # account, desired
+    seen.target, seen.changes, seen.plan_text()        #   config, live pools
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -76,14 +77,22 @@ def pool_image(ctx: RunContext, version_step: Step[Any], base_step: Step[Any]) -
     )
 
 
-def built_image(spec: Any, image: PoolImage) -> BuiltImage:
-    """The pool's image as its diagnosis checks it: version, base, how it was generalized."""
-    built = spec.image.builds_vm
+def generalizing(spec: Any) -> tuple[str | None, bool]:
+    """How `spec`'s image is generalized: the command (None: a VHD registered as it is),
+    and whether it is the spec's own."""
+    built = bool(spec.image.builds_vm)
+    command = deprovision_command(spec) if built else None
+    return command, built and spec.image.generalize.command is not None
+
+
+def built_image(image: PoolImage, generalized_with: str | None, custom: bool) -> BuiltImage:
+    """The pool's image as its diagnosis checks it: version, base, how it was generalized
+    (`generalizing`)."""
     return BuiltImage(
         version_id=image.version_id,
         base=image.base,
-        generalized_with=deprovision_command(spec) if built else None,
-        custom_command=built and spec.image.generalize.command is not None,
+        generalized_with=generalized_with,
+        custom_command=custom,
     )
 
 
@@ -92,10 +101,13 @@ def account_group(spec: Any, pool: Any) -> str:
     return str(pool.batch_account.resource_group or spec.resource_group)
 
 
-def desired_metadata(ctx: RunContext, pool: Any, image: PoolImage) -> dict[str, str]:
-    """Tags (spec, pool) and metadata, plus what batchimage marks its pools with."""
+def desired_metadata(
+    ctx: RunContext, pool: Any, image: PoolImage, tags: Mapping[str, str]
+) -> dict[str, str]:
+    """Tags (the spec's `tags`, the pool's) and metadata, plus what batchimage marks its
+    pools with."""
     return {
-        **dict(ctx.spec.tags),
+        **dict(tags),
         **dict(pool.tags),
         **dict(pool.metadata),
         Marks.Pool.PIPELINE: ctx.pipeline,
@@ -159,16 +171,19 @@ def _newest(pools: list[Any]) -> Any | None:
     return max(pools, key=lambda p: (p.creation_time is not None, p.creation_time), default=None)
 
 
-def observe(ctx: RunContext, pool: Any, image: PoolImage) -> Observed:
-    """Read the account, resolve the node agent, and find the spec pool's live pools."""
-    account = find_account(ctx.clients, account_group(ctx.spec, pool), pool.batch_account.name)
+def observe(
+    ctx: RunContext, pool: Any, image: PoolImage, *, group: str, tags: Mapping[str, str]
+) -> Observed:
+    """Read the account (in resource group `group`), resolve the node agent, and find the
+    spec pool's live pools (`tags`: the spec's, for the desired metadata)."""
+    account = find_account(ctx.clients, group, pool.batch_account.name)
     pools = BatchPools(ctx.clients, account)
     agent = resolve_node_agent(pools.supported_images(), image.base, pool.node_agent_sku)
     desired = Desired(
         pool.id,
         image.version_id,
         agent,
-        desired_metadata(ctx, pool, image),
+        desired_metadata(ctx, pool, image, tags),
         security=image.pool_security,
     )
     want = config_of(create_options(pool, desired, lambda _ref: ""))

@@ -6,7 +6,7 @@ it is read back from Azure alone, and compared with what a run would make now, i
     now = Provenance.of(spec, base="Canonical:ubuntu-24_04-lts:server:24.04.202503180")
     now.tags()                          {"batchimage-customize": "sha256:...", ...}
     then = Provenance.from_tags(tags)   None for a version made before provenance was kept
-    then.changes(now, spec)             ["customize.0 script changed", "base 24.04.2025... → ..."]
+    then.changes(now, spec.image.customize)   ["customize.0 script changed", "base ... → ..."]
 
 Azure's tag limits (docs/azure-behaviours.md, "Tags and provenance") hold whatever the
 spec: one digest covers every customize step, and the steps' short digests share one value
@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import subprocess
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,27 @@ class Provenance:
     def of(cls, spec: Any, *, base: str | None = None, digest: str | None = None) -> Provenance:
         """What a run of `spec` makes now, from `base` (the exact Marketplace image) or
         `digest` (a VHD base's content digest)."""
-        steps = list(spec.image.customize)
-        sha = getattr(spec, "source_sha256", "") or ""
+        return cls.made(
+            spec.image.customize,
+            getattr(spec, "source_sha256", "") or "",
+            Path(getattr(spec, "base_dir", ".") or "."),
+            base=base,
+            digest=digest,
+        )
+
+    @classmethod
+    def made(
+        cls,
+        customize: Sequence[Any],
+        sha: str,
+        folder: Path,
+        *,
+        base: str | None = None,
+        digest: str | None = None,
+    ) -> Provenance:
+        """What a run makes now of the customize steps `customize`, from a spec file of
+        SHA-256 `sha` in `folder` (its git commit), from `base` or `digest` (see `of`)."""
+        steps = list(customize)
         return cls(
             base=base,
             base_digest=digest,
@@ -55,7 +75,7 @@ class Provenance:
             customize_steps=tuple(_sha256(_content(s))[:STEP_DIGEST] for s in steps),
             spec=f"sha256:{sha}" if sha else None,
             tool=__version__,
-            commit=git_commit(Path(getattr(spec, "base_dir", ".") or ".")),
+            commit=git_commit(folder),
         )
 
     def tags(self) -> dict[str, str]:
@@ -100,7 +120,7 @@ class Provenance:
         out["customize_steps"] = list(self.customize_steps) if self.customize_steps else None
         return out
 
-    def changes(self, now: Provenance, spec: Any) -> list[str]:
+    def changes(self, now: Provenance, customize: Sequence[Any]) -> list[str]:
         """What differs between this (recorded) provenance and `now`, in words: the base,
         each customize step; the tool's version and the spec file only when nothing else
         does (they alone do not make a new image)."""
@@ -110,7 +130,7 @@ class Provenance:
         if self.base_digest and now.base_digest and self.base_digest != now.base_digest:
             out.append(f"base VHD {_short(self.base_digest)} → {_short(now.base_digest)}")
         if self.customize != now.customize and self.customize and now.customize:
-            out += _step_changes(self.customize_steps, now.customize_steps, spec)
+            out += _step_changes(self.customize_steps, now.customize_steps, customize)
         if not out and self.tool and now.tool and self.tool != now.tool:
             out.append(f"tool {self.tool} → {now.tool}")
         if not out and self.spec and now.spec and self.spec != now.spec:
@@ -119,12 +139,13 @@ class Provenance:
 
 
 def _step_changes(
-    then: tuple[str, ...] | None, now: tuple[str, ...] | None, spec: Any
+    then: tuple[str, ...] | None, now: tuple[str, ...] | None, customize: Sequence[Any]
 ) -> list[str]:
-    """Which customize steps changed ("customize.0 script changed", "customize.2 added")."""
+    """Which customize steps changed ("customize.0 script changed", "customize.2 added"),
+    of the spec's `customize` steps now."""
     if then is None or now is None:
         return ["the customize steps changed"]
-    steps = list(spec.image.customize)
+    steps = list(customize)
     out = []
     for i in range(max(len(then), len(now))):
         if i >= len(then):

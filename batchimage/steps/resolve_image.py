@@ -12,8 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from batchimage.azure.marketplace import newer, resolve_marketplace, version_date
-from batchimage.steps.base import Outputs, RunContext, Step
+from batchimage.spec import Marketplace, VhdUrl
+from batchimage.steps.base import Outputs, RunContext, Step, StepInputs
 from batchimage.steps.run_preflight import RunPreflight
 
 REFRESH_FLAG = "--refresh-base"
@@ -48,18 +51,53 @@ def base_mark(base: BaseImageOutputs) -> str | None:
     return f"{base.publisher}:{base.offer}:{base.sku}:{base.version}"
 
 
-def made_from(ctx: RunContext, marks: Mapping[str, str] | None, name: str) -> bool:
+class BasePin(BaseModel):
+    """What of the spec's base decides whether a Marketplace version pinned in state holds:
+    the image when the spec asks for its `latest`, and whether it follows latest. A step
+    that compares the base holds one in its inputs (`BasePin.of(spec)`), not hashed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    latest_of: tuple[str, str, str] | None = None  # publisher, offer, sku: version `latest`
+    follow_latest: bool = False
+
+    @classmethod
+    def of(cls, spec: Any) -> BasePin:
+        """The pin rules of `spec`'s base image."""
+        mp = spec.image.base.marketplace
+        if mp is None or mp.version != "latest":
+            return cls()
+        return cls(latest_of=(mp.publisher, mp.offer, mp.sku), follow_latest=mp.follow_latest)
+
+    def recorded(self, recorded: BaseImageOutputs | None) -> str | None:
+        """The version `recorded` pinned when the spec still names that image with `latest`."""
+        if self.latest_of is None or recorded is None or recorded.source != "marketplace":
+            return None
+        same = (recorded.publisher, recorded.offer, recorded.sku) == self.latest_of
+        return recorded.version if same else None
+
+    def follows(self, refresh_base: bool) -> str:
+        """How a run resolves `latest` afresh instead of using its pin: "follow_latest"
+        (the spec), "--refresh-base" (`refresh_base`: this run), or "" (it uses the pin)."""
+        if self.latest_of is None:
+            return ""
+        if self.follow_latest:
+            return "follow_latest"
+        return REFRESH_FLAG if refresh_base else ""
+
+
+def made_from(ctx: RunContext, pin: BasePin, marks: Mapping[str, str] | None, name: str) -> bool:
     """Whether an artifact whose marks (tags, metadata) are `marks` holds the base this run
     builds from (`name`: the mark's name where it is kept). One made before artifacts were
-    marked so has the version that was pinned then: the recorded pin, unless this run moves
-    the base away from it."""
+    marked so has the version that was pinned then: the recorded pin (`pin`: the spec's
+    rules), unless this run moves the base away from it."""
     wanted = base_mark(ctx.output(ResolveImage))
     if wanted is None:
         return True
     found = (marks or {}).get(name)
     if found is not None:
         return found.lower() == wanted.lower()
-    recorded = recorded_pin(ctx.spec, ctx.recorded(ResolveImage))
+    recorded = pin.recorded(ctx.recorded(ResolveImage))
     return recorded is None or recorded == ctx.output(ResolveImage).version
 
 
@@ -116,61 +154,66 @@ class BaseUpdate:
 
 
 def recorded_pin(spec: Any, recorded: BaseImageOutputs | None) -> str | None:
-    """The version `recorded` pinned when the spec still names that image with `latest`."""
-    mp = spec.image.base.marketplace
-    if mp is None or mp.version != "latest" or recorded is None or recorded.source != "marketplace":
-        return None
-    same = (recorded.publisher, recorded.offer, recorded.sku) == (mp.publisher, mp.offer, mp.sku)
-    return recorded.version if same else None
+    """The version `recorded` pinned when `spec` still names that image with `latest`."""
+    return BasePin.of(spec).recorded(recorded)
 
 
-def follows_latest(ctx: RunContext) -> str:
-    """How this run resolves a Marketplace `latest` afresh instead of using its pin:
-    "follow_latest" (the spec), "--refresh-base" (this run), or "" (it uses the pin)."""
-    mp = ctx.spec.image.base.marketplace
-    if mp is None or mp.version != "latest":
-        return ""
-    if mp.follow_latest:
-        return "follow_latest"
-    return REFRESH_FLAG if ctx.refresh_base else ""
-
-
-def pinned_for(ctx: RunContext, recorded: BaseImageOutputs | None) -> str | None:
+def pinned_for(pin: BasePin, ctx: RunContext, recorded: BaseImageOutputs | None) -> str | None:
     """The version this run builds from, when a previous run pinned it and this run does
-    not resolve `latest` afresh (`follows_latest`)."""
-    return None if follows_latest(ctx) else recorded_pin(ctx.spec, recorded)
+    not resolve `latest` afresh (`BasePin.follows`)."""
+    return None if pin.follows(ctx.refresh_base) else pin.recorded(recorded)
+
+
+class ResolveInputs(StepInputs):
+    """The spec's base image as hashed (`base`: how `latest` is resolved and a VHD file's
+    content are not inputs: the version and the digest it gives are); read, not hashed:
+    the same base typed, the OS, the region, the definition's Hyper-V generation (a VHD's)."""
+
+    base: dict[str, Any]
+    marketplace: Marketplace | None = Field(exclude=True)
+    vhd_url: VhdUrl | None = Field(exclude=True)
+    pin: BasePin = Field(exclude=True)
+    os_type: str = Field(exclude=True)
+    location: str = Field(exclude=True)
+    hyper_v_generation: str = Field(exclude=True)
 
 
 class ResolveImage(Step[BaseImageOutputs]):
     """Read-only: which exact image the build uses (a pinned version never moves by itself)."""
+
+    given: ResolveInputs
 
     kind = "resolve_image"
     key = "resolve_image"
     read_only = True
     depends_on = (RunPreflight,)
 
-    def inputs(self) -> dict[str, Any]:
-        return {"base": self.spec_base}
-
     def __init__(self, spec: Any) -> None:
+        base = spec.image.base
         # how to resolve `latest` (follow_latest) is not an input: the version it gives is
-        self.spec_base = spec.image.base.model_dump(
+        hashed = base.model_dump(
             mode="json", exclude={"vhd_file": True, "marketplace": {"follow_latest"}}
         )
-        self.spec_base["vhd_file"] = (
-            str(spec.image.base.vhd_file.path) if spec.image.base.vhd_file else None
+        hashed["vhd_file"] = str(base.vhd_file.path) if base.vhd_file else None
+        self.given = ResolveInputs(
+            base=hashed,
+            marketplace=base.marketplace,
+            vhd_url=base.vhd_url,
+            pin=BasePin.of(spec),
+            os_type=spec.os_type,
+            location=spec.location,
+            hyper_v_generation=spec.image.capture.gallery.definition.hyper_v_generation,
         )
         self.update: BaseUpdate | None = None  # what the last check saw of a newer version
         self.deprecation: tuple[str, Any] | None = None  # (urn, Deprecation): the last check's
 
     def check(self, ctx: RunContext) -> BaseImageOutputs | None:
-        spec = ctx.spec
-        base = spec.image.base
-        if base.marketplace is not None:
-            mp = base.marketplace
-            recorded = recorded_pin(spec, ctx.recorded())
-            pinned = pinned_for(ctx, ctx.recorded())
-            image = resolve_marketplace(ctx.clients, spec.location, mp, pinned=pinned)
+        given = self.given
+        if given.marketplace is not None:
+            mp = given.marketplace
+            recorded = given.pin.recorded(ctx.recorded())
+            pinned = pinned_for(given.pin, ctx, ctx.recorded())
+            image = resolve_marketplace(ctx.clients, given.location, mp, pinned=pinned)
             self.update = self._update(ctx, recorded, image.version, image.newest)
             self.deprecation = (image.urn, image.deprecation) if image.deprecation else None
             if image.deprecation is not None:
@@ -185,7 +228,7 @@ class ResolveImage(Step[BaseImageOutputs]):
             plan = mp.plan.model_dump() if mp.plan is not None else image.plan
             return BaseImageOutputs(
                 source="marketplace",
-                os_type=spec.os_type,
+                os_type=given.os_type,
                 publisher=mp.publisher,
                 offer=mp.offer,
                 sku=mp.sku,
@@ -193,22 +236,22 @@ class ResolveImage(Step[BaseImageOutputs]):
                 plan=plan,
                 hyper_v_generation=image.hyper_v_generation,
             )
-        if base.vhd_url is not None:
-            identity = _vhd_identity(ctx, base.vhd_url)
+        if given.vhd_url is not None:
+            identity = _vhd_identity(ctx, given.vhd_url)
             return BaseImageOutputs(
                 source="vhd_url",
-                os_type=spec.os_type,
-                vhd_url=base.vhd_url.url,
-                storage_account_id=base.vhd_url.storage_account_id
-                or _account_id(ctx, base.vhd_url.url),
-                hyper_v_generation=spec.image.capture.gallery.definition.hyper_v_generation,
+                os_type=given.os_type,
+                vhd_url=given.vhd_url.url,
+                storage_account_id=given.vhd_url.storage_account_id
+                or _account_id(ctx, given.vhd_url.url),
+                hyper_v_generation=given.hyper_v_generation,
                 digest=identity.digest,
                 etag=identity.etag,
             )
         return BaseImageOutputs(
             source="vhd_file",
-            os_type=spec.os_type,
-            hyper_v_generation=spec.image.capture.gallery.definition.hyper_v_generation,
+            os_type=given.os_type,
+            hyper_v_generation=given.hyper_v_generation,
         )
 
     def _update(
@@ -216,12 +259,13 @@ class ResolveImage(Step[BaseImageOutputs]):
     ) -> BaseUpdate | None:
         """The base moving away from the recorded pin (to a newer version, or to the newest
         listed when the pin is no longer), or a newer version than the pin only reported."""
-        mp = ctx.spec.image.base.marketplace
-        if recorded is None:
+        mp = self.given.marketplace
+        if recorded is None or mp is None:
             return None
         image = f"{mp.publisher}:{mp.offer}:{mp.sku}"
         if version != recorded:
-            return BaseUpdate(image, recorded, version, moving=True, how=follows_latest(ctx))
+            how = self.given.pin.follows(ctx.refresh_base)
+            return BaseUpdate(image, recorded, version, moving=True, how=how)
         if newer(newest, recorded):
             return BaseUpdate(image, recorded, newest)
         return None
@@ -244,7 +288,7 @@ class ResolveImage(Step[BaseImageOutputs]):
         return f"moves from {dated(update.pinned)} to {dated(update.newest)} ({update.how})"
 
     def describe(self) -> str:
-        base = self.spec_base
+        base = self.given.base
         if base.get("marketplace"):
             mp = base["marketplace"]
             return f"base image {mp['publisher']}:{mp['offer']}:{mp['sku']}:{mp['version']}"

@@ -22,7 +22,7 @@ from batchimage.azure.arm import VERSION, tags_of, text
 from batchimage.azure.batch_pools import find_account
 from batchimage.azure.gallery_versions import list_versions
 from batchimage.azure.pool_uses import pool_uses
-from batchimage.steps.base import DELETE, RunContext, Step
+from batchimage.steps.base import DELETE, RunContext, Step, StepInputs
 from batchimage.steps.create_image_definition import CreateImageDefinition
 from batchimage.steps.create_image_version import CreateImageVersion
 from batchimage.steps.deleting import delete
@@ -39,8 +39,20 @@ class RetentionOutputs(DriftOutputs):
     note: str | None = Field(None, exclude=True)  # plan's words when nothing is to delete
 
 
+class RetentionInputs(StepInputs):
+    """`keep`, `keep_days` and the Batch accounts whose pools' images it keeps (hashed);
+    read, not hashed: the definition's name."""
+
+    keep: int | None
+    keep_days: int | None
+    accounts: list[tuple[str, str]]
+    definition_name: str = Field(exclude=True)
+
+
 class RetainImageVersions(Step[RetentionOutputs]):
     """Delete old image versions of this pipeline that no pool uses (`keep`, `keep_days`)."""
+
+    given: RetentionInputs
 
     kind = "retain_image_versions"
     key = "retention"
@@ -57,27 +69,26 @@ class RetainImageVersions(Step[RetentionOutputs]):
         """`rollout`: the steps that finish putting the pools on the new version (every
         pool's retire step, the version's release): retention runs after them."""
         gallery = spec.image.capture.gallery
-        self.keep = gallery.keep
-        self.keep_days = gallery.keep_days
+        self.given = RetentionInputs(
+            keep=gallery.keep,
+            keep_days=gallery.keep_days,
+            accounts=sorted({(account_group(spec, p), p.batch_account.name) for p in spec.pools}),
+            definition_name=gallery.definition.name,
+        )
         self.definition = definition
         self.version = version
         self.depends_on = (definition, version, *rollout)
-        self.accounts = sorted({(account_group(spec, p), p.batch_account.name) for p in spec.pools})
-        self.definition_name = gallery.definition.name
-
-    def inputs(self) -> dict[str, Any]:
-        return {"keep": self.keep, "keep_days": self.keep_days, "accounts": self.accounts}
 
     def _keeps(self) -> str:
         rules = []
-        if self.keep is not None:
-            rules.append(f"the newest {self.keep}")
-        if self.keep_days is not None:
-            rules.append(f"those of the last {self.keep_days} day(s)")
+        if self.given.keep is not None:
+            rules.append(f"the newest {self.given.keep}")
+        if self.given.keep_days is not None:
+            rules.append(f"those of the last {self.given.keep_days} day(s)")
         return f"keeps {' and '.join(rules)}, and every version a pool uses"
 
     def describe(self) -> str:
-        return f"delete old image versions of {self.definition_name} ({self._keeps()})"
+        return f"delete old image versions of {self.given.definition_name} ({self._keeps()})"
 
     def planned_after(
         self, changing: Mapping[str, str], recorded: Mapping[str, Any] | None
@@ -98,9 +109,9 @@ class RetainImageVersions(Step[RetentionOutputs]):
         current = ctx.output(self.version)
         raw = list_versions(ctx.clients, d.group, d.gallery, d.name)
         seen = [_seen(ctx, v) for v in raw]
-        accounts = [find_account(ctx.clients, group, name) for group, name in self.accounts]
+        accounts = [find_account(ctx.clients, group, name) for group, name in self.given.accounts]
         uses = pool_uses(ctx.clients, accounts)
-        rule = Rule(self.keep, self.keep_days, current.version, dt.datetime.now(dt.UTC))
+        rule = Rule(self.given.keep, self.given.keep_days, current.version, dt.datetime.now(dt.UTC))
         return raw, choose(seen, uses, current.definition_id, rule)
 
     def check(self, ctx: RunContext) -> RetentionOutputs:

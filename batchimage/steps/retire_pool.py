@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
 from batchimage.azure.batch_pools import BatchPools, find_account, poll_or_raise
 from batchimage.core.errors import PermanentAzureError
-from batchimage.steps.base import RunContext, Step
+from batchimage.spec import Pool
+from batchimage.steps.base import RunContext, Step, StepInputs
 from batchimage.steps.create_pool import CreatePool
 from batchimage.steps.pool_common import DriftOutputs, account_group, owned_by
 
@@ -26,38 +29,55 @@ class RetireOutputs(DriftOutputs):
     kept: tuple[str, ...] = ()
 
 
+class RetireInputs(StepInputs):
+    """Nothing hashed (what it deletes follows from the pool step's outputs); read: the
+    spec pool, its Batch account's group, how long old pools drain and deletes take."""
+
+    pool: Pool = Field(exclude=True)
+    group: str = Field(exclude=True)
+    drain_timeout_s: int = Field(exclude=True)
+    delete_timeout_s: int = Field(exclude=True)
+
+
 class RetirePool(Step[RetireOutputs]):
     """Delete the spec pool's older generations once the newest one is ready."""
+
+    given: RetireInputs
 
     kind = "retire_pool"
 
     def __init__(self, spec: Any, pool: Any, pool_step: CreatePool, after: Step[Any]) -> None:
         """`after`: the last step the new pool must pass (its smoke test, or the pool step)."""
-        self.pool = pool
-        self.group = account_group(spec, pool)
+        self.given = RetireInputs(
+            pool=pool,
+            group=account_group(spec, pool),
+            drain_timeout_s=spec.timeouts.pool_s,
+            delete_timeout_s=spec.timeouts.delete_s,
+        )
         self.key = f"pool.{pool.id}.retire"
         self.pool_step = pool_step
         self.depends_on = (pool_step,) if after is pool_step else (pool_step, after)
-        self.drain_timeout_s = spec.timeouts.pool_s
-        self.delete_timeout_s = spec.timeouts.delete_s
 
     def describe(self) -> str:
-        return f"retire old generations of pool {self.pool.id}"
+        return f"retire old generations of pool {self.given.pool.id}"
 
     def planned_after(
         self, changing: Mapping[str, str], recorded: Mapping[str, Any] | None
     ) -> tuple[str, str] | None:
         """A blue/green rollout of the pool: the pool serving now is retired after it."""
-        if changing.get(self.pool_step.key) != "replace" or self.pool.rollout != "blue_green":
+        if changing.get(self.pool_step.key) != "replace" or self.given.pool.rollout != "blue_green":
             return None
-        active = str((recorded or {}).get("active_pool_id") or self.pool.id)
-        return "delete", f"will delete pool {active} once the new pool is {self.pool.wait_for}"
+        active = str((recorded or {}).get("active_pool_id") or self.given.pool.id)
+        return (
+            "delete",
+            f"will delete pool {active} once the new pool is {self.given.pool.wait_for}",
+        )
 
     def _old(self, ctx: RunContext) -> tuple[BatchPools, str, list[Any], list[str]]:
-        account = find_account(ctx.clients, self.group, self.pool.batch_account.name)
+        account = find_account(ctx.clients, self.given.group, self.given.pool.batch_account.name)
         pools = BatchPools(ctx.clients, account)
         active = ctx.output(self.pool_step).pool_id
-        family = [p for p in pools.family(self.pool.id, ctx.pipeline) if str(p.id) != active]
+        family = [p for p in pools.family(self.given.pool.id, ctx.pipeline) if str(p.id) != active]
         ours = [p for p in family if owned_by(ctx, p)]
         kept = sorted(str(p.id) for p in family if not owned_by(ctx, p))
         return pools, active, ours, kept
@@ -83,7 +103,7 @@ class RetirePool(Step[RetireOutputs]):
             pool_id = str(pool.id)
             self._drain(ctx, pools, pool_id)
             ctx.say(f"retiring pool {pool_id} (pool {active} serves now)")
-            pools.delete(ctx, pool_id, timeout_s=self.delete_timeout_s)
+            pools.delete(ctx, pool_id, timeout_s=self.given.delete_timeout_s)
         for pool_id in kept:
             ctx.say(f"pool {pool_id} was not created by batchimage; it is left as it is")
         return None
@@ -98,11 +118,11 @@ class RetirePool(Step[RetireOutputs]):
             ctx,
             idle,
             f"tasks on pool {pool_id} to finish",
-            timeout_s=self.drain_timeout_s,
+            timeout_s=self.given.drain_timeout_s,
             default_s=30,
             error=lambda: PermanentAzureError(
-                f"old pool {pool_id} still runs tasks after {self.drain_timeout_s} s; it keeps "
-                "serving beside the new pool. Run apply again later (or delete it yourself)",
+                f"old pool {pool_id} still runs tasks after {self.given.drain_timeout_s} s; it "
+                "keeps serving beside the new pool. Run apply again later (or delete it yourself)",
                 code="PoolStillBusy",
             ),
         )

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
 from batchimage.azure import guest
 from batchimage.azure.arm import BLOB, poll_interval, tags_of
 from batchimage.azure.blobs import blob_id, read_sas_url
@@ -23,12 +25,13 @@ from batchimage.core.errors import StepFailedError
 from batchimage.core.hashing import short_hash
 from batchimage.core.ownership import STAGING_CONTAINER, Marks
 from batchimage.core.refs import ResourceRef
-from batchimage.steps.base import Outputs, RunContext, Step, runs_again
+from batchimage.spec import CustomizeStep
+from batchimage.steps.base import Outputs, RunContext, Step, StepInputs, runs_again
 from batchimage.steps.create_vm import CreateVm
 from batchimage.steps.deleting import DeletesCreated
 from batchimage.steps.marks import observed, owned, resource_tags
-from batchimage.steps.names import BuildNames, customize_inputs
-from batchimage.steps.staging import staging_account
+from batchimage.steps.names import customize_inputs
+from batchimage.steps.staging import StagingPlaces, staging_account
 
 # How plan names a customize entry's content, per action ("the script changed").
 CONTENT_WORDS = {
@@ -51,30 +54,50 @@ class CustomizeOutputs(Outputs):
     exit_code: int | None = None
 
 
+class CustomizeInputs(StepInputs):
+    """The entry's content and time limit (hashed); read, not hashed: the spec's entry as
+    it is, the OS, the region and tags of its run command, where files are staged."""
+
+    content: dict[str, Any]
+    timeout_s: int
+    entry: CustomizeStep = Field(exclude=True)
+    os_type: str = Field(exclude=True)
+    location: str = Field(exclude=True)
+    tags: dict[str, str] = Field(exclude=True)
+    staging: StagingPlaces = Field(exclude=True)
+
+
 class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
     """Customize entry `index` of the spec, after the one before it."""
+
+    given: CustomizeInputs
 
     kind = "run_customize"
 
     def __init__(self, spec: Any, index: int, vm: CreateVm, previous: Step[Any] | None) -> None:
+        entry = spec.image.customize[index]
+        self.given = CustomizeInputs(
+            content=customize_inputs(entry),
+            timeout_s=int(entry.timeout_s or spec.timeouts.customize_step_s),
+            entry=entry,
+            os_type=spec.os_type,
+            location=spec.location,
+            tags=dict(spec.tags),
+            staging=StagingPlaces.of(spec),
+        )
         self.index = index
-        self.entry = spec.image.customize[index]
         self.key = f"customize.{index}"
         self.depends_on = (vm,) if previous is None else (vm, previous)
-        self.content = customize_inputs(self.entry)
-        self.command = f"customize-{index}-{short_hash(self.content)[:8]}"
-        self.names = BuildNames.of(spec)
-        self.timeout_s = int(self.entry.timeout_s or spec.timeouts.customize_step_s)
+        self.command = f"customize-{index}-{short_hash(self.given.content)[:8]}"
 
     @property
     def label(self) -> str:
         """How people know this step: its index and name (or action)."""
         return f"customize step {self.index}" + (
-            f" '{self.entry.name}'" if self.entry.name else f" ({self.entry.action})"
+            f" '{self.given.entry.name}'"
+            if self.given.entry.name
+            else f" ({self.given.entry.action})"
         )
-
-    def inputs(self) -> dict[str, Any]:
-        return {"content": self.content, "timeout_s": self.timeout_s}
 
     @property
     def mark_tag(self) -> str:
@@ -85,7 +108,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
         vm = ctx.output(CreateVm)
         found = (
             None
-            if self.entry.action == "restart"
+            if self.given.entry.action == "restart"
             else observe(ctx, vm.group, vm.name, self.command)
         )
         if found is None:  # a restart or an action run command leaves only the VM's mark
@@ -94,7 +117,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
                 return None
             return CustomizeOutputs(
                 index=self.index,
-                action=self.entry.action,
+                action=self.given.entry.action,
                 vm_guid=vm.vm_guid,
                 observed_fingerprint=ctx.fingerprint,
             )
@@ -109,7 +132,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             refs.append(ResourceRef(id=staged, kind=BLOB, created_by_run=tags.get(Marks.Tag.RUN)))
         return CustomizeOutputs(
             index=self.index,
-            action=self.entry.action,
+            action=self.given.entry.action,
             vm_guid=vm.vm_guid,
             run_command=self.command,
             exit_code=found.exit_code,
@@ -120,10 +143,11 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
     def _staged_id(self, ctx: RunContext) -> str | None:
         """A file step's staged blob, for a run command whose tags could not hold its id
         (a tag value has at most 256 characters): the blob the spec stages it as."""
-        if self.entry.action != "file":
+        upload = self.given.entry.file
+        if upload is None:
             return None
-        account = staging_account(ctx)
-        name = staged_blob_name(ctx.pipeline, self.entry.file.source, self.content["source_sha256"])
+        account = staging_account(ctx, self.given.staging)
+        name = staged_blob_name(ctx.pipeline, upload.source, self.given.content["source_sha256"])
         staged = blob_id(account, STAGING_CONTAINER, name)
         return staged if len(staged) > Marks.Tag.VALUE_MAX else None
 
@@ -138,7 +162,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
 
         vm = ctx.output(CreateVm)
         try:
-            if self.entry.action == "restart":
+            if self.given.entry.action == "restart":
                 self._restart(ctx, vm)
                 self._mark(ctx, vm)
                 return None
@@ -177,22 +201,22 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
         return None
 
     def _run(self, ctx: RunContext, vm: Any) -> RunCommandResult:
-        spec = ctx.spec
-        entry = self.entry
+        given = self.given
+        entry = self.given.entry
         env = dict(entry.env)
         secret_env = {k: ctx.secret(v).get_secret_value() for k, v in entry.secret_env.items()}
         extra_tags: dict[str, str] = {}
-        if entry.action == "file":
-            account = staging_account(ctx)
-            sha = self.content["source_sha256"]
+        if entry.file is not None:
+            account = staging_account(ctx, self.given.staging)
+            sha = self.given.content["source_sha256"]
             staged = stage_file(
                 ctx, account, entry.file.source, sha, pipeline=ctx.pipeline, run_id=ctx.run_id
             )
-            minutes = self.timeout_s // 60 + 15
+            minutes = self.given.timeout_s // 60 + 15
             url = read_sas_url(
                 ctx.clients, account, STAGING_CONTAINER, staged.blob, minutes=minutes
             )
-            script = fetch_script(spec.os_type, entry.file.destination, sha)
+            script = fetch_script(given.os_type, entry.file.destination, sha)
             secret_env[FETCH_URL] = url  # a protected parameter, not script text
             if len(staged.id) <= Marks.Tag.VALUE_MAX:  # else `check` finds it from the spec
                 extra_tags[Marks.Tag.STAGED] = staged.id
@@ -210,16 +234,16 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             vm.name,
             self.command,
             script,
-            os_type=spec.os_type,
-            location=spec.location,
-            tags=resource_tags(ctx, None, **extra_tags),
+            os_type=given.os_type,
+            location=given.location,
+            tags=resource_tags(ctx, given.tags, None, **extra_tags),
             env=env,
             secret_env=secret_env,
-            timeout_s=self.timeout_s,
+            timeout_s=self.given.timeout_s,
         )
 
     def _restart(self, ctx: RunContext, vm: Any) -> None:
-        guest.restart(ctx, vm.group, vm.name, timeout_s=self.timeout_s)
+        guest.restart(ctx, vm.group, vm.name, timeout_s=self.given.timeout_s)
 
         def ready() -> bool | None:
             found = read_vm(ctx, vm.group, vm.name)
@@ -232,7 +256,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             ready,
             f"the guest agent of {vm.name} to be ready",
             interval_s=poll_interval(ctx, 5),
-            timeout_s=self.timeout_s,
+            timeout_s=self.given.timeout_s,
         )
 
     def describe(self) -> str:
@@ -240,7 +264,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
 
     def input_words(self, name: str) -> str | None:
         if name == "content":
-            return CONTENT_WORDS.get(self.entry.action, "the step")
+            return CONTENT_WORDS.get(self.given.entry.action, "the step")
         return {"timeout_s": "the time limit"}.get(name)
 
     def planned_after(

@@ -1,5 +1,5 @@
 """Which run a context belongs to: its spec, pipeline name, run id, whether it resolves the
-base afresh, and the state it started from."""
+base afresh, how long one delete may take, and the state it started from."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ if TYPE_CHECKING:
 class RunIdentity:
     """The run's identity, the same for every step's view of it."""
 
-    spec: Any
+    spec: Any  # the commands' (steps read their typed inputs, never the spec)
     pipeline: str
     run_id: str
     state: State | None = None
     refresh_base: bool = False  # resolve a Marketplace 'latest' afresh (`--refresh-base`)
+    # the spec's `timeouts.delete_s`: for destroy, which works from the state alone (None:
+    # the default)
+    delete_timeout_s: float | None = None

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchimage.steps.base import NoOutputs, RunContext, Step
+from pydantic import Field
+
+from batchimage.steps.base import NoOutputs, RunContext, Step, StepInputs
 from batchimage.steps.preflight import Report, run_checks
 
 
-def pinned_version(ctx: RunContext) -> str | None:
-    """The Marketplace version a previous run pinned for this base image, if any."""
-    from batchimage.steps.resolve_image import ResolveImage, pinned_for
+def pinned_version(ctx: RunContext, spec: Any) -> str | None:
+    """The Marketplace version a previous run pinned for `spec`'s base image, if any."""
+    from batchimage.steps.resolve_image import BasePin, ResolveImage, pinned_for
 
-    return pinned_for(ctx, ctx.recorded(ResolveImage))
+    return pinned_for(BasePin.of(spec), ctx, ctx.recorded(ResolveImage))
+
+
+class PreflightInputs(StepInputs):
+    """The whole spec, read, not hashed: preflight checks every part of it against Azure,
+    and decides nothing (its fingerprint hashes no input)."""
+
+    spec: Any = Field(exclude=True)
 
 
 class RunPreflight(Step[NoOutputs]):
@@ -21,16 +30,18 @@ class RunPreflight(Step[NoOutputs]):
     kind = "run_preflight"
     key = "preflight"
     read_only = True
+    given: PreflightInputs
 
-    def __init__(self) -> None:
+    def __init__(self, spec: Any) -> None:
+        self.given = PreflightInputs(spec=spec)
         self.report: Report | None = None
         self.planning = False  # set by `plan`: what the caller may write only warns
 
-    def inputs(self) -> dict[str, Any]:
-        return {}
-
     def check(self, ctx: RunContext) -> NoOutputs | None:
-        report = run_checks(ctx, pinned_version=pinned_version(ctx), planning=self.planning)
+        spec = self.given.spec
+        report = run_checks(
+            ctx, spec, pinned_version=pinned_version(ctx, spec), planning=self.planning
+        )
         self.report = report
         problems = [result for result in report.results if result.status != "pass"]
         for result in problems:

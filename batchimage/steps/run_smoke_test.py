@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from batchimage.azure.batch_pools import BatchPools, find_account, metadata_of
 from batchimage.azure.pool_smoke import run_smoke_test
 from batchimage.core.hashing import short_hash
 from batchimage.core.ownership import Marks
-from batchimage.steps.base import RunContext, Step, Verb
+from batchimage.spec import Pool, SmokeTest
+from batchimage.steps.base import RunContext, Step, StepInputs, Verb
 from batchimage.steps.create_pool import CreatePool
 from batchimage.steps.pool_common import DriftOutputs, account_group
 
@@ -26,31 +29,38 @@ class SmokeOutputs(DriftOutputs):
     test: str
 
 
+class SmokeInputs(StepInputs):
+    """The spec pool's smoke test (hashed); read, not hashed: the pool, its Batch account's
+    group."""
+
+    smoke_test: SmokeTest
+    pool: Pool = Field(exclude=True)
+    group: str = Field(exclude=True)
+
+
 class RunSmokeTest(Step[SmokeOutputs]):
     """The smoke test of one spec pool, on its newest pool."""
+
+    given: SmokeInputs
 
     kind = "run_smoke_test"
     verb = Verb("run", "running", "ran", "read")  # a test changes nothing
 
     def __init__(self, spec: Any, pool: Any, pool_step: CreatePool) -> None:
         assert pool.smoke_test is not None
-        self.pool = pool
-        self.group = account_group(spec, pool)
+        self.given = SmokeInputs(
+            smoke_test=pool.smoke_test, pool=pool, group=account_group(spec, pool)
+        )
         self.key = f"pool.{pool.id}.smoke"
         self.pool_step = pool_step
         self.depends_on = (pool_step,)
-        self.command_line = pool.smoke_test.command_line
-        self.timeout_s = pool.smoke_test.timeout_s
-        self.mark = short_hash(self.command_line)
-
-    def inputs(self) -> dict[str, Any]:
-        return {"smoke_test": self.pool.smoke_test}
+        self.mark = short_hash(self.given.smoke_test.command_line)
 
     def describe(self) -> str:
-        return f"smoke test on pool {self.pool.id}: {self.command_line}"
+        return f"smoke test on pool {self.given.pool.id}: {self.given.smoke_test.command_line}"
 
     def _pools(self, ctx: RunContext) -> BatchPools:
-        account = find_account(ctx.clients, self.group, self.pool.batch_account.name)
+        account = find_account(ctx.clients, self.given.group, self.given.pool.batch_account.name)
         return BatchPools(ctx.clients, account)
 
     def check(self, ctx: RunContext) -> SmokeOutputs | None:
@@ -72,7 +82,8 @@ class RunSmokeTest(Step[SmokeOutputs]):
     def apply(self, ctx: RunContext) -> SmokeOutputs | None:
         pool_id = ctx.output(self.pool_step).pool_id
         pools = self._pools(ctx)
-        run_smoke_test(ctx, pools, pool_id, self.command_line, timeout_s=self.timeout_s)
+        test = self.given.smoke_test
+        run_smoke_test(ctx, pools, pool_id, test.command_line, timeout_s=test.timeout_s)
         live = pools.get(pool_id)
         if live is not None:
             meta = {**metadata_of(live), Marks.Pool.SMOKE_TEST: self.mark}

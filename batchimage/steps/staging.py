@@ -2,12 +2,15 @@
 (the unmanaged OS disk's, the VHD export's, the VHD upload's), then a pool's Batch account
 auto-storage account. The staging itself is the edge's (`batchimage.azure.staging`).
 
-    account = staging_account(ctx)     # StorageAccount, or PermanentAzureError NoStagingAccount
+    places = StagingPlaces.of(spec)    # in the inputs of the steps that stage files
+    account = staging_account(ctx, places)   # or PermanentAzureError NoStagingAccount
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
 
 from batchimage.azure.blobs import StorageAccount, find_account
 from batchimage.azure.node_agents import batch_account_raw
@@ -33,16 +36,33 @@ def candidates(spec: object) -> list[tuple[str, str | None]]:
     return out
 
 
-def staging_account(ctx: RunContext) -> StorageAccount:
+class StagingPlaces(BaseModel):
+    """Where a spec's files may be staged: the storage accounts it names (name, group), in
+    preference order, then its pools' Batch accounts (group, name), for their auto-storage."""
+
+    model_config = ConfigDict(frozen=True)
+
+    accounts: tuple[tuple[str, str | None], ...]
+    batch_accounts: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, spec: Any) -> StagingPlaces:
+        """The staging places `spec` names."""
+        batch = tuple(
+            (p.batch_account.resource_group or spec.resource_group, p.batch_account.name)
+            for p in spec.pools
+        )
+        return cls(accounts=tuple(candidates(spec)), batch_accounts=batch)
+
+
+def staging_account(ctx: RunContext, places: StagingPlaces) -> StorageAccount:
     """The storage account that stages files for the build VM (see module doc)."""
-    spec = ctx.spec
-    for name, group in candidates(spec):
+    for name, group in places.accounts:
         found = find_account(ctx.clients, name, group)
         if found is not None:
             return found
-    for pool in spec.pools:
-        ref = pool.batch_account
-        raw = batch_account_raw(ctx.clients, ref.resource_group or spec.resource_group, ref.name)
+    for group, name in places.batch_accounts:
+        raw = batch_account_raw(ctx.clients, group, name)
         auto = getattr(raw, "auto_storage", None) if raw is not None else None
         account_id = getattr(auto, "storage_account_id", None)
         if account_id:

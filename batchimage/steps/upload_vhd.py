@@ -7,12 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from batchimage.azure.arm import BLOB
 from batchimage.azure.blobs import blob_id, blob_service, ensure_container, require_account
 from batchimage.azure.errors import azure_call
 from batchimage.core.ownership import Marks, blob_marks
 from batchimage.core.refs import ResourceRef
-from batchimage.steps.base import RunContext, Step
+from batchimage.steps.base import RunContext, Step, StepInputs
 from batchimage.steps.deleting import DeletesCreated
 from batchimage.steps.pool_common import DriftOutputs
 from batchimage.steps.run_preflight import RunPreflight
@@ -27,8 +29,24 @@ class UploadOutputs(DriftOutputs):
     digest: str
 
 
+class UploadInputs(StepInputs):
+    """Where the VHD goes and which file it is (its size and sampled hash: hashed); read,
+    not hashed: the file's path, the account's group, the upload's time limit."""
+
+    account: str
+    container: str
+    blob: str
+    size: int
+    sample: str
+    path: Path = Field(exclude=True)
+    group: str = Field(exclude=True)
+    timeout_s: int = Field(exclude=True)
+
+
 class UploadVhd(DeletesCreated, Step[UploadOutputs]):
     """image.base.vhd_file into <storage_account>/<container>/<blob>."""
+
+    given: UploadInputs
 
     kind = "upload_vhd"
     key = "upload_vhd"
@@ -38,47 +56,45 @@ class UploadVhd(DeletesCreated, Step[UploadOutputs]):
         from batchimage.azure.vhd.digest import Fingerprint
 
         vhd = spec.image.base.vhd_file
-        self.path = Path(vhd.path)
-        self.account = vhd.storage_account
-        self.group = vhd.resource_group or spec.resource_group
-        self.container = vhd.container
-        self.source = Fingerprint.of(self.path)
-        self.blob = vhd.blob or f"{spec.name}-{self.source.sample[:12]}.vhd"
-        self.timeout_s = spec.timeouts.vhd_upload_s
-
-    def inputs(self) -> dict[str, Any]:
-        return {
-            "account": self.account,
-            "container": self.container,
-            "blob": self.blob,
-            "size": self.source.size,
-            "sample": self.source.sample,
-        }
+        path = Path(vhd.path)
+        source = Fingerprint.of(path)
+        self.given = UploadInputs(
+            account=vhd.storage_account,
+            container=vhd.container,
+            blob=vhd.blob or f"{spec.name}-{source.sample[:12]}.vhd",
+            size=source.size,
+            sample=source.sample,
+            path=path,
+            group=vhd.resource_group or spec.resource_group,
+            timeout_s=spec.timeouts.vhd_upload_s,
+        )
 
     def check(self, ctx: RunContext) -> UploadOutputs | None:
         from batchimage.azure.vhd.upload import find_touched, find_uploaded
 
-        account = require_account(ctx.clients, self.account, self.group)
-        blob = blob_service(ctx.clients, account).get_blob_client(self.container, self.blob)
+        account = require_account(ctx.clients, self.given.account, self.given.group)
+        blob = blob_service(ctx.clients, account).get_blob_client(
+            self.given.container, self.given.blob
+        )
         drift = None
-        done = find_uploaded(self.path, blob)
+        done = find_uploaded(self.given.path, blob)
         if done is None:
-            done = find_touched(self.path, blob)
+            done = find_touched(self.given.path, blob)
             if done is None:
                 return None
             drift = (
-                f"{self.path.name} has another modification time than when it was uploaded: "
+                f"{self.given.path.name} has another modification time than when it was uploaded: "
                 f"apply compares its content digest with the blob's (no upload if equal)"
             )
-        with azure_call(f"read {self.container}/{self.blob}"):
+        with azure_call(f"read {self.given.container}/{self.given.blob}"):
             meta = dict(blob.get_blob_properties().metadata or {})
         ref = ResourceRef(
-            id=blob_id(account, self.container, self.blob),
+            id=blob_id(account, self.given.container, self.given.blob),
             kind=BLOB,
             created_by_run=Marks.Blob.creator(meta, ctx.pipeline),
         )
         return UploadOutputs(
-            vhd_url=account.blob_url(self.container, self.blob),
+            vhd_url=account.blob_url(self.given.container, self.given.blob),
             storage_account_id=account.id,
             size=done.size,
             digest=done.digest,
@@ -90,11 +106,11 @@ class UploadVhd(DeletesCreated, Step[UploadOutputs]):
     def apply(self, ctx: RunContext) -> UploadOutputs | None:
         from batchimage.azure.vhd.upload import upload_vhd
 
-        account = require_account(ctx.clients, self.account, self.group)
-        container = blob_service(ctx.clients, account).get_container_client(self.container)
-        with azure_call(f"create container {self.container}"):
+        account = require_account(ctx.clients, self.given.account, self.given.group)
+        container = blob_service(ctx.clients, account).get_container_client(self.given.container)
+        with azure_call(f"create container {self.given.container}"):
             ensure_container(container)
-        blob = container.get_blob_client(self.blob)
+        blob = container.get_blob_client(self.given.blob)
         shown = [-1]
 
         def progress(p: Any) -> None:
@@ -102,13 +118,13 @@ class UploadVhd(DeletesCreated, Step[UploadOutputs]):
             if percent // 5 != shown[0]:
                 shown[0] = percent // 5
                 ctx.say(
-                    f"uploading {self.path.name}: {percent}% ({p.sent / 2**20:.0f} MiB sent, "
+                    f"uploading {self.given.path.name}: {percent}% ({p.sent / 2**20:.0f} MiB sent, "
                     f"{p.zero_skipped / 2**20:.0f} MiB of zeros skipped)",
                     progress=percent,
                 )
 
-        result = upload_vhd(self.path, blob, progress=progress)
-        with azure_call(f"mark {self.container}/{self.blob}"):
+        result = upload_vhd(self.given.path, blob, progress=progress)
+        with azure_call(f"mark {self.given.container}/{self.given.blob}"):
             meta = dict(blob.get_blob_properties().metadata or {})
             if Marks.Blob.creator(meta, ctx.pipeline) is None:
                 meta.update(blob_marks(ctx.pipeline, ctx.run_id))
@@ -116,14 +132,17 @@ class UploadVhd(DeletesCreated, Step[UploadOutputs]):
         if result.direct_off and result.direct_requests < result.requests:
             ctx.say(f"puts went through the Azure SDK because {result.direct_off}")
         if result.skipped_upload:
-            ctx.say(f"{self.path.name} is already in the blob (same content digest): nothing sent")
+            ctx.say(
+                f"{self.given.path.name} is already in the blob (same content digest): nothing sent"
+            )
         else:
             ctx.say(
-                f"uploaded {self.path.name}: {result.bytes_sent / 2**20:.1f} MiB sent in "
+                f"uploaded {self.given.path.name}: {result.bytes_sent / 2**20:.1f} MiB sent in "
                 f"{result.requests} requests, {result.zero_bytes_skipped / 2**20:.1f} MiB of "
                 f"zeros skipped"
             )
         return None
 
     def describe(self) -> str:
-        return f"upload {self.path.name} to {self.account}/{self.container}/{self.blob}"
+        g = self.given
+        return f"upload {g.path.name} to {g.account}/{g.container}/{g.blob}"

@@ -22,7 +22,7 @@ from batchimage.steps.base import (
 )
 from batchimage.steps.cleanup_build import CleanupBuild
 from batchimage.steps.create_gallery import CreateGallery
-from batchimage.steps.generalize_vm import GeneralizeVm
+from batchimage.steps.generalize_vm import GeneralizeInputs, GeneralizeVm
 from batchimage.steps.run_preflight import RunPreflight
 from batchimage.steps.run_smoke_test import RunSmokeTest
 from batchimage.ui import CollectSink
@@ -70,9 +70,9 @@ def test_each_step_kind_has_a_verb_that_fits_what_its_apply_does() -> None:
 
 def test_generalize_off_deallocates() -> None:
     step = GeneralizeVm.__new__(GeneralizeVm)
-    step.settings = {"enabled": False}
+    step.given = GeneralizeInputs.model_construct(generalize={"enabled": False})
     assert words(step) == ("deallocating", "deallocated", "changed")
-    step.settings = {"enabled": True}
+    step.given = GeneralizeInputs.model_construct(generalize={"enabled": True})
     assert words(step) == ("generalizing", "generalized", "changed")
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from batchimage.core.errors import PermanentAzureError
 from batchimage.steps.base import RunContext
-from batchimage.steps.create_image_version import CreateImageVersion
+from batchimage.steps.create_image_version import CreateImageVersion, VersionInputs
 from batchimage.ui import NullSink
 from tests.engine.fakes import FakeClock
 
@@ -53,7 +53,7 @@ class Version:
 def wait(clock: FakeClock, version: Version, poller: Poller | None) -> float:
     """Run the step's wait; the fake seconds it took."""
     step = CreateImageVersion.__new__(CreateImageVersion)
-    step.timeout_s = 3600.0
+    step.given = VersionInputs.model_construct(timeout_s=3600)
     step._read = version.read  # type: ignore[method-assign]
     clients = SimpleNamespace(profile=SimpleNamespace(polling_interval=INTERVAL))
     ctx = RunContext(

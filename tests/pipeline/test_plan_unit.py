@@ -86,7 +86,7 @@ def test_build_steps_are_needs_of_capture_only() -> None:
         for d in StepIndex(steps.steps()).direct_deps(version, with_needs=False)
     )
     cleanup = steps.cleanup[0]
-    assert cleanup.build_keys == [  # type: ignore[attr-defined]
+    assert cleanup.given.build_steps == [  # type: ignore[attr-defined]
         "group.sandbox-rg", "build.network", "build.nic", "build.vm", "customize.0", "customize.1",
     ]  # fmt: skip
 

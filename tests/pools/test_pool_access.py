@@ -49,7 +49,7 @@ def preflight_report(cloud: CloudProfile, spec_path: Path) -> Report:
         events=CollectSink(),
         clients_factory=lambda: AzureClients(cloud, spec.subscription, **SDK_RETRY),
     )
-    return preflight.run_checks(ctx)
+    return preflight.run_checks(ctx, spec)
 
 
 def account_scope(pools: PoolHarness) -> str:

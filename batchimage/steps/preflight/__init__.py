@@ -1,6 +1,6 @@
 """Preflight: read-only checks that fail in seconds, before anything is created.
 
-`run_checks(ctx) -> Report` runs them all (credentials first, then providers, storage,
+`run_checks(ctx, spec) -> Report` runs them all (credentials first, then providers, storage,
 Batch accounts, base image, the classic flow's unmanaged OS disk, gallery/definition,
 node agent, quota, concurrently); each check module holds one check returning pass /
 warn / fail results with the next action.

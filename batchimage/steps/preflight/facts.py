@@ -41,10 +41,14 @@ class Facts:
     """Lazily read, shared facts about the world the spec will run in."""
 
     def __init__(
-        self, ctx: RunContext, pinned_version: str | None = None, planning: bool = False
+        self,
+        ctx: RunContext,
+        spec: Any,
+        pinned_version: str | None = None,
+        planning: bool = False,
     ) -> None:
         self.ctx = ctx
-        self.spec = ctx.spec
+        self.spec = spec
         self.pinned_version = pinned_version
         self.planning = planning  # for `plan`, whose identity need not be the one applying
         self._memo: dict[str, tuple[bool, Any]] = {}

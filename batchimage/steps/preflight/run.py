@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from batchimage.core import threads
 from batchimage.core.errors import AzureError, BatchImageError, TransientAzureError
@@ -63,15 +63,16 @@ def _guarded(name: str, check: Check, facts: Facts) -> list[CheckResult]:
 
 def run_checks(
     ctx: RunContext,
+    spec: Any,
     *,
     pinned_version: str | None = None,
     workers: int = 8,
     planning: bool = False,
 ) -> Report:
-    """All checks for `ctx.spec`; none writes anything. A transient Azure failure in any
+    """All checks for `spec`; none writes anything. A transient Azure failure in any
     check is raised (TransientAzureError), not reported: run them all again. `planning`:
     for `plan`, where the caller's own write access is a warning, not a failure."""
-    facts = Facts(ctx, pinned_version=pinned_version, planning=planning)
+    facts = Facts(ctx, spec, pinned_version=pinned_version, planning=planning)
     report = Report(_guarded("credentials", check_credentials, facts))
     if report.failed:
         return report
