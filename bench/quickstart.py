@@ -16,11 +16,14 @@ around `Step.apply`, read by an SDK `raw_response_hook`). Each write that starte
 long-running operation contributes the operation's simulated interval (start -> due, from
 the sandbox's operations table), a gallery version its replication intervals, a pool
 creation the interval from the pool's creation to its last node's transition to idle (the
-sandbox's event times). A step's weight is the union of its intervals; the critical path is
-the longest chain of weights along the engine's dependency graph (depends_on +
-apply_needs). Real work the sandbox does not simulate (blob uploads) counts as overhead.
-Poll waits: for each operation a step of the critical chain started, the time from its
-simulated end to the first status/result GET that saw it ended (recorded by the same hook).
+sandbox's event times), a run command its script's detached systemd unit that powers the
+VM off (generalize: from the command's end to the unit's start, its `--on-active` delay,
+which the step waits for before it deallocates). A step's weight is the union of its
+intervals; the critical path is the longest chain of weights along the engine's dependency
+graph (depends_on + apply_needs). Real work the sandbox does not simulate (blob uploads)
+counts as overhead. Poll waits: for each operation a step of the critical chain started,
+the time from its simulated end to the first status/result GET that saw it ended (recorded
+by the same hook).
 `--write` replaces the quickstart section of the file (or appends it).
 """
 
@@ -92,7 +95,9 @@ class Recorder:
         link = headers.get("Azure-AsyncOperation") or headers.get("Location")
         operation = urlparse(link).path.rstrip("/").rsplit("/", 1)[-1] if link else None
         body = None
-        if request.method == "POST" and urlparse(request.url).path.endswith("/pools"):
+        path = urlparse(request.url).path
+        pool = request.method == "POST" and path.endswith("/pools")
+        if pool or "/runCommands/" in path:  # the pool's id; the command's script
             body = json.loads(request.body or "{}")
         write = Write(
             step, request.method, request.url, response.http_response.status_code, operation, body
@@ -258,6 +263,7 @@ def step_weights(bench: Bench, recorder: Recorder) -> tuple[dict[str, float], fl
     operations, resources = tables.get("operations", {}), tables.get("resources", {})
     spans: dict[str, list[tuple[float, float]]] = {}
     clients = bench.clients()
+    scale = float(bench.admin.clock()["scale"])
     first = float("inf")
     for write in recorder.writes:
         mine = spans.setdefault(write.step, [])
@@ -268,11 +274,30 @@ def step_weights(bench: Bench, recorder: Recorder) -> tuple[dict[str, float], fl
         record = resources.get(urlparse(write.url).path.lower())
         for replica in (record or {}).get("_replication", {}).values():
             mine.append((replica["start"], replica["due"]))
-        if write.body is not None:
+        if write.body is not None and "/runCommands/" in write.url:
+            mine += left_behind(write, op, scale)
+        elif write.body is not None:
             mine.append(pool_span(clients, write))
         if len(mine) > before:
             first = min(first, write.time)
     return {step: union(found) for step, found in spans.items()}, first
+
+
+def left_behind(write: Write, op: dict[str, Any] | None, scale: float) -> list[tuple[float, float]]:
+    """A run command's work in the guest after it reported: a detached systemd unit that
+    powers the VM off (generalize's deprovisioning, which the step waits for) runs its delay
+    after the command's end (the sandbox runs the unit itself in no time)."""
+    from batchimage.sandbox.services.compute import detached, scripts
+
+    script = str(write.body.get("properties", {}).get("source", {}).get("script") or "")
+    if op is None or not script:
+        return []
+    end = op.get("due", op["start"])
+    return [
+        (end, end + unit.delay * scale)
+        for unit in detached.split(script)[1]
+        if scripts.SHUTDOWN["shell"].search(unit.command)
+    ]
 
 
 def pool_span(clients: Any, write: Write) -> tuple[float, float]:

@@ -143,11 +143,13 @@ def _watch(
     probe: Callable[[], Any],
     settle: Callable[[], Any],
     timeout_s: float,
+    waiter: Callable[[float], None] | None = None,
 ) -> Any:
     """Poll `probe` (value or None) until it has a value. Between polls read VM `vm` of
     `where` (group, vm, run command) now and then: when it stopped, or its agent stayed Not
     Ready, `settle()` has a last say (the command may have ended just before), else
-    GuestGone."""
+    GuestGone. `waiter`: what to wait on between polls instead of sleeping (a poller's
+    `wait`, which returns as soon as its operation ends)."""
     group, vm, name = where
     every = poll_interval(ctx, 30)
     state = {"next": ctx.clock.monotonic() + every, "not_ready": 0}
@@ -173,7 +175,8 @@ def _watch(
         return None
 
     what = f"{name} to run in {vm}"
-    return ctx.poll(check, what, interval_s=poll_interval(ctx, 2), timeout_s=timeout_s)
+    interval = poll_interval(ctx, 2)
+    return ctx.poll(check, what, interval_s=interval, timeout_s=timeout_s, waiter=waiter)
 
 
 def _await(
@@ -203,7 +206,8 @@ def _await(
 
     try:
         with azure_call(f"run command {name} on {vm}"):
-            _watch(ctx, where, probe, settle, timeout_s)
+            # Woken by the poller's end, not a poll interval after it.
+            _watch(ctx, where, probe, settle, timeout_s, waiter=poller.wait)
             return poller.result()
     finally:
         abandon(poller)  # the VM went away or the run stops: no thread left polling
