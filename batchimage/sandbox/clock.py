@@ -41,13 +41,18 @@ class Clock:
     def __init__(self, scale: float, offset: float = 0.0) -> None:
         self.scale = scale
         self.offset = offset
+        self.firing: float | None = None  # the due time of the timer whose action runs
 
     def now(self) -> float:
         return time.time() + self.offset
 
     def due(self, duration: float) -> float:
-        """The time a `duration`-second (simulated) operation started now is done."""
-        return self.now() + duration * self.scale
+        """The time a `duration`-second (simulated) operation started now is done; started
+        by a timer's action, it started when that timer was due, not when a request
+        happened to settle it (a systemd unit a run command leaves counts from the
+        command's end, however late the next poll comes)."""
+        start = self.now() if self.firing is None else self.firing
+        return start + duration * self.scale
 
     def real(self, duration: float) -> float:
         """Real seconds for a simulated duration."""
@@ -82,5 +87,9 @@ def settle(world: World) -> int:
         world.store.touch()
         fn = ACTIONS.get(timer["action"])
         if fn is not None:
-            fn(world, timer["args"])
+            world.clock.firing = timer["at"]
+            try:
+                fn(world, timer["args"])
+            finally:
+                world.clock.firing = None
         ran += 1
