@@ -18,8 +18,8 @@ A step is one idempotent piece of the pipeline (one file per step: steps/verb_no
 Contracts the engine relies on:
 - `check` and `apply` read only the step's typed inputs (`given`: one frozen `StepInputs`
   model, built once from the spec by `steps/pipeline.py` or the step's `__init__`) and
-  the outputs of the steps it depends on; never the spec (`ctx.spec` is the commands';
-  tests/steps/test_step_inputs.py checks that no step reads it).
+  the outputs of the steps it depends on; never the spec (the run context does not carry
+  it; the commands have it from their `Session`).
   `inputs()`, what the fingerprint hashes, derives from `given`: by default its fields
   but those marked `Field(exclude=True)` (facts check/apply need that do not decide the
   result, e.g. a timeout).
@@ -320,9 +320,9 @@ def runs_again(vm_key: str, changing: Mapping[str, str], doing: str) -> tuple[st
 class RunContext(Upstream, StepWrites, LazyClients, Waiter):
     """What a step gets: the composition of the run's parts, each owning its fields.
 
-    - the run's identity: `spec` (the commands'; steps read their own inputs instead),
-      `pipeline`, `run_id`, `state`, `refresh_base`, `delete_timeout_s`
-      (`steps/run_identity.py`);
+    - the run's identity: `pipeline`, `run_id`, `state`, `refresh_base`,
+      `delete_timeout_s` (`steps/run_identity.py`); never the spec (steps read their own
+      typed inputs);
     - the step this view serves and its fingerprint, `for_step` (`steps/step_view.py`);
     - other steps' outputs: `index`, `results`, `recorded_outputs`; `output`, `outputs`,
       `recorded`, only of the steps it depends on (`steps/upstream.py`);
