@@ -10,21 +10,13 @@ import pytest
 
 import batchimage.steps.pipeline  # noqa: F401  (registers every step kind of the pipeline)
 from batchimage.engine.result import RunResult
-from batchimage.steps.base import (
-    CREATE,
-    DELETE,
-    RUN,
-    STEP_KINDS,
-    UPDATE,
-    RunContext,
-    Step,
-    Verb,
-)
+from batchimage.steps.base import STEP_KINDS, RunContext, Step
 from batchimage.steps.cleanup_build import CleanupBuild
 from batchimage.steps.create_gallery import CreateGallery
 from batchimage.steps.generalize_vm import GeneralizeInputs, GeneralizeVm
 from batchimage.steps.run_preflight import RunPreflight
 from batchimage.steps.run_smoke_test import RunSmokeTest
+from batchimage.steps.verbs import CREATE, DELETE, RUN, UPDATE, Verb
 from batchimage.ui import CollectSink
 from tests.engine.fakes import FakeClock, FakeCloud, Harness, Probe, Thing
 
