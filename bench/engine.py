@@ -73,6 +73,8 @@ class Operation:
 
 
 class World:
+    """The simulated cloud, reached by the steps as their run's clients (`ctx.clients`)."""
+
     def __init__(self) -> None:
         self.made: set[str] = set()
         self.writes = 0
@@ -90,14 +92,14 @@ class SimStep(Step[Done]):
         return {"seconds": self.seconds}
 
     def check(self, ctx: RunContext) -> Done | None:
-        world: World = ctx.spec
+        world: World = ctx.clients
         if self.key not in world.made:
             return None
         ref = ResourceRef(id=f"/bench/{self.key}", kind="bench", created_by_run="r")
         return Done(name=self.key, resources=(ref,), observed_fingerprint=None)
 
     def apply(self, ctx: RunContext) -> Done | None:
-        world: World = ctx.spec
+        world: World = ctx.clients
         ctx.wait(Operation(self.seconds * SCALE), f"{self.key} to finish")
         with world.lock:
             world.made.add(self.key)
@@ -111,7 +113,7 @@ class EarlySimStep(SimStep):
     kind = "bench_early_step"
 
     def absent(self, ctx: RunContext) -> bool:
-        world: World = ctx.spec
+        world: World = ctx.clients
         return self.key not in world.made
 
 
@@ -150,7 +152,9 @@ def critical_path() -> float:
 def engine(folder: Path, world: World, steps: list[Step[Any]]) -> Engine:
     store = LocalStateStore(folder / "bench.json")
     journal = Journal.open(store, "bench", lock=LockHolder(command="apply"))
-    ctx = RunContext(spec=world, pipeline="bench", run_id=new_run_id(), events=NullSink())
+    ctx = RunContext(
+        pipeline="bench", run_id=new_run_id(), events=NullSink(), clients_factory=lambda: world
+    )
     return Engine(steps, ctx, journal, retry=RetryPolicy(), max_workers=4)
 
 
@@ -211,7 +215,7 @@ def save_cost(count: int = 50) -> float:
 
 def wait_promptness(seconds: float = 0.3) -> float:
     """Milliseconds between an operation finishing and `RunContext.wait` returning."""
-    ctx = RunContext(spec=None, pipeline="bench", run_id="r", events=NullSink())
+    ctx = RunContext(pipeline="bench", run_id="r", events=NullSink())
     op = Operation(seconds)
     start = time.perf_counter()
     ctx.wait(op, "operation")

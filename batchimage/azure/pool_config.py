@@ -1,27 +1,24 @@
-"""A pool's configuration: from the spec (the Batch create options) and from a live pool,
-in one comparable form, and the difference between the two.
+"""A pool's configuration as the Batch SDK has it: the create options for a spec pool, and
+one plain, comparable form (`PoolConfig`) read alike from those options and from a live
+pool; which differences matter and what they need is `steps/pool_rules.py`'s to say.
 
-    options = create_options(pool, Desired(pool_id, image_id, agent, metadata), secret)
+    options = create_options(pool, Desired(pool_id, image_id, agent, metadata, ...), secret)
     want = config_of(options)            # the same normaliser reads a live BatchPool
-    changes = diff(config_of(live), want)
+    changes = diff(config_of(live), want)   # steps/pool_rules.py
     decision(changes)                    # "adopt" | "update" | "replace"
 
-Updatable in place: start task, metadata, sizing (fixed counts or autoscale formula and
-interval). Everything else (VM size, image, node agent, security profile, display name,
-task slots, network, mounts) can change only on an empty pool, so a difference there
-replaces the pool (per the spec's rollout). Secrets (mount keys, passwords) are sent but
-never compared. The security profile follows the image: a TrustedLaunch image definition
-backs only pools that ask for Trusted Launch (`securityProfile`, secure boot and vTPM on).
+Secrets (mount keys, passwords) are sent but never compared. The security profile follows
+the image: a TrustedLaunch image definition backs only pools that ask for Trusted Launch
+(`securityProfile`, secure boot and vTPM on).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from azure.batch import models as bm
 
@@ -32,48 +29,21 @@ from batchimage.core.ownership import Marks
 # kept from the live pool, never compared
 KEPT_META = (Marks.Pool.RUN, Marks.Pool.SMOKE_TEST)
 
-IMMUTABLE = (
-    "vm_size",
-    "image_id",
-    "node_agent",
-    "security",
-    "display_name",
-    "task_slots",
-    "network",
-    "mounts",
-)
-LABELS = {
-    "vm_size": "VM size",
-    "image_id": "image",
-    "node_agent": "node agent SKU",
-    "security": "security type",
-    "display_name": "display name",
-    "task_slots": "task slots per node",
-    "network": "network",
-    "mounts": "mounts",
-    "start_task": "start task",
-    "metadata": "metadata",
-    "autoscale": "autoscale",
-    "dedicated": "target dedicated nodes",
-    "spot": "target Spot nodes",
-}
-NODES_PER_TIMEOUT_STEP = 1000
-TIMEOUT_STEP_S = 900
-
-Decision = Literal["adopt", "update", "replace"]
 SecretFn = Callable[[Any], str]
 
 
 @dataclass(frozen=True)
 class Desired:
-    """What the spec does not say by itself: the pool id, image, agent, metadata and the
-    security type the image demands ("trustedLaunch", or "" for none)."""
+    """What the spec does not say by itself: the pool id, image, agent, metadata, the
+    security type the image demands ("trustedLaunch", or "" for none) and the resize
+    timeout the pool rules give."""
 
     pool_id: str
     image_id: str
     node_agent: str
     metadata: Mapping[str, str]
     security: str = ""
+    resize_timeout_s: int = field(kw_only=True)  # of a fixed-size pool (steps/pool_rules.py)
 
 
 @dataclass(frozen=True)
@@ -94,54 +64,8 @@ class PoolConfig:
     dedicated: int
     spot: int
 
-    def immutable(self) -> tuple[Any, ...]:
-        """The part that only a new pool can change."""
-        return tuple(getattr(self, name) for name in IMMUTABLE)
-
-
-@dataclass(frozen=True)
-class Difference:
-    """One field where the live pool differs from the spec."""
-
-    name: str
-    live: Any
-    want: Any
-    immutable: bool = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "immutable", self.name in IMMUTABLE)
-
-    def __str__(self) -> str:
-        label = LABELS.get(self.name, self.name)
-        if self.name in ("start_task", "network", "mounts"):
-            return f"{label} changed"
-        if self.name == "metadata":
-            live, want = dict(self.live), dict(self.want)
-            keys = sorted(k for k in set(live) | set(want) if live.get(k) != want.get(k))
-            return f"{label} changed ({', '.join(keys)})"
-        if self.name == "autoscale":
-            if self.live is None:
-                return "autoscale enabled (was fixed size)"
-            if self.want is None:
-                return "autoscale disabled (fixed size)"
-            if self.live[0] != self.want[0]:
-                return "autoscale formula changed"
-            return f"autoscale interval {self.live[1]} -> {self.want[1]} min"
-        return f"{label} {_show(self.live)} -> {_show(self.want)}"
-
-
-def _show(value: Any) -> str:
-    return "(none)" if value in (None, "") else str(value)
-
 
 # -- spec -> create options --------------------------------------------------------------
-
-
-def resize_timeout_s(pool: Any) -> int:
-    """The resize timeout: the spec's, but at least 15 minutes per 1,000 nodes."""
-    nodes = (pool.dedicated_nodes or 0) + (pool.spot_nodes or 0)
-    steps = max(1, math.ceil(nodes / NODES_PER_TIMEOUT_STEP))
-    return max(int(pool.resize_timeout_s), steps * TIMEOUT_STEP_S)
 
 
 def create_options(pool: Any, desired: Desired, secret: SecretFn) -> bm.BatchPoolCreateOptions:
@@ -169,7 +93,7 @@ def create_options(pool: Any, desired: Desired, secret: SecretFn) -> bm.BatchPoo
         options["enable_auto_scale"] = False
         options["target_dedicated_nodes"] = pool.dedicated_nodes or 0
         options["target_low_priority_nodes"] = pool.spot_nodes or 0
-        options["resize_timeout"] = timedelta(seconds=resize_timeout_s(pool))
+        options["resize_timeout"] = timedelta(seconds=desired.resize_timeout_s)
     return bm.BatchPoolCreateOptions(**{k: v for k, v in options.items() if v is not None})
 
 
@@ -401,33 +325,3 @@ def config_of(pool: Any) -> PoolConfig:
         dedicated=pool.target_dedicated_nodes or 0,
         spot=pool.target_low_priority_nodes or 0,
     )
-
-
-# -- the difference ----------------------------------------------------------------------
-
-
-def diff(live: PoolConfig, want: PoolConfig) -> list[Difference]:
-    """Where `live` differs from `want` (immutable fields first)."""
-    names = [*IMMUTABLE, "start_task", "metadata", "autoscale", "dedicated", "spot"]
-    out = []
-    for name in names:
-        a, b = getattr(live, name), getattr(want, name)
-        if name in ("dedicated", "spot") and want.autoscale is not None:
-            continue  # the formula decides the targets
-        if a != b:
-            out.append(Difference(name, a, b))
-    return out
-
-
-def decision(changes: list[Difference]) -> Decision:
-    """adopt (nothing differs), update (in place) or replace (a new pool is needed)."""
-    if not changes:
-        return "adopt"
-    if any(c.immutable for c in changes):
-        return "replace"
-    return "update"
-
-
-def describe(changes: list[Difference]) -> str:
-    """The differences as one phrase."""
-    return ", ".join(str(c) for c in changes)

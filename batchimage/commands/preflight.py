@@ -12,6 +12,7 @@ from batchimage.commands.options import Options, azure_options, format_option
 from batchimage.commands.session import Session
 
 if TYPE_CHECKING:
+    from batchimage.core.retry import RetryPolicy
     from batchimage.steps.base import RunContext
     from batchimage.steps.preflight import Report
 
@@ -41,7 +42,10 @@ def command(opts: Options, output_format: str) -> int:
                 recorded = BaseImageOutputs.model_validate(record.outputs)
             pinned = pinned_for(BasePin.of(session.spec), ctx, recorded)
             report = retrying(
-                lambda: run_checks(ctx, session.spec, pinned_version=pinned), ctx, opts
+                lambda: run_checks(ctx, session.spec, pinned_version=pinned),
+                ctx,
+                opts,
+                session.retry_policy(),
             )
     finally:
         session.close()
@@ -53,15 +57,16 @@ def command(opts: Options, output_format: str) -> int:
     return 1 if report.failed else 0
 
 
-def retrying(checks: Callable[[], Report], ctx: RunContext, opts: Options) -> Report:
-    """`checks()`, run again after a transient Azure failure (the spec's `retry`), each
-    retry said on stderr (a `step_retrying` event with --log-format json)."""
+def retrying(
+    checks: Callable[[], Report], ctx: RunContext, opts: Options, policy: RetryPolicy
+) -> Report:
+    """`checks()`, run again after a transient Azure failure as `policy` (the spec's
+    `retry`) says, each retry said on stderr (a `step_retrying` event with --log-format
+    json)."""
     from batchimage.azure.errors import AZURE
     from batchimage.core.events import Event
     from batchimage.core.redact import redact
-    from batchimage.core.retry import RetryPolicy, retry_transient
-
-    policy = RetryPolicy.from_spec(getattr(ctx.spec, "retry", None))
+    from batchimage.core.retry import retry_transient
 
     def say(exc: BaseException | None, attempt: int, delay: float) -> None:
         code = getattr(exc, "code", None)

@@ -18,6 +18,7 @@ from batchimage.commands.wiring import make_clients, make_store
 if TYPE_CHECKING:
     from batchimage.azure.gate import CallGate
     from batchimage.core.events import EventSink
+    from batchimage.core.retry import RetryPolicy
     from batchimage.engine.coordinator import Engine
     from batchimage.pipeline_guard import PipelineGuard
     from batchimage.state import Journal, StateStore
@@ -163,7 +164,6 @@ class Session:
         from batchimage.steps.base import RunContext
 
         return RunContext(
-            spec=self.spec,
             pipeline=self.spec.name,
             run_id=new_run_id(),
             events=self.sink,
@@ -173,15 +173,19 @@ class Session:
             delete_timeout_s=getattr(getattr(self.spec, "timeouts", None), "delete_s", None),
         )
 
+    def retry_policy(self) -> RetryPolicy:
+        """How the spec's `retry` says to retry a transient Azure failure."""
+        from batchimage.core.retry import RetryPolicy
+
+        return RetryPolicy.from_spec(getattr(self.spec, "retry", None))
+
     def engine(self, journal: Journal, *, offline: bool = False, refresh: bool = False) -> Engine:
         """An engine over this session's steps, with a new run's `context`."""
         from batchimage.azure.errors import AZURE
-        from batchimage.core.retry import RetryPolicy
         from batchimage.engine.coordinator import Engine
 
         ctx = self.context(journal, offline=offline, refresh=refresh)
-        retry = RetryPolicy.from_spec(getattr(self.spec, "retry", None))
-        engine = Engine(self.steps, ctx, journal, retry=retry, failures=AZURE)
+        engine = Engine(self.steps, ctx, journal, retry=self.retry_policy(), failures=AZURE)
         if journal.store is not None:
             self.lost = functools.partial(_lost, engine, self.gate, journal.store.where)
             journal.store.on_lost(self.lost)

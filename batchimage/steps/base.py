@@ -18,8 +18,8 @@ A step is one idempotent piece of the pipeline (one file per step: steps/verb_no
 Contracts the engine relies on:
 - `check` and `apply` read only the step's typed inputs (`given`: one frozen `StepInputs`
   model, built once from the spec by `steps/pipeline.py` or the step's `__init__`) and
-  the outputs of the steps it depends on; never the spec (`ctx.spec` is the commands';
-  tests/steps/test_step_inputs.py checks that no step reads it).
+  the outputs of the steps it depends on; never the spec (the run context does not carry
+  it; the commands have it from their `Session`).
   `inputs()`, what the fingerprint hashes, derives from `given`: by default its fields
   but those marked `Field(exclude=True)` (facts check/apply need that do not decide the
   result, e.g. a timeout).
@@ -33,10 +33,11 @@ Contracts the engine relies on:
 - `destroy` works from the recorded outputs only (the spec may have changed since), and
   deletes only `outputs.created()`; a resource already gone is success.
 - Outputs never hold a secret (no SecretStr fields; no keys, tokens or SAS URLs).
-- Progress words: `wording(action)` gives the `Verb` for what apply does ("creating" /
-  "created", counted as created in the summary). It is the action's verb unless the step
-  has its own: `verb`, or by default the first word of its kind (steps are verb_noun:
-  run_customize runs, generalize_vm generalizes, retire_pool retires).
+- Progress words: `wording(action)` gives the `Verb` (`steps/verbs.py`) for what apply
+  does ("creating" / "created", counted as created in the summary). It is the action's
+  verb unless the step has its own: `verb`, or by default the first word of its kind
+  (steps are verb_noun: run_customize runs, generalize_vm generalizes, retire_pool
+  retires).
 - A step reads other steps' outputs only through `ctx.output(...)`, and only of steps it
   lists in `depends_on` (available to check and apply), `reads` (read-only steps, the same
   but outside its fingerprint: facts it compares with what it finds, e.g. the exact base
@@ -67,6 +68,7 @@ from batchimage.core.waiter import Waiter
 from batchimage.steps.step_index import StepIndex as StepIndex  # the engine's and plan's too
 from batchimage.steps.step_writes import StepWrites
 from batchimage.steps.upstream import Upstream
+from batchimage.steps.verbs import ACTION_VERBS, KIND_VERBS, Verb
 
 ChangeKind = Literal["update", "replace"]
 
@@ -117,53 +119,6 @@ class NoOutputs(Outputs):
 
 
 OutT = TypeVar("OutT", bound=Outputs)
-
-
-@dataclass(frozen=True)
-class Verb:
-    """How progress words one kind of apply: create / creating / created, counted as created."""
-
-    base: str
-    doing: str
-    done: str
-    counts_as: Literal["created", "changed", "deleted", "read"]
-
-    def phrase(self, what: str, *, done: bool = False) -> str:
-        """ "creating gallery g" for `what` = "gallery g"; "deleting build resources" when
-        `what` starts with the verb already ("delete build resources")."""
-        word = self.done if done else self.doing
-        first, _, rest = what.partition(" ")
-        if first == self.base:
-            return f"{word} {rest}".strip()
-        return f"{word} {what}".strip()
-
-
-CREATE = Verb("create", "creating", "created", "created")
-UPDATE = Verb("update", "updating", "updated", "changed")
-REPLACE = Verb("replace", "replacing", "replaced", "changed")
-DELETE = Verb("delete", "deleting", "deleted", "deleted")
-READ = Verb("read", "reading", "read", "read")
-RUN = Verb("run", "running", "ran", "changed")
-
-ACTION_VERBS: dict[str, Verb] = {
-    "create": CREATE,
-    "update": UPDATE,
-    "replace": REPLACE,
-    "delete": DELETE,
-    "read": READ,
-}
-
-# The verb of a step whose kind starts with it (verb_noun) and whose apply is not a
-# create/update of one resource.
-KIND_VERBS: dict[str, Verb] = {
-    "run": RUN,
-    "generalize": Verb("generalize", "generalizing", "generalized", "changed"),
-    "retire": Verb("retire", "retiring", "retired", "deleted"),
-    "resolve": Verb("resolve", "resolving", "resolved", "read"),
-    "capture": Verb("capture", "capturing", "captured", "created"),
-    "export": Verb("export", "exporting", "exported", "created"),
-    "upload": Verb("upload", "uploading", "uploaded", "created"),
-}
 
 
 STEP_KINDS: dict[str, type[Step[Any]]] = {}
@@ -320,9 +275,9 @@ def runs_again(vm_key: str, changing: Mapping[str, str], doing: str) -> tuple[st
 class RunContext(Upstream, StepWrites, LazyClients, Waiter):
     """What a step gets: the composition of the run's parts, each owning its fields.
 
-    - the run's identity: `spec` (the commands'; steps read their own inputs instead),
-      `pipeline`, `run_id`, `state`, `refresh_base`, `delete_timeout_s`
-      (`steps/run_identity.py`);
+    - the run's identity: `pipeline`, `run_id`, `state`, `refresh_base`,
+      `delete_timeout_s` (`steps/run_identity.py`); never the spec (steps read their own
+      typed inputs);
     - the step this view serves and its fingerprint, `for_step` (`steps/step_view.py`);
     - other steps' outputs: `index`, `results`, `recorded_outputs`; `output`, `outputs`,
       `recorded`, only of the steps it depends on (`steps/upstream.py`);

@@ -28,9 +28,10 @@ from batchimage.azure.errors import AZURE
 from batchimage.core.errors import AzureError, BatchImageError, StepFailedError, TransientAzureError
 from batchimage.core.refs import ResourceRef
 from batchimage.core.retry import RetryPolicy, retry_transient
-from batchimage.steps.base import DELETE, Outputs, RunContext, Step, StepInputs
+from batchimage.steps.base import Outputs, RunContext, Step, StepInputs
 from batchimage.steps.build_inventory import BuildPlaces, build_leftovers
 from batchimage.steps.deleting import delete
+from batchimage.steps.verbs import DELETE
 
 
 class CleanupOutputs(Outputs):

@@ -26,7 +26,7 @@ from batchimage.azure.batch_pools import (
     pool_resource_id,
 )
 from batchimage.azure.ids import parse_id
-from batchimage.azure.pool_config import config_of, describe, diff, resize_timeout_s, start_task
+from batchimage.azure.pool_config import config_of, start_task
 from batchimage.azure.pool_health import pool_quota_error, verify, wait_healthy
 from batchimage.core.errors import PermanentAzureError
 from batchimage.core.ownership import Marks
@@ -45,6 +45,7 @@ from batchimage.steps.pool_common import (
     owned_by,
     pool_image,
 )
+from batchimage.steps.pool_rules import describe, diff, resize_timeout_s
 
 SIZING = {"autoscale", "dedicated", "spot"}
 

@@ -27,7 +27,7 @@ from batchimage.azure.runcommand import GuestGone, observe, run
 from batchimage.core.errors import AzureError, StepFailedError
 from batchimage.core.hashing import short_hash
 from batchimage.core.ownership import Marks
-from batchimage.steps.base import RunContext, Step, StepInputs, Verb, runs_again
+from batchimage.steps.base import RunContext, Step, StepInputs, runs_again
 from batchimage.steps.create_vm import CreateVm, VmOutputs, is_generalized
 from batchimage.steps.generalize_scripts import (
     DEPROVISION_DELAY_S,
@@ -41,6 +41,7 @@ from batchimage.steps.generalize_scripts import (
 )
 from batchimage.steps.marks import resource_tags
 from batchimage.steps.names import BuildNames
+from batchimage.steps.verbs import Verb
 
 DIAGNOSE_EVERY = 6  # polls (a minute at Azure's 10 s interval) between guest checks
 STOPPED = ("stopped", "deallocated")

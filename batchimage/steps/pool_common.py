@@ -22,21 +22,14 @@ from batchimage.azure.arm import text
 from batchimage.azure.batch_pools import BatchPools, find_account, metadata_of
 from batchimage.azure.pool_agent import ImageBase, resolve_node_agent
 from batchimage.azure.pool_causes import BuiltImage
-from batchimage.azure.pool_config import (
-    KEPT_META,
-    Desired,
-    Difference,
-    PoolConfig,
-    config_of,
-    create_options,
-    diff,
-)
+from batchimage.azure.pool_config import KEPT_META, Desired, PoolConfig, config_of, create_options
 from batchimage.azure.pool_health import Health, health_of
 from batchimage.core.hashing import short_hash
 from batchimage.core.ownership import Marks
 from batchimage.steps.base import Outputs, RunContext, Step
 from batchimage.steps.gallery import trusted_launch_only
 from batchimage.steps.generalize_vm import deprovision_command
+from batchimage.steps.pool_rules import Difference, diff, immutable, resize_timeout_s
 
 DriftAction = Literal["create", "update", "replace", "delete"]
 MAX_POOL_ID = 64
@@ -151,7 +144,7 @@ class Observed:
         `<id>-<version-suffix>` (blue/green), made unique with a short config hash."""
         if self.pool.rollout == "recreate" or not self.taken:
             return self.base_id
-        digest = short_hash(self.want.immutable())
+        digest = short_hash(immutable(self.want))
         suffix = version_suffix(self.image.version)
         for candidate in (
             f"{self.base_id}-{suffix}",
@@ -185,12 +178,13 @@ def observe(
         agent,
         desired_metadata(ctx, pool, image, tags),
         security=image.pool_security,
+        resize_timeout_s=resize_timeout_s(pool),
     )
     want = config_of(create_options(pool, desired, lambda _ref: ""))
     found = pools.family(pool.id, ctx.pipeline)
     taken = {str(p.id).lower() for p in found}
     family = [p for p in found if text(p.state).lower() != "deleting"]
-    matching = [p for p in family if config_of(p).immutable() == want.immutable()]
+    matching = [p for p in family if immutable(config_of(p)) == immutable(want)]
     base = next((p for p in family if str(p.id).lower() == pool.id.lower()), None)
     target = next((p for p in matching if p is base), None) or _newest(matching)
     live = target or base or _newest(family)

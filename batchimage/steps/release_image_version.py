@@ -12,10 +12,11 @@ from typing import Any
 
 from batchimage.azure.arm import text
 from batchimage.azure.gallery_versions import include_in_latest, read_version
-from batchimage.steps.base import UPDATE, RunContext, Step
+from batchimage.steps.base import RunContext, Step
 from batchimage.steps.create_image_definition import CreateImageDefinition
 from batchimage.steps.create_image_version import CreateImageVersion
 from batchimage.steps.pool_common import DriftOutputs
+from batchimage.steps.verbs import UPDATE
 
 
 class ReleaseOutputs(DriftOutputs):

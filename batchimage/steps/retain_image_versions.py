@@ -22,13 +22,14 @@ from batchimage.azure.arm import VERSION, tags_of, text
 from batchimage.azure.batch_pools import find_account
 from batchimage.azure.gallery_versions import list_versions
 from batchimage.azure.pool_uses import pool_uses
-from batchimage.steps.base import DELETE, RunContext, Step, StepInputs
+from batchimage.steps.base import RunContext, Step, StepInputs
 from batchimage.steps.create_image_definition import CreateImageDefinition
 from batchimage.steps.create_image_version import CreateImageVersion
 from batchimage.steps.deleting import delete
 from batchimage.steps.marks import owned, ref_for
 from batchimage.steps.pool_common import DriftOutputs, account_group
 from batchimage.steps.retention import Rule, Verdict, VersionSeen, choose
+from batchimage.steps.verbs import DELETE
 
 
 class RetentionOutputs(DriftOutputs):

@@ -1,10 +1,11 @@
-"""Which run a context belongs to: its spec, pipeline name, run id, whether it resolves the
-base afresh, how long one delete may take, and the state it started from."""
+"""Which run a context belongs to: its pipeline name, run id, whether it resolves the base
+afresh, how long one delete may take, and the state it started from (never the spec: steps
+read their typed inputs)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from batchimage.state import State
@@ -14,7 +15,6 @@ if TYPE_CHECKING:
 class RunIdentity:
     """The run's identity, the same for every step's view of it."""
 
-    spec: Any  # the commands' (steps read their typed inputs, never the spec)
     pipeline: str
     run_id: str
     state: State | None = None

@@ -17,9 +17,10 @@ from batchimage.azure.pool_smoke import run_smoke_test
 from batchimage.core.hashing import short_hash
 from batchimage.core.ownership import Marks
 from batchimage.spec import Pool, SmokeTest
-from batchimage.steps.base import RunContext, Step, StepInputs, Verb
+from batchimage.steps.base import RunContext, Step, StepInputs
 from batchimage.steps.create_pool import CreatePool
 from batchimage.steps.pool_common import DriftOutputs, account_group
+from batchimage.steps.verbs import Verb
 
 
 class SmokeOutputs(DriftOutputs):

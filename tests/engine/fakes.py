@@ -4,6 +4,8 @@
 JSON file so a child process (crash / signal tests) and the test share it. It counts
 reads and writes per name and can be told to fail an operation with queued errors.
 `Thing` is a step that makes one named thing, tagged like a real step tags its resources.
+Steps reach the world as real steps reach Azure: through the run's clients (`ctx.clients`,
+a `FakeCloud`: the world and how each step behaves in it).
 """
 
 from __future__ import annotations
@@ -110,15 +112,28 @@ class World:
 
 
 @dataclass
-class FakeSpec:
-    """What the in-test steps read from the spec."""
+class FakeCloud:
+    """What the in-test steps reach through `ctx.clients`: the world, and how each step
+    behaves in it (by key: sleep_s, wait_forever, crash_before_put, ...)."""
 
-    name: str = "demo"
     world: World = field(default_factory=World)
     behaviour: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def of(self, key: str) -> dict[str, Any]:
         return self.behaviour.get(key, {})
+
+
+@dataclass
+class FakeSpec:
+    """What a session reads of the spec of in-test steps: the pipeline's name."""
+
+    name: str = "demo"
+
+
+def cloud_of(ctx: RunContext) -> FakeCloud:
+    """The in-test cloud the run's clients are."""
+    found: FakeCloud = ctx.clients
+    return found
 
 
 class ThingOutputs(Outputs):
@@ -156,7 +171,7 @@ class Thing(Step[ThingOutputs]):
         return f"thing {self.key}"
 
     def check(self, ctx: RunContext) -> ThingOutputs | None:
-        world: World = ctx.spec.world
+        world = cloud_of(ctx).world
         world.maybe_fail(self.key, "check")
         item = world.get(self.key)
         if item is None:
@@ -172,8 +187,8 @@ class Thing(Step[ThingOutputs]):
         )
 
     def apply(self, ctx: RunContext) -> ThingOutputs | None:
-        world: World = ctx.spec.world
-        how = ctx.spec.of(self.key)
+        world = cloud_of(ctx).world
+        how = cloud_of(ctx).of(self.key)
         world.enter()
         try:
             if how.get("crash_before_put"):
@@ -201,7 +216,7 @@ class Thing(Step[ThingOutputs]):
 
     @classmethod
     def destroy(cls, ctx: RunContext, outputs: ThingOutputs) -> None:
-        world: World = ctx.spec.world
+        world = cloud_of(ctx).world
         world.maybe_fail(outputs.name, "destroy")
         for ref in outputs.created():
             world.delete(ref.id.rsplit("/", 1)[-1])
@@ -267,9 +282,16 @@ def permanent(code: str = "InvalidParameter") -> Exception:
 class Harness:
     """Runs in-test steps through the real engine, journal and local state file."""
 
-    def __init__(self, tmp: Path, spec: FakeSpec | None = None, clock: Clock | None = None):
-        self.spec = spec or FakeSpec()
-        self.state_path = tmp / "state" / f"{self.spec.name}.json"
+    def __init__(
+        self,
+        tmp: Path,
+        cloud: FakeCloud | None = None,
+        clock: Clock | None = None,
+        name: str = "demo",
+    ):
+        self.cloud = cloud or FakeCloud()
+        self.name = name
+        self.state_path = tmp / "state" / f"{name}.json"
         self.clock = clock or FakeClock()
         self.sink = CollectSink()
         self.last: Engine | None = None
@@ -288,13 +310,13 @@ class Harness:
         """An engine over `steps` that meets exceptions as the commands' does (`failures`)."""
         store = LocalStateStore(self.state_path)
         holder = LockHolder(command="apply") if lock else None
-        journal = Journal.open(store, self.spec.name, spec_hash="h", lock=holder)
+        journal = Journal.open(store, self.name, spec_hash="h", lock=holder)
         ctx = RunContext(
-            spec=self.spec,
-            pipeline=self.spec.name,
+            pipeline=self.name,
             run_id=new_run_id(),
             events=self.sink,
             clock=self.clock,
+            clients_factory=lambda: self.cloud,
         )
         self.last = Engine(
             steps,

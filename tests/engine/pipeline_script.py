@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -23,9 +24,26 @@ from batchimage.commands.options import Options
 from batchimage.commands.session import Session
 from batchimage.core.errors import BatchImageError, PermanentAzureError
 from batchimage.core.redact import register_secret
+from batchimage.state import Journal
 from batchimage.state.local import LocalStateStore
+from batchimage.steps.base import RunContext
 from batchimage.ui import make_sink
-from tests.engine.fakes import FakeSpec, Thing, World
+from tests.engine.fakes import FakeCloud, FakeSpec, Thing, World
+
+
+@dataclass
+class FakeCloudSession(Session):
+    """A session whose runs reach the in-test cloud through their clients (the session
+    itself has none: no pipeline guard, as with a local state and no Azure)."""
+
+    cloud: FakeCloud = field(default_factory=FakeCloud)
+
+    def context(
+        self, journal: Journal, *, offline: bool = False, refresh: bool = False
+    ) -> RunContext:
+        ctx = super().context(journal, offline=offline, refresh=refresh)
+        ctx.clients_factory = lambda: self.cloud
+        return ctx
 
 
 def main() -> None:
@@ -48,18 +66,18 @@ def main() -> None:
     for key, how in behaviour.items():
         if "fail_with" in how:
             world.fail(key, "apply", PermanentAzureError(how["fail_with"], code="BadRequest"))
-    spec = FakeSpec(name=args.name, world=world, behaviour=behaviour)
     a = Thing("a", values.get("a", "v1"))
     b = Thing("b", values.get("b", "v1"), deps=[a])
     c = Thing("c", values.get("c", "v1"), deps=[b])
     d = Thing("d", values.get("d", "v1"))
     opts = Options(spec_file="demo.yaml", yes=args.yes, log_format=args.log_format)
-    session = Session(
-        spec=spec,
+    session = FakeCloudSession(
+        spec=FakeSpec(name=args.name),
         steps=[a, b, c, d],
         store=LocalStateStore(Path(args.state)),
         sink=make_sink(args.log_format),
         opts=opts,
+        cloud=FakeCloud(world=world, behaviour=behaviour),
     )
     try:
         rc = destroy.run(session) if args.destroy else apply.run(session)

@@ -12,7 +12,7 @@ from batchimage.core.errors import StepFailedError
 from batchimage.core.waiting import Clock
 from batchimage.state import StepStatus
 from batchimage.steps.base import RunContext
-from tests.engine.fakes import FakeSpec, Harness, Thing, World, permanent
+from tests.engine.fakes import FakeCloud, Harness, Thing, cloud_of, permanent
 
 
 class Early(Thing):
@@ -30,7 +30,7 @@ class Early(Thing):
         self.asked += 1
         if self.answer == "error":
             raise permanent("NotAllowedToLook")
-        world: World = ctx.spec.world
+        world = cloud_of(ctx).world
         return self.answer == "world" and world.get(self.key) is None
 
     def check(self, ctx: RunContext) -> Any:
@@ -48,16 +48,16 @@ def pipeline(image_value: str = "v1", answer: str = "world") -> dict[str, Thing]
 
 
 def real_clock_harness(tmp: Path, behaviour: dict[str, dict[str, Any]]) -> Harness:
-    return Harness(tmp, FakeSpec(behaviour=behaviour), clock=Clock())
+    return Harness(tmp, FakeCloud(behaviour=behaviour), clock=Clock())
 
 
 def test_needs_start_while_the_dependencies_are_made(tmp_path: Path) -> None:
     h = real_clock_harness(tmp_path, {"gallery": {"sleep_s": 0.4}, "build": {"sleep_s": 0.4}})
     steps = pipeline()
     result = h.apply(list(steps.values()))
-    log = h.spec.world.log
+    log = h.cloud.world.log
     assert set(log[:2]) == {"put gallery", "put build"}
-    assert h.spec.world.max_active == 2  # side by side, not one after the other
+    assert h.cloud.world.max_active == 2  # side by side, not one after the other
     assert log[2:] == ["put image", "put pool"]
     image = steps["image"]
     assert isinstance(image, Early)
@@ -78,9 +78,9 @@ def test_early_decision_records_the_same_fingerprint_and_reapply_writes_nothing(
     assert early.state().steps["image"].status == StepStatus.DONE
 
     steps = pipeline()
-    writes = early.spec.world.total_writes()
+    writes = early.cloud.world.total_writes()
     again = early.apply(list(steps.values()))
-    assert early.spec.world.total_writes() == writes  # zero writes
+    assert early.cloud.world.total_writes() == writes  # zero writes
     image = steps["image"]
     assert isinstance(image, Early) and image.asked == 0  # done from these inputs: not asked
     assert {c.key: c.action for c in again.changes}["image"] == "no-op"
@@ -90,28 +90,28 @@ def test_early_decision_records_the_same_fingerprint_and_reapply_writes_nothing(
 def test_existing_result_is_never_rebuilt_even_when_asked(tmp_path: Path) -> None:
     h = Harness(tmp_path)
     h.apply(list(pipeline().values()))
-    h.spec.world.delete("build")  # cleanup removed the build resources
+    h.cloud.world.delete("build")  # cleanup removed the build resources
     h.state_path.unlink()  # and the state is lost: the step must be asked again
     steps = pipeline()
-    writes = h.spec.world.total_writes()
+    writes = h.cloud.world.total_writes()
     result = h.apply(list(steps.values()))
     image = steps["image"]
     assert isinstance(image, Early) and image.asked == 1
-    assert h.spec.world.total_writes() == writes  # adopted, nothing rebuilt
-    assert h.spec.world.get("build") is None
+    assert h.cloud.world.total_writes() == writes  # adopted, nothing rebuilt
+    assert h.cloud.world.get("build") is None
     assert result.outcomes["build"] == "skipped"
 
 
 def test_changed_image_starts_the_build_at_once(tmp_path: Path) -> None:
     h = Harness(tmp_path)
     h.apply(list(pipeline().values()))
-    h.spec.world.delete("build")
-    h.spec.world.delete("image")  # like a new image fingerprint: no version holds it
+    h.cloud.world.delete("build")
+    h.cloud.world.delete("image")  # like a new image fingerprint: no version holds it
     steps = pipeline("v2")
     result = h.apply(list(steps.values()))
     image = steps["image"]
     assert isinstance(image, Early) and image.asked == 1  # its own input changed
-    assert h.spec.world.log[-3:] == ["put build", "put image", "put pool"]
+    assert h.cloud.world.log[-3:] == ["put build", "put image", "put pool"]
     assert result.outcomes["gallery"] == "unchanged"
 
 
@@ -122,7 +122,7 @@ def test_an_unknown_or_failed_answer_falls_back_to_the_check(tmp_path: Path, ans
     result = h.apply(list(steps.values()))
     image = steps["image"]
     assert isinstance(image, Early) and image.asked == 1 and image.checked == 2
-    assert h.spec.world.log.index("put gallery") < h.spec.world.log.index("put build")
+    assert h.cloud.world.log.index("put gallery") < h.cloud.world.log.index("put build")
     assert result.outcomes["image"] == "created"
 
 
@@ -143,15 +143,15 @@ def test_a_failed_dependency_stops_the_run_before_the_early_step_applies(
     tmp_path: Path,
 ) -> None:
     h = real_clock_harness(tmp_path, {"build": {"sleep_s": 0.2}})
-    h.spec.world.fail("gallery", "apply", permanent("QuotaExceeded"))
+    h.cloud.world.fail("gallery", "apply", permanent("QuotaExceeded"))
     with pytest.raises(StepFailedError) as caught:
         h.apply(list(pipeline().values()))
     assert caught.value.step == "gallery"
-    assert h.spec.world.get("image") is None and h.spec.world.get("pool") is None
+    assert h.cloud.world.get("image") is None and h.cloud.world.get("pool") is None
     state = h.state()
     assert "image" not in state.steps or state.steps["image"].status != StepStatus.DONE
 
-    h.spec.world.faults.clear()
+    h.cloud.world.faults.clear()
     h.apply(list(pipeline().values()))  # resumes: a build made before the stop is adopted
-    assert h.spec.world.writes["build"] == 1
-    assert h.spec.world.get("pool") is not None
+    assert h.cloud.world.writes["build"] == 1
+    assert h.cloud.world.get("pool") is not None

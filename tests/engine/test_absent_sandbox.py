@@ -24,7 +24,6 @@ def version_absent(harness: Harness, spec_path: Path) -> bool:
     step = next(s for s in steps if isinstance(s, CreateImageVersion))
     resolve = next(s for s in steps if isinstance(s, ResolveImage))
     ctx = RunContext(
-        spec=spec,
         pipeline=spec.name,
         run_id="r",
         events=NullSink(),

@@ -20,12 +20,13 @@ from batchimage.state import StepStatus
 from batchimage.steps.base import RunContext
 from tests.engine.fakes import (
     KIND,
-    FakeSpec,
+    FakeCloud,
     Harness,
     Probe,
     Thing,
     ThingOutputs,
     World,
+    cloud_of,
     permanent,
     transient,
 )
@@ -53,13 +54,13 @@ def test_first_apply_creates_everything_second_applies_nothing(h: Harness) -> No
         ("c", "created"),
         ("d", "created"),
     ]
-    assert h.spec.world.get("c")["value"] == "v1(v1(v1))"
-    writes = h.spec.world.total_writes()
+    assert h.cloud.world.get("c")["value"] == "v1(v1(v1))"
+    writes = h.cloud.world.total_writes()
     assert writes == 4
 
     second = h.apply(chain())
     assert {c.action for c in second.changes} == {"no-op"}
-    assert h.spec.world.total_writes() == writes  # zero write calls
+    assert h.cloud.world.total_writes() == writes  # zero write calls
     state = h.state()
     assert {k: r.status for k, r in state.steps.items()} == dict.fromkeys("abcd", StepStatus.DONE)
     assert [r.result for r in state.runs] == ["ok", "ok"]
@@ -71,9 +72,9 @@ def test_untagged_resources_rely_on_the_recorded_fingerprint(h: Harness) -> None
     # apply reported what it created even though check cannot read it back from tags
     assert [r.created_by_run for r in h.state().steps["a"].created] == [h.last.ctx.run_id]
     h.apply([Thing("a", tagged=False), Thing("b", tagged=False)])
-    assert h.spec.world.total_writes() == 2
+    assert h.cloud.world.total_writes() == 2
     h.apply([Thing("a", "v2", tagged=False), Thing("b", tagged=False)])
-    assert h.spec.world.writes == {"a": 2, "b": 1}
+    assert h.cloud.world.writes == {"a": 2, "b": 1}
 
 
 def test_input_change_reruns_the_step_and_its_dependants_only(h: Harness) -> None:
@@ -94,12 +95,12 @@ def test_input_change_reruns_the_step_and_its_dependants_only(h: Harness) -> Non
         "c": "updated",
         "d": "no-op",
     }
-    assert h.spec.world.writes == {"a": 2, "b": 2, "c": 2, "d": 1}
-    assert h.spec.world.get("c")["value"] == "v1(v1(v2))"
+    assert h.cloud.world.writes == {"a": 2, "b": 2, "c": 2, "d": 1}
+    assert h.cloud.world.get("c")["value"] == "v1(v1(v2))"
 
     # a change at the end of the chain touches nothing upstream
     h.apply(chain(value_a="v2", value_c="v9"))
-    assert h.spec.world.writes == {"a": 2, "b": 2, "c": 3, "d": 1}
+    assert h.cloud.world.writes == {"a": 2, "b": 2, "c": 3, "d": 1}
 
 
 def test_dependant_is_not_rerun_when_upstream_outputs_did_not_change(h: Harness) -> None:
@@ -113,11 +114,11 @@ def test_dependant_is_not_rerun_when_upstream_outputs_did_not_change(h: Harness)
         "c": "no-op",
         "d": "no-op",
     }
-    assert h.spec.world.writes == {"a": 2, "b": 1, "c": 1, "d": 1}
+    assert h.cloud.world.writes == {"a": 2, "b": 1, "c": 1, "d": 1}
 
 
 def test_transient_error_is_retried_honouring_retry_after(h: Harness) -> None:
-    h.spec.world.fail("b", "apply", transient(retry_after=7), transient(retry_after=3.5))
+    h.cloud.world.fail("b", "apply", transient(retry_after=7), transient(retry_after=3.5))
     result = h.apply(chain())
     assert result.count("created") == 4
     assert h.clock.sleeps == [7, 3.5]
@@ -130,7 +131,7 @@ def test_transient_error_is_retried_honouring_retry_after(h: Harness) -> None:
 
 
 def test_backoff_without_retry_after_grows_with_jitter_and_is_capped(h: Harness) -> None:
-    h.spec.world.fail("a", "apply", *[transient() for _ in range(5)])
+    h.cloud.world.fail("a", "apply", *[transient() for _ in range(5)])
     policy = RetryPolicy(max_attempts=6, initial_delay_s=2, max_delay_s=10, step_deadline_s=1e6)
     h.apply(chain(), retry=policy)
     bases = [2, 4, 8, 10, 10]
@@ -140,7 +141,7 @@ def test_backoff_without_retry_after_grows_with_jitter_and_is_capped(h: Harness)
 
 
 def test_transient_errors_stop_at_max_attempts(h: Harness) -> None:
-    h.spec.world.fail("a", "apply", *[transient() for _ in range(9)])
+    h.cloud.world.fail("a", "apply", *[transient() for _ in range(9)])
     with pytest.raises(StepFailedError) as info:
         h.apply(chain(), retry=RetryPolicy(max_attempts=3, initial_delay_s=1))
     assert len(h.clock.sleeps) == 2
@@ -151,20 +152,20 @@ def test_transient_errors_stop_at_max_attempts(h: Harness) -> None:
 
 def test_an_engine_knows_no_cloud_but_what_it_is_given(h: Harness) -> None:
     bare = Failures()  # the default: no exception mapped, the engine's own hints
-    h.spec.world.fail("a", "apply", ServiceRequestError("connection dropped"))
+    h.cloud.world.fail("a", "apply", ServiceRequestError("connection dropped"))
     with pytest.raises(StepFailedError, match="this is a bug in batchimage"):
         h.apply(chain(), failures=bare)
-    h.spec.world.fail("a", "apply", permanent("AuthorizationFailed"))
+    h.cloud.world.fail("a", "apply", permanent("AuthorizationFailed"))
     with pytest.raises(StepFailedError, match="next: fix the cause above, then run apply"):
         h.apply(chain(), failures=bare)
     assert h.clock.sleeps == []
-    h.spec.world.fail("a", "apply", ServiceRequestError("connection dropped"))
+    h.cloud.world.fail("a", "apply", ServiceRequestError("connection dropped"))
     h.apply(chain())  # the commands' (Azure's): a dropped connection is retried
     assert len(h.clock.sleeps) == 1
 
 
 def test_step_deadline_stops_retrying_before_a_long_wait(h: Harness) -> None:
-    h.spec.world.fail("a", "apply", transient(retry_after=5), transient(retry_after=500))
+    h.cloud.world.fail("a", "apply", transient(retry_after=5), transient(retry_after=500))
     policy = RetryPolicy(max_attempts=10, step_deadline_s=60)
     with pytest.raises(StepFailedError, match="TooManyRequests"):
         h.apply(chain(), retry=policy)
@@ -172,7 +173,7 @@ def test_step_deadline_stops_retrying_before_a_long_wait(h: Harness) -> None:
 
 
 def test_permanent_error_is_not_retried_and_names_everything(h: Harness) -> None:
-    h.spec.world.fail("b", "apply", permanent())
+    h.cloud.world.fail("b", "apply", permanent())
     with pytest.raises(StepFailedError) as info:
         h.apply(chain())
     text = str(info.value)
@@ -189,7 +190,7 @@ def test_permanent_error_is_not_retried_and_names_everything(h: Harness) -> None
         "req-400",
     )
     assert "c" not in state.steps or state.steps["c"].status != StepStatus.DONE
-    assert h.spec.world.get("c") is None
+    assert h.cloud.world.get("c") is None
     assert state.runs[-1].result == "failed"
 
     # fixed: the next run resumes at b; a is not touched again
@@ -200,11 +201,11 @@ def test_permanent_error_is_not_retried_and_names_everything(h: Harness) -> None
         "c": "created",
         "d": "no-op",
     }
-    assert h.spec.world.writes["a"] == 1
+    assert h.cloud.world.writes["a"] == 1
 
 
 def test_apply_that_leaves_nothing_fails_the_step(h: Harness) -> None:
-    h.spec.behaviour["b"] = {"does_nothing": True}
+    h.cloud.behaviour["b"] = {"does_nothing": True}
     with pytest.raises(StepFailedError, match="apply finished but check found no result"):
         h.apply(chain())
     assert h.state().steps["b"].status == StepStatus.FAILED
@@ -212,7 +213,7 @@ def test_apply_that_leaves_nothing_fails_the_step(h: Harness) -> None:
 
 def test_check_failure_keeps_a_done_record_done(h: Harness) -> None:
     h.apply(chain())
-    h.spec.world.fail("a", "check", permanent("AuthorizationFailed"))
+    h.cloud.world.fail("a", "check", permanent("AuthorizationFailed"))
     with pytest.raises(StepFailedError, match="give the identity a role"):
         h.apply(chain())
     assert h.state().steps["a"].status == StepStatus.DONE
@@ -220,23 +221,23 @@ def test_check_failure_keeps_a_done_record_done(h: Harness) -> None:
 
 
 def test_concurrency_is_bounded(tmp_path: Path) -> None:
-    spec = FakeSpec(behaviour={k: {"sleep_s": 0.15} for k in "pqrstu"})
-    h = Harness(tmp_path, spec)
+    cloud = FakeCloud(behaviour={k: {"sleep_s": 0.15} for k in "pqrstu"})
+    h = Harness(tmp_path, cloud)
     started = time.monotonic()
     h.apply([Thing(k) for k in "pqrstu"], max_workers=2)
-    assert spec.world.max_active == 2
+    assert cloud.world.max_active == 2
     assert time.monotonic() - started >= 0.45  # 6 x 0.15 s on 2 workers
 
-    spec2 = FakeSpec(behaviour={k: {"sleep_s": 0.2} for k in "pqrstu"})
-    h2 = Harness(tmp_path / "wide", spec2)
+    cloud2 = FakeCloud(behaviour={k: {"sleep_s": 0.2} for k in "pqrstu"})
+    h2 = Harness(tmp_path / "wide", cloud2)
     h2.apply([Thing(k) for k in "pqrstu"], max_workers=6)
-    assert spec2.world.max_active == 6
+    assert cloud2.world.max_active == 6
 
 
 def test_dependants_wait_for_their_dependencies(h: Harness) -> None:
-    h.spec.behaviour = {"a": {"sleep_s": 0.1}, "d": {"sleep_s": 0.1}}
+    h.cloud.behaviour = {"a": {"sleep_s": 0.1}, "d": {"sleep_s": 0.1}}
     h.apply(chain(), max_workers=4)
-    log = h.spec.world.log
+    log = h.cloud.world.log
     assert log.index("put a") < log.index("put b") < log.index("put c")
 
 
@@ -245,26 +246,26 @@ def test_apply_needs_run_only_when_the_consumer_must_apply(h: Harness) -> None:
     image = Thing("image", needs=[build])
     pool = Thing("pool", deps=[image])
     h.apply([build, image, pool])
-    assert h.spec.world.writes == {"build": 1, "image": 1, "pool": 1}
+    assert h.cloud.world.writes == {"build": 1, "image": 1, "pool": 1}
 
-    h.spec.world.delete("build")  # cleanup removed the build resources
+    h.cloud.world.delete("build")  # cleanup removed the build resources
     result = h.apply([Thing("build"), Thing("image", needs=[build]), pool])
     actions = {c.key: (c.action, c.reason) for c in result.changes}
     assert actions["build"] == ("skip", "not needed: image up to date")
     assert actions["image"][0] == actions["pool"][0] == "no-op"
-    assert h.spec.world.get("build") is None
+    assert h.cloud.world.get("build") is None
 
     # a new image input re-creates the build resources first
     build2 = Thing("build")
     h.apply([build2, Thing("image", "v2", needs=[build2]), Thing("pool", deps=[image])])
-    assert h.spec.world.get("build") is not None
-    assert h.spec.world.log[-3:] == ["put build", "put image", "put pool"]
+    assert h.cloud.world.get("build") is not None
+    assert h.cloud.world.log[-3:] == ["put build", "put image", "put pool"]
 
 
 def test_plan_shows_conditional_steps_needed_by_a_change(h: Harness) -> None:
     build = Thing("build")
     h.apply([build, Thing("image", needs=[build])])
-    h.spec.world.delete("build")
+    h.cloud.world.delete("build")
     plan = h.plan([build, Thing("image", "v2", needs=[build])])
     assert plan["image"].action == "update"
     assert plan["build"].action == "create"
@@ -273,7 +274,7 @@ def test_plan_shows_conditional_steps_needed_by_a_change(h: Harness) -> None:
 def test_target_runs_one_step_and_its_dependencies(h: Harness) -> None:
     result = h.apply(chain(), target="b")
     assert [c.key for c in result.changes] == ["a", "b"]
-    assert h.spec.world.get("c") is None and h.spec.world.get("d") is None
+    assert h.cloud.world.get("c") is None and h.cloud.world.get("d") is None
     with pytest.raises(UsageError, match="no step 'zz'"):
         h.apply(chain(), target="zz")
 
@@ -284,7 +285,7 @@ def test_lost_state_is_rebuilt_by_adoption_without_writes(h: Harness) -> None:
     h.state_path.unlink()
     result = h.apply(chain())
     assert {c.action for c in result.changes} == {"no-op"}
-    assert h.spec.world.total_writes() == 4
+    assert h.cloud.world.total_writes() == 4
     assert h.state().steps["a"].created[0].created_by_run == first_run
 
 
@@ -297,7 +298,7 @@ def test_crash_after_put_before_save_is_adopted(h: Harness) -> None:
     h.last.journal.close()
     result = h.apply(chain())
     assert {c.key: c.action for c in result.changes}["b"] == "no-op"
-    assert h.spec.world.writes["b"] == 1
+    assert h.cloud.world.writes["b"] == 1
     assert h.state().steps["b"].status == StepStatus.DONE
 
 
@@ -309,15 +310,15 @@ def test_removed_step_is_planned_as_delete_and_deleted_on_apply(h: Harness) -> N
     assert plan["c"].action == "delete" and plan["d"].action == "delete"
     result = h.apply([a, b])
     assert sorted(c.key for c in result.changes if c.action == "delete") == ["c", "d"]
-    assert h.spec.world.get("c") is None and h.spec.world.get("d") is None
+    assert h.cloud.world.get("c") is None and h.cloud.world.get("d") is None
     assert h.state().steps["c"].status == StepStatus.DESTROYED
 
 
 def test_destroy_deletes_what_this_pipeline_created_newest_first(h: Harness) -> None:
     h.apply(chain())
-    h.spec.world.log.clear()
+    h.cloud.world.log.clear()
     result = h.destroy(chain())
-    deleted = [line for line in h.spec.world.log if line.startswith("delete")]
+    deleted = [line for line in h.cloud.world.log if line.startswith("delete")]
     assert sorted(deleted) == ["delete a", "delete b", "delete c", "delete d"]
     assert deleted.index("delete c") < deleted.index("delete b") < deleted.index("delete a")
     assert all(c.action == "delete" for c in result.changes)
@@ -326,24 +327,24 @@ def test_destroy_deletes_what_this_pipeline_created_newest_first(h: Harness) -> 
     assert state.created_resources() == []
     assert state.runs[-1].command == "destroy"
     # destroying again is a no-op
-    h.spec.world.log.clear()
+    h.cloud.world.log.clear()
     assert h.destroy(chain()).changes == []
-    assert h.spec.world.log == []
+    assert h.cloud.world.log == []
 
 
 @pytest.mark.parametrize("tagged", [True, False])
 def test_destroy_leaves_pre_existing_resources_alone(h: Harness, tagged: bool) -> None:
-    h.spec.world.put("shared", "theirs", {})  # made by someone else before the pipeline
+    h.cloud.world.put("shared", "theirs", {})  # made by someone else before the pipeline
     shared = Thing("shared", tagged=tagged)
     steps = [shared, Thing("mine", deps=[shared], tagged=tagged)]
     h.apply(steps)
     state = h.state()
     assert state.steps["shared"].created == []
     assert [r.id for r in state.steps["mine"].created] == ["/things/mine"]
-    h.spec.world.log.clear()
+    h.cloud.world.log.clear()
     h.destroy(steps)
-    assert h.spec.world.log == ["delete mine"]
-    assert h.spec.world.get("shared") is not None
+    assert h.cloud.world.log == ["delete mine"]
+    assert h.cloud.world.get("shared") is not None
 
 
 class Swept(Thing):
@@ -353,7 +354,7 @@ class Swept(Thing):
     kind = "test_swept"
 
     def leftovers(self, ctx: RunContext) -> list[ResourceRef]:
-        world: World = ctx.spec.world
+        world = cloud_of(ctx).world
         world.maybe_fail(self.key, "leftovers")
         found = []
         for name in sorted(world.things):
@@ -366,11 +367,11 @@ class Swept(Thing):
     def destroy(cls, ctx: RunContext, outputs: ThingOutputs) -> None:
         """From `resources` alone: a record destroy adopted has no other outputs."""
         for ref in outputs.created():
-            ctx.spec.world.delete(ref.id.rsplit("/", 1)[-1])
+            cloud_of(ctx).world.delete(ref.id.rsplit("/", 1)[-1])
 
 
 def test_destroy_finds_by_tags_what_a_lost_state_forgot(h: Harness) -> None:
-    world = h.spec.world
+    world = h.cloud.world
     h.apply([Swept("a"), Thing("b")])
     world.put("theirs", "x", {})  # someone else's: never deleted
     world.put("older", "x", {Marks.Tag.PIPELINE: "demo", Marks.Tag.RUN: "20260101T000000Z-abcdef"})
@@ -407,8 +408,8 @@ def test_output_of_undeclared_dependency_is_refused(h: Harness) -> None:
 
 def test_interrupt_lets_in_flight_settle_and_saves(tmp_path: Path) -> None:
     flag = StopFlag()
-    spec = FakeSpec(behaviour={"b": {"sleep_s": 0.3}})
-    h = Harness(tmp_path, spec)
+    cloud = FakeCloud(behaviour={"b": {"sleep_s": 0.3}})
+    h = Harness(tmp_path, cloud)
     threading.Timer(0.1, flag.request).start()
     with pytest.raises(Interrupted, match="Run apply again to resume"):
         h.apply(chain(), stop_flag=flag, max_workers=1)
@@ -417,7 +418,7 @@ def test_interrupt_lets_in_flight_settle_and_saves(tmp_path: Path) -> None:
     assert "c" not in state.steps  # no new work started
     assert state.runs[-1].result == "interrupted"
 
-    result = Harness(tmp_path, spec).apply(chain())
+    result = Harness(tmp_path, cloud).apply(chain())
     assert {c.key: c.action for c in result.changes} == {
         "a": "no-op",
         "b": "no-op",
@@ -428,8 +429,8 @@ def test_interrupt_lets_in_flight_settle_and_saves(tmp_path: Path) -> None:
 
 def test_interrupt_during_a_wait_leaves_the_step_in_flight(tmp_path: Path) -> None:
     flag = StopFlag()
-    spec = FakeSpec(behaviour={"a": {"wait_forever": True}})
-    h = Harness(tmp_path, spec, clock=Clock())
+    cloud = FakeCloud(behaviour={"a": {"wait_forever": True}})
+    h = Harness(tmp_path, cloud, clock=Clock())
     threading.Timer(0.2, flag.request).start()
     started = time.monotonic()
     with pytest.raises(Interrupted):
@@ -441,8 +442,8 @@ def test_interrupt_during_a_wait_leaves_the_step_in_flight(tmp_path: Path) -> No
         ("waiting for thing a to appear", "thing a to appear")  # one note, not one per probe
     ]
 
-    spec.behaviour.clear()
-    result = Harness(tmp_path, spec).apply(chain())
+    cloud.behaviour.clear()
+    result = Harness(tmp_path, cloud).apply(chain())
     assert {c.key: c.action for c in result.changes}["a"] == "created"
 
 
@@ -468,12 +469,12 @@ def test_read_only_step_is_read_not_changed_and_never_applied(h: Harness) -> Non
     assert plan["a"].action == "no-op"
     result = h.apply([probe2, Thing("a", deps=[probe2])])
     assert {c.key: c.action for c in result.changes} == {"preflight": "read", "a": "no-op"}
-    assert h.spec.world.total_writes() == 1
+    assert h.cloud.world.total_writes() == 1
 
 
 def test_offline_plan_uses_the_state_alone(h: Harness) -> None:
     h.apply(chain())
-    h.spec.world.things.clear()  # Azure changed behind our back; offline cannot see it
+    h.cloud.world.things.clear()  # Azure changed behind our back; offline cannot see it
     offline = h.plan(chain(value_c="v2"), offline=True)
     assert {k: c.action for k, c in offline.items()} == {
         "a": "no-op",
@@ -511,12 +512,12 @@ def test_apply_right_after_its_plan_does_not_ask_again_what_the_plan_found(h: Ha
         assert planned == {"a": "no-op", "b": "no-op", "c": "update", "d": "no-op"}
         # a check of a, b or d now would fail: the apply must take the plan's answers
         for name in "abd":
-            h.spec.world.fail(name, "check", permanent())
+            h.cloud.world.fail(name, "check", permanent())
         result = engine.apply(reuse_plan=True)
     finally:
         engine.journal.close()
     assert {c.key: c.action for c in result.changes}["c"] == "updated"
-    assert h.spec.world.get("c")["value"] == "v2(v1(v1))"
+    assert h.cloud.world.get("c")["value"] == "v2(v1(v1))"
     # without reuse the queued failures are still there: a fresh apply meets them
     with pytest.raises(StepFailedError):
         h.apply(chain(value_c="v2"))
@@ -535,4 +536,4 @@ def test_apply_checks_again_a_step_whose_dependency_changed_since_the_plan(h: Ha
         ("b", "updated"),
         ("c", "updated"),
     ]
-    assert h.spec.world.get("c")["value"] == "v1(v1(v2))"
+    assert h.cloud.world.get("c")["value"] == "v1(v1(v2))"

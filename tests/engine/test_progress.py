@@ -10,23 +10,15 @@ import pytest
 
 import batchimage.steps.pipeline  # noqa: F401  (registers every step kind of the pipeline)
 from batchimage.engine.result import RunResult
-from batchimage.steps.base import (
-    CREATE,
-    DELETE,
-    RUN,
-    STEP_KINDS,
-    UPDATE,
-    RunContext,
-    Step,
-    Verb,
-)
+from batchimage.steps.base import STEP_KINDS, RunContext, Step
 from batchimage.steps.cleanup_build import CleanupBuild
 from batchimage.steps.create_gallery import CreateGallery
 from batchimage.steps.generalize_vm import GeneralizeInputs, GeneralizeVm
 from batchimage.steps.run_preflight import RunPreflight
 from batchimage.steps.run_smoke_test import RunSmokeTest
+from batchimage.steps.verbs import CREATE, DELETE, RUN, UPDATE, Verb
 from batchimage.ui import CollectSink
-from tests.engine.fakes import FakeClock, FakeSpec, Harness, Probe, Thing
+from tests.engine.fakes import FakeClock, FakeCloud, Harness, Probe, Thing
 
 
 def words(step: type[Step[Any]] | Step[Any], action: str = "create") -> tuple[str, str, str]:
@@ -120,9 +112,9 @@ def test_apply_reports_each_steps_outcome_and_sums_them_up(tmp_path: Path) -> No
 def test_a_failed_apply_says_what_failed_and_what_did_not_run(tmp_path: Path) -> None:
     from batchimage.core.errors import PermanentAzureError, StepFailedError
 
-    spec = FakeSpec()
-    spec.world.fail("b", "apply", PermanentAzureError("broken", code="BadRequest"))
-    h = Harness(tmp_path, spec)
+    cloud = FakeCloud()
+    cloud.world.fail("b", "apply", PermanentAzureError("broken", code="BadRequest"))
+    h = Harness(tmp_path, cloud)
     a = Thing("a")
     b = Thing("b", deps=[a])
     with pytest.raises(StepFailedError):
@@ -137,7 +129,7 @@ def test_a_failed_apply_says_what_failed_and_what_did_not_run(tmp_path: Path) ->
 
 def context(clock: FakeClock) -> tuple[RunContext, CollectSink]:
     sink = CollectSink()
-    ctx = RunContext(spec=None, pipeline="p", run_id="r", events=sink, clock=clock)
+    ctx = RunContext(pipeline="p", run_id="r", events=sink, clock=clock)
     return ctx, sink
 
 

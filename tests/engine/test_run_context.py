@@ -44,7 +44,6 @@ def test_a_steps_view_shares_the_run_and_names_its_step() -> None:
         return built[-1]
 
     ctx = RunContext(
-        spec="spec",
         pipeline="p",
         run_id="r",
         events=sink,
@@ -54,7 +53,7 @@ def test_a_steps_view_shares_the_run_and_names_its_step() -> None:
     )
     view = ctx.for_step(b, "fp-b")
     assert isinstance(view, RunContext)
-    assert (view.spec, view.run_id, view.step, view.fingerprint) == ("spec", "r", b, "fp-b")
+    assert (view.pipeline, view.run_id, view.step, view.fingerprint) == ("p", "r", b, "fp-b")
     assert view.stop is ctx.stop and view.results is ctx.results and view.clock is ctx.clock
     assert view.clients is ctx.clients and len(built) == 1
     ctx.results["a"] = ThingOutputs(name="a", value="v")
@@ -71,5 +70,5 @@ def test_a_steps_view_shares_the_run_and_names_its_step() -> None:
 
 
 def test_it_is_what_the_edge_takes() -> None:
-    calls: Calls = RunContext(spec=None, pipeline="p", run_id="r", events=CollectSink())
+    calls: Calls = RunContext(pipeline="p", run_id="r", events=CollectSink())
     assert callable(calls.wait) and callable(calls.poll)

@@ -14,7 +14,7 @@ T = Marks.Tag
 
 
 def writes() -> StepWrites:
-    run = StepWrites(spec=None, pipeline="demo", run_id="run-1")
+    run = StepWrites(pipeline="demo", run_id="run-1")
     return run.for_step(Thing("a"), "fp-a")
 
 
@@ -33,7 +33,7 @@ def test_what_it_updates_keeps_its_tags_and_creator() -> None:
 
 
 def test_the_run_itself_writes_with_no_step() -> None:
-    tags = StepWrites(spec=None, pipeline="demo", run_id="r").tags()
+    tags = StepWrites(pipeline="demo", run_id="r").tags()
     assert tags[T.STEP] == "" and tags[T.FINGERPRINT] == ""
 
 

@@ -57,7 +57,7 @@ def wait(clock: FakeClock, version: Version, poller: Poller | None) -> float:
     step._read = version.read  # type: ignore[method-assign]
     clients = SimpleNamespace(profile=SimpleNamespace(polling_interval=INTERVAL))
     ctx = RunContext(
-        spec=None, pipeline="p", run_id="r", events=NullSink(), clock=clock,
+        pipeline="p", run_id="r", events=NullSink(), clock=clock,
         clients_factory=lambda: clients,
     )  # fmt: skip
     start = clock.now

@@ -94,7 +94,6 @@ class Harness:
         spec = load_spec(path)
         steps = build_steps(spec, STAGES if all_stages else IMAGE_STAGES)
         ctx = RunContext(
-            spec=spec,
             pipeline=spec.name,
             run_id=new_run_id(),
             events=self.events,

@@ -43,7 +43,6 @@ def signed_in_as(pools: PoolHarness, tmp: Path, who: dict[str, Any]) -> PoolHarn
 def preflight_report(cloud: CloudProfile, spec_path: Path) -> Report:
     spec = load_spec(spec_path)
     ctx = RunContext(
-        spec=spec,
         pipeline=spec.name,
         run_id=new_run_id(),
         events=CollectSink(),

@@ -12,18 +12,11 @@ import pytest
 from azure.batch import models as bm
 
 from batchimage.azure.pool_agent import ImageBase
-from batchimage.azure.pool_config import (
-    Desired,
-    config_of,
-    create_options,
-    decision,
-    describe,
-    diff,
-    resize_timeout_s,
-)
+from batchimage.azure.pool_config import Desired, config_of, create_options
 from batchimage.core.ownership import Marks
 from batchimage.spec import Pool
 from batchimage.steps.pool_common import Observed, PoolImage
+from batchimage.steps.pool_rules import decision, describe, diff, resize_timeout_s
 
 IMAGE = (
     "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/galleries/gal/images/d/"
@@ -47,8 +40,17 @@ def spec_pool(**changes: Any) -> Pool:
     return Pool.model_validate(data)
 
 
+def desired_of(
+    pool: Pool, image: str = IMAGE, metadata: dict[str, str] | None = None, security: str = ""
+) -> Desired:
+    """What the pool step adds to the spec pool, with the resize timeout the rules give."""
+    return Desired(
+        pool.id, image, AGENT, metadata or {}, security, resize_timeout_s=resize_timeout_s(pool)
+    )
+
+
 def options(pool: Pool, image: str = IMAGE, secret: str = "KEY_A") -> bm.BatchPoolCreateOptions:
-    desired = Desired(pool.id, image, AGENT, {**pool.metadata, Marks.Pool.PIPELINE: "p"})
+    desired = desired_of(pool, image, {**pool.metadata, Marks.Pool.PIPELINE: "p"})
     return create_options(pool, desired, lambda ref: SECRETS[secret])
 
 
@@ -211,7 +213,7 @@ def observed(rollout: str, taken: set[str], version: str = "1.0.1") -> Observed:
     pool = spec_pool(rollout=rollout)
     opts = options(pool)
     image = PoolImage(IMAGE, version, ImageBase("linux"))
-    desired = Desired(pool.id, IMAGE, AGENT, {})
+    desired = desired_of(pool)
     return Observed(
         pools=SimpleNamespace(),  # type: ignore[arg-type]  # not used by new_pool_id
         pool=pool,
@@ -245,14 +247,13 @@ def test_trusted_launch_image_asks_for_trusted_launch_pools() -> None:
     assert (
         PoolImage(IMAGE, "1.0.0", ImageBase("linux"), "TrustedLaunchSupported").pool_security == ""
     )
-    desired = Desired(pool.id, IMAGE, AGENT, {}, security=image.pool_security)
-    opts = create_options(pool, desired, lambda ref: "")
+    opts = create_options(pool, desired_of(pool, security=image.pool_security), lambda ref: "")
     profile = opts.virtual_machine_configuration.security_profile.as_dict()
     assert profile == {
         "securityType": "trustedLaunch",
         "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True},
     }
-    plain = live_from(create_options(pool, Desired(pool.id, IMAGE, AGENT, {}), lambda ref: ""))
+    plain = live_from(create_options(pool, desired_of(pool), lambda ref: ""))
     changes = diff(config_of(plain), config_of(opts))
     assert [c.name for c in changes] == ["security"] and changes[0].immutable
     assert decision(changes) == "replace"

@@ -191,10 +191,14 @@ if __name__ == "__main__":  # recorded once, from the code before typed inputs
 
 
 def test_no_step_reads_the_spec_from_its_context() -> None:
-    """check/apply read their typed inputs (`given`) and their dependencies' outputs: no
-    module of the steps reads `ctx.spec` (the context still carries the spec for the
-    commands and the engine's test steps)."""
+    """check/apply read their typed inputs (`given`) and their dependencies' outputs: the
+    run context carries no spec, and no module of the steps reads `ctx.spec`."""
     import ast
+    import dataclasses
+
+    from batchimage.steps.base import RunContext
+
+    assert "spec" not in {f.name for f in dataclasses.fields(RunContext)}
 
     found = []
     for path in sorted((REPO / "batchimage" / "steps").rglob("*.py")):
