@@ -5,7 +5,7 @@ pool; which differences matter and what they need is `steps/pool_rules.py`'s to 
     options = create_options(pool, Desired(pool_id, image_id, agent, metadata, ...), secret)
     want = config_of(options)            # the same normaliser reads a live BatchPool
     changes = diff(config_of(live), want)   # steps/pool_rules.py
-    decision(changes)                    # "adopt" | "update" | "replace"
+    [c for c in changes if c.immutable]  # what only a new pool can change
 
 Secrets (mount keys, passwords) are sent but never compared. The security profile follows
 the image: a TrustedLaunch image definition backs only pools that ask for Trusted Launch

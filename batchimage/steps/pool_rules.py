@@ -3,7 +3,7 @@
 an update in place, how a difference reads, and the resize timeout a pool gets.
 
     changes = diff(config_of(live), want)
-    decision(changes)                    # "adopt" | "update" | "replace"
+    [c for c in changes if c.immutable]  # what only a new pool can change
 
 Updatable in place: start task, metadata, sizing (fixed counts or autoscale formula and
 interval). Everything else (VM size, image, node agent, security profile, display name,
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from batchimage.azure.pool_config import PoolConfig
 
@@ -46,8 +46,6 @@ LABELS = {
 }
 NODES_PER_TIMEOUT_STEP = 1000
 TIMEOUT_STEP_S = 900
-
-Decision = Literal["adopt", "update", "replace"]
 
 
 def immutable(config: PoolConfig) -> tuple[Any, ...]:
@@ -108,15 +106,6 @@ def diff(live: PoolConfig, want: PoolConfig) -> list[Difference]:
         if a != b:
             out.append(Difference(name, a, b))
     return out
-
-
-def decision(changes: list[Difference]) -> Decision:
-    """adopt (nothing differs), update (in place) or replace (a new pool is needed)."""
-    if not changes:
-        return "adopt"
-    if any(c.immutable for c in changes):
-        return "replace"
-    return "update"
 
 
 def describe(changes: list[Difference]) -> str:
