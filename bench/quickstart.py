@@ -287,7 +287,7 @@ def left_behind(write: Write, op: dict[str, Any] | None, scale: float) -> list[t
     """A run command's work in the guest after it reported: a detached systemd unit that
     powers the VM off (generalize's deprovisioning, which the step waits for) runs its delay
     after the command's end (the sandbox runs the unit itself in no time)."""
-    from batchimage.sandbox.services.compute import detached, scripts
+    from batchimage.sandbox.services.compute.guest import detached, scripts
 
     script = str(write.body.get("properties", {}).get("source", {}).get("script") or "")
     if op is None or not script:
