@@ -18,10 +18,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from azure.core.pipeline.transport import RequestsTransport
 
+T = TypeVar("T")
 KEPT_STATUS = (200, 404)
 Key = tuple[str, str, str]
 
@@ -34,12 +36,23 @@ class Snapshot:
         self._answers: dict[Key, Any] = {}
         self._locks: dict[Key, threading.Lock] = {}
         self._lock = threading.Lock()
+        self._parsed: dict[str, Any] = {}
         self.sent = 0  # requests that went to Azure
         self.answered = 0  # requests answered from the snapshot
 
     def lock_for(self, key: Key) -> threading.Lock:
         with self._lock:
             return self._locks.setdefault(key, threading.Lock())
+
+    def remember(self, key: str, fn: Callable[[], T]) -> T:
+        """`fn()` once per `key` for every reader of the snapshot: a read already parsed
+        (e.g. a Batch account's pools) is as shareable as its answers; a failure is not
+        kept. What it returns is shared: readers must not change it."""
+        with self.lock_for(("parsed", key, "")):
+            if key not in self._parsed:
+                self._parsed[key] = fn()
+            value: T = self._parsed[key]
+            return value
 
 
 def key_of(request: Any) -> Key:

@@ -14,7 +14,9 @@ from typing import IO, Any
 
 import certifi
 
+from tests import forkserver
 from tests.engine.procs import child_env
+from tests.forkserver import Forked
 
 
 def ci_env(sandbox_folder: Path) -> dict[str, str]:
@@ -29,28 +31,15 @@ def ci_env(sandbox_folder: Path) -> dict[str, str]:
 
 
 def cli(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """`batchimage args...` run to completion (stdin closed, output captured)."""
-    return subprocess.run(
-        [sys.executable, "-m", "batchimage", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-    )
+    """`batchimage args...` run to completion as its own process (stdin closed, output
+    captured), forked from the worker's warm interpreter (`tests.forkserver`)."""
+    return forkserver.run(list(args), cwd=cwd, env=env, timeout=120)
 
 
-def spawn(cwd: Path, env: dict[str, str], stderr: IO[bytes], *args: str) -> subprocess.Popen[bytes]:
-    """`batchimage args...` started in the background (stdout dropped, stderr to a file)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "batchimage", *args],
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=stderr,
-    )
+def spawn(cwd: Path, env: dict[str, str], stderr: IO[bytes], *args: str) -> Forked:
+    """`batchimage args...` started in the background as its own process (stdout dropped,
+    stderr to a file), forked as `cli`'s."""
+    return forkserver.forked(list(args), cwd=cwd, env=env, stderr=stderr)
 
 
 def events(log: Path) -> list[dict[str, Any]]:

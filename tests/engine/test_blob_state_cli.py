@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from batchimage.sandbox.connection import Connection
 from batchimage.spec import load_spec
 from batchimage.state import LockHolder, State
 from batchimage.state.blob import BlobStateStore
+from tests import forkserver
 from tests.engine.procs import REPO, child_env
 
 pytestmark = pytest.mark.long  # 20 s or more: scheduled first
@@ -41,15 +41,8 @@ def spec(tmp_path: Path, sandbox: Connection) -> Path:
 
 
 def cli(sandbox_folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "batchimage", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=child_env(BATCHIMAGE_SANDBOX_DIR=str(sandbox_folder)),
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-    )
+    env = child_env(BATCHIMAGE_SANDBOX_DIR=str(sandbox_folder))
+    return forkserver.run(list(args), cwd=REPO, env=env, timeout=120)
 
 
 def test_apply_and_status_keep_state_in_the_blob(spec: Path, sandbox_folder: Path) -> None:

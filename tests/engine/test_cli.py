@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import forkserver
 from tests.engine.procs import REPO, child_env, start_ready
 from tests.engine.test_process import wait_for_event
 
@@ -18,18 +19,9 @@ SCRIPT = Path(__file__).with_name("pipeline_script.py")
 HOLDER = Path(__file__).with_name("lock_holder.py")
 
 
-def batchimage(
-    *args: str, stdin: int | None = subprocess.DEVNULL
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "batchimage", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=child_env(),
-        stdin=stdin,
-        timeout=120,
-    )
+def batchimage(*args: str) -> subprocess.CompletedProcess[str]:
+    """`batchimage args...` as its own process (`tests.forkserver`), stdin closed."""
+    return forkserver.run(list(args), cwd=REPO, env=child_env(), timeout=120)
 
 
 @pytest.fixture

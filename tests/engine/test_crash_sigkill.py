@@ -24,7 +24,6 @@ import os
 import random
 import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from batchimage.sandbox.admin import SandboxAdmin
 from batchimage.sandbox.runtime import start
 from tests.engine.procs import REPO
 from tests.engine.sandbox_cli import ci_env, events, spawn
+from tests.forkserver import Forked
 
 pytestmark = pytest.mark.long  # 20 s or more: scheduled first
 
@@ -72,13 +72,13 @@ class World:
         shutil.rmtree(self.spec.parent / ".batchimage", ignore_errors=True)
         self.spec.write_text(self.original)
 
-    def apply(self, log: Path) -> subprocess.Popen[bytes]:
+    def apply(self, log: Path) -> Forked:
         return self.run("apply", log)
 
-    def destroy(self, log: Path) -> subprocess.Popen[bytes]:
+    def destroy(self, log: Path) -> Forked:
         return self.run("destroy", log)
 
-    def run(self, command: str, log: Path) -> subprocess.Popen[bytes]:
+    def run(self, command: str, log: Path) -> Forked:
         """`batchimage <command> <spec> --yes --log-format json`, its stderr to `log`."""
         with log.open("wb") as err:
             return spawn(
@@ -234,7 +234,7 @@ def last_step(log: Path) -> str:
 
 
 def kill_runs(
-    run: Callable[[Path], subprocess.Popen[bytes]],
+    run: Callable[[Path], Forked],
     points: list[int],
     folder: Path,
     lose: tuple[set[int], Callable[[], None]] = (set(), lambda: None),
@@ -261,7 +261,7 @@ def kill_runs(
     return killed_in, lost_in
 
 
-def converge(run: Callable[[Path], subprocess.Popen[bytes]], folder: Path) -> None:
+def converge(run: Callable[[Path], Forked], folder: Path) -> None:
     """Re-run until it exits 0 (three tries)."""
     for attempt in range(3):
         log = folder / f"final{attempt}.log"
@@ -298,7 +298,7 @@ def sweep(
     kills = KILLS if phase == "apply" else PHASE_KILLS
     points = kill_points(seed if phase == "apply" else f"{phase}-{seed}", clean.work, kills)
 
-    def run(log: Path) -> subprocess.Popen[bytes]:
+    def run(log: Path) -> Forked:
         return world.run("destroy" if phase == "destroy" else "apply", log)
 
     killed_in, lost = kill_runs(run, points, folder, lose)
@@ -334,7 +334,7 @@ def converged(world: World, folder: Path) -> None:
     assert world.apply(log).wait(timeout=60) == 0, log.read_text()[-3000:]
 
 
-def worked(run: Callable[[Path], subprocess.Popen[bytes]], log: Path) -> int:
+def worked(run: Callable[[Path], Forked], log: Path) -> int:
     """The events of work of a run left to its end (it must exit 0)."""
     assert run(log).wait(timeout=60) == 0, log.read_text()[-3000:]
     return work_done(log)

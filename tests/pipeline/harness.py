@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -187,13 +186,8 @@ class Harness:
 
 def preflight_command(spec: Path, sandbox_folder: Path) -> subprocess.CompletedProcess[str]:
     """`batchimage preflight SPEC` as a subprocess against the sandbox in `sandbox_folder`."""
+    from tests import forkserver
     from tests.engine.procs import child_env
 
-    return subprocess.run(
-        [sys.executable, "-m", "batchimage", "preflight", str(spec)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=child_env(BATCHIMAGE_SANDBOX_DIR=str(sandbox_folder)),
-        timeout=120,
-    )
+    env = child_env(BATCHIMAGE_SANDBOX_DIR=str(sandbox_folder))
+    return forkserver.run(["preflight", str(spec)], cwd=REPO, env=env, timeout=120)

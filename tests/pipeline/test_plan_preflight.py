@@ -7,24 +7,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from batchimage.azure.clients import AzureClients
+from tests import forkserver
 from tests.engine.procs import REPO, child_env
 from tests.pipeline.harness import Harness
 
 
 def plan(sandbox_folder: Path, spec: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "batchimage", "plan", str(spec), *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=child_env(BATCHIMAGE_SANDBOX_DIR=str(sandbox_folder)),
-        timeout=120,
-    )
+    env = child_env(BATCHIMAGE_SANDBOX_DIR=str(sandbox_folder))
+    return forkserver.run(["plan", str(spec), *args], cwd=REPO, env=env, timeout=120)
 
 
 def export_to(account: str) -> Any:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from batchimage.azure.arm import text
 from batchimage.azure.clients import AzureClients
 from batchimage.spec import load_spec
 from batchimage.steps.names import BuildNames
+from tests import forkserver
 from tests.engine.procs import REPO, child_env
 from tests.pipeline.harness import SPECS, Harness
 
@@ -28,14 +28,8 @@ VM_EXTENSION = {
 
 
 def cli(sandbox_folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "batchimage", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=child_env(BATCHIMAGE_SANDBOX_DIR=str(sandbox_folder)),
-        timeout=300,
-    )
+    env = child_env(BATCHIMAGE_SANDBOX_DIR=str(sandbox_folder))
+    return forkserver.run(list(args), cwd=REPO, env=env, timeout=300)
 
 
 def test_quickstart_through_the_cli(

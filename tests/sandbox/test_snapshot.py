@@ -54,3 +54,25 @@ def test_a_read_is_sent_once_and_a_write_or_failure_every_time(
     assert clients.resource.resource_groups.get(other).name == other
     assert clients.resource.resource_groups.get(other).name == other
     assert sent(admin, start)[("GET", f"{path.rsplit('/', 1)[0]}/{other}")] == 2
+
+
+def test_a_parsed_read_is_shared_and_a_failed_one_is_not_kept() -> None:
+    """`Snapshot.remember`: what the preflight's facts parse from a read (a Batch account's
+    pools, the Marketplace versions) is worked out once for every spec of the command."""
+    reads = Snapshot()
+    calls: list[str] = []
+
+    def pools() -> list[str]:
+        calls.append("pools")
+        return ["pool-a", "pool-b"]
+
+    def refused() -> list[str]:
+        calls.append("refused")
+        raise ConnectionError("reset")
+
+    assert reads.remember("pools:acct", pools) == ["pool-a", "pool-b"]
+    assert reads.remember("pools:acct", pools) == ["pool-a", "pool-b"]
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            reads.remember("pools:other", refused)
+    assert calls == ["pools", "refused", "refused"]  # once; a failure asked again

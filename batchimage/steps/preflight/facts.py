@@ -61,7 +61,13 @@ class Facts:
         return clients
 
     def memo(self, key: str, fn: Callable[[], T]) -> T:
-        """`fn()` computed once per key (its exception re-raised to every caller)."""
+        """`fn()` computed once per key (its exception re-raised to every caller); under a
+        read snapshot (`plan`), once for every spec that reads the same snapshot, so a
+        key names the read whatever the spec."""
+        snapshot = self.clients.snapshot
+        if snapshot is not None:
+            read = fn
+            fn = lambda: snapshot.remember(key, read)  # noqa: E731
         with self._lock:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
@@ -76,7 +82,7 @@ class Facts:
         return value
 
     def storage(self, name: str, group: str | None) -> StorageAccount | None:
-        return self.memo(f"storage:{name}", lambda: find_account(self.clients, name, group))
+        return self.memo(f"storage:{group}/{name}", lambda: find_account(self.clients, name, group))
 
     def batch(self, group: str, name: str) -> BatchAccount | None:
         return self.memo(f"batch:{group}/{name}", lambda: batch_account(self.clients, group, name))
@@ -84,7 +90,7 @@ class Facts:
     def marketplace(self) -> MarketplaceImage:
         mp = self.spec.image.base.marketplace
         return self.memo(
-            "marketplace",
+            f"marketplace:{self.spec.location}:{mp!r}:{self.pinned_version}",
             lambda: resolve_marketplace(
                 self.clients, self.spec.location, mp, pinned=self.pinned_version
             ),
