@@ -8,6 +8,7 @@ with its `exit_code` (see `batchimage.core.errors`), never a traceback.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import signal
@@ -89,6 +90,10 @@ def main(argv: list[str] | None = None) -> None:
     program = argv is None
     if program:
         _catch_signals()
+        # The SDK's models make many objects and few cycles: collecting the youngest
+        # generation every 700 allocations (the default) cost a no-op `plan` of 20 specs
+        # 7 % of its CPU; every 50,000 keeps what the cycles hold small all the same.
+        gc.set_threshold(50_000, 20, 20)
     ui_lines.use_json(ui_lines.json_requested(sys.argv[1:] if argv is None else argv))
     try:
         rc = group.main(args=argv, prog_name="batchimage", standalone_mode=False)
