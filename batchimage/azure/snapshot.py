@@ -1,8 +1,8 @@
 """One read of each URL per `plan`: a transport that answers a GET or HEAD it has seen
-before (same URL, same Authorization header) with the answer it got then, so every spec of a `plan`
-command, and every step and preflight check within a spec, reads one consistent snapshot
-of Azure instead of asking again (a Batch account read six times per spec, the same
-gallery, quota and Marketplace reads for each of 20 specs).
+before (same URL, same Authorization header) with the answer it got then, so every spec
+of a `plan` command, and every step and preflight check within a spec, reads one
+consistent snapshot of Azure instead of asking again (a Batch account read six times per
+spec, the same gallery, quota and Marketplace reads for each of 20 specs).
 
     reads = Snapshot()
     transport = SnapshotTransport(reads, session=session, session_owner=False)
@@ -44,6 +44,21 @@ class Snapshot:
         with self._lock:
             return self._locks.setdefault(key, threading.Lock())
 
+    def answer(self, key: Key, fetch: Callable[[], Any]) -> tuple[Any, bool]:
+        """The answer kept for `key` and True, or `fetch()`'s (kept if 200 or 404) and False."""
+        with self.lock_for(key):
+            kept = self._answers.get(key)
+            if kept is None:
+                response = fetch()
+                with self._lock:
+                    self.sent += 1
+                if response.status_code in KEPT_STATUS:
+                    self._answers[key] = response
+                return response, False
+        with self._lock:
+            self.answered += 1
+        return kept, True
+
     def remember(self, key: str, fn: Callable[[], T]) -> T:
         """`fn()` once per `key` for every reader of the snapshot: a read already parsed
         (e.g. a Batch account's pools) is as shareable as its answers; a failure is not
@@ -57,7 +72,8 @@ class Snapshot:
 
 def key_of(request: Any) -> Key:
     """What makes two requests the same read: method, URL and who asks (the Authorization
-    header, hashed: a shared-key signature differs every time, so such reads are not kept)."""
+    header, hashed; a shared-key signature differs from one request to the next, so such
+    reads are seldom answered from the snapshot)."""
     auth = str(request.headers.get("Authorization", ""))
     return request.method, str(request.url), hashlib.sha256(auth.encode()).hexdigest()[:16]
 
@@ -72,16 +88,11 @@ class SnapshotTransport(RequestsTransport):
     def send(self, request: Any, **kwargs: Any) -> Any:
         if request.method not in ("GET", "HEAD") or kwargs.get("stream"):
             return super().send(request, **kwargs)
-        key = key_of(request)
-        with self.reads.lock_for(key):
-            kept = self.reads._answers.get(key)
-            if kept is None:
-                response = super().send(request, **kwargs)
-                self.reads.sent += 1
-                if response.status_code in KEPT_STATUS:
-                    self.reads._answers[key] = response
-                return response
-        self.reads.answered += 1
-        answer = copy.copy(kept)
+        response, kept = self.reads.answer(
+            key_of(request), lambda: super(SnapshotTransport, self).send(request, **kwargs)
+        )
+        if not kept:
+            return response
+        answer = copy.copy(response)  # the kept answer, for this request
         answer.request = request
         return answer
