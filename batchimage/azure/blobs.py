@@ -145,9 +145,17 @@ def _account_key(clients: AzureClients, account: StorageAccount) -> str:
 
 
 def blob_service(clients: AzureClients, account: StorageAccount) -> BlobServiceClient:
-    """A blob client for `account`: account key when allowed, else the Entra ID credential."""
+    """A blob client for `account`: account key when allowed, else the Entra ID credential.
+    An account Azure gave no blob endpoint (a FileStorage account) is refused, by name."""
     from azure.storage.blob import BlobServiceClient
 
+    if not account.blob_endpoint:
+        raise PermanentAzureError(
+            f"storage account {account.name} ({account.kind or 'unknown kind'}, {account.id}) "
+            "reported no blob endpoint, so batchimage cannot keep blobs in it: name a "
+            "general-purpose v2 (StorageV2) or BlockBlobStorage account",
+            code="NoBlobEndpoint",
+        )
     credential: Any = clients.credential
     if account.shared_key:
         credential = {"account_name": account.name, "account_key": _account_key(clients, account)}
