@@ -199,23 +199,21 @@ class Forked:
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
-        with self.owner.changed:
-            if self.returncode is None and self.pid in self.owner.ended:
-                self.returncode = self.owner.ended.pop(self.pid)
+        """The exit code, once the server has reported the command's end; else None."""
+        with self.owner.changed:  # an RLock: `wait` holds it while it polls
+            if self.returncode is None:
+                self.returncode = self.owner.ended.pop(self.pid, None)
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self.owner.changed:
-            while self.returncode is None:
-                if self.pid in self.owner.ended:
-                    self.returncode = self.owner.ended.pop(self.pid)
-                    break
+            while (code := self.poll()) is None:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     raise subprocess.TimeoutExpired(["batchimage"], timeout or 0.0)
                 self.owner.changed.wait(left)
-        return self.returncode
+        return code
 
     def send_signal(self, sig: int) -> None:
         if self.poll() is None:

@@ -84,11 +84,10 @@ def make_clients(
         return rehearsal_clients(spec, say=say, **kwargs)
     profile = cloud_profile(spec, sandbox, say)
     register_secret(profile.client_secret)
-    if snapshot:
-        from batchimage.azure.snapshot import Snapshot
+    from batchimage.azure.snapshot import Snapshot
 
-        return AzureClients(profile, spec.subscription, snapshot=Snapshot(), **kwargs)
-    return AzureClients(profile, spec.subscription, **kwargs)
+    reads = Snapshot() if snapshot else None
+    return AzureClients(profile, spec.subscription, snapshot=reads, **kwargs)
 
 
 def cloud_profile(spec: Any, sandbox: bool, say: Callable[[str], None] | None = None) -> Any:
