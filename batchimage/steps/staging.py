@@ -56,23 +56,32 @@ class StagingPlaces(BaseModel):
 
 
 def staging_account(ctx: RunContext, places: StagingPlaces) -> StorageAccount:
-    """The storage account that stages files for the build VM (see module doc)."""
+    """The storage account that stages files for the build VM (see module doc); the error
+    when there is none says what each place the spec names answered."""
+    looked: list[str] = []
     for name, group in places.accounts:
         found = find_account(ctx.clients, name, group)
         if found is not None:
             return found
+        looked.append(f"storage account {name} was not found")
     for group, name in places.batch_accounts:
         raw = batch_account_raw(ctx.clients, group, name)
         auto = getattr(raw, "auto_storage", None) if raw is not None else None
         account_id = getattr(auto, "storage_account_id", None)
-        if account_id:
+        if raw is None:
+            looked.append(f"Batch account {name} was not found in resource group {group}")
+        elif not account_id:
+            looked.append(f"Batch account {name} has no auto-storage account")
+        else:
             parts = account_id.split("/")
             found = find_account(ctx.clients, parts[-1], parts[4])
             if found is not None:
                 return found
+            looked.append(f"auto-storage account {parts[-1]} of Batch account {name} was not found")
+    answer = f"none was found ({'; '.join(looked)})" if looked else "the spec names none"
     raise PermanentAzureError(
-        "a file step needs a storage account to stage the file in, and the spec names none: "
-        "add image.capture.vhd_export with a storage account, or a pool whose Batch account "
-        "has an auto-storage account",
+        f"a file step needs a storage account to stage the file in, and {answer}: add "
+        "image.capture.vhd_export with a storage account, or a pool whose Batch account has "
+        "an auto-storage account",
         code="NoStagingAccount",
     )

@@ -7,13 +7,15 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from batchimage.azure.clients import AzureClients
-from batchimage.core.errors import PreflightError, StepFailedError
+from batchimage.core.errors import PermanentAzureError, PreflightError, StepFailedError
 from batchimage.sandbox.connection import Connection
+from batchimage.steps.staging import StagingPlaces, staging_account
 from tests.pipeline.harness import Harness, preflight_command
 
 
@@ -259,6 +261,56 @@ def test_file_step_without_a_staging_account(pipeline: Harness) -> None:
 
     message = failed_preflight(pipeline, pipeline.spec("quickstart.yaml", edit))
     assert "FAIL file staging: a file customize step needs a storage account" in message
+
+
+def test_file_step_whose_auto_storage_account_is_gone(
+    pipeline: Harness, clients: AzureClients, unique: Callable[[str], str]
+) -> None:
+    """The pool's Batch account names an auto-storage account that was deleted since:
+    preflight names both accounts, before the build, instead of the customize step failing."""
+    store, account = unique("gone"), unique("ba")
+    clients.storage.storage_accounts.begin_create(
+        "sandbox-rg",
+        store,
+        {"location": "eastus", "kind": "StorageV2", "sku": {"name": "Standard_LRS"}},
+    ).result()
+    storage_id = clients.storage.storage_accounts.get_properties("sandbox-rg", store).id
+    clients.batch_management.batch_account.begin_create(
+        "sandbox-rg",
+        account,
+        {
+            "location": "eastus",
+            "properties": {
+                "poolAllocationMode": "UserSubscription",
+                "autoStorage": {"storageAccountId": storage_id},
+            },
+        },
+    ).result()
+    clients.storage.storage_accounts.delete("sandbox-rg", store)
+
+    def edit(data: dict[str, Any]) -> None:
+        data["pools"][0]["batch_account"] = {"name": account, "location": "eastus"}
+
+    message = failed_preflight(pipeline, pipeline.spec("quickstart.yaml", edit))
+    assert (
+        f"FAIL file staging: auto-storage account {store} of Batch account {account} was not found"
+        in message
+    )
+
+
+def test_no_staging_account_says_what_each_place_answered(clients: AzureClients) -> None:
+    """At run time (past preflight) the error names each place the spec gives and what
+    Azure answered for it."""
+    places = StagingPlaces(
+        accounts=(("nosuchstore", "sandbox-rg"),), batch_accounts=(("sandbox-rg", "nosuchbatch"),)
+    )
+    with pytest.raises(PermanentAzureError) as none:
+        staging_account(SimpleNamespace(clients=clients), places)  # type: ignore[arg-type]
+    assert none.value.code == "NoStagingAccount"
+    assert (
+        "none was found (storage account nosuchstore was not found; Batch account nosuchbatch "
+        "was not found in resource group sandbox-rg)"
+    ) in str(none.value)
 
 
 def test_customize_on_a_vhd_base(pipeline: Harness) -> None:

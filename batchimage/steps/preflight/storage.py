@@ -32,7 +32,18 @@ def check_staging(facts: Facts) -> list[CheckResult]:
         auto = getattr(raw, "auto_storage", None) if raw is not None else None
         account_id = getattr(auto, "storage_account_id", None)
         if account_id:
-            name = account_id.rsplit("/", 1)[-1]
+            parts = account_id.split("/")
+            name = parts[-1]
+            if facts.storage(name, parts[4]) is None:
+                return [
+                    fail(
+                        "file staging",
+                        f"auto-storage account {name} of Batch account {ref.name} was not "
+                        "found, and a file customize step stages its file there: link an "
+                        "existing general-purpose v2 account to the Batch account, or add "
+                        "image.capture.vhd_export with a storage account",
+                    )
+                ]
             return [ok("file staging", f"files are staged in {name} (auto-storage of {ref.name})")]
     return [
         fail(
