@@ -109,7 +109,8 @@ class Outcome:
     exit_code: int
     duration_s: float = 0.0
     changed: str = ""
-    message: str = ""
+    message: str = ""  # the first line of the error (the table's)
+    error: str = ""  # the whole error: the checks that failed, the next action
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -345,9 +346,9 @@ def failed(
 ) -> Outcome:
     """The outcome of a spec whose run raised `err` (its counts so far when it ran)."""
     changed = _counts(sink) if sink is not None else ""
-    first = str(err).splitlines()[0] if str(err) else type(err).__name__
+    whole = str(err) or type(err).__name__
     result = RESULTS.get(err.exit_code, "failed")
-    return Outcome(file, name, result, err.exit_code, took, changed, first)
+    return Outcome(file, name, result, err.exit_code, took, changed, whole.splitlines()[0], whole)
 
 
 def _counts(sink: SpecSink) -> str:
@@ -357,8 +358,8 @@ def _counts(sink: SpecSink) -> str:
 
 
 def summary_table(outcomes: list[Outcome]) -> str:
-    """One row per spec (spec, result, time, what changed or why it failed) and a line of
-    totals."""
+    """One row per spec (spec, result, time, what changed or why it failed), a line of
+    totals, then the whole error of each spec whose error is longer than its row's line."""
     from batchimage.core.events import format_duration
 
     rows = [("spec", "result", "time", "changes")]
@@ -376,6 +377,8 @@ def summary_table(outcomes: list[Outcome]) -> str:
     for o in outcomes:
         tally[o.result] = tally.get(o.result, 0) + 1
     lines.append(f"{len(outcomes)} spec(s): " + ", ".join(f"{n} {r}" for r, n in tally.items()))
+    long = [o for o in outcomes if "\n" in o.error]  # failed checks, the next action
+    lines.extend(["", *(f"{o.name or o.spec}: {o.error}" for o in long)] if long else [])
     return "\n".join(lines)
 
 

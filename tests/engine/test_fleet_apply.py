@@ -24,7 +24,7 @@ from batchimage.sandbox.runtime import SandboxProcess, start
 from tests.engine.procs import REPO
 from tests.engine.sandbox_cli import ci_env, cli
 from tests.engine.terminal import Terminal
-from tests.engine.test_fleet_cli import rows
+from tests.engine.test_fleet_cli import rows, totals
 
 YEAR_S = 365 * 24 * 3600.0
 
@@ -105,4 +105,8 @@ def test_fail_fast_stops_the_specs_already_running(sandbox: SandboxProcess, tmp_
     assert table["b-failing"][0] == "failed" and "step preflight failed" in run.stdout
     assert table["a-running"][0] == "stopped", run.stdout  # started, then stopped
     assert "stopped by --fail-fast (progress saved)" in run.stdout
-    assert run.stdout.strip().splitlines()[-1] == "2 spec(s): 1 stopped, 1 failed", run.stdout
+    assert totals(run.stdout) == "2 spec(s): 1 stopped, 1 failed", run.stdout
+    # below the table, the failed spec's whole error: the check that failed, what to do
+    whole = run.stdout.split(totals(run.stdout), 1)[1]
+    assert "b-failing: step preflight failed" in whole and "\n  FAIL " in whole, run.stdout
+    assert "Standard_Nonexistent_v9" in whole and "\n  next: " in whole, run.stdout

@@ -50,6 +50,21 @@ def test_the_summary_table() -> None:
     ]
 
 
+def test_below_the_table_the_whole_of_each_longer_error() -> None:
+    """A row holds an error's first line; the failed checks and the next action follow the
+    totals, under the spec's name (a one-line error is not repeated)."""
+    checks = "step preflight failed: 2 passed, 1 failed:\n  FAIL region: unknown\n  next: fix it"
+    long = Outcome("b.yaml", "b", "failed", 1, 1.5, "", checks.splitlines()[0], checks)
+    short = Outcome("c.yaml", "c", "failed", 1, 1.5, "", "lock held", "lock held")
+    assert summary_table([long, short]).splitlines()[-5:] == [
+        "2 spec(s): 2 failed",
+        "",
+        "b: step preflight failed: 2 passed, 1 failed:",
+        "  FAIL region: unknown",
+        "  next: fix it",
+    ]
+
+
 def test_step_field_after_the_files(tmp_path: Path) -> None:
     spec = tmp_path / "a.yaml"
     spec.write_text("")
