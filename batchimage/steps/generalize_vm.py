@@ -233,6 +233,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
     def _deprovision_linux(self, ctx: RunContext, vm: Any) -> None:
         """Schedule the deprovisioning and power-off in the guest, then wait for the VM to
         power off (never waiting on a run command that deprovisions: it cannot report)."""
+        ended: float | None = None  # when the scheduling command was seen ended
         if self._launched(ctx, vm, self._read(ctx)):
             ctx.say(f"{vm.name} was deprovisioning already")
         else:
@@ -242,6 +243,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                 f"{command}"
             )
             result = self._run_in_guest(ctx, vm, linux_launcher(command))
+            ended = ctx.clock.monotonic()
             if not result.succeeded:
                 raise StepFailedError(
                     self.key,
@@ -252,9 +254,14 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                     "fix the guest or image.generalize.command, then run apply again",
                 )
             self._mark_launched(ctx, vm)
-        self._wait_powered_off(ctx, vm)
+        self._wait_powered_off(ctx, vm, ended)
 
-    def _wait_powered_off(self, ctx: RunContext, vm: Any) -> None:
+    def _wait_powered_off(self, ctx: RunContext, vm: Any, ended: float | None) -> None:
+        """Read the VM until it is off: at a fixed rate from `ended` (when the command that
+        scheduled the unit was seen ended, if this run sent it), so the read due when the
+        unit starts, DEPROVISION_DELAY_S (a whole number of Azure's 10 s poll intervals)
+        after the command's end, comes right after it rather than up to an interval late."""
+
         def off() -> bool | None:
             found = self._read(ctx)
             if found is None:
@@ -268,6 +275,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                 f"{vm.name} to deprovision and power off",
                 interval_s=poll_interval(ctx, 10),
                 timeout_s=timeout,
+                phase_from=ended,
             )
         except TimeoutError as exc:
             found = self._read(ctx)
