@@ -82,10 +82,16 @@ class Walk:
                     self.demand(node)
 
     def demand(self, node: Node, by: str = "") -> None:
+        """Want `node` (for `by`'s apply, if any) and its dependencies; in apply, also the
+        `eager` steps its apply needs, to run while its dependencies are made."""
         if node.phase is Phase.IDLE:
             node.phase, node.wanted_by = Phase.WAIT_DEPS, by
             for dep in node.deps:
                 self.demand(dep, by)
+            if self.mode == "apply":
+                for need in node.needs:
+                    if need.step.eager:
+                        self.demand(need, node.step.key)
 
     # -- the loop ------------------------------------------------------------------------
 
