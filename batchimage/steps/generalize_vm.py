@@ -117,6 +117,10 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
         vm = ctx.output(CreateVm)
         return guest.extensions(ctx, vm.group, vm.name)
 
+    def absent(self, ctx: RunContext) -> bool:
+        """No build VM of this name: nothing is generalized."""
+        return read_vm(ctx, self.given.names.group, self.given.names.vm) is None
+
     def check(self, ctx: RunContext) -> GeneralizedOutputs | None:
         found = self._read(ctx)
         if found is None:

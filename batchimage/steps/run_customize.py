@@ -30,7 +30,7 @@ from batchimage.steps.base import Outputs, RunContext, Step, StepInputs, runs_ag
 from batchimage.steps.create_vm import CreateVm
 from batchimage.steps.deleting import DeletesCreated
 from batchimage.steps.marks import observed, owned, resource_tags
-from batchimage.steps.names import customize_inputs
+from batchimage.steps.names import BuildNames, customize_inputs
 from batchimage.steps.stage_file import StageFile
 from batchimage.steps.staging import StagingPlaces, staging_account
 
@@ -57,7 +57,8 @@ class CustomizeOutputs(Outputs):
 
 class CustomizeInputs(StepInputs):
     """The entry's content and time limit (hashed); read, not hashed: the spec's entry as
-    it is, the OS, the region and tags of its run command, where files are staged."""
+    it is, the OS, the region and tags of its run command, where files are staged, the
+    build's names."""
 
     content: dict[str, Any]
     timeout_s: int
@@ -66,6 +67,7 @@ class CustomizeInputs(StepInputs):
     location: str = Field(exclude=True)
     tags: dict[str, str] = Field(exclude=True)
     staging: StagingPlaces = Field(exclude=True)
+    names: BuildNames = Field(exclude=True)
 
 
 class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
@@ -87,6 +89,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             location=spec.location,
             tags=dict(spec.tags),
             staging=StagingPlaces.of(spec),
+            names=vm.given.names,
         )
         self.index = index
         self.key = f"customize.{index}"
@@ -111,6 +114,10 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
     def mark_tag(self) -> str:
         """The VM tag recording that this step ran (restart, or an action run command)."""
         return Marks.Tag.step_ran(self.key)
+
+    def absent(self, ctx: RunContext) -> bool:
+        """No build VM of this name: nothing ran on it."""
+        return read_vm(ctx, self.given.names.group, self.given.names.vm) is None
 
     def check(self, ctx: RunContext) -> CustomizeOutputs | None:
         vm = ctx.output(CreateVm)

@@ -60,3 +60,31 @@ def test_build_starts_while_the_gallery_and_definition_are_created(
     network_starts = seen.index(("step_applying", "build.network"))
     assert network_starts < seen.index(("step_done", "capture.definition"))
     assert pipeline.outputs(spec_path, "capture.version")["version"] == "1.0.0"
+
+
+BUILD = ("build.network", "build.nic", "build.vm", "customize.0", "customize.1", "generalize")
+
+
+def build_absent(harness: Harness, spec_path: Path) -> dict[str, bool]:
+    """Each build step's early answer, asked as the engine does: before the steps it depends
+    on are done (none of their outputs)."""
+    spec = load_spec(spec_path)
+    steps = build_steps(spec)
+    ctx = RunContext(
+        pipeline=spec.name,
+        run_id="r",
+        events=NullSink(),
+        index=StepIndex(steps),
+        clients_factory=lambda: harness.clients,
+    )
+    return {s.key: s.absent(ctx.for_step(s, "")) for s in steps if s.key in BUILD}
+
+
+def test_the_build_steps_are_absent_until_the_build_is_made(
+    pipeline: Harness,  # noqa: F811
+) -> None:
+    spec_path = pipeline.spec("quickstart.yaml", lambda data: data.update(cleanup="never"))
+    assert build_absent(pipeline, spec_path) == dict.fromkeys(BUILD, True)
+    pipeline.apply(spec_path)
+    assert build_absent(pipeline, spec_path) == dict.fromkeys(BUILD, False)
+    assert pipeline.writes(lambda: pipeline.apply(spec_path)) == 0
