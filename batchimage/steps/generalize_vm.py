@@ -158,7 +158,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
         if state == "running":
             self._remove_extensions(ctx, vm)
             if self.enabled:
-                self._deprovision(ctx, vm)
+                self._deprovision(ctx, vm, found)
         elif self._extensions(ctx):
             raise StepFailedError(
                 self.key,
@@ -176,10 +176,12 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
             guest.mark_generalized(ctx, vm.group, vm.name)
 
     def _remove_extensions(self, ctx: RunContext, vm: Any) -> None:
-        for name in self._extensions(ctx):
+        """Remove every extension and verify none is left (listed again after a removal)."""
+        found = self._extensions(ctx)
+        for name in found:
             ctx.say(f"removing extension {name} from {vm.name}")
             guest.remove_extension(ctx, vm.group, vm.name, name)
-        left = self._extensions(ctx)
+        left = self._extensions(ctx) if found else []
         if left:
             raise StepFailedError(
                 self.key,
@@ -228,17 +230,20 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
         except GuestGone as exc:
             raise StepFailedError(self.key, exc, resource=vm.name, hint=AGENT_DOWN_HINT) from exc
 
-    def _deprovision(self, ctx: RunContext, vm: Any) -> None:
+    def _deprovision(self, ctx: RunContext, vm: Any, found: Any) -> None:
+        """Deprovision the guest of `vm` (`found`: the VM as read before, for its tags)."""
         if self.given.os_type == "windows":
             self._sysprep(ctx, vm)
         else:
-            self._deprovision_linux(ctx, vm)
+            self._deprovision_linux(ctx, vm, found)
 
-    def _deprovision_linux(self, ctx: RunContext, vm: Any) -> None:
+    def _deprovision_linux(self, ctx: RunContext, vm: Any, found: Any) -> None:
         """Schedule the deprovisioning and power-off in the guest, then wait for the VM to
-        power off (never waiting on a run command that deprovisions: it cannot report)."""
+        power off (never waiting on a run command that deprovisions: it cannot report).
+        `found`: the VM as read before (its tags say whether a run started this already;
+        only this step changes them)."""
         ended: float | None = None  # when the scheduling command was seen ended
-        if self._launched(ctx, vm, self._read(ctx)):
+        if self._launched(ctx, vm, found):
             ctx.say(f"{vm.name} was deprovisioning already")
         else:
             command = self.given.command

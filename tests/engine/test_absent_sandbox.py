@@ -5,6 +5,7 @@ created; an existing version of this image is never absent."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from batchimage.spec import load_spec
 from batchimage.steps.base import RunContext, StepIndex
@@ -16,6 +17,17 @@ from tests.pipeline.conftest import admin, cloud, pipeline  # noqa: F401  (fixtu
 from tests.pipeline.harness import Harness
 
 
+def context(harness: Harness, pipeline_name: str, steps: list[Any]) -> RunContext:
+    """A run's context over `steps`, with the harness's clients."""
+    return RunContext(
+        pipeline=pipeline_name,
+        run_id="r",
+        events=NullSink(),
+        index=StepIndex(steps),
+        clients_factory=lambda: harness.clients,
+    )
+
+
 def version_absent(harness: Harness, spec_path: Path) -> bool:
     """Ask the spec's capture.version step `absent`, as the engine does: before the steps it
     depends on are done, once the exact base image it reads is resolved."""
@@ -23,13 +35,7 @@ def version_absent(harness: Harness, spec_path: Path) -> bool:
     steps = build_steps(spec)
     step = next(s for s in steps if isinstance(s, CreateImageVersion))
     resolve = next(s for s in steps if isinstance(s, ResolveImage))
-    ctx = RunContext(
-        pipeline=spec.name,
-        run_id="r",
-        events=NullSink(),
-        index=StepIndex(steps),
-        clients_factory=lambda: harness.clients,
-    )
+    ctx = context(harness, spec.name, steps)
     base = resolve.check(ctx.for_step(resolve, ""))
     assert base is not None
     ctx.results[resolve.key] = base
@@ -70,13 +76,7 @@ def build_absent(harness: Harness, spec_path: Path) -> dict[str, bool]:
     on are done (none of their outputs)."""
     spec = load_spec(spec_path)
     steps = build_steps(spec)
-    ctx = RunContext(
-        pipeline=spec.name,
-        run_id="r",
-        events=NullSink(),
-        index=StepIndex(steps),
-        clients_factory=lambda: harness.clients,
-    )
+    ctx = context(harness, spec.name, steps)
     return {s.key: s.absent(ctx.for_step(s, "")) for s in steps if s.key in BUILD}
 
 
