@@ -282,10 +282,15 @@ def poll_or_raise(
     timeout_s: float,
     default_s: float,
     error: Callable[[], PermanentAzureError],
+    phase_from: float | None = None,
 ) -> T:
-    """`ctx.poll` at the profile's interval (else `default_s`); on timeout, raise `error()`."""
+    """`ctx.poll` at the profile's interval (else `default_s`), at a fixed rate from
+    `phase_from` when given (`Waiter.poll`); on timeout, raise `error()`."""
+    interval = poll_interval(ctx, default_s)
     try:
-        return ctx.poll(probe, what, interval_s=poll_interval(ctx, default_s), timeout_s=timeout_s)
+        return ctx.poll(
+            probe, what, interval_s=interval, timeout_s=timeout_s, phase_from=phase_from
+        )
     except TimeoutError as exc:
         raise error() from exc
 

@@ -41,4 +41,5 @@ class Calls(Protocol):
         interval_s: float = 1.0,
         timeout_s: float | None = None,
         waiter: Callable[[float], None] | None = None,
+        phase_from: float | None = None,
     ) -> T: ...

@@ -56,7 +56,12 @@ def batch_account_raw(clients: AzureClients, group: str, name: str) -> Any:
 
 def batch_account(clients: AzureClients, group: str, name: str) -> BatchAccount | None:
     """The Batch account `name` in `group`, or None when it does not exist."""
-    raw = batch_account_raw(clients, group, name)
+    return account_of(batch_account_raw(clients, group, name), group)
+
+
+def account_of(raw: Any, group: str) -> BatchAccount | None:
+    """What the pipeline needs of a Batch account's SDK model (`raw`, in `group`; None: no
+    account)."""
     if raw is None:
         return None
     families = {

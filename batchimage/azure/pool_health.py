@@ -114,10 +114,13 @@ def wait_healthy(
     *,
     timeout_s: float,
     image: BuiltImage | None = None,
+    since: float | None = None,
 ) -> Any:
     """Wait until the pool reaches `wait_for`, saying node counts by state as they change;
     raises PermanentAzureError with a diagnosis (checking `image`, the image batchimage
-    built for it) when it fails or times out."""
+    built for it) when it fails or times out. `since` (a `ctx.clock.monotonic()` time):
+    when the pool was created or changed; its reads come at a fixed rate from then (no
+    drift by the reads' own time)."""
     shown: list[str] = []
     latest: list[Any] = []
 
@@ -156,6 +159,7 @@ def wait_healthy(
         timeout_s=timeout_s,
         default_s=5,
         error=timed_out,
+        phase_from=since,
     )
 
 

@@ -3,6 +3,7 @@ a short-lived read SAS, and the script that fetches it and checks its SHA-256.
 
     staged = stage_file(calls, account, path, sha256, pipeline="demo", run_id=run)
                                                        # blob id + URL (no SAS)
+    found = find_staged(calls, account, path, sha256, pipeline="demo")   # read-only
     url = read_sas_url(clients, account, STAGING_CONTAINER, staged.blob, minutes=40)
     script = fetch_script("linux", "/opt/x", sha256)   # no secret in it
     run(..., script, secret_env={FETCH_URL: url})       # the SAS: a protected parameter
@@ -69,6 +70,27 @@ def stage_file(
         elif Marks.Blob.creator(metadata, pipeline) is None:  # staged before runs were marked
             blob.set_blob_metadata({**metadata, **marks})
     return StagedFile(blob=name, id=blob_id(account, STAGING_CONTAINER, name), url=blob.url)
+
+
+def find_staged(
+    calls: Calls, account: StorageAccount, path: Path, sha256: str, *, pipeline: str
+) -> tuple[StagedFile, str | None] | None:
+    """The staged copy of `path` with this SHA-256 (read-only), and the run of `pipeline`
+    that staged it (None: not marked as the pipeline's); None when there is none."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    name = staged_blob_name(pipeline, path, sha256)
+    container = blob_service(calls.clients, account).get_container_client(STAGING_CONTAINER)
+    blob = container.get_blob_client(name)
+    with azure_call(f"read staged {path.name} in {account.name}/{STAGING_CONTAINER}"):
+        try:
+            metadata = blob.get_blob_properties().metadata or {}
+        except ResourceNotFoundError:  # no such blob, or no staging container yet
+            return None
+    if metadata.get(Marks.Blob.STAGED_SHA256) != sha256:
+        return None
+    staged = StagedFile(blob=name, id=blob_id(account, STAGING_CONTAINER, name), url=blob.url)
+    return staged, Marks.Blob.creator(metadata, pipeline)
 
 
 FETCH_URL = "BATCHIMAGE_FETCH_URL"  # the protected parameter holding the read SAS URL

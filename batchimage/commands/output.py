@@ -119,7 +119,8 @@ def text_lines(
     from batchimage.steps.base import STEP_KINDS, StepIndex
 
     index = StepIndex(session.steps)
-    cleaned = [key for key in outputs if cleaned_by(key, index, state)]
+    # in the pipeline's order (the state's holds steps that ran side by side as they began)
+    cleaned = [s.key for s in index.steps if s.key in outputs and cleaned_by(s.key, index, state)]
     lines: list[str] = []
     rest = 0
     for key, fields in outputs.items():

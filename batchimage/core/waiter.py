@@ -56,8 +56,12 @@ class Waiter:
         interval_s: float = 1.0,
         timeout_s: float | None = None,
         waiter: Callable[[float], None] | None = None,
+        phase_from: float | None = None,
     ) -> T:
         """Call `probe` until it returns non-None, reporting progress; honours Ctrl-C.
+        `phase_from` (a `clock.monotonic()` time): after the first probe, probe at a fixed
+        rate from it (`phase_from + k * interval_s`), not `interval_s` after each probe, so
+        a change due a whole number of intervals after that time is seen at once.
 
         Says nothing when the first probe succeeds; otherwise one `step_waiting` event
         "waiting for <what>" now, then "still waiting for <what>" after `WAIT_NOTE_S`
@@ -86,7 +90,10 @@ class Waiter:
                 )
                 next_note = elapsed + (WAIT_REPEAT_S if noted else WAIT_NOTE_S)
                 noted = True
+            pause = interval_s
+            if phase_from is not None and interval_s > 0:
+                pause -= (self.clock.monotonic() - phase_from) % interval_s
             if waiter is not None:
-                waiter(min(interval_s, 0.5))
+                waiter(min(pause, 0.5))
             else:
-                self.sleep(interval_s)
+                self.sleep(pause)

@@ -82,10 +82,16 @@ class Walk:
                     self.demand(node)
 
     def demand(self, node: Node, by: str = "") -> None:
+        """Want `node` (for `by`'s apply, if any) and its dependencies; in apply, also the
+        `eager` steps its apply needs, to run while its dependencies are made."""
         if node.phase is Phase.IDLE:
             node.phase, node.wanted_by = Phase.WAIT_DEPS, by
             for dep in node.deps:
                 self.demand(dep, by)
+            if self.mode == "apply":
+                for need in node.needs:
+                    if need.step.eager:
+                        self.demand(need, node.step.key)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -163,11 +169,16 @@ class Walk:
     def _may_precheck(self, node: Node) -> bool:
         """Whether to ask the step `absent` now, while its dependencies are still running:
         apply only, once per walk, for a step that can answer, when the state does not say
-        its result was made from these very inputs (then it most likely exists)."""
+        its result was made from these very inputs (then it most likely exists); at once
+        when the answer would start what its apply needs, else once a dependency applies
+        (the answer is in before that one is done, and not among the run's first reads)."""
         step = node.step
         if self.mode != "apply" or node.prechecked or step.read_only:
             return False
         if type(step).absent is Step.absent:
+            return False
+        starts = any(not need.step.eager for need in node.needs)
+        if not starts and not any(d.phase is Phase.APPLYING for d in node.deps):
             return False
         rec = self.e.journal.state.steps.get(step.key)
         if rec is None or rec.status != StepStatus.DONE:

@@ -47,6 +47,10 @@ Contracts the engine relies on:
 - `absent` (optional) answers early, from the step's own inputs, "the result certainly
   does not exist" (e.g. a GET under a gallery that is not there yet is a 404), so the
   steps `apply_needs` names start while `depends_on` ones are still being made.
+- `eager` (optional, a class attribute) on a step others list in `apply_needs`: apply
+  starts it as soon as a step that needs it is wanted, not once that step's check found
+  it must apply, so it runs while that step's dependencies are made (a file staged while
+  the build VM is created); it still runs only when such a step is wanted.
 - `leftovers` (optional) finds what the step may have made by its tags and marks alone,
   so destroy deletes it even when the state does not list it.
 """
@@ -143,6 +147,10 @@ class Step(ABC, Generic[OutT]):
     # not part of this step's fingerprint: facts it compares with what it finds
     reads: Sequence[type[Step[Any]] | Step[Any]] = ()
     cleans: Sequence[str] = ()  # keys of steps whose results this one deletes (cleanup)
+    # an `apply_needs` step that apply starts as soon as a step needing it is wanted, not
+    # once that step's check found it must apply: work that needs nothing the needing
+    # step's dependencies make (a file staged while the VM it goes to is built)
+    eager: ClassVar[bool] = False
     shown: ClassVar[tuple[str, ...]] = ()  # outputs `batchimage output` shows unasked
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

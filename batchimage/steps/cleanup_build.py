@@ -208,7 +208,8 @@ class CleanupBuild(Step[CleanupOutputs]):
         vm_steps: list[str] | None = None,
     ) -> None:
         """`build_keys`: the steps whose created resources it deletes; `vm_steps`: steps
-        whose result lives on the build VM only (generalize), gone with it."""
+        whose result goes with the build, not hashed: on the build VM only (generalize),
+        or found by the build's marks (a staged file, `customize.<i>.stage`)."""
         self.given = CleanupInputs(
             policy=spec.cleanup,
             build_steps=list(build_keys),

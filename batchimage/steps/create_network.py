@@ -65,6 +65,12 @@ class CreateNetwork(DeletesCreated, Step[NetworkOutputs]):
             "tags": self.given.tags,
         }
 
+    def absent(self, ctx: RunContext) -> bool:
+        """No build network of this name (its check needs the VNet): a spec's own subnet
+        is for the check to find."""
+        n = self.given.names
+        return not self.given.network.subnet_id and read_vnet(ctx, n.group, n.vnet) is None
+
     def check(self, ctx: RunContext) -> NetworkOutputs | None:
         group, n = self.given.names.group, self.given.names
         if self.given.network.subnet_id:

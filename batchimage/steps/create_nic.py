@@ -54,6 +54,10 @@ class CreateNic(DeletesCreated, Step[NicOutputs]):
         )
         self.depends_on = (network,)
 
+    def absent(self, ctx: RunContext) -> bool:
+        """No NIC of this name."""
+        return read_nic(ctx, self.given.names.group, self.given.names.nic) is None
+
     def check(self, ctx: RunContext) -> NicOutputs | None:
         group, n = self.given.names.group, self.given.names
         nic = read_nic(ctx, group, n.nic)

@@ -151,6 +151,12 @@ class CreatePool(Step[PoolOutputs]):
             ctx, self.given.pool, image, group=self.given.group, tags=self.given.spec_tags
         )
 
+    def absent(self, ctx: RunContext) -> bool:
+        """No live pool stands for the spec pool (its check finds no family either)."""
+        account = find_account(ctx.clients, self.given.group, self.given.pool.batch_account.name)
+        family = BatchPools(ctx.clients, account).family(self.given.pool.id, ctx.pipeline)
+        return not [p for p in family if text(p.state).lower() != "deleting"]
+
     def check(self, ctx: RunContext) -> PoolOutputs | None:
         seen = self._observe(ctx)
         if not seen.family:
@@ -242,6 +248,7 @@ class CreatePool(Step[PoolOutputs]):
             self._converge(ctx, seen, seen.target)
         else:
             pool_id = self._create(ctx, seen)
+        since = ctx.clock.monotonic()  # Azure's answer came: the pool's clock runs from here
         pools = seen.pools
         if self.given.pool.wait_for != "none":
             live = wait_healthy(
@@ -253,6 +260,7 @@ class CreatePool(Step[PoolOutputs]):
                 image=built_image(
                     seen.image, self.given.generalized_with, self.given.custom_command
                 ),
+                since=since,
             )
         else:
             live = pools.get(pool_id)

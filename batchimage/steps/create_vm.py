@@ -137,6 +137,10 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
         other_image = is_generalized(found) and tags.get(Marks.Tag.IMAGE) != self.given.names.image
         return other_image or not made_from(ctx, self.given.pin, tags, Marks.Tag.BASE)
 
+    def absent(self, ctx: RunContext) -> bool:
+        """No VM of this name."""
+        return self._read(ctx) is None
+
     def check(self, ctx: RunContext) -> VmOutputs | None:
         found = self._read(ctx)
         if found is None or text(found.provisioning_state) != "Succeeded" or self.stale(ctx, found):

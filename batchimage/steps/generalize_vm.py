@@ -117,6 +117,10 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
         vm = ctx.output(CreateVm)
         return guest.extensions(ctx, vm.group, vm.name)
 
+    def absent(self, ctx: RunContext) -> bool:
+        """No build VM of this name: nothing is generalized."""
+        return read_vm(ctx, self.given.names.group, self.given.names.vm) is None
+
     def check(self, ctx: RunContext) -> GeneralizedOutputs | None:
         found = self._read(ctx)
         if found is None:
@@ -151,10 +155,11 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
             ctx.say(f"{vm.name} is {state} but its guest was not deprovisioned: starting it")
             guest.start(ctx, vm.group, vm.name, timeout_s=self.given.timeout_s)
             state = "running"
+        off = None  # the VM as last read powered off, when that read is the latest
         if state == "running":
             self._remove_extensions(ctx, vm)
             if self.enabled:
-                self._deprovision(ctx, vm)
+                off = self._deprovision(ctx, vm, found)
         elif self._extensions(ctx):
             raise StepFailedError(
                 self.key,
@@ -163,7 +168,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                 resource=vm.name,
                 hint=f"start the VM (az vm start -g {vm.group} -n {vm.name}) and run apply again",
             )
-        found = self._read(ctx)
+        found = off or self._read(ctx)
         if tags_of(found).get(Marks.Tag.IMAGE) != self.given.names.image:
             self._tag(ctx, vm, found, **{Marks.Tag.IMAGE: self.given.names.image})
         if power_state(found) != "deallocated":
@@ -172,10 +177,12 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
             guest.mark_generalized(ctx, vm.group, vm.name)
 
     def _remove_extensions(self, ctx: RunContext, vm: Any) -> None:
-        for name in self._extensions(ctx):
+        """Remove every extension and verify none is left (listed again after a removal)."""
+        found = self._extensions(ctx)
+        for name in found:
             ctx.say(f"removing extension {name} from {vm.name}")
             guest.remove_extension(ctx, vm.group, vm.name, name)
-        left = self._extensions(ctx)
+        left = self._extensions(ctx) if found else []
         if left:
             raise StepFailedError(
                 self.key,
@@ -224,16 +231,21 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
         except GuestGone as exc:
             raise StepFailedError(self.key, exc, resource=vm.name, hint=AGENT_DOWN_HINT) from exc
 
-    def _deprovision(self, ctx: RunContext, vm: Any) -> None:
+    def _deprovision(self, ctx: RunContext, vm: Any, found: Any) -> Any:
+        """Deprovision the guest of `vm` (`found`: the VM as read before, for its tags);
+        the VM as last read, powered off (None: not known)."""
         if self.given.os_type == "windows":
             self._sysprep(ctx, vm)
-        else:
-            self._deprovision_linux(ctx, vm)
+            return None
+        return self._deprovision_linux(ctx, vm, found)
 
-    def _deprovision_linux(self, ctx: RunContext, vm: Any) -> None:
+    def _deprovision_linux(self, ctx: RunContext, vm: Any, found: Any) -> Any:
         """Schedule the deprovisioning and power-off in the guest, then wait for the VM to
-        power off (never waiting on a run command that deprovisions: it cannot report)."""
-        if self._launched(ctx, vm, self._read(ctx)):
+        power off (never waiting on a run command that deprovisions: it cannot report).
+        `found`: the VM as read before (its tags say whether a run started this already;
+        only this step changes them). Returns the VM as read powered off."""
+        ended: float | None = None  # when the scheduling command was seen ended
+        if self._launched(ctx, vm, found):
             ctx.say(f"{vm.name} was deprovisioning already")
         else:
             command = self.given.command
@@ -242,6 +254,7 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                 f"{command}"
             )
             result = self._run_in_guest(ctx, vm, linux_launcher(command))
+            ended = ctx.clock.monotonic()
             if not result.succeeded:
                 raise StepFailedError(
                     self.key,
@@ -252,22 +265,28 @@ class GeneralizeVm(Step[GeneralizedOutputs]):
                     "fix the guest or image.generalize.command, then run apply again",
                 )
             self._mark_launched(ctx, vm)
-        self._wait_powered_off(ctx, vm)
+        return self._wait_powered_off(ctx, vm, ended)
 
-    def _wait_powered_off(self, ctx: RunContext, vm: Any) -> None:
-        def off() -> bool | None:
+    def _wait_powered_off(self, ctx: RunContext, vm: Any, ended: float | None) -> Any:
+        """Read the VM until it is off: at a fixed rate from `ended` (when the command that
+        scheduled the unit was seen ended, if this run sent it), so the read due when the
+        unit starts, DEPROVISION_DELAY_S (a whole number of Azure's 10 s poll intervals)
+        after the command's end, comes right after it rather than up to an interval late."""
+
+        def off() -> Any:
             found = self._read(ctx)
             if found is None:
                 raise StepFailedError(self.key, f"build VM {vm.name} is gone", resource=vm.name)
-            return True if power_state(found) in STOPPED else None
+            return found if power_state(found) in STOPPED else None
 
         timeout = self.given.timeout_s + DEPROVISION_DELAY_S
         try:
-            ctx.poll(
+            return ctx.poll(
                 off,
                 f"{vm.name} to deprovision and power off",
                 interval_s=poll_interval(ctx, 10),
                 timeout_s=timeout,
+                phase_from=ended,
             )
         except TimeoutError as exc:
             found = self._read(ctx)

@@ -3,7 +3,8 @@
     preflight  -> preflight
     resolve    -> resolve_image, upload_vhd (a local VHD base)
     build      -> group.<name> (each group used), build.network, build.nic, build.vm
-    customize  -> customize.0, customize.1, ...
+    customize  -> customize.0, customize.1, ... (a file entry's customize.<i>.stage first:
+                  its file staged while the VM is built)
     generalize -> generalize
     capture    -> capture.classic (unmanaged disk), capture.gallery, capture.definition,
                   capture.version, capture.vhd_export, capture.managed_image
@@ -112,6 +113,7 @@ def pipeline(spec: Any) -> Pipeline:
 
     capture = spec.image.capture
     build_keys: list[str] = []
+    staged: list[str] = []
     generalize: GeneralizeVm | None = None
     vm_source: Step[Any] | None = None
     if builds_vm(spec):
@@ -121,14 +123,15 @@ def pipeline(spec: Any) -> Pipeline:
         vm = CreateVm(spec, build_group, nic)
         out.build += [network, nic, vm]
         last: Step[Any] = vm
+        customized: list[RunCustomize] = []
         for index in range(len(spec.image.customize)):
-            last = RunCustomize(spec, index, vm, None if last is vm else last)
-            out.customize.append(last)
+            customized.append(RunCustomize(spec, index, vm, None if last is vm else last))
+            last = customized[-1]
+            out.customize += [s for s in (last.stage, last) if s is not None]
         generalize = GeneralizeVm(spec, vm, last)
         out.generalize.append(generalize)
-        build_keys = [build_group.key, network.key, nic.key, vm.key] + [
-            s.key for s in out.customize
-        ]
+        build_keys = [build_group.key, network.key, nic.key, vm.key] + [s.key for s in customized]
+        staged = [s.stage.key for s in customized if s.stage is not None]
         vm_source = generalize
         if spec.image.build.os_disk.type == "unmanaged":
             vm_source = CaptureClassic(spec, generalize)
@@ -169,5 +172,5 @@ def pipeline(spec: Any) -> Pipeline:
     if spec.cleanup != "never" and build_keys:
         finals = [s for s in out.capture if s not in (gallery, definition)]
         vm_steps = [generalize.key] if generalize is not None else []
-        out.cleanup.append(CleanupBuild(spec, build_keys, finals, vm_steps))
+        out.cleanup.append(CleanupBuild(spec, build_keys, finals, vm_steps + staged))
     return out

@@ -20,7 +20,7 @@ from batchimage.azure.arm import BLOB, poll_interval, tags_of
 from batchimage.azure.blobs import blob_id, read_sas_url
 from batchimage.azure.guest import agent_ready, power_state, read_vm, set_tags
 from batchimage.azure.runcommand import GuestGone, RunCommandResult, observe, run
-from batchimage.azure.staging import FETCH_URL, fetch_script, stage_file, staged_blob_name
+from batchimage.azure.staging import FETCH_URL, fetch_script, staged_blob_name
 from batchimage.core.errors import StepFailedError
 from batchimage.core.hashing import short_hash
 from batchimage.core.ownership import STAGING_CONTAINER, Marks
@@ -30,7 +30,8 @@ from batchimage.steps.base import Outputs, RunContext, Step, StepInputs, runs_ag
 from batchimage.steps.create_vm import CreateVm
 from batchimage.steps.deleting import DeletesCreated
 from batchimage.steps.marks import observed, owned, resource_tags
-from batchimage.steps.names import customize_inputs
+from batchimage.steps.names import BuildNames, customize_inputs
+from batchimage.steps.stage_file import StageFile
 from batchimage.steps.staging import StagingPlaces, staging_account
 
 # How plan names a customize entry's content, per action ("the script changed").
@@ -56,7 +57,8 @@ class CustomizeOutputs(Outputs):
 
 class CustomizeInputs(StepInputs):
     """The entry's content and time limit (hashed); read, not hashed: the spec's entry as
-    it is, the OS, the region and tags of its run command, where files are staged."""
+    it is, the OS, the region and tags of its run command, where files are staged, the
+    build's names."""
 
     content: dict[str, Any]
     timeout_s: int
@@ -65,6 +67,7 @@ class CustomizeInputs(StepInputs):
     location: str = Field(exclude=True)
     tags: dict[str, str] = Field(exclude=True)
     staging: StagingPlaces = Field(exclude=True)
+    names: BuildNames = Field(exclude=True)
 
 
 class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
@@ -75,6 +78,8 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
     kind = "run_customize"
 
     def __init__(self, spec: Any, index: int, vm: CreateVm, previous: Step[Any] | None) -> None:
+        """Entry `index`, on `vm`'s VM after `previous`; a file entry's apply needs the
+        step that stages its file (`self.stage`, made here)."""
         entry = spec.image.customize[index]
         self.given = CustomizeInputs(
             content=customize_inputs(entry),
@@ -84,11 +89,17 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             location=spec.location,
             tags=dict(spec.tags),
             staging=StagingPlaces.of(spec),
+            names=vm.given.names,
         )
         self.index = index
         self.key = f"customize.{index}"
         self.depends_on = (vm,) if previous is None else (vm, previous)
         self.command = f"customize-{index}-{short_hash(self.given.content)[:8]}"
+        self.stage: StageFile | None = None
+        if entry.file is not None:
+            sha = self.given.content["source_sha256"]
+            self.stage = StageFile(index, entry.file.source, sha, self.given.staging)
+            self.apply_needs = (self.stage,)
 
     @property
     def label(self) -> str:
@@ -103,6 +114,10 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
     def mark_tag(self) -> str:
         """The VM tag recording that this step ran (restart, or an action run command)."""
         return Marks.Tag.step_ran(self.key)
+
+    def absent(self, ctx: RunContext) -> bool:
+        """No build VM of this name: nothing ran on it."""
+        return read_vm(ctx, self.given.names.group, self.given.names.vm) is None
 
     def check(self, ctx: RunContext) -> CustomizeOutputs | None:
         vm = ctx.output(CreateVm)
@@ -206,20 +221,18 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
         env = dict(entry.env)
         secret_env = {k: ctx.secret(v).get_secret_value() for k, v in entry.secret_env.items()}
         extra_tags: dict[str, str] = {}
-        if entry.file is not None:
-            account = staging_account(ctx, self.given.staging)
-            sha = self.given.content["source_sha256"]
-            staged = stage_file(
-                ctx, account, entry.file.source, sha, pipeline=ctx.pipeline, run_id=ctx.run_id
-            )
+        if entry.file is not None and self.stage is not None:
+            staged = ctx.output(self.stage)  # staged while the VM was built
+            [ref] = staged.resources
             minutes = self.given.timeout_s // 60 + 15
             url = read_sas_url(
-                ctx.clients, account, STAGING_CONTAINER, staged.blob, minutes=minutes
+                ctx.clients, staged.account, STAGING_CONTAINER, staged.blob, minutes=minutes
             )
+            sha = self.given.content["source_sha256"]
             script = fetch_script(given.os_type, entry.file.destination, sha)
             secret_env[FETCH_URL] = url  # a protected parameter, not script text
-            if len(staged.id) <= Marks.Tag.VALUE_MAX:  # else `check` finds it from the spec
-                extra_tags[Marks.Tag.STAGED] = staged.id
+            if len(ref.id) <= Marks.Tag.VALUE_MAX:  # else `check` finds it from the spec
+                extra_tags[Marks.Tag.STAGED] = ref.id
         elif entry.action in ("shell", "powershell"):
             script = getattr(entry, entry.action)
         else:

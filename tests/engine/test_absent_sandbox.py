@@ -5,6 +5,7 @@ created; an existing version of this image is never absent."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from batchimage.spec import load_spec
 from batchimage.steps.base import RunContext, StepIndex
@@ -16,6 +17,17 @@ from tests.pipeline.conftest import admin, cloud, pipeline  # noqa: F401  (fixtu
 from tests.pipeline.harness import Harness
 
 
+def context(harness: Harness, pipeline_name: str, steps: list[Any]) -> RunContext:
+    """A run's context over `steps`, with the harness's clients."""
+    return RunContext(
+        pipeline=pipeline_name,
+        run_id="r",
+        events=NullSink(),
+        index=StepIndex(steps),
+        clients_factory=lambda: harness.clients,
+    )
+
+
 def version_absent(harness: Harness, spec_path: Path) -> bool:
     """Ask the spec's capture.version step `absent`, as the engine does: before the steps it
     depends on are done, once the exact base image it reads is resolved."""
@@ -23,13 +35,7 @@ def version_absent(harness: Harness, spec_path: Path) -> bool:
     steps = build_steps(spec)
     step = next(s for s in steps if isinstance(s, CreateImageVersion))
     resolve = next(s for s in steps if isinstance(s, ResolveImage))
-    ctx = RunContext(
-        pipeline=spec.name,
-        run_id="r",
-        events=NullSink(),
-        index=StepIndex(steps),
-        clients_factory=lambda: harness.clients,
-    )
+    ctx = context(harness, spec.name, steps)
     base = resolve.check(ctx.for_step(resolve, ""))
     assert base is not None
     ctx.results[resolve.key] = base
@@ -60,3 +66,25 @@ def test_build_starts_while_the_gallery_and_definition_are_created(
     network_starts = seen.index(("step_applying", "build.network"))
     assert network_starts < seen.index(("step_done", "capture.definition"))
     assert pipeline.outputs(spec_path, "capture.version")["version"] == "1.0.0"
+
+
+BUILD = ("build.network", "build.nic", "build.vm", "customize.0", "customize.1", "generalize")
+
+
+def build_absent(harness: Harness, spec_path: Path) -> dict[str, bool]:
+    """Each build step's early answer, asked as the engine does: before the steps it depends
+    on are done (none of their outputs)."""
+    spec = load_spec(spec_path)
+    steps = build_steps(spec)
+    ctx = context(harness, spec.name, steps)
+    return {s.key: s.absent(ctx.for_step(s, "")) for s in steps if s.key in BUILD}
+
+
+def test_the_build_steps_are_absent_until_the_build_is_made(
+    pipeline: Harness,  # noqa: F811
+) -> None:
+    spec_path = pipeline.spec("quickstart.yaml", lambda data: data.update(cleanup="never"))
+    assert build_absent(pipeline, spec_path) == dict.fromkeys(BUILD, True)
+    pipeline.apply(spec_path)
+    assert build_absent(pipeline, spec_path) == dict.fromkeys(BUILD, False)
+    assert pipeline.writes(lambda: pipeline.apply(spec_path)) == 0

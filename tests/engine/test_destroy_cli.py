@@ -39,7 +39,7 @@ def test_destroy_removes_what_apply_created_and_keeps_the_rest(
     applied = cli(spec_path.parent, env, "apply", spec_path.name, "--yes")
     assert applied.returncode == 0, applied.stdout + applied.stderr
     first = progress_lines(applied.stderr)
-    assert re.fullmatch(rf"apply {spec.name}: 15 steps \(run \S+\)", first[0]), first[0]
+    assert re.fullmatch(rf"apply {spec.name}: 16 steps \(run \S+\)", first[0]), first[0]
     for line in (
         "preflight: ran preflight checks: 16 passed",
         f"capture.gallery: creating gallery {gallery}",
@@ -51,14 +51,14 @@ def test_destroy_removes_what_apply_created_and_keeps_the_rest(
     assert any(re.fullmatch(r"cleanup: deleted build resources( in [\d.]+ s)?", x) for x in first)
     assert any(re.fullmatch(r"cleanup: deleted \S+-vm", x) for x in first)
     assert not [x for x in first if x.startswith("cleanup: created")]
-    assert summary(applied.stdout) == "7 created, 3 changed, 1 deleted, 2 unchanged, 2 read"
+    assert summary(applied.stdout) == "8 created, 3 changed, 1 deleted, 2 unchanged, 2 read"
 
     again = cli(spec_path.parent, env, "apply", spec_path.name, "--yes")
     assert again.returncode == 0, again.stdout + again.stderr
     second = progress_lines(again.stderr)
     assert "cleanup: up to date" in second and "build.vm: skipped (not needed)" in second
     assert not [x for x in second if "waiting" in x or "creat" in x or "delet" in x]
-    assert summary(again.stdout) == "0 created, 0 changed, 0 deleted, 9 unchanged, 6 skipped"
+    assert summary(again.stdout) == "0 created, 0 changed, 0 deleted, 9 unchanged, 7 skipped"
     version_id = pools.outputs(spec_path, "capture.version")["version_id"]
     assert pools.resource(version_id) is not None
     assert gallery in {
@@ -86,8 +86,8 @@ def test_destroy_removes_what_apply_created_and_keeps_the_rest(
     assert "capture.gallery.name = " in every and "resolve_image.version = " in every
     assert not [x for x in every.splitlines() if x.startswith(("build.", "generalize."))]
     assert (
-        "# build.network, build.nic, build.vm, customize.0, customize.1, generalize: "
-        "deleted by cleanup after the last apply"
+        "# build.network, build.nic, build.vm, customize.0, customize.1.stage, customize.1, "
+        "generalize: deleted by cleanup after the last apply"
     ) in every
     as_json = json.loads(
         cli(spec_path.parent, env, "output", spec_path.name, "--format", "json").stdout

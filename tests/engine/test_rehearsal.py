@@ -212,6 +212,6 @@ def test_a_file_step_stages_in_the_auto_storage_the_rehearsal_gives_the_batch_ac
     ) in checked.stdout
     applied = cli(path.parent, env, "apply", path.name, "--sandbox", "--yes")
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert f"customize.1: staging reference-data.txt (10 bytes) in {store['name']}" in (
+    assert f"customize.1.stage: staging reference-data.txt (10 bytes) in {store['name']}" in (
         applied.stderr
     )

@@ -91,3 +91,18 @@ def test_copies_share_the_stop_flag() -> None:
     copy = replace(w)
     assert copy.stop is w.stop
     assert isinstance(copy.stop, threading.Event)
+
+
+def test_a_poll_with_a_phase_probes_at_a_fixed_rate_from_it() -> None:
+    clock = FakeClock()
+    w, _ = waiter(clock)
+    start = clock.now - 0.25  # the phase began before the first probe
+    probes: list[float] = []
+
+    def probe() -> bool | None:
+        probes.append(clock.now)
+        clock.now += 0.1  # each probe takes time: the rate does not drift by it
+        return True if len(probes) == 4 else None
+
+    w.poll(probe, "x", interval_s=1.0, phase_from=start)
+    assert [round(t - start, 6) for t in probes] == [0.25, 1.0, 2.0, 3.0]

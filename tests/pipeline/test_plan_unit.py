@@ -61,8 +61,9 @@ def test_steps_of_each_example() -> None:
     }
     build = ["group.sandbox-rg", "build.network", "build.nic", "build.vm"]
     assert keys["quickstart.yaml"] == [
-        "preflight", "resolve_image", *build, "customize.0", "customize.1", "generalize",
-        "capture.gallery", "capture.definition", "capture.version", "cleanup",
+        "preflight", "resolve_image", *build, "customize.0", "customize.1.stage",
+        "customize.1", "generalize", "capture.gallery", "capture.definition", "capture.version",
+        "cleanup",
     ]  # fmt: skip
     assert keys["classic-unmanaged.yaml"][-6:] == [
         "capture.classic", "capture.gallery", "capture.definition", "capture.version",
@@ -89,6 +90,18 @@ def test_build_steps_are_needs_of_capture_only() -> None:
     assert cleanup.given.build_steps == [  # type: ignore[attr-defined]
         "group.sandbox-rg", "build.network", "build.nic", "build.vm", "customize.0", "customize.1",
     ]  # fmt: skip
+
+
+def test_a_file_is_staged_by_a_step_of_its_own_beside_the_build() -> None:
+    """customize.1's file: staged by a step that needs only preflight, which customize.1's
+    apply needs (eager: started once customize.1 is wanted); cleanup's hash unchanged."""
+    steps = pipeline(load_spec(SPECS / "quickstart.yaml"))
+    index = StepIndex(steps.steps())
+    custom = next(s for s in steps.customize if s.key == "customize.1")
+    [stage] = custom.apply_needs
+    assert isinstance(stage, Step) and stage.key == "customize.1.stage" and stage.eager
+    assert [d.key for d in index.direct_deps(stage)] == ["preflight"]
+    assert "customize.1.stage" in steps.cleanup[0].cleans
 
 
 def _quickstart(edit: Any = None) -> Any:

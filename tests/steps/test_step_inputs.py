@@ -4,7 +4,8 @@ several pools, each step's inputs (what its fingerprint hashes: the short hash o
 one's canonical JSON) are, as canonical JSON, the golden file `step_inputs.golden.json`,
 recorded once from the code before steps had typed inputs (the checkout's folder written
 `<repo>`: a VHD base's path is an input). A changed input would make every user's
-pipeline look changed: never regenerate the file to make this test pass."""
+pipeline look changed: never regenerate the file to make this test pass (a new step adds
+its own entries, and nothing else of the file changes)."""
 
 from __future__ import annotations
 

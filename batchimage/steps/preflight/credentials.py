@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from batchimage.azure.signin import why_no_token
+from batchimage.core import threads
 from batchimage.steps.preflight.facts import Facts
 from batchimage.steps.preflight.report import CheckResult, fail, ok
 
@@ -13,16 +16,25 @@ SIGN_IN = (
 
 
 def check_credentials(facts: Facts) -> list[CheckResult]:
-    """Get one token per audience; a failure says in one line what the credential tried."""
+    """Get one token per audience (concurrently); the first failure, in the audiences'
+    order, says in one line what the credential tried."""
     clients = facts.clients
     audiences = [("Azure Resource Manager", clients.profile.arm_scope)]
     if facts.spec.pools:
         audiences.append(("Azure Batch", clients.profile.batch_scope))
-    results = []
-    for label, scope in audiences:
+
+    def token(scope: str) -> Exception | None:
         try:
             clients.credential.get_token(scope)
         except Exception as exc:  # azure.identity raises several kinds; all mean "no token"
+            return exc
+        return None
+
+    with ThreadPoolExecutor(len(audiences), initializer=threads.block_signals) as pool:
+        errors = list(pool.map(token, [scope for _, scope in audiences]))
+    results = []
+    for (label, _), exc in zip(audiences, errors, strict=True):
+        if exc is not None:
             why = why_no_token(exc, clients.credential).rstrip(".")
             results.append(fail("credentials", f"no token for {label}: {why}. Next: {SIGN_IN}"))
             return results

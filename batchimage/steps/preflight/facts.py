@@ -15,7 +15,8 @@ from batchimage.azure.marketplace import MarketplaceImage, resolve_marketplace
 from batchimage.azure.node_agents import (
     BatchAccount,
     SupportedImage,
-    batch_account,
+    account_of,
+    batch_account_raw,
     supported_images,
 )
 from batchimage.steps.gallery import builds_vm
@@ -84,8 +85,16 @@ class Facts:
     def storage(self, name: str, group: str | None) -> StorageAccount | None:
         return self.memo(f"storage:{group}/{name}", lambda: find_account(self.clients, name, group))
 
+    def batch_raw(self, group: str, name: str) -> Any:
+        """The Batch account's SDK model (None: no such account), read once."""
+        return self.memo(
+            f"batch-raw:{group}/{name}", lambda: batch_account_raw(self.clients, group, name)
+        )
+
     def batch(self, group: str, name: str) -> BatchAccount | None:
-        return self.memo(f"batch:{group}/{name}", lambda: batch_account(self.clients, group, name))
+        return self.memo(
+            f"batch:{group}/{name}", lambda: account_of(self.batch_raw(group, name), group)
+        )
 
     def marketplace(self) -> MarketplaceImage:
         mp = self.spec.image.base.marketplace

@@ -1,5 +1,5 @@
-"""Run every preflight check (credentials, then the regions, then the rest concurrently)
-into one Report."""
+"""Run every preflight check (credentials, then the regions and the rest concurrently: an
+unknown region reports alone) into one Report."""
 
 from __future__ import annotations
 
@@ -76,13 +76,16 @@ def run_checks(
     report = Report(_guarded("credentials", check_credentials, facts))
     if report.failed:
         return report
-    report.results.extend(_guarded("region", check_region, facts))
-    if report.failed:  # the other checks read the region: theirs would be false failures
-        return report
     with ThreadPoolExecutor(
         max_workers=workers, thread_name_prefix="preflight", initializer=threads.block_signals
     ) as pool:
+        region = pool.submit(_guarded, "region", check_region, facts)
         futures = [pool.submit(_guarded, name, check, facts) for name, check in CHECKS]
+        report.results.extend(region.result())
+        if report.failed:  # the other checks read the region: theirs would be false failures
+            for future in futures:
+                future.cancel()
+            return report
         for future in futures:
             report.results.extend(future.result())
     return report

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from batchimage.azure.node_agents import batch_account_raw
 from batchimage.steps.preflight.facts import Facts, storage_uses
 from batchimage.steps.preflight.report import CheckResult, fail, ok, warn
 from batchimage.steps.staging import candidates
 
 PAGE_BLOB_KINDS = {"storagev2", "storage"}
-
-
-def _batch_raw(facts: Facts, group: str, name: str) -> Any:
-    return facts.memo(
-        f"batch-raw:{group}/{name}", lambda: batch_account_raw(facts.clients, group, name)
-    )
 
 
 def check_staging(facts: Facts) -> list[CheckResult]:
@@ -28,7 +19,7 @@ def check_staging(facts: Facts) -> list[CheckResult]:
         return [ok("file staging", f"files are staged in storage account {name}")]
     for pool in spec.pools:
         ref = pool.batch_account
-        raw = _batch_raw(facts, ref.resource_group or spec.resource_group, ref.name)
+        raw = facts.batch_raw(ref.resource_group or spec.resource_group, ref.name)
         auto = getattr(raw, "auto_storage", None) if raw is not None else None
         account_id = getattr(auto, "storage_account_id", None)
         if account_id:
