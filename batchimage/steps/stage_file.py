@@ -17,6 +17,7 @@ from pydantic import Field
 from batchimage.azure.arm import BLOB
 from batchimage.azure.blobs import StorageAccount
 from batchimage.azure.staging import find_staged, stage_file
+from batchimage.core.errors import AzureError
 from batchimage.core.refs import ResourceRef
 from batchimage.steps.base import Outputs, RunContext, Step, StepInputs
 from batchimage.steps.deleting import DeletesCreated
@@ -62,7 +63,14 @@ class StageFile(DeletesCreated, Step[StagedOutputs]):
     def check(self, ctx: RunContext) -> StagedOutputs | None:
         given = self.given
         account = staging_account(ctx, given.staging)
-        found = find_staged(ctx, account, given.source, given.sha256, pipeline=ctx.pipeline)
+        try:
+            found = find_staged(ctx, account, given.source, given.sha256, pipeline=ctx.pipeline)
+        except AzureError as err:
+            if err.status != 403:
+                raise
+            # an identity that may not read the account's blobs (a reader's plan): it cannot
+            # see the file staged, so the plan stages it; an apply by it fails there, by name
+            return None
         if found is None:
             return None
         staged, run = found
