@@ -22,7 +22,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from batchimage.azure.blobs import (
     StorageAccount,
@@ -51,25 +51,45 @@ def staged_blob_name(pipeline: str, path: Path, sha256: str) -> str:
     return f"{pipeline}/{sha256[:16]}/{path.name}"
 
 
+def _staged(
+    calls: Calls, account: StorageAccount, path: Path, sha256: str, pipeline: str
+) -> tuple[Any, Any, StagedFile]:
+    """The staging container's client, the client of the blob `path`'s content is staged
+    as, and where that is."""
+    name = staged_blob_name(pipeline, path, sha256)
+    container = blob_service(calls.clients, account).get_container_client(STAGING_CONTAINER)
+    blob = container.get_blob_client(name)
+    staged = StagedFile(blob=name, id=blob_id(account, STAGING_CONTAINER, name), url=blob.url)
+    return container, blob, staged
+
+
+def _metadata(blob: Any) -> dict[str, str] | None:
+    """The blob's metadata; None when there is no such blob (or no container yet)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        return dict(blob.get_blob_properties().metadata or {})
+    except ResourceNotFoundError:
+        return None
+
+
 def stage_file(
     calls: Calls, account: StorageAccount, path: Path, sha256: str, *, pipeline: str, run_id: str
 ) -> StagedFile:
     """Upload `path` unless a blob with its SHA-256 is already staged; returns where it is.
     The blob's metadata names `pipeline` and the run that staged it (cleanup finds it so)."""
-    name = staged_blob_name(pipeline, path, sha256)
-    container = blob_service(calls.clients, account).get_container_client(STAGING_CONTAINER)
-    blob = container.get_blob_client(name)
+    container, blob, staged = _staged(calls, account, path, sha256, pipeline)
     marks = {Marks.Blob.STAGED_SHA256: sha256, **blob_marks(pipeline, run_id)}
     with azure_call(f"stage {path.name} in {account.name}/{STAGING_CONTAINER}"):
         ensure_container(container)
-        metadata = blob.get_blob_properties().metadata if blob.exists() else {}
+        metadata = _metadata(blob) or {}
         if metadata.get(Marks.Blob.STAGED_SHA256) != sha256:
             calls.say(f"staging {path.name} ({path.stat().st_size} bytes) in {account.name}")
             with open(path, "rb") as handle:
                 blob.upload_blob(handle, overwrite=True, metadata=marks)
         elif Marks.Blob.creator(metadata, pipeline) is None:  # staged before runs were marked
             blob.set_blob_metadata({**metadata, **marks})
-    return StagedFile(blob=name, id=blob_id(account, STAGING_CONTAINER, name), url=blob.url)
+    return staged
 
 
 def find_staged(
@@ -77,19 +97,11 @@ def find_staged(
 ) -> tuple[StagedFile, str | None] | None:
     """The staged copy of `path` with this SHA-256 (read-only), and the run of `pipeline`
     that staged it (None: not marked as the pipeline's); None when there is none."""
-    from azure.core.exceptions import ResourceNotFoundError
-
-    name = staged_blob_name(pipeline, path, sha256)
-    container = blob_service(calls.clients, account).get_container_client(STAGING_CONTAINER)
-    blob = container.get_blob_client(name)
+    _, blob, staged = _staged(calls, account, path, sha256, pipeline)
     with azure_call(f"read staged {path.name} in {account.name}/{STAGING_CONTAINER}"):
-        try:
-            metadata = blob.get_blob_properties().metadata or {}
-        except ResourceNotFoundError:  # no such blob, or no staging container yet
-            return None
-    if metadata.get(Marks.Blob.STAGED_SHA256) != sha256:
+        metadata = _metadata(blob)
+    if metadata is None or metadata.get(Marks.Blob.STAGED_SHA256) != sha256:
         return None
-    staged = StagedFile(blob=name, id=blob_id(account, STAGING_CONTAINER, name), url=blob.url)
     return staged, Marks.Blob.creator(metadata, pipeline)
 
 
