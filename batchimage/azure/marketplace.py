@@ -180,7 +180,8 @@ def resolve_marketplace(
             code="ImageVersionNotFound",
             status=404,
         )
-    raw = _read(images, location, mp, wanted, pinned=bool(pinned))
+    how = "pinned" if pinned else ("explicit" if mp.version != "latest" else "newest")
+    raw = _read(images, location, mp, wanted, how=how)
     if raw is None:
         raise PermanentAzureError(
             f"Marketplace image {urn}:{wanted} vanished while being read; run again",
@@ -190,23 +191,28 @@ def resolve_marketplace(
     return _facts(mp, wanted, raw, newest=versions[-1])
 
 
-def _read(images: Any, location: str, mp: Any, version: str, *, pinned: bool) -> Any:
+_MOVE_ON = {
+    "pinned": "it was pinned by an earlier run: `apply --refresh-base` moves to the newest",
+    "explicit": "set image.base.marketplace.version to a newer one, or to latest",
+    "newest": "it is the newest version listed, so this SKU has none Azure makes new VMs from: "
+    "pick another offer or SKU",
+}
+
+
+def _read(images: Any, location: str, mp: Any, version: str, *, how: str) -> Any:
     """VirtualMachineImages_Get of one version (None: not found); a deprecated version is an
-    error that says how to move on (Azure answers 404 ImageVersionDeprecated)."""
+    error that says how to move on (Azure answers 404 ImageVersionDeprecated); `how` the
+    version was chosen: "pinned" by an earlier run, "explicit" in the spec, or the "newest"
+    listed (for `latest`)."""
     urn = f"{mp.publisher}:{mp.offer}:{mp.sku}:{version}"
     try:
         with azure_call(f"read image {urn}"):
             return images.get(location, mp.publisher, mp.offer, mp.sku, version)
     except AzureError as exc:
         if exc.code == "ImageVersionDeprecated":
-            then = (
-                "it was pinned by an earlier run: `apply --refresh-base` moves to the newest"
-                if pinned
-                else "set image.base.marketplace.version to a newer one, or to latest"
-            )
             raise PermanentAzureError(
                 f"Marketplace image {urn} is deprecated: its publisher withdrew it and Azure "
-                f"makes no new VM from it; {then} ({list_command(location, mp)})",
+                f"makes no new VM from it; {_MOVE_ON[how]} ({list_command(location, mp)})",
                 code="ImageVersionDeprecated",
                 status=404,
             ) from exc

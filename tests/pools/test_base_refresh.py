@@ -372,3 +372,8 @@ def test_plan_and_apply_warn_of_a_base_scheduled_for_deprecation(
         pools.plan(spec)
     assert f"Marketplace image {IMAGE}:{NEWER} is deprecated" in str(stopped.value)
     assert "`apply --refresh-base` moves to the newest" in str(stopped.value)
+    with pytest.raises(BatchImageError) as first:  # a new spec's `latest`: nothing newer
+        pools.plan(pools.spec("quickstart.yaml"))
+    assert f"Marketplace image {IMAGE}:{NEWER} is deprecated" in str(first.value)
+    assert "it is the newest version listed, so this SKU has none" in str(first.value)
+    assert "pick another offer or SKU" in str(first.value)
