@@ -139,11 +139,14 @@ def dump(call: Call) -> Reply:
 
 
 def reset(call: Call) -> Reply:
-    """Forget everything (blobs too) and seed a fresh world (identity and endpoints stay)."""
+    """Forget everything (blobs too), fill ARM's request buckets again and seed a fresh
+    world (identity and endpoints stay)."""
     from batchimage.sandbox.seed import seed_world
 
     call.store.clear()
     call.world.clock.offset = 0.0
+    if call.world.limits is not None:
+        call.world.limits.reset()
     seed_world(call.world)
     for hook in call.world.on_reset:
         hook(call.world)

@@ -4,14 +4,21 @@ is answered 429 TooManyRequests with Retry-After, the request not processed."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from batchimage.azure.clients import AzureClients
+from batchimage.sandbox import adminapi
 from batchimage.sandbox.apierrors import ApiError
+from batchimage.sandbox.clock import Clock
+from batchimage.sandbox.config import SandboxConfig
+from batchimage.sandbox.context import Call, Identity, World
 from batchimage.sandbox.ratelimit import Limits
+from batchimage.sandbox.requestlog import RequestLog
+from batchimage.sandbox.store import Store
 
 SUB = "/subscriptions/00000000-0000-4000-8000-000000000001/resourcegroups"
 
@@ -53,3 +60,19 @@ def test_an_empty_bucket_answers_429_with_retry_after() -> None:
     other = limits.take(world, call("PUT", oid="bob"))
     assert other["x-ms-ratelimit-remaining-subscription-writes"] == "199"
     assert other["x-ms-ratelimit-remaining-subscription-global-writes"] == "2799"
+
+
+def test_a_reset_fills_the_buckets_again(tmp_path: Path) -> None:
+    """`sandbox reset` (the admin endpoint) starts a fresh world with fresh request limits."""
+    identity = Identity("t", SUB.split("/")[2], "c", "s", "k")
+    world = World(Store(tmp_path / "state.json"), Clock(1.0), SandboxConfig(), identity)
+    world.log = RequestLog()
+    world.limits = Limits(now=lambda: 100.0)  # no refill by the clock
+    for _ in range(200):
+        world.limits.take(world, call("PUT"))
+    with pytest.raises(ApiError):
+        world.limits.take(world, call("PUT"))
+    reset = Call(world, None, "POST", "/_sandbox/reset", {}, {}, {})  # type: ignore[arg-type]
+    assert adminapi.reset(reset).status == 204
+    again = world.limits.take(world, call("PUT"))
+    assert again["x-ms-ratelimit-remaining-subscription-writes"] == "199"
