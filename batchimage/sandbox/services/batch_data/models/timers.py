@@ -25,9 +25,7 @@ def now(world: World) -> float:
 def later(world: World, duration: float, name: str, args: dict[str, Any]) -> None:
     """Fire action `name` `duration` simulated seconds after `now(world)`."""
     due = now(world) + world.clock.real(duration)
-    scale = world.clock.scale
-    wait = max(due - world.clock.now(), 0.0) / scale if scale else 0.0
-    clock.schedule(world, wait, name, {**args, "_due": due})
+    clock.schedule_at(world, due, name, {**args, "_due": due})
 
 
 def action(name: str) -> Callable[[clock.ActionFn], clock.ActionFn]:
