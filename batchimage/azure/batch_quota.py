@@ -68,8 +68,11 @@ class AccountQuotas:
 def account_quotas(clients: AzureClients, group: str, name: str) -> AccountQuotas | None:
     """The quotas of Batch account `name` in `group` (management API), None if it is missing."""
     raw = batch_account_raw(clients, group, name)
-    if raw is None:
-        return None
+    return None if raw is None else quotas_of(raw, group)
+
+
+def quotas_of(raw: Any, group: str) -> AccountQuotas:
+    """The quotas a Batch account's SDK model (`batch_account_raw`) states."""
     families = {
         text(q.name).lower(): (text(q.name), int(q.core_quota or 0))
         for q in (raw.dedicated_core_quota_per_vm_family or [])

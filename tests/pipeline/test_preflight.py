@@ -368,3 +368,14 @@ def test_every_secret_reference_is_checked_before_anything_is_created(
         f"{tmp_path / 'missing-key.txt'} cannot be read (No such file or directory)"
     ) in message
     assert "secret_env.TOKEN" not in message and "s3cret-token-value" not in message
+
+
+def test_the_checks_read_the_batch_account_once(pipeline: Harness, sandbox_folder: Any) -> None:
+    """The Batch account check, the quota check and the staging check share one read."""
+    spec = pipeline.spec("quickstart.yaml")
+    since = pipeline.admin.counters()["seq"]
+    proc = preflight_command(spec, sandbox_folder)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ok   batch pool quota sandboxbatch" in proc.stdout
+    reads = [r for r in pipeline.admin.requests(since) if r["operation"] == "BatchAccount_Get"]
+    assert len(reads) == 1, reads

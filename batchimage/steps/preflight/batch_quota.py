@@ -18,9 +18,9 @@ from batchimage.azure.batch_quota import (
     CoreQuota,
     PoolUse,
     VmSize,
-    account_quotas,
     core_quotas,
     quota_hint,
+    quotas_of,
     sizes_from_skus,
 )
 from batchimage.steps.preflight.facts import Facts, pool_accounts
@@ -34,9 +34,10 @@ def check_batch_quota(facts: Facts) -> list[CheckResult]:
         account = facts.batch(group, name)
         if account is None:
             continue  # the Batch account check says so
-        quotas = account_quotas(facts.clients, group, name)
-        if quotas is None:
+        raw = facts.batch_raw(group, name)  # read once, with the Batch account check
+        if raw is None:
             continue
+        quotas = quotas_of(raw, group)
         used = facts.pools_used(account)
         pipeline = facts.ctx.pipeline
         owned = {str(p.id): [u.id for u in used if u.stands_for(p.id, pipeline)] for p in pools}
