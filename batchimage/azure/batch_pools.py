@@ -72,13 +72,16 @@ def with_details(err: AzureError, exc: BaseException) -> AzureError:
     )
 
 
-def find_account(clients: AzureClients, group: str, name: str) -> BatchAccount:
-    """The Batch account a pool lives in; a clear error when it does not exist."""
+def find_account(
+    clients: AzureClients, group: str, name: str, where: str = "pools[].batch_account"
+) -> BatchAccount:
+    """The Batch account a pool lives in; a clear error, naming the spec's `where`, when it
+    does not exist."""
     account = batch_account(clients, group, name)
     if account is None:
         raise PermanentAzureError(
             f"Batch account {name} does not exist in resource group {group}; create it (user "
-            "subscription mode) or fix pools[].batch_account",
+            f"subscription mode) or fix {where}",
             code="ResourceNotFound",
             status=404,
         )

@@ -29,6 +29,7 @@ from batchimage.spec.common import (
     one_of_schema,
     raise_rules,
 )
+from batchimage.spec.pool import BatchAccountId
 
 OsType = Literal["linux", "windows"]
 # Marketplace identifiers. Partner Center allows lowercase letters, digits, '-' and '_' in a
@@ -465,6 +466,12 @@ class Gallery(SpecModel):
         description="Retention: also keep every version published in the last N days "
         "(alone: delete only older versions no pool uses).",
     )
+    keep_used_by: list[BatchAccountId] = Field(
+        default_factory=list,
+        description="Retention: more Batch accounts whose pools' image versions are kept, "
+        "besides those of the spec's pools (accounts where other specs or people make "
+        "pools on this image).",
+    )
 
     @model_validator(mode="after")
     def _unique_regions(self) -> Gallery:
@@ -476,6 +483,10 @@ class Gallery(SpecModel):
             seen.add(replica.region)
         if self.end_of_life is not None and self.end_of_life_days is not None:
             rules.append((("end_of_life_days",), "give either 'end_of_life' or 'end_of_life_days'"))
+        if self.keep_used_by and not self.retains:
+            rules.append(
+                (("keep_used_by",), "only retention reads it: give 'keep' or 'keep_days' too")
+            )
         raise_rules(rules)
         return self
 

@@ -34,13 +34,18 @@ RelativePath = Annotated[
 PoolId = Annotated[str, Checked(r"[A-Za-z0-9_-]{1,55}", "use 1-55 letters, digits, '-' and '_'")]
 
 
-class BatchAccountRef(SpecModel):
-    """The Batch account a pool lives in (pool allocation mode: user subscription)."""
+class BatchAccountId(SpecModel):
+    """A Batch account: its name and resource group."""
 
     name: BatchAccountName = Field(description="Batch account name.")
     resource_group: ResourceGroupName | None = Field(
         None, description="Resource group of the account; default: the spec's."
     )
+
+
+class BatchAccountRef(BatchAccountId):
+    """The Batch account a pool lives in (pool allocation mode: user subscription)."""
+
     location: Region | None = Field(
         None,
         description="Region of the account, when known; the image is replicated there "

@@ -1,7 +1,7 @@
 """Step `retention`: after a successful rollout, delete this pipeline's gallery image
 versions beyond the newest `capture.gallery.keep` (and published before the last
-`keep_days` days) that no pool of the Batch accounts the spec names uses; say what it
-keeps and why.
+`keep_days` days) that no pool of the Batch accounts the spec names (its pools' and
+`capture.gallery.keep_used_by`) uses; say what it keeps and why.
 
 Only versions this pipeline made (its pipeline and run tags) are ever deleted. A version
 a pool names, every version when a pool names the definition without a version (Batch
@@ -41,8 +41,8 @@ class RetentionOutputs(DriftOutputs):
 
 
 class RetentionInputs(StepInputs):
-    """`keep`, `keep_days` and the Batch accounts whose pools' images it keeps (hashed);
-    read, not hashed: the definition's name."""
+    """`keep`, `keep_days` and the Batch accounts whose pools' images it keeps (the spec's
+    pools' and `keep_used_by`; hashed); read, not hashed: the definition's name."""
 
     keep: int | None
     keep_days: int | None
@@ -70,10 +70,13 @@ class RetainImageVersions(Step[RetentionOutputs]):
         """`rollout`: the steps that finish putting the pools on the new version (every
         pool's retire step, the version's release): retention runs after them."""
         gallery = spec.image.capture.gallery
+        accounts = {(account_group(spec, p), p.batch_account.name) for p in spec.pools}
+        more = gallery.keep_used_by
+        accounts |= {(a.resource_group or spec.resource_group, a.name) for a in more}
         self.given = RetentionInputs(
             keep=gallery.keep,
             keep_days=gallery.keep_days,
-            accounts=sorted({(account_group(spec, p), p.batch_account.name) for p in spec.pools}),
+            accounts=sorted(accounts),
             definition_name=gallery.definition.name,
         )
         self.definition = definition
@@ -110,7 +113,8 @@ class RetainImageVersions(Step[RetentionOutputs]):
         current = ctx.output(self.version)
         raw = list_versions(ctx.clients, d.group, d.gallery, d.name)
         seen = [_seen(ctx, v) for v in raw]
-        accounts = [find_account(ctx.clients, group, name) for group, name in self.given.accounts]
+        where = "pools[].batch_account or image.capture.gallery.keep_used_by"
+        accounts = [find_account(ctx.clients, g, name, where) for g, name in self.given.accounts]
         uses = pool_uses(ctx.clients, accounts)
         rule = Rule(self.given.keep, self.given.keep_days, current.version, dt.datetime.now(dt.UTC))
         return raw, choose(seen, uses, current.definition_id, rule)

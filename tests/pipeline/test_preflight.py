@@ -379,3 +379,19 @@ def test_the_checks_read_the_batch_account_once(pipeline: Harness, sandbox_folde
     assert "ok   batch pool quota sandboxbatch" in proc.stdout
     reads = [r for r in pipeline.admin.requests(since) if r["operation"] == "BatchAccount_Get"]
     assert len(reads) == 1, reads
+
+
+def test_a_retention_account_that_does_not_exist(pipeline: Harness) -> None:
+    """An account `keep_used_by` names is checked before anything is built: a pool there
+    that retention could not see would lose its image."""
+
+    def keep_for_missing(data: dict[str, Any]) -> None:
+        gallery = data["image"]["capture"]["gallery"]
+        gallery["keep"] = 2
+        gallery["keep_used_by"] = [{"name": "nosuchbatch"}]
+
+    message = failed_preflight(pipeline, pipeline.spec("quickstart.yaml", keep_for_missing))
+    assert (
+        "batch account nosuchbatch (retention): not found in resource group sandbox-rg; fix "
+        "image.capture.gallery.keep_used_by"
+    ) in message

@@ -21,14 +21,17 @@ from typing import Any
 import pytest
 from azure.batch import models as bm
 
+from batchimage.azure.clients import AzureClients
 from batchimage.azure.pool_uses import PoolUse
 from batchimage.commands.plan import has_changes
 from batchimage.sandbox.admin import SandboxAdmin
+from batchimage.sandbox.connection import Connection
 from batchimage.spec import load_spec
 from batchimage.steps.retention import Rule, VersionSeen, choose
 from tests.pipeline.test_quickstart import cli
 from tests.pools.harness import PoolHarness
 from tests.pools.test_base_refresh import NEWER, NOTICE, UBUNTU, pool_of
+from tests.pools.test_pool_quota import batch_service_account
 
 pytestmark = pytest.mark.long  # 20 s or more: scheduled first
 
@@ -66,13 +69,14 @@ def versions(pools: PoolHarness, spec: Any) -> list[str]:
     return sorted(str(v.name) for v in listed)
 
 
-def outside_pool(pools: PoolHarness, pool_id: str, image_id: str) -> None:
-    """A pool made by someone else (no batchimage metadata) on `image_id`, no nodes."""
+def outside_pool(pools: PoolHarness, pool_id: str, image_id: str, batch: Any = None) -> None:
+    """A pool made by someone else (no batchimage metadata) on `image_id`, no nodes (in the
+    account of client `batch`, default the spec's)."""
     vmc = bm.VirtualMachineConfiguration(
         image_reference=bm.BatchVmImageReference(virtual_machine_image_id=image_id),
         node_agent_sku_id=AGENT,
     )
-    pools.batch.create_pool(
+    (batch or pools.batch).create_pool(
         bm.BatchPoolCreateOptions(
             id=pool_id, vm_size="Standard_D2s_v5", virtual_machine_configuration=vmc
         )
@@ -176,6 +180,45 @@ def test_refresh_then_retention_keeps_what_a_pool_uses(
     assert found["version"] == "1.0.2" and found["current"] is True
     assert found["provenance"]["base"] == ":".join((*UBUNTU, NEWER))
     assert found["provenance"]["customize_steps"] is not None
+
+
+def test_keep_used_by_keeps_what_pools_of_another_account_use(
+    pools: PoolHarness,
+    clients: AzureClients,
+    sandbox: Connection,
+    unique: Callable[[str], str],
+) -> None:
+    """A pool in a Batch account no pool of the spec lives in keeps the version it runs
+    when `keep_used_by` names the account; without it, retention would delete it."""
+    other = unique("team")
+    batch, _ = batch_service_account(clients, sandbox, other)
+
+    def keep_for_other(data: dict[str, Any]) -> None:
+        keep_one(data)
+        data["image"]["capture"]["gallery"]["keep_used_by"] = [{"name": other}]
+
+    spec = pools.spec("quickstart.yaml", keep_for_other)
+    pools.apply(spec)
+    first = pools.outputs(spec, "capture.version")
+    theirs = f"{pool_of(spec)}-theirs"
+    outside_pool(pools, theirs, first["version_id"], batch)
+    try:
+        pools.edit(spec, new_script)
+        pools.apply(spec)
+        assert versions(pools, spec) == ["1.0.0", "1.0.1"]
+        kept = pools.outputs(spec, "retention")["kept"]
+        assert kept[1] == f"1.0.0: in use by pool {theirs} of Batch account {other}"
+        assert not has_changes(pools.plan(spec))
+
+        def forget_other(data: dict[str, Any]) -> None:
+            del data["image"]["capture"]["gallery"]["keep_used_by"]
+
+        pools.edit(spec, forget_other)  # the other account unseen: 1.0.0 looks unused
+        changes = {c.key: c for c in pools.plan(spec)}
+        assert changes["retention"].action == "delete"
+        assert changes["retention"].reason.startswith("will delete image version(s) 1.0.0;")
+    finally:
+        batch.begin_delete_pool(theirs, polling_interval=0).result()
 
 
 def test_another_pipelines_versions_in_the_definition_are_left_alone(pools: PoolHarness) -> None:

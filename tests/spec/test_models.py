@@ -332,3 +332,19 @@ def test_retention_and_life_settings(
     both = "      end_of_life: 2030-01-01\n      end_of_life_days: 90\n"
     found = messages(problems(MINIMAL.replace(gallery, gallery + both)))
     assert found[f"{at}.end_of_life_days"] == "give either 'end_of_life' or 'end_of_life_days'"
+
+
+def test_keep_used_by_names_more_accounts_for_retention(
+    problems: Callable[..., list[SpecProblem]], load: Callable[..., Spec]
+) -> None:
+    gallery = "      gallery: demo_gallery\n"
+    more = "      keep_used_by:\n        - name: teambatch\n          resource_group: team-rg\n"
+    spec = load(MINIMAL.replace(gallery, gallery + "      keep: 2\n" + more))
+    (account,) = spec.image.capture.gallery.keep_used_by
+    assert (account.name, account.resource_group) == ("teambatch", "team-rg")
+    text = MINIMAL.replace(gallery, gallery + more)  # no keep: nothing would read it
+    (problem,) = problems(text)
+    assert problem.field == "image.capture.gallery.keep_used_by"
+    assert problem.message == "only retention reads it: give 'keep' or 'keep_days' too"
+    line = text.splitlines()[problem.line - 1]  # file:line:col of the value
+    assert line[problem.column - 1 :] == "- name: teambatch"

@@ -1,7 +1,11 @@
-"""Check: each pool's Batch account exists, in the right region, in an allocation mode that fits."""
+"""Check: each pool's Batch account exists, in the right region, in an allocation mode that
+fits; each account retention also reads (`capture.gallery.keep_used_by`) exists and lists
+its pools."""
 
 from __future__ import annotations
 
+from batchimage.azure.errors import next_action
+from batchimage.core.errors import AzureError, TransientAzureError
 from batchimage.steps.preflight.facts import Facts, pool_accounts, wants_spot
 from batchimage.steps.preflight.report import CheckResult, fail, ok
 
@@ -55,4 +59,31 @@ def check_batch_accounts(facts: Facts) -> list[CheckResult]:
                     "authentication will be used",
                 )
             )
+    return results + _kept_for(facts)
+
+
+def _kept_for(facts: Facts) -> list[CheckResult]:
+    """Each `keep_used_by` account (not one of the pools'): found, and its pools listed."""
+    spec = facts.spec
+    gallery = spec.image.capture.gallery
+    results = []
+    for ref in gallery.keep_used_by if gallery.retains else []:
+        group = ref.resource_group or spec.resource_group
+        if (group, ref.name) in pool_accounts(spec):
+            continue
+        label = f"batch account {ref.name} (retention)"
+        account = facts.batch(group, ref.name)
+        if account is None:
+            fix = "fix image.capture.gallery.keep_used_by"
+            results.append(fail(label, f"not found in resource group {group}; {fix}"))
+            continue
+        try:
+            used = facts.pools_used(account)
+        except TransientAzureError:
+            raise
+        except AzureError as err:
+            why = f"its pools cannot be listed: {err}. Next: {next_action(err)}"
+            results.append(fail(label, why))
+            continue
+        results.append(ok(label, f"retention keeps the image versions its {len(used)} pool(s) use"))
     return results
