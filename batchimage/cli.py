@@ -92,6 +92,16 @@ def main(argv: list[str] | None = None) -> None:
         _catch_signals()
         collect_rarely()
     ui_lines.use_json(ui_lines.json_requested(sys.argv[1:] if argv is None else argv))
+    missing = missing_posix()
+    if missing:
+        ui_lines.error(
+            f"batchimage runs on Linux and macOS; on Windows, run it inside WSL "
+            f"(https://learn.microsoft.com/windows/wsl/install). This Python has no {missing}, "
+            "which batchimage needs (it locks the state file with flock and keeps Ctrl-C on "
+            "the main thread with signal masks).",
+            1,
+        )
+        _exit(1, program)
     try:
         rc = group.main(args=argv, prog_name="batchimage", standalone_mode=False)
     except BatchImageError as err:
@@ -110,6 +120,15 @@ def main(argv: list[str] | None = None) -> None:
         ui_lines.error(_stopped(), EXIT_INTERRUPTED, prefix="")
         _exit(EXIT_INTERRUPTED, program)
     _exit(rc if isinstance(rc, int) else 0, program)
+
+
+def missing_posix() -> str:
+    """What this Python lacks of the POSIX facilities batchimage needs ("" when none)."""
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:
+        return "fcntl"
+    return "" if hasattr(signal, "pthread_sigmask") else "signal.pthread_sigmask"
 
 
 def collect_rarely() -> None:

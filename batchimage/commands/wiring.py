@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from batchimage.commands.options import Options, state_option_path
-from batchimage.core.errors import StateError
 
 if TYPE_CHECKING:
     from batchimage.state import StateStore
@@ -25,28 +24,15 @@ CLOUD_NAMES = {
 
 def make_store(spec: Any, opts: Options, clients: Callable[[], Any]) -> StateStore:
     """The state store: --state, else the spec's backend; --sandbox keeps a separate one."""
+    from batchimage.state.local import LocalStateStore
+
     if opts.state_path:
-        return _local_store(state_option_path(opts.state_path))
+        return LocalStateStore(state_option_path(opts.state_path))
     backend = getattr(spec.state, "backend", "local")
     if backend == "local":
         path = Path(spec.state.path)
-        return _local_store(sandboxed(path) if opts.sandbox else path)
+        return LocalStateStore(sandboxed(path) if opts.sandbox else path)
     return _blob_store(spec, opts, clients)
-
-
-def _local_store(path: Path) -> StateStore:
-    """The local state file's store; StateError where the platform has no `flock` (Windows)."""
-    try:
-        from batchimage.state.local import LocalStateStore
-    except ModuleNotFoundError as exc:
-        if exc.name != "fcntl":
-            raise
-        raise StateError(
-            f"cannot lock the state file {path}: batchimage locks it with flock, which this "
-            "platform lacks. Run batchimage on Linux or macOS; on Windows, inside WSL "
-            "(https://learn.microsoft.com/windows/wsl/install)."
-        ) from None
-    return LocalStateStore(path)
 
 
 def sandboxed(path: Path) -> Path:

@@ -126,24 +126,3 @@ def test_state_that_is_a_folder_is_refused_when_read(tmp_path: Path) -> None:
     with pytest.raises(StateError, match="is not a regular file"):
         LocalStateStore(tmp_path / "demo.json").read()
     assert sorted(os.listdir(tmp_path)) == ["demo.json"]
-
-
-def test_a_platform_without_flock_gets_an_error_not_a_traceback(spec: Path, tmp_path: Path) -> None:
-    """Windows has no `fcntl`: a command on a local state file says where batchimage runs."""
-    state = tmp_path / "demo.json"
-    no_fcntl = (
-        "import sys; sys.modules['fcntl'] = None; from batchimage.cli import main; "
-        f"main(['status', {str(spec)!r}, '--state', {str(state)!r}])"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", no_fcntl],
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "Traceback" not in done.stderr
-    assert done.stderr.startswith(f"error: cannot lock the state file {state}: ")
-    assert "on Windows, inside WSL" in done.stderr
-    assert not state.exists()
