@@ -180,7 +180,7 @@ def resolve_marketplace(
             code="ImageVersionNotFound",
             status=404,
         )
-    how = "pinned" if pinned else ("explicit" if mp.version != "latest" else "newest")
+    how = "newest" if wanted == versions[-1] else ("pinned" if pinned else "explicit")
     raw = _read(images, location, mp, wanted, how=how)
     if raw is None:
         raise PermanentAzureError(
@@ -194,16 +194,16 @@ def resolve_marketplace(
 _MOVE_ON = {
     "pinned": "it was pinned by an earlier run: `apply --refresh-base` moves to the newest",
     "explicit": "set image.base.marketplace.version to a newer one, or to latest",
-    "newest": "it is the newest version listed, so this SKU has none Azure makes new VMs from: "
-    "pick another offer or SKU",
+    "newest": "it is the newest version listed: pin an older one that is not deprecated "
+    "(image.base.marketplace.version), or pick another offer or SKU",
 }
 
 
 def _read(images: Any, location: str, mp: Any, version: str, *, how: str) -> Any:
     """VirtualMachineImages_Get of one version (None: not found); a deprecated version is an
-    error that says how to move on (Azure answers 404 ImageVersionDeprecated); `how` the
-    version was chosen: "pinned" by an earlier run, "explicit" in the spec, or the "newest"
-    listed (for `latest`)."""
+    error that says how to move on (Azure answers 404 ImageVersionDeprecated): `how` is
+    "newest" when no newer version is listed, else how the version was chosen: "pinned" by
+    an earlier run or "explicit" in the spec."""
     urn = f"{mp.publisher}:{mp.offer}:{mp.sku}:{version}"
     try:
         with azure_call(f"read image {urn}"):

@@ -371,9 +371,32 @@ def test_plan_and_apply_warn_of_a_base_scheduled_for_deprecation(
     with pytest.raises(BatchImageError) as stopped:
         pools.plan(spec)
     assert f"Marketplace image {IMAGE}:{NEWER} is deprecated" in str(stopped.value)
-    assert "`apply --refresh-base` moves to the newest" in str(stopped.value)
-    with pytest.raises(BatchImageError) as first:  # a new spec's `latest`: nothing newer
+    newest = (  # the pin is the newest listed: --refresh-base would land on it again
+        "it is the newest version listed: pin an older one that is not deprecated "
+        "(image.base.marketplace.version), or pick another offer or SKU"
+    )
+    assert newest in str(stopped.value)
+    with pytest.raises(BatchImageError) as first:  # a new spec's `latest`: the same
         pools.plan(pools.spec("quickstart.yaml"))
     assert f"Marketplace image {IMAGE}:{NEWER} is deprecated" in str(first.value)
-    assert "it is the newest version listed, so this SKU has none" in str(first.value)
-    assert "pick another offer or SKU" in str(first.value)
+    assert newest in str(first.value)
+
+
+def test_a_deprecated_pin_with_a_newer_version_listed_says_refresh(
+    pools: PoolHarness, publish: Callable[..., None]
+) -> None:
+    """The pinned version is deprecated and a newer one is listed: `--refresh-base`."""
+    spec = pools.spec("quickstart.yaml")
+    pools.apply(spec)
+    assert pools.outputs(spec, "resolve_image")["version"] == PINNED
+    publish()
+    pools.admin.deprecate_image(*UBUNTU, PINNED, state="Deprecated")
+    try:
+        with pytest.raises(BatchImageError) as stopped:
+            pools.plan(spec)
+    finally:
+        pools.admin.deprecate_image(*UBUNTU, PINNED, state="Active")
+    assert f"Marketplace image {IMAGE}:{PINNED} is deprecated" in str(stopped.value)
+    assert "pinned by an earlier run: `apply --refresh-base` moves to the newest" in str(
+        stopped.value
+    )
