@@ -72,16 +72,18 @@ def with_details(err: AzureError, exc: BaseException) -> AzureError:
     )
 
 
+POOL_ACCOUNT_FIX = "create it (user subscription mode) or fix pools[].batch_account"
+
+
 def find_account(
-    clients: AzureClients, group: str, name: str, where: str = "pools[].batch_account"
+    clients: AzureClients, group: str, name: str, fix: str = POOL_ACCOUNT_FIX
 ) -> BatchAccount:
-    """The Batch account a pool lives in; a clear error, naming the spec's `where`, when it
-    does not exist."""
+    """The Batch account a pool lives in; a clear error, ending in `fix`, when it does not
+    exist."""
     account = batch_account(clients, group, name)
     if account is None:
         raise PermanentAzureError(
-            f"Batch account {name} does not exist in resource group {group}; create it (user "
-            f"subscription mode) or fix {where}",
+            f"Batch account {name} does not exist in resource group {group}; {fix}",
             code="ResourceNotFound",
             status=404,
         )

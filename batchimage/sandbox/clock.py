@@ -69,7 +69,9 @@ def schedule_at(world: World, at: float, name: str, args: dict[str, Any]) -> str
     if name not in ACTIONS:
         raise KeyError(f"unknown timer action {name}")
     timer_id = uuid.uuid4().hex
-    world.store.table("timers")[timer_id] = {"at": at, "action": name, "args": args}
+    meta = world.store.meta()
+    meta["timer_seq"] = seq = int(meta.get("timer_seq", 0)) + 1  # ties fire in this order
+    world.store.table("timers")[timer_id] = {"at": at, "seq": seq, "action": name, "args": args}
     world.store.touch()
     return timer_id
 
@@ -80,10 +82,10 @@ def settle(world: World) -> int:
     ran = 0
     while True:
         now = world.clock.now()
-        due = [(t["at"], tid) for tid, t in timers.items() if t["at"] <= now]
+        due = [(t["at"], t.get("seq", 0), tid) for tid, t in timers.items() if t["at"] <= now]
         if not due:
             return ran
-        _, tid = min(due)
+        *_, tid = min(due)
         timer = timers.pop(tid)
         world.store.touch()
         fn = ACTIONS.get(timer["action"])

@@ -27,8 +27,16 @@ from batchimage.steps.create_image_definition import CreateImageDefinition
 from batchimage.steps.create_image_version import CreateImageVersion
 from batchimage.steps.deleting import delete
 from batchimage.steps.marks import owned, ref_for
-from batchimage.steps.pool_common import DriftOutputs, account_group
-from batchimage.steps.retention import Rule, Verdict, VersionSeen, choose
+from batchimage.steps.pool_common import DriftOutputs
+from batchimage.steps.retention import (
+    KEEP_USED_BY,
+    Rule,
+    Verdict,
+    VersionSeen,
+    choose,
+    kept_for,
+    pool_accounts_of,
+)
 from batchimage.steps.verbs import DELETE
 
 
@@ -47,6 +55,7 @@ class RetentionInputs(StepInputs):
     keep: int | None
     keep_days: int | None
     accounts: list[tuple[str, str]]
+    kept_for: list[tuple[str, str]] = Field(exclude=True)  # those of `accounts` from keep_used_by
     definition_name: str = Field(exclude=True)
 
 
@@ -70,13 +79,12 @@ class RetainImageVersions(Step[RetentionOutputs]):
         """`rollout`: the steps that finish putting the pools on the new version (every
         pool's retire step, the version's release): retention runs after them."""
         gallery = spec.image.capture.gallery
-        accounts = {(account_group(spec, p), p.batch_account.name) for p in spec.pools}
-        more = gallery.keep_used_by
-        accounts |= {(a.resource_group or spec.resource_group, a.name) for a in more}
+        more = kept_for(spec)
         self.given = RetentionInputs(
             keep=gallery.keep,
             keep_days=gallery.keep_days,
-            accounts=sorted(accounts),
+            accounts=sorted({*pool_accounts_of(spec), *more}),
+            kept_for=more,
             definition_name=gallery.definition.name,
         )
         self.definition = definition
@@ -113,8 +121,12 @@ class RetainImageVersions(Step[RetentionOutputs]):
         current = ctx.output(self.version)
         raw = list_versions(ctx.clients, d.group, d.gallery, d.name)
         seen = [_seen(ctx, v) for v in raw]
-        where = "pools[].batch_account or image.capture.gallery.keep_used_by"
-        accounts = [find_account(ctx.clients, g, name, where) for g, name in self.given.accounts]
+        accounts = [
+            find_account(ctx.clients, group, name, KEEP_USED_BY)
+            if (group, name) in self.given.kept_for
+            else find_account(ctx.clients, group, name)
+            for group, name in self.given.accounts
+        ]
         uses = pool_uses(ctx.clients, accounts)
         rule = Rule(self.given.keep, self.given.keep_days, current.version, dt.datetime.now(dt.UTC))
         return raw, choose(seen, uses, current.definition_id, rule)

@@ -17,6 +17,7 @@ from batchimage.core.errors import PermanentAzureError, PreflightError, StepFail
 from batchimage.sandbox.connection import Connection
 from batchimage.steps.staging import StagingPlaces, staging_account
 from tests.pipeline.harness import Harness, preflight_command
+from tests.pools.test_pool_quota import batch_service_account
 
 
 def failed_preflight(pipeline: Harness, spec: Any) -> str:
@@ -395,3 +396,53 @@ def test_a_retention_account_that_does_not_exist(pipeline: Harness) -> None:
         "batch account nosuchbatch (retention): not found in resource group sandbox-rg; fix "
         "image.capture.gallery.keep_used_by"
     ) in message
+
+
+def test_retention_accounts_are_read_before_anything_is_built(
+    pipeline: Harness,
+    clients: AzureClients,
+    sandbox: Connection,
+    sandbox_folder: Any,
+    unique: Callable[[str], str],
+) -> None:
+    """Each `keep_used_by` account is checked once, apart from the pools' own account (its
+    group in other letters is the same); one whose pools cannot be listed fails preflight."""
+    other = unique("team")
+    batch_service_account(clients, sandbox, other)
+
+    def keep_for(data: dict[str, Any]) -> None:
+        gallery = data["image"]["capture"]["gallery"]
+        gallery["keep"] = 2
+        gallery["keep_used_by"] = [
+            {"name": other},
+            {"name": other, "resource_group": sandbox.resource_group.upper()},
+            {"name": "sandboxbatch", "resource_group": sandbox.resource_group.upper()},
+        ]
+
+    spec = pipeline.spec("quickstart.yaml", keep_for)
+    try:
+        shown = preflight_command(spec, sandbox_folder)
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        lines = [line for line in shown.stdout.splitlines() if "(retention)" in line]
+        assert lines == [
+            f"ok   batch account {other} (retention): retention keeps the image versions its "
+            "0 pool(s) use"
+        ]
+        denied = {
+            "kind": "status",
+            "method": "GET",
+            "path": f"/batch/{other}/pools",
+            "status": 403,
+            "code": "AuthorizationFailure",
+            "message": "This request is not authorized to perform this operation.",
+        }
+        pipeline.admin.set_faults([denied])
+        message = failed_preflight(pipeline, spec)
+    finally:
+        pipeline.admin.clear_faults()
+        clients.batch_management.batch_account.begin_delete(sandbox.resource_group, other).result()
+    assert f"batch account {other} (retention): retention cannot read it or list its pools" in (
+        message
+    )
+    assert "AuthorizationFailure" in message
+    assert "remove it from image.capture.gallery.keep_used_by" in message

@@ -219,6 +219,7 @@ def test_keep_used_by_keeps_what_pools_of_another_account_use(
         assert changes["retention"].reason.startswith("will delete image version(s) 1.0.0;")
     finally:
         batch.begin_delete_pool(theirs, polling_interval=0).result()
+        clients.batch_management.batch_account.begin_delete(sandbox.resource_group, other).result()
 
 
 def test_another_pipelines_versions_in_the_definition_are_left_alone(pools: PoolHarness) -> None:

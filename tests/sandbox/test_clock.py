@@ -44,6 +44,11 @@ def _node_idle(world: World, args: dict[str, Any]) -> None:
     fired.append(("node_idle", timers.now(world)))
 
 
+@clock.action("test.tick")
+def _tick(world: World, args: dict[str, Any]) -> None:
+    fired.append((f"tick {args['n']}", timers.now(world)))
+
+
 @clock.action("test.second")
 def _second(world: World, args: dict[str, Any]) -> None:
     fired.append(("second", world.clock.now()))
@@ -85,3 +90,17 @@ def test_a_chained_event_fires_when_it_is_due_however_late_the_one_before_ran(
     world.clock.offset += 2.0
     assert clock.settle(world) == 1
     assert fired == [("node_started", started), ("node_idle", started + 30.0)]
+
+
+def test_timers_due_at_the_same_time_fire_in_the_order_they_were_set(tmp_path: Path) -> None:
+    """Sibling events (the nodes of one resize) fire in a fixed order, not by their ids;
+    `timers.now` in a plain clock action is that timer's due time."""
+    identity = Identity("t", SUB, "c", "s", "k")
+    world = World(Store(tmp_path / "state.json"), Frozen(1.0), SandboxConfig(), identity)
+    fired.clear()
+    at = world.clock.now() + 5.0
+    for n in range(12):
+        clock.schedule_at(world, at, "test.tick", {"n": n})
+    world.clock.offset += 9.0  # settled 4 s late
+    assert clock.settle(world) == 12
+    assert fired == [(f"tick {n}", at) for n in range(12)]

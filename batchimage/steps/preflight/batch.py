@@ -4,10 +4,10 @@ its pools."""
 
 from __future__ import annotations
 
-from batchimage.azure.errors import next_action
 from batchimage.core.errors import AzureError, TransientAzureError
 from batchimage.steps.preflight.facts import Facts, pool_accounts, wants_spot
 from batchimage.steps.preflight.report import CheckResult, fail, ok
+from batchimage.steps.retention import KEEP_USED_BY, kept_for
 
 
 def check_batch_accounts(facts: Facts) -> list[CheckResult]:
@@ -63,27 +63,25 @@ def check_batch_accounts(facts: Facts) -> list[CheckResult]:
 
 
 def _kept_for(facts: Facts) -> list[CheckResult]:
-    """Each `keep_used_by` account (not one of the pools'): found, and its pools listed."""
-    spec = facts.spec
-    gallery = spec.image.capture.gallery
+    """Each account `keep_used_by` adds (`retention.kept_for`): found, and its pools listed."""
     results = []
-    for ref in gallery.keep_used_by if gallery.retains else []:
-        group = ref.resource_group or spec.resource_group
-        if (group, ref.name) in pool_accounts(spec):
-            continue
-        label = f"batch account {ref.name} (retention)"
-        account = facts.batch(group, ref.name)
-        if account is None:
-            fix = "fix image.capture.gallery.keep_used_by"
-            results.append(fail(label, f"not found in resource group {group}; {fix}"))
-            continue
+    for group, name in kept_for(facts.spec) if facts.spec.image.capture.gallery.retains else []:
+        label = f"batch account {name} (retention)"
         try:
-            used = facts.pools_used(account)
+            account = facts.batch(group, name)
+            used = facts.pools_used(account) if account is not None else []
         except TransientAzureError:
             raise
         except AzureError as err:
-            why = f"its pools cannot be listed: {err}. Next: {next_action(err)}"
+            why = (
+                f"retention cannot read it or list its pools: {err}. Give this identity read "
+                "access to the account (e.g. Reader), or remove it from "
+                "image.capture.gallery.keep_used_by"
+            )
             results.append(fail(label, why))
+            continue
+        if account is None:
+            results.append(fail(label, f"not found in resource group {group}; {KEEP_USED_BY}"))
             continue
         results.append(ok(label, f"retention keeps the image versions its {len(used)} pool(s) use"))
     return results

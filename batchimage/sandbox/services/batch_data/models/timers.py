@@ -18,8 +18,11 @@ _EVENTS: list[float] = []  # the due time of the timer action running (store loc
 
 
 def now(world: World) -> float:
-    """The simulated time of the event being handled."""
-    return _EVENTS[-1] if _EVENTS else world.clock.now()
+    """The simulated time of the event being handled (a timer's due time, also one a plain
+    `clock.action` handles)."""
+    if _EVENTS:
+        return _EVENTS[-1]
+    return world.clock.now() if world.clock.firing is None else world.clock.firing
 
 
 def later(world: World, duration: float, name: str, args: dict[str, Any]) -> None:
