@@ -48,10 +48,11 @@ def set_tags(ctx: Calls, group: str, name: str, tags: Mapping[str, str]) -> None
 
 def write_vm(
     ctx: Calls, group: str, name: str, body: Mapping[str, Any], *, timeout_s: float | None = None
-) -> None:
-    """Create or update VM `name` with `body` (the VM's REST body), and wait for it."""
+) -> Any:
+    """Create or update VM `name` with `body` (the VM's REST body), wait for it, and return
+    the VM as the operation's final read gave it (no instance view)."""
     ops = ctx.clients.compute.virtual_machines
-    begin_and_wait(
+    return begin_and_wait(
         ctx,
         f"create VM {name}",
         f"build VM {name}",

@@ -245,6 +245,8 @@ class Walk:
 
         def apply_then_check() -> Outputs | None:
             node.applied = e.call(node, lambda: step.apply(view), counts=True)
+            if step.apply_observes and node.applied is not None:
+                return node.applied  # read back at the apply's end: no second read
             return e.call(node, lambda: step.check(view))
 
         self._spawn(node, "applied", apply_then_check)

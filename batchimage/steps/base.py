@@ -53,6 +53,10 @@ Contracts the engine relies on:
   the build VM is created); it still runs only when such a step is wanted.
 - `leftovers` (optional) finds what the step may have made by its tags and marks alone,
   so destroy deletes it even when the state does not list it.
+- `apply_observes` (optional, a class attribute): apply returns the outputs `check` would
+  give, built by the same code from what its operation's last read gave back (an LRO's
+  final GET), or None; the engine then takes them without checking again. Otherwise
+  apply returns None or what it created, and the engine checks after it.
 """
 
 from __future__ import annotations
@@ -151,6 +155,9 @@ class Step(ABC, Generic[OutT]):
     # once that step's check found it must apply: work that needs nothing the needing
     # step's dependencies make (a file staged while the VM it goes to is built)
     eager: ClassVar[bool] = False
+    # apply returns the outputs check would give, from its operation's last read: no
+    # check after it (see the module docstring)
+    apply_observes: ClassVar[bool] = False
     shown: ClassVar[tuple[str, ...]] = ()  # outputs `batchimage output` shows unasked
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -192,7 +199,8 @@ class Step(ABC, Generic[OutT]):
 
     @abstractmethod
     def apply(self, ctx: RunContext) -> OutT | None:
-        """Make the result exist as the inputs say (idempotent; the engine re-checks after)."""
+        """Make the result exist as the inputs say (idempotent; the engine checks after,
+        unless `apply_observes` and apply returned the outputs)."""
 
     def absent(self, ctx: RunContext) -> bool:
         """Read-only, asked early by apply: True only when the result certainly does not exist.

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import Field
 
@@ -32,6 +32,8 @@ from batchimage.steps.base import Outputs, RunContext, Step, StepInputs
 from batchimage.steps.build_inventory import BuildPlaces, build_leftovers
 from batchimage.steps.deleting import delete
 from batchimage.steps.verbs import DELETE
+
+T = TypeVar("T")
 
 
 class CleanupOutputs(Outputs):
@@ -116,10 +118,10 @@ def delete_build(ctx: RunContext, refs: list[ResourceRef], timeout: float | None
     return done
 
 
-def cleaning_up_after_failure(ctx: RunContext, apply: Callable[[RunContext], None]) -> None:
+def cleaning_up_after_failure(ctx: RunContext, apply: Callable[[RunContext], T]) -> T:
     """`apply(ctx)`; if it fails, `after_failure` first, then the failure goes on."""
     try:
-        apply(ctx)
+        return apply(ctx)
     except Exception as exc:
         after_failure(ctx, exc)
         raise

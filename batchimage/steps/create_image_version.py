@@ -74,6 +74,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
 
     kind = "create_image_version"
     key = "capture.version"
+    apply_observes = True
     shown = ("version_id", "version", "regions")
 
     def __init__(
@@ -265,7 +266,11 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         found, _ = self._find(ctx)
         if found is None:
             return None
-        raw = self._read(ctx, text(found.name))
+        return self._outputs(ctx, self._read(ctx, text(found.name)))
+
+    def _outputs(self, ctx: RunContext, raw: Any) -> VersionOutputs | None:
+        """The outputs of the version as read (with its replication status): None unless
+        it succeeded and every region is replicated."""
         if raw is None or text(raw.provisioning_state) != "Succeeded":
             return None
         pending = _pending_regions(raw)
@@ -291,10 +296,10 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
     def apply(self, ctx: RunContext) -> VersionOutputs | None:
         from batchimage.steps.cleanup_build import cleaning_up_after_failure
 
-        cleaning_up_after_failure(ctx, self._apply)
-        return None
+        return self._outputs(ctx, cleaning_up_after_failure(ctx, self._apply))
 
-    def _apply(self, ctx: RunContext) -> None:
+    def _apply(self, ctx: RunContext) -> Any:
+        """Make the version; the last read of it, once created and replicated."""
         found, names = self._find(ctx)
         group, gallery, definition = self._where(ctx)
         name = text(found.name) if found is not None else None
@@ -302,8 +307,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
             raw = self._read(ctx, text(found.name)) or found
             state = text(raw.provisioning_state or "").lower()
             if state in BUSY:
-                self._wait_replicated(ctx, name or "", None)
-                return
+                return self._wait_replicated(ctx, name or "", None)
             if state == "failed":
                 ctx.say(f"image version {name} failed earlier; deleting it to try again")
                 delete(ctx, ref_for(ctx, raw.id, VERSION, tags_of(raw)))
@@ -318,7 +322,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
             + ", ".join(region for region, _ in self.given.replicas)
         )
         poller = start_version(ctx.clients, group, gallery, definition, name, body)
-        self._wait_replicated(ctx, name, poller)
+        return self._wait_replicated(ctx, name, poller)
 
     def _body(self, ctx: RunContext, tags: dict[str, str], existing: Any = None) -> dict[str, Any]:
         """The version's PUT body; `existing`: the version when it is there already (its
@@ -368,8 +372,9 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
             )
         return {"osDiskImage": {"source": {"storageAccountId": account, "uri": url}}}
 
-    def _wait_replicated(self, ctx: RunContext, name: str, poller: Any) -> None:
-        """Wait for the LRO (if any) and replication, saying each region's progress.
+    def _wait_replicated(self, ctx: RunContext, name: str, poller: Any) -> Any:
+        """Wait for the LRO (if any) and replication, saying each region's progress; the
+        version's last read.
 
         The version is read once per poll interval at a fixed rate from the start (request
         times do not add up), and at once when the LRO's poller sees the end: the wait ends
@@ -425,6 +430,7 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
             raise PermanentAzureError(
                 f"image version {name} ended in state Failed", code="GalleryImageVersionFailed"
             )
+        return raw
 
     def _report(self, ctx: RunContext, name: str, shown: dict[str, str], raw: Any = None) -> None:
         """Say each region's replication state when it changes (progress in 10 % steps)."""

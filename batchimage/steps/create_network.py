@@ -44,6 +44,7 @@ class CreateNetwork(DeletesCreated, Step[NetworkOutputs]):
 
     kind = "create_network"
     key = "build.network"
+    apply_observes = True
 
     def __init__(self, spec: Any, group: CreateGroup) -> None:
         self.given = NetworkInputs(
@@ -83,11 +84,14 @@ class CreateNetwork(DeletesCreated, Step[NetworkOutputs]):
             return NetworkOutputs(
                 subnet_id=str(existing.id), resources=(ref,), observed_fingerprint=ctx.fingerprint
             )
-        nsg = read_nsg(ctx, group, n.nsg)
-        vnet = read_vnet(ctx, group, n.vnet)
+        return self._outputs(ctx, read_nsg(ctx, group, n.nsg), read_vnet(ctx, group, n.vnet))
+
+    def _outputs(self, ctx: RunContext, nsg: Any, vnet: Any) -> NetworkOutputs | None:
+        """The outputs of our NSG and VNet as read (None: either missing, or no subnet
+        behind the NSG)."""
         if nsg is None or vnet is None:
             return None
-        subnet = next((s for s in vnet.subnets or [] if s.name == n.subnet), None)
+        subnet = next((s for s in vnet.subnets or [] if s.name == self.given.names.subnet), None)
         if subnet is None or subnet.network_security_group is None:
             return None
         tags = tags_of(vnet)
@@ -119,7 +123,7 @@ class CreateNetwork(DeletesCreated, Step[NetworkOutputs]):
             tags=resource_tags(ctx, self.given.tags, _tags(old_nsg), **role),
         )
         old_vnet = read_vnet(ctx, group, n.vnet)
-        write_vnet(
+        vnet = write_vnet(
             ctx,
             group,
             n.vnet,
@@ -129,7 +133,7 @@ class CreateNetwork(DeletesCreated, Step[NetworkOutputs]):
             subnet=n.subnet,
             nsg_id=str(nsg.id),
         )
-        return None
+        return self._outputs(ctx, nsg, vnet)
 
     def describe(self) -> str:
         if self.given.network.subnet_id:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field
@@ -42,6 +43,7 @@ class CreateNic(DeletesCreated, Step[NicOutputs]):
 
     kind = "create_nic"
     key = "build.nic"
+    apply_observes = True
 
     def __init__(self, spec: Any, network: CreateNetwork) -> None:
         names = BuildNames.of(spec)
@@ -63,6 +65,11 @@ class CreateNic(DeletesCreated, Step[NicOutputs]):
         nic = read_nic(ctx, group, n.nic)
         if nic is None:
             return None
+        return self._outputs(ctx, nic, lambda: read_public_ip(ctx, group, n.public_ip))
+
+    def _outputs(self, ctx: RunContext, nic: Any, pip: Callable[[], Any]) -> NicOutputs | None:
+        """The outputs of our NIC as read, in the build subnet (`pip`: the public IP, read
+        when the NIC has one); None when it is elsewhere or lacks the public IP asked for."""
         subnet = ctx.output(CreateNetwork).subnet_id
         configs = nic.ip_configurations or []
         if (
@@ -76,8 +83,8 @@ class CreateNic(DeletesCreated, Step[NicOutputs]):
             return None
         refs = [ref_for(ctx, str(nic.id), NIC, tags_of(nic))]
         if pip_id:
-            pip = read_public_ip(ctx, group, n.public_ip)
-            refs.append(ref_for(ctx, pip_id, PUBLIC_IP, tags_of(pip) if pip is not None else None))
+            found = pip()
+            refs.append(ref_for(ctx, pip_id, PUBLIC_IP, tags_of(found) if found else None))
         return NicOutputs(
             nic_id=str(nic.id),
             public_ip_id=pip_id,
@@ -88,7 +95,7 @@ class CreateNic(DeletesCreated, Step[NicOutputs]):
     def apply(self, ctx: RunContext) -> NicOutputs | None:
         group, n = self.given.names.group, self.given.names
         role = {Marks.Tag.ROLE: BUILD_ROLE}
-        pip_id = None
+        pip_id, pip = None, None
         if self.given.public_ip:
             old = read_public_ip(ctx, group, n.public_ip)
             pip = write_public_ip(
@@ -100,7 +107,7 @@ class CreateNic(DeletesCreated, Step[NicOutputs]):
             )
             pip_id = str(pip.id)
         old_nic = read_nic(ctx, group, n.nic)
-        write_nic(
+        nic = write_nic(
             ctx,
             group,
             n.nic,
@@ -109,7 +116,7 @@ class CreateNic(DeletesCreated, Step[NicOutputs]):
             subnet_id=ctx.output(CreateNetwork).subnet_id,
             public_ip_id=pip_id,
         )
-        return None
+        return self._outputs(ctx, nic, lambda: pip)
 
     def describe(self) -> str:
         return f"NIC {self.given.names.nic}" + (" + public IP" if self.given.public_ip else "")

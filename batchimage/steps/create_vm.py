@@ -97,6 +97,7 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
 
     kind = "create_vm"
     key = "build.vm"
+    apply_observes = True
 
     def __init__(self, spec: Any, group: CreateGroup, nic: CreateNic) -> None:
         names = BuildNames.of(spec)
@@ -216,8 +217,10 @@ class CreateVm(DeletesCreated, Step[VmOutputs]):
         )
         body = self._body(ctx, base, tags)
         ctx.say(f"VM size {self.given.size}")
-        write_vm(ctx, n.group, n.vm, body, timeout_s=self.given.build.timeout_s)
-        return None
+        made = write_vm(ctx, n.group, n.vm, body, timeout_s=self.given.build.timeout_s)
+        if text(made.provisioning_state) != "Succeeded":
+            return None  # the engine's check says what is there
+        return self._outputs(ctx, made)  # just made or updated: not generalized
 
     def _body(self, ctx: RunContext, base: Any, tags: dict[str, str]) -> dict[str, Any]:
         build = self.given.build

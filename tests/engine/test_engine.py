@@ -537,3 +537,42 @@ def test_apply_checks_again_a_step_whose_dependency_changed_since_the_plan(h: Ha
         ("c", "updated"),
     ]
     assert h.cloud.world.get("c")["value"] == "v1(v1(v2))"
+
+
+class ReadsBack(Thing):
+    """A step whose apply hands back the outputs its own last read gave (`apply_observes`)."""
+
+    kind = "test_reads_back"
+    apply_observes = True
+    checks = 0
+
+    def check(self, ctx: RunContext) -> ThingOutputs | None:
+        type(self).checks += 1
+        return super().check(ctx)
+
+    def apply(self, ctx: RunContext) -> ThingOutputs | None:
+        super().apply(ctx)
+        found = super().check(ctx)  # the apply's own read of what it made
+        return None if found is None else found.model_copy(update={"value": "read back"})
+
+
+def test_outputs_an_apply_reads_back_are_taken_without_a_check(h: Harness) -> None:
+    ReadsBack.checks = 0
+    step = ReadsBack("a")
+    h.apply([step])
+    assert ReadsBack.checks == 1  # before the apply, none after it
+    assert h.state().steps["a"].outputs["value"] == "read back"  # what the apply returned
+
+
+class ChecksAfter(ReadsBack):
+    """The same apply, without `apply_observes`."""
+
+    kind = "test_checks_after"
+    apply_observes = False
+
+
+def test_without_apply_observes_the_engine_checks_after_the_apply(h: Harness) -> None:
+    ChecksAfter.checks = 0
+    h.apply([ChecksAfter("a")])
+    assert ChecksAfter.checks == 2  # before and after the apply
+    assert h.state().steps["a"].outputs["value"] == "v1"  # what the check found

@@ -84,3 +84,27 @@ def test_quickstart_through_the_cli(
     plan = cli(sandbox_folder, "plan", str(spec_path), "--state", str(state))
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert "No changes" in plan.stdout
+
+
+def test_outputs_an_apply_reads_back_equal_what_a_check_finds(pipeline: Harness) -> None:
+    """The steps whose apply hands back its operation's last read (`apply_observes`: no
+    check after it) record the outputs a later check finds: nothing to change after."""
+    from batchimage.commands.plan import has_changes
+    from batchimage.steps.base import Step
+
+    spec = pipeline.spec("quickstart.yaml", lambda data: data.update(cleanup="never"))
+    pipeline.apply(spec)
+    planner = pipeline.planner(spec)
+    assert not has_changes(planner.plan())
+    observing = [n.step.key for n in planner.nodes if type(n.step).apply_observes]
+    assert observing == ["build.network", "build.nic", "build.vm", "capture.version"]
+    records = pipeline.state(spec).steps
+    for node in planner.nodes:  # every step's outputs as recorded, for the checks to read
+        if node.step.key not in planner.ctx.results and records.get(node.step.key):
+            recorded = records[node.step.key].outputs
+            planner.ctx.results[node.step.key] = node.step.outputs_type.model_validate(recorded)
+    for key in observing:
+        step: Step[Any] = next(n.step for n in planner.nodes if n.step.key == key)
+        found = step.check(planner.ctx.for_step(step, records[key].fingerprint or ""))
+        assert found is not None, key
+        assert found.model_dump(mode="json") == pipeline.outputs(spec, key), key
