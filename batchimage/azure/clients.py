@@ -24,6 +24,7 @@ from batchimage.core.errors import UsageError
 if TYPE_CHECKING:
     from azure.batch import BatchClient
     from azure.core.credentials import TokenCredential
+    from azure.keyvault.secrets import SecretClient
     from azure.mgmt.authorization import AuthorizationManagementClient
     from azure.mgmt.batch import BatchManagementClient
     from azure.mgmt.compute import ComputeManagementClient
@@ -187,6 +188,26 @@ class AzureClients:
             **self._transport(),
             **self._extra,
         )
+
+    def secret_client(self, secret_uri: str) -> SecretClient:
+        """A Key Vault secrets client for the vault of `secret_uri` (`CloudProfile.vault_url`)."""
+        from azure.keyvault.secrets import SecretClient
+
+        return SecretClient(
+            self.profile.vault_url(secret_uri),
+            self.credential,
+            connection_verify=self.profile.verify,
+            # the sandbox serves every vault on its loopback host, not <vault>.vault.azure.net
+            verify_challenge_resource=self.profile.name != "sandbox",
+            **self._transport(),
+            **self._extra,
+        )
+
+    def read_secret(self, secret_uri: str) -> str:
+        """The value of the Key Vault secret `secret_uri` names (`azure.key_vault`)."""
+        from batchimage.azure.key_vault import read_secret
+
+        return read_secret(self, secret_uri)
 
     def batch(self, account_endpoint: str) -> BatchClient:
         """A Batch data-plane client for an account's `accountEndpoint` (https:// added)."""

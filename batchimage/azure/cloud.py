@@ -13,6 +13,7 @@ import ssl
 import urllib.request
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from batchimage.core.errors import UsageError
 
@@ -91,6 +92,15 @@ class CloudProfile:
     def verify(self) -> str | bool:
         """What to pass as `connection_verify`: the CA bundle path, or True (system trust)."""
         return self.ca_bundle or True
+
+    def vault_url(self, secret_uri: str) -> str:
+        """Where the vault of a Key Vault secret URI is reached: the URI's own origin, or in
+        the sandbox its Key Vault endpoint for the vault (the host's first label)."""
+        parts = urlsplit(secret_uri)
+        if self.name != "sandbox":
+            return f"{parts.scheme}://{parts.netloc}"
+        vault = (parts.hostname or "").split(".", 1)[0]
+        return f"{self.arm_endpoint.rstrip('/')}/keyvault/{vault}"
 
 
 def custom(

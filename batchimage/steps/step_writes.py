@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pydantic import SecretStr
 
@@ -25,8 +25,10 @@ class StepWrites(RunIdentity, StepView):
         return ResourceRef(id=resource_id, kind=kind, created_by_run=self.run_id)
 
     def secret(self, ref: Any) -> SecretStr:
-        """Resolve a spec `SecretRef` and register its value so no log or state shows it."""
-        value: SecretStr = ref.resolve()
+        """Resolve a spec `SecretRef` (a Key Vault one with the run's sign-in) and register
+        its value so no log or state shows it."""
+        run = cast(Any, self)  # a RunContext: its Azure clients (core/lazy_clients.py)
+        value: SecretStr = ref.resolve(key_vault=lambda uri: run.clients.read_secret(uri))
         register_secret(value.get_secret_value())
         return value
 
