@@ -1,6 +1,6 @@
 """A small client for the sandbox's admin endpoint, for tests and benchmarks:
 request log, counters (reads vs writes), fault rules, clock, state, reset, principals and
-their role assignments, Marketplace versions published over time; and for
+their role assignments, Marketplace versions published over time, Key Vault secrets; and for
 `batchimage.sandbox.runtime`, the processes a sandbox started for callers lives for."""
 
 from __future__ import annotations
@@ -208,6 +208,16 @@ class SandboxAdmin:
         result: dict[str, Any] = self._call("POST", "/marketplace/deprecations", body)
         return result
 
+    def set_secret(self, vault: str, name: str, value: str) -> str:
+        """Add a version of secret `name` in Key Vault `vault` (made with its first secret;
+        its URL is `<arm_endpoint>/keyvault/<vault>`); returns the new version id."""
+        result: dict[str, Any] = self._call("PUT", _secret_path(vault, name), {"value": value})
+        return str(result["version"])
+
+    def delete_secret(self, vault: str, name: str) -> None:
+        """Forget secret `name` of Key Vault `vault`, every version (the vault stays)."""
+        self._call("DELETE", _secret_path(vault, name))
+
     def owners(self) -> dict[str, Any]:
         """`{"tied", "stopping", "owners": [pid, ...]}`: who a sandbox started for callers
         lives for (the processes still running)."""
@@ -227,3 +237,9 @@ class SandboxAdmin:
         """Process `pid` no longer needs the sandbox; True when the sandbox now stops."""
         result = self._call("DELETE", f"/owners/{pid}", timeout=5)
         return bool(result.get("stopping"))
+
+
+def _secret_path(vault: str, name: str) -> str:
+    """The admin path of a Key Vault secret."""
+    quote = urllib.parse.quote
+    return f"/keyvault/{quote(vault, safe='')}/secrets/{quote(name, safe='')}"

@@ -1,7 +1,7 @@
 """The admin endpoint (`/_sandbox/...`): health, request log, counters, faults, clock,
-state dump, reset, and the processes a sandbox started for callers lives for (owners).
-Every admin route but health needs the header `x-sandbox-key: <client secret from the
-connection file>`; `batchimage.sandbox.admin` is the client."""
+state dump, reset, Key Vault secrets, and the processes a sandbox started for callers
+lives for (owners). Every admin route but health needs the header `x-sandbox-key: <client
+secret from the connection file>`; `batchimage.sandbox.admin` is the client."""
 
 from __future__ import annotations
 
@@ -220,6 +220,29 @@ def remove_owner(call: Call) -> Reply:
     return Reply(200, {"tied": True, "stopping": stopping})
 
 
+def set_secret(call: Call) -> Reply:
+    """Add a version of a Key Vault secret (`{"value"}`; the vault springs into existence
+    with its first secret); answers `{"version"}`. The value is never logged."""
+    from batchimage.sandbox.services.keyvault import models
+
+    value = call.json_object().get("value")
+    if not isinstance(value, str):
+        raise ApiError(400, "InvalidValue", "value must be a string.")
+    try:
+        version = models.set_secret(call.world, call.params["vault"], call.params["name"], value)
+    except ValueError as exc:
+        raise ApiError(400, "InvalidValue", str(exc)) from exc
+    return Reply(200, {"version": version})
+
+
+def delete_secret(call: Call) -> Reply:
+    """Forget a Key Vault secret, every version (idempotent; the vault stays)."""
+    from batchimage.sandbox.services.keyvault import models
+
+    models.delete_secret(call.world, call.params["vault"], call.params["name"])
+    return Reply(204, None)
+
+
 def _pid(value: Any) -> int:
     try:
         pid = int(value)
@@ -253,4 +276,6 @@ def routes() -> list[Route]:
         admin("GET", "/owners", get_owners, "Admin_Owners"),
         admin("POST", "/owners", add_owner, "Admin_AddOwner"),
         admin("DELETE", "/owners/{pid}", remove_owner, "Admin_RemoveOwner"),
+        admin("PUT", "/keyvault/{vault}/secrets/{name}", set_secret, "Admin_SetSecret"),
+        admin("DELETE", "/keyvault/{vault}/secrets/{name}", delete_secret, "Admin_DeleteSecret"),
     ]

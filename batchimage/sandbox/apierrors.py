@@ -49,6 +49,11 @@ class ApiError(Exception):
         return {"error": self.code, "error_description": self.message, "error_codes": []}
 
 
+class Unreachable(Exception):
+    """The request's host does not resolve in Azure (e.g. an unknown Key Vault): the app
+    drops the connection instead of answering."""
+
+
 def bad_request(code: str, message: str, target: str | None = None) -> ApiError:
     return ApiError(400, code, message, target=target)
 

@@ -1,16 +1,18 @@
 """The sandbox's ASGI app: one dispatcher in front of every service's routes.
 
-Per request: find the route, check auth (Bearer token for ARM/Batch, issued for that
-plane's audience; the admin key for /_sandbox), require `api-version` on ARM, run the
-world's checks (role-based access), apply fault rules, then run the handler in a
-worker thread inside a store transaction (due timers settle first, changes are saved,
-change hooks such as the Azurite account sync run), render errors in the plane's shape,
-stamp `x-ms-request-id` / `x-ms-correlation-request-id`, and log the request.
+Per request: find the route, check auth (Bearer token for ARM/Batch/Key Vault, issued for
+that plane's audience; the admin key for /_sandbox; a Key Vault request to a vault that
+does not exist has its connection dropped, as its host would not resolve), require
+`api-version` on ARM, run the world's checks (role-based access), apply fault rules, then
+run the handler in a worker thread inside a store transaction (due timers settle first,
+changes are saved, change hooks such as the Azurite account sync run), render errors in
+the plane's shape, stamp `x-ms-request-id` / `x-ms-correlation-request-id`, and log the request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -23,7 +25,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from batchimage.sandbox import auth, lro, register
-from batchimage.sandbox.apierrors import ApiError, missing_api_version
+from batchimage.sandbox.apierrors import ApiError, Unreachable, missing_api_version
 from batchimage.sandbox.clock import settle
 from batchimage.sandbox.context import Call, Reply, World
 from batchimage.sandbox.faults import FaultRule, injector
@@ -83,6 +85,8 @@ class SandboxApp:
             if route is None:
                 if plane in ("arm", "batch"):
                     auth.check_request(self.world, headers, plane)
+                if plane == "keyvault":
+                    _keyvault_gate(self.world, path, headers)
                 raise self._no_route(method, path, plane)
             call = Call(
                 world=self.world,
@@ -114,6 +118,10 @@ class SandboxApp:
                 await _drop(send)
                 return
             reply = await anyio.to_thread.run_sync(self._run, call)
+        except Unreachable:
+            self._log(method, path, route, plane, 0, None, request_id)
+            await _hang_up(send)
+            return
         except ApiError as err:
             if plane != "admin" and register.unregistered(err.code):
                 err = ApiError(500, "InternalServerError", f"sandbox: {register.refusal(err.code)}")
@@ -139,6 +147,8 @@ class SandboxApp:
         plane = call.route.plane
         if plane in ("arm", "batch"):
             call.claims = auth.check_request(self.world, call.headers, plane)
+        if plane == "keyvault":
+            call.claims = _keyvault_gate(self.world, call.path, call.headers)
         if plane == "arm" and not call.api_version:
             raise missing_api_version()
         if plane == "admin":
@@ -231,7 +241,16 @@ def _plane_of(path: str) -> str:
         return "arm"
     if lowered.startswith("/batch/"):
         return "batch"
+    if lowered.startswith("/keyvault/"):
+        return "keyvault"
     return "public"
+
+
+def _keyvault_gate(world: World, path: str, headers: dict[str, str]) -> dict[str, Any]:
+    """Key Vault's checks before a handler (`services/keyvault/plane.py`)."""
+    from batchimage.sandbox.services.keyvault.plane import gate
+
+    return gate(world, path, headers)
 
 
 def _seconds(value: float | None) -> str:
@@ -269,3 +288,13 @@ async def _drop(send: Send) -> None:
     )
     await send({"type": "http.response.body", "body": b'{"', "more_body": True})
     raise DroppedConnection("fault injection: connection dropped")
+
+
+async def _hang_up(send: Send) -> None:
+    """Close the connection before any status line, as a host that does not resolve gives
+    the client no answer at all (azure-core raises ServiceResponseError, not an HTTP error).
+    uvicorn marks a response started before writing its status line, and closes the
+    connection, having written nothing, when it cannot write it (a status beyond 599)."""
+    with contextlib.suppress(Exception):
+        await send({"type": "http.response.start", "status": 999, "headers": []})
+    raise DroppedConnection("unreachable host: connection closed without an answer")

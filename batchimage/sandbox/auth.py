@@ -14,8 +14,11 @@ windows.net//.default` -> `https://batch.core.windows.net/`) and its `iss` is
 
 Each plane accepts only its own audience, as Azure does: ARM the sandbox's URL (with or
 without the trailing slash; 401 InvalidAuthenticationTokenAudience), Batch exactly
-`https://batch.core.windows.net/` (401 AuthenticationFailed with an AuthenticationErrorDetail);
-blob requests go to Azurite, which checks its storage audiences itself.
+`https://batch.core.windows.net/` (401 AuthenticationFailed with an AuthenticationErrorDetail),
+Key Vault exactly `https://vault.azure.net` (`check_keyvault`: 401 Unauthorized, AKV10022;
+a request without a token gets Key Vault's challenge, AKV10000, naming the sandbox's
+authority and the resource to ask a token for); blob requests go to Azurite, which checks
+its storage audiences itself.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from batchimage.sandbox.routing import Route
 
 TOKEN_LIFETIME = 3600
 BATCH_AUDIENCE = "https://batch.core.windows.net/"
+KEYVAULT_AUDIENCE = "https://vault.azure.net"
 
 
 def _b64(data: bytes) -> str:
@@ -165,6 +169,40 @@ def _check_audience(world: World, audience: str, plane: str) -> None:
             message,
             headers=_challenge(world, message.replace('"', "'")),
         )
+
+
+def check_keyvault(world: World, headers: dict[str, str]) -> dict[str, Any]:
+    """Key Vault's check: a sandbox token for `https://vault.azure.net`; its claims, or 401
+    Unauthorized with the challenge (`WWW-Authenticate: Bearer authorization, resource`)."""
+    challenge = {
+        "WWW-Authenticate": f'Bearer authorization="{world.base_url}/{world.identity.tenant_id}", '
+        f'resource="{KEYVAULT_AUDIENCE}"'
+    }
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise ApiError(
+            401,
+            "Unauthorized",
+            "AKV10000: Request is missing a Bearer or PoP token.",
+            headers=challenge,
+        )
+    claims = token_claims(world, value.strip())
+    if claims is None:
+        raise ApiError(
+            401,
+            "Unauthorized",
+            "AKV10046: Unable to resolve the key used for signature validation.",
+            headers=challenge,
+        )
+    audience = str(claims.get("aud", ""))
+    if audience != KEYVAULT_AUDIENCE:
+        raise ApiError(
+            401,
+            "Unauthorized",
+            f"AKV10022: Invalid audience. Expected {KEYVAULT_AUDIENCE}, found: {audience}.",
+            headers=challenge,
+        )
+    return claims
 
 
 def _tenant(call: Call) -> str:

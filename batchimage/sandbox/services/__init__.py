@@ -15,7 +15,9 @@ How to add a service (e.g. Microsoft.Compute, or the Batch data plane):
    - `urls.py` routing: a `ROUTES: list[Route]` of `Route(method, pattern, handler,
      operation, plane=...)`; patterns use `{name}` placeholders and match
      case-insensitively. `plane="arm"` (default: Bearer token + api-version required, ARM
-     error shape) or `plane="batch"` (Bearer token, Batch OData error shape).
+     error shape), `plane="batch"` (Bearer token, Batch OData error shape) or
+     `plane="keyvault"` (Key Vault's challenge and audience, `{"error"}` shape; the app
+     drops the connection to a vault that does not exist).
      Tracked ARM resources can use `batchimage.sandbox.arm.ResourceType(...).routes()`.
    - `__init__.py`  `SERVICE = Service(name, routes=ROUTES, seed=..., start=...)`.
    A large service makes `models` and `responses` packages with one module per resource
@@ -51,6 +53,7 @@ SERVICE_MODULES: tuple[str, ...] = (
     "batchimage.sandbox.services.compute",
     "batchimage.sandbox.services.batch_management",
     "batchimage.sandbox.services.batch_data",
+    "batchimage.sandbox.services.keyvault",
 )
 
 
