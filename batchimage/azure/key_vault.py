@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from azure.core.exceptions import HttpResponseError, ServiceRequestError
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
 from batchimage.core.errors import PermanentAzureError, TransientAzureError
 
@@ -39,7 +39,7 @@ def read_secret(clients: AzureClients, uri: str) -> str:
     try:
         with client:
             value = client.get_secret(name, version).value
-    except ServiceRequestError as exc:
+    except (ServiceRequestError, ServiceResponseError) as exc:
         raise PermanentAzureError(
             f"cannot reach Key Vault {host} to read {name}: {exc.message}. Check the vault name "
             "in the secret URI (az keyvault list) and that this machine reaches it",
@@ -55,7 +55,7 @@ def read_secret(clients: AzureClients, uri: str) -> str:
                 operation=f"read {where}",
             ) from exc
         raise PermanentAzureError(
-            _refused(where, exc.status_code, code),
+            _refused(where, exc.status_code),
             code=code,
             status=exc.status_code,
             operation=f"read {where}",
@@ -65,16 +65,17 @@ def read_secret(clients: AzureClients, uri: str) -> str:
     return value
 
 
-def _refused(where: str, status: int | None, code: str) -> str:
-    """What Key Vault's refusal to read `where` means, and what to do."""
+def _refused(where: str, status: int | None) -> str:
+    """What Key Vault's refusal to read `where` means, and what to do (the error shows the
+    code and status beside it)."""
     if status == 404:
         return (
-            f"{where} was not found ({code}); check the name and version in the secret URI "
+            f"{where} was not found; check the name and version in the secret URI "
             "(az keyvault secret list --vault-name <vault>)"
         )
     if status in (401, 403):
         return (
-            f"this identity may not read {where} ({code}): grant it the {READ_ROLE} role on "
-            "the vault (or a get permission on secrets, for a vault with access policies)"
+            f"this identity may not read {where}: grant it the {READ_ROLE} role on the vault "
+            "(or a get permission on secrets, for a vault with access policies)"
         )
-    return f"Key Vault refused to read {where} ({code}, HTTP {status})"
+    return f"Key Vault refused to read {where}"

@@ -208,10 +208,12 @@ class SandboxAdmin:
         result: dict[str, Any] = self._call("POST", "/marketplace/deprecations", body)
         return result
 
-    def set_secret(self, vault: str, name: str, value: str) -> str:
+    def set_secret(self, vault: str, name: str, value: str, *, grant: bool = True) -> str:
         """Add a version of secret `name` in Key Vault `vault` (made with its first secret;
-        its URL is `<arm_endpoint>/keyvault/<vault>`); returns the new version id."""
-        result: dict[str, Any] = self._call("PUT", _secret_path(vault, name), {"value": value})
+        its URL is `<arm_endpoint>/keyvault/<vault>`); `grant`: the sandbox's own principal
+        may read the vault's secrets (Key Vault Secrets User on it). The new version id."""
+        body = {"value": value, "grant": grant}
+        result: dict[str, Any] = self._call("PUT", _secret_path(vault, name), body)
         return str(result["version"])
 
     def delete_secret(self, vault: str, name: str) -> None:

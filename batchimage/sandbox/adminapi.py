@@ -221,17 +221,26 @@ def remove_owner(call: Call) -> Reply:
 
 
 def set_secret(call: Call) -> Reply:
-    """Add a version of a Key Vault secret (`{"value"}`; the vault springs into existence
-    with its first secret); answers `{"version"}`. The value is never logged."""
-    from batchimage.sandbox.services.keyvault import models
+    """Add a version of a Key Vault secret (`{"value", "grant"}`; the vault springs into
+    existence with its first secret; `grant` (default true): the sandbox's own principal gets
+    Key Vault Secrets User on the vault); answers `{"version"}`. The value is never logged."""
+    from batchimage.sandbox.services.authorization import models as access_models
+    from batchimage.sandbox.services.keyvault import access, models
 
-    value = call.json_object().get("value")
+    body = call.json_object()
+    value = body.get("value")
     if not isinstance(value, str):
         raise ApiError(400, "InvalidValue", "value must be a string.")
+    vault = call.params["vault"]
     try:
-        version = models.set_secret(call.world, call.params["vault"], call.params["name"], value)
+        version = models.set_secret(call.world, vault, call.params["name"], value)
     except ValueError as exc:
         raise ApiError(400, "InvalidValue", str(exc)) from exc
+    if body.get("grant", True):
+        principal = access_models.seeded_principal(call.world)
+        access_models.assign(
+            call.world, principal, access.READER_ROLE, access.vault_id(call.world, vault)
+        )
     return Reply(200, {"version": version})
 
 

@@ -163,3 +163,27 @@ def test_reset_forgets_secrets(tmp_path: Path) -> None:
         assert not isinstance(err.value, HttpResponseError)
     finally:
         proc.stop()
+
+
+def test_reading_a_secret_needs_the_data_action_on_the_vault(
+    sandbox: Connection, cloud: CloudProfile, admin: SandboxAdmin, unique: Unique
+) -> None:
+    """Owner of the subscription reads no secret: a vault with the RBAC model answers 403
+    Forbidden until the caller holds Key Vault Secrets User (or another role with
+    `.../secrets/getSecret/action`) on it."""
+    vault = unique("kv")
+    admin.set_secret(vault, "locked", "v", grant=False)
+    client = secret_client(sandbox, cloud, vault)
+    with pytest.raises(HttpResponseError) as refused:
+        client.get_secret("locked")
+    assert refused.value.status_code == 403
+    assert refused.value.error is not None and refused.value.error.code == "Forbidden"
+    message = refused.value.error.message or ""
+    assert message.startswith("Caller is not authorized to perform action on resource.")
+    assert "Action: 'Microsoft.KeyVault/vaults/secrets/getSecret/action'" in message
+    scope = (
+        f"/subscriptions/{sandbox.subscription_id}/resourceGroups/{sandbox.resource_group}"
+        f"/providers/Microsoft.KeyVault/vaults/{vault}"
+    )
+    admin.assign_role(sandbox.client_id, "Key Vault Secrets User", scope)
+    assert client.get_secret("locked").value == "v"
