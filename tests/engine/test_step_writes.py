@@ -52,7 +52,7 @@ class Ref:
     def __init__(self, value: str) -> None:
         self.value = value
 
-    def resolve(self) -> SecretStr:
+    def resolve(self, key_vault: object = None) -> SecretStr:
         return SecretStr(self.value)
 
 
