@@ -99,7 +99,10 @@ class CloudProfile:
         parts = urlsplit(secret_uri)
         if self.name != "sandbox":
             return f"{parts.scheme}://{parts.netloc}"
-        vault = (parts.hostname or "").split(".", 1)[0]
+        host = (parts.hostname or "").lower()
+        # the sandbox is public Azure's: another cloud's vault host (or a typo) reaches no
+        # vault, as in Azure it would resolve to none
+        vault = host.removesuffix(".vault.azure.net") if host.endswith(".vault.azure.net") else host
         return f"{self.arm_endpoint.rstrip('/')}/keyvault/{vault}"
 
 

@@ -13,9 +13,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 
-from batchimage.core.errors import PermanentAzureError, TransientAzureError
+from batchimage.azure.errors import translate
+from batchimage.core.errors import PermanentAzureError, TransientAzureError, UsageError
 
 if TYPE_CHECKING:
     from batchimage.azure.clients import AzureClients
@@ -28,6 +34,10 @@ def split_secret_uri(uri: str) -> tuple[str, str, str | None]:
     (`https://<vault>.vault.azure.net/secrets/<name>[/<version>]`)."""
     parts = urlsplit(uri)
     path = [p for p in parts.path.split("/") if p]
+    if len(path) not in (2, 3) or path[0].lower() != "secrets":
+        raise UsageError(
+            f"{uri} is not a Key Vault secret URI (https://<vault>.vault.azure.net/secrets/<name>)"
+        )
     return parts.hostname or "", path[1], path[2] if len(path) > 2 else None
 
 
@@ -39,10 +49,21 @@ def read_secret(clients: AzureClients, uri: str) -> str:
     try:
         with client:
             value = client.get_secret(name, version).value
-    except (ServiceRequestError, ServiceResponseError) as exc:
+    except ClientAuthenticationError as exc:  # no token for the vault's tenant or cloud
+        raise translate(exc, f"read {where}") from exc
+    except ValueError as exc:  # the vault's challenge names another cloud's resource
+        if "challenge" not in str(exc).lower():
+            raise
+        raise PermanentAzureError(
+            f"Key Vault {host} answered for another cloud than this run's ({exc}); use a "
+            "secret URI of this cloud's vaults",
+            operation=f"read {where}",
+        ) from exc
+    except (ServiceRequestError, ServiceResponseError) as exc:  # after the SDK's retries
         raise PermanentAzureError(
             f"cannot reach Key Vault {host} to read {name}: {exc.message}. Check the vault name "
-            "in the secret URI (az keyvault list) and that this machine reaches it",
+            "in the secret URI (az keyvault list) and that this machine reaches it (network, "
+            "firewall, private endpoint), then run again",
             operation=f"read {where}",
         ) from exc
     except HttpResponseError as exc:
@@ -73,9 +94,14 @@ def _refused(where: str, status: int | None) -> str:
             f"{where} was not found; check the name and version in the secret URI "
             "(az keyvault secret list --vault-name <vault>)"
         )
-    if status in (401, 403):
+    if status == 403:
         return (
             f"this identity may not read {where}: grant it the {READ_ROLE} role on the vault "
             "(or a get permission on secrets, for a vault with access policies)"
+        )
+    if status == 401:
+        return (
+            f"Key Vault refused this run's sign-in to read {where} (a vault of another tenant "
+            "or cloud?)"
         )
     return f"Key Vault refused to read {where}"

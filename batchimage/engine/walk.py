@@ -1,7 +1,8 @@
 """One walk over the steps: plan (observe), offline plan (state only) or apply.
 
 Per step: wait for its dependencies, check (read-only), decide (`batchimage.plan.decide`),
-then, in apply, wait for what its apply needs, apply, check again and record. Independent
+then, in apply, wait for what its apply needs, apply, check again (unless the step's apply
+hands back what its last read saw: `Step.apply_observes`) and record. Independent
 steps run concurrently on at most `max_workers` threads; their results come back to the
 main thread, which alone touches the journal, saving after every step transition. A
 failure or a signal stops new work; in-flight calls get `grace_s` to settle.

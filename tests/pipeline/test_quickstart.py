@@ -86,14 +86,38 @@ def test_quickstart_through_the_cli(
     assert "No changes" in plan.stdout
 
 
-def test_outputs_an_apply_reads_back_equal_what_a_check_finds(pipeline: Harness) -> None:
-    """The steps whose apply hands back its operation's last read (`apply_observes`: no
-    check after it) record the outputs a later check finds: nothing to change after."""
+def test_outputs_an_apply_reads_back_equal_what_a_check_finds(
+    pipeline: Harness, monkeypatch: Any
+) -> None:
+    """The steps whose apply hands back its operation's last read (`apply_observes`) are
+    not checked after it, and record the outputs a later check finds."""
     from batchimage.commands.plan import has_changes
     from batchimage.steps.base import Step
+    from batchimage.steps.create_image_version import CreateImageVersion
+    from batchimage.steps.create_network import CreateNetwork
+    from batchimage.steps.create_nic import CreateNic
+    from batchimage.steps.create_vm import CreateVm
 
+    calls: list[tuple[str, str]] = []
+
+    def recording(real: Any, method: str) -> Any:
+        def record(self: Any, ctx: Any) -> Any:
+            calls.append((self.key, method))
+            return real(self, ctx)
+
+        return record
+
+    for cls in (CreateNetwork, CreateNic, CreateVm, CreateImageVersion):
+        for method in ("apply", "check"):
+            monkeypatch.setattr(cls, method, recording(getattr(cls, method), method))
     spec = pipeline.spec("quickstart.yaml", lambda data: data.update(cleanup="never"))
     pipeline.apply(spec)
+    monkeypatch.undo()
+    applied = {key for key, method in calls if method == "apply"}
+    assert applied == {"build.network", "build.nic", "build.vm", "capture.version"}
+    for key in applied:  # nothing checked after its apply
+        after = calls[calls.index((key, "apply")) + 1 :]
+        assert (key, "check") not in after, key
     planner = pipeline.planner(spec)
     assert not has_changes(planner.plan())
     observing = [n.step.key for n in planner.nodes if type(n.step).apply_observes]
