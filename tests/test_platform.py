@@ -6,14 +6,12 @@ from __future__ import annotations
 import contextlib
 import io
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from batchimage.cli import main
-from tests.engine.procs import child_env
+from tests.engine.procs import run_python
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,13 +23,7 @@ def test_without_fcntl_a_command_says_where_batchimage_runs(tmp_path: Path) -> N
         "import sys; sys.modules['fcntl'] = None; from batchimage.cli import main; "
         f"main(['status', {str(spec)!r}, '--state', {str(state)!r}])"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", no_fcntl],
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_python("-c", no_fcntl)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("error: batchimage runs on Linux and macOS; on Windows, run ")

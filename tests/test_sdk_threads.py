@@ -6,15 +6,13 @@ Azure/azure-sdk-for-python#47426)."""
 from __future__ import annotations
 
 import importlib
-import subprocess
-import sys
 import threading
 from typing import Any
 
 import pytest
 
 from batchimage.azure import sdk_threads
-from tests.engine.procs import REPO, child_env
+from tests.engine.procs import run_python
 
 MODEL_BASES = [
     "azure.mgmt.compute._utils.model_base",
@@ -69,7 +67,5 @@ def test_model_bases_imported_before_the_tool_are_made_safe_too() -> None:
         "import batchimage.azure\n"
         "assert vars(m.Model)['_batchimage_safe'] is True\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, env=child_env(), capture_output=True, text=True
-    )
+    done = run_python("-c", code)
     assert done.returncode == 0, done.stderr

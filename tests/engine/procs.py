@@ -18,6 +18,18 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def run_python(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """`python *args` as a child of this checkout (`child_env`), its output captured."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def start_ready(script: Path, *args: str, ready: str = "locked") -> subprocess.Popen[str]:
     """Start `python script args...` and wait for the line `ready` on its stdout."""
     proc = subprocess.Popen(

@@ -7,8 +7,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ from batchimage.cli import main
 from batchimage.core.errors import StateError
 from batchimage.state import MAX_DEPTH, LockHolder
 from batchimage.state.local import LocalStateStore
-from tests.engine.procs import child_env
+from tests.engine.procs import run_python
 from tests.spec.conftest import MINIMAL
 
 SPEC = MINIMAL.replace("subscription: 00000000-0000-4000-8000-000000000001\n", "cloud: sandbox\n")
@@ -87,13 +85,7 @@ def test_deep_state_is_damaged_and_left_alone(
 def test_deep_state_as_a_subprocess(spec: Path, tmp_path: Path) -> None:
     state = tmp_path / "deep.json"
     state.write_text(nested_state(50_000))
-    done = subprocess.run(
-        [sys.executable, "-m", "batchimage", "status", str(spec), "--state", str(state)],
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_python("-m", "batchimage", "status", str(spec), "--state", str(state))
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith(f"error: state {state} is unreadable: nested deeper than")
