@@ -28,6 +28,7 @@ from batchimage.steps.create_image_version import CreateImageVersion
 from batchimage.steps.deleting import delete
 from batchimage.steps.marks import owned, ref_for
 from batchimage.steps.pool_common import DriftOutputs
+from batchimage.steps.preflight.facts import pool_accounts
 from batchimage.steps.retention import (
     KEEP_USED_BY,
     Rule,
@@ -35,7 +36,6 @@ from batchimage.steps.retention import (
     VersionSeen,
     choose,
     kept_for,
-    pool_accounts_of,
 )
 from batchimage.steps.verbs import DELETE
 
@@ -83,7 +83,7 @@ class RetainImageVersions(Step[RetentionOutputs]):
         self.given = RetentionInputs(
             keep=gallery.keep,
             keep_days=gallery.keep_days,
-            accounts=sorted({*pool_accounts_of(spec), *more}),
+            accounts=sorted({*pool_accounts(spec), *more}),
             kept_for=more,
             definition_name=gallery.definition.name,
         )

@@ -17,25 +17,16 @@ from typing import Any
 
 from batchimage.azure.pool_uses import PoolUse
 from batchimage.steps.gallery import version_key
+from batchimage.steps.preflight.facts import pool_accounts
 
 KEEP_USED_BY = "fix image.capture.gallery.keep_used_by, or remove the account from it"
-
-
-def pool_accounts_of(spec: Any) -> list[tuple[str, str]]:
-    """The Batch accounts of the spec's pools: (resource group, name), each once."""
-    return sorted(
-        {
-            (p.batch_account.resource_group or spec.resource_group, p.batch_account.name)
-            for p in spec.pools
-        }
-    )
 
 
 def kept_for(spec: Any) -> list[tuple[str, str]]:
     """The accounts `capture.gallery.keep_used_by` adds to the pools' (resource group, name),
     each once, none already among the pools' (resource groups compared as Azure compares
     them: letter case aside)."""
-    known = {(group.lower(), name) for group, name in pool_accounts_of(spec)}
+    known = {(group.lower(), name) for group, name in pool_accounts(spec)}
     out = []
     for ref in spec.image.capture.gallery.keep_used_by:
         group = ref.resource_group or spec.resource_group
