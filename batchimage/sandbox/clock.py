@@ -61,17 +61,13 @@ class Clock:
 
 def schedule(world: World, duration: float, name: str, args: dict[str, Any]) -> str:
     """Fire action `name(world, args)` after `duration` simulated seconds; returns the id."""
-    return schedule_at(world, world.clock.due(duration), name, args)
-
-
-def schedule_at(world: World, at: float, name: str, args: dict[str, Any]) -> str:
-    """Fire action `name(world, args)` at time `at` (of `Clock.now`); returns the id."""
     if name not in ACTIONS:
         raise KeyError(f"unknown timer action {name}")
     timer_id = uuid.uuid4().hex
     meta = world.store.meta()
     meta["timer_seq"] = seq = int(meta.get("timer_seq", 0)) + 1  # ties fire in this order
-    world.store.table("timers")[timer_id] = {"at": at, "seq": seq, "action": name, "args": args}
+    timer = {"at": world.clock.due(duration), "seq": seq, "action": name, "args": args}
+    world.store.table("timers")[timer_id] = timer
     world.store.touch()
     return timer_id
 
