@@ -63,9 +63,10 @@ def check_batch_accounts(facts: Facts) -> list[CheckResult]:
 
 
 def _kept_for(facts: Facts) -> list[CheckResult]:
-    """Each account `keep_used_by` adds (`retention.kept_for`): found, and its pools listed."""
+    """Each account `keep_used_by` adds (`retention.kept_for`): found, and its pools listed
+    (the spec allows `keep_used_by` only beside `keep` or `keep_days`)."""
     results = []
-    for group, name in kept_for(facts.spec) if facts.spec.image.capture.gallery.retains else []:
+    for group, name in kept_for(facts.spec):
         label = f"batch account {name} (retention)"
         try:
             account = facts.batch(group, name)
