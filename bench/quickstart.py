@@ -3,8 +3,8 @@ against a real sandbox process with its latency model:
 
 - engine overhead: a first apply's wall time divided by the critical path of the
   simulated operations it waited on (target <= 1.03; first <= 1.10), and how much of the
-  excess is waiting for the next poll after an operation ended (the latency model's poll
-  interval, which a client honouring it cannot shorten);
+  excess is waiting for the next poll after an operation ended (the Retry-After Azure's
+  answers carry, which a client honouring it cannot shorten);
 - no-op re-apply: wall time (target < 2 s) and write calls (0), in-process (engine and
   SDK, a fresh session each time) and as a fresh `batchimage apply --yes` process.
 
@@ -247,8 +247,8 @@ def first_apply(bench: Bench) -> Applied:
 
 def poll_wait(bench: Bench, recorder: Recorder, chain: list[str]) -> float:
     """Seconds, summed over the operations the critical chain's steps started, from each
-    operation's simulated end to the first poll that saw it ended (the latency model's
-    poll interval: the wait a client honouring it cannot avoid)."""
+    operation's simulated end to the first poll that saw it ended (Azure's Retry-After or the
+    client's interval where it asks for none: the wait a client honouring it cannot avoid)."""
     operations = bench.admin.state()["tables"].get("operations", {})
     total = 0.0
     for write in recorder.writes:
@@ -445,7 +445,7 @@ def report(measured: dict[float, dict[str, Any]], runs: int) -> str:
             f"({runs_text}) | <= 1.03 (first 1.10) | {_met(ratio <= 1.03)} "
             f"({_met(ratio <= 1.10)}) |",
             f"| time scale {scale}: of the wall time, operations on the critical chain ended "
-            "but not yet seen (to the next poll the latency model allows) | "
+            "but not yet seen (to the next poll Azure's answers allow) | "
             f"{statistics.median(figures['poll']):.3f} s |  |  |",
             f"| time scale {scale}: overhead ratio without those poll waits | {beyond:.3f} |  |  |",
             f"| time scale {scale}: apply start to its first simulated operation "
@@ -471,10 +471,11 @@ def report(measured: dict[float, dict[str, Any]], runs: int) -> str:
         "steps after the network and the pool answer while the step before them applies "
         "that their result is not there, so each applies as soon as that step is done, "
         "without a check first. Most of what "
-        "is left is polling: the latency model asks for a poll every 10 simulated seconds "
-        "(Retry-After), so an operation is seen ended only at the next poll - the network's "
-        "two 5 s operations and the NIC's at 10 s - the poll-wait row above, an interval a "
-        "client honouring it cannot shorten. The SDK's pollers, capture.version's reads of "
+        "is left is polling: an operation is seen ended only at the next poll, which Azure's "
+        "answers time (the sandbox sends the Retry-After recorded for each operation: the "
+        "network's two 5 s operations answer 10 s on the poll while they run, the VM's "
+        "deallocate 36 s on its first) - the poll-wait row above, waits a client honouring "
+        "them cannot shorten. The SDK's pollers, capture.version's reads of "
         "the version, the pool's reads and generalize's reads of the VM powering off come at "
         "a fixed rate from the operation's start (no drift by the requests' own time). The "
         "rest: before the first simulated operation the preflight (a token, then every check "

@@ -251,6 +251,9 @@ class ResourceType:
     delete_style: str = "both"
     create_state: str = "Creating"
     update_state: str = "Updating"
+    # A create's operation has ended when it is answered (the answer reads Succeeded and
+    # still names the operation), as Network answers a NIC create.
+    created_at_once: bool = False
     before_delete: Callable[[Call, dict[str, Any]], None] | None = None
     after_delete: Callable[[World, dict[str, Any]], None] | None = None
     # Called when a PUT's operation is due, before the resource is Succeeded: may raise
@@ -330,7 +333,6 @@ class ResourceType:
             record["tags"] = existing["tags"]
         creating = existing is None or existing["properties"].get("provisioningState") == "Failed"
         kind = "create" if existing is None else "update"
-        duration = call.world.config.duration(f"{self.duration_prefix}.{kind}", 5.0)
         if self.put_style == "sync":
             record["properties"]["provisioningState"] = "Succeeded"
             put(call.world, record)
@@ -341,7 +343,8 @@ class ResourceType:
             self.create_state if creating else self.update_state
         )
         put(call.world, record)
-        op = self._start(call, record, duration, "arm.provisioned", result=True)
+        at_once = existing is None and self.created_at_once
+        op = self._start(call, record, kind, "arm.provisioned", result=True, at_once=at_once)
         if self.put_style == "location":
             return lro.accepted(call.world, op)
         status = 201 if existing is None else 200
@@ -350,13 +353,22 @@ class ResourceType:
         )
 
     def _start(
-        self, call: Call, record: dict[str, Any], duration: float, done: str, result: bool
+        self,
+        call: Call,
+        record: dict[str, Any],
+        kind: str,
+        done: str,
+        result: bool,
+        at_once: bool = False,
     ) -> dict[str, Any]:
-        """Start an operation on `record` (marked busy until it ends); a failure marks it Failed."""
+        """Start a `kind` operation (create, update, delete) on `record`, busy until it ends
+        after its configured duration (`at_once`: ended already); a failure marks it Failed."""
+        key = f"{self.duration_prefix}.{kind}"
         op = lro.start(
             call,
             namespace=self.namespace,
-            duration=duration,
+            duration=0.0 if at_once else call.world.config.duration(key, 5.0),
+            kind=key,
             done=done,
             failed="arm.provision_failed",
             args={"id": record["id"]},
@@ -364,6 +376,8 @@ class ResourceType:
             location=record["location"],
         )
         record["_op"] = op["id"]
+        if at_once:
+            lro.end(call.world, op)
         return op
 
     def patch_reply(self, call: Call) -> Reply:
@@ -392,8 +406,7 @@ class ResourceType:
             remove(call.world, record["id"])
             return Reply(200, None)
         record["properties"]["provisioningState"] = "Deleting"
-        duration = call.world.config.duration(f"{self.duration_prefix}.delete", 5.0)
-        op = self._start(call, record, duration, "arm.deleted", result=False)
+        op = self._start(call, record, "delete", "arm.deleted", result=False)
         put(call.world, record)
         if self.delete_style == "async":
             return Reply(202, None, lro.headers(call.world, op, location=False))

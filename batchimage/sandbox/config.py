@@ -72,8 +72,27 @@ DEFAULT_DURATIONS: dict[str, float] = {
     "job.delete": 10.0,
 }
 
-# Simulated seconds between polls that a Retry-After header suggests.
+# Simulated seconds between polls clients are told to use (the connection file's
+# polling interval) where Azure's answer asks for none.
 DEFAULT_POLL_INTERVAL = 10.0
+
+# The Retry-After (simulated seconds; None: no header) an operation's answers carry, by
+# operation (the keys of the durations): the first for the answer that starts it, then one
+# per answer to a poll while it runs, the last repeated. As recorded in Azure's answers
+# (docs/azure-behaviours.md, "Long-running operations: polling"); an operation not listed
+# asks for none.
+DEFAULT_RETRY_AFTER: dict[str, list[float | None]] = {
+    "network.create": [3, 10],
+    "network.update": [3, 10],
+    "network.delete": [10],
+    "vm.create": [10, 50, None],
+    "vm.delete": [10, 30, None],
+    "vm.deallocate": [10, 36, None],
+    "resource_group.delete": [15],
+    "batch_account.create": [15],
+    "batch_account.delete": [15],
+    "storage.create": [17],
+}
 
 # The clouds the sandbox can model (see the module docstring).
 CLOUDS = ("public", "azure_stack_hub")
@@ -87,6 +106,9 @@ class SandboxConfig:
     time_scale: float = DEFAULT_TIME_SCALE
     durations: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_DURATIONS))
     poll_interval: float = DEFAULT_POLL_INTERVAL
+    retry_after: dict[str, list[float | None]] = field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_RETRY_AFTER.items()}
+    )
     faults: list[dict[str, Any]] = field(default_factory=list)
     seed: int = 0
     # Microsoft.Compute settings (quota, extensions added at VM creation, script
@@ -99,6 +121,10 @@ class SandboxConfig:
         """Simulated seconds `operation` takes (`default` for unknown operations)."""
         return float(self.durations.get(operation, default))
 
+    def retry_after_of(self, operation: str | None) -> list[float | None]:
+        """The Retry-After answers of `operation` ask for (see DEFAULT_RETRY_AFTER)."""
+        return list(self.retry_after.get(operation or "", [None]))
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready copy (for the admin endpoint and the child process)."""
         return {
@@ -106,6 +132,7 @@ class SandboxConfig:
             "time_scale": self.time_scale,
             "durations": dict(self.durations),
             "poll_interval": self.poll_interval,
+            "retry_after": {k: list(v) for k, v in self.retry_after.items()},
             "faults": list(self.faults),
             "seed": self.seed,
             "batch": dict(self.batch),
@@ -145,6 +172,12 @@ def _cloud(name: str, value: str) -> str:
     return value
 
 
+def _asks(value: Any) -> list[float | None]:
+    """A Retry-After sequence from a config: seconds or null, one or more."""
+    values = value if isinstance(value, list) else [value]
+    return [None if v is None else float(v) for v in values] or [None]
+
+
 def load_config(folder: Path | None = None, env: dict[str, str] | None = None) -> SandboxConfig:
     """Build the config from defaults, the config file and the environment."""
     env = dict(os.environ if env is None else env)
@@ -175,6 +208,7 @@ def apply_mapping(config: SandboxConfig, data: dict[str, Any], where: str) -> No
         "time_scale",
         "durations",
         "poll_interval",
+        "retry_after",
         "faults",
         "seed",
         "batch",
@@ -191,6 +225,8 @@ def apply_mapping(config: SandboxConfig, data: dict[str, Any], where: str) -> No
         config.time_scale = float(data["time_scale"])
     if "poll_interval" in data:
         config.poll_interval = float(data["poll_interval"])
+    if "retry_after" in data:
+        config.retry_after.update({str(k): _asks(v) for k, v in dict(data["retry_after"]).items()})
     if "durations" in data:
         config.durations.update({str(k): float(v) for k, v in dict(data["durations"]).items()})
     if "faults" in data:

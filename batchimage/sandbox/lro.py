@@ -4,7 +4,8 @@
 operation's simulated duration; the handler answers 201/202 with the headers from
 `headers()`: `Azure-AsyncOperation` (status resource: `{"status": "InProgress" |
 "Succeeded" | "Failed", "error"?}`), `Location` (202 while running, then the result: 200 +
-body or 204) and `Retry-After` (the scaled poll interval in whole seconds, omitted under 1 s).
+body or 204) and `Retry-After` as Azure's answers to that operation carry it (see
+`retry_after`).
 When the operation completes its `done` action runs (e.g. provisioningState -> Succeeded);
 a failed one (fault injection, or an action raising `ApiError`) runs `failed` instead; an
 action raising `Pending` leaves it InProgress for good (nothing will ever report its end).
@@ -45,6 +46,7 @@ def start(
     namespace: str,
     duration: float,
     done: str,
+    kind: str | None = None,
     args: dict[str, Any] | None = None,
     failed: str | None = None,
     resource_id: str | None = None,
@@ -53,9 +55,11 @@ def start(
 ) -> dict[str, Any]:
     """Record an InProgress operation that completes after `duration` simulated seconds.
 
-    `done` / `failed` name registered timer actions called as `fn(world, args)`; `args`
-    gets `operation` (the id) added. `resource_id`: the resource whose rendering is the
-    Location result (`result_status` 200), or None for "no content" (204).
+    `kind`: the operation (its durations key, e.g. "vm.create"), for the Retry-After its
+    answers carry. `done` / `failed` name registered timer actions called as
+    `fn(world, args)`; `args` gets `operation` (the id) added. `resource_id`: the resource
+    whose rendering is the Location result (`result_status` 200), or None for "no content"
+    (204).
     A fault rule may make the operation end Failed with a chosen error code.
     """
     from batchimage.sandbox.faults import injector
@@ -67,6 +71,7 @@ def start(
         "id": op_id,
         "subscription": call.params.get("subscription", call.world.identity.subscription_id),
         "namespace": namespace,
+        "kind": kind,
         "location": (location or call.world.identity.location).replace(" ", "").lower(),
         "api_version": call.api_version or "",
         "status": "InProgress",
@@ -83,6 +88,11 @@ def start(
     operations(call.world)[op_id] = record
     schedule(call.world, duration, "lro.finish", {"operation": op_id})
     return record
+
+
+def end(world: World, op: dict[str, Any]) -> None:
+    """End `op` now, as when it is due (its timer then finds it ended)."""
+    _finish(world, {"operation": op["id"]})
 
 
 @action("lro.finish")
@@ -111,17 +121,29 @@ def _finish(world: World, args: dict[str, Any]) -> None:
     world.store.touch()
 
 
-def poll_seconds(world: World) -> float:
-    """Real seconds between polls: the simulated poll interval, scaled."""
-    return world.clock.real(world.config.poll_interval)
+# The shortest scaled Retry-After (the connection file's polling interval has the same floor).
+MIN_REAL_INTERVAL = 0.005
 
 
-def retry_after(world: World) -> dict[str, str]:
-    """`{"Retry-After": n}` with whole seconds, as Azure sends (the SDKs parse it as int);
-    empty when the scaled interval is under a second: clients then use their own
-    polling interval (the sandbox profile sets it from the connection file)."""
-    seconds = int(poll_seconds(world))
-    return {"Retry-After": str(seconds)} if seconds >= 1 else {}
+def retry_after(world: World, op: dict[str, Any], *, poll: bool = False) -> dict[str, str]:
+    """The wait the answer about `op` asks for: nothing once it ended; else its operation's
+    next Retry-After (`config.retry_after_of`; `poll`: an answer to a poll, which moves on to
+    the next), scaled. Whole seconds from a second up, as Azure sends (the SDKs' generated
+    code reads `Retry-After` as an int); under a second, which only a scaled clock asks for,
+    `retry-after-ms` instead (azure-core's pollers read it as the same delay), floored at
+    `MIN_REAL_INTERVAL` so a fast clock does not make clients spin."""
+    if op["status"] != "InProgress":
+        return {}
+    asks = world.config.retry_after_of(op.get("kind"))
+    if poll:
+        op["polls"] = op.get("polls", 0) + 1
+    ask = asks[min(op.get("polls", 0), len(asks) - 1)]
+    if ask is None:
+        return {}
+    seconds = world.clock.real(ask)
+    if seconds >= 1:
+        return {"Retry-After": str(int(seconds))}
+    return {"retry-after-ms": str(round(1000 * max(seconds, MIN_REAL_INTERVAL)))}
 
 
 def _op_url(world: World, op: dict[str, Any], word: str) -> str:
@@ -137,7 +159,7 @@ def headers(
     world: World, op: dict[str, Any], *, async_op: bool = True, location: bool = True
 ) -> dict[str, str]:
     """Polling headers for `op`: Azure-AsyncOperation and/or Location, and Retry-After."""
-    out = retry_after(world)
+    out = retry_after(world, op)
     if async_op:
         out["Azure-AsyncOperation"] = _op_url(world, op, "operations")
     if location:
@@ -170,7 +192,7 @@ def status_reply(call: Call) -> Reply:
     }
     extra: dict[str, str] = {}
     if op["status"] == "InProgress":
-        extra.update(retry_after(call.world))
+        extra.update(retry_after(call.world, op, poll=True))
     else:
         body["endTime"] = iso(op["end"])
     if op["error"]:
@@ -187,7 +209,10 @@ def result_reply(call: Call) -> Reply:
         return Reply(
             202,
             None,
-            {"Location": _op_url(call.world, op, "operationResults"), **retry_after(call.world)},
+            {
+                "Location": _op_url(call.world, op, "operationResults"),
+                **retry_after(call.world, op, poll=True),
+            },
         )
     if op["status"] == "Failed":
         err = op["error"]

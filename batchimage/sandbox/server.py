@@ -7,6 +7,7 @@ does); `start_in_thread()` / `stop()` run it in a background thread (benchmarks,
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import secrets
@@ -21,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from batchimage.sandbox import seed
+from batchimage.sandbox import lro, seed
 from batchimage.sandbox.app import SandboxApp, build_router
 from batchimage.sandbox.azurite import Azurite, free_port
 from batchimage.sandbox.clock import Clock
@@ -143,6 +144,9 @@ class SandboxServer:
             key=self.tls.key,
             port=port,
         )
+        # While Azurite starts: the blob client a guest's download uses, so the first one
+        # (a run command's end) does not pay for the import on the operation's time.
+        threading.Thread(target=importlib.import_module, args=("azure.storage.blob",)).start()
         self.azurite.start()
 
     def _sync_azurite(self, world: World) -> None:
@@ -224,7 +228,9 @@ class SandboxServer:
             blob_endpoint_root=self.world.blob_root,
             batch_endpoint_root=f"127.0.0.1:{self.port}/batch",
             azurite_port=self.azurite_port,
-            polling_interval=min(1.0, max(0.005, self.world.clock.real(self.config.poll_interval))),
+            polling_interval=min(
+                1.0, max(lro.MIN_REAL_INTERVAL, self.world.clock.real(self.config.poll_interval))
+            ),
             cloud=self.config.cloud,
         )
 

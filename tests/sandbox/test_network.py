@@ -4,9 +4,11 @@ public IPs, NICs, the in-use rules between them, and cascade delete with the gro
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.rest import HttpRequest
 from azure.mgmt.network.models import (
     AddressSpace,
     NetworkInterface,
@@ -24,6 +26,7 @@ from batchimage.azure.clients import AzureClients
 from batchimage.azure.cloud import CloudProfile
 from batchimage.core.refs import ResourceRef
 from batchimage.sandbox.admin import SandboxAdmin
+from tests.sandbox.conftest import TEST_TIME_SCALE
 
 
 @pytest.fixture
@@ -243,3 +246,52 @@ def test_exists_reads_network_resources_by_id_at_the_network_sdks_api_version(
     assert not exists(fresh, ResourceRef(id=subnet.replace("/build", "/gone"), kind=SUBNET))
     assert not exists(fresh, ResourceRef(id=str(vnet.id) + "x", kind=VNET))
     assert "network" not in vars(fresh)  # the network client was never built
+
+
+def test_answers_ask_for_the_polls_azure_asks_for(
+    clients: AzureClients, admin: SandboxAdmin, group: str
+) -> None:
+    """The Retry-After of Azure's recorded answers, scaled (under a second as
+    `retry-after-ms`): a VNet PUT 3 s, then 10 s on each poll while it runs; a group delete
+    15 s on each; a NIC create is answered Succeeded, naming an operation already ended and
+    asking for no wait."""
+    asked: list[tuple[str, str, str | None]] = []
+    headers: list[Any] = []
+
+    def keep(response: object) -> None:
+        http = response.http_response  # type: ignore[attr-defined]
+        headers.append(http.headers)
+        ms = http.headers.get("retry-after-ms")
+        asked.append((http.request.method, http.request.url.split("?")[0].rsplit("/", 2)[-2], ms))
+
+    admin.configure(time_scale=0.01)
+    try:
+        vnet = clients.network.virtual_networks.begin_create_or_update(
+            group,
+            "polled",
+            VirtualNetwork(
+                location="eastus",
+                address_space=AddressSpace(address_prefixes=["10.2.0.0/16"]),
+                subnets=[Subnet(name="build", address_prefix="10.2.0.0/24")],
+            ),
+            raw_response_hook=keep,
+        ).result()
+        vnet_answers, asked[:] = list(asked), []
+        nic = clients.network.network_interfaces.begin_create_or_update(
+            group, "at-once", _nic(vnet.subnets[0].id), polling=False, raw_response_hook=keep
+        ).result()
+        nic_answers, asked[:] = list(asked), []
+        clients.network.network_interfaces.begin_delete(group, "at-once").result()
+        clients.resource.resource_groups.begin_delete(group, raw_response_hook=keep).result()
+    finally:
+        admin.configure(time_scale=float(TEST_TIME_SCALE))
+    assert vnet_answers[0] == ("PUT", "virtualNetworks", "30")
+    assert {a for a in vnet_answers[1:] if a[2]} == {("GET", "operations", "100")}
+    assert vnet_answers[-1][2] is None  # the poll that saw it end
+    assert nic.provisioning_state == "Succeeded"
+    assert nic_answers == [("PUT", "networkInterfaces", None)]
+    status_url = headers[len(vnet_answers)]["Azure-AsyncOperation"]
+    status = clients.network._client.send_request(HttpRequest("GET", status_url))
+    assert status.json()["status"] == "Succeeded"
+    assert asked[0] == ("DELETE", "resourcegroups", "150")
+    assert {a[2] for a in asked[1:-1]} == {"150"} and asked[-1][2] is None

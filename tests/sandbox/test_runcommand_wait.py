@@ -52,7 +52,7 @@ class Edge(Waiter):
 def test_a_run_command_is_waited_for_on_its_poller_not_by_sleeping(
     clients: AzureClients, group: str, vm: str, durations: Any
 ) -> None:
-    durations(**{"vm.run_command": 1000})  # 0.2 s of real time: many polls
+    durations(**{"vm.run_command": 1500})  # 0.3 s of real time (its timeout: 1800 s): many polls
     clock = CountingClock()
     edge = Edge(events=CollectSink(), clock=clock, bundle=clients)
     result = run(

@@ -44,6 +44,7 @@ NETWORK_INTERFACES = ResourceType(
     models.build_nic,
     "network",
     create_state="Updating",
+    created_at_once=True,
     before_delete=models.nic_before_delete,
 )
 

@@ -69,6 +69,7 @@ def delete_group(call: Call) -> Reply:
             call,
             namespace="Microsoft.Resources",
             duration=call.world.config.duration("resource_group.delete", 45.0),
+            kind="resource_group.delete",
             done="resources.group_deleted",
             failed="resources.group_delete_failed",
             args={"id": record["id"]},

@@ -33,6 +33,7 @@ def _start(
         call,
         namespace=vms.NS,
         duration=call.world.config.duration(*timer),
+        kind=timer[0],
         done=done,
         failed=failed,
         args=args,

@@ -28,6 +28,7 @@ def run_command(call: Call) -> Reply:
         call,
         namespace=vms.NS,
         duration=duration,
+        kind="vm.run_command",
         done="compute.run_command_done",
         failed="compute.run_command_failed",
         args=args,

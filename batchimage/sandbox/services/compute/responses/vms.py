@@ -51,6 +51,7 @@ def power_action(operation: str) -> Callable[[Call], Reply]:
             call,
             namespace=vms.NS,
             duration=0.0 if already else call.world.config.duration(duration_key, 30.0),
+            kind=duration_key,
             done=power.DONE,
             failed=power.FAILED,
             args=args,
