@@ -76,6 +76,7 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
     given: CustomizeInputs
 
     kind = "run_customize"
+    apply_observes = True  # a managed command: outputs from its read once it ended
 
     def __init__(self, spec: Any, index: int, vm: CreateVm, previous: Step[Any] | None) -> None:
         """Entry `index`, on `vm`'s VM after `previous`; a file entry's apply needs the
@@ -136,8 +137,10 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
                 vm_guid=vm.vm_guid,
                 observed_fingerprint=ctx.fingerprint,
             )
-        if not found.succeeded:
-            return None
+        return self._outputs(ctx, vm, found) if found.succeeded else None
+
+    def _outputs(self, ctx: RunContext, vm: Any, found: RunCommandResult) -> CustomizeOutputs:
+        """The outputs of managed run command `found`, which succeeded on `vm`."""
         tags = found.tags
         refs: list[ResourceRef] = []
         staged = tags.get(Marks.Tag.STAGED)
@@ -213,7 +216,8 @@ class RunCustomize(DeletesCreated, Step[CustomizeOutputs]):
             )
         if result.id is None:  # action run command: nothing to observe later but a mark
             self._mark(ctx, vm)
-        return None
+            return None
+        return self._outputs(ctx, vm, result)  # as read once it ended
 
     def _run(self, ctx: RunContext, vm: Any) -> RunCommandResult:
         given = self.given

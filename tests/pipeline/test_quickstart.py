@@ -97,6 +97,7 @@ def test_outputs_an_apply_reads_back_equal_what_a_check_finds(
     from batchimage.steps.create_network import CreateNetwork
     from batchimage.steps.create_nic import CreateNic
     from batchimage.steps.create_vm import CreateVm
+    from batchimage.steps.run_customize import RunCustomize
 
     calls: list[tuple[str, str]] = []
 
@@ -107,21 +108,22 @@ def test_outputs_an_apply_reads_back_equal_what_a_check_finds(
 
         return record
 
-    for cls in (CreateNetwork, CreateNic, CreateVm, CreateImageVersion):
+    for cls in (CreateNetwork, CreateNic, CreateVm, RunCustomize, CreateImageVersion):
         for method in ("apply", "check"):
             monkeypatch.setattr(cls, method, recording(getattr(cls, method), method))
     spec = pipeline.spec("quickstart.yaml", lambda data: data.update(cleanup="never"))
     pipeline.apply(spec)
     monkeypatch.undo()
     applied = {key for key, method in calls if method == "apply"}
-    assert applied == {"build.network", "build.nic", "build.vm", "capture.version"}
+    observing = ["build.network", "build.nic", "build.vm", "customize.0", "customize.1"]
+    observing += ["capture.version"]
+    assert applied == set(observing)
     for key in applied:  # nothing checked after its apply
         after = calls[calls.index((key, "apply")) + 1 :]
         assert (key, "check") not in after, key
     planner = pipeline.planner(spec)
     assert not has_changes(planner.plan())
-    observing = [n.step.key for n in planner.nodes if type(n.step).apply_observes]
-    assert observing == ["build.network", "build.nic", "build.vm", "capture.version"]
+    assert [n.step.key for n in planner.nodes if type(n.step).apply_observes] == observing
     records = pipeline.state(spec).steps
     for node in planner.nodes:  # every step's outputs as recorded, for the checks to read
         if node.step.key not in planner.ctx.results and records.get(node.step.key):
