@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from azure.core.exceptions import AzureError as SdkAzureError
 
+from batchimage.azure.cloud import scaled
 from batchimage.azure.errors import azure_call, failed_operation, is_not_found, translate
 from batchimage.azure.ids import parse_id
 from batchimage.azure.pollers import abandon, fixed_rate
@@ -93,11 +94,9 @@ def tags_of(resource: Any) -> dict[str, str]:
     return dict(tags or {})
 
 
-def poll_interval(ctx: Calls, default: float) -> float:
-    """Seconds between polls: the cloud profile's polling interval when it sets one (the
-    sandbox does, scaled to its clock), else `default`."""
-    interval = getattr(ctx.clients.profile, "polling_interval", None)
-    return float(interval) if interval is not None else default
+def poll_interval(ctx: Calls, seconds: float) -> float:
+    """Real seconds between polls `seconds` apart in Azure's time (see `cloud.scaled`)."""
+    return scaled(ctx.clients.profile, seconds)
 
 
 def wait(

@@ -17,7 +17,7 @@ import os
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from batchimage.azure.cloud import CloudProfile
+from batchimage.azure.cloud import SDK_POLL_S, CloudProfile, scaled
 from batchimage.azure.throttle import budget_for, hooks
 from batchimage.core.errors import UsageError
 
@@ -128,9 +128,8 @@ class AzureClients:
             "credential_scopes": [self.profile.arm_scope],
             "connection_verify": self.profile.verify,
             **self._transport(),
+            "polling_interval": scaled(self.profile, SDK_POLL_S),
         }
-        if self.profile.polling_interval is not None:
-            kwargs["polling_interval"] = self.profile.polling_interval
         budget = budget_for(self.profile.arm_endpoint, self.subscription_id)
         return {**kwargs, **self._extra, **hooks(budget, self._extra)}
 

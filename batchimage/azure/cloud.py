@@ -12,7 +12,7 @@ import json
 import ssl
 import urllib.request
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from batchimage.core.errors import UsageError
@@ -43,7 +43,7 @@ class SandboxConnection(Protocol):
     def subscription_id(self) -> str: ...
 
     @property
-    def polling_interval(self) -> float: ...
+    def time_scale(self) -> float: ...
 
     @property
     def cloud(self) -> str: ...
@@ -56,6 +56,10 @@ class SandboxConnection(Protocol):
 
 
 BATCH_SCOPE = "https://batch.core.windows.net//.default"
+MIN_POLL_S = 0.005  # the shortest wait between two polls (a fast sandbox clock)
+# An SDK poller's wait where Azure's answer asks for none (many do: run commands, gallery
+# versions, a VM's operation after its first poll; azure-core's own default is 30 s).
+SDK_POLL_S = 10.0
 SANDBOX_SCRIPT_NOTE = (
     "the sandbox does not run scripts: it records this one and reports exit code 0 unless "
     "a download in it fails or it reads an unset variable; to simulate a failing script, "
@@ -82,7 +86,9 @@ class CloudProfile:
     client_secret: str | None = None
     subscription_id: str | None = None
     disable_instance_discovery: bool = False
-    polling_interval: float | None = None
+    # Real seconds per second of Azure's time: 1, but the sandbox's time scale there (so
+    # the tool's waits between polls, chosen in Azure's seconds, keep pace with it).
+    time_scale: float = 1.0
     unmanaged_disks: bool = True
     # Said beside every customize script run in this cloud, when the cloud treats scripts
     # otherwise than Azure does (the sandbox runs none); the tool prints it, nothing more.
@@ -203,7 +209,7 @@ def sandbox(conn: SandboxConnection) -> CloudProfile:
         client_secret=conn.client_secret,
         subscription_id=conn.subscription_id,
         disable_instance_discovery=True,
-        polling_interval=conn.polling_interval,
+        time_scale=conn.time_scale,
         unmanaged_disks=conn.cloud != "public",
         script_note=SANDBOX_SCRIPT_NOTE,
     )
@@ -220,3 +226,9 @@ def resolve(cloud: str) -> CloudProfile:
     raise UsageError(
         f"unknown cloud {cloud!r}: use public, usgov, china, sandbox or an https:// ARM endpoint"
     )
+
+
+def scaled(profile: Any, seconds: float) -> float:
+    """`seconds` of Azure's time on `profile`'s clock (times its time scale: 1 in Azure,
+    the sandbox's scale there), at least `MIN_POLL_S`."""
+    return max(MIN_POLL_S, seconds * float(getattr(profile, "time_scale", 1.0)))

@@ -40,6 +40,7 @@ class Connection:
     azurite_port: int
     polling_interval: float
     cloud: str = "public"  # the cloud the sandbox models (config `cloud`)
+    time_scale: float = 1.0  # real seconds per simulated second, when it started
 
     @property
     def arm_scope(self) -> str:

@@ -232,6 +232,7 @@ class SandboxServer:
                 1.0, max(lro.MIN_REAL_INTERVAL, self.world.clock.real(self.config.poll_interval))
             ),
             cloud=self.config.cloud,
+            time_scale=self.config.time_scale,
         )
 
     def _uvicorn(self, app: SandboxApp) -> Any:

@@ -55,7 +55,7 @@ def wait(clock: FakeClock, version: Version, poller: Poller | None) -> float:
     step = CreateImageVersion.__new__(CreateImageVersion)
     step.given = VersionInputs.model_construct(timeout_s=3600)
     step._read = version.read  # type: ignore[method-assign]
-    clients = SimpleNamespace(profile=SimpleNamespace(polling_interval=INTERVAL))
+    clients = SimpleNamespace(profile=SimpleNamespace(time_scale=1.0))  # the wait's own 5 s
     ctx = RunContext(
         pipeline="p", run_id="r", events=NullSink(), clock=clock,
         clients_factory=lambda: clients,

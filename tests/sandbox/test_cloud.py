@@ -12,6 +12,7 @@ from batchimage.azure.clients import AzureClients, make_credential
 from batchimage.core.errors import UsageError
 from batchimage.sandbox.connection import Connection
 from batchimage.sandbox.runtime import ensure_running
+from tests.sandbox.conftest import TEST_TIME_SCALE
 
 
 def test_named_profiles() -> None:
@@ -38,6 +39,19 @@ def test_sandbox_profile(sandbox: Connection) -> None:
     assert profile.verify == sandbox.ca_bundle
     assert profile.disable_instance_discovery is True
     assert AzureClients(profile).resource.resource_groups.check_existence(sandbox.resource_group)
+
+
+def test_waits_between_polls_run_on_the_sandbox_clock(sandbox: Connection) -> None:
+    """The tool picks its waits in Azure's seconds; the sandbox profile scales them by the
+    time scale the sandbox started with (never under 5 ms), the SDK pollers' 10 s too."""
+    profile = cloud.sandbox(sandbox)
+    scale = float(TEST_TIME_SCALE)
+    assert profile.time_scale == sandbox.time_scale == scale
+    assert cloud.scaled(profile, 600) == pytest.approx(600 * scale)
+    assert cloud.scaled(profile, 1) == cloud.MIN_POLL_S  # 0.2 ms would spin
+    assert cloud.scaled(cloud.PUBLIC, 30) == 30  # Azure's own clock
+    sdk = AzureClients(profile).compute._config.polling_interval
+    assert sdk == max(cloud.MIN_POLL_S, cloud.SDK_POLL_S * scale)
 
 
 def test_custom_profile_from_metadata(sandbox: Connection) -> None:
