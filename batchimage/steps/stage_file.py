@@ -59,10 +59,18 @@ class StageFile(DeletesCreated, Step[StagedOutputs]):
         of `staging`'s accounts."""
         self.given = StageInputs(file=source.name, sha256=sha256, source=source, staging=staging)
         self.key = f"customize.{index}.stage"
+        self._account: StorageAccount | None = None
+
+    def account(self, ctx: RunContext) -> StorageAccount:
+        """The staging account, looked up once per run (the check, the apply and the check
+        after it all ask)."""
+        if self._account is None:
+            self._account = staging_account(ctx, self.given.staging)
+        return self._account
 
     def check(self, ctx: RunContext) -> StagedOutputs | None:
         given = self.given
-        account = staging_account(ctx, given.staging)
+        account = self.account(ctx)
         try:
             found = find_staged(ctx, account, given.source, given.sha256, pipeline=ctx.pipeline)
         except AzureError as err:
@@ -79,7 +87,7 @@ class StageFile(DeletesCreated, Step[StagedOutputs]):
 
     def apply(self, ctx: RunContext) -> StagedOutputs | None:
         given = self.given
-        account = staging_account(ctx, given.staging)
+        account = self.account(ctx)
         stage_file(
             ctx, account, given.source, given.sha256, pipeline=ctx.pipeline, run_id=ctx.run_id
         )

@@ -72,3 +72,15 @@ def test_the_file_step_fetches_the_blob_the_stage_step_staged(pipeline: Harness)
     [fetched] = pipeline.outputs(spec, "customize.1")["resources"]
     assert staged["id"] == fetched["id"] and staged["created_by_run"]
     assert pipeline.outputs(spec, STAGE)["blob"] in staged["id"]
+
+
+def test_an_apply_looks_the_staging_account_up_once(pipeline: Harness) -> None:
+    """The stage step's check, its apply and the check after it share one look-up of the
+    staging account (the Batch account's auto-storage): beside the preflight's, one read
+    of each account."""
+    spec = pipeline.spec("quickstart.yaml")
+    pipeline.admin.reset_counters()
+    pipeline.apply(spec, target=STAGE)
+    operations = pipeline.admin.counters()["operations"]
+    assert operations["StorageAccounts_GetProperties"] == 2
+    assert operations["BatchAccount_Get"] == 2
