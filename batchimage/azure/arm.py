@@ -13,6 +13,7 @@ naming the operation.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -125,6 +126,51 @@ def begin_and_wait(
     with azure_call(operation):
         poller = start(*args, **kwargs)
     return wait(ctx, poller, what, operation, timeout_s=timeout_s)
+
+
+def put_and_watch(
+    ctx: Calls,
+    operation: str,
+    what: str,
+    start: Callable[..., Poller],
+    read: Callable[[], Any],
+    *args: Any,
+    every_s: float,
+) -> Any:
+    """Start a PUT with `start(*args)` and wait until its operation ends or, first, `read()`
+    (a GET of the resource, None when absent) shows it Succeeded: read at a fixed rate of
+    `every_s` Azure seconds from the start, while the operation's poller waits as Azure
+    asks (Network asks 10 s between polls of an operation that takes a few seconds). A
+    failure is the operation's to report (its error), so a Failed read only waits on."""
+    with azure_call(operation):
+        poller = start(*args)
+    interval = poll_interval(ctx, every_s)
+    due = [ctx.clock.monotonic() + interval]
+
+    def probe() -> Any:
+        if poller.done():
+            return poller
+        if ctx.clock.monotonic() < due[0]:
+            return None
+        while due[0] <= ctx.clock.monotonic():
+            due[0] += interval
+        found = read()
+        state = text(getattr(found, "provisioning_state", None) or "").lower()
+        return found if state == "succeeded" else None
+
+    def pause(seconds: float) -> None:
+        with contextlib.suppress(Exception):  # its error is raised by `wait` below
+            poller.wait(max(0.0, min(seconds, due[0] - ctx.clock.monotonic())))
+
+    try:
+        found = ctx.poll(probe, what, interval_s=interval, waiter=pause)
+    except BaseException:
+        abandon(poller)
+        raise
+    if found is poller:
+        return wait(ctx, poller, what, operation)
+    abandon(poller)  # the resource reads Succeeded: its operation's end is not awaited
+    return found
 
 
 def order_for_delete(refs: Iterable[ResourceRef]) -> list[ResourceRef]:

@@ -14,7 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from batchimage.azure.arm import begin_and_wait, get_or_none
+from batchimage.azure.arm import begin_and_wait, get_or_none, put_and_watch
+
+# Seconds between reads of an NSG or VNet being written (Azure: a few seconds to make one,
+# yet 10 s between polls of its operation).
+WATCH_S = 2.0
 
 if TYPE_CHECKING:
     from azure.mgmt.network.models import (
@@ -64,7 +68,7 @@ def write_nsg(
     """NSG `name` with no rules of its own (Azure's defaults: no inbound from the internet)."""
     body = {"location": location, "tags": dict(tags), "properties": {"securityRules": []}}
     ops = calls.clients.network.network_security_groups
-    return _put(calls, f"NSG {name}", ops.begin_create_or_update, group, name, body)
+    return _put_watched(calls, f"NSG {name}", ops, group, name, body)
 
 
 def write_vnet(
@@ -98,7 +102,7 @@ def write_vnet(
         },
     }
     ops = calls.clients.network.virtual_networks
-    return _put(calls, f"VNet {name}", ops.begin_create_or_update, group, name, body)
+    return _put_watched(calls, f"VNet {name}", ops, group, name, body)
 
 
 def write_public_ip(
@@ -140,6 +144,22 @@ def write_nic(
     }
     ops = calls.clients.network.network_interfaces
     return _put(calls, f"NIC {name}", ops.begin_create_or_update, group, name, body)
+
+
+def _put_watched(calls: Calls, what: str, ops: Any, group: str, name: str, body: Any) -> Any:
+    """PUT `body` as `what` with `ops` (an NSG's or VNet's operations), and wait until it
+    reads Succeeded or its operation ends (`put_and_watch`)."""
+    return put_and_watch(
+        calls,
+        f"create {what}",
+        what,
+        ops.begin_create_or_update,
+        lambda: get_or_none(f"read {what}", ops.get, group, name),
+        group,
+        name,
+        body,
+        every_s=WATCH_S,
+    )
 
 
 def _put(calls: Calls, what: str, start: Any, group: str, name: str, body: Any) -> Any:
