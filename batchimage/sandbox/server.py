@@ -146,7 +146,9 @@ class SandboxServer:
         )
         # While Azurite starts: the blob client a guest's download uses, so the first one
         # (a run command's end) does not pay for the import on the operation's time.
-        threading.Thread(target=importlib.import_module, args=("azure.storage.blob",)).start()
+        threading.Thread(
+            target=importlib.import_module, args=("azure.storage.blob",), daemon=True
+        ).start()
         self.azurite.start()
 
     def _sync_azurite(self, world: World) -> None:
