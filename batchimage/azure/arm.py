@@ -128,6 +128,50 @@ def begin_and_wait(
     return wait(ctx, poller, what, operation, timeout_s=timeout_s)
 
 
+def watch_beside(
+    ctx: Calls,
+    poller: Poller | None,
+    read: Callable[[bool], T | None],
+    what: str,
+    *,
+    interval_s: float,
+    first_s: float = 0.0,
+    timeout_s: float | None = None,
+) -> T:
+    """`read(operation_over)` until it returns a value: `first_s` real seconds from now,
+    then at a fixed rate of `interval_s` (request times do not add up), and at once when
+    `poller` (the operation's, None when there is none) sees the end; between reads it
+    waits on the poller, which returns as soon as the operation ends. The poller is
+    abandoned when the wait stops on an error."""
+    due = [ctx.clock.monotonic() + first_s]  # when the next read is due
+    ended = [poller is None]  # the operation's end was seen (and read after)
+
+    def probe() -> T | None:
+        over = poller is None or poller.done()
+        now = ctx.clock.monotonic()
+        if now < due[0] and (ended[0] or not over):
+            return None
+        ended[0] = over
+        while due[0] <= now:
+            due[0] += interval_s
+        return read(over)
+
+    def pause(seconds: float) -> None:
+        left = max(0.0, min(seconds, due[0] - ctx.clock.monotonic()))
+        if poller is not None and not poller.done():
+            with contextlib.suppress(Exception):  # its error is the caller's to raise
+                poller.wait(left)
+        else:
+            ctx.sleep(left)
+
+    try:
+        return ctx.poll(probe, what, interval_s=interval_s, timeout_s=timeout_s, waiter=pause)
+    except BaseException:
+        if poller is not None:
+            abandon(poller)  # the wait stopped: no thread left polling
+        raise
+
+
 def put_and_watch(
     ctx: Calls,
     operation: str,
@@ -138,35 +182,22 @@ def put_and_watch(
     every_s: float,
 ) -> Any:
     """Start a PUT with `start(*args)` and wait until its operation ends or, first, `read()`
-    (a GET of the resource, None when absent) shows it Succeeded: read at a fixed rate of
-    `every_s` Azure seconds from the start, while the operation's poller waits as Azure
-    asks (Network asks 10 s between polls of an operation that takes a few seconds). A
-    failure is the operation's to report (its error), so a Failed read only waits on."""
+    (a GET of the resource, None when absent) shows it Succeeded: read every `every_s`
+    Azure seconds (`watch_beside`), while the operation's poller waits as Azure asks
+    (Network asks 10 s between polls of an operation that takes a few seconds). A failure
+    is the operation's to report (its error), so a Failed read only waits on."""
     with azure_call(operation):
         poller = start(*args)
-    interval = poll_interval(ctx, every_s)
-    due = [ctx.clock.monotonic() + interval]
 
-    def probe() -> Any:
-        if poller.done():
+    def seen(over: bool) -> Any:
+        if over:
             return poller
-        if ctx.clock.monotonic() < due[0]:
-            return None
-        while due[0] <= ctx.clock.monotonic():
-            due[0] += interval
         found = read()
         state = text(getattr(found, "provisioning_state", None) or "").lower()
         return found if state == "succeeded" else None
 
-    def pause(seconds: float) -> None:
-        with contextlib.suppress(Exception):  # its error is raised by `wait` below
-            poller.wait(max(0.0, min(seconds, due[0] - ctx.clock.monotonic())))
-
-    try:
-        found = ctx.poll(probe, what, interval_s=interval, waiter=pause)
-    except BaseException:
-        abandon(poller)
-        raise
+    interval = poll_interval(ctx, every_s)
+    found = watch_beside(ctx, poller, seen, what, interval_s=interval, first_s=interval)
     if found is poller:
         return wait(ctx, poller, what, operation)
     abandon(poller)  # the resource reads Succeeded: its operation's end is not awaited

@@ -10,7 +10,6 @@ existing one."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,10 +17,10 @@ from typing import Any
 
 from pydantic import Field
 
-from batchimage.azure.arm import VERSION, poll_interval, tags_of, text, wait
+from batchimage.azure.arm import VERSION, poll_interval, tags_of, text, wait, watch_beside
 from batchimage.azure.errors import is_not_found
 from batchimage.azure.gallery_versions import list_versions, read_version, start_version
-from batchimage.azure.pollers import abandon, fixed_rate
+from batchimage.azure.pollers import fixed_rate
 from batchimage.core.errors import AzureError, PermanentAzureError
 from batchimage.core.ownership import Marks
 from batchimage.spec import CustomizeStep
@@ -382,18 +381,8 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
         shown: dict[str, str] = {}
         if poller is not None:
             fixed_rate(poller)
-        interval = poll_interval(ctx, 5)
-        due = [ctx.clock.monotonic()]  # when the next read is due
-        ended = [poller is None]  # the LRO's end was seen (and read after)
 
-        def probe() -> Any:
-            lro_over = poller is None or poller.done()
-            now = ctx.clock.monotonic()
-            if now < due[0] and (ended[0] or not lro_over):
-                return None
-            ended[0] = lro_over
-            while due[0] <= now:
-                due[0] += interval
+        def read(lro_over: bool) -> Any:
             raw = self._read(ctx, name)
             if raw is None:
                 return None
@@ -403,27 +392,14 @@ class CreateImageVersion(DeletesCreated, Step[VersionOutputs]):
                 return raw if lro_over else None  # the LRO's error (below) says why
             return raw if state == "succeeded" and not _pending_regions(raw) else None
 
-        def pause(seconds: float) -> None:
-            left = max(0.0, min(seconds, due[0] - ctx.clock.monotonic()))
-            if poller is not None and not poller.done():
-                with contextlib.suppress(Exception):  # its error is raised by `wait` below
-                    poller.wait(left)
-            else:
-                ctx.sleep(left)
-
-        try:
-            raw = ctx.poll(
-                probe,
-                f"image version {name} to be created and replicated",
-                interval_s=interval,
-                timeout_s=self.given.timeout_s,
-                waiter=pause,
-            )
-        except BaseException:
-            if poller is not None:
-                abandon(poller)  # the wait stopped: no thread left polling
-            raise
-
+        raw = watch_beside(
+            ctx,
+            poller,
+            read,
+            f"image version {name} to be created and replicated",
+            interval_s=poll_interval(ctx, 5),
+            timeout_s=self.given.timeout_s,
+        )
         if poller is not None and poller.done():  # else its thread ends at its next poll
             wait(ctx, poller, f"image version {name}", f"create image version {name}")
         if text(raw.provisioning_state).lower() == "failed":
