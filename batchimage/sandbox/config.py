@@ -219,21 +219,33 @@ def apply_mapping(config: SandboxConfig, data: dict[str, Any], where: str) -> No
         raise SandboxError(
             f"{where}: unknown sandbox setting(s) {sorted(unknown)}; known: {sorted(known)}"
         )
-    if "cloud" in data:
-        config.cloud = _cloud(f"{where}: cloud", str(data["cloud"]))
-    if "time_scale" in data:
-        config.time_scale = float(data["time_scale"])
-    if "poll_interval" in data:
-        config.poll_interval = float(data["poll_interval"])
-    if "retry_after" in data:
-        config.retry_after.update({str(k): _asks(v) for k, v in dict(data["retry_after"]).items()})
-    if "durations" in data:
-        config.durations.update({str(k): float(v) for k, v in dict(data["durations"]).items()})
-    if "faults" in data:
-        config.faults = [dict(f) for f in data["faults"]]
-    if "seed" in data:
-        config.seed = int(data["seed"])
-    if "compute" in data:
-        config.compute.update(dict(data["compute"]))
-    if "batch" in data:  # merged per key, so one rule set can change without the others
-        config.batch.update(dict(data["batch"]))
+    for key, value in data.items():
+        try:
+            _set(config, key, value, where)
+        except (TypeError, ValueError) as exc:  # a value of the wrong kind
+            raise SandboxError(
+                f"{where}: {key}: {exc} (docs/sandbox.md gives each setting's form)"
+            ) from exc
+
+
+def _set(config: SandboxConfig, key: str, value: Any, where: str) -> None:
+    """Setting `key` of a config mapping onto `config` (TypeError or ValueError when
+    `value` is of the wrong kind)."""
+    if key == "cloud":
+        config.cloud = _cloud(f"{where}: cloud", str(value))
+    elif key == "time_scale":
+        config.time_scale = float(value)
+    elif key == "poll_interval":
+        config.poll_interval = float(value)
+    elif key == "retry_after":
+        config.retry_after.update({str(k): _asks(v) for k, v in dict(value).items()})
+    elif key == "durations":
+        config.durations.update({str(k): float(v) for k, v in dict(value).items()})
+    elif key == "faults":
+        config.faults = [dict(f) for f in value]
+    elif key == "seed":
+        config.seed = int(value)
+    elif key == "compute":
+        config.compute.update(dict(value))
+    elif key == "batch":  # merged per key, so one rule set can change without the others
+        config.batch.update(dict(value))

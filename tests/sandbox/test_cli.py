@@ -134,3 +134,25 @@ def test_serve_status_env_reset(served: tuple[Path, subprocess.Popen[str]], tmp_
     assert cli("status", folder=folder).returncode == 1
     offline = cli("reset", folder=folder)
     assert offline.returncode == 0 and not (folder / "state.json").exists()
+
+
+def test_serve_refuses_a_config_value_of_the_wrong_kind(tmp_path: Path) -> None:
+    """A config file's bad value: exit 1 naming the file and the setting, no traceback,
+    nothing started (the good part of the same mapping parses: retry_after's null)."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"retry_after": {"vm.create": [10, None], "vm.delete": ["x"]}}))
+    done = cli("serve", folder=tmp_path)
+    assert done.returncode == 1
+    assert f"{config}: retry_after: could not convert string to float: 'x'" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "connection.json").exists()
+
+
+def test_config_retry_after_takes_seconds_and_nulls(tmp_path: Path) -> None:
+    from batchimage.sandbox.config import load_config
+
+    (tmp_path / "config.json").write_text(json.dumps({"retry_after": {"vm.create": [10, None]}}))
+    config = load_config(tmp_path, env={})
+    assert config.retry_after_of("vm.create") == [10.0, None]
+    assert config.retry_after_of("network.create") == [3.0, 10.0]  # the recorded default
+    assert config.retry_after_of("vm.start") == [None]  # nothing recorded: no header
